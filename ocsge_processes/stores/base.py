@@ -1,0 +1,167 @@
+"""The store interface shared by the embedded GeoPackage and PostGIS, so both behave the same.
+
+A store holds one table per (layer, territory CRS). Queries come in as a :class:`FeatureQuery` whose bbox and
+filter geometries are already in that CRS; features go out as GeoJSON dicts, reprojected per page in bulk.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+from pygeofilter import ast
+
+from ..layers import Layer
+from ..territory import METROPOLE_EPSG
+from .reproject import reproject
+
+#: Above this many matches a filtered query reports no numberMatched rather than counting them all.
+DEFAULT_COUNT_CAP = 100_000
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """One page request, already validated by the caller."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    where: ast.Node | None = None
+    equals: tuple[tuple[str, object], ...] = ()
+    #: (field, descending) pairs; the feature key breaks ties so that pages are stable.
+    sortby: tuple[tuple[str, bool], ...] = ()
+    properties: tuple[str, ...] | None = None
+    skip_geometry: bool = False
+    limit: int = 10
+    offset: int = 0
+    #: EPSG code or CRS of the output coordinates; None keeps the storage CRS.
+    out_crs: pyproj.CRS | None = None
+    hits_only: bool = False
+    count_cap: int = DEFAULT_COUNT_CAP
+
+
+@dataclass
+class FeaturePage:
+    """Features of one page, and how many match in all (None when counting would be too costly)."""
+
+    features: list[dict]
+    number_matched: int | None
+
+
+def table_name(layer: Layer, epsg: int) -> str:
+    """Physical table of ``layer`` in CRS ``epsg``: metropolitan data keeps the plain name."""
+    return layer.table if epsg == METROPOLE_EPSG else f"{layer.table}_{epsg}"
+
+
+class FeatureStore(ABC):
+    """A place where OCS GE layers are stored and queried."""
+
+    url: str
+
+    @abstractmethod
+    def query(self, layer: Layer, epsg: int, query: FeatureQuery) -> FeaturePage:
+        """Features of ``layer`` matching ``query``."""
+
+    @abstractmethod
+    def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:
+        """One feature by its public id, or None."""
+
+    @abstractmethod
+    def tables(self) -> dict[str, int]:
+        """Existing layer tables and their row counts."""
+
+    @abstractmethod
+    def extent(self, layer: Layer, epsg: int) -> tuple[float, float, float, float] | None:
+        """Bounding box of a layer table in its CRS, None when empty or absent."""
+
+    @abstractmethod
+    def replace_slice(self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: dict) -> int:
+        """Replace the rows of one delivery slice by ``frame``, atomically; returns the rows written."""
+
+    @abstractmethod
+    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None
+                   ) -> gpd.GeoDataFrame:
+        """A whole layer (or the part in ``bbox``) as a GeoDataFrame, for domain computations."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def coerce_value(layer: Layer, name: str, value: object) -> object:
+    """A query-string value converted to the type of field ``name``; raises ValueError with a clear message."""
+    kind = layer.fields[name]
+    if value is None or kind == "string":
+        return value
+    text = str(value).strip()
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "boolean":
+            if text.lower() in ("true", "1"):
+                return True
+            if text.lower() in ("false", "0"):
+                return False
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"property {name!r} is of type {kind}; cannot compare it with {value!r}") from None
+    return value
+
+
+def lat_first(crs: pyproj.CRS) -> bool:
+    """Whether ``crs`` puts northing first (EPSG:4326 does; CRS84 and projected CRSs do not)."""
+    return crs.axis_info[0].direction.lower() in ("north", "south")
+
+
+def geojson_geometries(geoms: np.ndarray) -> list[dict | None]:
+    """GeoJSON dicts for an array of shapely geometries, serialised in one vectorised call."""
+    texts = shapely.to_geojson(geoms)
+    return [json.loads(t) if t is not None else None for t in texts]
+
+
+def make_feature(layer: Layer, names: list[str], row: tuple, geometry: dict | None) -> dict:
+    """A GeoJSON feature from a row of field values in the order of ``names``."""
+    properties = dict(zip(names, row))
+    return {"type": "Feature", "id": properties.get(layer.id_field), "geometry": geometry, "properties": properties}
+
+
+#: pandas dtypes that keep nulls for each field type.
+PANDAS_TYPES = {"string": "object", "integer": "Int64", "number": "float64", "boolean": "boolean"}
+
+
+def selected_fields(layer: Layer, query: FeatureQuery) -> list[str]:
+    """Fields to return: all, or the requested ones with the feature id always first."""
+    if query.properties is None:
+        return list(layer.fields)
+    return [layer.id_field, *(p for p in query.properties if p != layer.id_field)]
+
+
+def order_by(query: FeatureQuery, quote: Callable[[str], str]) -> str:
+    """ORDER BY list of a query; the integer key ends it so that equal sort values still page stably."""
+    keys = [f"{quote(f)} {'DESC' if desc else 'ASC'}" for f, desc in query.sortby]
+    return ", ".join([*keys, "fid"])
+
+
+def page_features(layer: Layer, epsg: int, names: list[str], rows: list, query: FeatureQuery,
+                  decode: Callable[[list], np.ndarray]) -> list[dict]:
+    """Features of fetched rows (field values, then the geometry bytes last unless skipped)."""
+    if not rows:
+        return []
+    if query.skip_geometry:
+        return [make_feature(layer, names, row, None) for row in rows]
+    geoms = reproject(decode([row[-1] for row in rows]), epsg, query.out_crs)
+    return [make_feature(layer, names, row[:-1], g) for row, g in zip(rows, geojson_geometries(geoms))]
+
+
+def frame_from_rows(layer: Layer, epsg: int, rows: list, decode: Callable[[list], np.ndarray]) -> gpd.GeoDataFrame:
+    """A typed GeoDataFrame of rows holding every field of ``layer`` then the geometry bytes."""
+    names = list(layer.fields)
+    columns = list(zip(*rows)) if rows else [[] for _ in range(len(names) + 1)]
+    frame = gpd.GeoDataFrame({n: list(columns[i]) for i, n in enumerate(names)},
+                             geometry=decode(list(columns[-1])) if rows else [], crs=f"EPSG:{epsg}")
+    return frame.astype({n: PANDAS_TYPES[t] for n, t in layer.fields.items()})

@@ -1,0 +1,247 @@
+"""The embedded store: one GeoPackage file, read and written with the standard library's sqlite3.
+
+SpatiaLite cannot be loaded here, so spatial work is split: the GeoPackage R-tree narrows candidates in SQL, and
+an exact shapely test runs as a SQL function only on candidates whose envelope crosses the query boundary. The
+file stays a standard GeoPackage (tables created by GDAL through pyogrio), so QGIS and ogr2ogr open it as well.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import struct
+import threading
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pyproj
+import shapely
+
+from ..errors import StoreError
+from ..layers import Layer
+from . import gpkgblob
+from .base import (PANDAS_TYPES, FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, order_by,
+                   page_features, selected_fields, table_name)
+from .cql2 import CONVERSE, Dialect, quote, translate
+
+_GEOM = "geom"
+
+
+
+class GpkgStore(FeatureStore):
+    """OCS GE layers in one GeoPackage file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.url = str(self.path)
+        self._local = threading.local()
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        """One read-only connection per thread, kept for the life of the process."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if not self.path.exists():
+                raise StoreError(f"GeoPackage store {self.path} does not exist; run `ocsge ingest` first")
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            _register_functions(conn)
+            conn.execute("PRAGMA case_sensitive_like = ON")
+            self._local.conn = conn
+        return conn
+
+    def tables(self) -> dict[str, int]:
+        if not self.path.exists():
+            return {}
+        rows = self._reader().execute(
+            "SELECT c.table_name, COALESCE(o.feature_count, -1) FROM gpkg_contents c "
+            "LEFT JOIN gpkg_ogr_contents o ON o.table_name = c.table_name WHERE c.data_type = 'features'")
+        return {name: count for name, count in rows}
+
+    def extent(self, layer: Layer, epsg: int) -> tuple[float, float, float, float] | None:
+        table = table_name(layer, epsg)
+        if table not in self.tables():
+            return None
+        row = self._reader().execute(
+            f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}").fetchone()
+        return None if row[0] is None else tuple(row)
+
+    def query(self, layer: Layer, epsg: int, query: FeatureQuery) -> FeaturePage:
+        table = table_name(layer, epsg)
+        conn = self._reader()
+        where, params = self._where(layer, table, query)
+        matched = self._count(conn, layer, table, where, params, query)
+        if query.hits_only:
+            return FeaturePage([], matched)
+        names = selected_fields(layer, query)
+        columns = ", ".join(quote(n) for n in names)
+        if not query.skip_geometry:
+            columns += f", {quote(_GEOM)}"
+        rows = conn.execute(
+            f"SELECT {columns} FROM {quote(table)} WHERE {where} ORDER BY {order_by(query, quote)} LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset]).fetchall()
+        return FeaturePage(page_features(layer, epsg, names, rows, query, gpkgblob.decode), matched)
+
+    def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:
+        table = table_name(layer, epsg)
+        names = list(layer.fields)
+        columns = ", ".join(quote(n) for n in names)
+        rows = self._reader().execute(
+            f"SELECT {columns}, {quote(_GEOM)} FROM {quote(table)} WHERE {quote(layer.id_field)} = ? LIMIT 1",
+            [feature_id]).fetchall()
+        features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), gpkgblob.decode)
+        return features[0] if features else None
+
+    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None
+                   ) -> gpd.GeoDataFrame:
+        table = table_name(layer, epsg)
+        where, params = self._where(layer, table, FeatureQuery(bbox=bbox))
+        names = list(layer.fields)
+        rows = self._reader().execute(
+            f"SELECT {', '.join(quote(n) for n in names)}, {quote(_GEOM)} FROM {quote(table)} "
+            f"WHERE {where} ORDER BY fid", params).fetchall()
+        return frame_from_rows(layer, epsg, rows, gpkgblob.decode)
+
+    def _where(self, layer: Layer, table: str, query: FeatureQuery) -> tuple[str, list]:
+        params: list = []
+        clauses = []
+        if query.bbox is not None:
+            clauses.append(_spatial_sql(table, "intersects", shapely.box(*query.bbox), params))
+        for name, value in query.equals:
+            clauses.append(f"{quote(name)} = ?")
+            params.append(value)
+        if query.where is not None:
+            dialect = Dialect("?", lambda op, geom, p: _spatial_sql(table, op, geom, p))
+            translation = translate(query.where, layer, dialect)
+            clauses.append(translation.sql)
+            params.extend(translation.params)
+        return (" AND ".join(clauses) or "1 = 1"), params
+
+    def _count(self, conn: sqlite3.Connection, layer: Layer, table: str, where: str, params: list,
+               query: FeatureQuery) -> int | None:
+        """Exact count, cheap when unfiltered (GDAL's feature count); None past the cap for filtered queries."""
+        if where == "1 = 1":
+            count = self.tables().get(table, -1)
+            if count >= 0:
+                return count
+        row = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {quote(table)} WHERE {where} LIMIT ?)",
+            [*params, query.count_cap + 1]).fetchone()
+        return None if row[0] > query.count_cap else row[0]
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    def replace_slice(self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: dict) -> int:
+        table = table_name(layer, epsg)
+        if table not in self.tables():
+            self._create_table(layer, epsg, table)
+        names = list(layer.fields)
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        blobs = gpkgblob.encode(geoms, epsg)
+        bounds = shapely.bounds(geoms)
+        records = frame[names].astype(object).where(frame[names].notna(), None).itertuples(index=False, name=None)
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        _register_functions(conn)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            keys = list(slice_values)
+            conn.execute(f"DELETE FROM {quote(table)} WHERE " + " AND ".join(f"{quote(k)} = ?" for k in keys),
+                         [slice_values[k] for k in keys])
+            start = conn.execute(f"SELECT COALESCE(max(fid), 0) + 1 FROM {quote(table)}").fetchone()[0]
+            fids = range(start, start + len(frame))
+            triggers = conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE ?",
+                [table, f"rtree_{table}_{_GEOM}_insert%"]).fetchall()
+            for name, _ in triggers:
+                conn.execute(f"DROP TRIGGER {quote(name)}")
+            columns = ", ".join(["fid", quote(_GEOM), *(quote(n) for n in names)])
+            marks = ", ".join("?" * (len(names) + 2))
+            conn.executemany(f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks})",
+                             ((fid, blob, *rec) for fid, blob, rec in zip(fids, blobs, records)))
+            conn.executemany(
+                f"INSERT INTO {quote(_rtree(table))} VALUES (?, ?, ?, ?, ?)",
+                ((fid, b[0], b[2], b[1], b[3]) for fid, b in zip(fids, bounds.tolist()) if not np.isnan(b[0])))
+            for _, sql in triggers:
+                conn.execute(sql)
+            conn.execute(
+                "UPDATE gpkg_contents SET (min_x, min_y, max_x, max_y) = "
+                f"(SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}), "
+                "last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE table_name = ?", [table])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+        self._local.conn = None
+        return len(frame)
+
+    def _create_table(self, layer: Layer, epsg: int, table: str) -> None:
+        """An empty GeoPackage feature table with its R-tree, made by GDAL so that it follows the standard."""
+        empty = gpd.GeoDataFrame(
+            {n: gpd.pd.Series(dtype=PANDAS_TYPES[t]) for n, t in layer.fields.items()},
+            geometry=gpd.GeoSeries([], crs=f"EPSG:{epsg}"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        pyogrio.write_dataframe(
+            empty, self.path, layer=table, driver="GPKG", geometry_type="MultiPolygon", promote_to_multi=True,
+            layer_options={"GEOMETRY_NAME": _GEOM, "FID": "fid", "SPATIAL_INDEX": "YES"}, append=False)
+        with sqlite3.connect(self.path) as conn:
+            indexed = {layer.id_field, *layer.slice_keys, *layer.coded}
+            for column in sorted(indexed):
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{table}_{column}')} "
+                             f"ON {quote(table)} ({quote(column)})")
+            conn.execute("PRAGMA journal_mode = WAL")
+
+
+def _rtree(table: str) -> str:
+    return f"rtree_{table}_{_GEOM}"
+
+
+def _spatial_sql(table: str, op: str, geometry: shapely.Geometry, params: list) -> str:
+    """R-tree candidates, then the exact predicate; disjoint is the negation of intersects."""
+    minx, miny, maxx, maxy = geometry.bounds
+    exact = "intersects" if op == "disjoint" else op
+    sql = (f"(fid IN (SELECT id FROM {quote(_rtree(table))} WHERE maxx >= ? AND minx <= ? AND maxy >= ? "
+           f"AND miny <= ?) AND ocsge_relate({quote(_GEOM)}, ?, ?))")
+    params.extend([minx, maxx, miny, maxy, shapely.to_wkb(geometry), exact])
+    return f"(NOT {sql})" if op == "disjoint" else sql
+
+
+@functools.lru_cache(maxsize=32)
+def _prepared(wkb: bytes) -> tuple[shapely.Geometry, tuple[float, float, float, float] | None]:
+    """The query geometry, prepared, and its bounds when it is an axis-aligned box (enables a header-only test)."""
+    geometry = shapely.from_wkb(wkb)
+    shapely.prepare(geometry)
+    is_box = shapely.equals(geometry, shapely.box(*geometry.bounds))
+    return geometry, (geometry.bounds if is_box else None)
+
+
+def _relate(blob: bytes | None, wkb: bytes, op: str) -> int:
+    if blob is None:
+        return 0
+    geometry, box = _prepared(wkb)
+    if box is not None and op == "intersects" and blob[3] & 0b1110:
+        minx, maxx, miny, maxy = struct.unpack_from("<4d" if blob[3] & 1 else ">4d", blob, 8)
+        if minx >= box[0] and maxx <= box[2] and miny >= box[1] and maxy <= box[3]:
+            return 1
+    feature = shapely.from_wkb(blob[gpkgblob.wkb_offset(blob):])
+    # "feature OP literal" evaluated as "literal CONVERSE-OP feature", so that the prepared literal comes first.
+    return int(getattr(shapely, CONVERSE.get(op, op))(geometry, feature))
+
+
+def _envelope_part(index: int):
+    def part(blob: bytes | None) -> float | None:
+        env = gpkgblob.envelope(blob)
+        return None if env is None else env[index]
+    return part
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    """Our exact spatial test, and the functions GeoPackage R-tree triggers call (normally from SpatiaLite/GDAL)."""
+    conn.create_function("ocsge_relate", 3, _relate, deterministic=True)
+    for index, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        conn.create_function(name, 1, _envelope_part(index), deterministic=True)
+    conn.create_function("ST_IsEmpty", 1, lambda b: None if b is None else int(gpkgblob.envelope(b) is None),
+                         deterministic=True)

@@ -1,0 +1,185 @@
+"""The scale-out store: PostGIS, one table per layer in schema ``ocsge``, GiST-indexed.
+
+Same contract as the GeoPackage store (the shared CQL2 translator, the same feature encoding and bulk
+reprojection in Python), so a client cannot tell them apart except by speed on big data.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import geopandas as gpd
+import numpy as np
+import psycopg
+import pyproj
+import shapely
+from psycopg_pool import ConnectionPool
+
+from ..errors import StoreError
+from ..layers import Layer
+from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, order_by,
+                   page_features, selected_fields, table_name)
+from .cql2 import Dialect, quote, translate
+
+SCHEMA = "ocsge"
+_SQL_TYPES = {"string": "text", "integer": "bigint", "number": "double precision", "boolean": "boolean"}
+_PG_FUNCTIONS = {
+    "intersects": "ST_Intersects", "disjoint": "ST_Disjoint", "contains": "ST_Contains", "within": "ST_Within",
+    "touches": "ST_Touches", "crosses": "ST_Crosses", "overlaps": "ST_Overlaps", "equals": "ST_Equals",
+}
+_pool_lock = threading.Lock()
+
+
+@functools.cache
+def _pool(url: str) -> ConnectionPool:
+    """One pool per database URL and process: providers are rebuilt per request, connections must not be."""
+    with _pool_lock:
+        pool = ConnectionPool(url, min_size=1, max_size=8, kwargs={"autocommit": True}, open=False)
+        try:
+            pool.open(wait=True, timeout=10)
+        except psycopg.OperationalError as err:
+            raise StoreError(f"cannot connect to PostGIS store {_safe(url)}: {err}") from err
+        return pool
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    return psycopg.conninfo.make_conninfo(url, password="***") if "password" in url or "@" in url else url
+
+
+class PostgisStore(FeatureStore):
+    """OCS GE layers in a PostGIS database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _conn(self):
+        return _pool(self.url).connection()
+
+    def tables(self) -> dict[str, int]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT c.table_name, c.feature_count FROM ocsge.layer_counts c "
+                "JOIN information_schema.tables t ON t.table_schema = 'ocsge' AND t.table_name = c.table_name"
+            ).fetchall() if _has_schema(conn) else []
+        return dict(rows)
+
+    def extent(self, layer: Layer, epsg: int) -> tuple[float, float, float, float] | None:
+        table = table_name(layer, epsg)
+        if table not in self.tables():
+            return None
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                f"(SELECT ST_Extent(geom) AS e FROM {SCHEMA}.{quote(table)}) s").fetchone()
+        return None if row[0] is None else tuple(row)
+
+    def query(self, layer: Layer, epsg: int, query: FeatureQuery) -> FeaturePage:
+        table = f"{SCHEMA}.{quote(table_name(layer, epsg))}"
+        where, params = _where(layer, epsg, query)
+        with self._conn() as conn:
+            matched = self._count(conn, layer, epsg, table, where, params, query)
+            if query.hits_only:
+                return FeaturePage([], matched)
+            names = selected_fields(layer, query)
+            columns = ", ".join(quote(n) for n in names)
+            if not query.skip_geometry:
+                columns += ", ST_AsBinary(geom)"
+            rows = conn.execute(
+                f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order_by(query, quote)} LIMIT %s OFFSET %s",
+                [*params, query.limit, query.offset]).fetchall()
+        return FeaturePage(page_features(layer, epsg, names, rows, query, _decode), matched)
+
+    def _count(self, conn, layer: Layer, epsg: int, table: str, where: str, params: list,
+               query: FeatureQuery) -> int | None:
+        """Exact; O(1) when unfiltered (maintained at write time), capped when filtered."""
+        if where == "TRUE":
+            row = conn.execute("SELECT feature_count FROM ocsge.layer_counts WHERE table_name = %s",
+                               [table_name(layer, epsg)]).fetchone()
+            return row[0] if row else 0
+        row = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT %s) s",
+                           [*params, query.count_cap + 1]).fetchone()
+        return None if row[0] > query.count_cap else row[0]
+
+    def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:
+        names = list(layer.fields)
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
+                f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {quote(layer.id_field)} = %s LIMIT 1",
+                [feature_id]).fetchall()
+        features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), _decode)
+        return features[0] if features else None
+
+    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None
+                   ) -> gpd.GeoDataFrame:
+        names = list(layer.fields)
+        where, params = _where(layer, epsg, FeatureQuery(bbox=bbox))
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
+                f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {where} ORDER BY fid", params).fetchall()
+        return frame_from_rows(layer, epsg, rows, _decode)
+
+    def replace_slice(self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: dict) -> int:
+        table = table_name(layer, epsg)
+        qualified = f"{SCHEMA}.{quote(table)}"
+        names = list(layer.fields)
+        geoms = shapely.to_wkb(shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), epsg), hex=True,
+                               include_srid=True)
+        records = frame[names].astype(object).where(frame[names].notna(), None).itertuples(index=False, name=None)
+        with self._conn() as conn, conn.transaction():
+            _create_table(conn, layer, epsg, table)
+            conn.execute(f"DELETE FROM {qualified} WHERE " + " AND ".join(f"{quote(k)} = %s" for k in slice_values),
+                         list(slice_values.values()))
+            columns = ", ".join([*(quote(n) for n in names), "geom"])
+            with conn.cursor().copy(f"COPY {qualified} ({columns}) FROM STDIN") as copy:
+                for record, geom in zip(records, geoms):
+                    copy.write_row((*record, geom))
+            conn.execute(
+                "INSERT INTO ocsge.layer_counts VALUES (%s, (SELECT count(*) FROM " + qualified + ")) "
+                "ON CONFLICT (table_name) DO UPDATE SET feature_count = EXCLUDED.feature_count", [table])
+        with self._conn() as conn:
+            conn.execute(f"ANALYZE {qualified}")
+        return len(frame)
+
+
+def _has_schema(conn) -> bool:
+    return conn.execute("SELECT to_regclass('ocsge.layer_counts') IS NOT NULL").fetchone()[0]
+
+
+def _create_table(conn, layer: Layer, epsg: int, table: str) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    conn.execute("CREATE TABLE IF NOT EXISTS ocsge.layer_counts (table_name text PRIMARY KEY, feature_count bigint)")
+    columns = ", ".join(f"{quote(n)} {_SQL_TYPES[t]}" for n, t in layer.fields.items())
+    qualified = f"{SCHEMA}.{quote(table)}"
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {qualified} (fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                 f"{columns}, geom geometry(MultiPolygon, {epsg}) NOT NULL)")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{table}_geom_gist')} ON {qualified} USING gist (geom)")
+    for column in sorted({layer.id_field, *layer.slice_keys, *layer.coded}):
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{table}_{column}_idx')} ON {qualified} ({quote(column)})")
+
+
+def _where(layer: Layer, epsg: int, query: FeatureQuery) -> tuple[str, list]:
+    params: list = []
+    clauses = []
+
+    def spatial(op: str, geometry: shapely.Geometry, p: list) -> str:
+        p.append(shapely.to_wkb(geometry))
+        return f"{_PG_FUNCTIONS[op]}(geom, ST_GeomFromWKB(%s, {epsg}))"
+
+    if query.bbox is not None:
+        clauses.append(spatial("intersects", shapely.box(*query.bbox), params))
+    for name, value in query.equals:
+        clauses.append(f"{quote(name)} = %s")
+        params.append(value)
+    if query.where is not None:
+        translation = translate(query.where, layer, Dialect("%s", spatial, "{0} ILIKE {1}"))
+        clauses.append(translation.sql)
+        params.extend(translation.params)
+    return (" AND ".join(clauses) or "TRUE"), params
+
+
+def _decode(wkbs: list) -> np.ndarray:
+    return shapely.from_wkb([None if w is None else bytes(w) for w in wkbs])

@@ -1,0 +1,28 @@
+"""Bulk reprojection of a page of geometries, with the axis order each CRS defines (OGC API Features Part 2)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pyproj
+import shapely
+
+
+@functools.lru_cache(maxsize=64)
+def transformer(source_epsg: int, target_wkt: str) -> pyproj.Transformer:
+    """A cached transformer; the authority axis order is kept, so EPSG:4326 comes out as latitude, longitude."""
+    return pyproj.Transformer.from_crs(pyproj.CRS.from_epsg(source_epsg), pyproj.CRS.from_wkt(target_wkt))
+
+
+def reproject(geoms: np.ndarray, source_epsg: int, target: pyproj.CRS | None) -> np.ndarray:
+    """``geoms`` from ``source_epsg`` to ``target`` in one vectorised call (unchanged when target is None)."""
+    if target is None or target == pyproj.CRS.from_epsg(source_epsg):
+        return geoms
+    tr = transformer(source_epsg, target.to_wkt())
+
+    def apply(coords: np.ndarray) -> np.ndarray:
+        x, y = tr.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geoms, apply)
