@@ -101,6 +101,35 @@ COMMUNES = Layer(
     slice_keys=("departement",),
 )
 
+#: What each public field means, for the JSON Schemas and the docs.
+FIELD_DESCRIPTIONS: dict[str, str] = {
+    "id": "Identifier of the object in the delivery (IGN `id`), unique per millésime.",
+    "code_cs": "Couverture du sol code (CS nomenclature leaf, e.g. CS1.1.1.1).",
+    "code_us": "Usage du sol code (US nomenclature leaf, e.g. US235).",
+    "millesime": "Reference year of the OCS GE millésime.",
+    "source": "Origin of the object; generated data says so here.",
+    "ossature": "1 when the object belongs to the BD TOPO skeleton (main roads, railways).",
+    "id_origine": "Identifier of the object in its source database (IGN `id_origine`).",
+    "code_or": "Source-origin code (IGN `code_or`).",
+    "departement": "INSEE code of the département (33, 2A, 971, ...).",
+    "libelle_cs": "Label of code_cs in the OCS GE nomenclature.",
+    "libelle_us": "Label of code_us in the OCS GE nomenclature.",
+    "code_cs_avant": "Couverture code at the earlier millésime.",
+    "code_us_avant": "Usage code at the earlier millésime.",
+    "code_cs_apres": "Couverture code at the later millésime.",
+    "code_us_apres": "Usage code at the later millésime.",
+    "millesime_avant": "Earlier millésime of the change.",
+    "millesime_apres": "Later millésime of the change.",
+    "artif": "IGN decision for the object: 'artif' or 'non artif' (decree thresholds applied).",
+    "crit_seuil": "True when the decree thresholds, not the CS × US matrix, decided `artif`.",
+    "artif_avant": "IGN artif status at the earlier millésime.",
+    "artif_apres": "IGN artif status at the later millésime.",
+    "artificialisation": "1: became artificial; -1: became non-artificial (désartificialisation).",
+    "code_insee": "INSEE code of the commune.",
+    "nom": "Name of the commune.",
+    "epci": "SIREN of the commune's EPCI, where known.",
+}
+
 LAYERS: dict[str, Layer] = {
     layer.collection_id: layer
     for layer in (OCCUPATION_SOL, ZONE_CONSTRUITE, DIFFERENCE, ARTIF, ARTIF_DIFFERENCE, COMMUNES)

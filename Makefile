@@ -1,0 +1,61 @@
+# Two commands do everything on a fresh machine:
+#   make serve  – virtualenv, demo data into the embedded store, OpenAPI generated and validated, gunicorn on :5000
+#   make test   – system packages the tests need, virtualenv, the whole test suite
+PYTHON ?= python3.12
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED ?= ../shared/data
+SYBARVAL := $(SHARED)/sybarval-ocsge-change-2015-2018/sybarval_ocsge_change_2015_2018.gpkg
+STORE ?= data/ocsge.gpkg
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+APT_PACKAGES := postgresql-15-postgis-3 redis-server gdal-bin 7zip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export HF_HUB_OFFLINE := 1
+export PYGEOAPI_CONFIG := $(CURDIR)/build/pygeoapi-config.yml
+export PYGEOAPI_OPENAPI := $(CURDIR)/build/openapi.yml
+
+.PHONY: serve test venv system-deps demo-data config clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+# Demo data: the real SYBARVAL change polygons and communes, plus a generated OCS GE (marked generated) for the
+# same 17 communes, in IGN's delivery layout, ingested like a real delivery.
+data/demo/.done: $(VENV)/.installed
+	rm -rf data/demo && mkdir -p data/demo
+	$(BIN)/ocsge generate --communes $(SYBARVAL) --departement 33 --cell-size 150 --out data/demo
+	touch $@
+
+$(STORE): data/demo/.done
+	$(BIN)/ocsge ingest --store $(STORE) $(SYBARVAL) data/demo/*.7z
+
+demo-data: $(STORE)
+
+config: $(VENV)/.installed
+	$(BIN)/ocsge config --store $(STORE) --out $(PYGEOAPI_CONFIG)
+	$(BIN)/pygeoapi openapi generate $(PYGEOAPI_CONFIG) --output-file $(PYGEOAPI_OPENAPI)
+	$(BIN)/pygeoapi openapi validate $(PYGEOAPI_OPENAPI)
+
+serve: $(STORE)
+	$(MAKE) --no-print-directory config STORE=$(STORE)
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - ocsge_processes.server.app:APP
+
+test: system-deps $(VENV)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf build data/demo $(STORE)

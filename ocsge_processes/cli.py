@@ -1,0 +1,88 @@
+"""The ``ocsge`` command: one group, subcommands over the same library functions."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from . import __version__
+from .errors import OcsgeError
+
+STORE_OPTION = click.option(
+    "--store", envvar="OCSGE_STORE", default="data/ocsge.gpkg", show_default=True,
+    help="GeoPackage path (embedded store) or postgresql:// URL (PostGIS). Env: OCSGE_STORE.")
+
+
+@click.group()
+@click.version_option(__version__)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+def main(verbose: bool) -> None:
+    """OCS GE OGC API server: ingest deliveries, generate data, configure the server."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@STORE_OPTION
+@click.option("--departement", help="Département code for files that name none (e.g. 33).")
+def ingest(paths: tuple[Path, ...], store: str, departement: str | None) -> None:
+    """Load IGN OCS GE deliveries (7z, GPKG, SHP, folders) and commune contours into the store.
+
+    Every file is read and checked before anything is written, so a bad file leaves the store as it was.
+    Re-ingesting a delivery replaces its rows (per layer, département and millésime): it is idempotent.
+    """
+    from .ingest import read_delivery
+    from .stores import open_store
+
+    try:
+        batches = []
+        for path in tqdm(paths, desc="reading", unit="file", disable=len(paths) < 2):
+            batches.extend(read_delivery(path, departement=departement))
+        target = open_store(store)
+        with tqdm(total=sum(len(b.frame) for b in batches), desc="writing", unit="feature") as bar:
+            for batch in batches:
+                written = target.replace_slice(batch.layer, batch.epsg, batch.frame, batch.slice)
+                bar.update(written)
+                tqdm.write(f"{batch.layer.collection_id}: {written} features from {batch.source} "
+                           f"({', '.join(f'{k}={v}' for k, v in batch.slice.items())})")
+    except OcsgeError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@main.command()
+@STORE_OPTION
+@click.option("--template", default="pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path),
+              help="The pygeoapi configuration template.")
+@click.option("--out", default="build/pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path))
+def config(store: str, template: Path, out: Path) -> None:
+    """Write the runtime pygeoapi configuration: the collections the store holds, with their extents."""
+    from .server.config import build_config, load_template, write_config
+
+    try:
+        runtime = build_config(load_template(template), store)
+    except OcsgeError as err:
+        raise click.ClickException(str(err)) from err
+    write_config(runtime, out)
+    click.echo(f"{out}: {len(runtime['resources'])} collections ({', '.join(runtime['resources'])})")
+
+
+@main.command()
+@click.option("--out", default="schemas", show_default=True, type=click.Path(path_type=Path))
+def schemas(out: Path) -> None:
+    """Write the JSON Schema of every collection (the files in schemas/)."""
+    from .schema import write_schemas
+
+    for path in write_schemas(out):
+        click.echo(path)
+
+
+def _register_generate() -> None:
+    from .generate.command import generate
+
+    main.add_command(generate)
+
+
+_register_generate()

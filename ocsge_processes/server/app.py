@@ -1,0 +1,45 @@
+"""The WSGI application: pygeoapi's Flask app with our filter parser, honest conformance and the request guard.
+
+Run with ``gunicorn ocsge_processes.server.app:APP``; ``PYGEOAPI_CONFIG`` and ``PYGEOAPI_OPENAPI`` name the
+runtime files that ``ocsge config`` writes (``make serve`` does both).
+"""
+
+from __future__ import annotations
+
+from pygeoapi import flask_app
+from pygeoapi.api import itemtypes
+
+from ..filters import parse_filter
+from .guard import RequestGuard
+
+CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
+FILTERING = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf"
+
+#: What our collections implement beyond pygeoapi 0.24's list, and what that list claims but we do not offer.
+ADDED_CONFORMANCE = [
+    f"{FILTERING}/filter", f"{FILTERING}/features-filter",
+    f"{CQL2}/cql2-json", f"{CQL2}/basic-spatial-functions", f"{CQL2}/basic-spatial-functions-plus",
+    f"{CQL2}/spatial-functions", f"{CQL2}/case-insensitive-comparison", f"{CQL2}/advanced-comparison-operators",
+]
+REMOVED_CONFORMANCE = ["http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete"]
+
+
+def declare_conformance() -> None:
+    """Make /conformance list exactly what the feature collections support."""
+    classes = itemtypes.CONFORMANCE_CLASSES_FEATURES
+    for uri in REMOVED_CONFORMANCE:
+        if uri in classes:
+            classes.remove(uri)
+    classes.extend(uri for uri in ADDED_CONFORMANCE if uri not in classes)
+
+
+def use_our_filter_parser() -> None:
+    """pygeoapi calls these two names to parse `filter`; ours handles quotes, CQL2 JSON over GET and bbox literals."""
+    itemtypes.parse_cql2_text = parse_filter
+    itemtypes.parse_cql2_json = lambda text: parse_filter(text, "cql2-json")
+
+
+declare_conformance()
+use_our_filter_parser()
+APP = flask_app.APP
+APP.wsgi_app = RequestGuard(APP.wsgi_app, flask_app.CONFIG)

@@ -1,0 +1,75 @@
+"""The runtime pygeoapi configuration: the template, less the collections the store does not hold, with real extents.
+
+pygeoapi reads a static file at start-up; we write it from ``pygeoapi-config.yml`` so that a collection appears
+exactly when its data was ingested, and its extent is the data's.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pyproj
+import yaml
+from pygeoapi.util import yaml_load
+
+from ..layers import get_layer
+from ..stores import open_store, table_name
+
+PROVIDER = "ocsge_processes.server.provider.OcsgeProvider"
+
+
+def load_template(path: Path) -> dict:
+    """The template with ``${VAR:-default}`` replaced from the environment."""
+    with path.open(encoding="utf-8") as handle:
+        return yaml_load(handle)
+
+
+def build_config(template: dict, store_url: str | None = None) -> dict:
+    """A copy of ``template`` pointing at ``store_url``, keeping only collections with data."""
+    config = copy.deepcopy(template)
+    config = {k: v for k, v in config.items() if not k.startswith("x-")}
+    resources = {}
+    for name, resource in config["resources"].items():
+        provider = next((p for p in resource.get("providers", []) if p.get("name") == PROVIDER), None)
+        if provider is None:
+            resources[name] = resource
+            continue
+        if store_url:
+            provider["data"] = store_url
+        store = open_store(str(provider["data"]))
+        layer = get_layer(provider["collection"])
+        epsg = int(provider.get("epsg", 2154))
+        if table_name(layer, epsg) not in store.tables():
+            continue
+        extent = store.extent(layer, epsg)
+        if extent is not None:
+            resource["extents"] = {"spatial": {"bbox": _crs84_bbox(extent, epsg),
+                                               "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
+        resources[name] = resource
+    config["resources"] = resources
+    return config
+
+
+def write_config(config: dict, path: Path) -> Path:
+    """Write a runtime configuration (plain YAML, no anchors)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    class NoAliases(yaml.SafeDumper):
+        def ignore_aliases(self, data: object) -> bool:
+            return True
+
+    path.write_text(yaml.dump(config, Dumper=NoAliases, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def default_store_url() -> str:
+    """``OCSGE_STORE``, else the embedded GeoPackage under ``data/``."""
+    return os.environ.get("OCSGE_STORE", "data/ocsge.gpkg")
+
+
+def _crs84_bbox(extent: tuple[float, float, float, float], epsg: int) -> list[float]:
+    transformer = pyproj.Transformer.from_crs(epsg, "OGC:CRS84", always_xy=True)
+    minx, miny, maxx, maxy = transformer.transform_bounds(*extent)
+    return [round(minx, 6), round(miny, 6), round(maxx, 6), round(maxy, 6)]

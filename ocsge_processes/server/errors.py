@@ -1,0 +1,23 @@
+"""The one table from our domain errors to pygeoapi's provider errors (which carry the OGC code and status)."""
+
+from __future__ import annotations
+
+from pygeoapi.provider.base import (ProviderConnectionError, ProviderGenericError, ProviderInvalidQueryError,
+                                    ProviderItemNotFoundError)
+
+from ..errors import InvalidInputError, OcsgeError, StoreError, UnknownCodeError
+
+#: Most specific first.
+PROVIDER_ERRORS: list[tuple[type[OcsgeError], type[ProviderGenericError]]] = [
+    (UnknownCodeError, ProviderItemNotFoundError),
+    (InvalidInputError, ProviderInvalidQueryError),
+    (StoreError, ProviderConnectionError),
+]
+
+
+def to_provider_error(err: OcsgeError) -> ProviderGenericError:
+    """The pygeoapi error for ``err``, with our message shown to the client."""
+    for ours, theirs in PROVIDER_ERRORS:
+        if isinstance(err, ours):
+            return theirs(str(err), user_msg=str(err))
+    return ProviderGenericError(str(err))

@@ -1,0 +1,112 @@
+"""WSGI middleware that checks item queries before pygeoapi sees them, so bad input gets a 400 that says why.
+
+pygeoapi 0.24 ignores unknown query parameters, answers "Bad CQL text" for any filter problem and accepts a
+`filter-crs` it cannot use; this guard rejects those with an OGC exception naming the parameter, the value and
+what is allowed. It validates only: well-formed requests pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from typing import Callable, Iterable
+from urllib.parse import parse_qsl
+
+from ..errors import InvalidInputError, OcsgeError
+from ..filters import parse_filter
+from ..layers import get_layer
+from ..stores.cql2 import Dialect, translate
+
+_ITEMS = re.compile(r"^/collections/(?P<collection>[^/]+)/items/?$")
+RESERVED = frozenset({
+    "bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime", "sortby", "properties",
+    "skipGeometry", "q", "filter", "filter-lang", "filter-crs",
+})
+_CHECK_ONLY = Dialect("?", lambda op, geometry, params: "1 = 1")
+
+
+class RequestGuard:
+    """Validates ``/collections/{id}/items`` requests for the collections our provider serves."""
+
+    def __init__(self, app: Callable, config: dict) -> None:
+        self.app = app
+        self.crs_lists = {
+            name: provider.get("crs", [])
+            for name, resource in config["resources"].items()
+            for provider in resource.get("providers", [])
+            if provider.get("name", "").startswith("ocsge_processes.")
+        }
+        self.collections = {name: provider_collection(config, name) for name in self.crs_lists}
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        match = _ITEMS.match(environ.get("PATH_INFO", ""))
+        if match and match["collection"] in self.collections and environ["REQUEST_METHOD"] in ("GET", "POST"):
+            try:
+                self.check(match["collection"], environ)
+            except OcsgeError as err:
+                return _exception(start_response, str(err))
+        return self.app(environ, start_response)
+
+    def check(self, collection: str, environ: dict) -> None:
+        """Raise InvalidInputError for the first problem found in the request."""
+        layer = get_layer(self.collections[collection])
+        params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        unknown = sorted(set(params) - RESERVED - set(layer.fields))
+        if unknown:
+            raise InvalidInputError(
+                f"unknown query parameter {unknown[0]!r}; allowed: the OGC parameters "
+                f"({', '.join(sorted(RESERVED))}) and the properties of {collection} ({', '.join(layer.fields)})")
+        supported = self.crs_lists[collection]
+        for name in ("crs", "bbox-crs", "filter-crs"):
+            if name in params and params[name] not in supported:
+                raise InvalidInputError(
+                    f"{name}={params[name]!r} is not supported by {collection}; supported: {', '.join(supported)}")
+        if "bbox" in params:
+            _check_bbox(params["bbox"])
+        source = params.get("filter")
+        if environ["REQUEST_METHOD"] == "POST" and "geo+json" in environ.get("CONTENT_TYPE", ""):
+            raise InvalidInputError(f"{collection} is read-only: creating features (Features Part 4) is not offered")
+        if source is None and environ["REQUEST_METHOD"] == "POST":
+            source = _peek_body(environ)
+        if source:
+            translate(parse_filter(source, params.get("filter-lang")), layer, _CHECK_ONLY)
+
+
+def provider_collection(config: dict, name: str) -> str:
+    """The layer id our provider serves under resource ``name``."""
+    provider = next(p for p in config["resources"][name]["providers"] if p.get("name", "").startswith("ocsge_"))
+    return provider.get("collection", name)
+
+
+def _check_bbox(text: str) -> None:
+    parts = text.split(",")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise InvalidInputError(f"bbox={text!r}: expected 4 or 6 comma-separated numbers") from None
+    if len(numbers) not in (4, 6) or not all(math.isfinite(n) for n in numbers):
+        raise InvalidInputError(f"bbox={text!r}: expected 4 or 6 comma-separated numbers, got {len(numbers)}")
+    half = len(numbers) // 2
+    if numbers[1] > numbers[half + 1]:
+        raise InvalidInputError(f"bbox={text!r}: the lower corner is above the upper corner")
+
+
+def _peek_body(environ: dict) -> str | None:
+    """Read a POST body and put it back for pygeoapi."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length <= 0:
+        return None
+    if length > 1_000_000:
+        raise InvalidInputError(f"filter body of {length} bytes is over the 1 MB limit")
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body.decode("utf-8", errors="replace")
+
+
+def _exception(start_response: Callable, description: str) -> list[bytes]:
+    body = json.dumps({"code": "InvalidParameterValue", "type": "InvalidParameterValue",
+                       "description": description}, ensure_ascii=False).encode("utf-8")
+    start_response("400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,97 @@
+"""pygeoapi feature provider over our stores: a thin adapter from pygeoapi's arguments to a FeatureQuery.
+
+Configured per collection in ``pygeoapi-config.yml``::
+
+    providers:
+      - type: feature
+        name: ocsge_processes.server.provider.OcsgeProvider
+        data: ${OCSGE_STORE}          # GeoPackage path or postgresql:// URL
+        collection: ocsge-occupation-sol
+        epsg: 2154                    # territory CRS of the stored geometries
+        storage_crs: http://www.opengis.net/def/crs/EPSG/0/2154
+"""
+
+from __future__ import annotations
+
+import pyproj
+from pygeoapi.crs import CrsTransformSpec
+from pygeoapi.provider.base import BaseProvider, ProviderItemNotFoundError
+
+from ..errors import OcsgeError, UnsupportedQueryError
+from ..layers import get_layer
+from ..schema import field_enum
+from ..stores import FeatureQuery, open_store
+from ..stores.base import DEFAULT_COUNT_CAP, coerce_value
+from .errors import to_provider_error
+
+
+class OcsgeProvider(BaseProvider):
+    """One OCS GE layer of one store, as a pygeoapi feature provider."""
+
+    def __init__(self, provider_def: dict) -> None:
+        super().__init__(provider_def)
+        self.layer = get_layer(provider_def["collection"])
+        self.epsg = int(provider_def.get("epsg", 2154))
+        self.count_cap = int(provider_def.get("count_cap", DEFAULT_COUNT_CAP))
+        self.id_field = self.layer.id_field
+        self.store = open_store(str(self.data))
+        self._fields = self.get_fields()
+
+    def get_fields(self) -> dict:
+        """Field types for queryables and sortby checks, with nomenclature enums on coded fields."""
+        fields = {}
+        for name, kind in self.layer.fields.items():
+            entry: dict = {"type": kind}
+            enum = field_enum(self.layer, name)
+            if enum is not None:
+                entry["values"] = enum
+            fields[name] = entry
+        return fields
+
+    def query(self, offset: int = 0, limit: int = 10, resulttype: str = "results", bbox: list | None = None,
+              datetime_: str | None = None, properties: list | None = None, sortby: list | None = None,
+              select_properties: list | None = None, skip_geometry: bool = False,
+              crs_transform_spec: CrsTransformSpec | None = None, q: str | None = None,
+              filterq=None, **kwargs) -> dict:
+        """A page of features as a GeoJSON FeatureCollection."""
+        try:
+            if datetime_:
+                raise UnsupportedQueryError("datetime is not supported: OCS GE has no time field; filter on millesime")
+            if q:
+                raise UnsupportedQueryError("q (free-text search) is not supported; use filter=nom LIKE '...'")
+            query = FeatureQuery(
+                bbox=tuple(bbox[:2] + bbox[-2:]) if bbox else None,
+                where=filterq,
+                equals=tuple((k, coerce_value(self.layer, k, v)) for k, v in properties or []),
+                sortby=tuple((s["property"], s["order"] == "-") for s in sortby or []),
+                properties=tuple(select_properties) if select_properties else None,
+                skip_geometry=bool(skip_geometry),
+                limit=limit, offset=offset,
+                out_crs=_target_crs(crs_transform_spec),
+                hits_only=resulttype == "hits",
+                count_cap=self.count_cap,
+            )
+            page = self.store.query(self.layer, self.epsg, query)
+        except OcsgeError as err:
+            raise to_provider_error(err) from err
+        except ValueError as err:
+            raise to_provider_error(UnsupportedQueryError(str(err))) from err
+        collection = {"type": "FeatureCollection", "features": page.features,
+                      "numberReturned": len(page.features)}
+        if page.number_matched is not None:
+            collection["numberMatched"] = page.number_matched
+        return collection
+
+    def get(self, identifier: str, crs_transform_spec: CrsTransformSpec | None = None, **kwargs) -> dict:
+        """One feature by id."""
+        try:
+            feature = self.store.get(self.layer, self.epsg, str(identifier), _target_crs(crs_transform_spec))
+        except OcsgeError as err:
+            raise to_provider_error(err) from err
+        if feature is None:
+            raise ProviderItemNotFoundError(user_msg=f"no feature {identifier!r} in {self.layer.collection_id}")
+        return feature
+
+
+def _target_crs(spec: CrsTransformSpec | None) -> pyproj.CRS | None:
+    return None if spec is None else pyproj.CRS.from_wkt(spec.target_crs_wkt)

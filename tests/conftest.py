@@ -1,0 +1,97 @@
+"""Shared fixtures: real data from ../shared/data, a generated delivery, both stores, a live gunicorn server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from . import services
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("OCSGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SYBARVAL = SHARED / "sybarval-ocsge-change-2015-2018" / "sybarval_ocsge_change_2015_2018.gpkg"
+BIN = Path(sys.executable).parent
+#: Three SYBARVAL communes of different sizes for the generated stock (Arcachon, Le Teich, Lanton).
+DEMO_COMMUNES = ["33009", "33527", "33229"]
+#: Rows of the real SYBARVAL change layers (3970 artificialisation + 1296 désartificialisation).
+SYBARVAL_DIFF_ROWS = 5266
+
+
+def ocsge(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``ocsge`` command, as a user would."""
+    return subprocess.run([str(BIN / "ocsge"), *args], capture_output=True, text=True, check=check,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def demo_deliveries(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A generated OCS GE delivery (two millésimes and their DIFF) for three real communes."""
+    out = tmp_path_factory.mktemp("deliveries")
+    ocsge("generate", "--communes", str(SYBARVAL), "--codes", ",".join(DEMO_COMMUNES), "--departement", "33",
+          "--cell-size", "250", "--out", str(out))
+    archives = sorted(out.glob("*.7z"))
+    assert len(archives) == 3, archives
+    return archives
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> str:
+    with services.postgis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=["gpkg", "postgis"])
+def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              demo_deliveries: list[Path]) -> str:
+    """A store of each kind holding the real SYBARVAL data and the generated delivery, loaded by `ocsge ingest`."""
+    if request.param == "gpkg":
+        url = str(tmp_path_factory.mktemp("gpkg") / "ocsge.gpkg")
+    else:
+        url = request.getfixturevalue("postgis_url")
+    ocsge("ingest", "--store", url, str(SYBARVAL), *map(str, demo_deliveries))
+    return url
+
+
+@pytest.fixture(scope="session")
+def server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A live gunicorn server (2 workers) on the store; yields its base URL."""
+    folder = tmp_path_factory.mktemp("server")
+    config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
+    port = services.free_port()
+    env = {**os.environ, "OCSGE_URL": f"http://127.0.0.1:{port}", "PYGEOAPI_CONFIG": str(config),
+           "PYGEOAPI_OPENAPI": str(openapi)}
+    subprocess.run([str(BIN / "ocsge"), "config", "--store", store_url, "--template",
+                    str(ROOT / "pygeoapi-config.yml"), "--out", str(config)], check=True, env=env, capture_output=True)
+    subprocess.run([str(BIN / "pygeoapi"), "openapi", "generate", str(config), "--output-file", str(openapi)],
+                   check=True, env=env, capture_output=True)
+    log = (folder / "gunicorn.log").open("w")
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+                             "ocsge_processes.server.app:APP"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(url, proc, folder / "gunicorn.log")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+def _wait_for(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {log.read_text()[-3000:]}")
+        try:
+            if requests.get(f"{url}/conformance", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")
