@@ -46,8 +46,7 @@ $(STORE): data/demo/.done
 demo-data: $(STORE)
 
 config: $(VENV)/.installed
-	$(BIN)/ocsge config --store $(STORE) --out $(PYGEOAPI_CONFIG)
-	$(BIN)/pygeoapi openapi generate $(PYGEOAPI_CONFIG) --output-file $(PYGEOAPI_OPENAPI)
+	$(BIN)/ocsge config --store $(STORE) --out $(PYGEOAPI_CONFIG) --openapi $(PYGEOAPI_OPENAPI)
 	$(BIN)/pygeoapi openapi validate $(PYGEOAPI_OPENAPI)
 
 serve: $(STORE)

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .errors import OcsgeError
+from .generate.command import generate_command
 
 STORE_OPTION = click.option(
     "--store", envvar="OCSGE_STORE", default="data/ocsge.gpkg", show_default=True,
@@ -57,15 +58,18 @@ def ingest(paths: tuple[Path, ...], store: str, departement: str | None) -> None
 @click.option("--template", default="pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path),
               help="The pygeoapi configuration template.")
 @click.option("--out", default="build/pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path))
-def config(store: str, template: Path, out: Path) -> None:
-    """Write the runtime pygeoapi configuration: the collections the store holds, with their extents."""
-    from .server.config import build_config, load_template, write_config
+@click.option("--openapi", default="build/openapi.yml", show_default=True, type=click.Path(path_type=Path),
+              help="Where to write the OpenAPI document generated from that configuration.")
+def config(store: str, template: Path, out: Path, openapi: Path) -> None:
+    """Write the runtime pygeoapi configuration (the collections the store holds) and its OpenAPI document."""
+    from .server.config import build_config, load_template, write_config, write_openapi
 
     try:
         runtime = build_config(load_template(template), store)
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
     write_config(runtime, out)
+    write_openapi(runtime, openapi)
     click.echo(f"{out}: {len(runtime['resources'])} collections ({', '.join(runtime['resources'])})")
 
 
@@ -79,10 +83,4 @@ def schemas(out: Path) -> None:
         click.echo(path)
 
 
-def _register_generate() -> None:
-    from .generate.command import generate
-
-    main.add_command(generate)
-
-
-_register_generate()
+main.add_command(generate_command)

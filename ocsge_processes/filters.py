@@ -1,8 +1,8 @@
 """Parse CQL2 text and CQL2 JSON filters into pygeofilter ASTs, correctly and with messages people can act on.
 
-pygeofilter 0.4 is the parser pygeoapi uses, with three gaps this module closes: CQL2 text string literals cannot
-contain a quote (``'L''Isle'`` fails), a CQL2 JSON ``{"bbox": [...]}`` literal is read in the wrong order, and
-errors come out as long lark traces. Used by the server for validation and as pygeoapi's parser.
+pygeofilter 0.4 is the parser pygeoapi uses, with gaps this module closes: CQL2 text string literals cannot
+contain a quote (``'L''Isle'`` fails), a CQL2 JSON ``{"bbox": [...]}`` literal is read in the wrong order,
+``between`` expects a pre-standard argument layout, and errors come out as long lark traces. Used by the server for validation and as pygeoapi's parser.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def _parse_text(text: str) -> ast.Node:
         raise InvalidInputError("malformed CQL2 text filter: it ends too early (unclosed parenthesis?)") from None
     except (UnexpectedCharacters, UnexpectedToken) as err:
         column = getattr(err, "column", "?")
-        snippet = text[max(0, err.pos_in_stream - 10):err.pos_in_stream + 10] if err.pos_in_stream else text[:20]
+        position = err.pos_in_stream or 0
+        snippet = masked[max(0, position - 10):position + 10]
         raise InvalidInputError(f"malformed CQL2 text filter at column {column}, near {snippet!r}") from None
     except (LarkError, ValueError, TypeError) as err:
         raise InvalidInputError(f"malformed CQL2 text filter: {err}") from None
@@ -51,13 +52,13 @@ def _parse_json(source: str | dict) -> ast.Node:
     except json.JSONDecodeError as err:
         raise InvalidInputError(f"malformed CQL2 JSON filter: {err}") from None
     try:
-        return parse_json_ast(_bbox_to_polygon(document))
+        return parse_json_ast(_standard_to_pygeofilter(document))
     except (KeyError, IndexError, ValueError, TypeError, AttributeError) as err:
         raise InvalidInputError(f"malformed CQL2 JSON filter: {type(err).__name__} {err}") from None
 
 
 def _mask_strings(text: str) -> tuple[str, dict[str, str]]:
-    """Replace each quoted literal (with CQL2's '' escape) by a quote-free marker pygeofilter can read."""
+    """Replace each quoted literal holding CQL2's '' escape by a quote-free marker pygeofilter can read."""
     out: list[str] = []
     literals: dict[str, str] = {}
     i = 0
@@ -80,9 +81,13 @@ def _mask_strings(text: str) -> tuple[str, dict[str, str]]:
             else:
                 value.append(text[i])
                 i += 1
-        mark = _MARK.format(len(literals))
-        literals[mark] = "".join(value)
-        out.append(f"'{mark}'")
+        literal = "".join(value)
+        if "'" in literal:
+            mark = _MARK.format(len(literals))
+            literals[mark] = literal
+            out.append(f"'{mark}'")
+        else:
+            out.append(f"'{literal}'")
     return "".join(out), literals
 
 
@@ -98,15 +103,19 @@ def _unmask(node: object, literals: dict[str, str]) -> object:
     return node
 
 
-def _bbox_to_polygon(node: object) -> object:
-    """CQL2 JSON bbox literals as GeoJSON polygons (pygeofilter swaps their coordinates)."""
+def _standard_to_pygeofilter(node: object) -> object:
+    """CQL2 JSON as pygeofilter 0.4 reads it: bbox literals as polygons (it swaps their coordinates), and
+    ``between`` with the standard's three arguments as its older ``[value, [low, high]]`` form."""
     if isinstance(node, list):
-        return [_bbox_to_polygon(item) for item in node]
+        return [_standard_to_pygeofilter(item) for item in node]
     if isinstance(node, dict):
+        args = node.get("args")
+        if str(node.get("op", "")).lower() == "between" and isinstance(args, list) and len(args) == 3:
+            node = {**node, "args": [args[0], [args[1], args[2]]]}
         box = node.get("bbox")
         if set(node) == {"bbox"} and isinstance(box, list) and len(box) in (4, 6):
             minx, miny, maxx, maxy = (box[0], box[1], box[3], box[4]) if len(box) == 6 else box
             ring = [[minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy], [minx, miny]]
             return {"type": "Polygon", "coordinates": [ring]}
-        return {key: _bbox_to_polygon(value) for key, value in node.items()}
+        return {key: _standard_to_pygeofilter(value) for key, value in node.items()}
     return node

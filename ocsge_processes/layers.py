@@ -24,7 +24,10 @@ class Layer:
     title: str
     description: str
     fields: dict[str, str]
+    #: Identifies an object within one delivery slice (IGN `id`; the same id may recur in another millésime).
     id_field: str = "id"
+    #: Whether ``id_field`` is unique across the collection; if not, features are identified by the store's key.
+    unique_id: bool = False
     #: Fields whose values come from a nomenclature: field name -> "cs" or "us".
     coded: dict[str, str] = field(default_factory=dict)
     #: Columns that identify one delivery slice; re-ingesting a slice replaces it (idempotent ingest).
@@ -98,6 +101,7 @@ COMMUNES = Layer(
     description="Commune contours (Admin Express or BD TOPO), the territories of the artificialisation rate.",
     fields={"code_insee": STRING, "nom": STRING, "departement": STRING, "epci": STRING},
     id_field="code_insee",
+    unique_id=True,
     slice_keys=("departement",),
 )
 

@@ -31,7 +31,7 @@ def collection_schema(layer: Layer) -> dict:
         enum = field_enum(layer, name)
         if enum is not None:
             entry["enum"] = enum
-        if name == layer.id_field:
+        if name == layer.id_field and layer.unique_id:
             entry["x-ogc-role"] = "id"
         properties[name] = entry
     return {

@@ -66,10 +66,8 @@ def server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     port = services.free_port()
     env = {**os.environ, "OCSGE_URL": f"http://127.0.0.1:{port}", "PYGEOAPI_CONFIG": str(config),
            "PYGEOAPI_OPENAPI": str(openapi)}
-    subprocess.run([str(BIN / "ocsge"), "config", "--store", store_url, "--template",
-                    str(ROOT / "pygeoapi-config.yml"), "--out", str(config)], check=True, env=env, capture_output=True)
-    subprocess.run([str(BIN / "pygeoapi"), "openapi", "generate", str(config), "--output-file", str(openapi)],
-                   check=True, env=env, capture_output=True)
+    ocsge("config", "--store", store_url, "--template", str(ROOT / "pygeoapi-config.yml"), "--out", str(config),
+          "--openapi", str(openapi), env=env)
     log = (folder / "gunicorn.log").open("w")
     proc = subprocess.Popen([str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
                              "ocsge_processes.server.app:APP"], env=env, cwd=ROOT, stdout=log, stderr=log)
@@ -84,14 +82,14 @@ def server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _wait_for(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited: {log.read_text()[-3000:]}")
         try:
-            if requests.get(f"{url}/conformance", timeout=2).status_code == 200:
+            if requests.get(f"{url}/conformance", timeout=20).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.2)
     raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")

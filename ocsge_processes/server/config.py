@@ -7,11 +7,11 @@ exactly when its data was ingested, and its extent is the data's.
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import pyproj
 import yaml
+from pygeoapi.openapi import get_oas
 from pygeoapi.util import yaml_load
 
 from ..layers import get_layer
@@ -64,9 +64,27 @@ def write_config(config: dict, path: Path) -> Path:
     return path
 
 
-def default_store_url() -> str:
-    """``OCSGE_STORE``, else the embedded GeoPackage under ``data/``."""
-    return os.environ.get("OCSGE_STORE", "data/ocsge.gpkg")
+def write_openapi(config: dict, path: Path) -> Path:
+    """pygeoapi's OpenAPI document for ``config``, with enum lists where pygeoapi copies our field 'values'.
+
+    pygeoapi uses a provider's field descriptions as parameter schemas verbatim, and its queryables read the
+    allowed values from the non-standard key 'values'; OpenAPI needs 'enum' there.
+    """
+    document = _values_to_enum(get_oas(config))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _values_to_enum(node: object) -> object:
+    if isinstance(node, dict):
+        if node.get("type") in ("string", "integer") and isinstance(node.get("values"), list):
+            node = {**node, "enum": node["values"]}
+            del node["values"]
+        return {key: _values_to_enum(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_values_to_enum(item) for item in node]
+    return node
 
 
 def _crs84_bbox(extent: tuple[float, float, float, float], epsg: int) -> list[float]:

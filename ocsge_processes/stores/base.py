@@ -125,9 +125,20 @@ def geojson_geometries(geoms: np.ndarray) -> list[dict | None]:
 
 
 def make_feature(layer: Layer, names: list[str], row: tuple, geometry: dict | None) -> dict:
-    """A GeoJSON feature from a row of field values in the order of ``names``."""
-    properties = dict(zip(names, row))
-    return {"type": "Feature", "id": properties.get(layer.id_field), "geometry": geometry, "properties": properties}
+    """A GeoJSON feature from a row holding the store key then the fields named in ``names``."""
+    properties = dict(zip(names, row[1:]))
+    feature_id = properties[layer.id_field] if layer.unique_id else row[0]
+    return {"type": "Feature", "id": feature_id, "geometry": geometry, "properties": properties}
+
+
+def key_condition(layer: Layer, feature_id: str) -> tuple[str, object] | None:
+    """Column and value that select one feature by its public id; None when the id cannot exist."""
+    if layer.unique_id:
+        return layer.id_field, feature_id
+    try:
+        return "fid", int(feature_id)
+    except ValueError:
+        return None
 
 
 #: pandas dtypes that keep nulls for each field type.
@@ -135,21 +146,24 @@ PANDAS_TYPES = {"string": "object", "integer": "Int64", "number": "float64", "bo
 
 
 def selected_fields(layer: Layer, query: FeatureQuery) -> list[str]:
-    """Fields to return: all, or the requested ones with the feature id always first."""
+    """Fields to return (after the store key): all, or the requested ones with the identifying field first."""
     if query.properties is None:
         return list(layer.fields)
     return [layer.id_field, *(p for p in query.properties if p != layer.id_field)]
 
 
 def order_by(query: FeatureQuery, quote: Callable[[str], str]) -> str:
-    """ORDER BY list of a query; the integer key ends it so that equal sort values still page stably."""
-    keys = [f"{quote(f)} {'DESC' if desc else 'ASC'}" for f, desc in query.sortby]
+    """ORDER BY list of a query; the integer key ends it so that equal sort values still page stably.
+
+    Nulls sort as the smallest value in both stores (SQLite's rule; PostgreSQL's default is the opposite).
+    """
+    keys = [f"{quote(f)} {'DESC NULLS LAST' if desc else 'ASC NULLS FIRST'}" for f, desc in query.sortby]
     return ", ".join([*keys, "fid"])
 
 
 def page_features(layer: Layer, epsg: int, names: list[str], rows: list, query: FeatureQuery,
                   decode: Callable[[list], np.ndarray]) -> list[dict]:
-    """Features of fetched rows (field values, then the geometry bytes last unless skipped)."""
+    """Features of fetched rows (the store key, field values, then the geometry bytes unless skipped)."""
     if not rows:
         return []
     if query.skip_geometry:
@@ -159,9 +173,9 @@ def page_features(layer: Layer, epsg: int, names: list[str], rows: list, query: 
 
 
 def frame_from_rows(layer: Layer, epsg: int, rows: list, decode: Callable[[list], np.ndarray]) -> gpd.GeoDataFrame:
-    """A typed GeoDataFrame of rows holding every field of ``layer`` then the geometry bytes."""
+    """A typed GeoDataFrame of rows holding the store key, every field of ``layer`` then the geometry bytes."""
     names = list(layer.fields)
-    columns = list(zip(*rows)) if rows else [[] for _ in range(len(names) + 1)]
-    frame = gpd.GeoDataFrame({n: list(columns[i]) for i, n in enumerate(names)},
+    columns = list(zip(*rows)) if rows else [[] for _ in range(len(names) + 2)]
+    frame = gpd.GeoDataFrame({n: list(columns[i + 1]) for i, n in enumerate(names)},
                              geometry=decode(list(columns[-1])) if rows else [], crs=f"EPSG:{epsg}")
     return frame.astype({n: PANDAS_TYPES[t] for n, t in layer.fields.items()})

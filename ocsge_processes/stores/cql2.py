@@ -127,7 +127,8 @@ class _Translator:
         if isinstance(node.rhs, (ast.Attribute, ast.Function)):
             rhs, field_type = self._scalar(node.rhs)
             return f"({self._value(node.lhs, field_type)} {op} {rhs})"
-        raise UnsupportedQueryError(f"a comparison needs a property on one side: {_describe(node)}")
+        raise UnsupportedQueryError(
+            f"unsupported comparison {_describe(node)}: one side must be a property (arithmetic is not supported)")
 
     def _like(self, node: ast.Like) -> str:
         lhs, field_type = self._scalar(node.lhs)
@@ -164,7 +165,7 @@ class _Translator:
                     f"unknown property {node.name!r} in the filter; queryable properties of "
                     f"{self.layer.collection_id}: {', '.join(self.layer.fields)}")
             return quote(node.name), self.layer.fields[node.name]
-        raise UnsupportedQueryError(f"expected a property, got {_describe(node)}")
+        raise UnsupportedQueryError(f"unsupported operand {_describe(node)}: expected a property")
 
     def _value(self, value: object, field_type: str) -> str:
         if isinstance(value, ast.Function) and value.name.lower() in ("lower", "casei") and len(value.arguments) == 1:

@@ -2,7 +2,7 @@
 
 SpatiaLite cannot be loaded here, so spatial work is split: the GeoPackage R-tree narrows candidates in SQL, and
 an exact shapely test runs as a SQL function only on candidates whose envelope crosses the query boundary. The
-file stays a standard GeoPackage (tables created by GDAL through pyogrio), so QGIS and ogr2ogr open it as well.
+file stays a standard GeoPackage (metadata, R-tree and triggers per the 1.3 standard), so QGIS and ogr2ogr open it.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pyogrio
 import pyproj
 import shapely
 
 from ..errors import StoreError
 from ..layers import Layer
 from . import gpkgblob
-from .base import (PANDAS_TYPES, FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, order_by,
+from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, order_by,
                    page_features, selected_fields, table_name)
 from .cql2 import CONVERSE, Dialect, quote, translate
+from .gpkgschema import create_feature_table, rtree_name
 
 _GEOM = "geom"
 
@@ -76,7 +76,7 @@ class GpkgStore(FeatureStore):
         if query.hits_only:
             return FeaturePage([], matched)
         names = selected_fields(layer, query)
-        columns = ", ".join(quote(n) for n in names)
+        columns = ", ".join(["fid", *(quote(n) for n in names)])
         if not query.skip_geometry:
             columns += f", {quote(_GEOM)}"
         rows = conn.execute(
@@ -85,12 +85,14 @@ class GpkgStore(FeatureStore):
         return FeaturePage(page_features(layer, epsg, names, rows, query, gpkgblob.decode), matched)
 
     def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:
-        table = table_name(layer, epsg)
+        condition = key_condition(layer, feature_id)
+        if condition is None:
+            return None
         names = list(layer.fields)
-        columns = ", ".join(quote(n) for n in names)
+        columns = ", ".join(["fid", *(quote(n) for n in names)])
         rows = self._reader().execute(
-            f"SELECT {columns}, {quote(_GEOM)} FROM {quote(table)} WHERE {quote(layer.id_field)} = ? LIMIT 1",
-            [feature_id]).fetchall()
+            f"SELECT {columns}, {quote(_GEOM)} FROM {quote(table_name(layer, epsg))} "
+            f"WHERE {quote(condition[0])} = ? LIMIT 1", [condition[1]]).fetchall()
         features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), gpkgblob.decode)
         return features[0] if features else None
 
@@ -100,7 +102,7 @@ class GpkgStore(FeatureStore):
         where, params = self._where(layer, table, FeatureQuery(bbox=bbox))
         names = list(layer.fields)
         rows = self._reader().execute(
-            f"SELECT {', '.join(quote(n) for n in names)}, {quote(_GEOM)} FROM {quote(table)} "
+            f"SELECT fid, {', '.join(quote(n) for n in names)}, {quote(_GEOM)} FROM {quote(table)} "
             f"WHERE {where} ORDER BY fid", params).fetchall()
         return frame_from_rows(layer, epsg, rows, gpkgblob.decode)
 
@@ -135,25 +137,30 @@ class GpkgStore(FeatureStore):
 
     def replace_slice(self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: dict) -> int:
         table = table_name(layer, epsg)
-        if table not in self.tables():
-            self._create_table(layer, epsg, table)
         names = list(layer.fields)
         geoms = np.asarray(frame.geometry.values, dtype=object)
         blobs = gpkgblob.encode(geoms, epsg)
         bounds = shapely.bounds(geoms)
         records = frame[names].astype(object).where(frame[names].notna(), None).itertuples(index=False, name=None)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None)
         _register_functions(conn)
         try:
+            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [table]).fetchone()
+            if not exists:
+                create_feature_table(conn, table, layer.fields, _GEOM, epsg,
+                                     sorted({layer.id_field, *layer.slice_keys, *layer.coded}))
             keys = list(slice_values)
             conn.execute(f"DELETE FROM {quote(table)} WHERE " + " AND ".join(f"{quote(k)} = ?" for k in keys),
                          [slice_values[k] for k in keys])
             start = conn.execute(f"SELECT COALESCE(max(fid), 0) + 1 FROM {quote(table)}").fetchone()[0]
             fids = range(start, start + len(frame))
+            # Bulk load: insert triggers (R-tree, GDAL's feature count) are replaced by one bulk step each.
             triggers = conn.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE ?",
-                [table, f"rtree_{table}_{_GEOM}_insert%"]).fetchall()
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND sql LIKE ?",
+                [table, "%AFTER INSERT%"]).fetchall()
             for name, _ in triggers:
                 conn.execute(f"DROP TRIGGER {quote(name)}")
             columns = ", ".join(["fid", quote(_GEOM), *(quote(n) for n in names)])
@@ -165,6 +172,8 @@ class GpkgStore(FeatureStore):
                 ((fid, b[0], b[2], b[1], b[3]) for fid, b in zip(fids, bounds.tolist()) if not np.isnan(b[0])))
             for _, sql in triggers:
                 conn.execute(sql)
+            conn.execute(f"UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM {quote(table)}) "
+                         "WHERE table_name = ?", [table])
             conn.execute(
                 "UPDATE gpkg_contents SET (min_x, min_y, max_x, max_y) = "
                 f"(SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}), "
@@ -178,25 +187,9 @@ class GpkgStore(FeatureStore):
         self._local.conn = None
         return len(frame)
 
-    def _create_table(self, layer: Layer, epsg: int, table: str) -> None:
-        """An empty GeoPackage feature table with its R-tree, made by GDAL so that it follows the standard."""
-        empty = gpd.GeoDataFrame(
-            {n: gpd.pd.Series(dtype=PANDAS_TYPES[t]) for n, t in layer.fields.items()},
-            geometry=gpd.GeoSeries([], crs=f"EPSG:{epsg}"))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        pyogrio.write_dataframe(
-            empty, self.path, layer=table, driver="GPKG", geometry_type="MultiPolygon", promote_to_multi=True,
-            layer_options={"GEOMETRY_NAME": _GEOM, "FID": "fid", "SPATIAL_INDEX": "YES"}, append=False)
-        with sqlite3.connect(self.path) as conn:
-            indexed = {layer.id_field, *layer.slice_keys, *layer.coded}
-            for column in sorted(indexed):
-                conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{table}_{column}')} "
-                             f"ON {quote(table)} ({quote(column)})")
-            conn.execute("PRAGMA journal_mode = WAL")
-
 
 def _rtree(table: str) -> str:
-    return f"rtree_{table}_{_GEOM}"
+    return rtree_name(table, _GEOM)
 
 
 def _spatial_sql(table: str, op: str, geometry: shapely.Geometry, params: list) -> str:

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import StoreError
 from ..layers import Layer
-from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, order_by,
+from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, order_by,
                    page_features, selected_fields, table_name)
 from .cql2 import Dialect, quote, translate
 
@@ -83,7 +83,7 @@ class PostgisStore(FeatureStore):
             if query.hits_only:
                 return FeaturePage([], matched)
             names = selected_fields(layer, query)
-            columns = ", ".join(quote(n) for n in names)
+            columns = ", ".join(["fid", *(quote(n) for n in names)])
             if not query.skip_geometry:
                 columns += ", ST_AsBinary(geom)"
             rows = conn.execute(
@@ -103,12 +103,15 @@ class PostgisStore(FeatureStore):
         return None if row[0] > query.count_cap else row[0]
 
     def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:
+        condition = key_condition(layer, feature_id)
+        if condition is None:
+            return None
         names = list(layer.fields)
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
-                f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {quote(layer.id_field)} = %s LIMIT 1",
-                [feature_id]).fetchall()
+                f"SELECT fid, {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
+                f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {quote(condition[0])} = %s LIMIT 1",
+                [condition[1]]).fetchall()
         features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), _decode)
         return features[0] if features else None
 
@@ -118,7 +121,7 @@ class PostgisStore(FeatureStore):
         where, params = _where(layer, epsg, FeatureQuery(bbox=bbox))
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
+                f"SELECT fid, {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
                 f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {where} ORDER BY fid", params).fetchall()
         return frame_from_rows(layer, epsg, rows, _decode)
 

@@ -12,7 +12,10 @@ BAD_REQUESTS = [
     ({"filter": "code_cs = 'CS1.1.1.1' AND ("}, "CQL2"),
     ({"filter": "nope = 1"}, "unknown property 'nope'"),
     ({"filter": "millesime = 'deux mille'"}, "type mismatch"),
-    ({"filter": "T_AFTER(millesime, TIMESTAMP('2020-01-01T00:00:00Z'))"}, "unsupported"),
+    ({"filter": "millesime + 1 = 2019"}, "unsupported"),
+    ({"filter-lang": "cql2-json", "filter": '{"op": "t_after", "args": [{"property": "millesime"}, '
+      '{"timestamp": "2020-01-01T00:00:00Z"}]}'}, "unsupported"),
+    ({"filter": "millesime = TIMESTAMP('2020-01-01T00:00:00Z')"}, "type mismatch"),
     ({"filter-lang": "sql", "filter": "1=1"}, "filter-lang"),
     ({"crs": "http://www.opengis.net/def/crs/EPSG/0/9999"}, "not supported"),
     ({"bbox": "0,0,1,1", "bbox-crs": "EPSG:27572"}, "not supported"),

@@ -30,21 +30,26 @@ def test_cql2_text_json_get_and_post_agree(server: str) -> None:
 
 def test_spatial_filters_and_bbox(server: str) -> None:
     box = (-1.17, 44.64, -1.15, 44.66)  # Arcachon, CRS84
-    by_bbox = _get(server, DIFF, bbox=",".join(map(str, box)), limit=1000)
     polygon = (f"POLYGON(({box[0]} {box[1]},{box[2]} {box[1]},{box[2]} {box[3]},{box[0]} {box[3]},"
                f"{box[0]} {box[1]}))")
     by_filter = _get(server, DIFF, filter=f"S_INTERSECTS(geometry,{polygon})", limit=1000)
     by_json_bbox = _get(server, DIFF, **{"filter-lang": "cql2-json"}, limit=1000, filter=json.dumps(
         {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": list(box)}]}))
-    assert 0 < by_bbox["numberMatched"] == by_filter["numberMatched"] == by_json_bbox["numberMatched"]
+    assert 0 < by_filter["numberMatched"] == by_json_bbox["numberMatched"]
+    # A CRS84 bbox becomes a Lambert-93 rectangle through its corners: nearly, not exactly, the same area.
+    by_bbox = _get(server, DIFF, bbox=",".join(map(str, box)), limit=1000)
+    assert abs(by_bbox["numberMatched"] - by_filter["numberMatched"]) <= 0.05 * by_filter["numberMatched"]
     disjoint = _get(server, DIFF, filter=f"S_DISJOINT(geometry,{polygon})", limit=1)["numberMatched"]
     total = _get(server, DIFF, limit=1)["numberMatched"]
     assert disjoint + by_filter["numberMatched"] == total
-    # The same box in Lambert-93 through bbox-crs.
-    l93 = _get(server, DIFF, limit=1000, bbox="361000,6399000,363500,6401500",
-               **{"bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/2154"})
-    assert l93["numberMatched"] > 0
-    assert all(f["properties"]["departement"] == "33" for f in l93["features"])
+    # In the storage CRS, bbox + bbox-crs and a filter in filter-crs select exactly the same features.
+    l93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
+    by_l93_bbox = _get(server, DIFF, limit=1000, bbox="361000,6399000,363500,6401500", **{"bbox-crs": l93})
+    by_l93_filter = _get(server, DIFF, limit=1000, **{"filter-crs": l93}, filter=(
+        "S_INTERSECTS(geometry,POLYGON((361000 6399000,363500 6399000,363500 6401500,361000 6401500,"
+        "361000 6399000)))"))
+    assert 0 < by_l93_bbox["numberMatched"] == by_l93_filter["numberMatched"]
+    assert all(f["properties"]["departement"] == "33" for f in by_l93_bbox["features"])
 
 
 def test_quotes_like_casei_and_null(server: str) -> None:
@@ -70,7 +75,7 @@ def test_paging_is_stable_and_complete(server: str) -> None:
         url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
     assert len(ids) == len(set(ids)) == full["numberMatched"] == 5266
     assert ids[:3000] == [f["id"] for f in full["features"]]
-    codes = [f["properties"]["code_cs_apres"] for f in full["features"]]
+    codes = [f["properties"]["code_cs_apres"] or "" for f in full["features"]]
     assert codes == sorted(codes, reverse=True)
 
 

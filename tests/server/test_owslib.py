@@ -51,7 +51,7 @@ def test_lambert93_coordinates_equal_the_stored_ones(server: str, store_url: str
     stored = open_store(store_url).read_frame(DIFFERENCE, 2154).set_index("id")
     for feature in page["features"]:
         served = shapely.geometry.shape(feature["geometry"])
-        original = stored.geometry[feature["id"]]
+        original = stored.geometry[feature["properties"]["id"]]
         served_xy = shapely.get_coordinates(served)
         assert served_xy.shape == shapely.get_coordinates(original).shape
         assert np.abs(served_xy - shapely.get_coordinates(original)).max() < 0.01

@@ -1,0 +1,35 @@
+# OCS GE OGC API server. CUDA-capable base so that the same image serves and runs GPU segmentation workers;
+# it runs on CPU-only hosts too. Build: docker build -t ocsge-processes .
+# Run (embedded store mounted at /data):
+#   docker run -p 5000:5000 -v $PWD/data:/data ocsge-processes
+# Run on PostGIS: add -e OCSGE_STORE=postgresql://user:pass@host:5432/db
+FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    OCSGE_STORE=/data/ocsge.gpkg \
+    OCSGE_URL=http://localhost:5000 \
+    OCSGE_HOST=0.0.0.0 \
+    PYGEOAPI_CONFIG=/app/build/pygeoapi-config.yml \
+    PYGEOAPI_OPENAPI=/app/build/openapi.yml \
+    WORKERS=4
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3.12 python3.12-venv gdal-bin 7zip ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md pygeoapi-config.yml ./
+COPY ocsge_processes ./ocsge_processes
+COPY config ./config
+COPY schemas ./schemas
+RUN python3.12 -m venv /venv && /venv/bin/pip install --no-cache-dir . && useradd --system ocsge \
+    && mkdir -p /app/build /data && chown ocsge /app/build /data
+ENV PATH=/venv/bin:$PATH OCSGE_CONFIG_DIR=/app/config OCSGE_SCHEMAS_DIR=/app/schemas
+
+USER ocsge
+EXPOSE 5000
+# The runtime configuration lists the collections the store holds, so it is written at start-up.
+CMD ocsge config --store "$OCSGE_STORE" --out "$PYGEOAPI_CONFIG" --openapi "$PYGEOAPI_OPENAPI" \
+    && exec gunicorn --workers "$WORKERS" --bind 0.0.0.0:5000 --access-logfile - ocsge_processes.server.app:APP

@@ -1,0 +1,52 @@
+"""The `ocsge` command as a user runs it: idempotent ingest, refusal of bad files with the store left as it was."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import requests
+import yaml
+
+from ocsge_processes.schema import collection_schema
+from ocsge_processes.layers import LAYERS
+from ocsge_processes.stores.gpkg import GpkgStore
+
+from .conftest import BIN, ROOT, SYBARVAL, ocsge
+
+
+def test_ingest_is_idempotent(tmp_path: Path) -> None:
+    store = tmp_path / "s.gpkg"
+    first = ocsge("ingest", "--store", str(store), str(SYBARVAL))
+    assert "ocsge-difference: 5266 features" in first.stdout + first.stderr
+    ocsge("ingest", "--store", str(store), str(SYBARVAL))
+    assert GpkgStore(store).tables() == {"difference": 5266, "communes": 17}
+
+
+def test_bad_file_is_refused_and_the_store_is_unchanged(tmp_path: Path) -> None:
+    store = tmp_path / "s.gpkg"
+    ocsge("ingest", "--store", str(store), str(SYBARVAL))
+    before = store.read_bytes()
+    corrupt = tmp_path / "OCS-GE_2-0__GPKG_LAMB93_D033_2021-01-01.7z"
+    corrupt.write_bytes(b"7z\xbc\xaf\x27\x1c" + b"\x00" * 40)
+    done = ocsge("ingest", "--store", str(store), str(SYBARVAL), str(corrupt), check=False)
+    assert done.returncode != 0
+    assert corrupt.name in done.stderr
+    assert store.read_bytes() == before
+
+
+def test_schemas_folder_is_up_to_date() -> None:
+    for layer in LAYERS.values():
+        committed = json.loads((ROOT / "schemas" / f"{layer.collection_id}.json").read_text(encoding="utf-8"))
+        assert committed == collection_schema(layer), f"run `ocsge schemas` to refresh {layer.collection_id}"
+
+
+def test_openapi_document_validates(server: str, tmp_path: Path) -> None:
+    """`pygeoapi openapi validate` passes on the document the live server publishes."""
+    document = requests.get(f"{server}/openapi", params={"f": "json"}, timeout=30).json()
+    path = tmp_path / "openapi.yml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    done = subprocess.run([str(BIN / "pygeoapi"), "openapi", "validate", str(path)], capture_output=True, text=True)
+    assert "Valid OpenAPI document" in done.stdout, done.stdout + done.stderr
+    assert "code_cs" in json.dumps(document["paths"]["/collections/ocsge-occupation-sol/items"])
