@@ -25,6 +25,9 @@ DROM_EPSG: dict[str, int] = {"971": 5490, "972": 5490, "973": 2972, "974": 2975,
 
 METROPOLE_EPSG = 2154
 
+#: Short names of the overseas territories sharing each CRS, used in the ids of their collections.
+DROM_NAMES: dict[int, str] = {5490: "antilles", 2972: "guyane", 2975: "reunion", 4471: "mayotte"}
+
 #: The territory CRSs offered to clients besides CRS84, EPSG:4326 and EPSG:3857.
 TERRITORY_EPSG: tuple[int, ...] = (2154, 5490, 2972, 2975, 4471)
 

@@ -16,6 +16,7 @@ from pygeoapi.util import yaml_load
 
 from ..layers import get_layer
 from ..stores import open_store, table_name
+from ..territory import DROM_NAMES
 
 PROVIDER = "ocsge_processes.server.provider.OcsgeProvider"
 
@@ -27,7 +28,11 @@ def load_template(path: Path) -> dict:
 
 
 def build_config(template: dict, store_url: str | None = None) -> dict:
-    """A copy of ``template`` pointing at ``store_url``, keeping only collections with data."""
+    """A copy of ``template`` pointing at ``store_url``, keeping only collections with data.
+
+    Overseas data, stored in its own CRS, is published as extra collections named after the territory
+    (``ocsge-occupation-sol-reunion``), since a collection has one storage CRS.
+    """
     config = copy.deepcopy(template)
     config = {k: v for k, v in config.items() if not k.startswith("x-")}
     resources = {}
@@ -39,17 +44,35 @@ def build_config(template: dict, store_url: str | None = None) -> dict:
         if store_url:
             provider["data"] = store_url
         store = open_store(str(provider["data"]))
-        layer = get_layer(provider["collection"])
-        epsg = int(provider.get("epsg", 2154))
-        if table_name(layer, epsg) not in store.tables():
-            continue
-        extent = store.extent(layer, epsg)
-        if extent is not None:
-            resource["extents"] = {"spatial": {"bbox": _crs84_bbox(extent, epsg),
-                                               "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
-        resources[name] = resource
+        tables = set(store.tables())
+        candidates = {name: resource, **_overseas_resources(name, resource, provider, tables)}
+        for candidate_name, candidate in candidates.items():
+            own = next(p for p in candidate["providers"] if p.get("name") == PROVIDER)
+            layer, epsg = get_layer(own["collection"]), int(own.get("epsg", 2154))
+            if table_name(layer, epsg) not in tables:
+                continue
+            extent = store.extent(layer, epsg)
+            if extent is not None:
+                candidate["extents"] = {"spatial": {"bbox": _crs84_bbox(extent, epsg),
+                                                    "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
+            resources[candidate_name] = candidate
     config["resources"] = resources
     return config
+
+
+def _overseas_resources(name: str, resource: dict, provider: dict, tables: set[str]) -> dict[str, dict]:
+    """Copies of a metropolitan collection for each overseas CRS the store holds that layer in."""
+    layer = get_layer(provider["collection"])
+    copies = {}
+    for epsg, territory in DROM_NAMES.items():
+        if table_name(layer, epsg) not in tables:
+            continue
+        copy_ = copy.deepcopy(resource)
+        overseas = next(p for p in copy_["providers"] if p.get("name") == PROVIDER)
+        overseas.update(epsg=epsg, storage_crs=f"http://www.opengis.net/def/crs/EPSG/0/{epsg}")
+        copy_["title"] = f"{resource['title']} ({territory})"
+        copies[f"{name}-{territory}"] = copy_
+    return copies
 
 
 def write_config(config: dict, path: Path) -> Path:
