@@ -119,9 +119,21 @@ def lat_first(crs: pyproj.CRS) -> bool:
 
 
 def geojson_geometries(geoms: np.ndarray) -> list[dict | None]:
-    """GeoJSON dicts for an array of shapely geometries, serialised in one vectorised call."""
-    texts = shapely.to_geojson(geoms)
-    return [json.loads(t) if t is not None else None for t in texts]
+    """GeoJSON dicts for an array of shapely geometries, built from one coordinate array.
+
+    Pages of MultiPolygons (every OCS GE layer) are nested by list slicing over ``to_ragged_array``, several times
+    faster than encoding each geometry to text and parsing it back; other inputs take the text path.
+    """
+    types = set(shapely.get_type_id(geoms).tolist())
+    if types != {shapely.GeometryType.MULTIPOLYGON.value}:
+        texts = shapely.to_geojson(geoms)
+        return [json.loads(t) if t is not None else None for t in texts]
+    _, coords, (ring_offsets, polygon_offsets, geometry_offsets) = shapely.to_ragged_array(geoms)
+    points = coords.tolist()
+    rings = [points[a:b] for a, b in zip(ring_offsets[:-1].tolist(), ring_offsets[1:].tolist())]
+    polygons = [rings[a:b] for a, b in zip(polygon_offsets[:-1].tolist(), polygon_offsets[1:].tolist())]
+    return [{"type": "MultiPolygon", "coordinates": polygons[a:b]}
+            for a, b in zip(geometry_offsets[:-1].tolist(), geometry_offsets[1:].tolist())]
 
 
 def make_feature(layer: Layer, names: list[str], row: tuple, geometry: dict | None) -> dict:
