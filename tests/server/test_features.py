@@ -99,3 +99,11 @@ def test_single_item_in_another_crs(server: str) -> None:
     assert feature.headers["Content-Crs"].endswith("3857>")
     x = feature.json()["geometry"]["coordinates"][0][0][0][0]
     assert -140000 < x < -110000  # Arcachon in Web Mercator metres
+
+
+def test_html_pages_render(server: str) -> None:
+    for path in ("/", "/collections/communes/items", "/collections/communes/items/33009",
+                 "/collections/ocsge-occupation-sol/queryables"):
+        response = requests.get(server + path, params={"f": "html"}, timeout=60)
+        assert response.status_code == 200 and "<html" in response.text.lower(), path
+    assert "IGN" in requests.get(server + "/collections/communes/items", params={"f": "html"}, timeout=60).text
