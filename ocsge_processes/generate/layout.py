@@ -73,9 +73,8 @@ def plan_commune(
     discs = shapely.buffer(shapely.points(disc_xy), disc_r, quad_segs=_QUAD_SEGS)
     envelope = shapely.intersection(shapely.union_all(discs), commune)
 
-    local = shapely.linestrings(np.stack([np.broadcast_to(centre, hamlets.shape), hamlets], axis=1)) \
-        if len(hamlets) else np.empty(0, dtype=object)
-    lines = np.concatenate([network, np.atleast_1d(local)])
+    local = shapely.linestrings(np.stack([np.repeat(centre[None, :], len(hamlets), axis=0), hamlets], axis=1))
+    lines = np.concatenate([network, local])
     widths = np.r_[np.full(len(network), MAIN_ROAD_WIDTH_M), np.full(len(hamlets), LOCAL_ROAD_WIDTH_M)]
     surfaces = shapely.buffer(lines, widths / 2, quad_segs=1, cap_style="flat")
     roads = shapely.intersection(shapely.union_all(surfaces), commune)
