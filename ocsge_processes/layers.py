@@ -55,17 +55,20 @@ ZONE_CONSTRUITE = Layer(
     fields={"id": STRING, "millesime": INTEGER, "departement": STRING},
 )
 
+#: Codes before and after a change, shared by the two difference layers.
+_CHANGE_CODES = {"code_cs_avant": STRING, "code_us_avant": STRING, "code_cs_apres": STRING, "code_us_apres": STRING}
+_CHANGE_CODED = {"code_cs_avant": "cs", "code_us_avant": "us", "code_cs_apres": "cs", "code_us_apres": "us"}
+_CHANGE_SLICE = ("departement", "millesime_avant", "millesime_apres")
+
 DIFFERENCE = Layer(
     collection_id="ocsge-difference",
     table="difference",
     title="OCS GE – Évolutions entre deux millésimes",
     description="Polygons whose couverture or usage changed between two millésimes (IGN DIFF), with both codes.",
-    fields={
-        "id": STRING, "code_cs_avant": STRING, "code_us_avant": STRING, "code_cs_apres": STRING,
-        "code_us_apres": STRING, "millesime_avant": INTEGER, "millesime_apres": INTEGER, "departement": STRING,
-    },
-    coded={"code_cs_avant": "cs", "code_us_avant": "us", "code_cs_apres": "cs", "code_us_apres": "us"},
-    slice_keys=("departement", "millesime_avant", "millesime_apres"),
+    fields={"id": STRING, **_CHANGE_CODES, "millesime_avant": INTEGER, "millesime_apres": INTEGER,
+            "departement": STRING},
+    coded=_CHANGE_CODED,
+    slice_keys=_CHANGE_SLICE,
 )
 
 ARTIF = Layer(
@@ -86,12 +89,11 @@ ARTIF_DIFFERENCE = Layer(
     title="OCS GE – Flux d'artificialisation (IGN)",
     description="IGN's artificialisation DIFF layer: `artificialisation` = 1 (artificialised) or -1 (désartificialised).",
     fields={
-        "id": STRING, "code_cs_avant": STRING, "code_us_avant": STRING, "code_cs_apres": STRING,
-        "code_us_apres": STRING, "artif_avant": STRING, "artif_apres": STRING, "artificialisation": INTEGER,
+        "id": STRING, **_CHANGE_CODES, "artif_avant": STRING, "artif_apres": STRING, "artificialisation": INTEGER,
         "millesime_avant": INTEGER, "millesime_apres": INTEGER, "departement": STRING,
     },
-    coded={"code_cs_avant": "cs", "code_us_avant": "us", "code_cs_apres": "cs", "code_us_apres": "us"},
-    slice_keys=("departement", "millesime_avant", "millesime_apres"),
+    coded=_CHANGE_CODED,
+    slice_keys=_CHANGE_SLICE,
 )
 
 COMMUNES = Layer(

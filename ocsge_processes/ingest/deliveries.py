@@ -7,7 +7,7 @@ untouched; source layers that feed the same (layer, slice) come out as one batch
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,21 +220,20 @@ def _departement(
 
 
 def _departement_field(values: pd.Series, source: str) -> pd.Series:
-    distinct = values.dropna().unique()
-    try:
-        mapping = {value: normalise_departement(value) for value in distinct}
-    except UnknownCodeError as exc:
-        raise DeliveryError(f"{source}: field departement: {exc}") from exc
-    return values.map(mapping)
+    return _map_distinct(values, normalise_departement, f"{source}: field departement")
 
 
 def _departements_of_communes(codes: pd.Series, source: str) -> pd.Series:
-    distinct = codes.dropna().unique()
+    return _map_distinct(codes, departement_of_commune, f"{source}: commune code").astype(object)
+
+
+def _map_distinct(values: pd.Series, convert: Callable[[object], str], context: str) -> pd.Series:
+    """``convert`` applied once per distinct value; an unknown code becomes a DeliveryError naming the file."""
     try:
-        mapping = {code: departement_of_commune(code) for code in distinct}
+        mapping = {value: convert(value) for value in values.dropna().unique()}
     except UnknownCodeError as exc:
-        raise DeliveryError(f"{source}: commune code: {exc}") from exc
-    return codes.map(mapping).astype(object)
+        raise DeliveryError(f"{context}: {exc}") from exc
+    return values.map(mapping)
 
 
 def _millesimes(
