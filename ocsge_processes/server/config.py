@@ -14,8 +14,9 @@ import yaml
 from pygeoapi.openapi import get_oas
 from pygeoapi.util import yaml_load
 
-from ..layers import get_layer
-from ..stores import open_store, table_name
+from ..filters import parse_filter
+from ..layers import GENERATED_SOURCE, OCCUPATION_SOL, Layer, get_layer
+from ..stores import FeatureStore, open_store, table_name
 from ..territory import DROM_NAMES
 
 PROVIDER = "ocsge_processes.server.provider.OcsgeProvider"
@@ -51,6 +52,11 @@ def build_config(template: dict, store_url: str | None = None) -> dict:
             layer, epsg = get_layer(own["collection"]), int(own.get("epsg", 2154))
             if table_name(layer, epsg) not in tables:
                 continue
+            years = generated_millesimes(store, layer, epsg)
+            if years:
+                candidate["description"] = (
+                    f"{candidate['description']} Contient des données GÉNÉRÉES par `ocsge generate` (millésimes "
+                    f"{', '.join(map(str, years))}) : ce ne sont pas des données IGN.")
             extent = store.extent(layer, epsg)
             if extent is not None:
                 candidate["extents"] = {"spatial": {"bbox": _crs84_bbox(extent, epsg),
@@ -58,6 +64,25 @@ def build_config(template: dict, store_url: str | None = None) -> dict:
             resources[candidate_name] = candidate
     config["resources"] = resources
     return config
+
+
+def generated_millesimes(store: FeatureStore, layer: Layer, epsg: int) -> list[int]:
+    """Millésimes of ``layer`` that come from ``ocsge generate`` rather than IGN.
+
+    OCCUPATION_SOL says so in ``source``; the other layers of a generated delivery share its millésimes.
+    """
+    occupation = table_name(OCCUPATION_SOL, epsg)
+    if occupation not in store.tables():
+        return []
+    years = set(store.distinct(OCCUPATION_SOL, epsg, "millesime", parse_filter(f"source = '{GENERATED_SOURCE}'")))
+    if layer is OCCUPATION_SOL:
+        return sorted(years)
+    if "millesime" in layer.fields:
+        return sorted(years & set(store.distinct(layer, epsg, "millesime")))
+    if "millesime_apres" in layer.fields:
+        ends = set(store.distinct(layer, epsg, "millesime_avant")) | set(store.distinct(layer, epsg, "millesime_apres"))
+        return sorted(years & ends)
+    return []
 
 
 def _overseas_resources(name: str, resource: dict, provider: dict, tables: set[str]) -> dict[str, dict]:

@@ -17,6 +17,7 @@ import pyproj
 import shapely
 from pygeofilter import ast
 
+from ..errors import UnsupportedQueryError
 from ..layers import Layer
 from ..territory import METROPOLE_EPSG
 from .reproject import reproject
@@ -83,12 +84,24 @@ class FeatureStore(ABC):
         """Replace the rows of one delivery slice by ``frame``, atomically; returns the rows written."""
 
     @abstractmethod
+    def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list:
+        """Sorted distinct non-null values of ``field`` among the features matching ``where``."""
+
+    @abstractmethod
     def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None
                    ) -> gpd.GeoDataFrame:
         """A whole layer (or the part in ``bbox``) as a GeoDataFrame, for domain computations."""
 
     def close(self) -> None:
         """Release connections."""
+
+
+def layer_field(layer: Layer, name: str) -> str:
+    """``name`` if it is a field of ``layer``; an UnsupportedQueryError listing the fields otherwise."""
+    if name not in layer.fields:
+        raise UnsupportedQueryError(f"unknown property {name!r} of {layer.collection_id}; "
+                                    f"expected one of {', '.join(layer.fields)}")
+    return name
 
 
 def coerce_value(layer: Layer, name: str, value: object) -> object:

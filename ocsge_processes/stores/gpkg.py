@@ -17,12 +17,13 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
+from pygeofilter import ast
 
 from ..errors import StoreError
 from ..layers import Layer
 from . import gpkgblob
-from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, order_by,
-                   page_features, selected_fields, table_name)
+from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, layer_field,
+                   order_by, page_features, selected_fields, table_name)
 from .cql2 import CONVERSE, Dialect, quote, translate
 from .gpkgschema import create_feature_table, rtree_name
 
@@ -105,6 +106,14 @@ class GpkgStore(FeatureStore):
             f"SELECT fid, {', '.join(quote(n) for n in names)}, {quote(_GEOM)} FROM {quote(table)} "
             f"WHERE {where} ORDER BY fid", params).fetchall()
         return frame_from_rows(layer, epsg, rows, gpkgblob.decode)
+
+    def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list:
+        table = table_name(layer, epsg)
+        condition, params = self._where(layer, table, FeatureQuery(where=where))
+        column = quote(layer_field(layer, field))
+        rows = self._reader().execute(f"SELECT DISTINCT {column} FROM {quote(table)} WHERE {condition} "
+                                      f"AND {column} IS NOT NULL ORDER BY 1", params).fetchall()
+        return [row[0] for row in rows]
 
     def _where(self, layer: Layer, table: str, query: FeatureQuery) -> tuple[str, list]:
         params: list = []

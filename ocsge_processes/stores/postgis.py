@@ -14,12 +14,13 @@ import numpy as np
 import psycopg
 import pyproj
 import shapely
+from pygeofilter import ast
 from psycopg_pool import ConnectionPool
 
 from ..errors import StoreError
 from ..layers import Layer
-from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, order_by,
-                   page_features, selected_fields, table_name)
+from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, layer_field,
+                   order_by, page_features, selected_fields, table_name)
 from .cql2 import Dialect, quote, translate
 
 SCHEMA = "ocsge"
@@ -114,6 +115,14 @@ class PostgisStore(FeatureStore):
                 [condition[1]]).fetchall()
         features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), _decode)
         return features[0] if features else None
+
+    def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list:
+        condition, params = _where(layer, epsg, FeatureQuery(where=where))
+        column = quote(layer_field(layer, field))
+        with self._conn() as conn:
+            rows = conn.execute(f"SELECT DISTINCT {column} FROM {SCHEMA}.{quote(table_name(layer, epsg))} "
+                                f"WHERE {condition} AND {column} IS NOT NULL ORDER BY 1", params).fetchall()
+        return [row[0] for row in rows]
 
     def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None
                    ) -> gpd.GeoDataFrame:

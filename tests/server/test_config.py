@@ -39,3 +39,12 @@ def test_overseas_data_is_published_in_its_own_crs(tmp_path: Path) -> None:
     page = store.query(OCCUPATION_SOL, 2975, FeatureQuery(out_crs=pyproj.CRS.from_user_input("OGC:CRS84")))
     lon, lat = shapely.get_coordinates(shapely.geometry.shape(page.features[0]["geometry"]))[0]
     assert 55 < lon < 56 and -21.5 < lat < -20.5
+
+
+def test_generated_data_is_said_in_the_collection_description(server: str) -> None:
+    import requests
+
+    collections = {c["id"]: c for c in requests.get(f"{server}/collections", params={"f": "json"}).json()["collections"]}
+    for name in ("ocsge-occupation-sol", "ocsge-zone-construite", "ocsge-difference"):
+        assert "GÉNÉRÉES" in collections[name]["description"] and "2021" in collections[name]["description"], name
+    assert "GÉNÉRÉES" not in collections["communes"]["description"]

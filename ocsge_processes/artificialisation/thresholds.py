@@ -1,0 +1,180 @@
+"""The ``decree`` method: the reference thresholds of the annex to R.101-1 applied to an OCCUPATION_SOL partition.
+
+IGN's own processing is undocumented; this follows the official tool's former algorithm (MTES-MCT/sparte
+``build_ocsge_zone_artificielle.py``) and the three cases it illustrates (sparte ``SeuilsSchemas.tsx``):
+
+1. every polygon gets its matrix class; a linear infrastructure narrower than 5 m (annex footnote (*)) is not
+   qualified on its own and is set aside;
+2. touching polygons of the same class form clusters (``ST_ClusterIntersecting``: a shared corner is enough);
+3. a cluster under 2 500 m² that has neighbours takes their class: a non-artificial patch enclosed in artificial land
+   becomes artificial and the reverse. Clusters are flipped smallest first, a few at a time, so a small patch inside a
+   small patch resolves like a sieve instead of swapping both;
+4. a building (``built_covers``) of 50 m² or more stays artificial whatever its cluster became (annex 1°);
+5. a narrow linear infrastructure takes the class of the land along it (longest shared boundary), and counts as
+   non-artificial where nothing classified borders it.
+
+Clusters are measured on the polygons given: pass the whole département (or a generous margin around the
+territory), not polygons already clipped to a commune, or clusters at the edge look smaller than they are.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..errors import InvalidInputError
+from .components import connected_components
+from .rules import Thresholds, artificial_flags, rules
+
+#: Columns the method reads, as OCCUPATION_SOL names them.
+CODE_COLUMNS = ("code_cs", "code_us")
+
+
+def apply_thresholds(polygons: gpd.GeoDataFrame, thresholds: Thresholds | None = None) -> pd.DataFrame:
+    """``artif`` and ``crit_seuil`` of each polygon, as IGN's ARTIF layer names them, with the decree thresholds.
+
+    ``polygons`` is a partition in a projected CRS (metres) with ``code_cs`` and ``code_us``. Both columns of the
+    result are nullable booleans, NA where the codes give no matrix class (missing, unknown or ambiguous codes).
+    ``crit_seuil`` is true where the thresholds, not the matrix, decided.
+    """
+    limits = thresholds or rules().thresholds
+    _check(polygons)
+    geoms = np.asarray(polygons.geometry.array, dtype=object)
+    code_cs, code_us = polygons["code_cs"], polygons["code_us"]
+    matrix = artificial_flags(code_cs, code_us)
+    known = ~matrix.isna().to_numpy()
+    klass = matrix.fillna(False).to_numpy(dtype=bool)
+    area = shapely.area(geoms)
+    narrow = known & code_us.isin(limits.linear_usages).to_numpy() & (linear_width_m(geoms) < limits.linear_min_width_m)
+    active = known & ~narrow
+    first, second = _touching_pairs(geoms)
+
+    status = _sieve(klass, area, active, first, second, limits.min_area_m2)
+    built = code_cs.isin(limits.built_covers).to_numpy() & klass & (area >= limits.built_min_area_m2)
+    status |= built & active
+    status = _fill_narrow(status, active, narrow, first, second, geoms)
+
+    missing = ~known
+    return pd.DataFrame(
+        {
+            "artif": pd.arrays.BooleanArray(status & known, missing),
+            "crit_seuil": pd.arrays.BooleanArray((status != klass) & known, missing),
+        },
+        index=polygons.index,
+    )
+
+
+def linear_width_m(geoms: np.ndarray) -> np.ndarray:
+    """Width of the rectangle with each polygon's area and perimeter, exact for a straight strip.
+
+    For area A and perimeter P the sides are the roots of t² − (P/2)·t + A = 0; the width is the smaller one. A shape
+    more compact than a square has no such rectangle and gets P/4 (its width if it were a square).
+    """
+    area, half_perimeter = shapely.area(geoms), shapely.length(geoms) / 2
+    discriminant = np.maximum(half_perimeter**2 - 4 * area, 0.0)
+    return (half_perimeter - np.sqrt(discriminant)) / 2
+
+
+def _check(polygons: gpd.GeoDataFrame) -> None:
+    missing = [column for column in CODE_COLUMNS if column not in polygons.columns]
+    if missing:
+        raise InvalidInputError(f"the decree method needs columns {', '.join(missing)} (OCCUPATION_SOL codes); "
+                                f"got {', '.join(map(str, polygons.columns))}")
+    if polygons.crs is None or not polygons.crs.is_projected:
+        raise InvalidInputError(f"the decree thresholds are areas in m²: polygons must be in the territory's "
+                                f"projected CRS (EPSG:2154 or the overseas UTM zone), not {polygons.crs}")
+
+
+def _touching_pairs(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i < j) of polygons that intersect or touch, through an STR-tree."""
+    first, second = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = first < second
+    return first[keep], second[keep]
+
+
+def _sieve(klass: np.ndarray, area: np.ndarray, active: np.ndarray, first: np.ndarray, second: np.ndarray,
+           min_area_m2: float) -> np.ndarray:
+    """Class of each polygon once every enclosed cluster under ``min_area_m2`` has taken its surroundings' class."""
+    both = active[first] & active[second]
+    same = both & (klass[first] == klass[second])
+    labels = connected_components(len(klass), first[same], second[same])
+    count = int(labels.max()) + 1 if len(labels) else 0
+    cluster_area = np.bincount(labels[active], weights=area[active], minlength=count)
+    cluster_class = np.zeros(count, dtype=bool)
+    cluster_class[labels] = klass
+    cut = both & ~same
+    edges = _unique_edges(labels[first[cut]], labels[second[cut]], count)
+    while True:
+        flip = _flippable(cluster_area, edges, min_area_m2)
+        if not flip.any():
+            break
+        labels, cluster_area, cluster_class, edges = _merge(flip, labels, cluster_area, cluster_class, edges)
+    return cluster_class[labels]
+
+
+def _flippable(cluster_area: np.ndarray, edges: tuple[np.ndarray, np.ndarray], min_area_m2: float) -> np.ndarray:
+    """Small clusters with neighbours that are smaller than every small neighbour (ties broken by number)."""
+    count = len(cluster_area)
+    source, target = np.concatenate(edges), np.concatenate(edges[::-1])
+    small = cluster_area < min_area_m2
+    rank = np.empty(count, dtype=np.int64)
+    rank[np.lexsort((np.arange(count), cluster_area))] = np.arange(count)
+    smallest_neighbour = np.full(count, count, dtype=np.int64)
+    towards_small = small[target]
+    np.minimum.at(smallest_neighbour, source[towards_small], rank[target[towards_small]])
+    has_neighbour = np.bincount(source, minlength=count) > 0
+    return small & has_neighbour & (rank < smallest_neighbour)
+
+
+def _merge(flip: np.ndarray, labels: np.ndarray, cluster_area: np.ndarray, cluster_class: np.ndarray,
+           edges: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """Fold each flipped cluster into all its neighbours; the merged cluster keeps the neighbours' class.
+
+    Adjacent clusters always differ in class and two flipped clusters are never adjacent, so every merged group has
+    one class among its unflipped members.
+    """
+    count = len(cluster_area)
+    source, target = np.concatenate(edges), np.concatenate(edges[::-1])
+    joins = flip[source]
+    merged = connected_components(count, source[joins], target[joins])
+    new_count = int(merged.max()) + 1
+    new_class = np.zeros(new_count, dtype=bool)
+    new_class[merged[~flip]] = cluster_class[~flip]
+    new_area = np.bincount(merged, weights=cluster_area, minlength=new_count)
+    new_edges = _unique_edges(merged[edges[0]], merged[edges[1]], new_count)
+    return merged[labels], new_area, new_class, new_edges
+
+
+def _unique_edges(first: np.ndarray, second: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    keep = low != high
+    codes = np.unique(low[keep] * np.int64(max(count, 1)) + high[keep])
+    return codes // max(count, 1), codes % max(count, 1)
+
+
+def _fill_narrow(status: np.ndarray, active: np.ndarray, narrow: np.ndarray, first: np.ndarray, second: np.ndarray,
+                 geoms: np.ndarray) -> np.ndarray:
+    """Give each narrow linear polygon the class of the classified land it shares the longest boundary with."""
+    status = np.where(narrow, False, status)
+    touching = narrow[first] | narrow[second]
+    if not touching.any():
+        return status
+    # Both directions: (narrow polygon, neighbour) with the length of boundary they share.
+    target = np.concatenate([first[touching], second[touching]])
+    source = np.concatenate([second[touching], first[touching]])
+    keep = narrow[target]
+    target, source = target[keep], source[keep]
+    boundaries = shapely.boundary(geoms)
+    shared = shapely.length(shapely.intersection(boundaries[target], boundaries[source]))
+    decided = active.copy()
+    while True:
+        usable = decided[source] & ~decided[target] & (shared > 0)
+        if not usable.any():
+            return status
+        votes_for = np.bincount(target[usable], weights=shared[usable] * status[source[usable]], minlength=len(status))
+        votes_all = np.bincount(target[usable], weights=shared[usable], minlength=len(status))
+        newly = votes_all > 0
+        status = np.where(newly, votes_for > votes_all / 2, status)
+        decided |= newly
