@@ -8,18 +8,17 @@ the second, each also as a % of the territory. The net flow must agree with the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .measure import Layers, areas_inside, layers_by_epsg
+from .measure import M2_PER_HA, Layers, areas_inside, layers_by_epsg, percent
 from .methods import DECREE, IGN, MATRIX
 from .rules import artificial_flags
-from .stock import M2_PER_HA, NOT_CLASSIFIED, Stock
+from .stock import NOT_CLASSIFIED, Stock
 from .territory import Territory
 
 #: Codes before and after the change, as the DIFFERENCE and ARTIF DIFF layers name them.
@@ -162,14 +161,13 @@ def _transitions(table: pd.DataFrame) -> tuple[Transition, ...]:
     )
 
 
-def _sorted(transitions: object) -> tuple[Transition, ...]:
+def _sorted(transitions: Iterable[Transition]) -> tuple[Transition, ...]:
     return tuple(sorted(transitions, key=lambda item: (-item.surface_ha, str(item))))
 
 
 def _flows(territoire: str, methode: str, surface_ha: float, *, artificialisation_ha: float,
            desartificialisation_ha: float, non_classee_ha: float, transitions: tuple[Transition, ...]) -> Flows:
     net_ha = artificialisation_ha - desartificialisation_ha
-    percent = (lambda value: value / surface_ha * 100) if surface_ha else (lambda value: 0.0)
     return Flows(
         territoire=territoire,
         methode=methode,
@@ -177,9 +175,9 @@ def _flows(territoire: str, methode: str, surface_ha: float, *, artificialisatio
         artificialisation_ha=artificialisation_ha,
         desartificialisation_ha=desartificialisation_ha,
         artificialisation_nette_ha=net_ha,
-        artificialisation_pct=percent(artificialisation_ha),
-        desartificialisation_pct=percent(desartificialisation_ha),
-        artificialisation_nette_pct=percent(net_ha),
+        artificialisation_pct=percent(artificialisation_ha, surface_ha),
+        desartificialisation_pct=percent(desartificialisation_ha, surface_ha),
+        artificialisation_nette_pct=percent(net_ha, surface_ha),
         surface_non_classee_ha=non_classee_ha,
         transitions=transitions,
     )

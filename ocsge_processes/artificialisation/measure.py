@@ -18,6 +18,8 @@ from .territory import Territory, TerritoryPart
 
 Layers = gpd.GeoDataFrame | Sequence[gpd.GeoDataFrame]
 
+M2_PER_HA = 10_000.0
+
 
 def layers_by_epsg(layers: Layers, territory: Territory) -> dict[int, gpd.GeoDataFrame]:
     """The layers for each CRS of ``territory``, concatenated per CRS; a CRS of the territory with no layer fails."""
@@ -53,3 +55,8 @@ def areas_inside(frame: gpd.GeoDataFrame, parts: Sequence[TerritoryPart]) -> pd.
         crossing = np.setdiff1d(tree.query(part.geometry, predicate="intersects"), inside, assume_unique=True)
         area[crossing] += shapely.area(shapely.intersection(geoms[crossing], part.geometry))
     return pd.Series(area, index=frame.index, name="area_m2")
+
+
+def percent(part_ha: float, whole_ha: float) -> float:
+    """``part_ha`` as a % of ``whole_ha`` (0 for an empty territory)."""
+    return part_ha / whole_ha * 100 if whole_ha else 0.0

@@ -120,13 +120,13 @@ def decree_category(code_cs: str, code_us: str) -> int:
 
 
 def artificial_flags(code_cs: pd.Series, code_us: pd.Series) -> pd.Series:
-    """Vectorised :func:`is_artificial`: nullable booleans, NA where a code is missing, unknown or ambiguous."""
+    """Vectorised :func:`is_artificial`: nullable booleans, NA where missing, unknown or non-leaf codes leave a doubt."""
     values = _map_pairs(rules().artificial, code_cs, code_us)
     return pd.Series(pd.arrays.BooleanArray(values == 1, values < 0), index=code_cs.index, name="artificial")
 
 
 def decree_categories(code_cs: pd.Series, code_us: pd.Series) -> pd.Series:
-    """Vectorised :func:`decree_category`: nullable integers, NA where a code is missing, unknown or ambiguous."""
+    """Vectorised :func:`decree_category`: nullable integers, NA where missing, unknown or non-leaf codes leave a doubt."""
     values = _map_pairs(rules().category, code_cs, code_us)
     return pd.Series(pd.arrays.IntegerArray(values, values < 0), index=code_cs.index, name="category")
 
@@ -143,14 +143,20 @@ def _lookup(table: Mapping[tuple[str, str], int], code_cs: str, code_us: str) ->
 
 
 def _map_pairs(table: Mapping[tuple[str, str], int], code_cs: pd.Series, code_us: pd.Series) -> np.ndarray:
-    """Look pairs up through their distinct values, so a million rows cost a few hundred dict lookups."""
+    """Look pairs up through their distinct values, so a million rows cost a few hundred dict lookups.
+
+    A missing or unknown code stands for any code: CS1.1.1.1 × (no usage) is still artificial, whatever the usage.
+    """
     cs_index, cs_values = pd.factorize(code_cs)
     us_index, us_values = pd.factorize(code_us)
-    grid = np.full((len(cs_values) + 1, len(us_values) + 1), -1, dtype=np.int64)
-    for i, cs in enumerate(cs_values):
-        for j, us in enumerate(us_values):
-            grid[i, j] = int(table.get((cs, us), -1))
-    return grid[cs_index, us_index]  # -1 from factorize (null) lands on the last row/column, which stays -1
+    cs_keys = [*(_known_or_any(code, couverture()) for code in cs_values), ANY]
+    us_keys = [*(_known_or_any(code, usage()) for code in us_values), ANY]
+    grid = np.array([[int(table.get((cs, us), -1)) for us in us_keys] for cs in cs_keys], dtype=np.int64)
+    return grid[cs_index, us_index]  # -1 from factorize (null) picks the last row/column: ANY
+
+
+def _known_or_any(code: object, nomenclature: Nomenclature) -> str:
+    return code if isinstance(code, str) and code in nomenclature.codes else ANY
 
 
 def _read_matrix(path: Path, cs_nom: Nomenclature, us_nom: Nomenclature) -> list[_Rule]:
@@ -252,7 +258,7 @@ def _resolve_leaves(path: Path, table: list[_Rule], cs_nom: Nomenclature,
 
 
 def _extend_to_nodes(leaf_answers: dict, cs_nom: Nomenclature, us_nom: Nomenclature) -> dict:
-    """Give a non-leaf code (CS2.1.1, US4.1) the answer all its leaves share; leave it out when they disagree."""
+    """Give a non-leaf code (CS2.1.1, US4.1) or ANY the answer all its leaves share; none when they disagree."""
     cs_leaves, us_leaves = _leaves_under(cs_nom), _leaves_under(us_nom)
     answers = {}
     for cs, cs_set in cs_leaves.items():
@@ -271,4 +277,4 @@ def _leaves_under(nomenclature: Nomenclature) -> dict[str, set[str]]:
         for ancestor in nomenclature.ancestors(leaf)[1:]:
             if not nomenclature.codes[ancestor].leaf:
                 under[ancestor].add(leaf)
-    return {code: leaves for code, leaves in under.items() if leaves}
+    return {**{code: leaves for code, leaves in under.items() if leaves}, ANY: set(nomenclature.leaves())}

@@ -14,16 +14,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .measure import Layers, areas_inside, layers_by_epsg
+from .measure import M2_PER_HA, Layers, areas_inside, layers_by_epsg, percent
 from .methods import artificial_status, resolve_method
 from .rules import decree_categories
-from .thresholds import CODE_COLUMNS
 from .territory import Territory
+from .thresholds import CODE_COLUMNS
 
 #: Key of the polygons whose code is missing (CS, US) or whose codes give no decree category.
 NOT_CLASSIFIED = "non classé"
-
-M2_PER_HA = 10_000.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ def compute_stock(layers: Layers, territory: Territory, method: str | None = Non
         methode=method,
         surface_ha=surface_ha,
         surface_artificialisee_ha=artificial_ha,
-        taux_artificialisation=_percent(artificial_ha, surface_ha),
+        taux_artificialisation=percent(artificial_ha, surface_ha),
         surface_non_classee_ha=float(table.loc[table["unclassified"], "area_m2"].sum()) / M2_PER_HA,
         par_categorie=_split(table, "category"),
         par_couverture=_split(table, "code_cs"),
@@ -87,7 +85,7 @@ def aggregate_stocks(stocks: Sequence[Stock], territoire: str) -> Stock:
         methode=methods.pop(),
         surface_ha=surface_ha,
         surface_artificialisee_ha=artificial_ha,
-        taux_artificialisation=_percent(artificial_ha, surface_ha),
+        taux_artificialisation=percent(artificial_ha, surface_ha),
         surface_non_classee_ha=sum(stock.surface_non_classee_ha for stock in stocks),
         par_categorie=_sum_splits([stock.par_categorie for stock in stocks]),
         par_couverture=_sum_splits([stock.par_couverture for stock in stocks]),
@@ -139,7 +137,3 @@ def _sum_splits(splits: Sequence[dict[str, AreaSplit]]) -> dict[str, AreaSplit]:
 def _order(key: str) -> tuple:
     """Categories in annex order (1 to 10), codes alphabetically, "non classé" last."""
     return (key == NOT_CLASSIFIED, int(key) if key.isdigit() else 0, key)
-
-
-def _percent(part_ha: float, whole_ha: float) -> float:
-    return part_ha / whole_ha * 100 if whole_ha else 0.0

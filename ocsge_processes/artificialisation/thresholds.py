@@ -166,7 +166,9 @@ def _fill_narrow(status: np.ndarray, active: np.ndarray, narrow: np.ndarray, fir
     source = np.concatenate([second[touching], first[touching]])
     keep = narrow[target]
     target, source = target[keep], source[keep]
-    boundaries = shapely.boundary(geoms)
+    involved = np.unique(np.concatenate([target, source]))
+    boundaries = np.empty(len(geoms), dtype=object)
+    boundaries[involved] = shapely.boundary(geoms[involved])
     shared = shapely.length(shapely.intersection(boundaries[target], boundaries[source]))
     decided = active.copy()
     while True:
