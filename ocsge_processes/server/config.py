@@ -40,6 +40,8 @@ def build_config(template: dict, store_url: str | None = None) -> dict:
     for name, resource in config["resources"].items():
         provider = next((p for p in resource.get("providers", []) if p.get("name") == PROVIDER), None)
         if provider is None:
+            if store_url and "store" in resource.get("processor", {}):
+                resource["processor"]["store"] = store_url
             resources[name] = resource
             continue
         if store_url:
@@ -63,6 +65,9 @@ def build_config(template: dict, store_url: str | None = None) -> dict:
                                                     "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
             resources[candidate_name] = candidate
     config["resources"] = resources
+    output_dir = config["server"].get("manager", {}).get("output_dir")
+    if output_dir:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
     return config
 
 

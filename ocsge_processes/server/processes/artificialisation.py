@@ -1,0 +1,109 @@
+"""OGC API process `artificialisation`: a thin adapter over ``workflows.artificialisation.run``.
+
+Configured in ``pygeoapi-config.yml`` with ``processor: {name: ...ArtificialisationProcessor, store: ...}``.
+"""
+
+from __future__ import annotations
+
+from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
+
+from ...errors import OcsgeError
+from ...stores import open_store
+from ...workflows.artificialisation import run
+
+_TERRITOIRE_SCHEMA = {
+    "type": "object",
+    "oneOf": [
+        {"required": ["communes"], "properties": {"communes": {"type": "array", "items": {"type": "string"},
+                                                               "minItems": 1}}},
+        {"required": ["epci"], "properties": {"epci": {"type": "string"}}},
+        {"required": ["departement"], "properties": {"departement": {"type": "string"}}},
+        {"required": ["geometry"], "properties": {"geometry": {"type": "object"}, "crs": {"type": "string"}}},
+        {"required": ["bbox"], "properties": {"bbox": {"type": "array", "items": {"type": "number"},
+                                                       "minItems": 4, "maxItems": 4}, "crs": {"type": "string"}}},
+    ],
+}
+
+PROCESS_METADATA = {
+    "version": "0.1.0",
+    "id": "artificialisation",
+    "title": {"fr": "Artificialisation des sols (décret n° 2023-1096)",
+              "en": "Land artificialisation (décret n° 2023-1096)"},
+    "description": {
+        "fr": "Taux d'artificialisation d'un territoire pour un millésime OCS GE (stock), et flux d'artificialisation, "
+              "de désartificialisation et net entre deux millésimes, selon la nomenclature annexée à l'article "
+              "R.101-1 du code de l'urbanisme.",
+        "en": "Artificialisation rate of a territory for one OCS GE millésime (stock), and artificialisation, "
+              "désartificialisation and net flows between two millésimes, per the annex to article R.101-1 of the "
+              "Code de l'urbanisme.",
+    },
+    "jobControlOptions": ["sync-execute", "async-execute"],
+    "keywords": ["OCS GE", "artificialisation", "ZAN", "décret 2023-1096"],
+    "links": [{"type": "text/html", "rel": "about", "title": "Calcul de l'artificialisation des sols",
+               "href": "https://artificialisation.developpement-durable.gouv.fr/calcul-lartificialisation-des-sols",
+               "hreflang": "fr-FR"}],
+    "inputs": {
+        "territoire": {
+            "title": "Territoire",
+            "description": "One of {\"communes\": [INSEE codes]}, {\"epci\": SIREN}, {\"departement\": code}, "
+                           "{\"geometry\": GeoJSON, \"crs\": URI}, {\"bbox\": [minx, miny, maxx, maxy], \"crs\": URI}.",
+            "schema": _TERRITOIRE_SCHEMA, "minOccurs": 1, "maxOccurs": 1,
+        },
+        "millesimes": {
+            "title": "Millésimes",
+            "description": "[year] for the stock; [year1, year2] for both stocks and the flows between them.",
+            "schema": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 2},
+            "minOccurs": 1, "maxOccurs": 1,
+        },
+        "methode": {
+            "title": "Méthode",
+            "description": "ign: IGN's ARTIF layer (default when ingested); decree: the decree thresholds applied to "
+                           "OCCUPATION_SOL (default otherwise); matrix: the CS × US matrix without thresholds.",
+            "schema": {"type": "string", "enum": ["ign", "decree", "matrix"]}, "minOccurs": 0, "maxOccurs": 1,
+        },
+        "detail_communes": {
+            "title": "Détail par commune",
+            "description": "Also return one entry per commune of the territory.",
+            "schema": {"type": "boolean", "default": False}, "minOccurs": 0, "maxOccurs": 1,
+        },
+    },
+    "outputs": {
+        "artificialisation": {
+            "title": "Indicateurs",
+            "description": "One entry per territory (and per commune when asked): code, nom, surface_ha, "
+                           "surface_artificialisee_ha, taux_artificialisation, stocks per millésime with breakdowns "
+                           "by decree category, CS and US; with two millésimes the flows (artificialisation_ha, "
+                           "desartificialisation_ha, artificialisation_nette_ha, by transition) and the gap between "
+                           "the net flow and the change of stock (ecart_coherence_ha).",
+            "schema": {"type": "object", "contentMediaType": "application/json"},
+        }
+    },
+    "example": {"inputs": {"territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018]}},
+}
+
+
+class ArtificialisationProcessor(BaseProcessor):
+    """Runs the artificialisation workflow on the configured store."""
+
+    def __init__(self, processor_def: dict) -> None:
+        super().__init__(processor_def, PROCESS_METADATA)
+        self.store_url = str(processor_def["store"])
+
+    def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, dict]:
+        """Validate the inputs and return the indicators document."""
+        unknown = sorted(set(data) - set(PROCESS_METADATA["inputs"]))
+        if unknown:
+            raise ProcessorExecuteError(user_msg=f"unknown input {unknown[0]!r}; expected: "
+                                                 f"{', '.join(PROCESS_METADATA['inputs'])}")
+        for name in ("territoire", "millesimes"):
+            if name not in data:
+                raise ProcessorExecuteError(user_msg=f"missing input {name!r}")
+        try:
+            document = run(open_store(self.store_url), data["territoire"], data["millesimes"],
+                           data.get("methode"), bool(data.get("detail_communes", False)))
+        except OcsgeError as err:
+            raise ProcessorExecuteError(user_msg=str(err)) from err
+        return "application/json", document
+
+    def __repr__(self) -> str:
+        return f"<ArtificialisationProcessor> {self.store_url}"

@@ -1,0 +1,141 @@
+"""Territories named the way users name them (INSEE codes, EPCI SIREN, département, a geometry, a bbox),
+resolved against the communes held in a store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pyproj
+import shapely
+
+from ..artificialisation import Territory, TerritoryPart, combine
+from ..errors import InvalidInputError, UnknownCodeError
+from ..layers import COMMUNES
+from ..stores import FeatureStore, table_name
+from ..territory import DROM_EPSG, METROPOLE_EPSG, TERRITORY_EPSG, departement_epsg, departement_of_commune, \
+    normalise_departement
+
+KINDS = ("communes", "epci", "departement", "geometry", "bbox")
+
+
+class UnknownTerritoryError(UnknownCodeError):
+    """A territory code that the store's communes do not know."""
+
+
+@dataclass(frozen=True)
+class ResolvedTerritory:
+    """A territory and, when it is made of communes, each commune as a territory of its own."""
+
+    territory: Territory
+    communes: tuple[Territory, ...]
+    departements: tuple[str, ...]
+
+
+def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
+    """The territory described by ``spec`` (the process input ``territoire``)."""
+    if not isinstance(spec, dict) or len(spec.keys() & set(KINDS)) != 1:
+        raise InvalidInputError(
+            "territoire must be an object with exactly one of: communes (list of INSEE codes), epci (SIREN), "
+            "departement, geometry (GeoJSON, with optional crs), bbox ([minx, miny, maxx, maxy], optional crs)")
+    if "communes" in spec:
+        codes = spec["communes"]
+        if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
+            raise InvalidInputError("territoire.communes must be a non-empty list of INSEE codes (strings)")
+        frame = _communes(store, {departement_of_commune(c) for c in codes})
+        unknown = sorted(set(codes) - set(frame.code_insee))
+        if unknown:
+            raise UnknownTerritoryError(f"unknown commune INSEE code(s) {', '.join(unknown)}: not among the "
+                                        "communes ingested in the store")
+        chosen = frame[frame.code_insee.isin(codes)]
+        code = codes[0] if len(codes) == 1 else "+".join(sorted(codes))
+        return _from_communes(chosen, code, "communes")
+    if "epci" in spec:
+        siren = str(spec["epci"])
+        frame = _communes(store, None)
+        chosen = frame[frame.epci == siren]
+        if chosen.empty:
+            raise UnknownTerritoryError(f"unknown EPCI SIREN {siren!r}: no ingested commune belongs to it")
+        return _from_communes(chosen, siren, "epci")
+    if "departement" in spec:
+        departement = normalise_departement(spec["departement"])
+        chosen = _communes(store, {departement})
+        if chosen.empty:
+            raise UnknownTerritoryError(f"no commune of département {departement} is ingested")
+        return _from_communes(chosen, departement, "departement")
+    geometry = _user_geometry(spec)
+    epsg = _territory_crs(geometry, spec.get("crs"))
+    projected = _to_epsg(geometry, spec.get("crs"), epsg)
+    territory = Territory("geometrie", "Territoire donné par sa géométrie", "geometry",
+                          (TerritoryPart(epsg, projected),))
+    return ResolvedTerritory(territory, (), ())
+
+
+def _communes(store: FeatureStore, departements: set[str] | None) -> gpd.GeoDataFrame:
+    epsgs = sorted({departement_epsg(d) for d in departements}) if departements else list(TERRITORY_EPSG)
+    tables = store.tables()
+    frames = [store.read_frame(COMMUNES, epsg).assign(epsg=epsg) for epsg in epsgs
+              if table_name(COMMUNES, epsg) in tables]
+    if not frames:
+        return gpd.GeoDataFrame({"code_insee": [], "departement": [], "epci": [], "nom": [], "epsg": []},
+                                geometry=[])
+    frame = gpd.pd.concat(frames, ignore_index=True)
+    return frame if departements is None else frame[frame.departement.isin(departements)]
+
+
+def _from_communes(frame: gpd.GeoDataFrame, code: str, kind: str) -> ResolvedTerritory:
+    communes = tuple(
+        Territory(row.code_insee, row.nom, "commune", (TerritoryPart(int(row.epsg), row.geometry),))
+        for row in frame.sort_values("code_insee").itertuples())
+    nom = communes[0].nom if len(communes) == 1 else f"{len(communes)} communes"
+    return ResolvedTerritory(combine(code, nom, kind, communes), communes,
+                             tuple(sorted(set(frame.departement))))
+
+
+def _user_geometry(spec: dict) -> shapely.Geometry:
+    try:
+        if "bbox" in spec:
+            minx, miny, maxx, maxy = (float(v) for v in spec["bbox"])
+            if minx >= maxx or miny >= maxy:
+                raise ValueError("the lower corner must be below and left of the upper corner")
+            return shapely.box(minx, miny, maxx, maxy)
+        geometry = shapely.geometry.shape(spec["geometry"])
+    except (TypeError, ValueError, KeyError, AttributeError, shapely.errors.GEOSException) as err:
+        raise InvalidInputError(f"territoire: invalid geometry or bbox: {err}") from None
+    if geometry.geom_type not in ("Polygon", "MultiPolygon"):
+        raise InvalidInputError(f"territoire.geometry must be a Polygon or MultiPolygon, not {geometry.geom_type}")
+    if not geometry.is_valid:
+        raise InvalidInputError(f"territoire.geometry is invalid: {shapely.is_valid_reason(geometry)}")
+    return geometry
+
+
+def _crs(value: object) -> pyproj.CRS:
+    try:
+        return pyproj.CRS.from_user_input(value or "OGC:CRS84")
+    except pyproj.exceptions.CRSError:
+        raise InvalidInputError(f"territoire.crs {value!r} is not a known CRS (e.g. EPSG:2154 or "
+                                "http://www.opengis.net/def/crs/OGC/1.3/CRS84)") from None
+
+
+def _territory_crs(geometry: shapely.Geometry, crs: object) -> int:
+    """The territory CRS the geometry is measured in: its own if it is one, else the one of where it lies."""
+    source = _crs(crs)
+    epsg = source.to_epsg()
+    if epsg in TERRITORY_EPSG:
+        return epsg
+    point = _to_lonlat(geometry.representative_point(), source)
+    for drom_epsg in set(DROM_EPSG.values()):
+        west, south, east, north = pyproj.CRS.from_epsg(drom_epsg).area_of_use.bounds
+        if west <= point.x <= east and south <= point.y <= north:
+            return drom_epsg
+    return METROPOLE_EPSG
+
+
+def _to_lonlat(geometry: shapely.Geometry, source: pyproj.CRS) -> shapely.Geometry:
+    transformer = pyproj.Transformer.from_crs(source, "OGC:CRS84", always_xy=True)
+    return shapely.ops.transform(transformer.transform, geometry)
+
+
+def _to_epsg(geometry: shapely.Geometry, crs: object, epsg: int) -> shapely.Geometry:
+    transformer = pyproj.Transformer.from_crs(_crs(crs), pyproj.CRS.from_epsg(epsg), always_xy=True)
+    return shapely.ops.transform(transformer.transform, geometry)

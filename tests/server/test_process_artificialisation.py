@@ -1,0 +1,75 @@
+"""The `artificialisation` process over live HTTP with OWSLib: sync, async with job status and results, bad input."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from owslib.ogcapi.processes import Processes
+
+SYBARVAL_EPCI_COBAN = "243301165"
+
+
+def _execute(server: str, inputs: dict) -> requests.Response:
+    return requests.post(f"{server}/processes/artificialisation/execution", json={"inputs": inputs}, timeout=300)
+
+
+def test_process_is_described(server: str) -> None:
+    description = Processes(server).process("artificialisation")
+    assert {"territoire", "millesimes", "methode", "detail_communes"} <= set(description["inputs"])
+    assert "async-execute" in description["jobControlOptions"]
+
+
+def test_sync_flows_where_only_a_difference_layer_exists(server: str) -> None:
+    result = Processes(server).execute("artificialisation", inputs={
+        "territoire": {"communes": ["33009", "33529"]}, "millesimes": [2015, 2018], "detail_communes": True},
+        response="raw")
+    entry = result["territoires"][0]
+    assert entry["stock_disponible"] is False and entry["surface_artificialisee_ha"] is None
+    assert entry["artificialisation_ha"] > 0 and entry["desartificialisation_ha"] > 0
+    assert entry["artificialisation_nette_ha"] == pytest.approx(
+        entry["artificialisation_ha"] - entry["desartificialisation_ha"])
+    communes = {c["code"]: c for c in result["communes"]}
+    assert set(communes) == {"33009", "33529"}
+    assert sum(c["artificialisation_ha"] for c in communes.values()) == pytest.approx(entry["artificialisation_ha"])
+    assert sum(c["surface_ha"] for c in communes.values()) == pytest.approx(entry["surface_ha"])
+
+
+def test_async_job_reports_status_and_results(server: str) -> None:
+    job = Processes(server).execute("artificialisation", async_=True, response="raw", inputs={
+        "territoire": {"communes": ["33009"]}, "millesimes": [2021, 2024], "methode": "matrix"})
+    job_id = job["jobID"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = requests.get(f"{server}/jobs/{job_id}", params={"f": "json"}, timeout=30).json()
+        if status["status"] in ("successful", "failed"):
+            break
+        time.sleep(0.5)
+    assert status["status"] == "successful", status
+    results = requests.get(f"{server}/jobs/{job_id}/results", params={"f": "json"}, timeout=30).json()
+    entry = results["territoires"][0]
+    assert entry["stock_disponible"] and 0 < entry["taux_artificialisation"] < 100
+    assert abs(entry["ecart_coherence_ha"]) < 0.5, "net flow and change of stock agree with the matrix method"
+    assert set(entry["stocks"]) == {"2021", "2024"}
+    assert sum(v["surface_ha"] for v in entry["stocks"]["2024"]["par_categorie"].values()) == pytest.approx(
+        entry["surface_ha"], rel=1e-3)
+
+
+BAD_INPUTS = [
+    ({"territoire": {"communes": ["33999"]}, "millesimes": [2018]}, "33999"),
+    ({"territoire": {"geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}},
+      "millesimes": [2021]}, "invalid"),
+    ({"territoire": {"communes": ["33009"]}, "millesimes": [2019]}, "2019"),
+    ({"territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018, 2021]}, "millesimes"),
+    ({"territoire": {"communes": ["33009"]}, "millesimes": [2021], "methode": "guess"}, "methode"),
+    ({"territoire": {"communes": ["33009"]}}, "millesimes"),
+    ({"territoire": {"epci": "000000000"}, "millesimes": [2021]}, "EPCI"),
+]
+
+
+@pytest.mark.parametrize(("inputs", "hint"), BAD_INPUTS, ids=[h for _, h in BAD_INPUTS])
+def test_bad_inputs_get_a_clear_400(server: str, inputs: dict, hint: str) -> None:
+    response = _execute(server, inputs)
+    assert response.status_code == 400, response.text[:300]
+    assert hint.lower() in response.json()["description"].lower()
