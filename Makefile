@@ -42,6 +42,7 @@ data/demo/.done: $(VENV)/.installed
 
 $(STORE): data/demo/.done
 	$(BIN)/ocsge ingest --store $(STORE) $(SYBARVAL) data/demo/*.7z
+	$(BIN)/ocsge artificialisation --store $(STORE) --departement 33
 
 demo-data: $(STORE)
 

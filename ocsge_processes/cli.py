@@ -55,6 +55,35 @@ def ingest(paths: tuple[Path, ...], store: str, departement: str | None) -> None
 
 @main.command()
 @STORE_OPTION
+@click.option("--departement", required=True, help="Département whose communes are computed (e.g. 33).")
+@click.option("--methode", type=click.Choice(["ign", "decree", "matrix"]),
+              help="Default: ign when IGN's ARTIF layer is ingested, else decree.")
+def artificialisation(store: str, departement: str, methode: str | None) -> None:
+    """Compute every commune of a département and fill the `artificialisation-communes` collection."""
+    from .layers import ARTIFICIALISATION_COMMUNES
+    from .stores import open_store
+    from .territory import departement_epsg
+    from .workflows.batch import commune_rows, periods
+
+    try:
+        target = open_store(store)
+        pairs = periods(target, departement)
+        if not pairs:
+            raise click.ClickException(f"nothing to compute for département {departement}: ingest two millésimes "
+                                       "of OCCUPATION_SOL or a difference layer first")
+        for pair in pairs:
+            with tqdm(desc=f"{pair[0]}→{pair[1]}", unit="commune") as bar:
+                frame = commune_rows(target, departement, pair, methode, progress=lambda done: bar.update(1))
+            slice_values = {"departement": frame.departement.iloc[0], "millesime_avant": pair[0],
+                            "millesime_apres": pair[1]}
+            target.replace_slice(ARTIFICIALISATION_COMMUNES, departement_epsg(departement), frame, slice_values)
+            click.echo(f"artificialisation-communes: {len(frame)} communes for {pair[0]}→{pair[1]}")
+    except OcsgeError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@main.command()
+@STORE_OPTION
 @click.option("--template", default="pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path),
               help="The pygeoapi configuration template.")
 @click.option("--out", default="build/pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path))

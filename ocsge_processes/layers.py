@@ -110,6 +110,24 @@ COMMUNES = Layer(
     slice_keys=("departement",),
 )
 
+ARTIFICIALISATION_COMMUNES = Layer(
+    collection_id="artificialisation-communes",
+    table="artificialisation_communes",
+    title="Artificialisation des communes",
+    description="Per commune and pair of millésimes: artificialised area and rate (stock) at each millésime, and the "
+                "flows between them, computed by `ocsge artificialisation` (décret n° 2023-1096).",
+    fields={
+        "id": STRING, "code_insee": STRING, "nom": STRING, "departement": STRING, "epci": STRING,
+        "millesime_avant": INTEGER, "millesime_apres": INTEGER, "methode": STRING, "surface_ha": NUMBER,
+        "surface_artificialisee_avant_ha": NUMBER, "taux_artificialisation_avant": NUMBER,
+        "surface_artificialisee_ha": NUMBER, "taux_artificialisation": NUMBER, "artificialisation_ha": NUMBER,
+        "desartificialisation_ha": NUMBER, "artificialisation_nette_ha": NUMBER, "artificialisation_nette_pct": NUMBER,
+        "ecart_coherence_ha": NUMBER,
+    },
+    unique_id=True,
+    slice_keys=("departement", "millesime_avant", "millesime_apres"),
+)
+
 #: What each public field means, for the JSON Schemas and the docs.
 FIELD_DESCRIPTIONS: dict[str, str] = {
     "id": "Identifier of the object in the delivery (IGN `id`), unique per millésime.",
@@ -137,11 +155,23 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "code_insee": "INSEE code of the commune.",
     "nom": "Name of the commune.",
     "epci": "SIREN of the commune's EPCI, where known.",
+    "methode": "How artificialised land was told: ign (IGN's ARTIF layer), decree (thresholds) or matrix.",
+    "surface_ha": "Planar area of the commune in its territory's CRS (ha), the denominator of the rates.",
+    "surface_artificialisee_avant_ha": "Artificialised area at millesime_avant (ha); null when no stock layer.",
+    "taux_artificialisation_avant": "Artificialised share of the commune at millesime_avant (%).",
+    "surface_artificialisee_ha": "Artificialised area at millesime_apres (ha); null when no stock layer.",
+    "taux_artificialisation": "Artificialised share of the commune at millesime_apres (%).",
+    "artificialisation_ha": "Area that became artificial between the two millésimes (ha).",
+    "desartificialisation_ha": "Area that became non-artificial between the two millésimes (ha).",
+    "artificialisation_nette_ha": "artificialisation_ha − desartificialisation_ha.",
+    "artificialisation_nette_pct": "Net artificialisation as a share of the commune's area (%).",
+    "ecart_coherence_ha": "Net flow minus the change of stock (ha); the official tool expects |gap| ≤ 0.5 ha.",
 }
 
 LAYERS: dict[str, Layer] = {
     layer.collection_id: layer
-    for layer in (OCCUPATION_SOL, ZONE_CONSTRUITE, DIFFERENCE, ARTIF, ARTIF_DIFFERENCE, COMMUNES)
+    for layer in (OCCUPATION_SOL, ZONE_CONSTRUITE, DIFFERENCE, ARTIF, ARTIF_DIFFERENCE, COMMUNES,
+                  ARTIFICIALISATION_COMMUNES)
 }
 
 

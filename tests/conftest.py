@@ -55,6 +55,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     else:
         url = request.getfixturevalue("postgis_url")
     ocsge("ingest", "--store", url, str(SYBARVAL), *map(str, demo_deliveries))
+    ocsge("artificialisation", "--store", url, "--departement", "33")
     return url
 
 

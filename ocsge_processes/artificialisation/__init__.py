@@ -13,7 +13,7 @@ from .flows import (
     consistency_gap_ha,
     is_consistent,
 )
-from .methods import DECREE, IGN, MATRIX, METHODS
+from .methods import DECREE, IGN, MATRIX, METHODS, with_decree_status
 from .rules import (
     DecreeCategory,
     Rules,
@@ -35,5 +35,5 @@ __all__ = [
     "Thresholds", "Transition",
     "aggregate_flows", "aggregate_stocks", "apply_thresholds", "artificial_flags", "combine", "compute_flows",
     "compute_stock", "consistency_gap_ha", "decree_categories", "decree_category", "is_artificial",
-    "is_consistent", "linear_width_m", "rules",
+    "is_consistent", "linear_width_m", "rules", "with_decree_status",
 ]

@@ -41,8 +41,16 @@ def artificial_status(polygons: gpd.GeoDataFrame, method: str) -> pd.Series:
     if missing:
         raise InvalidInputError(f"the {method} method needs columns {', '.join(missing)}")
     if method == DECREE:
+        if "artif" in polygons.columns and pd.api.types.is_bool_dtype(polygons["artif"]):
+            return polygons["artif"].astype("boolean")  # already decided by apply_thresholds (see with_decree_status)
         return apply_thresholds(polygons)["artif"]
     return artificial_flags(polygons["code_cs"], polygons["code_us"])
+
+
+def with_decree_status(polygons: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``polygons`` with the decree's boolean ``artif`` column, so that many territories cut from one layer (every
+    commune of a département) share one run of the thresholds instead of one each."""
+    return polygons.assign(artif=apply_thresholds(polygons)["artif"])
 
 
 def _ign_status(polygons: gpd.GeoDataFrame) -> pd.Series:

@@ -8,24 +8,31 @@ instead of failing or inventing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 
 import geopandas as gpd
 
 from ..artificialisation import DECREE, IGN, METHODS, Flows, Stock, Territory, compute_flows, compute_stock, \
-    consistency_gap_ha
+    consistency_gap_ha, with_decree_status
 from ..errors import InvalidInputError
 from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL, Layer
 from ..stores import FeatureStore, table_name
 from .territories import ResolvedTerritory, resolve
+
+#: Share of a territory the stock layer must cover for a rate to be given (real layers are partitions).
+MIN_COVERAGE = 0.98
 
 #: Neighbours read around a territory so that the decree's 2 500 m² clusters are not cut at its border.
 DECREE_MARGIN_M = 1000.0
 
 
 def run(store: FeatureStore, territoire: object, millesimes: object, methode: str | None = None,
-        detail_communes: bool = False) -> dict:
-    """The indicators document for one request (validated here: the process passes its inputs as received)."""
+        detail_communes: bool = False, progress: Callable[[int], None] | None = None) -> dict:
+    """The indicators document for one request (validated here: the process passes its inputs as received).
+
+    ``progress`` is called with the number of communes done, for progress bars and job status.
+    """
     years = _millesimes(millesimes)
     if methode is not None and methode not in METHODS:
         raise InvalidInputError(f"unknown methode {methode!r}; expected one of {', '.join(METHODS)}")
@@ -46,7 +53,11 @@ def run(store: FeatureStore, territoire: object, millesimes: object, methode: st
     entries = [_entry(data, resolved.territory, years, methode)]
     document = {"millesimes": years, "territoires": entries}
     if detail_communes:
-        document["communes"] = [_entry(data, commune, years, methode) for commune in resolved.communes]
+        document["communes"] = []
+        for commune in resolved.communes:
+            document["communes"].append(_entry(data, commune, years, methode))
+            if progress:
+                progress(len(document["communes"]))
     return document
 
 
@@ -80,6 +91,18 @@ class _Data:
         self.territory = resolved.territory
         self.years = years
         self._cache: dict[tuple[str, int, float], gpd.GeoDataFrame] = {}
+        self._stock_cache: dict[tuple[str, int, str], list[gpd.GeoDataFrame]] = {}
+
+    def stock_frames(self, year: int, method: str) -> list[gpd.GeoDataFrame]:
+        """OCCUPATION_SOL of ``year``; with the decree method, its status is decided once for all communes."""
+        key = ("stock", year, method)
+        if key not in self._stock_cache:
+            margin = DECREE_MARGIN_M if method == DECREE else 0.0
+            frames = [f[f.millesime == year] for f in self.frames(OCCUPATION_SOL, margin)]
+            if method == DECREE:
+                frames = [with_decree_status(f) if len(f) else f for f in frames]
+            self._stock_cache[key] = frames
+        return self._stock_cache[key]
 
     def frames(self, layer: Layer, margin_m: float = 0.0) -> list[gpd.GeoDataFrame]:
         tables = self.store.tables()
@@ -105,8 +128,9 @@ def _entry(data: _Data, territory: Territory, years: list[int], methode: str | N
     entry["taux_artificialisation"] = latest.taux_artificialisation if latest else None
     entry["stock_disponible"] = latest is not None
     if latest is None:
-        entry["stock_message"] = (f"no OCCUPATION_SOL or ARTIF layer is ingested for millésime {years[-1]}: "
-                                  "the stock cannot be computed, only flows from the difference layer")
+        entry["stock_message"] = (f"no OCCUPATION_SOL or ARTIF layer covering the territory is ingested for "
+                                  f"millésime {years[-1]}: the stock cannot be computed, only flows from the "
+                                  "difference layer")
     if len(years) == 2:
         flows = _flows(data, territory, years, methode)
         entry.update(_flow_fields(flows))
@@ -124,11 +148,18 @@ def _stock(data: _Data, territory: Territory, year: int, methode: str | None) ->
     if methode == IGN:
         raise InvalidInputError(f"methode ign needs IGN's ARTIF layer for {year}, which is not ingested; "
                                 "use decree or matrix")
-    margin = DECREE_MARGIN_M if methode in (None, DECREE) else 0.0
-    frames = [f[f.millesime == year] for f in data.frames(OCCUPATION_SOL, margin)]
+    method = methode or DECREE
+    frames = data.stock_frames(year, method)
     if not frames or not all(len(f) for f in frames):
         return None
-    return compute_stock(frames, territory, methode or DECREE)
+    stock = compute_stock(frames, territory, method)
+    return stock if _coverage(stock) >= MIN_COVERAGE else None
+
+
+def _coverage(stock: Stock) -> float:
+    """Share of the territory covered by the layer's polygons."""
+    covered = sum(split.surface_ha for split in stock.par_categorie.values())
+    return covered / stock.surface_ha if stock.surface_ha else 0.0
 
 
 def _flows(data: _Data, territory: Territory, years: list[int], methode: str | None) -> Flows | None:
