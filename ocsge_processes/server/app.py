@@ -10,6 +10,7 @@ from pygeoapi import flask_app
 from pygeoapi.api import itemtypes
 
 from ..filters import parse_filter
+from . import speedups
 from .guard import RequestGuard
 
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
@@ -41,5 +42,6 @@ def use_our_filter_parser() -> None:
 
 declare_conformance()
 use_our_filter_parser()
+speedups.install()
 APP = flask_app.APP
 APP.wsgi_app = RequestGuard(APP.wsgi_app, flask_app.CONFIG)

@@ -23,7 +23,7 @@ from ..territory import METROPOLE_EPSG
 from .reproject import reproject
 
 #: Above this many matches a filtered query reports no numberMatched rather than counting them all.
-DEFAULT_COUNT_CAP = 100_000
+DEFAULT_COUNT_CAP = 10_000
 
 
 @dataclass(frozen=True)
