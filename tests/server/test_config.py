@@ -30,7 +30,9 @@ def test_overseas_data_is_published_in_its_own_crs(tmp_path: Path) -> None:
     store = GpkgStore(tmp_path / "s.gpkg")
     store.replace_slice(OCCUPATION_SOL, 2975, _reunion_frame(), {"departement": "974", "millesime": 2022})
     config = build_config(load_template(ROOT / "pygeoapi-config.yml"), str(store.path))
-    assert list(config["resources"]) == ["ocsge-occupation-sol-reunion"]
+    collections = [name for name, r in config["resources"].items() if r["type"] == "collection"]
+    assert collections == ["ocsge-occupation-sol-reunion"]
+    assert config["resources"]["artificialisation"]["processor"]["store"] == str(store.path)
     resource = config["resources"]["ocsge-occupation-sol-reunion"]
     provider = resource["providers"][0]
     assert provider["epsg"] == 2975 and provider["storage_crs"].endswith("/2975")
