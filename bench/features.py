@@ -44,7 +44,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.services import free_port, postgis  # noqa: E402
+from tests.services import free_port, postgis, wait_for_server  # noqa: E402
 
 BENCH = ROOT / "bench"
 CACHE = BENCH / ".cache"
@@ -330,7 +330,7 @@ class Fleet:
         proc = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=log)
         self.stack.callback(_stop, proc)
         self.roots.append(proc.pid)
-        _wait_ready(server, proc, log_path)
+        wait_for_server(server.base, proc, log_path)
         self.servers.append(server)
         say(f"✓ {server.key} on {server.base} ({self.workers} workers)")
 
@@ -351,21 +351,6 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(20)
     except subprocess.TimeoutExpired:
         proc.kill()
-
-
-def _wait_ready(server: Server, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{server.key} exited at start:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{server.base}/conformance", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{server.key} did not start in 120 s:\n{log.read_text()[-3000:]}")
 
 
 def start_ours(fleet: Fleet, key: str, store: str) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from . import services
 
@@ -75,23 +73,10 @@ def server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
                              "ocsge_processes.server.app:APP"], env=env, cwd=ROOT, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(url, proc, folder / "gunicorn.log")
+        services.wait_for_server(url, proc, folder / "gunicorn.log")
         yield url
     finally:
         proc.terminate()
         proc.wait(20)
         log.close()
 
-
-def _wait_for(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{url}/conformance", timeout=20).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")

@@ -11,6 +11,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -30,6 +32,22 @@ def _as_postgres(args: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return ["runuser", "-u", "postgres", "--", *args]
     return args
+
+
+def wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
+    """Return once ``url``/conformance answers 200; fail with the server's log if it exits or never answers."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server at {url} exited at start:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/conformance", timeout=20) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {url} did not start in {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 @contextmanager
