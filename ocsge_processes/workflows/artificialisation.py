@@ -18,7 +18,7 @@ from ..artificialisation import DECREE, IGN, METHODS, Flows, Stock, Territory, c
 from ..errors import InvalidInputError
 from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL, Layer
 from ..stores import FeatureStore, table_name
-from .territories import ResolvedTerritory, resolve
+from .territories import resolve
 
 #: Share of a territory the stock layer must cover for a rate to be given (real layers are partitions).
 MIN_COVERAGE = 0.98
@@ -39,7 +39,8 @@ def run(store: FeatureStore, territoire: object, millesimes: object, methode: st
     resolved = resolve(store, territoire)
     if detail_communes and not resolved.communes:
         raise InvalidInputError("detail_communes needs a territory made of communes (communes, epci or departement)")
-    available = available_millesimes(store, resolved.territory)
+    data = LayerCache(store, resolved.territory)
+    available = available_millesimes(data)
     missing = [y for y in years if y not in available["stock"] and y not in available["difference"]]
     if missing:
         raise InvalidInputError(
@@ -49,7 +50,6 @@ def run(store: FeatureStore, territoire: object, millesimes: object, methode: st
             years[0] in available["stock"] and years[1] in available["stock"]):
         raise InvalidInputError(f"no flows can be computed between {years[0]} and {years[1]}: no difference layer "
                                 f"for that pair (pairs: {_listing(available['pairs'])}) and no stock for both")
-    data = _Data(store, resolved, years)
     entries = [_entry(data, resolved.territory, years, methode)]
     document = {"millesimes": years, "territoires": entries}
     if detail_communes:
@@ -61,19 +61,19 @@ def run(store: FeatureStore, territoire: object, millesimes: object, methode: st
     return document
 
 
-def available_millesimes(store: FeatureStore, territory: Territory) -> dict[str, list]:
-    """Stock millésimes, difference millésimes and pairs held for the CRSs of ``territory``."""
+def available_millesimes(data: LayerCache) -> dict[str, list]:
+    """Stock millésimes, difference millésimes and pairs held for the CRSs of the territory.
+
+    The difference layers are read through the cache, so the flows computed next reuse them.
+    """
     stock: set[int] = set()
-    pairs: set[tuple[int, int]] = set()
-    tables = store.tables()
-    for epsg in territory.epsgs:
+    tables = data.store.tables()
+    for epsg in data.territory.epsgs:
         for layer in (OCCUPATION_SOL, ARTIF):
             if table_name(layer, epsg) in tables:
-                stock |= set(store.distinct(layer, epsg, "millesime"))
-        for layer in (DIFFERENCE, ARTIF_DIFFERENCE):
-            if table_name(layer, epsg) in tables:
-                frame = store.read_frame(layer, epsg, territory_bbox(territory, epsg))
-                pairs |= set(zip(frame.millesime_avant.dropna().astype(int), frame.millesime_apres.dropna().astype(int)))
+                stock |= set(data.store.distinct(layer, epsg, "millesime"))
+    pairs = {pair for layer in (DIFFERENCE, ARTIF_DIFFERENCE) for frame in data.frames(layer)
+             for pair in zip(frame.millesime_avant.dropna().astype(int), frame.millesime_apres.dropna().astype(int))}
     return {"stock": sorted(stock), "pairs": sorted(pairs), "difference": sorted({y for p in pairs for y in p})}
 
 
@@ -83,13 +83,12 @@ def territory_bbox(territory: Territory, epsg: int, margin_m: float = 0.0) -> tu
     return minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m
 
 
-class _Data:
+class LayerCache:
     """Layers read once per request for the whole territory, then shared by its communes."""
 
-    def __init__(self, store: FeatureStore, resolved: ResolvedTerritory, years: list[int]) -> None:
+    def __init__(self, store: FeatureStore, territory: Territory) -> None:
         self.store = store
-        self.territory = resolved.territory
-        self.years = years
+        self.territory = territory
         self._cache: dict[tuple[str, int, float], gpd.GeoDataFrame] = {}
         self._stock_cache: dict[tuple[str, int, str], list[gpd.GeoDataFrame]] = {}
 
@@ -118,7 +117,7 @@ class _Data:
         return frames
 
 
-def _entry(data: _Data, territory: Territory, years: list[int], methode: str | None) -> dict:
+def _entry(data: LayerCache, territory: Territory, years: list[int], methode: str | None) -> dict:
     entry: dict = {"code": territory.code, "nom": territory.nom, "type": territory.kind,
                    "surface_ha": round(territory.surface_m2 / 10_000, 4)}
     stocks = {year: _stock(data, territory, year, methode) for year in years}
@@ -140,7 +139,7 @@ def _entry(data: _Data, territory: Territory, years: list[int], methode: str | N
     return entry
 
 
-def _stock(data: _Data, territory: Territory, year: int, methode: str | None) -> Stock | None:
+def _stock(data: LayerCache, territory: Territory, year: int, methode: str | None) -> Stock | None:
     use_ign = methode in (None, IGN)
     artif = [f[f.millesime == year] for f in data.frames(ARTIF)] if use_ign else []
     if artif and all(len(f) for f in artif):
@@ -162,7 +161,7 @@ def _coverage(stock: Stock) -> float:
     return covered / stock.surface_ha if stock.surface_ha else 0.0
 
 
-def _flows(data: _Data, territory: Territory, years: list[int], methode: str | None) -> Flows | None:
+def _flows(data: LayerCache, territory: Territory, years: list[int], methode: str | None) -> Flows | None:
     y1, y2 = years
     for layer, method in ((ARTIF_DIFFERENCE, IGN), (DIFFERENCE, "matrix")):
         if methode == IGN and layer is DIFFERENCE:

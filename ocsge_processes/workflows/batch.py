@@ -9,14 +9,14 @@ import geopandas as gpd
 from ..layers import ARTIFICIALISATION_COMMUNES, COMMUNES
 from ..stores import FeatureStore
 from ..territory import departement_epsg, normalise_departement
-from .artificialisation import available_millesimes, run
+from .artificialisation import LayerCache, available_millesimes, run
 from .territories import resolve
 
 
 def periods(store: FeatureStore, departement: str) -> list[tuple[int, int]]:
     """Pairs of millésimes to compute: those with a difference layer, and consecutive stock millésimes."""
     territory = resolve(store, {"departement": departement}).territory
-    available = available_millesimes(store, territory)
+    available = available_millesimes(LayerCache(store, territory))
     stock = available["stock"]
     return sorted(set(map(tuple, available["pairs"])) | set(zip(stock, stock[1:])))
 
