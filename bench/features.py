@@ -180,17 +180,24 @@ def cell_size_for(polygons: int) -> int:
     return max(50, int(math.sqrt(area_m2 / polygons) // 5 * 5))
 
 
-def prepare_data(polygons: int) -> Dataset:
-    """Generate and ingest once per cell size; later runs reuse bench/.cache."""
+def generated_deliveries(polygons: int) -> tuple[Path, int]:
+    """Generated Gironde deliveries (two millésimes and their DIFF) with ≥ ``polygons`` per millésime, made once per
+    cell size in bench/.cache; returns their folder and the cell size."""
     cell = cell_size_for(polygons)
-    folder = CACHE / f"gironde-cell{cell}-seed0"
-    delivery_root = folder / "delivery"
+    delivery_root = CACHE / f"gironde-cell{cell}-seed0" / "delivery"
     if not (delivery_root / ".done").exists():
         shutil.rmtree(delivery_root, ignore_errors=True)
         with step(f"ocsge generate (Gironde, cell size {cell} m)"):
             run([PROJECT_BIN / "ocsge", "generate", "--communes", COMMUNES, "--departement", "33",
                  "--cell-size", cell, "--no-archive", "--out", delivery_root])
         (delivery_root / ".done").touch()
+    return delivery_root, cell
+
+
+def prepare_data(polygons: int) -> Dataset:
+    """Generate and ingest once per cell size; later runs reuse bench/.cache."""
+    delivery_root, cell = generated_deliveries(polygons)
+    folder = delivery_root.parent
     delivery = next(p for p in sorted(delivery_root.iterdir()) if p.is_dir() and p.name.endswith(f"_{MILLESIME}-01-01"))
     gpkg = folder / "ocsge.gpkg"
     if not (folder / ".gpkg-done").exists():

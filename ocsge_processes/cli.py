@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import click
@@ -72,8 +73,8 @@ def artificialisation(store: str, departement: str, methode: str | None) -> None
             raise click.ClickException(f"nothing to compute for département {departement}: ingest two millésimes "
                                        "of OCCUPATION_SOL or a difference layer first")
         for pair in pairs:
-            with tqdm(desc=f"{pair[0]}→{pair[1]}", unit="commune") as bar:
-                frame = commune_rows(target, departement, pair, methode, progress=lambda done: bar.update(1))
+            with tqdm(desc=f"{pair[0]}→{pair[1]}", unit="step") as bar:
+                frame = commune_rows(target, departement, pair, methode, progress=partial(_advance, bar))
             slice_values = {"departement": frame.departement.iloc[0], "millesime_avant": pair[0],
                             "millesime_apres": pair[1]}
             target.replace_slice(ARTIFICIALISATION_COMMUNES, departement_epsg(departement), frame, slice_values)
@@ -113,3 +114,9 @@ def schemas(out: Path) -> None:
 
 
 main.add_command(generate_command)
+
+
+def _advance(bar: tqdm, done: int, total: int) -> None:
+    """Move a progress bar to ``done`` of ``total`` steps."""
+    bar.total = total
+    bar.update(done - bar.n)

@@ -9,11 +9,12 @@ from .flows import (
     Flows,
     Transition,
     aggregate_flows,
+    compute_all_flows,
     compute_flows,
     consistency_gap_ha,
     is_consistent,
 )
-from .methods import DECREE, IGN, MATRIX, METHODS, with_decree_status
+from .methods import DECREE, IGN, MATRIX, METHODS, artificial_status, with_decree_status
 from .rules import (
     DecreeCategory,
     Rules,
@@ -25,7 +26,7 @@ from .rules import (
     is_artificial,
     rules,
 )
-from .stock import NOT_CLASSIFIED, AreaSplit, Stock, aggregate_stocks, compute_stock
+from .stock import NOT_CLASSIFIED, AreaSplit, Stock, aggregate_stocks, compute_stock, compute_all_stocks
 from .territory import Territory, TerritoryPart, combine
 from .thresholds import apply_thresholds, linear_width_m
 
@@ -33,7 +34,7 @@ __all__ = [
     "CONSISTENCY_TOLERANCE_HA", "DECREE", "IGN", "MATRIX", "METHODS", "NOT_CLASSIFIED",
     "AreaSplit", "DecreeCategory", "Flows", "Rules", "RulesError", "Stock", "Territory", "TerritoryPart",
     "Thresholds", "Transition",
-    "aggregate_flows", "aggregate_stocks", "apply_thresholds", "artificial_flags", "combine", "compute_flows",
-    "compute_stock", "consistency_gap_ha", "decree_categories", "decree_category", "is_artificial",
-    "is_consistent", "linear_width_m", "rules", "with_decree_status",
+    "aggregate_flows", "aggregate_stocks", "apply_thresholds", "artificial_flags", "artificial_status", "combine", "compute_all_flows",
+    "compute_all_stocks", "compute_flows", "compute_stock", "consistency_gap_ha", "decree_categories",
+    "decree_category", "is_artificial", "is_consistent", "linear_width_m", "rules", "with_decree_status",
 ]

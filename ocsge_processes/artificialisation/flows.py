@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .measure import M2_PER_HA, Layers, areas_inside, layers_by_epsg, percent
+from .measure import M2_PER_HA, Layers, layers_by_epsg, overlay, percent, totals
 from .methods import DECREE, IGN, MATRIX
 from .rules import artificial_flags
 from .stock import NOT_CLASSIFIED, Stock
@@ -69,17 +69,30 @@ def compute_flows(differences: Layers, territory: Territory, method: str | None 
     before and after. By default ``ign`` when every layer has that field. The decree thresholds cannot be applied to
     changed polygons alone: for decree flows, difference two ``decree`` stocks.
     """
-    frames = layers_by_epsg(differences, territory)
+    return compute_all_flows(differences, [territory], method)[0]
+
+
+def compute_all_flows(differences: Layers, territories: Sequence[Territory], method: str | None = None) -> list[Flows]:
+    """The flows of each of ``territories`` (every commune of a département) from one pass over the layers."""
+    if not territories:
+        return []
+    frames = layers_by_epsg(differences, territories)
     method = _resolve(list(frames.values()), method)
-    table = pd.concat([_measure(frame, territory, epsg, method) for epsg, frame in frames.items()], ignore_index=True)
-    area_ha = table["area_m2"] / M2_PER_HA
-    return _flows(
-        territory.code, method, territory.surface_m2 / M2_PER_HA,
-        artificialisation_ha=float(area_ha[table["sens"] == ARTIFICIALISATION].sum()),
-        desartificialisation_ha=float(area_ha[table["sens"] == DESARTIFICIALISATION].sum()),
-        non_classee_ha=float(area_ha[table["sens"].isna()].sum()),
-        transitions=_transitions(table),
-    )
+    table = pd.concat([_measure(frame, territories, epsg, method) for epsg, frame in frames.items()],
+                      ignore_index=True)
+    count = len(territories)
+    index, area_ha, sens = table["territory"].to_numpy(), table["area_m2"].to_numpy() / M2_PER_HA, table["sens"]
+    artificialisation = totals(index, area_ha * (sens == ARTIFICIALISATION).fillna(False).to_numpy(bool), count)
+    desartificialisation = totals(index, area_ha * (sens == DESARTIFICIALISATION).fillna(False).to_numpy(bool), count)
+    non_classee = totals(index, area_ha * sens.isna().to_numpy(), count)
+    transitions = _transitions(table, count)
+    return [
+        _flows(territory.code, method, territory.surface_m2 / M2_PER_HA,
+               artificialisation_ha=float(artificialisation[position]),
+               desartificialisation_ha=float(desartificialisation[position]),
+               non_classee_ha=float(non_classee[position]), transitions=transitions[position])
+        for position, territory in enumerate(territories)
+    ]
 
 
 def aggregate_flows(flows: Sequence[Flows], territoire: str) -> Flows:
@@ -123,18 +136,18 @@ def _resolve(frames: Sequence[gpd.GeoDataFrame], method: str | None) -> str:
     return method
 
 
-def _measure(frame: gpd.GeoDataFrame, territory: Territory, epsg: int, method: str) -> pd.DataFrame:
-    """One row per difference polygon inside the territory: area there, direction, codes before and after."""
+def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int, method: str) -> pd.DataFrame:
+    """One row per piece of difference polygon inside a territory: which one, area there, direction, codes."""
     missing = [column for column in CHANGE_COLUMNS if column not in frame.columns]
     if missing:
         raise InvalidInputError(f"a difference layer needs {', '.join(missing)}")
-    area = areas_inside(frame, territory.parts_in(epsg))
-    inside = (area > 0).to_numpy()
-    frame = frame[inside]
+    pieces = overlay(frame, territories, epsg)
+    rows = frame.iloc[pieces.row]
     return pd.DataFrame({
-        "area_m2": area[inside].to_numpy(),
-        "sens": _sens(frame, method).to_numpy(),
-        **{column: frame[column].astype("string").fillna(NOT_CLASSIFIED).to_numpy(dtype=object)
+        "territory": pieces.territory,
+        "area_m2": pieces.area_m2,
+        "sens": _sens(rows, method).to_numpy(),
+        **{column: rows[column].astype("string").fillna(NOT_CLASSIFIED).to_numpy(dtype=object)
            for column in CHANGE_COLUMNS},
     })
 
@@ -152,13 +165,14 @@ def _sens(frame: gpd.GeoDataFrame, method: str) -> pd.Series:
     return after - before
 
 
-def _transitions(table: pd.DataFrame) -> tuple[Transition, ...]:
-    keys = [*CHANGE_COLUMNS, "sens"]
-    sums = table.groupby(keys, dropna=False)["area_m2"].sum() / M2_PER_HA
-    return _sorted(
-        Transition(*map(str, key[:4]), None if pd.isna(key[4]) else int(key[4]), float(surface_ha))
-        for key, surface_ha in sums.items()
-    )
+def _transitions(table: pd.DataFrame, count: int) -> list[tuple[Transition, ...]]:
+    """Area by CS/US transition and direction, for each territory."""
+    sums = table.groupby(["territory", *CHANGE_COLUMNS, "sens"], dropna=False, sort=False)["area_m2"].sum() / M2_PER_HA
+    found: list[list[Transition]] = [[] for _ in range(count)]
+    for key, surface_ha in sums.items():
+        sens = None if pd.isna(key[5]) else int(key[5])
+        found[key[0]].append(Transition(*map(str, key[1:5]), sens, float(surface_ha)))
+    return [_sorted(items) for items in found]
 
 
 def _sorted(transitions: Iterable[Transition]) -> tuple[Transition, ...]:

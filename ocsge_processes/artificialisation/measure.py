@@ -7,6 +7,7 @@ take the planar area in the département's CRS. A polygon across two communes is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -14,15 +15,16 @@ import pandas as pd
 import shapely
 
 from ..errors import InvalidInputError
-from .territory import Territory, TerritoryPart
+from ..parallel import in_chunks, threaded
+from .territory import Territory
 
 Layers = gpd.GeoDataFrame | Sequence[gpd.GeoDataFrame]
 
 M2_PER_HA = 10_000.0
 
 
-def layers_by_epsg(layers: Layers, territory: Territory) -> dict[int, gpd.GeoDataFrame]:
-    """The layers for each CRS of ``territory``, concatenated per CRS; a CRS of the territory with no layer fails."""
+def layers_by_epsg(layers: Layers, territories: Sequence[Territory]) -> dict[int, gpd.GeoDataFrame]:
+    """The layers for each CRS of ``territories``, concatenated per CRS; a CRS with no layer fails."""
     frames = [layers] if isinstance(layers, gpd.GeoDataFrame) else list(layers)
     grouped: dict[int, list[gpd.GeoDataFrame]] = {}
     for frame in frames:
@@ -31,30 +33,64 @@ def layers_by_epsg(layers: Layers, territory: Territory) -> dict[int, gpd.GeoDat
             raise InvalidInputError(f"an OCS GE layer has no EPSG CRS ({frame.crs}); areas need the département's "
                                     "projected CRS")
         grouped.setdefault(epsg, []).append(frame)
-    missing = [epsg for epsg in territory.epsgs if epsg not in grouped]
-    if missing:
-        raise InvalidInputError(
-            f"territory {territory.code} has parts in EPSG:{', EPSG:'.join(map(str, missing))} but no layer in that "
-            f"CRS was given (layers in: {', '.join(f'EPSG:{e}' for e in grouped) or 'none'})"
-        )
+    for territory in territories:
+        missing = [epsg for epsg in territory.epsgs if epsg not in grouped]
+        if missing:
+            raise InvalidInputError(
+                f"territory {territory.code} has parts in EPSG:{', EPSG:'.join(map(str, missing))} but no layer in "
+                f"that CRS was given (layers in: {', '.join(f'EPSG:{e}' for e in grouped) or 'none'})"
+            )
+    wanted = {epsg for territory in territories for epsg in territory.epsgs}
     return {
         epsg: group[0] if len(group) == 1 else pd.concat(group, ignore_index=True)
-        for epsg, group in grouped.items()
-        if epsg in territory.epsgs
+        for epsg, group in sorted(grouped.items())
+        if epsg in wanted
     }
 
 
-def areas_inside(frame: gpd.GeoDataFrame, parts: Sequence[TerritoryPart]) -> pd.Series:
-    """Area in m² of each polygon of ``frame`` inside ``parts`` (summed over parts), 0 outside."""
+def totals(territory: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """Σ ``values`` per territory index (0 … count-1)."""
+    return np.bincount(territory, weights=values, minlength=count)
+
+
+def overlay(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int) -> Pieces:
+    """Every piece of a polygon of ``frame`` inside a territory's part in EPSG:``epsg``, with its area in m².
+
+    One STR-tree over the polygons answers all the parts at once, so every commune of a département costs one pass
+    over the layer, not one each. A polygon covered by a part counts whole; only those across a border are cut.
+    """
+    owners = [(index, part.geometry) for index, territory in enumerate(territories)
+              for part in territory.parts_in(epsg)]
+    if not owners or frame.empty:
+        return Pieces(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+    owner = np.array([index for index, _ in owners], dtype=np.int64)
+    parts = np.array([geometry for _, geometry in owners], dtype=object)
     geoms = np.asarray(frame.geometry.array, dtype=object)
-    area = np.zeros(len(geoms))
     tree = shapely.STRtree(geoms)
-    for part in parts:
-        inside = tree.query(part.geometry, predicate="contains_properly")
-        area[inside] += shapely.area(geoms[inside])
-        crossing = np.setdiff1d(tree.query(part.geometry, predicate="intersects"), inside, assume_unique=True)
-        area[crossing] += shapely.area(shapely.intersection(geoms[crossing], part.geometry))
-    return pd.Series(area, index=frame.index, name="area_m2")
+
+    def touching(start: int, stop: int) -> np.ndarray:
+        """(part, row, covered) for the parts start:stop; each thread prepares and tests its own parts."""
+        own = parts[start:stop]
+        shapely.prepare(own)
+        part, found = tree.query(own, predicate="intersects")
+        return np.stack([part + start, found, shapely.covers(own[part], geoms[found])])
+
+    part, row, covered = in_chunks(touching, len(parts), 1)
+    covered = covered.astype(bool)
+    area = shapely.area(geoms[row])
+    crossing = ~covered
+    area[crossing] = shapely.area(threaded(shapely.intersection, geoms[row[crossing]], parts[part[crossing]]))
+    keep = area > 0
+    return Pieces(row[keep], owner[part[keep]], area[keep])
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Polygon ``row`` (position in its frame) lies over territory ``territory`` on ``area_m2``."""
+
+    row: np.ndarray
+    territory: np.ndarray
+    area_m2: np.ndarray
 
 
 def percent(part_ha: float, whole_ha: float) -> float:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .measure import M2_PER_HA, Layers, areas_inside, layers_by_epsg, percent
+from .measure import M2_PER_HA, Layers, layers_by_epsg, overlay, percent, totals
 from .methods import artificial_status, resolve_method
 from .rules import decree_categories
 from .territory import Territory
@@ -55,22 +55,37 @@ def compute_stock(layers: Layers, territory: Territory, method: str | None = Non
     ``method``: ``ign``, ``decree`` or ``matrix``; by default ``ign`` when the layers carry IGN's ``artif``, else
     ``decree``. The thresholds look at neighbours, so give whole départements (or a margin), not clipped polygons.
     """
-    frames = layers_by_epsg(layers, territory)
+    return compute_all_stocks(layers, [territory], method)[0]
+
+
+def compute_all_stocks(layers: Layers, territories: Sequence[Territory], method: str | None = None) -> list[Stock]:
+    """The stock of each of ``territories`` (every commune of a département) from one pass over the layers."""
+    if not territories:
+        return []
+    frames = layers_by_epsg(layers, territories)
     method = resolve_method(list(frames.values()), method)
-    table = pd.concat([_measure(frame, territory, epsg, method) for epsg, frame in frames.items()], ignore_index=True)
-    surface_ha = territory.surface_m2 / M2_PER_HA
-    artificial_ha = float(table["artificial_m2"].sum()) / M2_PER_HA
-    return Stock(
-        territoire=territory.code,
-        methode=method,
-        surface_ha=surface_ha,
-        surface_artificialisee_ha=artificial_ha,
-        taux_artificialisation=percent(artificial_ha, surface_ha),
-        surface_non_classee_ha=float(table.loc[table["unclassified"], "area_m2"].sum()) / M2_PER_HA,
-        par_categorie=_split(table, "category"),
-        par_couverture=_split(table, "code_cs"),
-        par_usage=_split(table, "code_us"),
-    )
+    table = pd.concat([_measure(frame, territories, epsg, method) for epsg, frame in frames.items()],
+                      ignore_index=True)
+    count = len(territories)
+    index = table["territory"].to_numpy()
+    artificial_ha = totals(index, table["artificial_m2"].to_numpy(), count) / M2_PER_HA
+    unclassified_ha = totals(index, table["area_m2"].to_numpy() * table["unclassified"].to_numpy(), count) / M2_PER_HA
+    splits = {key: _splits(table, key, count) for key in ("category", "code_cs", "code_us")}
+    stocks = []
+    for position, territory in enumerate(territories):
+        surface_ha = territory.surface_m2 / M2_PER_HA
+        stocks.append(Stock(
+            territoire=territory.code,
+            methode=method,
+            surface_ha=surface_ha,
+            surface_artificialisee_ha=float(artificial_ha[position]),
+            taux_artificialisation=percent(float(artificial_ha[position]), surface_ha),
+            surface_non_classee_ha=float(unclassified_ha[position]),
+            par_categorie=splits["category"][position],
+            par_couverture=splits["code_cs"][position],
+            par_usage=splits["code_us"][position],
+        ))
+    return stocks
 
 
 def aggregate_stocks(stocks: Sequence[Stock], territoire: str) -> Stock:
@@ -93,34 +108,42 @@ def aggregate_stocks(stocks: Sequence[Stock], territoire: str) -> Stock:
     )
 
 
-def _measure(frame: gpd.GeoDataFrame, territory: Territory, epsg: int, method: str) -> pd.DataFrame:
-    """One row per polygon inside the territory: its area there, its artificialised area, codes and category."""
+def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int, method: str) -> pd.DataFrame:
+    """One row per piece of polygon inside a territory: which territory, its area there, artificialised area, codes
+    and category."""
     missing = [column for column in CODE_COLUMNS if column not in frame.columns]
     if missing:
         raise InvalidInputError(f"the stock needs the OCS GE codes {', '.join(missing)} for its breakdowns")
     status = artificial_status(frame, method)
-    area = areas_inside(frame, territory.parts_in(epsg))
-    inside = (area > 0).to_numpy()
-    status, frame, area = status[inside], frame[inside], area[inside]
-    category = decree_categories(frame["code_cs"], frame["code_us"]).astype("string")
+    pieces = overlay(frame, territories, epsg)
+    known = ~status.isna().to_numpy()[pieces.row]
+    flag = status.fillna(False).to_numpy(dtype=bool)[pieces.row]
+    code_cs, code_us = frame["code_cs"].iloc[pieces.row], frame["code_us"].iloc[pieces.row]
     return pd.DataFrame({
-        "area_m2": area.to_numpy(),
-        "artificial_m2": area.to_numpy() * status.fillna(False).to_numpy(dtype=bool),
-        "unclassified": status.isna().to_numpy(),
-        "category": _keys(category),
-        "code_cs": _keys(frame["code_cs"]),
-        "code_us": _keys(frame["code_us"]),
+        "territory": pieces.territory,
+        "area_m2": pieces.area_m2,
+        "artificial_m2": pieces.area_m2 * flag,
+        "unclassified": ~known,
+        "category": _keys(decree_categories(code_cs, code_us)),
+        "code_cs": _keys(code_cs),
+        "code_us": _keys(code_us),
     })
 
 
-def _keys(values: pd.Series) -> np.ndarray:
-    return values.astype("string").fillna(NOT_CLASSIFIED).to_numpy(dtype=object)
+def _keys(values: pd.Series) -> pd.Categorical:
+    """Codes as a categorical, missing ones as "non classé": grouping a million rows by it is cheap."""
+    codes, names = pd.factorize(values.to_numpy(dtype=object))
+    categories = [*map(str, names), NOT_CLASSIFIED]
+    return pd.Categorical.from_codes(np.where(codes < 0, len(names), codes), categories=categories)
 
 
-def _split(table: pd.DataFrame, key: str) -> dict[str, AreaSplit]:
-    sums = table.groupby(key)[["area_m2", "artificial_m2"]].sum() / M2_PER_HA
-    splits = {str(name): AreaSplit(float(row.area_m2), float(row.artificial_m2)) for name, row in sums.iterrows()}
-    return {name: splits[name] for name in sorted(splits, key=_order)}
+def _splits(table: pd.DataFrame, key: str, count: int) -> list[dict[str, AreaSplit]]:
+    """Area and artificialised area by ``key`` value, for each territory."""
+    sums = table.groupby(["territory", key], sort=False, observed=True)[["area_m2", "artificial_m2"]].sum() / M2_PER_HA
+    found: list[dict[str, AreaSplit]] = [{} for _ in range(count)]
+    for (position, name), area, artificial in zip(sums.index, sums["area_m2"], sums["artificial_m2"], strict=True):
+        found[position][str(name)] = AreaSplit(float(area), float(artificial))
+    return [{name: split[name] for name in sorted(split, key=_order)} for split in found]
 
 
 def _sum_splits(splits: Sequence[dict[str, AreaSplit]]) -> dict[str, AreaSplit]:

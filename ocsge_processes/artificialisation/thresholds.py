@@ -26,6 +26,7 @@ import shapely
 
 from ..errors import InvalidInputError
 from .components import connected_components
+from ..parallel import query_pairs, threaded
 from .rules import Thresholds, artificial_flags, rules
 
 #: Columns the method reads, as OCCUPATION_SOL names them.
@@ -88,10 +89,13 @@ def _check(polygons: gpd.GeoDataFrame) -> None:
 
 
 def _touching_pairs(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair (i < j) of polygons that intersect or touch, through an STR-tree."""
-    first, second = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    """Every pair (i < j) of polygons that intersect or touch: boxes from an STR-tree, then GEOS on each pair once,
+    on all cores."""
+    first, second = query_pairs(shapely.STRtree(geoms), geoms)
     keep = first < second
-    return first[keep], second[keep]
+    first, second = first[keep], second[keep]
+    touching = threaded(shapely.intersects, geoms[first], geoms[second])
+    return first[touching], second[touching]
 
 
 def _sieve(klass: np.ndarray, area: np.ndarray, active: np.ndarray, first: np.ndarray, second: np.ndarray,

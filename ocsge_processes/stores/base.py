@@ -88,9 +88,10 @@ class FeatureStore(ABC):
         """Sorted distinct non-null values of ``field`` among the features matching ``where``."""
 
     @abstractmethod
-    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None
-                   ) -> gpd.GeoDataFrame:
-        """A whole layer (or the part in ``bbox``) as a GeoDataFrame, for domain computations."""
+    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None,
+                   equals: dict[str, object] | None = None) -> gpd.GeoDataFrame:
+        """A whole layer as a GeoDataFrame, for domain computations: the features whose box meets ``bbox`` (a cheap
+        index filter: the computations do the exact geometry work) and whose fields have the ``equals`` values."""
 
     def close(self) -> None:
         """Release connections."""

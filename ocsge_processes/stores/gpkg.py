@@ -65,8 +65,12 @@ class GpkgStore(FeatureStore):
         table = table_name(layer, epsg)
         if table not in self.tables():
             return None
+        # Kept by replace_slice in the same transaction as the rows; the R-tree scan is the fallback.
         row = self._reader().execute(
-            f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}").fetchone()
+            "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?", [table]).fetchone()
+        if row is None or None in row:
+            row = self._reader().execute(
+                f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}").fetchone()
         return None if row[0] is None else tuple(row)
 
     def query(self, layer: Layer, epsg: int, query: FeatureQuery) -> FeaturePage:
@@ -97,10 +101,12 @@ class GpkgStore(FeatureStore):
         features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), gpkgblob.decode)
         return features[0] if features else None
 
-    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None
-                   ) -> gpd.GeoDataFrame:
+    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None,
+                   equals: dict[str, object] | None = None) -> gpd.GeoDataFrame:
         table = table_name(layer, epsg)
-        where, params = self._where(layer, table, FeatureQuery(bbox=bbox))
+        where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
+        if bbox is not None and not _contains(bbox, self.extent(layer, epsg)):
+            where += " AND " + _box_sql(table, bbox, params)
         names = list(layer.fields)
         rows = self._reader().execute(
             f"SELECT fid, {', '.join(quote(n) for n in names)}, {quote(_GEOM)} FROM {quote(table)} "
@@ -203,12 +209,23 @@ def _rtree(table: str) -> str:
 
 def _spatial_sql(table: str, op: str, geometry: shapely.Geometry, params: list) -> str:
     """R-tree candidates, then the exact predicate; disjoint is the negation of intersects."""
-    minx, miny, maxx, maxy = geometry.bounds
     exact = "intersects" if op == "disjoint" else op
-    sql = (f"(fid IN (SELECT id FROM {quote(_rtree(table))} WHERE maxx >= ? AND minx <= ? AND maxy >= ? "
-           f"AND miny <= ?) AND ocsge_relate({quote(_GEOM)}, ?, ?))")
-    params.extend([minx, maxx, miny, maxy, shapely.to_wkb(geometry), exact])
+    sql = f"({_box_sql(table, geometry.bounds, params)} AND ocsge_relate({quote(_GEOM)}, ?, ?))"
+    params.extend([shapely.to_wkb(geometry), exact])
     return f"(NOT {sql})" if op == "disjoint" else sql
+
+
+def _contains(bbox: tuple[float, float, float, float], extent: tuple[float, float, float, float] | None) -> bool:
+    """Whether ``bbox`` holds the whole ``extent``: then the R-tree filter would keep every row, slowly."""
+    return extent is None or (bbox[0] <= extent[0] and bbox[1] <= extent[1] and bbox[2] >= extent[2]
+                              and bbox[3] >= extent[3])
+
+
+def _box_sql(table: str, bounds: tuple[float, float, float, float], params: list) -> str:
+    """Rows whose R-tree box meets ``bounds`` (minx, miny, maxx, maxy)."""
+    minx, miny, maxx, maxy = bounds
+    params.extend([minx, maxx, miny, maxy])
+    return f"fid IN (SELECT id FROM {quote(_rtree(table))} WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)"
 
 
 @functools.lru_cache(maxsize=32)

@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 import shapely
 
+from ..parallel import threaded
+
 #: Envelope sizes in bytes, by the envelope indicator of the flags byte.
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
@@ -26,8 +28,8 @@ def wkb_offset(blob: bytes) -> int:
 
 def decode(blobs: Sequence[bytes | None]) -> np.ndarray:
     """Shapely geometries of GeoPackage blobs (None stays None)."""
-    wkbs = [None if b is None else memoryview(b)[wkb_offset(b):].tobytes() for b in blobs]
-    return shapely.from_wkb(wkbs)
+    wkbs = np.array([None if b is None else memoryview(b)[wkb_offset(b):].tobytes() for b in blobs], dtype=object)
+    return threaded(shapely.from_wkb, wkbs)
 
 
 def encode(geoms: np.ndarray, srs_id: int) -> list[bytes]:

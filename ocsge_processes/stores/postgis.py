@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import StoreError
 from ..layers import Layer
+from ..parallel import threaded
 from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, layer_field,
                    order_by, page_features, selected_fields, table_name)
 from .cql2 import Dialect, quote, translate
@@ -124,10 +125,13 @@ class PostgisStore(FeatureStore):
                                 f"WHERE {condition} AND {column} IS NOT NULL ORDER BY 1", params).fetchall()
         return [row[0] for row in rows]
 
-    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None
-                   ) -> gpd.GeoDataFrame:
+    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None,
+                   equals: dict[str, object] | None = None) -> gpd.GeoDataFrame:
         names = list(layer.fields)
-        where, params = _where(layer, epsg, FeatureQuery(bbox=bbox))
+        where, params = _where(layer, epsg, FeatureQuery(equals=tuple((equals or {}).items())))
+        if bbox is not None:
+            where += f" AND geom && ST_MakeEnvelope(%s, %s, %s, %s, {epsg})"
+            params.extend(bbox)
         with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT fid, {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
@@ -194,4 +198,4 @@ def _where(layer: Layer, epsg: int, query: FeatureQuery) -> tuple[str, list]:
 
 
 def _decode(wkbs: list) -> np.ndarray:
-    return shapely.from_wkb([None if w is None else bytes(w) for w in wkbs])
+    return threaded(shapely.from_wkb, np.array([None if w is None else bytes(w) for w in wkbs], dtype=object))

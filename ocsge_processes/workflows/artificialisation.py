@@ -9,12 +9,13 @@ instead of failing or inventing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 
 import geopandas as gpd
 
-from ..artificialisation import DECREE, IGN, METHODS, Flows, Stock, Territory, compute_flows, compute_stock, \
-    consistency_gap_ha, with_decree_status
+from ..artificialisation import DECREE, IGN, METHODS, Flows, Stock, Territory, aggregate_flows, aggregate_stocks, \
+    compute_all_flows, compute_all_stocks, consistency_gap_ha, with_decree_status
 from ..errors import InvalidInputError
 from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL, Layer
 from ..stores import FeatureStore, table_name
@@ -28,10 +29,11 @@ DECREE_MARGIN_M = 1000.0
 
 
 def run(store: FeatureStore, territoire: object, millesimes: object, methode: str | None = None,
-        detail_communes: bool = False, progress: Callable[[int], None] | None = None) -> dict:
+        detail_communes: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
     """The indicators document for one request (validated here: the process passes its inputs as received).
 
-    ``progress`` is called with the number of communes done, for progress bars and job status.
+    ``progress(done, total)`` is called after each step (a stock per millésime, then the flows), for progress bars
+    and job status.
     """
     years = _millesimes(millesimes)
     if methode is not None and methode not in METHODS:
@@ -39,8 +41,21 @@ def run(store: FeatureStore, territoire: object, millesimes: object, methode: st
     resolved = resolve(store, territoire)
     if detail_communes and not resolved.communes:
         raise InvalidInputError("detail_communes needs a territory made of communes (communes, epci or departement)")
-    data = LayerCache(store, resolved.territory)
-    available = available_millesimes(data)
+    with LayerCache(store, resolved.territory) as data:
+        available = available_millesimes(data)
+        _check_available(years, available)
+        _prefetch(data, years, methode, available["ign"])
+        if detail_communes:
+            communes = _entries(data, list(resolved.communes), years, methode, progress)
+            whole = _aggregate(resolved.territory, communes)
+            return {"millesimes": years, "territoires": [_entry(resolved.territory, years, *whole)],
+                    "communes": [_entry(commune, years, *figures)
+                                 for commune, figures in zip(resolved.communes, communes, strict=True)]}
+        figures = _entries(data, [resolved.territory], years, methode, progress)[0]
+        return {"millesimes": years, "territoires": [_entry(resolved.territory, years, *figures)]}
+
+
+def _check_available(years: list[int], available: dict[str, list]) -> None:
     missing = [y for y in years if y not in available["stock"] and y not in available["difference"]]
     if missing:
         raise InvalidInputError(
@@ -50,31 +65,24 @@ def run(store: FeatureStore, territoire: object, millesimes: object, methode: st
             years[0] in available["stock"] and years[1] in available["stock"]):
         raise InvalidInputError(f"no flows can be computed between {years[0]} and {years[1]}: no difference layer "
                                 f"for that pair (pairs: {_listing(available['pairs'])}) and no stock for both")
-    entries = [_entry(data, resolved.territory, years, methode)]
-    document = {"millesimes": years, "territoires": entries}
-    if detail_communes:
-        document["communes"] = []
-        for commune in resolved.communes:
-            document["communes"].append(_entry(data, commune, years, methode))
-            if progress:
-                progress(len(document["communes"]))
-    return document
 
 
 def available_millesimes(data: LayerCache) -> dict[str, list]:
-    """Stock millésimes, difference millésimes and pairs held for the CRSs of the territory.
+    """Stock millésimes (all, and those of IGN's ARTIF layer), difference millésimes and pairs held for the CRSs
+    of the territory.
 
     The difference layers are read through the cache, so the flows computed next reuse them.
     """
-    stock: set[int] = set()
+    held: dict[str, set[int]] = {OCCUPATION_SOL.table: set(), ARTIF.table: set()}
     tables = data.store.tables()
     for epsg in data.territory.epsgs:
         for layer in (OCCUPATION_SOL, ARTIF):
             if table_name(layer, epsg) in tables:
-                stock |= set(data.store.distinct(layer, epsg, "millesime"))
+                held[layer.table] |= set(data.store.distinct(layer, epsg, "millesime"))
     pairs = {pair for layer in (DIFFERENCE, ARTIF_DIFFERENCE) for frame in data.frames(layer)
              for pair in zip(frame.millesime_avant.dropna().astype(int), frame.millesime_apres.dropna().astype(int))}
-    return {"stock": sorted(stock), "pairs": sorted(pairs), "difference": sorted({y for p in pairs for y in p})}
+    return {"stock": sorted(held[OCCUPATION_SOL.table] | held[ARTIF.table]), "ign": sorted(held[ARTIF.table]),
+            "pairs": sorted(pairs), "difference": sorted({y for p in pairs for y in p})}
 
 
 def territory_bbox(territory: Territory, epsg: int, margin_m: float = 0.0) -> tuple[float, float, float, float]:
@@ -84,43 +92,99 @@ def territory_bbox(territory: Territory, epsg: int, margin_m: float = 0.0) -> tu
 
 
 class LayerCache:
-    """Layers read once per request for the whole territory, then shared by its communes."""
+    """Layers read once per request for the whole territory, then shared by its communes.
+
+    Reads run one after the other in a background thread, so a millésime is read while the previous one is
+    computed (reading holds the GIL, the geometry work mostly does not). Use it as a context manager.
+    """
 
     def __init__(self, store: FeatureStore, territory: Territory) -> None:
         self.store = store
         self.territory = territory
-        self._cache: dict[tuple[str, int, float], gpd.GeoDataFrame] = {}
-        self._stock_cache: dict[tuple[str, int, str], list[gpd.GeoDataFrame]] = {}
+        self._reads: dict[tuple, Future] = {}
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="ocsge-read")
+        self._stock_cache: dict[tuple[int, str], list[gpd.GeoDataFrame]] = {}
+
+    def __enter__(self) -> LayerCache:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._reader.shutdown(wait=False, cancel_futures=True)
 
     def stock_frames(self, year: int, method: str) -> list[gpd.GeoDataFrame]:
         """OCCUPATION_SOL of ``year``; with the decree method, its status is decided once for all communes."""
-        key = ("stock", year, method)
+        key = (year, method)
         if key not in self._stock_cache:
-            margin = DECREE_MARGIN_M if method == DECREE else 0.0
-            frames = [f[f.millesime == year] for f in self.frames(OCCUPATION_SOL, margin)]
+            frames = self.frames(OCCUPATION_SOL, _margin(method), millesime=year)
             if method == DECREE:
                 frames = [with_decree_status(f) if len(f) else f for f in frames]
             self._stock_cache[key] = frames
         return self._stock_cache[key]
 
-    def frames(self, layer: Layer, margin_m: float = 0.0) -> list[gpd.GeoDataFrame]:
+    def prefetch(self, layer: Layer, margin_m: float = 0.0, **equals: object) -> None:
+        """Start reading ``layer`` (features with the ``equals`` values) in every CRS of the territory."""
         tables = self.store.tables()
-        frames = []
         for epsg in self.territory.epsgs:
-            if table_name(layer, epsg) not in tables:
-                continue
-            key = (layer.table, epsg, margin_m)
-            if key not in self._cache:
+            key = (layer.table, epsg, margin_m, tuple(sorted(equals.items())))
+            if table_name(layer, epsg) in tables and key not in self._reads:
                 bbox = territory_bbox(self.territory, epsg, margin_m)
-                self._cache[key] = self.store.read_frame(layer, epsg, bbox)
-            frames.append(self._cache[key])
-        return frames
+                self._reads[key] = self._reader.submit(self.store.read_frame, layer, epsg, bbox, equals)
+
+    def frames(self, layer: Layer, margin_m: float = 0.0, **equals: object) -> list[gpd.GeoDataFrame]:
+        """``layer`` in every CRS of the territory where the store has it."""
+        self.prefetch(layer, margin_m, **equals)
+        keys = [(layer.table, epsg, margin_m, tuple(sorted(equals.items()))) for epsg in self.territory.epsgs]
+        return [self._reads[key].result() for key in keys if key in self._reads]
 
 
-def _entry(data: LayerCache, territory: Territory, years: list[int], methode: str | None) -> dict:
+def _margin(method: str) -> float:
+    return DECREE_MARGIN_M if method == DECREE else 0.0
+
+
+def _prefetch(data: LayerCache, years: list[int], methode: str | None, ign_years: list[int]) -> None:
+    """Queue the stock layers in the order they will be computed."""
+    for year in years:
+        if year in ign_years and methode in (None, IGN):
+            data.prefetch(ARTIF, millesime=year)
+        else:
+            data.prefetch(OCCUPATION_SOL, _margin(methode or DECREE), millesime=year)
+
+
+#: The figures of one territory: its stock per millésime (None: no stock layer) and its flows (None: no flows).
+Figures = tuple[dict[int, Stock | None], Flows | None]
+
+
+def _entries(data: LayerCache, territories: list[Territory], years: list[int], methode: str | None,
+             progress: Callable[[int, int], None] | None) -> list[Figures]:
+    """Stocks and flows of every territory, each layer measured once for all of them."""
+    steps = len(years) + (len(years) == 2)
+    stocks: dict[int, list[Stock | None]] = {}
+    for done, year in enumerate(years):
+        stocks[year] = _stocks(data, territories, year, methode)
+        if progress:
+            progress(done + 1, steps)
+    flows: list[Flows | None] = [None] * len(territories)
+    if len(years) == 2:
+        flows = _flows(data, territories, years, methode)
+        if progress:
+            progress(steps, steps)
+    return [({year: stocks[year][position] for year in years}, flows[position])
+            for position in range(len(territories))]
+
+
+def _aggregate(territory: Territory, parts: list[Figures]) -> Figures:
+    """Figures of a territory from those of its communes: Σ areas / Σ areas, as the official tool aggregates."""
+    years = parts[0][0].keys()
+    stocks = {year: (aggregate_stocks([p[0][year] for p in parts], territory.code)
+                     if all(p[0][year] for p in parts) else None) for year in years}
+    flows = aggregate_flows([p[1] for p in parts], territory.code) if all(p[1] for p in parts) else None
+    return stocks, flows
+
+
+def _entry(territory: Territory, years: list[int], stocks: dict[int, Stock | None], flows: Flows | None) -> dict:
+    stocks = {year: (stock if stock and _coverage(stock) >= MIN_COVERAGE else None) for year, stock in stocks.items()}
     entry: dict = {"code": territory.code, "nom": territory.nom, "type": territory.kind,
                    "surface_ha": round(territory.surface_m2 / 10_000, 4)}
-    stocks = {year: _stock(data, territory, year, methode) for year in years}
     entry["stocks"] = {str(year): (_stock_fields(s) if s else None) for year, s in stocks.items()}
     latest = stocks[years[-1]]
     entry["surface_artificialisee_ha"] = latest.surface_artificialisee_ha if latest else None
@@ -131,7 +195,6 @@ def _entry(data: LayerCache, territory: Territory, years: list[int], methode: st
                                   f"millésime {years[-1]}: the stock cannot be computed, only flows from the "
                                   "difference layer")
     if len(years) == 2:
-        flows = _flows(data, territory, years, methode)
         entry.update(_flow_fields(flows))
         before, after = stocks[years[0]], stocks[years[1]]
         entry["ecart_coherence_ha"] = (round(consistency_gap_ha(flows, before, after), 4)
@@ -139,11 +202,20 @@ def _entry(data: LayerCache, territory: Territory, years: list[int], methode: st
     return entry
 
 
-def _stock(data: LayerCache, territory: Territory, year: int, methode: str | None) -> Stock | None:
-    use_ign = methode in (None, IGN)
-    artif = [f[f.millesime == year] for f in data.frames(ARTIF)] if use_ign else []
+def _stocks(data: LayerCache, territories: list[Territory], year: int, methode: str | None) -> list[Stock | None]:
+    """Stocks before the coverage check, so that communes can be aggregated first."""
+    source = stock_layers(data, year, methode)
+    if source is None:
+        return [None] * len(territories)
+    frames, method = source
+    return compute_all_stocks(frames, territories, method)
+
+
+def stock_layers(data: LayerCache, year: int, methode: str | None) -> tuple[list[gpd.GeoDataFrame], str] | None:
+    """The layers a stock of ``year`` is computed from and the method that applies; None when none is ingested."""
+    artif = data.frames(ARTIF, millesime=year) if methode in (None, IGN) else []
     if artif and all(len(f) for f in artif):
-        return compute_stock(artif, territory, IGN)
+        return artif, IGN
     if methode == IGN:
         raise InvalidInputError(f"methode ign needs IGN's ARTIF layer for {year}, which is not ingested; "
                                 "use decree or matrix")
@@ -151,8 +223,7 @@ def _stock(data: LayerCache, territory: Territory, year: int, methode: str | Non
     frames = data.stock_frames(year, method)
     if not frames or not all(len(f) for f in frames):
         return None
-    stock = compute_stock(frames, territory, method)
-    return stock if _coverage(stock) >= MIN_COVERAGE else None
+    return frames, method
 
 
 def _coverage(stock: Stock) -> float:
@@ -161,15 +232,15 @@ def _coverage(stock: Stock) -> float:
     return covered / stock.surface_ha if stock.surface_ha else 0.0
 
 
-def _flows(data: LayerCache, territory: Territory, years: list[int], methode: str | None) -> Flows | None:
+def _flows(data: LayerCache, territories: list[Territory], years: list[int], methode: str | None) -> list[Flows | None]:
     y1, y2 = years
     for layer, method in ((ARTIF_DIFFERENCE, IGN), (DIFFERENCE, "matrix")):
         if methode == IGN and layer is DIFFERENCE:
             continue
         frames = [f[(f.millesime_avant == y1) & (f.millesime_apres == y2)] for f in data.frames(layer)]
         if frames and all(len(f) for f in frames):
-            return compute_flows(frames, territory, method)
-    return None
+            return compute_all_flows(frames, territories, method)
+    return [None] * len(territories)
 
 
 def _stock_fields(stock: Stock) -> dict:

@@ -16,13 +16,14 @@ from .territories import resolve
 def periods(store: FeatureStore, departement: str) -> list[tuple[int, int]]:
     """Pairs of millésimes to compute: those with a difference layer, and consecutive stock millésimes."""
     territory = resolve(store, {"departement": departement}).territory
-    available = available_millesimes(LayerCache(store, territory))
+    with LayerCache(store, territory) as data:
+        available = available_millesimes(data)
     stock = available["stock"]
     return sorted(set(map(tuple, available["pairs"])) | set(zip(stock, stock[1:])))
 
 
 def commune_rows(store: FeatureStore, departement: str, pair: tuple[int, int], methode: str | None = None,
-                 progress: Callable[[int], None] | None = None) -> gpd.GeoDataFrame:
+                 progress: Callable[[int, int], None] | None = None) -> gpd.GeoDataFrame:
     """One row per commune of ``departement`` for ``pair``, with the commune's geometry."""
     departement = normalise_departement(departement)
     epsg = departement_epsg(departement)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -54,6 +59,50 @@ def test_async_job_reports_status_and_results(server: str) -> None:
     assert set(entry["stocks"]) == {"2021", "2024"}
     assert sum(v["surface_ha"] for v in entry["stocks"]["2024"]["par_categorie"].values()) == pytest.approx(
         entry["surface_ha"], rel=1e-3)
+
+
+TWO_COMMUNES = {"territoire": {"communes": ["33009", "33527"]}, "millesimes": [2021, 2024], "methode": "decree",
+                "detail_communes": True}
+
+
+def _execute_output(server: str, inputs: dict, output: str) -> requests.Response:
+    return requests.post(f"{server}/processes/artificialisation/execution",
+                         json={"inputs": inputs, "outputs": {output: {}}}, timeout=300)
+
+
+def test_csv_table_has_the_figures_of_the_json_document(server: str) -> None:
+    document = _execute(server, TWO_COMMUNES).json()
+    response = _execute_output(server, TWO_COMMUNES, "tableau")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["code"] for r in rows] == ["33009+33527", "33009", "33527"]
+    expected = [*document["territoires"], *document["communes"]]
+    for row, entry in zip(rows, expected, strict=True):
+        assert row["millesimes"] == "2021-2024"
+        for name in ("surface_artificialisee_ha", "taux_artificialisation", "artificialisation_nette_ha"):
+            assert float(row[name]) == pytest.approx(entry[name], abs=1e-9)
+
+
+def test_zones_geojson_adds_up_to_the_artificialised_area_and_opens_in_gdal(server: str, tmp_path: Path) -> None:
+    inputs = {**TWO_COMMUNES, "territoire": {"communes": ["33009"]}, "detail_communes": False}
+    document = _execute(server, inputs).json()
+    response = _execute_output(server, inputs, "zones_artificialisees")
+    assert response.status_code == 200, response.text[:300]
+    zones = response.json()
+    assert zones["type"] == "FeatureCollection" and zones["features"]
+    assert {f["properties"]["methode"] for f in zones["features"]} == {"decree"}
+    assert all(f["properties"]["categorie_decret"] for f in zones["features"])
+    total_ha = sum(f["properties"]["surface_m2"] for f in zones["features"]) / 10_000
+    assert total_ha == pytest.approx(document["territoires"][0]["surface_artificialisee_ha"], rel=1e-4)
+    path = tmp_path / "zones.geojson"
+    path.write_text(json.dumps(zones))
+    info = subprocess.run(["ogrinfo", "-so", "-al", str(path)], capture_output=True, text=True, check=True).stdout
+    assert f"Feature Count: {len(zones['features'])}" in info
+
+
+def test_unknown_output_gets_a_400(server: str) -> None:
+    response = _execute_output(server, TWO_COMMUNES, "shapefile")
+    assert response.status_code == 400 and "shapefile" in response.json()["description"]
 
 
 BAD_INPUTS = [

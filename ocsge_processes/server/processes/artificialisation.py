@@ -10,6 +10,7 @@ from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 from ...errors import OcsgeError
 from ...stores import open_store
 from ...workflows.artificialisation import run
+from ...workflows.exports import MAX_ZONES, artificial_zones, table_csv
 
 _TERRITOIRE_SCHEMA = {
     "type": "object",
@@ -76,7 +77,20 @@ PROCESS_METADATA = {
                            "desartificialisation_ha, artificialisation_nette_ha, by transition) and the gap between "
                            "the net flow and the change of stock (ecart_coherence_ha).",
             "schema": {"type": "object", "contentMediaType": "application/json"},
-        }
+        },
+        "tableau": {
+            "title": "Tableau CSV",
+            "description": "The main figures as CSV, one row per territory then per commune (ask for this output "
+                           "alone).",
+            "schema": {"type": "string", "contentMediaType": "text/csv"},
+        },
+        "zones_artificialisees": {
+            "title": "Zones artificialisées",
+            "description": "GeoJSON (CRS84) of the artificialised polygons of the last millésime, cut to the "
+                           f"territory, with their codes and decree category; at most {MAX_ZONES} polygons (ask for "
+                           "this output alone).",
+            "schema": {"type": "object", "contentMediaType": "application/geo+json"},
+        },
     },
     "example": {"inputs": {"territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018]}},
 }
@@ -88,6 +102,7 @@ class ArtificialisationProcessor(BaseProcessor):
     def __init__(self, processor_def: dict) -> None:
         super().__init__(processor_def, PROCESS_METADATA)
         self.store_url = str(processor_def["store"])
+        self.supports_outputs = True
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, dict]:
         """Validate the inputs and return the indicators document."""
@@ -98,12 +113,32 @@ class ArtificialisationProcessor(BaseProcessor):
         for name in ("territoire", "millesimes"):
             if name not in data:
                 raise ProcessorExecuteError(user_msg=f"missing input {name!r}")
+        wanted = _requested_output(outputs)
+        store = open_store(self.store_url)
         try:
-            document = run(open_store(self.store_url), data["territoire"], data["millesimes"],
-                           data.get("methode"), bool(data.get("detail_communes", False)))
+            document = run(store, data["territoire"], data["millesimes"], data.get("methode"),
+                           bool(data.get("detail_communes", False)))
+            if wanted == "tableau":
+                return "text/csv", table_csv(document)
+            if wanted == "zones_artificialisees":
+                return "application/geo+json", artificial_zones(store, data["territoire"], data["millesimes"][-1],
+                                                                data.get("methode"))
         except OcsgeError as err:
             raise ProcessorExecuteError(user_msg=str(err)) from err
         return "application/json", document
 
     def __repr__(self) -> str:
         return f"<ArtificialisationProcessor> {self.store_url}"
+
+
+def _requested_output(outputs: dict | None) -> str:
+    """The one output asked for (the indicators document when none is named)."""
+    names = list(outputs or {}) or ["artificialisation"]
+    unknown = [name for name in names if name not in PROCESS_METADATA["outputs"]]
+    if unknown:
+        raise ProcessorExecuteError(user_msg=f"unknown output {unknown[0]!r}; expected one of "
+                                             f"{', '.join(PROCESS_METADATA['outputs'])}")
+    if len(names) > 1:
+        raise ProcessorExecuteError(user_msg="ask for one output at a time: artificialisation (JSON), tableau (CSV) "
+                                             "or zones_artificialisees (GeoJSON)")
+    return names[0]

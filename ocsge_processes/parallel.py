@@ -1,0 +1,57 @@
+"""Vectorised shapely operations spread over the machine's cores.
+
+shapely releases the GIL inside its vectorised functions and tree queries, so threads over slices of the input
+arrays scale with the cores, without copying a million geometries into other processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+#: Threads used: one per core the process may run on.
+WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+#: Fewest items per thread for cheap per-item work (below this, threads cost more than they save).
+MIN_CHUNK = 5_000
+
+
+def threaded(func: Callable[..., np.ndarray], *arrays: np.ndarray, min_chunk: int = MIN_CHUNK) -> np.ndarray:
+    """``func(*arrays)`` computed on slices of the arrays (all of one length) in threads, joined on the last axis.
+
+    ``func`` must work item by item (a shapely ufunc), so that slicing does not change the answer, and must not use
+    prepared geometries that appear in two slices.
+    """
+    return in_chunks(lambda start, stop: func(*(a[start:stop] for a in arrays)), len(arrays[0]), min_chunk)
+
+
+def query_pairs(tree: object, geometries: np.ndarray, predicate: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``tree.query(geometries, predicate)`` in threads: (index in ``geometries``, index in the tree).
+
+    Each query geometry can be costly (a commune against a million polygons), so even a few are split.
+    """
+    def query(start: int, stop: int) -> np.ndarray:
+        found = tree.query(geometries[start:stop], predicate=predicate)
+        found[0] += start
+        return found
+
+    found = in_chunks(query, len(geometries), 1)
+    return found[0], found[1]
+
+
+def in_chunks(work: Callable[[int, int], np.ndarray], count: int, min_chunk: int = MIN_CHUNK) -> np.ndarray:
+    """``work(start, stop)`` over consecutive slices of ``count`` items in threads, joined on the last axis.
+
+    A prepared geometry (GEOS builds its indexes lazily) must not be used by two threads at once: give each thread
+    its own, as the slices here do.
+    """
+    chunks = max(1, min(WORKERS, count // min_chunk))
+    if chunks == 1:
+        return work(0, count)
+    bounds = np.linspace(0, count, chunks + 1).astype(np.int64)
+    with ThreadPoolExecutor(chunks) as pool:
+        parts = list(pool.map(work, bounds[:-1], bounds[1:]))
+    return np.concatenate(parts, axis=-1)
