@@ -84,6 +84,59 @@ def artificialisation(store: str, departement: str, methode: str | None) -> None
 
 
 @main.command()
+@click.option("--rgb", "rgb", required=True, type=click.Path(exists=True, path_type=Path),
+              help="BD ORTHO RVB image (R, G, B).")
+@click.option("--irc", type=click.Path(exists=True, path_type=Path), help="BD ORTHO IRC image (NIR, R, G).")
+@click.option("--lidar", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
+              help="Classified LiDAR HD tiles (LAS/LAZ) over the image; repeat for several.")
+@click.option("--model", default="default", show_default=True, help="Registry entry whose network is trained.")
+@click.option("--out", type=click.Path(path_type=Path), help="Weights file (default: the registry's checkpoint path).")
+@click.option("--steps", default=600, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=0, show_default=True)
+def train(rgb: Path, irc: Path | None, lidar: tuple[Path, ...], model: str, out: Path | None, steps: int,
+          seed: int) -> None:
+    """Train a small model on an orthophoto with labels derived from classified LiDAR (how the default is made)."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from .segmentation.bands import assemble, open_reader
+    from .segmentation.lidar import labels_and_elevation, read_points
+    from .segmentation.registry import get_model
+    from .segmentation.training import train as fit
+
+    try:
+        spec = get_model(model)
+        stack = assemble(rgb, spec.bands, irc=irc)
+        with open_reader(stack) as read:
+            from rasterio.windows import Window
+
+            image = read(Window(0, 0, stack.width, stack.height))
+        named = dict(zip(stack.bands, image, strict=True))
+        if "NIR" not in named:
+            raise click.ClickException("labels split ground by NDVI: give --irc, or train a model that reads NIR")
+        labels, _ = labels_and_elevation(read_points(list(lidar)), stack.transform, (stack.height, stack.width),
+                                         named["R"], named["NIR"])
+        with tqdm(total=steps, desc=f"training {model}", unit="step") as bar:
+            trained = fit(spec, image, labels, steps=steps, seed=seed,
+                          progress=lambda step, _total, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
+    except OcsgeError as err:
+        raise click.ClickException(str(err)) from err
+    target = out or spec.checkpoint
+    if target is None:
+        raise click.ClickException(f"model {model} has no checkpoint path in the registry: give --out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(trained.model.state_dict(), target)
+    scores = {"pixel_accuracy": trained.pixel_accuracy, "iou": trained.iou, "train_pixels": trained.train_pixels,
+              "heldout_pixels": trained.heldout_pixels, "steps": steps, "seed": seed,
+              "labels": {name: int(np.sum(labels == i)) for i, name in enumerate(c.name for c in spec.classes)}}
+    target.with_suffix(".json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"{target}: held-out pixel accuracy {trained.pixel_accuracy:.3f}, IoU "
+               + ", ".join(f"{k} {v:.2f}" for k, v in trained.iou.items() if v is not None))
+
+
+@main.command()
 @STORE_OPTION
 @click.option("--template", default="pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path),
               help="The pygeoapi configuration template.")

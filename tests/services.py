@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -93,3 +94,69 @@ def redis() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+MAPSERV = Path("/usr/lib/cgi-bin/mapserv")
+
+_MAPFILE = """MAP
+  NAME "ocsge-test"
+  EXTENT {extent}
+  SIZE 256 256
+  PROJECTION "init=epsg:{epsg}" END
+  OUTPUTFORMAT NAME "png" DRIVER "AGG/PNG" MIMETYPE "image/png" IMAGEMODE RGB EXTENSION "png" END
+  WEB METADATA "wms_title" "ocsge test WMS" "wms_srs" "EPSG:{epsg}" "wms_enable_request" "*"
+    "wms_onlineresource" "{url}?" END END
+{layers}END
+"""
+
+_LAYER = """  LAYER NAME "{name}" TYPE RASTER STATUS ON DATA "{path}"
+    PROJECTION "init=epsg:{epsg}" END
+    PROCESSING "RESAMPLE=NEAREST"
+    METADATA "wms_title" "{name}" END
+  END
+"""
+
+
+@contextmanager
+def mapserver(layers: dict[str, Path], epsg: int = 2154) -> Iterator[str]:
+    """Debian's MapServer (cgi-mapserver) serving each raster as a WMS layer named like the Géoplateforme's, behind
+    a small CGI gateway (tests/wms_gateway.py) on a free loopback port; yields the WMS URL (on ``localhost``)."""
+    import rasterio
+
+    if not MAPSERV.exists():
+        raise RuntimeError(f"{MAPSERV} not found: apt-get install cgi-mapserver")
+    root = Path(tempfile.mkdtemp(prefix="ocsge-wms-"))
+    port = free_port()
+    url = f"http://localhost:{port}/wms"
+    bounds = []
+    for path in layers.values():
+        with rasterio.open(path) as dataset:
+            bounds.append(dataset.bounds)
+    extent = (min(b.left for b in bounds), min(b.bottom for b in bounds), max(b.right for b in bounds),
+              max(b.top for b in bounds))
+    mapfile = root / "wms.map"
+    mapfile.write_text(_MAPFILE.format(
+        extent=" ".join(map(str, extent)), epsg=epsg, url=url,
+        layers="".join(_LAYER.format(name=name, path=Path(path).resolve(), epsg=epsg) for name, path in layers.items())))
+    config = root / "mapserver.conf"  # MapServer 8 reads its map file only from a configuration file
+    config.write_text(f'CONFIG\n  ENV\n    MS_MAPFILE "{mapfile}"\n  END\nEND\n')
+    log = (root / "http.log").open("w")
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("wms_gateway.py")), str(port),
+                             str(MAPSERV), str(config)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}?SERVICE=WMS&REQUEST=GetCapabilities", timeout=10) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the test WMS did not start:\n{(root / 'http.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)

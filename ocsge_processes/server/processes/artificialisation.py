@@ -11,6 +11,7 @@ from ...errors import OcsgeError
 from ...stores import open_store
 from ...workflows.artificialisation import run
 from ...workflows.exports import MAX_ZONES, artificial_zones, table_csv
+from . import requested_output
 
 _TERRITOIRE_SCHEMA = {
     "type": "object",
@@ -113,7 +114,7 @@ class ArtificialisationProcessor(BaseProcessor):
         for name in ("territoire", "millesimes"):
             if name not in data:
                 raise ProcessorExecuteError(user_msg=f"missing input {name!r}")
-        wanted = _requested_output(outputs)
+        wanted = requested_output(outputs, PROCESS_METADATA["outputs"], "artificialisation")
         store = open_store(self.store_url)
         try:
             document = run(store, data["territoire"], data["millesimes"], data.get("methode"),
@@ -130,15 +131,3 @@ class ArtificialisationProcessor(BaseProcessor):
     def __repr__(self) -> str:
         return f"<ArtificialisationProcessor> {self.store_url}"
 
-
-def _requested_output(outputs: dict | None) -> str:
-    """The one output asked for (the indicators document when none is named)."""
-    names = list(outputs or {}) or ["artificialisation"]
-    unknown = [name for name in names if name not in PROCESS_METADATA["outputs"]]
-    if unknown:
-        raise ProcessorExecuteError(user_msg=f"unknown output {unknown[0]!r}; expected one of "
-                                             f"{', '.join(PROCESS_METADATA['outputs'])}")
-    if len(names) > 1:
-        raise ProcessorExecuteError(user_msg="ask for one output at a time: artificialisation (JSON), tableau (CSV) "
-                                             "or zones_artificialisees (GeoJSON)")
-    return names[0]

@@ -1,0 +1,170 @@
+"""The inference engine: a raster of any size through a segmentation model, window by window, into a COG.
+
+What makes it fast, and why:
+
+* uint8 pixels go to the device (4× fewer bytes than float32), and normalisation, masking, argmax and the mapping
+  to output values happen there; only one uint8 per pixel (and optionally the uint8 probabilities) comes back;
+* on CUDA the model runs in bf16 autocast with channels_last tensors (tensor cores) and cuDNN autotuning; on the
+  CPU it stays fp32, where bf16 is slower and less exact;
+* windows of one size go in batches, and reading, compute and writing overlap (``pipeline.overlapped``), with
+  pinned host memory and asynchronous copies on CUDA so the device never waits on the disk.
+
+Each pixel is predicted by the window whose centre holds it (``windows.plan``): no blending, exactly one write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .bands import BandStack, assemble, open_reader
+from .checkpoint import load_model
+from .cog import cog_writer
+from .device import select_device
+from .legend import NODATA, legend
+from .pipeline import overlapped
+from .registry import ModelSpec, get_model
+from .windows import Tile, Tiling, plan
+
+#: ``progress(done_windows, total_windows)``, called from the writer thread after each batch is written.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """What a run produced and how."""
+
+    path: Path
+    probabilities: Path | None
+    windows: int
+    device: str
+    seconds: float
+
+
+def segment(stack: BandStack, model: torch.nn.Module, spec: ModelSpec, out: Path, *, tiling: Tiling | None = None,
+            device: str = "auto", output: str = "cs", probabilities: Path | None = None,
+            progress: Progress | None = None) -> SegmentationResult:
+    """Classify every pixel of ``stack`` with ``model`` (moved to the device) into the COG ``out``.
+
+    ``tiling`` defaults to IGN's 512 px windows with 128 px margins. ``output`` picks the legend
+    (``legend.OUTPUTS``). ``probabilities``, when given, is a second COG with one uint8 band per class that the model
+    may predict (softmax × 255), in class order. ``progress`` reaches the total before the final COG copy.
+    """
+    started = time.perf_counter()
+    tiling = tiling or Tiling()
+    target = select_device(device)
+    key = legend(spec, output)
+    predictor = Predictor(model, spec, key.lut, target, with_probabilities=probabilities is not None)
+    tiles = plan(stack.width, stack.height, tiling)
+    batches = [tiles[start:start + tiling.batch_size] for start in range(0, len(tiles), tiling.batch_size)]
+    done = 0
+    if progress:
+        progress(0, len(tiles))
+
+    def read() -> Iterator[tuple[list[Tile], torch.Tensor]]:
+        with open_reader(stack) as read_window:
+            for batch in batches:
+                pixels = torch.from_numpy(np.stack([read_window(tile.read) for tile in batch]))
+                yield batch, pixels.pin_memory() if target.type == "cuda" else pixels
+
+    with cog_writer(out, stack, 1, nodata=NODATA, colormap=key.colors, tags=key.tags(spec.name)) as classes, \
+            _optional_writer(probabilities, stack, spec, predictor.active) as scores:
+        def write(result: tuple[list[Tile], Prediction]) -> None:
+            nonlocal done
+            batch, prediction = result
+            values, probs = prediction.host()
+            for index, tile in enumerate(batch):
+                classes.write(values[index][tile.crop], 1, window=tile.core)
+                if scores is not None:
+                    scores.write(probs[index][(slice(None), *tile.crop)], window=tile.core)
+            done += len(batch)
+            if progress:
+                progress(done, len(tiles))
+
+        overlapped(read(), lambda item: (item[0], predictor(item[1])), write)
+    return SegmentationResult(Path(out), Path(probabilities) if probabilities else None, len(tiles), target.type,
+                              time.perf_counter() - started)
+
+
+def segment_files(image: Path, out: Path, *, model: str | ModelSpec, checkpoint: Path | None = None,
+                  irc: Path | None = None, elevation: Path | None = None, **options: object) -> SegmentationResult:
+    """``segment`` from files: the registry model ``model`` (or its spec), its weights, the bands it reads."""
+    spec = get_model(model) if isinstance(model, str) else model
+    network = load_model(spec, checkpoint)
+    return segment(assemble(image, spec.bands, irc=irc, elevation=elevation), network, spec, out, **options)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A batch's output values (and probabilities) on their way to the host; ``host`` waits for the copy."""
+
+    values: torch.Tensor
+    probabilities: torch.Tensor | None
+    copied: torch.cuda.Event | None
+
+    def host(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.copied is not None:
+            self.copied.synchronize()
+        return self.values.numpy(), None if self.probabilities is None else self.probabilities.numpy()
+
+
+class Predictor:
+    """A model on a device with its normalisation, class mask and output lookup table: uint8 batch in, values out."""
+
+    def __init__(self, model: torch.nn.Module, spec: ModelSpec, lut: np.ndarray, device: torch.device,
+                 with_probabilities: bool = False) -> None:
+        self.device = device
+        self.cuda = device.type == "cuda"
+        #: Autocast precision: bf16 on CUDA, None (fp32) on the CPU.
+        self.dtype = torch.bfloat16 if self.cuda else None
+        self.model = model.eval().to(device)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+        shape = (1, len(spec.bands), 1, 1)
+        self.mean = torch.tensor(spec.mean, dtype=torch.float32, device=device).view(shape)
+        self.std = torch.tensor(spec.std, dtype=torch.float32, device=device).view(shape)
+        mask = torch.zeros(len(spec.classes), dtype=torch.float32)
+        mask[spec.masked_channels] = float("-inf")
+        self.mask = mask.view(1, -1, 1, 1).to(device)
+        self.lut = torch.from_numpy(lut).to(device)
+        #: Channels of the classes the model may predict (the probability bands).
+        self.active = [index for index in range(len(spec.classes)) if index not in spec.masked_channels]
+        self.with_probabilities = with_probabilities
+
+    @torch.inference_mode()
+    def __call__(self, pixels: torch.Tensor) -> Prediction:
+        """``pixels``: uint8 (batch, bands, rows, cols) on the host."""
+        x = pixels.to(self.device, non_blocking=True)
+        if self.cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = (x.float() - self.mean) / self.std
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
+            logits = self.model(x)
+        logits = logits.float() + self.mask
+        values = self.lut[logits.argmax(dim=1)]
+        probs = None
+        if self.with_probabilities:
+            probs = torch.softmax(logits[:, self.active], dim=1).mul_(255).round_().to(torch.uint8)
+        if not self.cuda:
+            return Prediction(values, probs, None)
+        values = values.to("cpu", non_blocking=True)
+        probs = None if probs is None else probs.to("cpu", non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        return Prediction(values, probs, copied)
+
+
+def _optional_writer(path: Path | None, stack: BandStack, spec: ModelSpec,
+                     active: list[int]) -> contextlib.AbstractContextManager:
+    if path is None:
+        return contextlib.nullcontext()
+    names = [spec.classes[index].name for index in active]
+    return cog_writer(path, stack, len(names), tags={"OCSGE_MODEL": spec.name, "OCSGE_OUTPUT": "probabilities"},
+                      descriptions=names)

@@ -1,0 +1,127 @@
+"""OGC API process `segmentation`: a thin adapter over ``workflows.segmentation.run``.
+
+Configured in ``pygeoapi-config.yml`` with ``processor: {name: ...SegmentationProcessor, data_dir: ...,
+trusted_hosts: [...], max_pixels: ...}``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
+
+from ...errors import OcsgeError
+from ...segmentation import models
+from ...workflows.images import ImagePolicy
+from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, polygons_geojson, run
+from . import requested_output
+from .progress import job_progress
+
+_IMAGE_SCHEMA = {
+    "type": "object",
+    "oneOf": [
+        {"required": ["href"], "properties": {"href": {"type": "string", "format": "uri"}}},
+        {"required": ["path"], "properties": {"path": {"type": "string"}}},
+        {"required": ["value"], "properties": {"value": {"type": "string", "contentEncoding": "base64"}}},
+        {"required": ["wms"], "properties": {"wms": {"type": "object", "required": ["url", "bbox"], "properties": {
+            "url": {"type": "string"}, "layers": {"type": "string"}, "irc_layers": {"type": "string"},
+            "bbox": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+            "crs": {"type": "string"}, "resolution": {"type": "number"}, "format": {"type": "string"}}}}},
+    ],
+}
+
+OUTPUTS = {
+    "surfaces": ("application/json", "Model, device, grid of the result and area (m²) of each couverture code."),
+    "classification": ("image/tiff; application=geotiff; profile=cloud-optimized",
+                       "The classification as a Cloud Optimised GeoTIFF on the input's exact grid: one OCS GE "
+                       "couverture value per pixel, colour table and legend (tag OCSGE_VALUES) included."),
+    "polygones": ("application/geo+json", "OCS GE polygons (code_cs, minimum mapping units, no gaps or overlaps), "
+                                          "CRS84."),
+}
+
+PROCESS_METADATA = {
+    "version": "0.1.0",
+    "id": "segmentation",
+    "title": {"fr": "Segmentation d'orthophotos en couverture OCS GE",
+              "en": "Orthophoto segmentation into OCS GE land cover"},
+    "description": {
+        "fr": "Classe chaque pixel d'une orthophoto (BD ORTHO RVB + IRC) en couverture OCS GE avec un modèle de "
+              "segmentation (FLAIR-INC d'IGN ou le petit modèle du projet), puis en polygones.",
+        "en": "Classifies every pixel of an orthophoto (BD ORTHO RGB + IRC) into OCS GE couverture with a "
+              "segmentation model (IGN's FLAIR-INC or the project's small model), then into polygons.",
+    },
+    "jobControlOptions": ["sync-execute", "async-execute"],
+    "keywords": ["OCS GE", "segmentation", "FLAIR", "BD ORTHO", "deep learning"],
+    "links": [],
+    "inputs": {
+        "image": {"title": "Image", "description": "The orthophoto: href (http(s) GeoTIFF/COG), path (under the "
+                  "server's data directory), value (base64 GeoTIFF) or wms (Géoplateforme-style GetMap: url, "
+                  "layers (default ORTHOIMAGERY.ORTHOPHOTOS), bbox, crs, resolution in m).",
+                  "schema": _IMAGE_SCHEMA, "minOccurs": 1, "maxOccurs": 1},
+        "irc": {"title": "Image IRC", "description": "The infrared image (NIR, R, G) on the same grid, given like "
+                "image; with a wms image it is fetched from the IRC layer when the model reads NIR.",
+                "schema": _IMAGE_SCHEMA, "minOccurs": 0, "maxOccurs": 1},
+        "model": {"title": "Modèle", "description": "A model of config/models.yml with weights on the server.",
+                  "schema": {"type": "string", "enum": sorted(models()), "default": DEFAULT_MODEL},
+                  "minOccurs": 0, "maxOccurs": 1},
+        "device": {"title": "Processeur", "description": "auto (GPU when present), cuda or cpu.",
+                   "schema": {"type": "string", "enum": list(DEVICES), "default": "auto"},
+                   "minOccurs": 0, "maxOccurs": 1},
+    },
+    "outputs": {name: {"title": name, "description": text, "schema": {"type": "object" if "json" in media else
+                                                                       "string", "contentMediaType": media}}
+                for name, (media, text) in OUTPUTS.items()},
+    "example": {"inputs": {"image": {"wms": {"url": "https://data.geopf.fr/wms-r/wms",
+                                             "bbox": [770550, 6277550, 770600, 6277600], "resolution": 0.2}}}},
+}
+
+
+class SegmentationProcessor(BaseProcessor):
+    """Runs the segmentation workflow under the server's image policy."""
+
+    def __init__(self, processor_def: dict) -> None:
+        super().__init__(processor_def, PROCESS_METADATA)
+        self.supports_outputs = True
+        data_dir = processor_def.get("data_dir")
+        self.policy = ImagePolicy(
+            data_dir=Path(data_dir) if data_dir else None,
+            max_pixels=int(processor_def.get("max_pixels", ImagePolicy.max_pixels)),
+            max_inline_bytes=int(processor_def.get("max_inline_bytes", ImagePolicy.max_inline_bytes)),
+            trusted_hosts=frozenset(_names(processor_def.get("trusted_hosts"))),
+        )
+        self.job_id: str | None = None
+
+    def set_job_id(self, job_id: str) -> None:
+        self.job_id = job_id
+
+    def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, object]:
+        """Run and return the one output asked for (``surfaces`` by default)."""
+        unknown = sorted(set(data) - set(PROCESS_METADATA["inputs"]))
+        if unknown:
+            raise ProcessorExecuteError(user_msg=f"unknown input {unknown[0]!r}; expected: "
+                                                 f"{', '.join(PROCESS_METADATA['inputs'])}")
+        wanted = requested_output(outputs, OUTPUTS, "surfaces")
+        workdir = Path(tempfile.mkdtemp(prefix="ocsge-segmentation-"))
+        try:
+            result = run(data, self.policy, workdir, job_progress(self.job_id))
+            if wanted == "classification":
+                return OUTPUTS[wanted][0], result.classification.read_bytes()
+            if wanted == "polygones":
+                return OUTPUTS[wanted][0], polygons_geojson(result.classification)
+            return OUTPUTS[wanted][0], result.summary
+        except OcsgeError as err:
+            raise ProcessorExecuteError(user_msg=str(err)) from err
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def __repr__(self) -> str:
+        return "<SegmentationProcessor>"
+
+
+def _names(value: object) -> list[str]:
+    """A list from YAML, or from a comma-separated environment variable substituted into the configuration."""
+    if isinstance(value, str):
+        return [name.strip() for name in value.split(",") if name.strip()]
+    return [str(name) for name in value or ()]

@@ -1,0 +1,165 @@
+"""Where the `segmentation` process gets its images: a path under the configured data directory, an http(s) href,
+inline base64, or a WMS in the Géoplateforme style. Each is checked (address, place, size) before it is read, so a
+request cannot make the server read its own files or call into its private network.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pyproj
+import rasterio
+import requests
+from rasterio.io import MemoryFile
+from rasterio.transform import from_bounds
+
+from ..errors import InvalidInputError
+
+#: Géoplateforme layer names of BD ORTHO in natural colours and in infrared colours.
+ORTHO_LAYER, IRC_LAYER = "ORTHOIMAGERY.ORTHOPHOTOS", "ORTHOIMAGERY.ORTHOPHOTOS.IRC"
+TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """What the server accepts: the folder paths may name, sizes, and the hosts trusted despite private addresses."""
+
+    data_dir: Path | None = None
+    max_bytes: int = 512 * 2**20
+    max_inline_bytes: int = 16 * 2**20
+    max_pixels: int = 100_000_000
+    trusted_hosts: frozenset[str] = field(default_factory=frozenset)
+
+
+def fetch_image(spec: object, name: str, policy: ImagePolicy, workdir: Path) -> Path:
+    """A local file for the process input ``name``: ``{"href": URL}``, ``{"path": P}``, ``{"value": base64}`` or
+    ``{"wms": {...}}`` (see :func:`fetch_wms`)."""
+    if not isinstance(spec, dict) or len(spec.keys() & {"href", "path", "value", "wms"}) != 1:
+        raise InvalidInputError(f"{name} must be an object with one of href (http(s) URL of a GeoTIFF), path (under "
+                                "the server's data directory), value (base64 GeoTIFF) or wms (layers, bbox, "
+                                "resolution)")
+    if "path" in spec:
+        return _local(str(spec["path"]), name, policy)
+    if "value" in spec:
+        return _inline(spec["value"], name, policy, workdir)
+    if "wms" in spec:
+        return fetch_wms(spec["wms"], name, policy, workdir)
+    return _download(str(spec["href"]), name, policy, workdir / f"{name}.tif")
+
+
+def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer: str | None = None) -> Path:
+    """A GeoTIFF of a WMS GetMap (1.3.0) over ``bbox`` at ``resolution`` metres: ``url``, ``layers`` (default the
+    Géoplateforme ortho), ``bbox`` [minx, miny, maxx, maxy] and ``crs`` (projected, default EPSG:2154)."""
+    if not isinstance(wms, dict) or "url" not in wms or "bbox" not in wms:
+        raise InvalidInputError(f"{name}.wms needs url and bbox ([minx, miny, maxx, maxy] in crs), and may give "
+                                "layers, crs, resolution (m) and format")
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in wms["bbox"])
+        resolution = float(wms.get("resolution", 0.2))
+        crs = pyproj.CRS.from_user_input(wms.get("crs", "EPSG:2154"))
+    except (TypeError, ValueError, pyproj.exceptions.CRSError) as err:
+        raise InvalidInputError(f"{name}.wms: bad bbox, resolution or crs ({err})") from None
+    if not crs.is_projected or minx >= maxx or miny >= maxy or resolution <= 0:
+        raise InvalidInputError(f"{name}.wms: the bbox must be increasing, in a projected CRS (metres), with a "
+                                "positive resolution")
+    width, height = round((maxx - minx) / resolution), round((maxy - miny) / resolution)
+    _check_pixels(width * height, name, policy)
+    layers = layer or str(wms.get("layers", ORTHO_LAYER))
+    params = {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": layers, "STYLES": "",
+              "CRS": f"EPSG:{crs.to_epsg()}", "BBOX": f"{minx},{miny},{maxx},{maxy}", "WIDTH": width,
+              "HEIGHT": height, "FORMAT": str(wms.get("format", "image/png"))}
+    raw = workdir / f"{name}-{layers}.bin"
+    _download(str(wms["url"]), name, policy, raw, params)
+    try:
+        with MemoryFile(raw.read_bytes()) as memory, memory.open() as image:
+            pixels = image.read()[:3]
+    except rasterio.errors.RasterioIOError:
+        text = raw.read_bytes()[:500].decode("utf-8", "replace")
+        raise InvalidInputError(f"{name}: the WMS did not return an image for layer {layers}: {text}") from None
+    out = workdir / f"{name}-{layers}.tif"
+    with rasterio.open(out, "w", driver="GTiff", width=width, height=height, count=3, dtype="uint8",
+                       crs=f"EPSG:{crs.to_epsg()}", transform=from_bounds(minx, miny, maxx, maxy, width, height),
+                       tiled=True) as dst:
+        dst.write(pixels.astype(np.uint8))
+    return out
+
+
+def _local(path: str, name: str, policy: ImagePolicy) -> Path:
+    if policy.data_dir is None:
+        raise InvalidInputError(f"{name}.path: this server has no data directory; give an href or a value")
+    root = policy.data_dir.resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root):
+        raise InvalidInputError(f"{name}.path {path!r} is outside the server's data directory")
+    if not target.is_file():
+        raise InvalidInputError(f"{name}.path {path!r} does not exist in the server's data directory")
+    _check_bytes(target.stat().st_size, name, policy.max_bytes)
+    return target
+
+
+def _inline(value: object, name: str, policy: ImagePolicy, workdir: Path) -> Path:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name}.value must be a base64 string")
+    _check_bytes(len(value) * 3 // 4, name, policy.max_inline_bytes)
+    try:
+        data = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise InvalidInputError(f"{name}.value is not valid base64") from None
+    out = workdir / f"{name}.tif"
+    out.write_bytes(data)
+    return out
+
+
+def _download(url: str, name: str, policy: ImagePolicy, out: Path, params: dict | None = None) -> Path:
+    _check_host(url, name, policy)
+    try:
+        with requests.get(url, params=params, stream=True, timeout=TIMEOUT_S, allow_redirects=False) as response:
+            if response.is_redirect:
+                raise InvalidInputError(f"{name}: {url} redirects to {response.headers.get('Location')}; give the "
+                                        "final address")
+            if response.status_code != 200:
+                raise InvalidInputError(f"{name}: {url} answered HTTP {response.status_code}")
+            size = 0
+            with out.open("wb") as file:
+                for chunk in response.iter_content(1 << 20):
+                    size += len(chunk)
+                    _check_bytes(size, name, policy.max_bytes)
+                    file.write(chunk)
+    except requests.RequestException as err:
+        raise InvalidInputError(f"{name}: cannot fetch {url}: {err}") from None
+    return out
+
+
+def _check_host(url: str, name: str, policy: ImagePolicy) -> None:
+    """Refuse URLs that are not http(s) or whose host resolves to a private, loopback or link-local address."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInputError(f"{name}: {url!r} is not an http(s) URL")
+    if parsed.hostname in policy.trusted_hosts:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port or 443)}
+    except socket.gaierror:
+        raise InvalidInputError(f"{name}: host {parsed.hostname!r} cannot be resolved") from None
+    private = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global)
+    if private:
+        raise InvalidInputError(f"{name}: {parsed.hostname} resolves to a private or local address ({private[0]}); "
+                                "the server only fetches public addresses")
+
+
+def _check_bytes(size: int, name: str, limit: int) -> None:
+    if size > limit:
+        raise InvalidInputError(f"{name} is over the size limit of {limit // 2**20} MiB")
+
+
+def _check_pixels(count: int, name: str, policy: ImagePolicy) -> None:
+    if count > policy.max_pixels:
+        raise InvalidInputError(f"{name}: {count} pixels is over the limit of {policy.max_pixels} per request; split "
+                                "the area")

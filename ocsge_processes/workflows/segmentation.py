@@ -1,0 +1,91 @@
+"""What the `segmentation` process does, without HTTP: fetch the images by policy, run the engine, and measure the
+area of each OCS GE couverture class; the polygons on request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from ..errors import InvalidInputError
+from ..segmentation import get_model, segment_files
+from ..segmentation.vectorise import vectorise_file
+from .images import IRC_LAYER, ImagePolicy, fetch_image, fetch_wms
+
+DEVICES = ("auto", "cuda", "cpu")
+DEFAULT_MODEL = "default"
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """The classification COG and the figures the process returns."""
+
+    classification: Path
+    summary: dict
+
+
+def run(inputs: dict, policy: ImagePolicy, workdir: Path,
+        progress: Callable[[int, str], None] | None = None) -> Segmented:
+    """Segment ``inputs["image"]`` (and ``irc``) with ``model`` on ``device``; ``progress(percent, message)``."""
+    spec = get_model(str(inputs.get("model", DEFAULT_MODEL)))
+    device = inputs.get("device", "auto")
+    if device not in DEVICES:
+        raise InvalidInputError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    if "image" not in inputs:
+        raise InvalidInputError("missing input 'image'")
+    image = fetch_image(inputs["image"], "image", policy, workdir)
+    irc = _irc(inputs, spec.bands, policy, workdir)
+    _check_size(image, policy)
+    report = progress or (lambda _percent, _message: None)
+    report(5, "images ready")
+    out = workdir / "classification.tif"
+    result = segment_files(image, out, model=spec, irc=irc, device=device,
+                           progress=lambda done, total: report(5 + 90 * done // max(total, 1),
+                                                               f"{done}/{total} windows"))
+    summary = {"model": spec.name, "device": result.device, "windows": result.windows,
+               "seconds": round(result.seconds, 3), **_surfaces(out)}
+    report(100, "done")
+    return Segmented(out, summary)
+
+
+def polygons_geojson(classification: Path) -> dict:
+    """The classification as OCS GE polygons (minimum mapping units, clean partition), GeoJSON in CRS84."""
+    frame = vectorise_file(classification).to_crs("OGC:CRS84")
+    return json.loads(frame.to_json(drop_id=True))
+
+
+def _irc(inputs: dict, bands: tuple[str, ...], policy: ImagePolicy, workdir: Path) -> Path | None:
+    """The IRC image: given, or from the same WMS (Géoplateforme IRC layer) when the model reads NIR."""
+    if "irc" in inputs:
+        return fetch_image(inputs["irc"], "irc", policy, workdir)
+    image = inputs["image"]
+    if "NIR" in bands and isinstance(image, dict) and isinstance(image.get("wms"), dict):
+        return fetch_wms(image["wms"], "irc", policy, workdir, layer=str(image["wms"].get("irc_layers", IRC_LAYER)))
+    return None
+
+
+def _check_size(image: Path, policy: ImagePolicy) -> None:
+    try:
+        with rasterio.open(image) as dataset:
+            pixels = dataset.width * dataset.height
+    except rasterio.errors.RasterioIOError:
+        raise InvalidInputError("image is not a raster GDAL can read (a GeoTIFF or COG is expected)") from None
+    if pixels > policy.max_pixels:
+        raise InvalidInputError(f"image has {pixels} pixels, over the limit of {policy.max_pixels} per request; "
+                                "split the area")
+
+
+def _surfaces(classification: Path) -> dict:
+    """Area (m²) of each couverture code, read back from the COG and its own legend."""
+    with rasterio.open(classification) as dataset:
+        values = {int(k): v for k, v in json.loads(dataset.tags()["OCSGE_VALUES"]).items()}
+        pixel_m2 = abs(dataset.transform.a * dataset.transform.e)
+        counts = np.bincount(dataset.read(1).ravel(), minlength=256)
+        grid = {"width": dataset.width, "height": dataset.height, "crs": dataset.crs.to_string() if dataset.crs else None,
+                "transform": list(dataset.transform)[:6]}
+    surfaces = {values[v]: round(float(counts[v] * pixel_m2), 2) for v in np.flatnonzero(counts) if v in values}
+    return {**grid, "surfaces_m2": dict(sorted(surfaces.items()))}

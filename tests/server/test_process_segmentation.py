@@ -1,0 +1,140 @@
+"""The `segmentation` process over live HTTP: the real Montpellier patch by path, inline and from a local MapServer
+WMS (Géoplateforme layer names), sync and async with progress, outputs read back with rasterio and OWSLib, bad input.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from collections.abc import Iterator
+
+import pyproj
+import pytest
+import rasterio
+import requests
+import shapely
+from owslib.ogcapi.processes import Processes
+
+from tests import services
+from tests.conftest import SHARED
+
+ORTHO = SHARED / "montpellier-ortho-lidar" / "ortho"
+RGB, IRC = ORTHO / "test_data_rgb.tif", ORTHO / "test_data_irc.tif"
+BBOX = [770549.8, 6277549.8, 770600.2, 6277600.2]
+PATH_INPUTS = {"image": {"path": "montpellier-ortho-lidar/ortho/test_data_rgb.tif"},
+               "irc": {"path": "montpellier-ortho-lidar/ortho/test_data_irc.tif"}}
+
+
+@pytest.fixture(scope="module")
+def wms() -> Iterator[str]:
+    with services.mapserver({"ORTHOIMAGERY.ORTHOPHOTOS": RGB, "ORTHOIMAGERY.ORTHOPHOTOS.IRC": IRC}) as url:
+        yield url
+
+
+def _execute(server: str, inputs: dict, output: str | None = None) -> requests.Response:
+    body = {"inputs": inputs, **({"outputs": {output: {}}} if output else {})}
+    return requests.post(f"{server}/processes/segmentation/execution", json=body, timeout=300)
+
+
+def test_classification_keeps_the_input_grid_exactly(server: str) -> None:
+    response = _execute(server, PATH_INPUTS, "classification")
+    assert response.status_code == 200, response.text[:300]
+    with rasterio.open(io.BytesIO(response.content)) as result, rasterio.open(RGB) as source:
+        assert result.transform == source.transform
+        assert result.crs == source.crs
+        assert (result.width, result.height) == (source.width, source.height)
+        assert result.tags()["OCSGE_MODEL"] == "default"
+        assert len(set(result.read(1).ravel())) > 1, "more than one class on an urban patch"
+
+
+def test_surfaces_add_up_to_the_image_area(server: str) -> None:
+    summary = Processes(server).execute("segmentation", inputs=PATH_INPUTS, response="raw")
+    assert summary["model"] == "default" and summary["device"] in ("cpu", "cuda")
+    assert sum(summary["surfaces_m2"].values()) == pytest.approx(252 * 252 * 0.04, rel=1e-6)
+    assert set(summary["surfaces_m2"]) <= {"CS1.1.1.1", "CS1.1.1.2", "CS2.1.1.1", "CS2.2.1", "CS1.2.2"}
+
+
+def test_inline_image_gives_the_same_result_as_by_path(server: str) -> None:
+    inline = {"image": {"value": base64.b64encode(RGB.read_bytes()).decode()},
+              "irc": {"value": base64.b64encode(IRC.read_bytes()).decode()}}
+    assert _execute(server, inline).json()["surfaces_m2"] == _execute(server, PATH_INPUTS).json()["surfaces_m2"]
+
+
+def test_wms_source_fetches_ortho_and_irc_layers(server: str, wms: str) -> None:
+    inputs = {"image": {"wms": {"url": wms, "bbox": BBOX, "crs": "EPSG:2154", "resolution": 0.2}}}
+    by_wms = _execute(server, inputs)
+    assert by_wms.status_code == 200, by_wms.text[:300]
+    assert by_wms.json()["surfaces_m2"] == _execute(server, PATH_INPUTS).json()["surfaces_m2"], \
+        "MapServer serves the file's own pixels, so the classes are the same"
+
+
+def test_polygons_cover_the_raster_without_gaps_or_overlaps(server: str) -> None:
+    response = _execute(server, PATH_INPUTS, "polygones")
+    assert response.status_code == 200, response.text[:300]
+    features = response.json()["features"]
+    assert features and all(f["properties"]["code_cs"].startswith("CS") for f in features)
+    geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in features])
+    lambert = shapely.transform(geoms, _to_lambert, interleaved=False)
+    assert shapely.union_all(lambert).area == pytest.approx(252 * 252 * 0.04, rel=1e-3)
+    assert sum(shapely.area(lambert)) == pytest.approx(shapely.union_all(lambert).area, rel=1e-3)
+
+
+def _to_lambert(x: object, y: object) -> tuple:
+    return pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:2154", always_xy=True).transform(x, y)
+
+
+def test_async_job_reaches_100_with_progress(server: str) -> None:
+    job = Processes(server).execute("segmentation", inputs=PATH_INPUTS, async_=True, response="raw")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = requests.get(f"{server}/jobs/{job['jobID']}", params={"f": "json"}, timeout=30).json()
+        if status["status"] in ("successful", "failed"):
+            break
+        time.sleep(0.3)
+    assert status["status"] == "successful", status
+    assert status["progress"] == 100
+    results = requests.get(f"{server}/jobs/{job['jobID']}/results", params={"f": "json"}, timeout=30).json()
+    assert results["surfaces_m2"]
+
+
+def _two_bands() -> dict:
+    with rasterio.open(RGB) as source:
+        profile = {**source.profile, "count": 2}
+        pixels = source.read([1, 2])
+    memory = io.BytesIO()
+    with rasterio.MemoryFile() as file:
+        with file.open(**profile) as dataset:
+            dataset.write(pixels)
+        memory.write(file.read())
+    return {"value": base64.b64encode(memory.getvalue()).decode()}
+
+
+BAD_INPUTS = [
+    ({"image": {"value": base64.b64encode(b"this is not an image").decode()}}, "not a raster"),
+    ({"image": {"path": "../../etc/passwd"}}, "outside the server's data directory"),
+    ({"image": {"href": "http://127.0.0.1:9/ortho.tif"}}, "private or local address"),
+    ({"image": {"href": "file:///etc/passwd"}}, "not an http(s) URL"),
+    ({**PATH_INPUTS, "model": "FLAIR-99"}, "FLAIR-99"),
+    ({**PATH_INPUTS, "device": "tpu"}, "device"),
+    ({"image": {"wms": {"url": "http://localhost:1/wms", "bbox": BBOX, "resolution": 0.0001}}}, "over the limit"),
+    ({"irc": PATH_INPUTS["irc"]}, "image"),
+]
+
+
+@pytest.mark.parametrize(("inputs", "hint"), BAD_INPUTS, ids=[hint for _, hint in BAD_INPUTS])
+def test_bad_inputs_get_a_clear_400(server: str, inputs: dict, hint: str) -> None:
+    response = _execute(server, inputs)
+    assert response.status_code == 400, response.text[:300]
+    assert hint.lower() in response.json()["description"].lower()
+
+
+def test_two_band_image_is_refused(server: str) -> None:
+    response = _execute(server, {"image": _two_bands()})
+    assert response.status_code == 400 and "2 band" in response.json()["description"]
+
+
+def test_inline_image_over_the_size_limit_is_refused(server: str) -> None:
+    response = _execute(server, {"image": {"value": "A" * (24 * 2**20)}})  # 18 MiB once decoded
+    assert response.status_code == 400 and "size limit" in response.json()["description"]
