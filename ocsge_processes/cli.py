@@ -84,6 +84,55 @@ def artificialisation(store: str, departement: str, methode: str | None) -> None
 
 
 @main.command()
+@click.argument("image", type=click.Path(exists=True, path_type=Path))
+@click.option("--irc", type=click.Path(exists=True, path_type=Path), help="BD ORTHO IRC image (NIR, R, G).")
+@click.option("--elevation", type=click.Path(exists=True, path_type=Path),
+              help="Elevation band (nDSM / 0.2 m, 8-bit, FLAIR's encoding) for models that read E.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Classification COG to write.")
+@click.option("--vectors", type=click.Path(path_type=Path), help="Also write OCS GE polygons (GPKG or GeoJSON).")
+@click.option("--model", help="Registry model (config/models.yml). Default: `default`, or with --bands the "
+                              "FLAIR-INC 15-class model reading those bands.")
+@click.option("--checkpoint", type=click.Path(exists=True, path_type=Path),
+              help="Weights file (.pth or Lightning .ckpt) instead of the registry's.")
+@click.option("--bands", help="Bands of the checkpoint, e.g. R,G,B,NIR,E (picks the matching FLAIR-INC model).")
+@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
+@click.option("--window", default=512, show_default=True, type=click.IntRange(32))
+@click.option("--margin", default=128, show_default=True, type=click.IntRange(0))
+@click.option("--batch", default=4, show_default=True, type=click.IntRange(1))
+def segment(image: Path, irc: Path | None, elevation: Path | None, out: Path, vectors: Path | None, model: str | None,
+            checkpoint: Path | None, bands: str | None, device: str, window: int, margin: int, batch: int) -> None:
+    """Classify an orthophoto into OCS GE couverture (a COG on the image's grid), and optionally polygons."""
+    from .segmentation import Tiling, get_model, models, segment_files
+    from .segmentation.vectorise import vectorise_file
+
+    try:
+        name = model or (_model_for_bands(models(), bands) if bands else "default")
+        spec = get_model(name)
+        if bands and tuple(bands.split(",")) != spec.bands:
+            raise click.ClickException(f"model {name} reads {','.join(spec.bands)}, not {bands}")
+        with tqdm(desc=f"segment ({name})", unit="window") as bar:
+            result = segment_files(image, out, model=spec, checkpoint=checkpoint, irc=irc, elevation=elevation,
+                                   tiling=Tiling(window, margin, batch), device=device,
+                                   progress=lambda done, total: _advance(bar, done, total))
+        click.echo(f"{out}: {result.windows} windows on {result.device} in {result.seconds:.1f} s")
+        if vectors:
+            polygons = vectorise_file(out)
+            polygons.to_file(vectors)
+            click.echo(f"{vectors}: {len(polygons)} polygons")
+    except OcsgeError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _model_for_bands(registry: dict, bands: str) -> str:
+    wanted = tuple(bands.split(","))
+    matches = [name for name, spec in registry.items() if spec.bands == wanted and name.startswith("FLAIR-INC")
+               and name.endswith("15cl")]
+    if not matches:
+        raise click.ClickException(f"no FLAIR-INC 15-class model reads {bands}; give --model")
+    return matches[0]
+
+
+@main.command()
 @click.option("--rgb", "rgb", required=True, type=click.Path(exists=True, path_type=Path),
               help="BD ORTHO RVB image (R, G, B).")
 @click.option("--irc", type=click.Path(exists=True, path_type=Path), help="BD ORTHO IRC image (NIR, R, G).")
@@ -153,7 +202,10 @@ def config(store: str, template: Path, out: Path, openapi: Path) -> None:
         raise click.ClickException(str(err)) from err
     write_config(runtime, out)
     write_openapi(runtime, openapi)
-    click.echo(f"{out}: {len(runtime['resources'])} collections ({', '.join(runtime['resources'])})")
+    kinds = {kind: [name for name, r in runtime["resources"].items() if r.get("type") == kind]
+             for kind in ("collection", "process")}
+    click.echo(f"{out}: {len(kinds['collection'])} collections ({', '.join(kinds['collection'])}), "
+               f"processes {', '.join(kinds['process'])}")
 
 
 @main.command()

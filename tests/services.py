@@ -160,3 +160,16 @@ def mapserver(layers: dict[str, Path], epsg: int = 2154) -> Iterator[str]:
         proc.wait(10)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_for_job(server: str, job_id: str, timeout_s: float = 120) -> dict:
+    """The status document of an OGC API job once it has ended (or the last one seen at the deadline)."""
+    import json
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with urllib.request.urlopen(f"{server}/jobs/{job_id}?f=json", timeout=30) as response:
+            status = json.load(response)
+        if status["status"] in ("successful", "failed", "dismissed") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.3)

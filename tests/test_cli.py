@@ -13,7 +13,7 @@ from ocsge_processes.schema import collection_schema
 from ocsge_processes.layers import LAYERS
 from ocsge_processes.stores.gpkg import GpkgStore
 
-from .conftest import BIN, ROOT, SYBARVAL, ocsge
+from .conftest import BIN, ROOT, SHARED, SYBARVAL, ocsge
 
 
 def test_ingest_is_idempotent(tmp_path: Path) -> None:
@@ -50,3 +50,24 @@ def test_openapi_document_validates(server: str, tmp_path: Path) -> None:
     done = subprocess.run([str(BIN / "pygeoapi"), "openapi", "validate", str(path)], capture_output=True, text=True)
     assert "Valid OpenAPI document" in done.stdout, done.stdout + done.stderr
     assert "code_cs" in json.dumps(document["paths"]["/collections/ocsge-occupation-sol/items"])
+
+
+def test_segment_writes_a_cog_on_the_image_grid_and_polygons_gdal_reads(tmp_path: Path) -> None:
+    import rasterio
+
+    ortho = SHARED / "montpellier-ortho-lidar" / "ortho"
+    out, vectors = tmp_path / "classes.tif", tmp_path / "classes.gpkg"
+    result = ocsge("segment", str(ortho / "test_data_rgb.tif"), "--irc", str(ortho / "test_data_irc.tif"),
+                   "--out", str(out), "--vectors", str(vectors), "--window", "128", "--margin", "32")
+    assert "windows on cpu" in result.stdout or "windows on cuda" in result.stdout
+    with rasterio.open(out) as classes, rasterio.open(ortho / "test_data_rgb.tif") as source:
+        assert classes.transform == source.transform and classes.crs == source.crs
+    info = subprocess.run(["ogrinfo", "-so", "-al", str(vectors)], capture_output=True, text=True, check=True).stdout
+    assert "code_cs" in info and "Feature Count: 0" not in info
+
+
+def test_segment_with_a_flair_model_needs_its_weights(tmp_path: Path) -> None:
+    ortho = SHARED / "montpellier-ortho-lidar" / "ortho"
+    result = subprocess.run([str(BIN / "ocsge"), "segment", str(ortho / "test_data_rgb.tif"), "--out",
+                             str(tmp_path / "x.tif"), "--bands", "R,G,B,NIR,E"], capture_output=True, text=True)
+    assert result.returncode != 0 and "FLAIR-INC_rgbie_15cl ships no weights" in result.stderr

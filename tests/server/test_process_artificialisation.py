@@ -6,12 +6,13 @@ import csv
 import io
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 from owslib.ogcapi.processes import Processes
+
+from tests import services
 
 SYBARVAL_EPCI_COBAN = "243301165"
 
@@ -45,12 +46,7 @@ def test_async_job_reports_status_and_results(server: str) -> None:
     job = Processes(server).execute("artificialisation", async_=True, response="raw", inputs={
         "territoire": {"communes": ["33009"]}, "millesimes": [2021, 2024], "methode": "matrix"})
     job_id = job["jobID"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = requests.get(f"{server}/jobs/{job_id}", params={"f": "json"}, timeout=30).json()
-        if status["status"] in ("successful", "failed"):
-            break
-        time.sleep(0.5)
+    status = services.wait_for_job(server, job_id)
     assert status["status"] == "successful", status
     results = requests.get(f"{server}/jobs/{job_id}/results", params={"f": "json"}, timeout=30).json()
     entry = results["territoires"][0]

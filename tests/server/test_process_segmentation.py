@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 from collections.abc import Iterator
 
 import pyproj
@@ -87,12 +86,7 @@ def _to_lambert(x: object, y: object) -> tuple:
 
 def test_async_job_reaches_100_with_progress(server: str) -> None:
     job = Processes(server).execute("segmentation", inputs=PATH_INPUTS, async_=True, response="raw")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = requests.get(f"{server}/jobs/{job['jobID']}", params={"f": "json"}, timeout=30).json()
-        if status["status"] in ("successful", "failed"):
-            break
-        time.sleep(0.3)
+    status = services.wait_for_job(server, job["jobID"])
     assert status["status"] == "successful", status
     assert status["progress"] == 100
     results = requests.get(f"{server}/jobs/{job['jobID']}/results", params={"f": "json"}, timeout=30).json()

@@ -7,6 +7,17 @@ from collections.abc import Iterable
 from pygeoapi.process.base import ProcessorExecuteError
 
 
+def check_inputs(data: dict, metadata: dict) -> None:
+    """Unknown or missing (``minOccurs`` ≥ 1) inputs are the client's error, named in the 400."""
+    unknown = sorted(set(data) - set(metadata["inputs"]))
+    if unknown:
+        raise ProcessorExecuteError(user_msg=f"unknown input {unknown[0]!r}; expected: "
+                                             f"{', '.join(metadata['inputs'])}")
+    missing = [name for name, spec in metadata["inputs"].items() if spec.get("minOccurs", 0) and name not in data]
+    if missing:
+        raise ProcessorExecuteError(user_msg=f"missing input {missing[0]!r}")
+
+
 def requested_output(outputs: dict | None, known: Iterable[str], default: str) -> str:
     """The one output a request asks for (``default`` when it names none): pygeoapi returns a single document."""
     known = list(known)

@@ -11,7 +11,7 @@ from ...errors import OcsgeError
 from ...stores import open_store
 from ...workflows.artificialisation import run
 from ...workflows.exports import MAX_ZONES, artificial_zones, table_csv
-from . import requested_output
+from . import check_inputs, requested_output
 
 _TERRITOIRE_SCHEMA = {
     "type": "object",
@@ -107,13 +107,7 @@ class ArtificialisationProcessor(BaseProcessor):
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, dict]:
         """Validate the inputs and return the indicators document."""
-        unknown = sorted(set(data) - set(PROCESS_METADATA["inputs"]))
-        if unknown:
-            raise ProcessorExecuteError(user_msg=f"unknown input {unknown[0]!r}; expected: "
-                                                 f"{', '.join(PROCESS_METADATA['inputs'])}")
-        for name in ("territoire", "millesimes"):
-            if name not in data:
-                raise ProcessorExecuteError(user_msg=f"missing input {name!r}")
+        check_inputs(data, PROCESS_METADATA)
         wanted = requested_output(outputs, PROCESS_METADATA["outputs"], "artificialisation")
         store = open_store(self.store_url)
         try:

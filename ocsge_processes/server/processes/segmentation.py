@@ -16,7 +16,7 @@ from ...errors import OcsgeError
 from ...segmentation import models
 from ...workflows.images import ImagePolicy
 from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, polygons_geojson, run
-from . import requested_output
+from . import check_inputs, requested_output
 from .progress import job_progress
 
 _IMAGE_SCHEMA = {
@@ -98,10 +98,7 @@ class SegmentationProcessor(BaseProcessor):
 
     def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, object]:
         """Run and return the one output asked for (``surfaces`` by default)."""
-        unknown = sorted(set(data) - set(PROCESS_METADATA["inputs"]))
-        if unknown:
-            raise ProcessorExecuteError(user_msg=f"unknown input {unknown[0]!r}; expected: "
-                                                 f"{', '.join(PROCESS_METADATA['inputs'])}")
+        check_inputs(data, PROCESS_METADATA)
         wanted = requested_output(outputs, OUTPUTS, "surfaces")
         workdir = Path(tempfile.mkdtemp(prefix="ocsge-segmentation-"))
         try:
