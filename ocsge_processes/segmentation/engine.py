@@ -30,7 +30,7 @@ from .device import select_device
 from .legend import NODATA, legend
 from .pipeline import overlapped
 from .registry import ModelSpec, get_model
-from .windows import Tile, Tiling, plan
+from .windows import Tile, Tiling, default_tiling, plan
 
 #: ``progress(done_windows, total_windows)``, called from the writer thread after each batch is written.
 Progress = Callable[[int, int], None]
@@ -52,13 +52,13 @@ def segment(stack: BandStack, model: torch.nn.Module, spec: ModelSpec, out: Path
             progress: Progress | None = None) -> SegmentationResult:
     """Classify every pixel of ``stack`` with ``model`` (moved to the device) into the COG ``out``.
 
-    ``tiling`` defaults to IGN's 512 px windows with 128 px margins. ``output`` picks the legend
+    ``tiling`` defaults to ``default_tiling``: IGN's 128 px margins around larger windows. ``output`` picks the legend
     (``legend.OUTPUTS``). ``probabilities``, when given, is a second COG with one uint8 band per class that the model
     may predict (softmax × 255), in class order. ``progress`` reaches the total before the final COG copy.
     """
     started = time.perf_counter()
-    tiling = tiling or Tiling()
     target = select_device(device)
+    tiling = tiling or default_tiling(stack.width, stack.height, batch_size=8 if target.type == "cuda" else 1)
     key = legend(spec, output)
     predictor = Predictor(model, spec, key.lut, target, with_probabilities=probabilities is not None)
     tiles = plan(stack.width, stack.height, tiling)
@@ -123,9 +123,9 @@ class Predictor:
         self.cuda = device.type == "cuda"
         #: Autocast precision: bf16 on CUDA, None (fp32) on the CPU.
         self.dtype = torch.bfloat16 if self.cuda else None
-        self.model = model.eval().to(device)
+        # channels_last pays on both: tensor cores on CUDA, ~10-20 % faster convolutions on the CPU (measured).
+        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
         if self.cuda:
-            self.model = self.model.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
         shape = (1, len(spec.bands), 1, 1)
         self.mean = torch.tensor(spec.mean, dtype=torch.float32, device=device).view(shape)
@@ -141,13 +141,11 @@ class Predictor:
     @torch.inference_mode()
     def __call__(self, pixels: torch.Tensor) -> Prediction:
         """``pixels``: uint8 (batch, bands, rows, cols) on the host."""
-        x = pixels.to(self.device, non_blocking=True)
-        if self.cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = pixels.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         x = (x.float() - self.mean) / self.std
         with torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
             logits = self.model(x)
-        logits = logits.float() + self.mask
+        logits = logits.float().add_(self.mask)
         values = self.lut[logits.argmax(dim=1)]
         probs = None
         if self.with_probabilities:

@@ -55,6 +55,19 @@ class Tile:
         return slice(top, top + self.core.height), slice(left, left + self.core.width)
 
 
+#: Default window side: with IGN's 128 px margins, a 512 px window spends 75 % of its compute on margins that are
+#: cropped, a 1 024 px window 44 % (bench/segmentation.py: about 1.7-2× faster on the CPU for the same context).
+DEFAULT_WINDOW = 1024
+
+
+def default_tiling(width: int, height: int, batch_size: int = 1, margin: int = 128) -> Tiling:
+    """1 024 px windows, or the smallest multiple of 32 px that holds a smaller raster with its margins; batches
+    help a GPU, not a CPU."""
+    needed = max(width, height) + 2 * margin
+    window = min(DEFAULT_WINDOW, -(-needed // WINDOW_MULTIPLE) * WINDOW_MULTIPLE)
+    return Tiling(window=max(window, 2 * margin + WINDOW_MULTIPLE), margin=margin, batch_size=batch_size)
+
+
 def plan(width: int, height: int, tiling: Tiling) -> list[Tile]:
     """The tiles covering a ``width`` × ``height`` raster, row by row; their cores partition it."""
     return [Tile(Window(col.read, row.read, tiling.window, tiling.window),

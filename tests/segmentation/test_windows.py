@@ -7,7 +7,7 @@ import pytest
 
 from ocsge_processes.errors import InvalidInputError
 from ocsge_processes.segmentation import Tiling, plan
-from ocsge_processes.segmentation.windows import count
+from ocsge_processes.segmentation.windows import count, default_tiling
 
 
 @pytest.mark.parametrize(("width", "height", "tiling"), [
@@ -52,3 +52,10 @@ def test_a_pixel_sees_its_margin_and_windows_stay_near_the_raster() -> None:
 def test_bad_tilings_are_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         Tiling(**kwargs)
+
+
+@pytest.mark.parametrize(("side", "window"), [(252, 512), (700, 960), (5000, 1024)])
+def test_default_tiling_fits_small_rasters_and_caps_large_ones(side: int, window: int) -> None:
+    tiling = default_tiling(side, side)
+    assert (tiling.window, tiling.margin, tiling.batch_size) == (window, 128, 1)
+    assert sum(t.core.width * t.core.height for t in plan(side, side, tiling)) == side * side
