@@ -12,6 +12,7 @@ from tqdm import tqdm
 from . import __version__
 from .errors import OcsgeError
 from .generate.command import generate_command
+from .styles import DEFAULT_BASE_URL
 
 STORE_OPTION = click.option(
     "--store", envvar="OCSGE_STORE", default="data/ocsge.gpkg", show_default=True,
@@ -215,6 +216,22 @@ def schemas(out: Path) -> None:
     from .schema import write_schemas
 
     for path in write_schemas(out):
+        click.echo(path)
+
+
+@main.command()
+@click.option("--out", default="styles", show_default=True, type=click.Path(path_type=Path))
+@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
+              help="Root of the OGC API server whose tiles the styles load.")
+def styles(out: Path, base_url: str) -> None:
+    """Write the MapLibre style of every map (the files in styles/), colours and labels from the nomenclature."""
+    from .styles import write_styles
+
+    try:
+        paths = write_styles(out, base_url)
+    except OcsgeError as err:
+        raise click.ClickException(str(err)) from err
+    for path in paths:
         click.echo(path)
 
 

@@ -1,0 +1,155 @@
+"""The MapLibre styles: every nomenclature leaf coloured once, sound choropleth classes, valid documents in step
+with the committed ``styles/`` folder."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ocsge_processes import nomenclature
+from ocsge_processes.errors import InvalidInputError, UnknownCodeError
+from ocsge_processes.layers import LAYERS
+from ocsge_processes.styles import (
+    ATTRIBUTION,
+    BREAKS,
+    STYLES,
+    artificialisation_style,
+    build_style,
+    couverture_style,
+    difference_style,
+    usage_style,
+)
+
+from .conftest import ROOT, ocsge
+
+#: Style -> (collection, coded field, nomenclature) of the categorical maps.
+CODED = {
+    "couverture": ("ocsge-occupation-sol", "code_cs", nomenclature.couverture()),
+    "usage": ("ocsge-occupation-sol", "code_us", nomenclature.usage()),
+    "difference": ("ocsge-difference", "code_cs_apres", nomenclature.couverture()),
+}
+LAYER_TYPES = {"fill", "line"}
+
+
+def fill_color(style: dict) -> list:
+    """The fill-color expression of the style's fill layer."""
+    (fill,) = [layer for layer in style["layers"] if layer["type"] == "fill"]
+    return fill["paint"]["fill-color"]
+
+
+@pytest.mark.parametrize("name", list(CODED))
+def test_every_leaf_is_matched_once_with_its_nomenclature_colour(name: str) -> None:
+    _collection, field, codes = CODED[name]
+    expression = fill_color(build_style(name))
+    assert expression[:2] == ["match", ["get", field]]
+    arms, fallback = expression[2:-1], expression[-1]
+    assert len(arms) % 2 == 0 and isinstance(fallback, str)
+    labels, colors = arms[::2], arms[1::2]
+    assert sorted(labels) == sorted(codes.leaves()), "each leaf exactly once, nothing else"
+    assert dict(zip(labels, colors, strict=True)) == {c: codes.get(c).color for c in codes.leaves()}
+
+
+@pytest.mark.parametrize("name", list(CODED))
+def test_legend_carries_the_french_labels_of_the_nomenclature(name: str) -> None:
+    _collection, field, codes = CODED[name]
+    legend = build_style(name)["metadata"]["ocsge:legend"]
+    assert legend["field"] == field
+    assert [item["code"] for item in legend["items"]] == codes.leaves()
+    for item in legend["items"]:
+        entry = codes.get(item["code"])
+        assert (item["label"], item["short_label"], item["color"]) == (entry.label, entry.short_label, entry.color)
+
+
+def test_us235_and_its_children_are_all_leaves_of_the_usage_map() -> None:
+    """US235 is used when IGN could not tell US2/US3/US5 apart, so it needs a colour beside its children's."""
+    labels = fill_color(usage_style())[2:-1:2]
+    assert {"US235", "US2", "US3", "US5"} <= set(labels)
+
+
+def test_choropleth_breaks_increase_and_cover_0_to_100() -> None:
+    assert BREAKS[0] == 0 and BREAKS[-1] == 100
+    assert all(low < high for low, high in zip(BREAKS, BREAKS[1:]))
+    case = fill_color(artificialisation_style())
+    assert case[0] == "case" and case[1] == ["==", ["typeof", ["get", "taux_artificialisation"]], "number"]
+    step = case[2]
+    assert step[:2] == ["step", ["get", "taux_artificialisation"]]
+    assert step[3::2] == list(BREAKS[1:-1])
+    items = artificialisation_style()["metadata"]["ocsge:legend"]["items"]
+    classes = [item for item in items if item["min"] is not None]
+    assert [(c["min"], c["max"]) for c in classes] == list(zip(BREAKS, BREAKS[1:]))
+    assert [c["color"] for c in classes] == step[2::2]
+
+
+def test_choropleth_ramp_darkens_class_by_class() -> None:
+    """A sequential palette: each class is darker than the one below it."""
+    step = fill_color(artificialisation_style())[2]
+
+    def luminance(color: str) -> float:
+        r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    lums = [luminance(c) for c in step[2::2]]
+    assert all(a > b for a, b in zip(lums, lums[1:])), lums
+
+
+@pytest.mark.parametrize("name", list(STYLES))
+def test_style_is_a_maplibre_v8_document_on_the_collection(name: str) -> None:
+    style = build_style(name)
+    assert style["version"] == 8 and style["name"]
+    expected = CODED[name][0] if name in CODED else "artificialisation-communes"
+    assert style["metadata"]["ocsge:collection"] == expected
+    assert list(style["sources"]) == [expected]
+    source = style["sources"][expected]
+    assert source["type"] == "vector" and source["attribution"] == ATTRIBUTION
+    assert source["tiles"] == [
+        f"http://127.0.0.1:5000/collections/{expected}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=mvt"]
+    ids = [layer["id"] for layer in style["layers"]]
+    assert len(ids) == len(set(ids)) and all(ids)
+    for layer in style["layers"]:
+        assert layer["type"] in LAYER_TYPES
+        assert layer["source"] in style["sources"]
+        assert layer["source-layer"] == expected and expected in LAYERS
+
+
+def test_base_url_and_tile_template_are_parameters() -> None:
+    style = couverture_style("https://example.org/ocsge/", "{base}/t/{id}/{z}/{x}/{y}.pbf")
+    assert style["sources"]["ocsge-occupation-sol"]["tiles"] == [
+        "https://example.org/ocsge/t/ocsge-occupation-sol/{z}/{x}/{y}.pbf"]
+    assert difference_style("http://h:8080")["sources"]["ocsge-difference"]["tiles"][0].startswith(
+        "http://h:8080/collections/ocsge-difference/tiles/")
+
+
+@pytest.mark.parametrize(("base", "tiles", "message"), [
+    ("127.0.0.1:5000", "{base}/{z}/{x}/{y}", "must be an http(s) URL"),
+    ("ftp://host", "{base}/{z}/{x}/{y}", "must be an http(s) URL"),
+    ("http://host?f=json", "{base}/{z}/{x}/{y}", "must be an http(s) URL"),
+    ("http://host", "{base}/{z}/{TileRow}/{TileCol}", "lacks {x}, {y}"),
+])
+def test_bad_urls_are_refused_with_the_reason(base: str, tiles: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        couverture_style(base, tiles)
+
+
+def test_unknown_style_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownCodeError, match="couverture, usage, difference, artificialisation"):
+        build_style("relief")
+
+
+def test_styles_folder_is_up_to_date(tmp_path: Path) -> None:
+    """`ocsge styles` writes exactly the committed files, byte for byte."""
+    ocsge("styles", "--out", str(tmp_path))
+    fresh = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.glob("*.json")}
+    committed = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "styles").glob("*.json")}
+    assert sorted(fresh) == sorted(committed) == sorted(f"{name}.json" for name in STYLES)
+    for name, text in committed.items():
+        assert text == fresh[name], f"run `ocsge styles` to refresh styles/{name}"
+        assert json.loads(text)["version"] == 8
+
+
+def test_cli_refuses_a_bad_base_url_and_writes_nothing(tmp_path: Path) -> None:
+    done = ocsge("styles", "--out", str(tmp_path / "out"), "--base-url", "localhost:5000", check=False)
+    assert done.returncode != 0 and "must be an http(s) URL" in done.stderr
+    assert not (tmp_path / "out").exists()
