@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from features import COMMUNES, RESULTS, PROJECT_BIN, generated_deliveries, machine, run, say, step  # noqa: E402
+from features import COMMUNES, PROJECT_BIN, generated_deliveries, machine, run, say, step, write_results  # noqa: E402,E501
 from tests.services import postgis  # noqa: E402
 
 DEPARTEMENT = "33"
@@ -190,12 +190,8 @@ def main() -> None:
     if results["gpkg"]["gap_ha"] > AGREEMENT_HA:
         raise SystemExit(f"the baseline and ours disagree by {results['gpkg']['gap_ha']} ha on a commune")
     text = report(results, results["gpkg"]["floor"]["figures"]["polygons"], cell)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"artificialisation-{dt.date.today().isoformat()}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(text, encoding="utf-8")
     print(text)
-    say(f"results: {stem.with_suffix('.md')}")
+    say(f"results: {write_results('artificialisation', results, text)}")
 
 
 if __name__ == "__main__":

@@ -44,11 +44,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import say, write_results  # noqa: E402
 from tests.services import free_port, postgis, wait_for_server  # noqa: E402
 
 BENCH = ROOT / "bench"
 CACHE = BENCH / ".cache"
-RESULTS = BENCH / "results"
 PROJECT_BIN = Path(sys.executable).parent
 SHARED = Path(os.environ.get("OCSGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 COMMUNES = SHARED / "communes-admin-express-2018" / "33-gironde" / "communes-33-gironde.geojson"
@@ -82,11 +82,6 @@ GPKG_VS_POSTGIS = 1.5
 
 
 # -- small helpers ---------------------------------------------------------------------------------------------
-
-
-def say(text: str) -> None:
-    """Progress on stderr, so that stdout keeps only the results."""
-    print(text, file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -669,14 +664,6 @@ def markdown_table(servers: list[Server], loads: dict[str, Load | str | None],
     return rows
 
 
-def write_results(report: dict, text: str) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"features-{dt.date.today().isoformat()}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(text, encoding="utf-8")
-    return stem.with_suffix(".md")
-
-
 def profile(dataset: Dataset, pg_url: str, queries: list[Query], run_dir: Path) -> list[str]:
     """Where one request of ours spends its time, per store and query kind (bench/profile_request.py)."""
     lines = []
@@ -772,7 +759,7 @@ def main() -> None:
               "results": {k: {s: asdict(v) if isinstance(v, Load) else v for s, v in r.items()}
                           for k, r in results.items()},
               "ratios": {k: ratio_lines(r) for k, r in results.items()}}
-    say(f"results: {write_results(report, text).relative_to(ROOT)}")
+    say(f"results: {write_results('features', report, text).relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -65,9 +65,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import RESULTS, say, write_results  # noqa: E402
+
 BENCH = ROOT / "bench"
 CACHE = BENCH / ".cache"
-RESULTS = BENCH / "results"
 SHARED = Path(os.environ.get("OCSGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 #: The real patch, from the shared data; a copy is kept in the cache so that the benchmark runs where the shared
 #: data is absent (the GPU machine: carry bench/.cache/montpellier).
@@ -81,11 +82,6 @@ TARGETS = {"cpu": 2.0, "cuda": 5.0}
 AGREEMENT_CPU = 0.999
 #: ASSUMED dense bf16 peaks (TFLOP/s) by GPU name; H100 SXM and H200 share the chip (reference §5.4).
 PEAKS = {"H100": 989.4, "H200": 989.4}
-
-
-def say(text: str) -> None:
-    """Progress on stderr, so that stdout keeps only the results."""
-    print(text, file=sys.stderr, flush=True)
 
 
 # -- input and network ------------------------------------------------------------------------------------------
@@ -511,7 +507,6 @@ def main() -> None:
     if device == "cpu" and agree < AGREEMENT_CPU:
         raise SystemExit(f"ours and IGN's method agree on {agree:.4%} of pixels only (< {AGREEMENT_CPU:.1%}): "
                          f"no ratio is given; outputs in {run_dir}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"segmentation-{dt.date.today().isoformat()}"
     everything = json.loads(stem.with_suffix(".json").read_text()) if stem.with_suffix(".json").exists() else {}
     everything[device] = result
@@ -521,10 +516,8 @@ def main() -> None:
                       "network. Method: bench/segmentation.py's docstring.", "",
                       *[line for key in ("cpu", "cuda") if key in everything
                         for line in report_section(everything[key])]])
-    stem.with_suffix(".json").write_text(json.dumps(everything, indent=1) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(text, encoding="utf-8")
     print(text)
-    say(f"results: {stem.with_suffix('.md')}")
+    say(f"results: {write_results('segmentation', everything, text)}")
 
 
 if __name__ == "__main__":
