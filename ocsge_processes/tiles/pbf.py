@@ -1,0 +1,108 @@
+"""The few Protocol Buffers wire-format pieces a vector tile needs: varints, zigzag, length-delimited fields.
+
+Written here rather than depending on ``protobuf`` and generated classes: a tile uses four wire types, and the
+geometry streams (most of a tile's bytes) are encoded in bulk with numpy, which generated classes cannot do.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import InvalidInputError
+
+VARINT, FIXED64, BYTES, FIXED32 = 0, 1, 2, 5
+
+
+def zigzag(values: np.ndarray) -> np.ndarray:
+    """Signed integers mapped to unsigned ones so that small magnitudes stay small (0, -1, 1, -2 → 0, 1, 2, 3)."""
+    values = np.asarray(values, dtype=np.int64)
+    return ((values << 1) ^ (values >> 63)).astype(np.uint64)
+
+
+def unzigzag(value: int) -> int:
+    """The inverse of :func:`zigzag` for one value."""
+    return (value >> 1) ^ -(value & 1)
+
+
+def varints(values: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Unsigned integers as concatenated base-128 varints, and the byte length of each, in one numpy pass."""
+    values = np.asarray(values, dtype=np.uint64)
+    if values.size == 0:
+        return b"", np.zeros(0, dtype=np.int64)
+    shifts = np.arange(10, dtype=np.uint64) * np.uint64(7)
+    groups = (values[:, None] >> shifts[None, :]) & np.uint64(0x7F)
+    lengths = np.maximum(1, 10 - np.argmax((values[:, None] >> shifts[None, :])[:, ::-1] != 0, axis=1))
+    lengths[values == 0] = 1
+    used = np.arange(10)[None, :] < lengths[:, None]
+    more = np.arange(10)[None, :] < (lengths[:, None] - 1)
+    data = (groups | (more.astype(np.uint64) << np.uint64(7))).astype(np.uint8)
+    return data[used].tobytes(), lengths.astype(np.int64)
+
+
+def varint(value: int) -> bytes:
+    """One unsigned integer as a varint."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def key(field: int, wire: int) -> bytes:
+    """The tag that starts a field."""
+    return varint(field << 3 | wire)
+
+
+def delimited(field: int, payload: bytes) -> bytes:
+    """A length-delimited field (string, sub-message or packed repeated scalars)."""
+    return key(field, BYTES) + varint(len(payload)) + payload
+
+
+def double(field: int, value: float) -> bytes:
+    return key(field, FIXED64) + struct.pack("<d", value)
+
+
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it."""
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise InvalidInputError("truncated varint in protobuf message")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+    """(field number, wire type, value) of each field of a message; fixed-size values come back as bytes."""
+    pos = 0
+    while pos < len(data):
+        tag, pos = read_varint(data, pos)
+        field, wire = tag >> 3, tag & 7
+        if wire == VARINT:
+            value, pos = read_varint(data, pos)
+        elif wire == BYTES:
+            size, pos = read_varint(data, pos)
+            value, pos = data[pos:pos + size], pos + size
+        elif wire in (FIXED64, FIXED32):
+            size = 8 if wire == FIXED64 else 4
+            value, pos = data[pos:pos + size], pos + size
+        else:
+            raise InvalidInputError(f"unsupported protobuf wire type {wire}")
+        yield field, wire, value
+
+
+def packed(data: bytes) -> list[int]:
+    """The unsigned integers of a packed repeated field."""
+    out, pos = [], 0
+    while pos < len(data):
+        value, pos = read_varint(data, pos)
+        out.append(value)
+    return out

@@ -1,0 +1,114 @@
+"""Tiles from both stores over SYBARVAL and the generated communes: decoded, compared, validated."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import shapely
+
+from ocsge_processes.errors import InvalidInputError
+from ocsge_processes.layers import ARTIFICIALISATION_COMMUNES, DIFFERENCE, OCCUPATION_SOL, Layer
+from ocsge_processes.stores import open_store
+from ocsge_processes.tiles import gpkg_tile, postgis_tile
+from ocsge_processes.tiles.decode import decode
+
+from ..conftest import SYBARVAL, ocsge
+
+LAYERS = [OCCUPATION_SOL, DIFFERENCE, ARTIFICIALISATION_COMMUNES]
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    n = 2**z
+    return z, int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+#: Arcachon / Le Teich, inside the SYBARVAL change layers and the generated stock.
+SYBARVAL_TILES = [tile_of(-1.16, 44.65, 14), tile_of(-1.16, 44.65, 15)]
+
+
+def make_tile(url: str, layer: Layer, z: int, x: int, y: int, **kwargs) -> bytes:
+    store = open_store(url)
+    build = postgis_tile if url.startswith("postgresql") else gpkg_tile
+    return build(store, layer, 2154, z, x, y, **kwargs)
+
+
+def features(data: bytes, layer: Layer) -> dict[tuple, object]:
+    """Decoded features by (id, millésimes): ids recur across millésimes."""
+    decoded = decode(data)
+    assert set(decoded) <= {layer.collection_id}
+    found = decoded[layer.collection_id].features if decoded else []
+    out = {}
+    for f in found:
+        key = (f.properties["id"], *(v for k, v in sorted(f.properties.items()) if k.startswith("millesime")))
+        assert key not in out
+        out[key] = f
+    return out
+
+
+@pytest.mark.parametrize("zxy", SYBARVAL_TILES, ids=lambda t: "/".join(map(str, t)))
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.collection_id)
+def test_tile_holds_codes_only(store_url: str, layer: Layer, zxy: tuple[int, int, int]) -> None:
+    found = features(make_tile(store_url, layer, *zxy), layer)
+    assert found, f"no {layer.collection_id} feature in tile {zxy}"
+    for feature in found.values():
+        assert feature.type == 3 and feature.geometry.is_valid and not feature.geometry.is_empty
+        assert not {"libelle_cs", "libelle_us", "source", "nom"} & set(feature.properties)
+        assert set(layer.coded) <= set(feature.properties)
+        for name in layer.coded:
+            assert feature.properties[name].startswith(layer.coded[name].upper())
+        minx, miny, maxx, maxy = feature.geometry.bounds
+        assert -64 <= minx and -64 <= miny and maxx <= 4160 and maxy <= 4160
+
+
+def gpkg_twin(tmp_path_factory: pytest.TempPathFactory, demo_deliveries: list[Path]) -> str:
+    """The GeoPackage the gpkg run of ``store_url`` loaded (same data), or a new one when that run was deselected."""
+    made = sorted(tmp_path_factory.getbasetemp().glob("gpkg*/ocsge.gpkg"))
+    if made:
+        return str(made[0])
+    url = str(tmp_path_factory.mktemp("gpkg") / "ocsge.gpkg")
+    ocsge("ingest", "--store", url, str(SYBARVAL), *map(str, demo_deliveries))
+    ocsge("artificialisation", "--store", url, "--departement", "33")
+    return url
+
+
+#: Known bug, to fix before tiles are served: our encoder drops a few polygons that ST_AsMVTGeom keeps, and not
+#: only slivers (e.g. OCSGE0000000000016130 at z11 x1017 y739, 557 tile units²).
+_DROPS_FEATURES = pytest.mark.xfail(strict=True, reason="the GeoPackage encoder drops a few polygons PostGIS keeps")
+
+
+@pytest.mark.parametrize("layer", [pytest.param(layer, marks=_DROPS_FEATURES) if layer is not ARTIFICIALISATION_COMMUNES
+                                   else layer for layer in LAYERS], ids=lambda layer: layer.collection_id)
+def test_gpkg_and_postgis_tiles_agree(store_url: str, layer: Layer, tmp_path_factory: pytest.TempPathFactory,
+                                      demo_deliveries: list[Path]) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("compared from the PostGIS run, once both stores are loaded")
+    gpkg_url = gpkg_twin(tmp_path_factory, demo_deliveries)
+    for zxy in [*SYBARVAL_TILES, tile_of(-1.16, 44.65, 11)]:
+        mine, theirs = features(make_tile(gpkg_url, layer, *zxy), layer), features(
+            make_tile(store_url, layer, *zxy), layer)
+        assert mine.keys() == theirs.keys(), zxy
+        for key, feature in mine.items():
+            other = theirs[key]
+            assert feature.properties == other.properties
+            # each is within the simplification tolerance (4 units) plus the grid (1) of the same shape
+            assert shapely.hausdorff_distance(feature.geometry, other.geometry) <= 10, key
+
+
+def test_equals_selects_a_millesime(store_url: str) -> None:
+    found = features(make_tile(store_url, OCCUPATION_SOL, *SYBARVAL_TILES[0], equals={"millesime": "2024"}),
+                     OCCUPATION_SOL)
+    assert found and {f.properties["millesime"] for f in found.values()} == {2024}
+
+
+def test_empty_area_gives_an_empty_tile(store_url: str) -> None:
+    data = make_tile(store_url, OCCUPATION_SOL, *tile_of(5.0, 47.0, 14))  # Burgundy: nothing stored there
+    assert data == b"" and decode(data) == {}
+
+
+@pytest.mark.parametrize("zxy, message", [((25, 0, 0), "0 to 24"), ((14, 16384, 0), "columns 0 to 16383"),
+                                          ((14, 0, -1), "rows 0 to 16383")])
+def test_bad_tile_coordinates(store_url: str, zxy: tuple[int, int, int], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        make_tile(store_url, OCCUPATION_SOL, *zxy)
