@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .measure import M2_PER_HA, Layers, layers_by_epsg, overlay, percent, totals
+from .measure import M2_PER_HA, Layers, measured, overlay, percent, totals
 from .methods import DECREE, IGN, MATRIX
 from .rules import artificial_flags
 from .stock import NOT_CLASSIFIED, Stock
@@ -76,10 +76,7 @@ def compute_all_flows(differences: Layers, territories: Sequence[Territory], met
     """The flows of each of ``territories`` (every commune of a département) from one pass over the layers."""
     if not territories:
         return []
-    frames = layers_by_epsg(differences, territories)
-    method = _resolve(list(frames.values()), method)
-    table = pd.concat([_measure(frame, territories, epsg, method) for epsg, frame in frames.items()],
-                      ignore_index=True)
+    method, table = measured(differences, territories, method, _resolve, _measure)
     count = len(territories)
     index, area_ha, sens = table["territory"].to_numpy(), table["area_m2"].to_numpy() / M2_PER_HA, table["sens"]
     artificialisation = totals(index, area_ha * (sens == ARTIFICIALISATION).fillna(False).to_numpy(bool), count)

@@ -6,7 +6,7 @@ take the planar area in the département's CRS. A polygon across two communes is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -46,6 +46,18 @@ def layers_by_epsg(layers: Layers, territories: Sequence[Territory]) -> dict[int
         for epsg, group in sorted(grouped.items())
         if epsg in wanted
     }
+
+
+def measured(layers: Layers, territories: Sequence[Territory], method: str | None,
+             resolve: Callable[[list[gpd.GeoDataFrame], str | None], str],
+             measure: Callable[[gpd.GeoDataFrame, Sequence[Territory], int, str], pd.DataFrame],
+             ) -> tuple[str, pd.DataFrame]:
+    """The method that applies (``resolve``), then ``measure``'s rows (one per polygon piece in a territory) for
+    the layers of every CRS, in one table: the common first step of stocks and flows."""
+    frames = layers_by_epsg(layers, territories)
+    method = resolve(list(frames.values()), method)
+    table = pd.concat([measure(frame, territories, epsg, method) for epsg, frame in frames.items()], ignore_index=True)
+    return method, table
 
 
 def totals(territory: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:

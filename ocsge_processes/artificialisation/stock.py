@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .measure import M2_PER_HA, Layers, layers_by_epsg, overlay, percent, totals
+from .measure import M2_PER_HA, Layers, measured, overlay, percent, totals
 from .methods import artificial_status, resolve_method
 from .rules import decree_categories
 from .territory import Territory
@@ -62,10 +62,7 @@ def compute_all_stocks(layers: Layers, territories: Sequence[Territory], method:
     """The stock of each of ``territories`` (every commune of a département) from one pass over the layers."""
     if not territories:
         return []
-    frames = layers_by_epsg(layers, territories)
-    method = resolve_method(list(frames.values()), method)
-    table = pd.concat([_measure(frame, territories, epsg, method) for epsg, frame in frames.items()],
-                      ignore_index=True)
+    method, table = measured(layers, territories, method, resolve_method, _measure)
     count = len(territories)
     index = table["territory"].to_numpy()
     artificial_ha = totals(index, table["artificial_m2"].to_numpy(), count) / M2_PER_HA
