@@ -19,7 +19,7 @@ from ..artificialisation import DECREE, IGN, METHODS, Flows, Stock, Territory, a
 from ..errors import InvalidInputError
 from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL, Layer
 from ..stores import FeatureStore, table_name
-from .territories import resolve
+from .territories import ResolvedTerritory, resolve
 
 #: Share of a territory the stock layer must cover for a rate to be given (real layers are partitions).
 MIN_COVERAGE = 0.98
@@ -35,15 +35,9 @@ def run(store: FeatureStore, territoire: object, millesimes: object, methode: st
     ``progress(done, total)`` is called after each step (a stock per millésime, then the flows), for progress bars
     and job status.
     """
-    years = _millesimes(millesimes)
-    if methode is not None and methode not in METHODS:
-        raise InvalidInputError(f"unknown methode {methode!r}; expected one of {', '.join(METHODS)}")
-    resolved = resolve(store, territoire)
-    if detail_communes and not resolved.communes:
-        raise InvalidInputError("detail_communes needs a territory made of communes (communes, epci or departement)")
+    years, resolved = checked_request(store, territoire, millesimes, methode, detail_communes)
     with LayerCache(store, resolved.territory) as data:
-        available = available_millesimes(data)
-        _check_available(years, available)
+        available = checked_available(data, years)
         _prefetch(data, years, methode, available["ign"])
         if detail_communes:
             communes = _entries(data, list(resolved.communes), years, methode, progress)
@@ -55,7 +49,21 @@ def run(store: FeatureStore, territoire: object, millesimes: object, methode: st
         return {"millesimes": years, "territoires": [_entry(resolved.territory, years, *figures)]}
 
 
-def _check_available(years: list[int], available: dict[str, list]) -> None:
+def checked_request(store: FeatureStore, territoire: object, millesimes: object, methode: str | None,
+                    detail_communes: bool) -> tuple[list[int], ResolvedTerritory]:
+    """The millésimes and the territory of a request, each input checked (the process passes them as received)."""
+    years = _millesimes(millesimes)
+    if methode is not None and methode not in METHODS:
+        raise InvalidInputError(f"unknown methode {methode!r}; expected one of {', '.join(METHODS)}")
+    resolved = resolve(store, territoire)
+    if detail_communes and not resolved.communes:
+        raise InvalidInputError("detail_communes needs a territory made of communes (communes, epci or departement)")
+    return years, resolved
+
+
+def checked_available(data: LayerCache, years: list[int]) -> dict[str, list]:
+    """``available_millesimes``, after checking that ``years`` can be computed from them."""
+    available = available_millesimes(data)
     missing = [y for y in years if y not in available["stock"] and y not in available["difference"]]
     if missing:
         raise InvalidInputError(
@@ -65,6 +73,7 @@ def _check_available(years: list[int], available: dict[str, list]) -> None:
             years[0] in available["stock"] and years[1] in available["stock"]):
         raise InvalidInputError(f"no flows can be computed between {years[0]} and {years[1]}: no difference layer "
                                 f"for that pair (pairs: {_listing(available['pairs'])}) and no stock for both")
+    return available
 
 
 def available_millesimes(data: LayerCache) -> dict[str, list]:

@@ -13,8 +13,7 @@ import pandas as pd
 from ..artificialisation import artificial_status, decree_categories
 from ..errors import InvalidInputError
 from ..stores import FeatureStore
-from .artificialisation import LayerCache, stock_layers
-from .territories import resolve
+from .artificialisation import LayerCache, checked_available, checked_request, stock_layers
 
 #: Columns of the CSV table, one row per territory then per commune.
 TABLE_COLUMNS = (
@@ -39,11 +38,15 @@ def table_csv(document: dict) -> str:
     return out.getvalue()
 
 
-def artificial_zones(store: FeatureStore, territoire: object, millesime: int, methode: str | None = None) -> dict:
-    """A GeoJSON FeatureCollection (CRS84) of the artificialised polygons of ``millesime`` cut to the territory,
-    with their codes, decree category and the method that decided."""
-    territory = resolve(store, territoire).territory
+def artificial_zones(store: FeatureStore, territoire: object, millesimes: object, methode: str | None = None,
+                     detail_communes: bool = False) -> dict:
+    """A GeoJSON FeatureCollection (CRS84) of the artificialised polygons of the last of ``millesimes`` cut to the
+    territory, with their codes, decree category and the method that decided. Inputs are checked as ``run`` checks
+    them, without computing the indicators."""
+    years, resolved = checked_request(store, territoire, millesimes, methode, detail_communes)
+    territory, millesime = resolved.territory, years[-1]
     with LayerCache(store, territory) as data:
+        checked_available(data, years)
         source = stock_layers(data, millesime, methode)
         if source is None:
             raise InvalidInputError(f"no OCCUPATION_SOL or ARTIF layer is ingested for millésime {millesime} on "

@@ -110,14 +110,14 @@ class ArtificialisationProcessor(BaseProcessor):
         check_inputs(data, PROCESS_METADATA)
         wanted = requested_output(outputs, PROCESS_METADATA["outputs"], "artificialisation")
         store = open_store(self.store_url)
+        request = (store, data["territoire"], data["millesimes"], data.get("methode"),
+                   bool(data.get("detail_communes", False)))
         try:
-            document = run(store, data["territoire"], data["millesimes"], data.get("methode"),
-                           bool(data.get("detail_communes", False)))
+            if wanted == "zones_artificialisees":
+                return "application/geo+json", artificial_zones(*request)
+            document = run(*request)
             if wanted == "tableau":
                 return "text/csv", table_csv(document)
-            if wanted == "zones_artificialisees":
-                return "application/geo+json", artificial_zones(store, data["territoire"], data["millesimes"][-1],
-                                                                data.get("methode"))
         except OcsgeError as err:
             raise ProcessorExecuteError(user_msg=str(err)) from err
         return "application/json", document
