@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import platform
+import re
 import sys
 from pathlib import Path
 
@@ -23,3 +26,15 @@ def write_results(name: str, report: dict, text: str) -> Path:
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     stem.with_suffix(".md").write_text(text, encoding="utf-8")
     return stem.with_suffix(".md")
+
+
+def cpu_model() -> str:
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), platform.processor())
+
+
+def host() -> dict:
+    """What the numbers were measured on: cores, CPU, memory, kernel, Python (each bench adds its own parts)."""
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "ram_gib": round(mem_kb / 2**20, 1),
+            "kernel": platform.release(), "python": platform.python_version()}

@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import re
 import resource
 import shutil
@@ -44,7 +43,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import say, write_results  # noqa: E402
+from common import host, say, write_results  # noqa: E402
 from tests.services import free_port, postgis, wait_for_server  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -145,13 +144,9 @@ def ensure_gdal_bindings(bin_dir: Path) -> str | None:
 
 
 def machine() -> dict:
-    """What the numbers were measured on."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
+    """What the numbers were measured on, PostgreSQL included."""
     postgres = run(["/usr/lib/postgresql/15/bin/postgres", "--version"]).stdout.strip()
-    return {"cpus": os.cpu_count(), "cpu_model": cpu, "ram_gib": round(mem_kb / 2**20, 1),
-            "kernel": platform.release(), "python": platform.python_version(), "postgres": postgres}
+    return {**host(), "postgres": postgres}
 
 
 # -- data -------------------------------------------------------------------------------------------------------

@@ -52,8 +52,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -65,7 +63,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import RESULTS, say, write_results  # noqa: E402
+from common import RESULTS, cpu_model, host, say, write_results  # noqa: E402
 
 BENCH = ROOT / "bench"
 CACHE = BENCH / ".cache"
@@ -342,18 +340,11 @@ def measure(args: argparse.Namespace) -> dict:
 # -- orchestration ----------------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")), platform.processor())
-
-
 def machine() -> dict:
-    """What the numbers were measured on (``features.machine``'s fields, without PostgreSQL, plus torch/GPU)."""
+    """What the numbers were measured on, torch and the GPU included."""
     import torch
 
-    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
-    info = {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "ram_gib": round(mem_kb / 2**20, 1),
-            "kernel": platform.release(), "python": platform.python_version(), "torch": torch.__version__}
+    info = {**host(), "torch": torch.__version__}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
