@@ -9,6 +9,7 @@ left as they fall.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,12 +94,10 @@ def _spread(top: np.ndarray, passes: int = 3) -> np.ndarray:
     """Pixels no point fell on (LiDAR HD has ~10 points/m², a 0.2 m pixel 0.04 m²) take a neighbour's point."""
     top = top.copy()
     for _ in range(passes):
-        empty = top < 0
-        if not empty.any():
+        if not (top < 0).any():
             break
-        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
-            neighbour = np.pad(top, 1, constant_values=-1)[1 + dy:1 + dy + top.shape[0], 1 + dx:1 + dx + top.shape[1]]
-            take = empty & (neighbour >= 0) & (top < 0)
+        for neighbour in _neighbours(top, -1):
+            take = (neighbour >= 0) & (top < 0)
             top[take] = neighbour[take]
     return top
 
@@ -125,13 +124,21 @@ def _fill(grid: np.ndarray) -> np.ndarray:
         known = np.isfinite(grid)
         if not known.any():
             break
-        padded = np.pad(np.where(known, grid, 0.0), 1)
-        weight = np.pad(known.astype(float), 1)
-        total = sum(np.roll(np.roll(padded, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1))[1:-1, 1:-1]
-        count = sum(np.roll(np.roll(weight, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1))[1:-1, 1:-1]
+        total = sum(_neighbours(np.where(known, grid, 0.0), 0.0))
+        count = sum(_neighbours(known.astype(float), 0.0))
         grow = ~known & (count > 0)
         grid[grow] = total[grow] / count[grow]
     return grid
+
+
+def _neighbours(grid: np.ndarray, outside: float) -> Iterator[np.ndarray]:
+    """The grid shifted towards each of its 8 neighbours, ``outside`` beyond its edges.
+
+    Each shift is taken when asked for, so a caller that updates ``grid`` between two sees its own updates.
+    """
+    rows, cols = grid.shape
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
+        yield np.pad(grid, 1, constant_values=outside)[1 + dy:1 + dy + rows, 1 + dx:1 + dx + cols]
 
 
 def _ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
