@@ -10,14 +10,14 @@ STORE ?= data/ocsge.gpkg
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
-APT_PACKAGES := postgresql-15-postgis-3 redis-server gdal-bin 7zip cgi-mapserver
+APT_PACKAGES := postgresql-15-postgis-3 redis-server gdal-bin 7zip cgi-mapserver chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export HF_HUB_OFFLINE := 1
 export PYGEOAPI_CONFIG := $(CURDIR)/build/pygeoapi-config.yml
 export PYGEOAPI_OPENAPI := $(CURDIR)/build/openapi.yml
 
-.PHONY: serve test venv system-deps demo-data config clean
+.PHONY: serve test venv system-deps demo-data config clean web
 
 venv: $(VENV)/.installed
 
@@ -46,15 +46,24 @@ $(STORE): data/demo/.done
 
 demo-data: $(STORE)
 
+# The /map web pages: npm ci + esbuild bundle into ocsge_processes/webapp/static (gitignored), rebuilt only when
+# web/ changed. The wheel build runs the same script (setup.py).
+WEB_STAMP := ocsge_processes/webapp/static/.built
+web: $(WEB_STAMP)
+
+$(WEB_STAMP): web/package.json web/package-lock.json web/build.mjs $(shell find web/src -type f 2>/dev/null)
+	cd web && npm ci --no-audit --no-fund --silent && node build.mjs
+	touch $@
+
 config: $(VENV)/.installed
 	$(BIN)/ocsge config --store $(STORE) --out $(PYGEOAPI_CONFIG) --openapi $(PYGEOAPI_OPENAPI)
 	$(BIN)/pygeoapi openapi validate $(PYGEOAPI_OPENAPI)
 
-serve: $(STORE)
+serve: $(STORE) web
 	$(MAKE) --no-print-directory config STORE=$(STORE)
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - ocsge_processes.server.app:APP
 
-test: system-deps $(VENV)/.installed
+test: system-deps $(VENV)/.installed web
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

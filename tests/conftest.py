@@ -64,7 +64,7 @@ def server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
     port = services.free_port()
     env = {**os.environ, "OCSGE_URL": f"http://127.0.0.1:{port}", "PYGEOAPI_CONFIG": str(config),
-           "PYGEOAPI_OPENAPI": str(openapi), "OCSGE_JOBS": str(folder / "jobs.tinydb"),
+           "PYGEOAPI_OPENAPI": str(openapi), "OCSGE_JOBS": str(folder / "jobs.sqlite"),
            "OCSGE_OUTPUTS": str(folder / "outputs"), "OCSGE_DATA_DIR": str(SHARED),
            "OCSGE_TRUSTED_HOSTS": "localhost"}
     ocsge("config", "--store", store_url, "--template", str(ROOT / "pygeoapi-config.yml"), "--out", str(config),

@@ -1,13 +1,12 @@
-"""Real services for tests and benchmarks, started from Debian's packages: PostgreSQL 15 + PostGIS 3, Redis.
+"""Real services for tests and benchmarks, started from Debian's packages: PostgreSQL 15 + PostGIS 3, Redis, MapServer.
 
 Each runs in its own temporary directory on a free loopback port and is stopped at the end; nothing is mocked.
+How PostgreSQL and Redis are started is shared with the local topology (``deploy/services.py``).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,62 +17,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-PG_BIN = Path(os.environ.get("OCSGE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+from deploy.services import free_port, start_postgis, start_redis, stop_postgis, wait_for_server
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root; CI and the dev machines run as root."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *args]
-    return args
-
-
-def wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
-    """Return once ``url``/conformance answers 200; fail with the server's log if it exits or never answers."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server at {url} exited at start:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/conformance", timeout=20) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server at {url} did not start in {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+__all__ = ["free_port", "mapserver", "postgis", "redis", "wait_for_job", "wait_for_server"]
 
 
 @contextmanager
 def postgis() -> Iterator[str]:
     """A fresh PostgreSQL cluster with PostGIS; yields its connection URL."""
-    if not (PG_BIN / "initdb").exists():
-        raise RuntimeError(f"PostgreSQL 15 not found in {PG_BIN}: apt-get install postgresql-15-postgis-3")
     root = Path(tempfile.mkdtemp(prefix="ocsge-pg-"))
-    data = root / "data"
-    port = free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
     try:
-        subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "ocsge", "--auth=trust",
-                                     "-E", "UTF8", "--no-sync"]), check=True, capture_output=True)
-        subprocess.run(_as_postgres([
-            str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start", "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=256MB "
-            "-c max_connections=200"]), check=True, capture_output=True)
-        url = f"postgresql://ocsge@127.0.0.1:{port}/postgres"
-        subprocess.run(["psql", url, "-qc", "CREATE EXTENSION postgis"], check=True, capture_output=True)
-        yield url
+        yield start_postgis(root, free_port())
     finally:
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        stop_postgis(root, "immediate")
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -81,15 +37,8 @@ def postgis() -> Iterator[str]:
 def redis() -> Iterator[str]:
     """A Redis server without persistence; yields its URL."""
     port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    proc = start_redis(port)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()

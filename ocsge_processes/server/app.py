@@ -1,7 +1,8 @@
 """The WSGI application: pygeoapi's Flask app with our filter parser, honest conformance and the request guard.
 
 Run with ``gunicorn ocsge_processes.server.app:APP``; ``PYGEOAPI_CONFIG`` and ``PYGEOAPI_OPENAPI`` name the
-runtime files that ``ocsge config`` writes (``make serve`` does both).
+runtime files that ``ocsge config`` writes (``make serve`` does both). Request bodies are size-limited
+(``OCSGE_MAX_BODY``, ``OCSGE_MAX_BODY_OTHER``) and store queries time-limited (``OCSGE_STATEMENT_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from pygeoapi import flask_app
 from pygeoapi.api import itemtypes
 
 from ..filters import parse_filter
+from ..webapp import create_blueprint
+from ..stores.timeout import set_query_timeout, web_timeout_from_env
 from . import speedups
 from .guard import RequestGuard
+from .limits import BodyLimit, limits_from_env
 
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
 FILTERING = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf"
@@ -44,4 +48,6 @@ declare_conformance()
 use_our_filter_parser()
 speedups.install()
 APP = flask_app.APP
-APP.wsgi_app = RequestGuard(APP.wsgi_app, flask_app.CONFIG)
+APP.register_blueprint(create_blueprint(flask_app.CONFIG))  # the web pages under /map
+APP.wsgi_app = BodyLimit(RequestGuard(APP.wsgi_app, flask_app.CONFIG), *limits_from_env())
+set_query_timeout(web_timeout_from_env())

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from pygeoapi.provider.base import (ProviderConnectionError, ProviderGenericError, ProviderInvalidQueryError,
                                     ProviderItemNotFoundError)
 
 from ..errors import InvalidInputError, OcsgeError, StoreError, UnknownCodeError
+from ..stores.timeout import QueryTimeoutError
+
+
+class ProviderTimeoutError(ProviderGenericError):
+    """A query stopped at the store's time limit: 503, the client may retry with a narrower query."""
+    ogc_exception_code = "QueryTimeout"
+    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
+
 
 #: Most specific first.
 PROVIDER_ERRORS: list[tuple[type[OcsgeError], type[ProviderGenericError]]] = [
+    (QueryTimeoutError, ProviderTimeoutError),
     (UnknownCodeError, ProviderItemNotFoundError),
     (InvalidInputError, ProviderInvalidQueryError),
     (StoreError, ProviderConnectionError),

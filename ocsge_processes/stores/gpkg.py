@@ -11,7 +11,9 @@ import functools
 import sqlite3
 import struct
 import threading
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -26,8 +28,35 @@ from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key
                    order_by, page_features, selected_fields, table_name)
 from .cql2 import CONVERSE, Dialect, quote, translate
 from .gpkgschema import create_feature_table, rtree_name
+from .timeout import QueryTimeoutError, query_timeout
 
 _GEOM = "geom"
+_Read = TypeVar("_Read", bound=Callable)
+
+
+def _time_limited(method: _Read) -> _Read:
+    """Run a read under this process's query time limit: SQLite's progress handler aborts it at the deadline.
+
+    Nested reads (extent calls tables) share the outermost deadline.
+    """
+    @functools.wraps(method)
+    def run(self: GpkgStore, *args, **kwargs):
+        limit = query_timeout()
+        if limit is None or getattr(self._local, "deadline", None) is not None or not self.path.exists():
+            return method(self, *args, **kwargs)
+        conn = self._reader()
+        deadline = self._local.deadline = time.monotonic() + limit
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as err:
+            if time.monotonic() > deadline:
+                raise QueryTimeoutError(limit) from err
+            raise
+        finally:
+            self._local.deadline = None
+            conn.set_progress_handler(None, 0)
+    return run  # type: ignore[return-value]
 
 
 
@@ -53,6 +82,7 @@ class GpkgStore(FeatureStore):
             self._local.conn = conn
         return conn
 
+    @_time_limited
     def tables(self) -> dict[str, int]:
         if not self.path.exists():
             return {}
@@ -61,6 +91,7 @@ class GpkgStore(FeatureStore):
             "LEFT JOIN gpkg_ogr_contents o ON o.table_name = c.table_name WHERE c.data_type = 'features'")
         return {name: count for name, count in rows}
 
+    @_time_limited
     def extent(self, layer: Layer, epsg: int) -> tuple[float, float, float, float] | None:
         table = table_name(layer, epsg)
         if table not in self.tables():
@@ -73,6 +104,7 @@ class GpkgStore(FeatureStore):
                 f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}").fetchone()
         return None if row[0] is None else tuple(row)
 
+    @_time_limited
     def query(self, layer: Layer, epsg: int, query: FeatureQuery) -> FeaturePage:
         table = table_name(layer, epsg)
         conn = self._reader()
@@ -89,6 +121,7 @@ class GpkgStore(FeatureStore):
             [*params, query.limit, query.offset]).fetchall()
         return FeaturePage(page_features(layer, epsg, names, rows, query, gpkgblob.decode), matched)
 
+    @_time_limited
     def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:
         condition = key_condition(layer, feature_id)
         if condition is None:
@@ -101,6 +134,7 @@ class GpkgStore(FeatureStore):
         features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), gpkgblob.decode)
         return features[0] if features else None
 
+    @_time_limited
     def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None,
                    equals: dict[str, object] | None = None) -> gpd.GeoDataFrame:
         table = table_name(layer, epsg)
@@ -113,6 +147,31 @@ class GpkgStore(FeatureStore):
             f"WHERE {where} ORDER BY fid", params).fetchall()
         return frame_from_rows(layer, epsg, rows, gpkgblob.decode)
 
+    @_time_limited
+    def tile_rows(self, layer: Layer, epsg: int, fields: list[str], bbox: tuple[float, float, float, float],
+                  equals: dict[str, object] | None = None) -> tuple[list[tuple], np.ndarray]:
+        """The ``fields`` values and geometries of the rows whose R-tree box meets ``bbox``, for a vector tile.
+
+        Leaner than read_frame (no data frame, only the fields a tile carries): tiles are requested by the hundred.
+        """
+        table = table_name(layer, epsg)
+        where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
+        where += " AND " + _box_sql(table, bbox, params)
+        rows = self._reader().execute(
+            f"SELECT {', '.join([*(quote(n) for n in fields), quote(_GEOM)])} FROM {quote(table)} "
+            f"WHERE {where} ORDER BY fid", params).fetchall()
+        return [row[:-1] for row in rows], gpkgblob.decode([row[-1] for row in rows])
+
+    @_time_limited
+    def version(self, layer: Layer, epsg: int) -> str:
+        """Changes whenever the layer's table is written: replace_slice stamps gpkg_contents.last_change (ms) and
+        the feature count in the same transaction as the rows."""
+        row = self._reader().execute(
+            "SELECT c.last_change, o.feature_count FROM gpkg_contents c LEFT JOIN gpkg_ogr_contents o "
+            "ON o.table_name = c.table_name WHERE c.table_name = ?", [table_name(layer, epsg)]).fetchone()
+        return "" if row is None else f"{row[0]}-{row[1]}"
+
+    @_time_limited
     def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list:
         table = table_name(layer, epsg)
         condition, params = self._where(layer, table, FeatureQuery(where=where))

@@ -6,8 +6,10 @@ reprojection in Python), so a client cannot tell them apart except by speed on b
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
+from typing import Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +25,7 @@ from ..parallel import threaded
 from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, layer_field,
                    order_by, page_features, selected_fields, table_name)
 from .cql2 import Dialect, quote, translate
+from .timeout import QueryTimeoutError, query_timeout
 
 SCHEMA = "ocsge"
 _SQL_TYPES = {"string": "text", "integer": "bigint", "number": "double precision", "boolean": "boolean"}
@@ -34,10 +37,14 @@ _pool_lock = threading.Lock()
 
 
 @functools.cache
-def _pool(url: str) -> ConnectionPool:
-    """One pool per database URL and process: providers are rebuilt per request, connections must not be."""
+def _pool(url: str, timeout_ms: int = 0) -> ConnectionPool:
+    """One pool per database URL, time limit and process: providers are rebuilt per request, connections must not be.
+
+    The limit is PostgreSQL's ``statement_timeout``, set once per connection (0: none).
+    """
     with _pool_lock:
-        pool = ConnectionPool(url, min_size=1, max_size=8, kwargs={"autocommit": True}, open=False)
+        kwargs = {"autocommit": True, "options": f"-c statement_timeout={timeout_ms}"}
+        pool = ConnectionPool(url, min_size=1, max_size=8, kwargs=kwargs, open=False)
         try:
             pool.open(wait=True, timeout=10)
         except psycopg.OperationalError as err:
@@ -56,8 +63,15 @@ class PostgisStore(FeatureStore):
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def _conn(self):
-        return _pool(self.url).connection()
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection under this process's query time limit; a cancelled statement is a QueryTimeoutError."""
+        limit = query_timeout()
+        with _pool(self.url, round(limit * 1000) if limit else 0).connection() as conn:
+            try:
+                yield conn
+            except psycopg.errors.QueryCanceled as err:
+                raise QueryTimeoutError(limit or 0) from err
 
     def tables(self) -> dict[str, int]:
         with self._conn() as conn:
@@ -137,6 +151,41 @@ class PostgisStore(FeatureStore):
                 f"SELECT fid, {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
                 f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {where} ORDER BY fid", params).fetchall()
         return frame_from_rows(layer, epsg, rows, _decode)
+
+    def tile(self, layer: Layer, epsg: int, fields: list[str], z: int, x: int, y: int,
+             bbox: tuple[float, float, float, float], tolerance: float, equals: dict[str, object] | None = None,
+             extent: int = 4096, buffer: int = 64) -> bytes:
+        """Vector tile z/x/y (WebMercatorQuad) of ``layer`` with ``fields``, built in one query on the GiST index.
+
+        ``bbox`` is the buffered tile in the layer CRS. Each geometry is clipped to the buffered tile before it
+        is simplified (a large polygon simplified whole can lose the sliver a tile shows), then ST_AsMVTGeom snaps,
+        validates and clips it; the GeoPackage path runs the same steps in shapely. b"" when nothing is drawn.
+        """
+        clauses, params = [f"t.geom && ST_MakeEnvelope(%s, %s, %s, %s, {epsg})"], list(bbox)
+        for name, value in (equals or {}).items():
+            clauses.append(f"t.{quote(name)} = %s")
+            params.append(value)
+        columns = ", ".join(f"t.{quote(n)}" for n in fields)
+        envelope = "ST_TileEnvelope(%s, %s, %s)"
+        sql = (f"SELECT ST_AsMVT(m.*, %s, {int(extent)}, 'geom') FROM ("
+               "SELECT ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_ClipByBox2D(ST_Transform(t.geom, 3857), "
+               f"ST_TileEnvelope(%s, %s, %s, margin => %s)), %s), {envelope}, {int(extent)}, {int(buffer)}, true) "
+               f"AS geom, {columns} FROM {SCHEMA}.{quote(table_name(layer, epsg))} t "
+               f"WHERE {' AND '.join(clauses)} ORDER BY t.fid) m WHERE m.geom IS NOT NULL")
+        with self._conn() as conn:
+            row = conn.execute(sql, [layer.collection_id, z, x, y, buffer / extent, tolerance, z, x, y,
+                                     *params]).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else b""
+
+    def version(self, layer: Layer, epsg: int) -> str:
+        """Changes whenever the layer's table is written: the transaction id that last wrote its row count.
+
+        replace_slice updates that row in the same transaction as the data, so the marker cannot lag the data.
+        """
+        with self._conn() as conn:
+            row = conn.execute("SELECT xmin::text, feature_count FROM ocsge.layer_counts WHERE table_name = %s",
+                               [table_name(layer, epsg)]).fetchone() if _has_schema(conn) else None
+        return "" if row is None else f"{row[0]}-{row[1]}"
 
     def replace_slice(self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: dict) -> int:
         table = table_name(layer, epsg)

@@ -1,10 +1,11 @@
 """Encoding of one Mapbox Vector Tile 2.1 layer from shapely geometries in EPSG:3857.
 
-The geometry pipeline is the one ST_AsMVTGeom applies in PostGIS, so that both stores serve the same tiles:
-simplify per zoom (GEOS's topology-preserving Douglas–Peucker, as ST_SimplifyPreserveTopology: plain Douglas–Peucker
-collapses thin rings that PostGIS's keeps), drop what is under half a tile unit, clip to the buffered tile, map to
-the integer tile grid (y down), make valid, drop what collapsed, and orient rings as the spec requires (exterior
-positive by the surveyor's formula in tile coordinates, i.e. clockwise on screen). All steps, the command
+The geometry pipeline is the one the PostGIS store runs (ST_ClipByBox2D, ST_SimplifyPreserveTopology, then
+ST_AsMVTGeom), so that both stores serve the same tiles: clip to the buffered tile, simplify per zoom (GEOS's
+topology-preserving Douglas–Peucker: plain Douglas–Peucker collapses thin rings that PostGIS's keeps), drop what is
+under half a tile unit, round to the integer tile grid (y down), repair only what rounding broke, drop polygons that
+collapsed, and orient rings as the spec requires (exterior positive by the surveyor's formula in tile coordinates,
+i.e. clockwise on screen). All steps, the command
 streams and the varints are computed over the whole tile at once with shapely and numpy.
 """
 
@@ -59,21 +60,44 @@ def encode_layer(name: str, geometries: Sequence, properties: Sequence[dict],
 
 def tile_geometries(geoms: np.ndarray, bounds: tuple[float, float, float, float], tolerance: float,
                     extent: int = EXTENT, buffer: int = BUFFER) -> np.ndarray:
-    """Geometries on the integer tile grid (y down), simplified, clipped, valid and oriented; None where dropped."""
+    """Geometries on the integer tile grid (y down), clipped, simplified, valid and oriented; None where dropped.
+
+    Clipping comes first: simplifying a whole large polygon for the few metres of it inside a tile can shrink that
+    part to nothing. The PostGIS path clips before simplifying too (``PostgisStore.tile``).
+    """
     minx, miny, maxx, maxy = bounds
     scale = np.array([extent / (maxx - minx), -extent / (maxy - miny)])
+    margin = (maxx - minx) * buffer / extent
+    dims = shapely.get_dimensions(geoms)
+    geoms = shapely.clip_by_rect(geoms, minx - margin, miny - margin, maxx + margin, maxy + margin)
     if tolerance > 0:
         geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
     box = shapely.bounds(geoms)
     # like ST_AsMVTGeom: lines and polygons smaller than half a tile unit both ways are not drawn
     tiny = ((box[:, 2] - box[:, 0]) * scale[0] < 0.5) & ((box[:, 3] - box[:, 1]) * -scale[1] < 0.5)
-    geoms = np.where(tiny & (shapely.get_dimensions(geoms) > 0), None, geoms)
-    margin = (maxx - minx) * buffer / extent
-    geoms = shapely.clip_by_rect(geoms, minx - margin, miny - margin, maxx + margin, maxy + margin)
+    geoms = np.where(tiny & (dims > 0), None, geoms)
     origin = np.array([minx, maxy])
-    geoms = shapely.transform(geoms, lambda c: (c - origin) * scale)
-    geoms = shapely.set_precision(geoms, 1.0)
+    geoms = _snap(shapely.transform(geoms, lambda c: np.round((c - origin) * scale)))
+    # a polygon that collapsed to lines or points is dropped, not drawn as lines (ST_AsMVTGeom returns NULL)
+    geoms = np.where(shapely.get_dimensions(geoms) < dims, None, geoms)
     return shapely.orient_polygons(geoms, exterior_cw=False)
+
+
+def _snap(geoms: np.ndarray) -> np.ndarray:
+    """Rounded geometries made valid as ST_AsMVTGeom (wagyu) does: snap-rounding with hot pixels, so that a spike
+    whose edge passes within half a unit of a vertex collapses there, as in PostGIS.
+
+    Snap-rounding (GEOS's, ``set_precision``) is run on the already rounded vertices, which keeps a thin sliver whose
+    vertices round apart (snapping the raw vertices collapses it, PostGIS keeps it), and only where it can change
+    what is drawn: invalid results of rounding, and polygons thin enough (mean width under two units) to collapse.
+    Elsewhere it would only move a few edges by less than a unit, at the cost of an overlay per geometry.
+    """
+    geoms = geoms.copy()
+    thin = shapely.area(geoms) < shapely.length(geoms)
+    needs = ~(shapely.is_valid(geoms) | shapely.is_missing(geoms)) | thin
+    geoms[~needs] = shapely.remove_repeated_points(geoms[~needs])
+    geoms[needs] = shapely.set_precision(geoms[needs], 1.0)
+    return geoms
 
 
 def _geometry_streams(geoms: np.ndarray) -> tuple[list[bytes], list[int]]:

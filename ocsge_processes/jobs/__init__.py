@@ -1,0 +1,4 @@
+"""Jobs of the OGC API processes: durable records and results, and the executors that run them.
+
+This package knows nothing of HTTP: ``ocsge_processes.server.manager`` adapts it to pygeoapi.
+"""

@@ -1,0 +1,158 @@
+"""Run one job by id, the same way under every executor: start it, run its processor, store result or failure.
+
+While a job runs, the process reports progress through ``reporter(job_id)``; each report also reads the job's
+status, so a job dismissed from any web replica stops at its next report (cooperative cancel). A heartbeat
+thread tells the records that the job's runner is alive; when it stops beating, ``JobRecords.fail_stale`` ends
+the job ``failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pygeoapi.plugin import load_plugin
+from pygeoapi.process.base import BaseProcessor
+from pygeoapi.util import json_serial
+
+from . import callbacks
+from .records import JobRecords
+
+LOGGER = logging.getLogger(__name__)
+#: Fewest seconds between two progress writes of one job (100 % is always written).
+MIN_REPORT_INTERVAL_S = 1.0
+Report = Callable[[int, str], None]
+_REPORTERS: dict[str, Report] = {}
+
+
+class JobDismissed(Exception):
+    """Raised inside a process's progress report when its job was dismissed: unwinds the process."""
+
+
+def reporter(job_id: str | None) -> Report | None:
+    """The progress report of ``job_id`` if it runs in this process (None otherwise)."""
+    return _REPORTERS.get(job_id) if job_id else None
+
+
+class Heartbeat:
+    """A daemon thread that marks this process's jobs alive every ``interval_s`` seconds (restarted after fork)."""
+
+    def __init__(self, records: JobRecords, interval_s: float) -> None:
+        self.records = records
+        self.interval_s = interval_s
+        self._jobs: set[str] = set()
+        self._lock = threading.Lock()
+        self._pid = 0
+
+    def add(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.add(job_id)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop, name="ocsge-heartbeat", daemon=True).start()
+
+    def discard(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.discard(job_id)
+
+    @contextmanager
+    def keep(self, job_id: str) -> Iterator[None]:
+        self.add(job_id)
+        try:
+            yield
+        finally:
+            self.discard(job_id)
+
+    def _loop(self) -> None:
+        pid = os.getpid()
+        while pid == os.getpid():
+            time.sleep(self.interval_s)
+            with self._lock:
+                jobs = sorted(self._jobs)
+            try:
+                self.records.beat(jobs)
+            except Exception:  # a database hiccup must not kill the heartbeat; the next beat retries
+                LOGGER.exception("heartbeat failed")
+
+
+def load_processor(config: dict, process_id: str) -> BaseProcessor:
+    """The processor of ``process_id`` as the pygeoapi configuration declares it."""
+    resource = config.get("resources", {}).get(process_id)
+    if not resource or resource.get("type") != "process":
+        raise KeyError(f"no process {process_id!r} in the configuration")
+    return load_plugin("process", resource["processor"])
+
+
+def run_job(records: JobRecords, job_id: str, processor: BaseProcessor, heartbeat: Heartbeat,
+            allow_internal_callbacks: bool = False) -> tuple[str, Any, str]:
+    """Run an accepted job to its end; return (mimetype, outputs, final status).
+
+    A job that is no longer ``accepted`` (dismissed while queued, or taken by another worker) is not run.
+    """
+    request = records.get(job_id)["request"]
+    if not records.start(job_id):
+        return "application/json", None, records.status(job_id)
+    subscriber = request.get("subscriber") or {}
+    callbacks.notify(subscriber.get("inProgressUri"), {"jobID": job_id, "status": "running"},
+                     allow_internal_callbacks)
+    processor.set_job_id(job_id)
+    _REPORTERS[job_id] = _make_reporter(records, job_id)
+    try:
+        with heartbeat.keep(job_id):
+            extra = {"outputs": request.get("outputs")} if processor.supports_outputs else {}
+            mimetype, outputs = processor.execute(request.get("inputs") or {}, **extra)
+            if request.get("response") == "document":
+                outputs = {"outputs": [outputs]}
+            if not records.succeed(job_id, mimetype, encode(outputs)):
+                return mimetype, None, records.status(job_id)
+    except JobDismissed:
+        return "application/json", None, "dismissed"
+    except Exception as err:  # any failure of the process ends the job failed, with its message
+        LOGGER.exception("job %s failed", job_id)
+        error = {"type": "InvalidParameterValue", "code": "InvalidParameterValue",
+                 "description": f"Error executing process: {err}"}
+        records.fail(job_id, f"InvalidParameterValue: {error['description']}")
+        callbacks.notify(subscriber.get("failedUri"), {"jobID": job_id, "status": "failed", **error},
+                         allow_internal_callbacks)
+        return "application/json", error, "failed"
+    finally:
+        _REPORTERS.pop(job_id, None)
+    callbacks.notify(subscriber.get("successUri"), outputs if isinstance(outputs, (dict, list)) else
+                     {"jobID": job_id, "status": "successful"}, allow_internal_callbacks)
+    return mimetype, outputs, "successful"
+
+
+def encode(outputs: Any) -> bytes:
+    """A process's outputs as the bytes stored for ``GET /jobs/{id}/results``."""
+    if isinstance(outputs, bytes):
+        return outputs
+    if isinstance(outputs, str):
+        return outputs.encode("utf-8")
+    return json.dumps(outputs, default=json_serial).encode("utf-8")
+
+
+def decode(mimetype: str | None, data: bytes) -> Any:
+    """Stored bytes back as pygeoapi serves them: JSON documents parsed, everything else as bytes."""
+    if mimetype in (None, "application/json"):
+        return json.loads(data)
+    return data
+
+
+def _make_reporter(records: JobRecords, job_id: str) -> Report:
+    last = [0.0]
+
+    def report(percent: int, message: str) -> None:
+        now = time.monotonic()
+        if percent < 100 and now - last[0] < MIN_REPORT_INTERVAL_S:
+            return
+        last[0] = now
+        if records.report(job_id, min(int(percent), 99), message) == "dismissed":
+            raise JobDismissed(job_id)
+
+    return report

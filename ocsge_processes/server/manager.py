@@ -1,0 +1,145 @@
+"""pygeoapi job manager over ``ocsge_processes.jobs``: durable records, bounded or distributed execution, cancel.
+
+Configured as ``server.manager`` in ``pygeoapi-config.yml``::
+
+    manager:
+      name: ocsge_processes.server.manager.OcsgeManager
+      connection: build/jobs.sqlite     # or postgresql://…
+      executor: inprocess               # or celery (workers: docs/jobs.md)
+      broker: redis://127.0.0.1:6379/0  # celery only
+      max_jobs: 2                       # in-process jobs at once; more wait in a queue
+      stale_after_s: 60                 # an active job without heartbeat for this long ends failed
+      allow_internal_callbacks: false
+
+pygeoapi calls this adapter; the records, executors and runner know nothing of pygeoapi's API.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, Optional
+
+from pygeoapi.process.base import (BaseProcessor, JobNotFoundError, JobResultNotFoundError,
+                                   ProcessorExecuteError)
+from pygeoapi.process.manager.base import BaseManager
+from pygeoapi.util import JobStatus, RequestedProcessExecutionMode, RequestedResponse, Subscriber
+
+from ..jobs import callbacks
+from ..jobs.distributed import CeleryExecutor
+from ..jobs.inprocess import InProcessExecutor
+from ..jobs.records import ACTIVE, JobNotFound, open_records
+from ..jobs.runner import Heartbeat, decode, run_job
+from ..jobs.settings import JobSettings
+
+LOGGER = logging.getLogger(__name__)
+
+
+class CallbackRefused(ProcessorExecuteError):
+    """A subscriber URL the server will not call: the client's error."""
+
+    http_status_code = HTTPStatus.BAD_REQUEST
+    ogc_exception_code = "InvalidParameterValue"
+
+
+class OcsgeManager(BaseManager):
+    """Jobs in SQLite or PostgreSQL, run in-process or on Celery workers."""
+
+    def __init__(self, manager_def: dict) -> None:
+        super().__init__(manager_def)
+        self.is_async = True
+        self.supports_subscribing = True
+        self.settings = JobSettings.from_manager(manager_def)
+        self.records = open_records(self.settings.connection)
+        self.heartbeat = Heartbeat(self.records, self.settings.heartbeat_s)
+        if self.settings.executor == "celery":
+            self.executor: CeleryExecutor | InProcessExecutor = CeleryExecutor(self.settings.broker, self.processes)
+        else:
+            self.executor = InProcessExecutor(self.records, self.heartbeat, self.settings.max_jobs,
+                                              self.settings.allow_internal_callbacks)
+
+    def get_jobs(self, status: JobStatus = None, limit: Optional[int] = None,
+                 offset: Optional[int] = None) -> dict:
+        """One page of jobs, cut in the database; jobs whose worker died are failed first."""
+        self.records.fail_stale(self.settings.stale_after_s)
+        jobs, matched = self.records.list(limit or 10, offset or 0, status.value if status else None)
+        return {"jobs": jobs, "numberMatched": matched}
+
+    def add_job(self, job_metadata: dict) -> str:
+        self.records.add(job_metadata)
+        return job_metadata["identifier"]
+
+    def update_job(self, job_id: str, update_dict: dict) -> bool:
+        """Progress and message only: status changes go through the runner's conditional updates."""
+        self.records.report(job_id, int(update_dict.get("progress", 0)), str(update_dict.get("message", "")))
+        return True
+
+    def get_job(self, job_id: str) -> dict:
+        self.records.fail_stale(self.settings.stale_after_s)
+        try:
+            return self.records.get(job_id)
+        except JobNotFound as err:
+            raise JobNotFoundError(job_id) from err
+
+    def get_job_result(self, job_id: str) -> tuple[str, Any]:
+        try:
+            mimetype, data = self.records.result(job_id)
+        except JobNotFound as err:
+            raise JobResultNotFoundError(job_id) from err
+        return mimetype, decode(mimetype, data)
+
+    def delete_job(self, job_id: str) -> bool:
+        """Dismiss the job, drop its result and stop it wherever it runs."""
+        try:
+            before = self.records.dismiss(job_id)
+        except JobNotFound as err:
+            raise JobNotFoundError(job_id) from err
+        if before in ACTIVE:
+            self.executor.cancel(job_id)
+        return True
+
+    def execute_process(self, process_id: str, data_dict: dict,
+                        execution_mode: Optional[RequestedProcessExecutionMode] = None,
+                        requested_outputs: Optional[dict] = None, subscriber: Optional[Subscriber] = None,
+                        requested_response: Optional[RequestedResponse] = RequestedResponse.raw.value) -> tuple:
+        """Refuse callbacks to the server's own network before any job exists, then execute as pygeoapi does."""
+        for url in (subscriber.success_uri, subscriber.in_progress_uri, subscriber.failed_uri) if subscriber else ():
+            reason = url and callbacks.refusal(url, self.settings.allow_internal_callbacks)
+            if reason:
+                raise CallbackRefused(user_msg=reason)
+        return super().execute_process(process_id, data_dict, execution_mode, requested_outputs, subscriber,
+                                       requested_response)
+
+    def _execute_handler_sync(self, p: BaseProcessor, job_id: str, data_dict: dict,
+                              requested_outputs: Optional[dict] = None, subscriber: Optional[Subscriber] = None,
+                              requested_response: Optional[RequestedResponse] = RequestedResponse.raw.value
+                              ) -> tuple[str, Any, JobStatus]:
+        """Run in this request's thread, recorded like any job (its result can be fetched again later)."""
+        self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
+        mimetype, outputs, status = run_job(self.records, job_id, p, self.heartbeat,
+                                            self.settings.allow_internal_callbacks)
+        if status == JobStatus.dismissed.value:
+            outputs = {"type": "NoApplicableCode", "code": "NoApplicableCode",
+                       "description": "the job was dismissed while it ran"}
+            return "application/json", outputs, JobStatus.failed
+        return mimetype, outputs, JobStatus(status)
+
+    def _execute_handler_async(self, p: BaseProcessor, job_id: str, data_dict: dict,
+                               requested_outputs: Optional[dict] = None, subscriber: Optional[Subscriber] = None,
+                               requested_response: Optional[RequestedResponse] = RequestedResponse.raw.value
+                               ) -> tuple[str, None, JobStatus]:
+        self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
+        self.executor.submit(job_id, self.records.get(job_id)["process_id"], p)
+        return "application/json", None, JobStatus.accepted
+
+    def _save_request(self, job_id: str, inputs: dict, outputs: Optional[dict], subscriber: Optional[Subscriber],
+                      response: Optional[str]) -> None:
+        """Everything a worker on another machine needs to run the job, next to its record."""
+        self.records.set_request(job_id, {
+            "inputs": inputs, "outputs": outputs, "response": response or "raw",
+            "subscriber": {"successUri": subscriber.success_uri, "inProgressUri": subscriber.in_progress_uri,
+                           "failedUri": subscriber.failed_uri} if subscriber else None,
+        })
+
+    def __repr__(self) -> str:
+        return f"<OcsgeManager> {self.settings.executor} {self.settings.connection}"

@@ -1,0 +1,69 @@
+"""Browser tests of the /map pages: Debian's Chromium (headless, software WebGL) driven by Playwright against a live
+gunicorn on the demo data (the `server` fixture, GeoPackage store). Screenshots go to build/test-artifacts/screenshots
+for CI to keep."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "build" / "test-artifacts" / "screenshots"
+#: Software WebGL for MapLibre with no GPU, and none of Chromium's own connections (the network is closed).
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--disable-quic",
+]
+STATIC = ROOT / "ocsge_processes" / "webapp" / "static"
+
+
+@pytest.fixture(scope="session")
+def web_bundle() -> Path:
+    """The pages bundled from web/ by `make web` (rebuilt only when web/ changed), as `make test` does first."""
+    if not shutil.which("npm") or not shutil.which("node"):
+        pytest.fail("the /map pages are bundled from web/ with Node.js and npm, which are not installed")
+    result = subprocess.run(["make", "--no-print-directory", "web"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, f"make web failed:\n{result.stdout}\n{result.stderr}"
+    assert (STATIC / "map.js").is_file()
+    return STATIC
+
+
+@pytest.fixture(scope="session")
+def browser(web_bundle: Path):
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request: pytest.FixtureRequest) -> Iterator:
+    """A fresh page (French, 1280 × 800); JavaScript errors fail the test, a screenshot is kept at the end."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR", accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{request.node.name.replace('/', '_')}-end.png")
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot under build/test-artifacts/screenshots and return its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=path)
+    return path

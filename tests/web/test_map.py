@@ -1,0 +1,131 @@
+"""The /map page: tiles or features drawn in the couverture palette, legend of the classes present, attributes of a
+clicked SYBARVAL polygon with their labels, the territory search, the French/English switch, the IGN attribution."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.io import MemoryFile
+
+from ocsge_processes import nomenclature
+
+from .conftest import screenshot
+
+pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
+
+
+def open_map(page, server: str) -> None:
+    page.goto(f"{server}/map")
+    page.wait_for_selector("#map[data-ready=true]", timeout=60_000)
+    page.wait_for_function("() => window.ocsgeMap.loaded() && window.ocsgeMap.areTilesLoaded()", timeout=60_000)
+
+
+def palette_pixels(png: bytes) -> dict[str, int]:
+    """Pixels of the screenshot painted exactly in a couverture colour, by code."""
+    with MemoryFile(png) as memory, memory.open() as image:
+        rgb = image.read([1, 2, 3]).reshape(3, -1).T.astype(np.int32)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    values, counts = np.unique(packed, return_counts=True)
+    found = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    cs = nomenclature.couverture()
+    return {code: found[int(cs.get(code).color[1:], 16)] for code in cs.leaves()
+            if int(cs.get(code).color[1:], 16) in found}
+
+
+def test_map_draws_the_couverture_palette_and_lists_the_classes_present(page, server: str) -> None:
+    open_map(page, server)
+    shot = screenshot(page, "map-couverture")
+    map_box = page.locator("#map").bounding_box()
+    png = page.screenshot(clip=map_box)
+    painted = {code: n for code, n in palette_pixels(png).items() if n >= 50}
+    assert len(painted) >= 2, f"{shot}: fewer than two couverture colours drawn: {painted}"
+    legend = page.locator("#legend li").evaluate_all("items => items.map(i => i.dataset.code)")
+    assert set(painted) <= set(legend), (painted, legend)
+    # Every class listed is one the server holds in the view for that millésime (read through the features API).
+    bounds = page.evaluate("() => window.ocsgeMap.getBounds().toArray().flat()")
+    year = page.locator("#millesime").input_value()
+    url = (f"{server}/collections/ocsge-occupation-sol/items?f=json&limit=10000&skipGeometry=true&millesime={year}"
+           f"&properties=code_cs&bbox={','.join(f'{v:.6f}' for v in bounds)}")
+    with urllib.request.urlopen(url, timeout=60) as response:
+        held = {f["properties"]["code_cs"] for f in json.load(response)["features"]}
+    assert set(legend) <= held, (legend, held)
+    labels = page.locator("#legend li").all_inner_texts()
+    assert any(nomenclature.couverture().label(legend[0]) in text for text in labels)
+    assert "IGN" in page.locator(".maplibregl-ctrl-attrib").inner_text()
+
+
+def test_click_on_a_sybarval_polygon_shows_its_codes_and_labels(page, server: str) -> None:
+    open_map(page, server)
+    point = page.evaluate("""() => {
+        const map = window.ocsgeMap, canvas = map.getCanvas();
+        for (let y = 40; y < canvas.clientHeight; y += 20) for (let x = 40; x < canvas.clientWidth; x += 20) {
+          // a point well inside a polygon: the same polygon 4 px around it
+          const ids = [[0, 0], [-4, -4], [4, -4], [-4, 4], [4, 4]].map(([dx, dy]) =>
+            map.queryRenderedFeatures([x + dx, y + dy], { layers: ["ocs-fill"] })[0]?.properties.id);
+          if (ids[0] && ids.every((id) => id === ids[0])) {
+            const ll = map.unproject([x, y]); return { x, y, lng: ll.lng, lat: ll.lat };
+          }
+        }
+        return null; }""")
+    assert point, "no polygon drawn on the map"
+    box = page.locator("#map canvas").bounding_box()
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    popup = page.locator(".maplibregl-popup-content")
+    popup.wait_for(timeout=10_000)
+    screenshot(page, "map-popup")
+    code_cs = popup.locator("tr[data-field=code_cs] code").inner_text()
+    code_us = popup.locator("tr[data-field=code_us] code").inner_text()
+    assert nomenclature.couverture().label(code_cs) in popup.locator("tr[data-field=code_cs]").inner_text()
+    assert nomenclature.usage().label(code_us) in popup.locator("tr[data-field=code_us]").inner_text()
+    # The polygon under the click, read from the features API, carries these codes.
+    e = 1e-5
+    bbox = f"{point['lng'] - e},{point['lat'] - e},{point['lng'] + e},{point['lat'] + e}"
+    year = page.locator("#millesime").input_value()
+    with urllib.request.urlopen(f"{server}/collections/ocsge-occupation-sol/items?f=json&bbox={bbox}"
+                                f"&millesime={year}", timeout=60) as response:
+        under = [(f["properties"]["code_cs"], f["properties"]["code_us"]) for f in json.load(response)["features"]]
+    assert (code_cs, code_us) in under
+    # The communes of the demo store are SYBARVAL's: the clicked point lies in one of them.
+    with urllib.request.urlopen(f"{server}/collections/communes/items?f=json&bbox={bbox}&skipGeometry=true",
+                                timeout=60) as response:
+        communes = [f["properties"]["code_insee"] for f in json.load(response)["features"]]
+    assert communes and all(code.startswith("33") for code in communes)
+
+
+def test_usage_and_millesime_switches_redraw_the_map(page, server: str) -> None:
+    open_map(page, server)
+    page.select_option("#style", "usage")
+    page.wait_for_selector("#map[data-ready=true]", timeout=60_000)
+    legend = page.locator("#legend li").evaluate_all("items => items.map(i => i.dataset.code)")
+    assert legend and all(code.startswith("US") for code in legend)
+    years = page.locator("#millesime option").evaluate_all("options => options.map(o => o.value)")
+    assert len(years) >= 2
+    page.select_option("#millesime", years[0])
+    page.wait_for_selector("#map[data-ready=true]", timeout=60_000)
+    screenshot(page, "map-usage-first-millesime")
+    assert page.locator("#legend li").count() > 0
+
+
+def test_search_opens_the_dashboard_of_the_territory(page, server: str) -> None:
+    open_map(page, server)
+    page.fill("#territory", "arca")
+    link = page.locator("#territory-results a[data-code='33009']")
+    link.wait_for(timeout=10_000)
+    epci = page.locator("#territory-results a[data-kind=epci]")
+    assert epci.count() == 1 and page.locator("#territory-results a[data-kind=departement][data-code='33']").count() == 1
+    link.click()
+    page.wait_for_url("**/map/dashboard?communes=33009")
+
+
+def test_english_is_available_and_kept(page, server: str) -> None:
+    open_map(page, server)
+    assert page.locator("nav a").first.inner_text() == "Carte"
+    page.click("button[data-lang=en]")
+    page.wait_for_selector("#map[data-ready=true]", timeout=60_000)
+    assert page.locator("nav a").first.inner_text() == "Map"
+    page.goto(f"{server}/map/jobs")
+    assert page.locator("h1").inner_text() == "Jobs"

@@ -1,0 +1,93 @@
+// French first (the users are French), English on request; the choice is kept in localStorage.
+const KEY = "ocsge.lang";
+
+const TEXTS = {
+  fr: {
+    "nav.map": "Carte", "nav.dashboard": "Artificialisation", "nav.segmentation": "Segmentation",
+    "nav.jobs": "Traitements", "nav.api": "API",
+    "map.layer": "Couche", "map.couverture": "Couverture du sol", "map.usage": "Usage du sol",
+    "map.millesime": "Millésime", "map.legend": "Légende", "map.legend.none": "Aucune classe dans la vue",
+    "map.partial": "Affichage partiel (trop de polygones dans la vue) : zoomez pour tout voir.",
+    "search.label": "Territoire", "search.placeholder": "Commune, code INSEE, EPCI ou département",
+    "search.none": "Aucun territoire trouvé", "search.commune": "Commune", "search.epci": "EPCI",
+    "search.departement": "Département",
+    "popup.code_cs": "Couverture", "popup.code_us": "Usage", "popup.millesime": "Millésime", "popup.id": "Identifiant",
+    "dash.title": "Artificialisation des sols", "dash.choose": "Choisissez un territoire sur la carte ou ci-dessous.",
+    "dash.millesimes": "Millésimes", "dash.run": "Calculer", "dash.loading": "Calcul en cours…",
+    "dash.rate": "Taux d'artificialisation", "dash.area": "Surface artificialisée", "dash.surface": "Surface du territoire",
+    "dash.artif": "Artificialisation", "dash.desartif": "Désartificialisation", "dash.net": "Artificialisation nette",
+    "dash.gap": "Écart de cohérence", "dash.nostock": "Stock non calculé", "dash.csv": "Télécharger le tableau (CSV)",
+    "dash.by_category": "Par catégorie du décret", "dash.by_cs": "Par couverture (CS)", "dash.by_us": "Par usage (US)",
+    "dash.flows": "Flux entre millésimes", "dash.transitions": "Principales transitions",
+    "dash.total": "surface", "dash.artificial": "dont artificialisée", "dash.communes": "Communes",
+    "dash.commune": "Commune", "dash.error": "Erreur du serveur",
+    "seg.title": "Segmentation d'orthophoto", "seg.mode": "Image", "seg.bbox": "Emprise sur la carte (WMS)",
+    "seg.upload": "Fichier GeoTIFF", "seg.rgb": "Orthophoto RVB (GeoTIFF)", "seg.irc": "Orthophoto IRC (facultatif)",
+    "seg.draw": "Tracer l'emprise : cliquez deux coins sur la carte", "seg.run": "Lancer la segmentation",
+    "seg.status": "État", "seg.done": "Terminé : couche ajoutée à la carte", "seg.failed": "Échec",
+    "seg.nobbox": "Tracez d'abord une emprise", "seg.nofile": "Choisissez un fichier", "seg.wms": "Service WMS",
+    "jobs.title": "Traitements", "jobs.id": "Identifiant", "jobs.process": "Processus", "jobs.status": "État",
+    "jobs.progress": "Avancement", "jobs.message": "Message", "jobs.started": "Début", "jobs.duration": "Durée",
+    "jobs.actions": "Actions", "jobs.cancel": "Annuler", "jobs.results": "Résultats", "jobs.none": "Aucun traitement",
+    "missing": "non calculé",
+  },
+  en: {
+    "nav.map": "Map", "nav.dashboard": "Artificialisation", "nav.segmentation": "Segmentation",
+    "nav.jobs": "Jobs", "nav.api": "API",
+    "map.layer": "Layer", "map.couverture": "Land cover", "map.usage": "Land use",
+    "map.millesime": "Vintage", "map.legend": "Legend", "map.legend.none": "No class in view",
+    "map.partial": "Partial display (too many polygons in view): zoom in to see all.",
+    "search.label": "Territory", "search.placeholder": "Commune, INSEE code, EPCI or département",
+    "search.none": "No territory found", "search.commune": "Commune", "search.epci": "EPCI",
+    "search.departement": "Département",
+    "popup.code_cs": "Cover", "popup.code_us": "Use", "popup.millesime": "Vintage", "popup.id": "Identifier",
+    "dash.title": "Land artificialisation", "dash.choose": "Choose a territory on the map or below.",
+    "dash.millesimes": "Vintages", "dash.run": "Compute", "dash.loading": "Computing…",
+    "dash.rate": "Artificialisation rate", "dash.area": "Artificialised area", "dash.surface": "Territory area",
+    "dash.artif": "Artificialisation", "dash.desartif": "Désartificialisation", "dash.net": "Net artificialisation",
+    "dash.gap": "Consistency gap", "dash.nostock": "Stock not computed", "dash.csv": "Download the table (CSV)",
+    "dash.by_category": "By decree category", "dash.by_cs": "By land cover (CS)", "dash.by_us": "By land use (US)",
+    "dash.flows": "Flows between vintages", "dash.transitions": "Main transitions",
+    "dash.total": "area", "dash.artificial": "of which artificialised", "dash.communes": "Communes",
+    "dash.commune": "Commune", "dash.error": "Server error",
+    "seg.title": "Orthophoto segmentation", "seg.mode": "Image", "seg.bbox": "Extent on the map (WMS)",
+    "seg.upload": "GeoTIFF file", "seg.rgb": "RGB orthophoto (GeoTIFF)", "seg.irc": "IRC orthophoto (optional)",
+    "seg.draw": "Draw the extent: click two corners on the map", "seg.run": "Run the segmentation",
+    "seg.status": "Status", "seg.done": "Done: layer added to the map", "seg.failed": "Failed",
+    "seg.nobbox": "Draw an extent first", "seg.nofile": "Choose a file", "seg.wms": "WMS service",
+    "jobs.title": "Jobs", "jobs.id": "Identifier", "jobs.process": "Process", "jobs.status": "Status",
+    "jobs.progress": "Progress", "jobs.message": "Message", "jobs.started": "Started", "jobs.duration": "Duration",
+    "jobs.actions": "Actions", "jobs.cancel": "Cancel", "jobs.results": "Results", "jobs.none": "No job",
+    "missing": "not computed",
+  },
+};
+
+export function lang() {
+  const saved = localStorage.getItem(KEY);
+  return saved in TEXTS ? saved : "fr";
+}
+
+export function t(key, vars = {}) {
+  const text = TEXTS[lang()][key] ?? TEXTS.fr[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+/** Number formatted for the reader's language (French: comma decimals, narrow spaces). */
+export function num(value, digits = 2) {
+  if (value === null || value === undefined) return t("missing");
+  return Number(value).toLocaleString(lang() === "fr" ? "fr-FR" : "en-GB",
+    { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Translate the page shell and wire the FR/EN switch (a reload re-renders everything in the new language). */
+export function setupShell() {
+  document.documentElement.lang = lang();
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const button of document.querySelectorAll("[data-lang]")) {
+    button.classList.toggle("active", button.dataset.lang === lang());
+    button.addEventListener("click", () => {
+      localStorage.setItem(KEY, button.dataset.lang);
+      location.reload();
+    });
+  }
+}

@@ -1,0 +1,134 @@
+// A MapLibre map with no external basemap (the closed network of the users' servers cannot reach one), the IGN
+// attribution, and the OCS GE layers drawn from the server: vector tiles when the server serves them, else the
+// features of the view from OGC API Features.
+import * as maplibregl from "maplibre-gl";
+import { API, escapeHtml, mapStyle, staticUrl } from "./api.js";
+import { t } from "./i18n.js";
+
+maplibregl.setWorkerUrl(staticUrl("maplibre-gl-worker.mjs"));
+
+export const FILL = "ocs-fill";
+export const OUTLINE = "ocs-outline";
+const SOURCE = "ocs";
+const FEATURE_LIMIT = 10000;  // the server's max_items
+
+export function createMap(container, settings, bounds) {
+  const map = new maplibregl.Map({
+    container,
+    style: { version: 8, sources: {}, layers: [{ id: "fond", type: "background", paint: { "background-color": "#f4f2ed" } }] },
+    bounds: bounds || [-5.3, 41.3, 9.6, 51.2],
+    fitBoundsOptions: { padding: 20 },
+    attributionControl: { compact: false, customAttribution: settings.attribution },
+    preserveDrawingBuffer: true,  // so that screenshots and tests read the drawn pixels
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric" }));
+  return map;
+}
+
+export function loaded(map) {
+  return map.loaded() ? Promise.resolve() : new Promise((resolve) => map.once("load", resolve));
+}
+
+/** Extent of a collection from its OGC API description (CRS84 bbox), for the first view. */
+export async function collectionBounds(collection) {
+  const response = await fetch(new URL(`collections/${collection}?f=json`, API));
+  if (!response.ok) return null;
+  const bbox = (await response.json()).extent?.spatial?.bbox?.[0];
+  return bbox ? [[bbox[0], bbox[1]], [bbox[2], bbox[3]]] : null;
+}
+
+/** Whether the server answers vector tiles of ``collection`` (one tile of the current view, probed once). */
+async function tilesServed(map, template) {
+  const z = Math.max(0, Math.floor(map.getZoom()));
+  const { lng, lat } = map.getCenter();
+  const n = 2 ** z;
+  const x = Math.floor(((lng + 180) / 360) * n);
+  const rad = (lat * Math.PI) / 180;
+  const y = Math.floor(((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * n);
+  try {
+    const response = await fetch(template.replace("{z}", z).replace("{x}", x).replace("{y}", y));
+    return response.ok && !(response.headers.get("Content-Type") || "").includes("json");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Show the OCS GE style ``name`` ("couverture" or "usage") for ``millesime``, replacing the previous one.
+ * Returns the style document, whose metadata carries the legend.
+ */
+export async function showOcs(map, name, millesime, onPartial) {
+  const style = await mapStyle(name);
+  const collection = style.metadata["ocsge:collection"];
+  const [fill, outline] = style.layers;
+  for (const id of [FILL, OUTLINE]) if (map.getLayer(id)) map.removeLayer(id);
+  if (map.getSource(SOURCE)) map.removeSource(SOURCE);
+  if (map._ocsRefresh) map.off("moveend", map._ocsRefresh);
+  map._ocsRefresh = null;
+
+  const template = style.sources[collection].tiles[0] + (millesime ? `&millesime=${millesime}` : "");
+  const vector = await tilesServed(map, template);
+  if (vector) {
+    map.addSource(SOURCE, { type: "vector", tiles: [template], minzoom: 0, maxzoom: style.sources[collection].maxzoom });
+  } else {
+    map.addSource(SOURCE, { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+    map._ocsRefresh = () => loadView(map, collection, millesime, onPartial);
+    map.on("moveend", map._ocsRefresh);
+    await map._ocsRefresh();
+  }
+  const layer = (spec, id) => ({ ...spec, id, source: SOURCE, ...(vector ? { "source-layer": collection } : {}) });
+  delete fill["source-layer"];
+  delete outline["source-layer"];
+  map.addLayer(layer(fill, FILL));
+  map.addLayer(layer(outline, OUTLINE));
+  map.getContainer().dataset.mode = vector ? "tiles" : "features";
+  return style;
+}
+
+async function loadView(map, collection, millesime, onPartial) {
+  const b = map.getBounds();
+  const url = new URL(`collections/${collection}/items`, API);
+  url.searchParams.set("f", "json");
+  url.searchParams.set("limit", FEATURE_LIMIT);
+  url.searchParams.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(","));
+  if (millesime) url.searchParams.set("millesime", millesime);
+  const response = await fetch(url, { headers: { Accept: "application/geo+json" } });
+  if (!response.ok) return;
+  const data = await response.json();
+  map.getSource(SOURCE)?.setData(data);
+  if (onPartial) onPartial(data.features.length >= FEATURE_LIMIT);
+}
+
+/** Legend items of the classes drawn in the current view. */
+export function legendPresent(map, style) {
+  const legend = style.metadata["ocsge:legend"];
+  const present = new Set(map.queryRenderedFeatures({ layers: [FILL] }).map((f) => f.properties[legend.field]));
+  return { title: legend.title, items: legend.items.filter((item) => present.has(item.code)) };
+}
+
+export function renderLegend(element, legend) {
+  element.innerHTML = `<h3>${t("map.legend")}</h3>` + (legend.items.length
+    ? `<ul>${legend.items.map((item) => `<li data-code="${escapeHtml(item.code)}"><span class="swatch" style="background:${item.color}"></span>`
+        + `<code>${escapeHtml(item.code)}</code> ${escapeHtml(item.label)}</li>`).join("")}</ul>`
+    : `<p>${t("map.legend.none")}</p>`);
+}
+
+/** Popup HTML of a polygon: each code with its label from the nomenclature, then the other attributes. */
+export function describe(properties, nomenclature) {
+  const rows = [];
+  for (const [key, value] of Object.entries(properties)) {
+    const kind = key.startsWith("code_cs") ? "cs" : key.startsWith("code_us") ? "us" : null;
+    const label = kind ? nomenclature[kind][value]?.label : null;
+    const name = t(`popup.${key}`) === `popup.${key}` ? key : t(`popup.${key}`);
+    rows.push(`<tr data-field="${escapeHtml(key)}"><th>${escapeHtml(name)}</th><td><code>${escapeHtml(value)}</code>`
+      + (label ? ` <span class="label">${escapeHtml(label)}</span>` : "") + "</td></tr>");
+  }
+  return `<table class="attributes">${rows.join("")}</table>`;
+}
+
+export function popup(map, lngLat, html) {
+  return new maplibregl.Popup({ maxWidth: "420px" }).setLngLat(lngLat).setHTML(html).addTo(map);
+}
+
+export { maplibregl };
