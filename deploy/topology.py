@@ -56,6 +56,7 @@ class Topology:
     def start(self) -> Topology:
         """Everything, in dependency order; returns once every replica answers and every worker is ready."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data folder inside
         self.postgres_url = start_postgis(self.folder / "postgres", free_port())
         self.jobs_url = _database(self.postgres_url, JOBS_DATABASE)
         self.store = self.store or self.postgres_url

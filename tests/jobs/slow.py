@@ -1,4 +1,5 @@
-"""A pygeoapi process for the job tests: it sleeps in steps, reporting progress with its process id.
+"""A pygeoapi process for the job tests: it sleeps in steps, reporting progress with its process ids (its own, and
+its parent's: the Celery worker that runs it).
 
 Real artificialisation runs finish in well under a second on the demo data; cancelling and killing workers
 needs a job that is still running when the test acts, and whose process the test can watch.
@@ -37,7 +38,7 @@ class SlowProcessor(BaseProcessor):
         seconds = float(data["seconds"])
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < seconds:
-            report(int(100 * elapsed / seconds), f"pid {os.getpid()}")
+            report(int(100 * elapsed / seconds), f"pid {os.getpid()} worker {os.getppid()}")
             time.sleep(STEP_S)
         return "application/json", {"seconds": seconds, "pid": os.getpid(), "started": started,
                                     "ended": time.monotonic()}

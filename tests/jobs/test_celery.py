@@ -1,66 +1,79 @@
-"""Jobs on a real Celery worker (Redis broker, PostgreSQL records) behind a live gunicorn, over HTTP.
+"""Jobs on the local topology (deploy/topology.py): two gunicorn replicas, two Celery workers, Redis, PostgreSQL
+records, all real processes, driven over HTTP.
 
-Runs in file order on one stack: executions, progress and cancel, pool-process loss, web restart, paging, then the
-whole worker killed.
+Runs in file order on one topology: executions across replicas, progress and cancel, pool-process loss, web
+restarts, paging, then whole workers killed.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from deploy.topology import Topology
 from ocsge_processes.jobs.records import open_records
 
-from .conftest import fresh_database, new_job
-from .stack import STALE_S, Stack
+from .conftest import new_job
 from .. import services
+from ..conftest import BIN, ROOT, SHARED
 
 pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 ASYNC = {"Prefer": "respond-async"}
+#: Seconds without heartbeat after which a job ends failed: short, so that a killed worker shows fast.
+STALE_S = 3
+SLOW_PROCESS = {"type": "process", "processor": {"name": "tests.jobs.slow.SlowProcessor"}}
 
 
 @pytest.fixture(scope="module")
-def stack(store_url: str, postgis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    with services.redis() as broker:
-        stack = Stack(tmp_path_factory.mktemp("celery"), store_url, fresh_database(postgis_url), broker)
-        try:
-            stack.start_web()
-            stack.start_worker()
-            yield stack
-        finally:
-            stack.stop()
+def topology(store_url: str) -> Topology:
+    # not under pytest's temporary folder, whose parent only root may enter: PostgreSQL needs to reach its data
+    folder = Path(tempfile.mkdtemp(prefix="ocsge-topology-"))
+    topology = Topology(folder, BIN, store_url, replicas=2, workers=2,
+                        stale_after_s=STALE_S, resources={"slow": SLOW_PROCESS},
+                        env={"PYTHONPATH": str(ROOT), "OCSGE_DATA_DIR": str(SHARED)})
+    try:
+        yield topology.start()
+    finally:
+        topology.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def execute(stack: Stack, process: str, body: dict, headers: dict | None = None) -> requests.Response:
-    return requests.post(f"{stack.url}/processes/{process}/execution", json=body, headers=headers, timeout=120)
+def execute(url: str, process: str, body: dict, headers: dict | None = None) -> requests.Response:
+    return requests.post(f"{url}/processes/{process}/execution", json=body, headers=headers, timeout=120)
 
 
-def submit(stack: Stack, process: str, inputs: dict, **body: object) -> str:
-    response = execute(stack, process, {"inputs": inputs, **body}, ASYNC)
+def submit(url: str, process: str, inputs: dict, **body: object) -> str:
+    response = execute(url, process, {"inputs": inputs, **body}, ASYNC)
     assert response.status_code == 201, response.text
     return response.json()["jobID"]
 
 
-def status(stack: Stack, job_id: str) -> dict:
-    return requests.get(f"{stack.url}/jobs/{job_id}", params={"f": "json"}, timeout=30).json()
+def status(url: str, job_id: str) -> dict:
+    return requests.get(f"{url}/jobs/{job_id}", params={"f": "json"}, timeout=30).json()
 
 
-def running_pid(stack: Stack, job_id: str, timeout_s: float = 30) -> int:
-    """The pool process running a `slow` job, from the progress message it reports."""
+def running(url: str, job_id: str, timeout_s: float = 30) -> tuple[int, int]:
+    """(pool process, worker process) running a `slow` job, from the progress message it reports."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        document = status(stack, job_id)
-        match = re.fullmatch(r"pid (\d+)", document.get("message") or "")
+        document = status(url, job_id)
+        match = re.fullmatch(r"pid (\d+) worker (\d+)", document.get("message") or "")
         if document["status"] == "running" and match:
-            return int(match[1])
+            return int(match[1]), int(match[2])
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} never reported running: {document}")
+
+
+def worker_index(topology: Topology, worker_pid: int) -> int:
+    return next(i for i, proc in enumerate(topology.workers) if proc is not None and proc.pid == worker_pid)
 
 
 def alive(pid: int) -> bool:
@@ -78,13 +91,14 @@ def wait_for(predicate, timeout_s: float) -> float:
     return time.monotonic() - start
 
 
-def test_callback_to_a_loopback_address_gets_a_400(stack: Stack) -> None:
-    response = execute(stack, "slow", {"inputs": {"seconds": 0.1},
-                                       "subscriber": {"successUri": "http://127.0.0.1:9/done"}}, ASYNC)
+def test_callback_to_a_loopback_address_gets_a_400(topology: Topology) -> None:
+    url = topology.urls[0]
+    response = execute(url, "slow", {"inputs": {"seconds": 0.1},
+                                     "subscriber": {"successUri": "http://127.0.0.1:9/done"}}, ASYNC)
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["code"] == "InvalidParameterValue" and "loopback" in body["description"], body
-    unresolvable = execute(stack, "slow", {"inputs": {"seconds": 0.1}, "subscriber": {
+    unresolvable = execute(url, "slow", {"inputs": {"seconds": 0.1}, "subscriber": {
         "successUri": "https://example.org/done", "inProgressUri": "http://no-such-host.invalid/progress"}})
     assert unresolvable.status_code == 400 and "does not resolve" in unresolvable.json()["description"]
 
@@ -97,17 +111,20 @@ REQUESTS = [
 ]
 
 
-def test_twenty_async_executions_give_the_sync_results(stack: Stack) -> None:
+def test_twenty_async_executions_across_two_replicas_give_the_sync_results(topology: Topology) -> None:
+    """Submitted to either replica, followed and fetched from the other: the records are shared."""
     assert len(REQUESTS) == 20
+    first, second = topology.urls
     bodies = [{"inputs": inputs, **({"outputs": {output: {}}} if output else {})} for inputs, output in REQUESTS]
-    jobs = [submit(stack, "artificialisation", **body) for body in bodies]
+    jobs = [submit((first, second)[n % 2], "artificialisation", **body) for n, body in enumerate(bodies)]
     started = time.monotonic()
-    for job_id in jobs:
-        assert services.wait_for_job(stack.url, job_id, 120)["status"] == "successful", status(stack, job_id)
-    print(f"20 async artificialisation jobs on one worker: {time.monotonic() - started:.1f} s")
-    for job_id, body, (_, output) in zip(jobs, bodies, REQUESTS):
-        result = requests.get(f"{stack.url}/jobs/{job_id}/results", params={"f": "json"}, timeout=30)
-        sync = execute(stack, "artificialisation", body)
+    for n, job_id in enumerate(jobs):
+        other = (second, first)[n % 2]
+        assert services.wait_for_job(other, job_id, 120)["status"] == "successful", status(other, job_id)
+    print(f"20 async artificialisation jobs on two workers: {time.monotonic() - started:.1f} s")
+    for n, (job_id, body, (_, output)) in enumerate(zip(jobs, bodies, REQUESTS)):
+        result = requests.get(f"{(second, first)[n % 2]}/jobs/{job_id}/results", params={"f": "json"}, timeout=30)
+        sync = execute(first, "artificialisation", body)
         assert sync.status_code == result.status_code == 200
         if output == "tableau":
             assert result.headers["Content-Type"].startswith("text/csv")
@@ -117,56 +134,65 @@ def test_twenty_async_executions_give_the_sync_results(stack: Stack) -> None:
             assert result.json()["territoires"][0]["surface_ha"] > 0
 
 
-def test_progress_shows_and_cancel_kills_the_running_process(stack: Stack) -> None:
-    job_id = submit(stack, "slow", {"seconds": 60})
-    pid = running_pid(stack, job_id)
-    wait_for(lambda: status(stack, job_id)["progress"] > 0, 10)
-    deleted = requests.delete(f"{stack.url}/jobs/{job_id}", timeout=30)
+def test_progress_shows_and_cancel_stops_the_job_and_frees_its_worker(topology: Topology) -> None:
+    first, second = topology.urls
+    job_id = submit(first, "slow", {"seconds": 60})
+    pid, worker = running(first, job_id)
+    wait_for(lambda: status(second, job_id)["progress"] > 0, 10)
+    deleted = requests.delete(f"{second}/jobs/{job_id}", timeout=30)
     assert deleted.status_code == 200 and deleted.json()["status"] == "dismissed"
+    cancelled = time.monotonic()
     took = wait_for(lambda: not alive(pid), 10)
     print(f"pool process {pid} killed {took:.1f} s after DELETE")
-    assert status(stack, job_id)["status"] == "dismissed"
-    result = requests.get(f"{stack.url}/jobs/{job_id}/results", params={"f": "json"}, timeout=30)
+    assert status(first, job_id)["status"] == "dismissed"
+    result = requests.get(f"{first}/jobs/{job_id}/results", params={"f": "json"}, timeout=30)
     assert result.status_code != 200 and "seconds" not in result.text
-    start = time.monotonic()
-    next_job = submit(stack, "slow", {"seconds": 0.5})
-    assert services.wait_for_job(stack.url, next_job, 30)["status"] == "successful"
-    took = time.monotonic() - start
-    print(f"next job done {took:.1f} s after the cancel")
-    assert took < 10
-    assert status(stack, job_id)["status"] == "dismissed", "the killed job stays dismissed"
+    # Two new jobs for two idle workers: the worker of the cancelled job takes one of them within seconds.
+    next_jobs = [submit(first, "slow", {"seconds": 2}) for _ in range(2)]
+    workers = {running(first, job)[1] for job in next_jobs}
+    took = time.monotonic() - cancelled
+    print(f"the cancelled job's worker ran new work {took:.1f} s after the cancel")
+    assert worker in workers and took < 10, (worker, workers)
+    for job in next_jobs:
+        assert services.wait_for_job(first, job, 30)["status"] == "successful"
+    assert status(first, job_id)["status"] == "dismissed", "the killed job stays dismissed"
 
 
-def test_a_pool_process_killed_mid_job_fails_it_at_once(stack: Stack) -> None:
-    job_id = submit(stack, "slow", {"seconds": 60})
-    os.kill(running_pid(stack, job_id), signal.SIGKILL)
-    wait_for(lambda: status(stack, job_id)["status"] != "running", STALE_S + 5)
-    document = status(stack, job_id)
+def test_a_pool_process_killed_mid_job_fails_it_at_once(topology: Topology) -> None:
+    url = topology.urls[0]
+    job_id = submit(url, "slow", {"seconds": 60})
+    os.kill(running(url, job_id)[0], signal.SIGKILL)
+    wait_for(lambda: status(url, job_id)["status"] != "running", STALE_S + 5)
+    document = status(url, job_id)
     assert document["status"] == "failed" and document["message"].startswith("worker lost"), document
-    assert services.wait_for_job(stack.url, submit(stack, "slow", {"seconds": 0.2}), 30)["status"] == "successful"
+    assert services.wait_for_job(url, submit(url, "slow", {"seconds": 0.2}), 30)["status"] == "successful"
 
 
-def test_restarting_the_web_replica_loses_no_record_or_result(stack: Stack) -> None:
-    before = requests.get(f"{stack.url}/jobs", params={"f": "json", "limit": 1000}, timeout=30).json()
+def test_restarting_every_web_replica_loses_no_record_or_result(topology: Topology) -> None:
+    url = topology.urls[1]
+    before = requests.get(f"{url}/jobs", params={"f": "json", "limit": 1000}, timeout=30).json()
     finished = [job for job in before["jobs"] if job["status"] == "successful"]
-    results = {job["jobID"]: requests.get(f"{stack.url}/jobs/{job['jobID']}/results", params={"f": "json"},
+    results = {job["jobID"]: requests.get(f"{url}/jobs/{job['jobID']}/results", params={"f": "json"},
                                           timeout=30).content for job in finished}
-    assert len(results) >= 22
-    stack.stop_web()
-    stack.start_web()
-    after = requests.get(f"{stack.url}/jobs", params={"f": "json", "limit": 1000}, timeout=30).json()
-    assert {(job["jobID"], job["status"]) for job in after["jobs"]} == {
-        (job["jobID"], job["status"]) for job in before["jobs"]}
-    for job_id, content in results.items():
-        assert requests.get(f"{stack.url}/jobs/{job_id}/results", params={"f": "json"},
-                            timeout=30).content == content
+    assert len(results) >= 23
+    for index in range(len(topology.urls)):
+        topology.stop_web(index)
+    for index in range(len(topology.urls)):
+        topology.start_web(index)
+    for url in topology.urls:
+        after = requests.get(f"{url}/jobs", params={"f": "json", "limit": 1000}, timeout=30).json()
+        assert {(job["jobID"], job["status"]) for job in after["jobs"]} == {
+            (job["jobID"], job["status"]) for job in before["jobs"]}
+        for job_id, content in results.items():
+            assert requests.get(f"{url}/jobs/{job_id}/results", params={"f": "json"}, timeout=30).content == content
 
 
-def test_job_list_pages_over_a_thousand_jobs(stack: Stack) -> None:
-    records = open_records(stack.env["OCSGE_JOBS"])
+def test_job_list_pages_over_a_thousand_jobs(topology: Topology) -> None:
+    url = topology.urls[1]
+    records = open_records(topology.jobs_url)
     inserted = {new_job(records, "artificialisation") for _ in range(1000)}
-    first = requests.get(f"{stack.url}/jobs", params={"f": "json", "limit": 100}, timeout=30).json()
-    total = open_records(stack.env["OCSGE_JOBS"]).list(1)[1]
+    first = requests.get(f"{url}/jobs", params={"f": "json", "limit": 100}, timeout=30).json()
+    total = records.list(1)[1]
     assert total >= 1000 + 25
     seen, page, offset = [], first, 0
     while True:
@@ -187,17 +213,22 @@ def test_job_list_pages_over_a_thousand_jobs(stack: Stack) -> None:
     assert len(seen) // 100 + 1 >= 11
 
 
-def test_a_killed_worker_leaves_its_job_failed_with_the_reason(stack: Stack) -> None:
-    job_id = submit(stack, "slow", {"seconds": 60})
-    running_pid(stack, job_id)
-    stack.kill_worker()
-    took = wait_for(lambda: status(stack, job_id)["status"] != "running", STALE_S + 5)
-    document = status(stack, job_id)
+def test_killed_workers_leave_their_jobs_failed_with_the_reason_and_lose_no_queued_job(topology: Topology) -> None:
+    url = topology.urls[0]
+    job_id = submit(url, "slow", {"seconds": 60})
+    victim = worker_index(topology, running(url, job_id)[1])
+    topology.kill_worker(victim)
+    took = wait_for(lambda: status(url, job_id)["status"] != "running", STALE_S + 5)
+    document = status(url, job_id)
     print(f"job of the killed worker failed {took:.1f} s after SIGKILL")
     assert document["status"] == "failed", document
     assert document["message"].startswith("worker lost: no heartbeat since"), document
-    waiting = submit(stack, "slow", {"seconds": 0.2})
+    assert services.wait_for_job(url, submit(url, "slow", {"seconds": 0.2}), 30)["status"] == "successful", \
+        "the other worker goes on"
+    survivor = 1 - victim
+    topology.kill_worker(survivor)
+    waiting = submit(url, "slow", {"seconds": 0.2})
     time.sleep(STALE_S + 1)
-    assert status(stack, waiting)["status"] == "accepted", "a queued job waits for a worker, it is not lost"
-    stack.start_worker()
-    assert services.wait_for_job(stack.url, waiting, 30)["status"] == "successful"
+    assert status(url, waiting)["status"] == "accepted", "a queued job waits for a worker, it is not lost"
+    topology.start_worker(victim)
+    assert services.wait_for_job(url, waiting, 30)["status"] == "successful"
