@@ -4,8 +4,11 @@ for CI to keep."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +70,18 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=path)
     return path
+
+
+def features(server: str, collection: str, first: int | None = None, **params: str | int) -> list[dict]:
+    """The features of ``collection`` matching ``params`` through OGC API Features: the ``first`` ones, or all of
+    them, following `next` links."""
+    found: list[dict] = []
+    url: str | None = f"{server}/collections/{collection}/items?" + urllib.parse.urlencode(
+        {"f": "json", "limit": first or 10000, **params})
+    while url:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            page = json.load(response)
+        found += page["features"]
+        url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None) \
+            if page["features"] and not first else None
+    return found

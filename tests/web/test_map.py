@@ -5,28 +5,32 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import warnings
 
 import numpy as np
 import pytest
-import rasterio
+import shapely.geometry
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from ocsge_processes import nomenclature
 
-from .conftest import screenshot
+from .conftest import features, screenshot
 
 pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 
 
-def open_map(page, server: str) -> None:
-    page.goto(f"{server}/map")
+def open_map(page, server: str, view: str = "") -> None:
+    """Open /map (at ``view``, a ``zoom/lat/lng`` hash, if given) and wait until the layer is drawn."""
+    page.goto(f"{server}/map" + (f"#{view}" if view else ""))
     page.wait_for_selector("#map[data-ready=true]", timeout=60_000)
     page.wait_for_function("() => window.ocsgeMap.loaded() && window.ocsgeMap.areTilesLoaded()", timeout=60_000)
 
 
 def palette_pixels(png: bytes) -> dict[str, int]:
     """Pixels of the screenshot painted exactly in a couverture colour, by code."""
-    with MemoryFile(png) as memory, memory.open() as image:
+    with warnings.catch_warnings(), MemoryFile(png) as memory, memory.open() as image:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a screenshot has no georeferencing
         rgb = image.read([1, 2, 3]).reshape(3, -1).T.astype(np.int32)
     packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
     values, counts = np.unique(packed, return_counts=True)
@@ -48,10 +52,9 @@ def test_map_draws_the_couverture_palette_and_lists_the_classes_present(page, se
     # Every class listed is one the server holds in the view for that millésime (read through the features API).
     bounds = page.evaluate("() => window.ocsgeMap.getBounds().toArray().flat()")
     year = page.locator("#millesime").input_value()
-    url = (f"{server}/collections/ocsge-occupation-sol/items?f=json&limit=10000&skipGeometry=true&millesime={year}"
-           f"&properties=code_cs&bbox={','.join(f'{v:.6f}' for v in bounds)}")
-    with urllib.request.urlopen(url, timeout=60) as response:
-        held = {f["properties"]["code_cs"] for f in json.load(response)["features"]}
+    held = {f["properties"]["code_cs"] for f in features(
+        server, "ocsge-occupation-sol", skipGeometry="true", millesime=year, properties="code_cs",
+        bbox=",".join(f"{v:.6f}" for v in bounds))}
     assert set(legend) <= held, (legend, held)
     labels = page.locator("#legend li").all_inner_texts()
     assert any(nomenclature.couverture().label(legend[0]) in text for text in labels)
@@ -59,7 +62,10 @@ def test_map_draws_the_couverture_palette_and_lists_the_classes_present(page, se
 
 
 def test_click_on_a_sybarval_polygon_shows_its_codes_and_labels(page, server: str) -> None:
-    open_map(page, server)
+    # Zoomed in on a forest polygon of the store, where polygons are large enough to click.
+    forest = features(server, "ocsge-occupation-sol", millesime=2024, code_cs="CS2.1.1.2", first=1)[0]
+    inside = shapely.geometry.shape(forest["geometry"]).representative_point()
+    open_map(page, server, f"15/{inside.y:.6f}/{inside.x:.6f}")
     point = page.evaluate("""() => {
         const map = window.ocsgeMap, canvas = map.getCanvas();
         for (let y = 40; y < canvas.clientHeight; y += 20) for (let x = 40; x < canvas.clientWidth; x += 20) {

@@ -10,11 +10,15 @@ maplibregl.setWorkerUrl(staticUrl("maplibre-gl-worker.mjs"));
 export const FILL = "ocs-fill";
 export const OUTLINE = "ocs-outline";
 const SOURCE = "ocs";
-const FEATURE_LIMIT = 10000;  // the server's max_items
+const PAGE_SIZE = 10000;  // the server's max_items
+/** Beyond this many features in the view the map says it is partial (tiles have no such limit). */
+const MAX_FEATURES = 50000;
 
+/** A map over ``bounds`` unless the URL says where (``#zoom/lat/lng``, kept up to date so that a view can be shared). */
 export function createMap(container, settings, bounds) {
   const map = new maplibregl.Map({
     container,
+    hash: true,
     style: { version: 8, sources: {}, layers: [{ id: "fond", type: "background", paint: { "background-color": "#f4f2ed" } }] },
     bounds: bounds || [-5.3, 41.3, 9.6, 51.2],
     fitBoundsOptions: { padding: 20 },
@@ -38,8 +42,12 @@ export async function collectionBounds(collection) {
   return bbox ? [[bbox[0], bbox[1]], [bbox[2], bbox[3]]] : null;
 }
 
-/** Whether the server answers vector tiles of ``collection`` (one tile of the current view, probed once). */
-async function tilesServed(map, template) {
+/** Whether the collection advertises vector tiles (OGC API – Tiles link) and one tile of the view is served. */
+async function tilesServed(map, collection, template) {
+  const response = await fetch(new URL(`collections/${collection}?f=json`, API)).catch(() => null);
+  if (!response?.ok) return false;
+  const links = (await response.json()).links || [];
+  if (!links.some((link) => String(link.rel).endsWith("/tilesets-vector"))) return false;
   const z = Math.max(0, Math.floor(map.getZoom()));
   const { lng, lat } = map.getCenter();
   const n = 2 ** z;
@@ -47,8 +55,8 @@ async function tilesServed(map, template) {
   const rad = (lat * Math.PI) / 180;
   const y = Math.floor(((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * n);
   try {
-    const response = await fetch(template.replace("{z}", z).replace("{x}", x).replace("{y}", y));
-    return response.ok && !(response.headers.get("Content-Type") || "").includes("json");
+    const tile = await fetch(template.replace("{z}", z).replace("{x}", x).replace("{y}", y));
+    return tile.ok && !(tile.headers.get("Content-Type") || "").includes("json");
   } catch {
     return false;
   }
@@ -68,36 +76,48 @@ export async function showOcs(map, name, millesime, onPartial) {
   map._ocsRefresh = null;
 
   const template = style.sources[collection].tiles[0] + (millesime ? `&millesime=${millesime}` : "");
-  const vector = await tilesServed(map, template);
+  const vector = await tilesServed(map, collection, template);
   if (vector) {
     map.addSource(SOURCE, { type: "vector", tiles: [template], minzoom: 0, maxzoom: style.sources[collection].maxzoom });
   } else {
     map.addSource(SOURCE, { type: "geojson", data: { type: "FeatureCollection", features: [] } });
-    map._ocsRefresh = () => loadView(map, collection, millesime, onPartial);
+    let ticket = 0;
+    map._ocsRefresh = () => loadView(map, collection, millesime, ++ticket, () => ticket, onPartial);
     map.on("moveend", map._ocsRefresh);
     await map._ocsRefresh();
   }
-  const layer = (spec, id) => ({ ...spec, id, source: SOURCE, ...(vector ? { "source-layer": collection } : {}) });
-  delete fill["source-layer"];
-  delete outline["source-layer"];
+  // Tiles may hold every millésime: the filter keeps the chosen one whatever the server does with the parameter.
+  const filter = millesime ? ["==", ["to-number", ["get", "millesime"]], Number(millesime)] : null;
+  const layer = (spec, id) => {
+    const { "source-layer": _, ...rest } = spec;
+    return { ...rest, id, source: SOURCE, ...(vector ? { "source-layer": collection } : {}), ...(filter ? { filter } : {}) };
+  };
   map.addLayer(layer(fill, FILL));
   map.addLayer(layer(outline, OUTLINE));
   map.getContainer().dataset.mode = vector ? "tiles" : "features";
   return style;
 }
 
-async function loadView(map, collection, millesime, onPartial) {
+/** The features of the view, page after page (following the `next` links) up to MAX_FEATURES. */
+async function loadView(map, collection, millesime, ticket, current, onPartial) {
   const b = map.getBounds();
   const url = new URL(`collections/${collection}/items`, API);
   url.searchParams.set("f", "json");
-  url.searchParams.set("limit", FEATURE_LIMIT);
+  url.searchParams.set("limit", PAGE_SIZE);
   url.searchParams.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(","));
   if (millesime) url.searchParams.set("millesime", millesime);
-  const response = await fetch(url, { headers: { Accept: "application/geo+json" } });
-  if (!response.ok) return;
-  const data = await response.json();
-  map.getSource(SOURCE)?.setData(data);
-  if (onPartial) onPartial(data.features.length >= FEATURE_LIMIT);
+  const features = [];
+  let next = url.href;
+  while (next && features.length < MAX_FEATURES) {
+    const response = await fetch(next, { headers: { Accept: "application/geo+json" } });
+    if (!response.ok || ticket !== current()) return;
+    const page = await response.json();
+    features.push(...page.features);
+    next = page.features.length === PAGE_SIZE ? page.links?.find((link) => link.rel === "next")?.href : null;
+  }
+  if (ticket !== current()) return;
+  map.getSource(SOURCE)?.setData({ type: "FeatureCollection", features });
+  if (onPartial) onPartial(Boolean(next));
 }
 
 /** Legend items of the classes drawn in the current view. */
