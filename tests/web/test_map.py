@@ -29,9 +29,10 @@ def open_map(page, server: str, view: str = "") -> None:
 
 def palette_pixels(png: bytes) -> dict[str, int]:
     """Pixels of the screenshot painted exactly in a couverture colour, by code."""
-    with warnings.catch_warnings(), MemoryFile(png) as memory, memory.open() as image:
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a screenshot has no georeferencing
-        rgb = image.read([1, 2, 3]).reshape(3, -1).T.astype(np.int32)
+        with MemoryFile(png) as memory, memory.open() as image:
+            rgb = image.read([1, 2, 3]).reshape(3, -1).T.astype(np.int32)
     packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
     values, counts = np.unique(packed, return_counts=True)
     found = dict(zip(values.tolist(), counts.tolist(), strict=True))

@@ -46,7 +46,8 @@ pairSelect.addEventListener("change", () => {
 });
 
 const millesimes = () => pairSelect.value.split(",").map(Number);
-const charts = [];
+const charts = {};
+window.ocsgeCharts = charts;  // for the browser tests and the curious
 const CARDS = [
   ["taux_artificialisation", "dash.rate", "%", 3], ["surface_artificialisee_ha", "dash.area", "ha", 2],
   ["surface_ha", "dash.surface", "ha", 2], ["artificialisation_ha", "dash.artif", "ha", 2],
@@ -61,14 +62,17 @@ function card([field, key, unit, digits], entry) {
 }
 
 function barChart(id, labels, datasets, options = {}) {
-  charts.push(new Chart(document.getElementById(id), {
+  charts[id] = new Chart(document.getElementById(id), {
     type: "bar", data: { labels, datasets },
     options: { animation: false, responsive: true, maintainAspectRatio: false, plugins: { legend: { display: datasets.length > 1 } }, ...options },
-  }));
+  });
 }
 
+/** Surface and artificialised surface per code of one stock breakdown; the chart is hidden when there is none. */
 function splitChart(id, split, kind) {
   const codes = Object.keys(split || {}).filter((c) => split[c].surface_ha > 0);
+  document.getElementById(id).closest("figure").hidden = !codes.length;
+  if (!codes.length) return;
   const labels = codes.map((c) => (kind ? `${c} ${settings.nomenclature[kind][c]?.short_label ?? ""}` : `${c}°`));
   const colors = codes.map((c) => (kind ? settings.nomenclature[kind][c]?.color : settings.categories[c]?.artificial ? "#ff377a" : "#7cc46a") || "#888");
   barChart(id, labels, [
