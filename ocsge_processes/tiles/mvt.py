@@ -89,15 +89,65 @@ def _snap(geoms: np.ndarray) -> np.ndarray:
 
     Snap-rounding (GEOS's, ``set_precision``) is run on the already rounded vertices, which keeps a thin sliver whose
     vertices round apart (snapping the raw vertices collapses it, PostGIS keeps it), and only where it can change
-    what is drawn: invalid results of rounding, and polygons thin enough (mean width under two units) to collapse.
-    Elsewhere it would only move a few edges by less than a unit, at the cost of an overlay per geometry.
+    what is drawn: invalid results of rounding, polygons thin enough (mean width under two units) to collapse, and
+    rings with a spike (a vertex within half a unit of the next edge but one), which snapping folds away. Elsewhere
+    it would only move a few edges by less than a unit, at the cost of an overlay per geometry.
     """
     geoms = geoms.copy()
     thin = shapely.area(geoms) < shapely.length(geoms)
-    needs = ~(shapely.is_valid(geoms) | shapely.is_missing(geoms)) | thin
+    needs = ~(shapely.is_valid(geoms) | shapely.is_missing(geoms)) | thin | _spiked(geoms)
     geoms[~needs] = shapely.remove_repeated_points(geoms[~needs])
-    geoms[needs] = shapely.set_precision(geoms[needs], 1.0)
+    try:
+        geoms[needs] = shapely.set_precision(geoms[needs], 1.0)
+    except shapely.errors.GEOSException:
+        geoms[needs] = [_snap_one(g) for g in geoms[needs]]
     return geoms
+
+
+def _spiked(geoms: np.ndarray) -> np.ndarray:
+    """Whether a polygon has a ring vertex closer than half a unit to an edge that ends at its neighbour's
+    neighbour, i.e. a spike or a fold that snap-rounding would collapse (repeated vertices do not count)."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    first = np.r_[True, ring_of[1:] != ring_of[:-1]]
+    repeated = ~first & np.all(coords == np.roll(coords, 1, axis=0), axis=1)
+    coords, ring_of = coords[~repeated], ring_of[~repeated]
+    sizes = np.bincount(ring_of, minlength=len(rings))
+    starts = np.cumsum(sizes) - sizes
+    closing = np.zeros(len(coords), dtype=bool)
+    ends = (starts + sizes - 1)[sizes > 1]
+    closing[ends] = np.all(coords[ends] == coords[starts[sizes > 1]], axis=1)
+    coords, ring_of = coords[~closing], ring_of[~closing]
+    sizes = np.bincount(ring_of, minlength=len(rings))
+    start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    k = np.arange(len(coords)) - start
+    size = sizes[ring_of]
+    p0, p1, p2 = coords, coords[start + (k + 1) % size], coords[start + (k + 2) % size]
+    near = (_segment_distance(p0, p1, p2) < 0.5) | (_segment_distance(p2, p0, p1) < 0.5)
+    spiked = np.zeros(len(geoms), dtype=bool)
+    spiked[owner[ring_part[ring_of[near]]]] = True
+    return spiked
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from each point ``p`` to the segment ``a``–``b`` (rows of (x, y))."""
+    ab, ap = b - a, p - a
+    length2 = np.einsum("ij,ij->i", ab, ab)
+    t = np.clip(np.einsum("ij,ij->i", ap, ab) / np.where(length2 == 0, 1, length2), 0, 1)
+    return np.hypot(*(ap - t[:, None] * ab).T)
+
+
+def _snap_one(geom: shapely.Geometry) -> shapely.Geometry:
+    """Snap-rounding of one geometry, repaired first where GEOS's overlay cannot node it as it is.
+
+    Rounding can pull a hole across its shell; GEOS then fails to assign the hole ("unable to assign free hole to a
+    shell"). ``make_valid`` splits such a polygon into valid parts, which snap-round like any other.
+    """
+    try:
+        return shapely.set_precision(geom, 1.0)
+    except shapely.errors.GEOSException:
+        return shapely.set_precision(shapely.make_valid(geom, method="structure"), 1.0)
 
 
 def _geometry_streams(geoms: np.ndarray) -> tuple[list[bytes], list[int]]:

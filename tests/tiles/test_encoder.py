@@ -92,3 +92,21 @@ def test_tile_bounds_and_validation() -> None:
                              (3, 0, -1, "rows 0 to 7"), (14, 0, 2**14, "rows 0 to 16383"), ("1", 0, 0, "integer")]:
         with pytest.raises(InvalidInputError, match=message):
             validate_tile(z, x, y)
+
+
+def test_spike_folds_away_as_in_postgis() -> None:
+    """A spike whose return edge passes 0.3 units from its base vertex (a commune of the SYBARVAL tiles at zoom 12):
+    snap-rounding folds it, as ST_AsMVTGeom does; kept, it reached 13 units out of the shape PostGIS serves."""
+    spiked = shapely.Polygon([(0, 0), (200, 0), (200, 35), (45, 35), (59, 36), (39, 35), (0, 35)])
+    decoded = decode(encode_layer("l", [flip(spiked)], [{}], UNIT))["l"].features[0].geometry
+    assert decoded.is_valid and decoded.bounds == (0, 0, 200, 35)
+
+
+def test_rounding_that_breaks_snap_rounding_is_repaired() -> None:
+    """A change polygon of the SYBARVAL zoom-11 tile whose rounded ring folds over itself: GEOS's snap-rounding
+    throws on it ("unable to assign free hole to a shell"); the tile gets its valid part instead of an error."""
+    folded = shapely.from_wkt("POLYGON ((3427 2916, 3411 2917, 3411 2929, 3411 2915, 3427 2916))")
+    layer = decode(encode_layer("l", [flip(folded), flip(shapely.box(0, 0, 10, 10))], [{"i": 0}, {"i": 1}], UNIT))["l"]
+    assert [f.properties["i"] for f in layer.features] == [0, 1]
+    repaired = layer.features[0].geometry
+    assert repaired.is_valid and repaired.area == shapely.make_valid(folded).area

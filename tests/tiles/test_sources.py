@@ -89,7 +89,9 @@ PIXEL_AREA = (4096 / 512) ** 2
 def test_gpkg_and_postgis_tiles_agree(twins: tuple[str, str], layer: Layer) -> None:
     """Same features, same codes, same shapes within the tolerance; the only polygons one side may keep alone are
     sub-pixel slivers: PostGIS here simplifies with GEOS 3.11 and shapely with its own GEOS (3.12+ may move a ring's
-    start vertex), so a degenerate simplification result can differ and survive the grid on one side only."""
+    start vertex), so a degenerate simplification result can differ and survive the grid on one side only. The same
+    holds for one part of a multipolygon (a 4.5 unit² part of a SYBARVAL change polygon at zoom 11 is kept by
+    PostGIS only), so shapes are compared by their parts over a pixel."""
     gpkg_url, pg_url = twins
     for zxy in [*SYBARVAL_TILES, tile_of(-1.16, 44.65, 11), tile_of(-1.16, 44.65, 12)]:
         mine, theirs = features(make_tile(gpkg_url, layer, *zxy), layer), features(make_tile(pg_url, layer, *zxy),
@@ -98,13 +100,25 @@ def test_gpkg_and_postgis_tiles_agree(twins: tuple[str, str], layer: Layer) -> N
         alone = [(side[key].geometry.area, key) for side, other in ((mine, theirs), (theirs, mine))
                  for key in side.keys() - other.keys()]
         assert all(area <= PIXEL_AREA for area, _ in alone), (zxy, alone)
-        assert len(alone) <= 1 + len(theirs) / 50, (zxy, alone)
+        # Only near-degenerate features can differ, so they are counted against the sub-pixel features (about a
+        # thousand of the 1 300 SYBARVAL changes at zoom 11, whose tolerance of 19 m is their size): 4-7 % of them
+        # are kept on one side only; a store that dropped small polygons (the bug this test once caught) loses half.
+        small = {key for side in (mine, theirs) for key, f in side.items() if f.geometry.area <= PIXEL_AREA}
+        assert len(alone) <= 1 + len(small) / 10, (zxy, len(small), alone)
         for key in mine.keys() & theirs.keys():
             feature = mine[key]
             other = theirs[key]
             assert feature.properties == other.properties
             # each is within the simplification tolerance (4 units) plus the grid (1) of the same shape
-            assert shapely.hausdorff_distance(feature.geometry, other.geometry) <= 10, key
+            assert max(spread(feature.geometry, other.geometry), spread(other.geometry, feature.geometry)) <= 10, key
+
+
+def spread(geom: shapely.Geometry, other: shapely.Geometry) -> float:
+    """How far the vertices of ``geom``'s parts over a pixel lie from ``other``: one side of the Hausdorff
+    distance, blind to the sub-pixel parts (and features) whose simplification differs between GEOS versions."""
+    parts = shapely.get_parts(geom)
+    vertices = shapely.points(shapely.get_coordinates(parts[shapely.area(parts) > PIXEL_AREA]))
+    return float(shapely.distance(vertices, other).max()) if len(vertices) else 0.0
 
 
 def test_equals_selects_a_millesime(store_url: str) -> None:
