@@ -53,7 +53,7 @@ _MAPFILE = """MAP
   SIZE 256 256
   PROJECTION "init=epsg:{epsg}" END
   OUTPUTFORMAT NAME "png" DRIVER "AGG/PNG" MIMETYPE "image/png" IMAGEMODE RGB EXTENSION "png" END
-  WEB METADATA "wms_title" "ocsge test WMS" "wms_srs" "EPSG:{epsg}" "wms_enable_request" "*"
+  WEB METADATA "wms_title" "ocsge test WMS" "wms_srs" "EPSG:{epsg} EPSG:3857" "wms_enable_request" "*"
     "wms_onlineresource" "{url}?" END END
 {layers}END
 """

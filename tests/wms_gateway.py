@@ -27,6 +27,7 @@ class Gateway(BaseHTTPRequestHandler):
             name, _, value = line.decode("latin-1").partition(":")
             self.send_header(name.strip(), value.strip())
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("Access-Control-Allow-Origin", "*")  # as the Géoplateforme does: web maps read the images
         self.end_headers()
         self.wfile.write(body)
 
