@@ -14,12 +14,15 @@ import yaml
 from pygeoapi.openapi import get_oas
 from pygeoapi.util import yaml_load
 
+from .. import styles
 from ..filters import parse_filter
 from ..layers import GENERATED_SOURCE, OCCUPATION_SOL, Layer, get_layer
 from ..stores import FeatureStore, open_store, table_name
 from ..territory import DROM_NAMES
+from .tiles import TILE_PROVIDER
 
 PROVIDER = "ocsge_processes.server.provider.OcsgeProvider"
+STYLE_TYPE = "application/vnd.mapbox.style+json"
 
 
 def load_template(path: Path) -> dict:
@@ -45,7 +48,8 @@ def build_config(template: dict, store_url: str | None = None) -> dict:
             resources[name] = resource
             continue
         if store_url:
-            provider["data"] = store_url
+            for own in _own_providers(resource):
+                own["data"] = store_url
         store = open_store(str(provider["data"]))
         tables = set(store.tables())
         candidates = {name: resource, **_overseas_resources(name, resource, provider, tables)}
@@ -63,6 +67,8 @@ def build_config(template: dict, store_url: str | None = None) -> dict:
             if extent is not None:
                 candidate["extents"] = {"spatial": {"bbox": _crs84_bbox(extent, epsg),
                                                     "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
+            if candidate_name == name:  # the styles' tile URLs name the metropolitan collection
+                candidate["links"] = [*candidate.get("links", []), *_style_links(config, layer)]
             resources[candidate_name] = candidate
     config["resources"] = resources
     output_dir = config["server"].get("manager", {}).get("output_dir")
@@ -98,11 +104,30 @@ def _overseas_resources(name: str, resource: dict, provider: dict, tables: set[s
         if table_name(layer, epsg) not in tables:
             continue
         copy_ = copy.deepcopy(resource)
-        overseas = next(p for p in copy_["providers"] if p.get("name") == PROVIDER)
-        overseas.update(epsg=epsg, storage_crs=f"http://www.opengis.net/def/crs/EPSG/0/{epsg}")
+        for overseas in _own_providers(copy_):
+            overseas["epsg"] = epsg
+            if overseas["name"] == PROVIDER:
+                overseas["storage_crs"] = f"http://www.opengis.net/def/crs/EPSG/0/{epsg}"
         copy_["title"] = f"{resource['title']} ({territory})"
         copies[f"{name}-{territory}"] = copy_
     return copies
+
+
+def _own_providers(resource: dict) -> list[dict]:
+    """The feature and tile providers of ``resource`` that read our store."""
+    return [p for p in resource.get("providers", []) if p.get("name") in (PROVIDER, TILE_PROVIDER)]
+
+
+def _style_links(config: dict, layer: Layer) -> list[dict]:
+    """A ``stylesheet`` link to each MapLibre style drawn from ``layer``'s tiles (served by the web pages)."""
+    base_url = str(config["server"]["url"]).rstrip("/")
+    links = []
+    for name in styles.STYLES:
+        style = styles.build_style(name, base_url)
+        if style["metadata"]["ocsge:collection"] == layer.collection_id:
+            links.append({"type": STYLE_TYPE, "rel": "stylesheet", "title": style["name"],
+                          "href": f"{base_url}/map/styles/{name}.json"})
+    return links
 
 
 def write_config(config: dict, path: Path) -> Path:

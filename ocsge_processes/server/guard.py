@@ -36,7 +36,7 @@ class RequestGuard:
             name: provider.get("crs", [])
             for name, resource in config["resources"].items()
             for provider in resource.get("providers", [])
-            if provider.get("name", "").startswith("ocsge_processes.")
+            if provider.get("name", "").startswith("ocsge_processes.") and provider.get("type") == "feature"
         }
         self.collections = {name: provider_collection(config, name) for name in self.crs_lists}
 

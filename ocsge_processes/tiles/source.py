@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pyproj
 
+from ..errors import InvalidInputError
 from ..layers import ARTIFICIALISATION_COMMUNES, Layer
 from ..stores.base import FeatureStore, coerce_value, layer_field
+from ..stores.postgis import PostgisStore
 from ..stores.reproject import reproject
 from .matrix import BUFFER, EXTENT, MERCATOR_EPSG, simplify_tolerance, tile_bounds, tile_query_bbox
 from .mvt import encode_layer
@@ -27,12 +29,19 @@ def tile_fields(layer: Layer) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def store_tile(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
+               equals: dict[str, object] | None = None) -> bytes:
+    """Tile z/x/y of ``layer``, built where it is cheapest: in the database for PostGIS, here for a GeoPackage."""
+    build = postgis_tile if isinstance(store, PostgisStore) else gpkg_tile
+    return build(store, layer, epsg, z, x, y, equals)
+
+
 def gpkg_tile(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
               equals: dict[str, object] | None = None) -> bytes:
     """Tile z/x/y of ``layer`` encoded in Python from the features the store's R-tree finds for the tile."""
     bounds = tile_bounds(z, x, y)
     names = tile_fields(layer)
-    rows, geoms = store.tile_rows(layer, epsg, names, tile_query_bbox(z, x, y, epsg), _typed(layer, equals))
+    rows, geoms = store.tile_rows(layer, epsg, names, tile_query_bbox(z, x, y, epsg), typed_equals(layer, equals))
     properties = [dict(zip(names, row)) for row in rows]
     return encode_layer(layer.collection_id, reproject(geoms, epsg, _MERCATOR), properties, bounds,
                         simplify_tolerance(z))
@@ -43,9 +52,12 @@ def postgis_tile(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y
     """Tile z/x/y of ``layer`` built by PostGIS (ST_AsMVTGeom then ST_AsMVT) in one query on the GiST index."""
     tile_bounds(z, x, y)
     return store.tile(layer, epsg, tile_fields(layer), z, x, y, tile_query_bbox(z, x, y, epsg), simplify_tolerance(z),
-                      _typed(layer, equals), EXTENT, BUFFER)
+                      typed_equals(layer, equals), EXTENT, BUFFER)
 
 
-def _typed(layer: Layer, equals: dict[str, object] | None) -> dict[str, object]:
+def typed_equals(layer: Layer, equals: dict[str, object] | None) -> dict[str, object]:
     """``equals`` with known field names and values of the fields' types (InvalidInputError otherwise)."""
-    return {layer_field(layer, k): coerce_value(layer, k, v) for k, v in (equals or {}).items()}
+    try:
+        return {layer_field(layer, k): coerce_value(layer, k, v) for k, v in (equals or {}).items()}
+    except ValueError as err:
+        raise InvalidInputError(str(err)) from None

@@ -1,0 +1,209 @@
+"""OGC API – Tiles over our stores: a pygeoapi tile provider (thin adapter over :mod:`ocsge_processes.tiles`) and the
+tile endpoint that pygeoapi's cannot be.
+
+pygeoapi serves ``/collections/{id}/tiles``, the tileset metadata and ``/TileMatrixSets`` from the provider.
+Its tile handler passes no query parameters to the provider (so no ``millesime`` filter), answers an unknown
+tile with a plain-text 404 and sets no cache headers; :func:`install_tile_endpoint` puts our handler in its
+place for the collections this provider serves. Configured per collection in ``pygeoapi-config.yml``::
+
+    providers:
+      - type: tile
+        name: ocsge_processes.server.tiles.OcsgeTileProvider
+        data: ${OCSGE_STORE}          # GeoPackage path or postgresql:// URL
+        collection: ocsge-occupation-sol
+        epsg: 2154
+        options: {zoom: {min: 0, max: 16}, schemes: [WebMercatorQuad]}
+        format: {name: mvt, mimetype: application/vnd.mapbox-vector-tile}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from flask import Flask, Response, request
+from pygeoapi.models.provider.base import TileMatrixSetEnum
+from pygeoapi.provider.base_mvt import BaseMVTProvider
+
+from .. import __version__
+from ..errors import InvalidInputError, OcsgeError
+from ..layers import get_layer
+from ..stores import open_store
+from ..stores.timeout import QueryTimeoutError
+from ..tiles import TILE_MATRIX_SET, store_tile, tile_fields, validate_tile
+from ..tiles.source import typed_equals
+from ..tiles.matrix import MAX_ZOOM
+
+TILE_PROVIDER = "ocsge_processes.server.tiles.OcsgeTileProvider"
+MVT = "application/vnd.mapbox-vector-tile"
+#: Seconds a client may reuse a tile without asking; after that an If-None-Match costs one version lookup.
+DEFAULT_MAX_AGE = 600
+_WEB_MERCATOR = TileMatrixSetEnum.WEBMERCATORQUAD.value
+_TILING_SCHEME_REL = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
+
+
+class OcsgeTileProvider(BaseMVTProvider):
+    """Vector tiles of one OCS GE layer of one store, on WebMercatorQuad."""
+
+    def __init__(self, provider_def: dict) -> None:
+        super().__init__(provider_def)
+        self.layer = get_layer(provider_def["collection"])
+        self.epsg = int(provider_def.get("epsg", 2154))
+        self.store = open_store(str(self.data))
+        zoom = (self.options or {}).get("zoom", {})
+        self.min_zoom, self.max_zoom = int(zoom.get("min", 0)), int(zoom.get("max", MAX_ZOOM))
+        self.max_age = int((self.options or {}).get("max_age", DEFAULT_MAX_AGE))
+
+    def __repr__(self) -> str:
+        return f"<OcsgeTileProvider {self.layer.collection_id}>"
+
+    def get_layer(self) -> str:
+        """The MVT layer name, which styles use as ``source-layer``: the collection id."""
+        return self.layer.collection_id
+
+    def get_fields(self) -> dict:
+        """The attributes tiles carry (codes, millésimes), with their JSON types."""
+        return {name: {"type": self.layer.fields[name]} for name in tile_fields(self.layer)}
+
+    def get_tiling_schemes(self) -> list:
+        return [_WEB_MERCATOR]
+
+    def get_tiles_service(self, baseurl: str | None = None, servicepath: str | None = None,
+                          dirpath: str | None = None, tile_type: str | None = None) -> dict:
+        """Links of the tilesets list: pygeoapi gives the tile URL template as ``servicepath``."""
+        self._service_url = servicepath
+        return self.get_tms_links()
+
+    def filters(self, params: Mapping[str, str]) -> dict[str, str]:
+        """The millésime equality filters of a tile request; anything else is refused with what is allowed."""
+        allowed = self.filter_names()
+        unknown = sorted(set(params) - set(allowed) - {"f"})
+        if unknown:
+            raise InvalidInputError(f"unknown query parameter {unknown[0]!r} for tiles of {self.layer.collection_id}; "
+                                    f"allowed: f=mvt and the equality filters {', '.join(allowed)}")
+        if params.get("f", "mvt") != "mvt":
+            raise InvalidInputError(f"f={params['f']!r}: tiles are served as f=mvt ({MVT}) only")
+        equals = {name: params[name] for name in allowed if name in params}
+        typed_equals(self.layer, equals)
+        return equals
+
+    def filter_names(self) -> list[str]:
+        return [name for name in tile_fields(self.layer) if name.startswith("millesime")]
+
+    def get_tiles(self, layer: str | None = None, tileset: str | None = None, z: int | None = None,
+                  y: int | None = None, x: int | None = None, format_: str | None = None,
+                  equals: Mapping[str, str] | None = None) -> bytes:
+        """Tile z/y/x as MVT bytes (b"" when nothing is drawn there); InvalidInputError for a bad filter value."""
+        return store_tile(self.store, self.layer, self.epsg, z, x, y, dict(equals or {}))
+
+    def version(self) -> str:
+        """Changes whenever the layer is written, and with the encoder: what a tile's ETag is made of."""
+        return f"{__version__}:{self.store.version(self.layer, self.epsg)}"
+
+    def get_default_metadata(self, dataset: str, server_url: str, layer: str, tileset: str, title: str,
+                             description: str, keywords: list | None, **kwargs) -> dict:
+        """OGC Tile Set Metadata of the WebMercatorQuad tileset."""
+        return {
+            "title": title, "description": description, "keywords": keywords or [],
+            "dataType": "vector", "crs": _WEB_MERCATOR.crs, "tileMatrixSetURI": _WEB_MERCATOR.tileMatrixSetURI,
+            "mediaTypes": [MVT],
+            "layers": [{"id": self.get_layer(), "dataType": "vector", "geometryDimension": 2,
+                        "minTileMatrix": str(self.min_zoom), "maxTileMatrix": str(self.max_zoom),
+                        "propertiesSchema": {"type": "object", "properties": self.get_fields()}}],
+            "links": [
+                {"href": f"{server_url}/TileMatrixSets/{TILE_MATRIX_SET}", "rel": _TILING_SCHEME_REL,
+                 "type": "application/json", "title": f"{TILE_MATRIX_SET} tile matrix set definition"},
+                {"href": self._template(server_url, dataset), "rel": "item", "type": MVT, "templated": True,
+                 "title": f"{TILE_MATRIX_SET} vector tiles of {dataset}"},
+            ],
+        }
+
+    def get_vendor_metadata(self, dataset: str, server_url: str, layer: str, tileset: str, title: str,
+                            description: str, keywords: list | None, **kwargs) -> dict:
+        """TileJSON 3.0, for clients that take a TileJSON URL."""
+        return {"tilejson": "3.0.0", "name": title, "description": description,
+                "tiles": [self._template(server_url, dataset, "{z}/{y}/{x}")],
+                "minzoom": self.min_zoom, "maxzoom": self.max_zoom,
+                "vector_layers": [{"id": self.get_layer(), "fields": {k: v["type"] for k, v in self.get_fields().items()},
+                                   "minzoom": self.min_zoom, "maxzoom": self.max_zoom}]}
+
+    def get_html_metadata(self, dataset: str, server_url: str, layer: str, tileset: str, title: str,
+                          description: str, keywords: list | None, **kwargs) -> dict:
+        """What pygeoapi's tileset page template reads."""
+        metadata_url = f"{server_url}/collections/{dataset}/tiles/{tileset}/metadata"
+        return {"id": dataset, "title": title, "tileset": tileset,
+                "collections_path": self._template(server_url, dataset),
+                "json_url": f"{metadata_url}?f=json", "tilejson_url": f"{metadata_url}?f=tilejson"}
+
+    def _template(self, server_url: str, dataset: str, zyx: str = "{tileMatrix}/{tileRow}/{tileCol}") -> str:
+        return f"{server_url}/collections/{dataset}/tiles/{TILE_MATRIX_SET}/{zyx}?f=mvt"
+
+
+def install_tile_endpoint(app: Flask, config: dict) -> None:
+    """Serve ``/collections/{id}/tiles/{tms}/{z}/{y}/{x}`` with our handler for the collections whose tile
+    provider is ours; other collections keep pygeoapi's."""
+    endpoint = "pygeoapi.get_collection_tiles_data"
+    theirs = app.view_functions[endpoint]
+    providers = {name: OcsgeTileProvider(provider)
+                 for name, resource in config["resources"].items()
+                 for provider in resource.get("providers", []) if provider.get("name") == TILE_PROVIDER}
+
+    def view(collection_id: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str, tileCol: str) -> Response:
+        provider = providers.get(collection_id)
+        if provider is None:
+            return theirs(collection_id, tileMatrixSetId, tileMatrix, tileRow, tileCol)
+        return serve_tile(provider, tileMatrixSetId, tileMatrix, tileRow, tileCol, request.args,
+                          request.headers.get("If-None-Match"))
+
+    app.view_functions[endpoint] = view
+
+
+def serve_tile(provider: OcsgeTileProvider, tms: str, z: str, y: str, x: str, params: Mapping[str, str],
+               if_none_match: str | None) -> Response:
+    """One tile with its ETag and Cache-Control, a 304 when the client's copy is current, or an OGC exception:
+    400 for a malformed request, 404 for a tile or tile matrix set that does not exist."""
+    collection = provider.get_layer()
+    if tms != TILE_MATRIX_SET:
+        return _exception(HTTPStatus.NOT_FOUND, "NotFound", f"tile matrix set {tms!r} is not offered for "
+                          f"{collection}; offered: {TILE_MATRIX_SET}")
+    try:
+        column, row, zoom = (_index(name, value) for name, value in (("tileCol", x), ("tileRow", y), ("tileMatrix", z)))
+        equals = provider.filters(params)
+    except InvalidInputError as err:
+        return _exception(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", str(err))
+    try:
+        validate_tile(zoom, column, row)
+        if not provider.min_zoom <= zoom <= provider.max_zoom:
+            raise InvalidInputError(f"tile matrix {zoom} is outside the {collection} tileset: tile matrices "
+                                    f"{provider.min_zoom} to {provider.max_zoom} (clients overzoom beyond)")
+    except InvalidInputError as err:
+        return _exception(HTTPStatus.NOT_FOUND, "NotFound", str(err))
+    try:
+        etag = '"' + hashlib.sha256(provider.version().encode()).hexdigest()[:32] + '"'
+        headers = {"ETag": etag, "Cache-Control": f"public, max-age={provider.max_age}"}
+        if if_none_match and etag in (tag.strip() for tag in if_none_match.split(",")):
+            return Response(status=HTTPStatus.NOT_MODIFIED, headers=headers)
+        data = provider.get_tiles(z=zoom, y=row, x=column, equals=equals)
+    except InvalidInputError as err:
+        return _exception(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", str(err))
+    except QueryTimeoutError as err:
+        return _exception(HTTPStatus.SERVICE_UNAVAILABLE, "QueryTimeout", str(err))
+    except OcsgeError as err:
+        return _exception(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode", str(err))
+    if not data:
+        return Response(status=HTTPStatus.NO_CONTENT, mimetype=MVT, headers=headers)
+    return Response(data, status=HTTPStatus.OK, mimetype=MVT, headers=headers)
+
+
+def _index(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInputError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _exception(status: HTTPStatus, code: str, description: str) -> Response:
+    body = json.dumps({"code": code, "type": code, "description": description}, ensure_ascii=False)
+    return Response(body, status=status, mimetype="application/json")
