@@ -9,12 +9,19 @@ import shutil
 import subprocess
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
 
-from ..conftest import ROOT
+from ocsge_processes import nomenclature
+
+from .. import services
+from ..conftest import ROOT, SHARED
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "test-artifacts" / "screenshots"
@@ -25,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 STATIC = ROOT / "ocsge_processes" / "webapp" / "static"
+ORTHO = SHARED / "montpellier-ortho-lidar" / "ortho"
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +72,14 @@ def page(browser, request: pytest.FixtureRequest) -> Iterator:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+@pytest.fixture(scope="session")
+def wms() -> Iterator[str]:
+    """Debian's MapServer serving the real Montpellier ortho (RVB and IRC) under the Géoplateforme's layer names."""
+    with services.mapserver({"ORTHOIMAGERY.ORTHOPHOTOS": ORTHO / "test_data_rgb.tif",
+                             "ORTHOIMAGERY.ORTHOPHOTOS.IRC": ORTHO / "test_data_irc.tif"}) as url:
+        yield url
+
+
 def screenshot(page, name: str) -> Path:
     """Save a screenshot under build/test-artifacts/screenshots and return its path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -85,3 +101,17 @@ def features(server: str, collection: str, first: int | None = None, **params: s
         url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None) \
             if page["features"] and not first else None
     return found
+
+
+def palette_pixels(png: bytes) -> dict[str, int]:
+    """Pixels of the screenshot painted exactly in a couverture colour, by code."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a screenshot has no georeferencing
+        with MemoryFile(png) as memory, memory.open() as image:
+            rgb = image.read([1, 2, 3]).reshape(3, -1).T.astype(np.int32)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    values, counts = np.unique(packed, return_counts=True)
+    found = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    cs = nomenclature.couverture()
+    return {code: found[int(cs.get(code).color[1:], 16)] for code in cs.leaves()
+            if int(cs.get(code).color[1:], 16) in found}

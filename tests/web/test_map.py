@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import urllib.request
-import warnings
 
-import numpy as np
 import pytest
 import shapely.geometry
-from rasterio.errors import NotGeoreferencedWarning
-from rasterio.io import MemoryFile
 
 from ocsge_processes import nomenclature
 
-from .conftest import features, screenshot
+from .conftest import features, palette_pixels, screenshot
 
 pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 
@@ -25,20 +21,6 @@ def open_map(page, server: str, view: str = "") -> None:
     page.goto(f"{server}/map" + (f"#{view}" if view else ""))
     page.wait_for_selector("#map[data-ready=true]", timeout=60_000)
     page.wait_for_function("() => window.ocsgeMap.loaded() && window.ocsgeMap.areTilesLoaded()", timeout=60_000)
-
-
-def palette_pixels(png: bytes) -> dict[str, int]:
-    """Pixels of the screenshot painted exactly in a couverture colour, by code."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a screenshot has no georeferencing
-        with MemoryFile(png) as memory, memory.open() as image:
-            rgb = image.read([1, 2, 3]).reshape(3, -1).T.astype(np.int32)
-    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
-    values, counts = np.unique(packed, return_counts=True)
-    found = dict(zip(values.tolist(), counts.tolist(), strict=True))
-    cs = nomenclature.couverture()
-    return {code: found[int(cs.get(code).color[1:], 16)] for code in cs.leaves()
-            if int(cs.get(code).color[1:], 16) in found}
 
 
 def test_map_draws_the_couverture_palette_and_lists_the_classes_present(page, server: str) -> None:
