@@ -29,6 +29,8 @@ const TEXTS = {
     "jobs.title": "Traitements", "jobs.id": "Identifiant", "jobs.process": "Processus", "jobs.status": "État",
     "jobs.progress": "Avancement", "jobs.message": "Message", "jobs.started": "Début", "jobs.duration": "Durée",
     "jobs.actions": "Actions", "jobs.cancel": "Annuler", "jobs.results": "Résultats", "jobs.none": "Aucun traitement",
+    "status.accepted": "en attente", "status.running": "en cours", "status.successful": "terminé",
+    "status.failed": "échec", "status.dismissed": "annulé",
     "missing": "non calculé",
   },
   en: {
@@ -58,6 +60,8 @@ const TEXTS = {
     "jobs.title": "Jobs", "jobs.id": "Identifier", "jobs.process": "Process", "jobs.status": "Status",
     "jobs.progress": "Progress", "jobs.message": "Message", "jobs.started": "Started", "jobs.duration": "Duration",
     "jobs.actions": "Actions", "jobs.cancel": "Cancel", "jobs.results": "Results", "jobs.none": "No job",
+    "status.accepted": "queued", "status.running": "running", "status.successful": "successful",
+    "status.failed": "failed", "status.dismissed": "cancelled",
     "missing": "not computed",
   },
 };

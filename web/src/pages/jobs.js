@@ -26,7 +26,7 @@ function row(state) {
   const started = state.started || state.created;
   return `<tr data-job="${escapeHtml(id)}" data-status="${escapeHtml(state.status)}">
     <td><code>${escapeHtml(id)}</code></td><td>${escapeHtml(state.processID ?? "")}</td>
-    <td class="status-${escapeHtml(state.status)}">${escapeHtml(state.status)}</td>
+    <td class="status-${escapeHtml(state.status)}">${escapeHtml(t("status." + state.status))}</td>
     <td><progress max="100" value="${Number(state.progress ?? 0)}"></progress> ${Number(state.progress ?? 0)} %</td>
     <td>${escapeHtml(state.message ?? "")}</td>
     <td>${started ? new Date(started).toLocaleString(lang() === "fr" ? "fr-FR" : "en-GB") : ""}</td>

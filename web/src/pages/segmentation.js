@@ -120,7 +120,7 @@ async function follow(id) {
   for (;;) {
     const state = await job(id);
     const percent = Number(state.progress ?? 0);
-    statusText.textContent = `${t("seg.status")} : ${state.status}`;
+    statusText.textContent = `${t("seg.status")} : ${t("status." + state.status)}`;
     statusText.dataset.status = state.status;
     percentText.textContent = `${percent} %`;
     percentText.dataset.value = percent;
