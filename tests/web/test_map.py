@@ -16,16 +16,22 @@ from .conftest import features, palette_pixels, screenshot
 pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 
 
-def open_map(page, server: str, view: str = "") -> None:
+#: The two ways the page draws the layer: the server's vector tiles, and features when tiles are not served.
+SOURCES = {"tiles": "", "features": "?source=features"}
+
+
+def open_map(page, server: str, view: str = "", source: str = "tiles") -> None:
     """Open /map (at ``view``, a ``zoom/lat/lng`` hash, if given) and wait until the layer is drawn."""
-    page.goto(f"{server}/map" + (f"#{view}" if view else ""))
+    page.goto(f"{server}/map{SOURCES[source]}" + (f"#{view}" if view else ""))
     page.wait_for_selector("#map[data-ready=true]", timeout=60_000)
     page.wait_for_function("() => window.ocsgeMap.loaded() && window.ocsgeMap.areTilesLoaded()", timeout=60_000)
+    assert page.locator("#map").get_attribute("data-mode") == source
 
 
-def test_map_draws_the_couverture_palette_and_lists_the_classes_present(page, server: str) -> None:
-    open_map(page, server)
-    shot = screenshot(page, "map-couverture")
+@pytest.mark.parametrize("source", SOURCES)
+def test_map_draws_the_couverture_palette_and_lists_the_classes_present(page, server: str, source: str) -> None:
+    open_map(page, server, source=source)
+    shot = screenshot(page, f"map-couverture-{source}")
     map_box = page.locator("#map").bounding_box()
     png = page.screenshot(clip=map_box)
     painted = {code: n for code, n in palette_pixels(png).items() if n >= 50}
@@ -44,11 +50,12 @@ def test_map_draws_the_couverture_palette_and_lists_the_classes_present(page, se
     assert "IGN" in page.locator(".maplibregl-ctrl-attrib").inner_text()
 
 
-def test_click_on_a_sybarval_polygon_shows_its_codes_and_labels(page, server: str) -> None:
+@pytest.mark.parametrize("source", SOURCES)
+def test_click_on_a_sybarval_polygon_shows_its_codes_and_labels(page, server: str, source: str) -> None:
     # Zoomed in on a forest polygon of the store, where polygons are large enough to click.
     forest = features(server, "ocsge-occupation-sol", millesime=2024, code_cs="CS2.1.1.2", first=1)[0]
     inside = shapely.geometry.shape(forest["geometry"]).representative_point()
-    open_map(page, server, f"15/{inside.y:.6f}/{inside.x:.6f}")
+    open_map(page, server, f"15/{inside.y:.6f}/{inside.x:.6f}", source)
     point = page.evaluate("""() => {
         const map = window.ocsgeMap, canvas = map.getCanvas();
         for (let y = 40; y < canvas.clientHeight; y += 20) for (let x = 40; x < canvas.clientWidth; x += 20) {
@@ -65,7 +72,7 @@ def test_click_on_a_sybarval_polygon_shows_its_codes_and_labels(page, server: st
     page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
     popup = page.locator(".maplibregl-popup-content")
     popup.wait_for(timeout=10_000)
-    screenshot(page, "map-popup")
+    screenshot(page, f"map-popup-{source}")
     code_cs = popup.locator("tr[data-field=code_cs] code").inner_text()
     code_us = popup.locator("tr[data-field=code_us] code").inner_text()
     assert nomenclature.couverture().label(code_cs) in popup.locator("tr[data-field=code_cs]").inner_text()

@@ -63,10 +63,11 @@ async function tilesServed(map, collection, template) {
 }
 
 /**
- * Show the OCS GE style ``name`` ("couverture" or "usage") for ``millesime``, replacing the previous one.
+ * Show the OCS GE style ``name`` ("couverture" or "usage") for ``millesime``, replacing the previous one, from
+ * tiles when served unless ``source`` is "features" (the page's ``?source=features``, to compare the two).
  * Returns the style document, whose metadata carries the legend.
  */
-export async function showOcs(map, name, millesime, onPartial) {
+export async function showOcs(map, name, millesime, onPartial, source = "auto") {
   const style = await mapStyle(name);
   const collection = style.metadata["ocsge:collection"];
   const [fill, outline] = style.layers;
@@ -76,7 +77,7 @@ export async function showOcs(map, name, millesime, onPartial) {
   map._ocsRefresh = null;
 
   const template = style.sources[collection].tiles[0] + (millesime ? `&millesime=${millesime}` : "");
-  const vector = await tilesServed(map, collection, template);
+  const vector = source !== "features" && await tilesServed(map, collection, template);
   if (vector) {
     map.addSource(SOURCE, { type: "vector", tiles: [template], minzoom: 0, maxzoom: style.sources[collection].maxzoom });
   } else {
@@ -89,8 +90,8 @@ export async function showOcs(map, name, millesime, onPartial) {
   // Tiles may hold every millésime: the filter keeps the chosen one whatever the server does with the parameter.
   const filter = millesime ? ["==", ["to-number", ["get", "millesime"]], Number(millesime)] : null;
   const layer = (spec, id) => {
-    const { "source-layer": _, ...rest } = spec;
-    return { ...rest, id, source: SOURCE, ...(vector ? { "source-layer": collection } : {}), ...(filter ? { filter } : {}) };
+    const { "source-layer": sourceLayer, ...rest } = spec;  // a GeoJSON source has no layers
+    return { ...rest, id, source: SOURCE, ...(vector ? { "source-layer": sourceLayer } : {}), ...(filter ? { filter } : {}) };
   };
   map.addLayer(layer(fill, FILL));
   map.addLayer(layer(outline, OUTLINE));

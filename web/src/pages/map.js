@@ -40,7 +40,7 @@ async function refresh() {
   partial.textContent = "";
   style = await showOcs(map, styleSelect.value, yearSelect.value, (truncated) => {
     partial.textContent = truncated ? t("map.partial") : "";
-  });
+  }, new URLSearchParams(location.search).get("source") || "auto");
   map.once("idle", () => {
     renderLegend(legend, legendPresent(map, style));
     map.getContainer().dataset.ready = "true";
