@@ -40,7 +40,7 @@ def create_blueprint(config: dict) -> Blueprint:
     @blueprint.route("/settings.json")
     def settings() -> Response:
         wms = os.environ.get("OCSGE_ORTHO_WMS") or DEFAULT_ORTHO_WMS
-        return jsonify(page_settings(config, base_url, wms))
+        return jsonify(page_settings(config, wms))
 
     @blueprint.route("/styles/<name>.json")
     def style(name: str) -> Response:

@@ -13,18 +13,16 @@ from ..stores import open_store
 from ..territory import METROPOLE_EPSG
 
 
-def page_settings(config: dict, base_url: str, ortho_wms: str) -> dict:
-    """Labels and colours (from config/), legends, the millésimes held, the WMS of the segmentation page."""
+def page_settings(config: dict, ortho_wms: str) -> dict:
+    """Labels and colours (from config/), the decree categories, the millésimes held, the attribution of every map
+    and the default WMS of the segmentation page."""
     store_url = _store_url(config)
     return {
-        "base_url": base_url,
         "ortho_wms": ortho_wms,
         "attribution": styles.ATTRIBUTION,
-        "styles": list(styles.STYLES),
         "nomenclature": {"cs": _codes(nomenclature.couverture()), "us": _codes(nomenclature.usage())},
         "categories": {str(n): {"label": c.label, "artificial": c.artificial} for n, c in rules().categories.items()},
         "millesimes": held_millesimes(store_url) if store_url else {},
-        "collections": [name for name, res in config["resources"].items() if res.get("type") == "collection"],
     }
 
 

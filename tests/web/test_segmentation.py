@@ -28,6 +28,7 @@ def open_page(page, server: str) -> None:
     lng, lat = lonlat(*CENTRE_L93)
     page.goto(f"{server}/map/segmentation#17/{lat:.6f}/{lng:.6f}")
     page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    assert "IGN" in page.locator(".maplibregl-ctrl-attrib").inner_text()
 
 
 def run_and_follow(page, timeout_s: float = 240) -> list[int]:
