@@ -1,0 +1,198 @@
+"""Vector tiles benchmark: our OGC API – Tiles on each store against pygeoapi's stock MVT-postgresql provider.
+
+One command: ``.venv/bin/python bench/tiles.py [--polygons N] [--duration S] [--connections C] [--tiles T]``.
+
+1. Data: the generated Gironde of bench/features.py (``ocsge generate`` on the real communes, one millésime
+   ingested into a GeoPackage and a fresh PostGIS, cached in bench/.cache per cell size).
+2. Servers, each with the same gunicorn workers: ours on the GeoPackage (tiles encoded in Python from the R-tree
+   query) and on PostGIS (ST_AsMVT), as ``ocsge config`` configures them; pygeoapi 0.24's ``MVT-postgresql``
+   provider on the same PostGIS table (its own virtualenv, its own Flask app).
+3. Tiles: at each zoom 10–16, the tiles under ``--tiles`` polygons drawn at random (seeded), so tiles are picked
+   where the data is, as a map user pans; every server's tile is decoded and its feature count compared first.
+4. Load: wrk rotating through one zoom's tiles per run; tiles/s, p50, p95, and our ratio to stock (target ≥ 2×).
+
+Results go to bench/results/tiles-<date>.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import random
+import re
+import sqlite3
+import statistics
+import sys
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyproj
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import say, write_results  # noqa: E402
+from features import (CACHE, LAMBERT93, MILLESIME, PROJECT_BIN, ROOT, STOCK_REQUIREMENTS, STOCK_VENV, TABLE,  # noqa: E402
+                      Fleet, Load, Query, Server, ensure_apt, ensure_venv, ingest_postgis, machine, postmaster_pid,
+                      prepare_data, run, step, stock_config, wrk)
+from tests.services import postgis  # noqa: E402
+
+from ocsge_processes.tiles.decode import decode  # noqa: E402
+
+COLLECTION = "ocsge-occupation-sol"
+TARGET = 2.0
+MVT = {"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"}
+#: Zooms of the stock provider; no `schemes` list: pygeoapi 0.24 passes every non-dict option to the database
+#: driver as a connection argument (a list breaks its engine cache), and its default schemes include WebMercatorQuad.
+TILE_OPTIONS = {"zoom": {"min": 0, "max": 16}}
+
+
+@dataclass
+class TileServer(Server):
+    """A server whose request path is a tile URL template filled with each query's z, y and x."""
+
+    def path(self, query: Query) -> str:
+        return self.items.format(**query.params)
+
+
+def tiles_under_polygons(gpkg: Path, count: int, zooms: range, seed: int = 0) -> dict[int, list[Query]]:
+    """Per zoom, the tiles holding the centres of ``count`` random polygons (from the GeoPackage's R-tree)."""
+    with sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True) as conn:
+        boxes = conn.execute(f"SELECT minx, maxx, miny, maxy FROM rtree_{TABLE}_geom").fetchall()
+    picked = random.Random(seed).sample(boxes, count)
+    to_crs84 = pyproj.Transformer.from_crs(2154, "OGC:CRS84", always_xy=True)
+    centres = [to_crs84.transform((a + b) / 2, (c + d) / 2) for a, b, c, d in picked]
+    tiles = {}
+    for z in zooms:
+        n = 2**z
+        zxy = sorted({(int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
+                      for lon, lat in centres})
+        tiles[z] = [Query(f"z{z}", f"{z}/{y}/{x}", {"z": str(z), "y": str(y), "x": str(x)}) for x, y in zxy]
+    return tiles
+
+
+def start_ours(fleet: Fleet, key: str, store: str) -> None:
+    """Our server as `make serve` runs it (`ocsge config`, gunicorn on our WSGI app)."""
+    label = f"ours ({'GeoPackage' if key.endswith('gpkg') else 'PostGIS'} store)"
+    server = TileServer(key, label, f"/collections/{COLLECTION}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=mvt")
+    folder = fleet.run_dir / key
+    folder.mkdir(parents=True, exist_ok=True)
+    config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
+    run([PROJECT_BIN / "ocsge", "config", "--store", store, "--template", ROOT / "pygeoapi-config.yml",
+         "--out", config, "--openapi", openapi])
+    fleet.start(server, fleet.gunicorn(PROJECT_BIN, "ocsge_processes.server.app:APP"),
+                {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)})
+
+
+def start_stock_mvt(fleet: Fleet, bin_dir: Path, pg_url: str) -> None:
+    """pygeoapi 0.24's MVT-postgresql provider on the same table, configured as its documentation shows."""
+    pg = re.match(r"postgresql://(\w+)@([\d.]+):(\d+)/(\w+)", pg_url)
+    provider = {"type": "tile", "name": "MVT-postgresql", "table": TABLE, "id_field": "fid", "geom_field": "geom",
+                "storage_crs": LAMBERT93, "options": TILE_OPTIONS, "format": MVT,
+                "data": {"host": pg[2], "port": int(pg[3]), "dbname": pg[4], "user": pg[1], "password": "",
+                         "search_path": ["ocsge", "public"]}}
+    server = TileServer("stock-mvt-postgresql", "pygeoapi 0.24 MVT-postgresql provider",
+                        f"/collections/{TABLE}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=mvt")
+    folder = fleet.run_dir / server.key
+    folder.mkdir(parents=True, exist_ok=True)
+    config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
+    settings = stock_config(provider)
+    settings["server"].pop("manager", None)  # ours: stock pygeoapi has no ocsge_processes to import it from
+    config.write_text(yaml.safe_dump(settings, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    run([bin_dir / "pygeoapi", "openapi", "generate", config, "--output-file", openapi],
+        env={**os.environ, "PYGEOAPI_CONFIG": str(config)})
+    fleet.start(server, fleet.gunicorn(bin_dir, "pygeoapi.flask_app:APP"),
+                {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)})
+
+
+def feature_counts(server: Server, queries: list[Query]) -> tuple[list[int], list[int]]:
+    """Decoded feature count and byte size of each tile (an empty 204 counts as 0)."""
+    counts, sizes = [], []
+    for query in queries:
+        with urllib.request.urlopen(server.base + server.path(query), timeout=300) as response:
+            data = response.read()
+        layers = decode(data)
+        counts.append(sum(len(layer.features) for layer in layers.values()))
+        sizes.append(len(data))
+    return counts, sizes
+
+
+def report(loads: dict[int, dict[str, Load]], checks: dict[int, dict[str, tuple[list[int], list[int]]]],
+           servers: list[Server], args: argparse.Namespace, polygons: int, cell: int) -> str:
+    lines = [f"# Vector tiles benchmark ({dt.date.today().isoformat()})", "",
+             f"Gironde generated by `ocsge generate` at cell size {cell} m: {polygons} OCCUPATION_SOL polygons "
+             f"(millésime {MILLESIME}); {args.tiles} random polygons give the tiles of each zoom; wrk "
+             f"-c{args.connections} -t{args.threads}, {args.duration} s per zoom and server, {args.workers} gunicorn "
+             "workers each.", "",
+             "| zoom | tiles | server | tiles/s | p50 ms | p95 ms | features/tile | KiB/tile | server+PG cores | "
+             "other cores |", "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    ratios = []
+    for z, by_server in loads.items():
+        for server in servers:
+            load = by_server[server.key]
+            counts, sizes = checks[z][server.key]
+            lines.append(f"| {z} | {len(counts)} | {server.key} | {load.rps:.1f} | {load.p50_ms:.0f} | "
+                         f"{load.p95_ms:.0f} | {statistics.mean(counts):.0f} | {statistics.mean(sizes) / 1024:.1f} | "
+                         f"{load.server_cores:.2f} | {load.other_cores:.2f} |")
+        stock = by_server["stock-mvt-postgresql"].rps
+        for ours in ("ours-gpkg", "ours-postgis"):
+            r = by_server[ours].rps / stock if stock else float("inf")
+            ratios.append(f"zoom {z}: {ours} / stock-mvt-postgresql = {r:.2f}× "
+                          f"(target ≥ {TARGET:g}×: {'PASS' if r >= TARGET else 'MISS'})")
+    return "\n".join([*lines, "", *ratios, ""])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--polygons", type=int, default=1_000_000, help="minimum OCCUPATION_SOL polygons")
+    parser.add_argument("--zooms", default="10-16", help="first-last zoom (10-16: the issue's range)")
+    parser.add_argument("--tiles", type=int, default=50, help="random polygons whose tiles are requested per zoom")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per zoom and server")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
+    parser.add_argument("--max-other-load", type=float, default=0.25,
+                        help="CPU cores other processes may use during a run before it is measured again")
+    args = parser.parse_args()
+
+    ensure_apt(["wrk", "postgresql-15-postgis-3"])
+    dataset = prepare_data(args.polygons)
+    say(f"data: {dataset.polygons} polygons (cell size {dataset.cell_size_m} m)")
+    first, last = map(int, args.zooms.split("-"))
+    tiles = tiles_under_polygons(dataset.gpkg, args.tiles, range(first, last + 1))
+    run_dir = CACHE / "runs" / f"tiles-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    with ExitStack() as stack:
+        pg_url = stack.enter_context(postgis())
+        ingest_postgis(pg_url, dataset)
+        fleet = Fleet(args.workers, run_dir, stack)
+        fleet.roots.append(postmaster_pid(pg_url))
+        with step("servers"):
+            start_ours(fleet, "ours-gpkg", str(dataset.gpkg))
+            start_ours(fleet, "ours-postgis", pg_url)
+            start_stock_mvt(fleet, ensure_venv(STOCK_VENV, STOCK_REQUIREMENTS), pg_url)
+        checks: dict[int, dict[str, tuple[list[int], list[int]]]] = {}
+        loads: dict[int, dict[str, Load]] = {}
+        for z, queries in tiles.items():
+            checks[z] = {s.key: feature_counts(s, queries) for s in fleet.servers}
+            ours, stock = sum(checks[z]["ours-postgis"][0]), sum(checks[z]["stock-mvt-postgresql"][0])
+            say(f"zoom {z}: {len(queries)} tiles, features ours-gpkg {sum(checks[z]['ours-gpkg'][0])}, "
+                f"ours-postgis {ours}, stock {stock}")
+            loads[z] = {}
+            for server in fleet.servers:
+                loads[z][server.key] = wrk(server, queries, args, fleet.roots, run_dir)
+                say(f"  {server.key}: {loads[z][server.key].rps:.1f} tiles/s, p95 {loads[z][server.key].p95_ms} ms")
+    text = report(loads, checks, fleet.servers, args, dataset.polygons, dataset.cell_size_m)
+    print(text)
+    results = {"machine": machine(), "args": vars(args), "polygons": dataset.polygons,
+               "cell_size_m": dataset.cell_size_m,
+               "zooms": {z: {k: {**asdict(load), "features": checks[z][k][0], "bytes": checks[z][k][1]}
+                             for k, load in by.items()} for z, by in loads.items()}}
+    say(f"results: {write_results('tiles', results, text)}")
+
+
+if __name__ == "__main__":
+    main()
