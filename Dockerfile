@@ -3,6 +3,14 @@
 # Run (embedded store mounted at /data):
 #   docker run -p 5000:5000 -v $PWD/data:/data ocsge-processes
 # Run on PostGIS: add -e OCSGE_STORE=postgresql://user:pass@host:5432/db
+# Scaled out (replicas, Celery workers, PostGIS, Redis): deploy/compose.yaml.
+
+# The /map pages, bundled from web/ with npm at build time (never at run time).
+FROM node:20-slim AS web
+WORKDIR /src
+COPY web ./web
+RUN cd web && npm ci --no-audit --no-fund && node build.mjs
+
 FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -20,8 +28,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md pygeoapi-config.yml ./
+COPY pyproject.toml setup.py README.md pygeoapi-config.yml ./
 COPY ocsge_processes ./ocsge_processes
+COPY --from=web /src/ocsge_processes/webapp/static ./ocsge_processes/webapp/static
 COPY config ./config
 COPY schemas ./schemas
 RUN python3.12 -m venv /venv && /venv/bin/pip install --no-cache-dir . && useradd --system ocsge \

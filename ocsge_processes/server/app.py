@@ -16,6 +16,7 @@ from ..stores.timeout import set_query_timeout, web_timeout_from_env
 from . import speedups
 from .guard import RequestGuard
 from .limits import BodyLimit, limits_from_env
+from .manager import answer_dismissed_results
 from .tiles import install_tile_endpoint
 
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
@@ -48,6 +49,7 @@ def use_our_filter_parser() -> None:
 declare_conformance()
 use_our_filter_parser()
 speedups.install()
+answer_dismissed_results()
 APP = flask_app.APP
 APP.register_blueprint(create_blueprint(flask_app.CONFIG))  # the web pages under /map
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions

@@ -1,8 +1,10 @@
-"""WSGI middleware that checks item queries before pygeoapi sees them, so bad input gets a 400 that says why.
+"""WSGI middleware that checks item queries and execution bodies before pygeoapi sees them, so bad input gets a 400
+that says why.
 
-pygeoapi 0.24 ignores unknown query parameters, answers "Bad CQL text" for any filter problem and accepts a
-`filter-crs` it cannot use; this guard rejects those with an OGC exception naming the parameter, the value and
-what is allowed. It validates only: well-formed requests pass through unchanged.
+pygeoapi 0.24 ignores unknown query parameters, answers "Bad CQL text" for any filter problem, accepts a
+`filter-crs` it cannot use, and fails with a 500 on a POST to items without a filter body or on an execution
+body that is not UTF-8; this guard rejects those with an OGC exception naming the parameter, the value and what
+is allowed. It validates only: well-formed requests pass through unchanged.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from urllib.parse import parse_qsl
 from ..errors import InvalidInputError, OcsgeError
 from ..filters import parse_filter
 from ..layers import get_layer
+from ..stores.base import INT64_MAX, checked_integer
 from ..stores.cql2 import Dialect, translate
 
 _ITEMS = re.compile(r"^/collections/(?P<collection>[^/]+)/items/?$")
+_EXECUTION = re.compile(r"^/processes/[^/]+/execution/?$")
 RESERVED = frozenset({
     "bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime", "sortby", "properties",
     "skipGeometry", "q", "filter", "filter-lang", "filter-crs",
@@ -47,6 +51,11 @@ class RequestGuard:
                 self.check(match["collection"], environ)
             except OcsgeError as err:
                 return _exception(start_response, str(err))
+        elif environ["REQUEST_METHOD"] == "POST" and _EXECUTION.match(environ.get("PATH_INFO", "")):
+            try:
+                _check_execution(environ)
+            except OcsgeError as err:
+                return _exception(start_response, str(err))
         return self.app(environ, start_response)
 
     def check(self, collection: str, environ: dict) -> None:
@@ -65,11 +74,17 @@ class RequestGuard:
                     f"{name}={params[name]!r} is not supported by {collection}; supported: {', '.join(supported)}")
         if "bbox" in params:
             _check_bbox(params["bbox"])
+        if "offset" in params:
+            _check_offset(params["offset"])
         source = params.get("filter")
         if environ["REQUEST_METHOD"] == "POST" and "geo+json" in environ.get("CONTENT_TYPE", ""):
             raise InvalidInputError(f"{collection} is read-only: creating features (Features Part 4) is not offered")
         if source is None and environ["REQUEST_METHOD"] == "POST":
             source = _peek_body(environ)
+            if not source:
+                raise InvalidInputError(
+                    f"a POST to {collection}/items carries its CQL2 JSON filter in the body "
+                    "(Content-Type: application/query-cql-json); the body is empty")
         if source:
             translate(parse_filter(source, params.get("filter-lang")), layer, _CHECK_ONLY)
 
@@ -93,16 +108,49 @@ def _check_bbox(text: str) -> None:
         raise InvalidInputError(f"bbox={text!r}: the lower corner is above the upper corner")
 
 
+def _check_execution(environ: dict) -> None:
+    """An execution request must be a JSON document (its size was bounded by BodyLimit before)."""
+    body = _read_body(environ)
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InvalidInputError(f"the execution request is not UTF-8 text (byte {err.start}): send a JSON "
+                                "document with Content-Type: application/json") from None
+    except ValueError as err:
+        raise InvalidInputError(f"the execution request is not a JSON document: {err}") from None
+    if not isinstance(document, dict):
+        raise InvalidInputError(f"the execution request must be a JSON object with an 'inputs' object, not "
+                                f"{type(document).__name__} {body[:40].decode('utf-8', 'replace')!r}")
+    for key in ("inputs", "outputs", "subscriber"):
+        if document.get(key) is not None and not isinstance(document[key], dict):
+            raise InvalidInputError(f"'{key}' of the execution request must be a JSON object, not "
+                                    f"{type(document[key]).__name__}")
+
+
+def _check_offset(text: str) -> None:
+    try:
+        checked_integer(int(text))
+        if int(text) < 0:
+            raise ValueError
+    except ValueError:
+        raise InvalidInputError(f"offset={text!r}: expected an integer from 0 to {INT64_MAX}") from None
+
+
 def _peek_body(environ: dict) -> str | None:
-    """Read a POST body and put it back for pygeoapi."""
+    """Read a POST filter body and put it back for pygeoapi."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    if length <= 0:
-        return None
     if length > 1_000_000:
         raise InvalidInputError(f"filter body of {length} bytes is over the 1 MB limit")
-    body = environ["wsgi.input"].read(length)
+    body = _read_body(environ)
+    return body.decode("utf-8", errors="replace") if body else None
+
+
+def _read_body(environ: dict) -> bytes:
+    """The whole request body, put back for pygeoapi."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = io.BytesIO(body)
-    return body.decode("utf-8", errors="replace")
+    return body
 
 
 def _exception(start_response: Callable, description: str) -> list[bytes]:

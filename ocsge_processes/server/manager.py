@@ -16,10 +16,12 @@ pygeoapi calls this adapter; the records, executors and runner know nothing of p
 
 from __future__ import annotations
 
+import functools
 import logging
 from http import HTTPStatus
 from typing import Any, Optional
 
+from pygeoapi.api import processes as processes_api
 from pygeoapi.process.base import (BaseProcessor, JobNotFoundError, JobResultNotFoundError,
                                    ProcessorExecuteError)
 from pygeoapi.process.manager.base import BaseManager
@@ -143,3 +145,26 @@ class OcsgeManager(BaseManager):
 
     def __repr__(self) -> str:
         return f"<OcsgeManager> {self.settings.executor} {self.settings.connection}"
+
+
+def answer_dismissed_results() -> None:
+    """``GET /jobs/{id}/results`` of a dismissed job: 404 saying so, where pygeoapi 0.24 answers 500.
+
+    pygeoapi handles running, accepted and failed jobs itself and treats any other missing result as a server
+    fault; a dismissed job's result was deleted on purpose.
+    """
+    original = processes_api.get_job_result
+
+    @functools.wraps(original)
+    def get_job_result(api, request, job_id: str):
+        try:
+            dismissed = api.manager.get_job(job_id)["status"] == JobStatus.dismissed.value
+        except JobNotFoundError:
+            dismissed = False  # pygeoapi answers 404 NoSuchJob
+        if dismissed:
+            headers = request.get_response_headers(**api.api_headers)
+            return api.get_exception(HTTPStatus.NOT_FOUND, headers, request.format, "NoSuchJob",
+                                     f"job {job_id} was dismissed: its result was deleted")
+        return original(api, request, job_id)
+
+    processes_api.get_job_result = get_job_result

@@ -113,7 +113,7 @@ def coerce_value(layer: Layer, name: str, value: object) -> object:
     text = str(value).strip()
     try:
         if kind == "integer":
-            return int(text)
+            return checked_integer(int(text))
         if kind == "number":
             return float(text)
         if kind == "boolean":
@@ -124,6 +124,17 @@ def coerce_value(layer: Layer, name: str, value: object) -> object:
             raise ValueError
     except ValueError:
         raise ValueError(f"property {name!r} is of type {kind}; cannot compare it with {value!r}") from None
+    return value
+
+
+#: The range of the stores' integer columns (SQLite INTEGER, PostgreSQL bigint).
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def checked_integer(value: int) -> int:
+    """``value`` if an integer column can hold it; a clear ValueError otherwise (not the database's overflow)."""
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"{value} is out of the 64-bit integer range of the stores")
     return value
 
 

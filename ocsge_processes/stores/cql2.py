@@ -15,6 +15,7 @@ from pygeofilter import ast, values
 
 from ..errors import UnsupportedQueryError
 from ..layers import Layer
+from .base import checked_integer
 
 #: CQL2 spatial operators we evaluate, by pygeofilter class, as the OGC/GEOS predicate name.
 SPATIAL_OPS: dict[type, str] = {
@@ -176,6 +177,11 @@ class _Translator:
                 field_type != "boolean" and isinstance(value, bool)):
             raise UnsupportedQueryError(
                 f"type mismatch: a {field_type} property compared with {value!r} ({type(value).__name__})")
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                checked_integer(value)
+            except ValueError as err:
+                raise UnsupportedQueryError(str(err)) from None
         self.params.append(value)
         return self.dialect.placeholder
 
