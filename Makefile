@@ -10,7 +10,7 @@ STORE ?= data/ocsge.gpkg
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
-APT_PACKAGES := postgresql-15-postgis-3 redis-server gdal-bin 7zip cgi-mapserver chromium
+APT_PACKAGES := postgresql-15-postgis-3 redis-server gdal-bin 7zip cgi-mapserver chromium wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export HF_HUB_OFFLINE := 1

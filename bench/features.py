@@ -368,6 +368,7 @@ def stock_config(provider: dict) -> dict:
     config = {k: v for k, v in template.items() if not k.startswith("x-") and k != "resources"}
     config["server"]["url"] = "http://127.0.0.1"
     config["server"]["bind"] = {"host": "127.0.0.1", "port": 5000}
+    config["server"].pop("manager", None)  # ours: stock pygeoapi has no ocsge_processes to import it from
     config["logging"] = {"level": "ERROR"}
     provider = {"type": "feature", "storage_crs": LAMBERT93, "crs": [CRS84, LAMBERT93], **provider}
     config["resources"] = {TABLE: {

@@ -100,9 +100,7 @@ def start_stock_mvt(fleet: Fleet, bin_dir: Path, pg_url: str) -> None:
     folder = fleet.run_dir / server.key
     folder.mkdir(parents=True, exist_ok=True)
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
-    settings = stock_config(provider)
-    settings["server"].pop("manager", None)  # ours: stock pygeoapi has no ocsge_processes to import it from
-    config.write_text(yaml.safe_dump(settings, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config.write_text(yaml.safe_dump(stock_config(provider), allow_unicode=True, sort_keys=False), encoding="utf-8")
     run([bin_dir / "pygeoapi", "openapi", "generate", config, "--output-file", openapi],
         env={**os.environ, "PYGEOAPI_CONFIG": str(config)})
     fleet.start(server, fleet.gunicorn(bin_dir, "pygeoapi.flask_app:APP"),
