@@ -676,15 +676,21 @@ def profile(dataset: Dataset, pg_url: str, queries: list[Query], run_dir: Path) 
 # -- main -------------------------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def load_arguments(parser: argparse.ArgumentParser, duration: int, per: str) -> argparse.ArgumentParser:
+    """The options every benchmark under wrk load shares: data size, load, servers, tolerated noise."""
     parser.add_argument("--polygons", type=int, default=1_000_000, help="minimum OCCUPATION_SOL polygons")
-    parser.add_argument("--duration", type=int, default=20, help="seconds of load per server and query kind")
+    parser.add_argument("--duration", type=int, default=duration, help=f"seconds of load per {per}")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
     parser.add_argument("--max-other-load", type=float, default=0.25,
                         help="CPU cores other processes may use during a run before it is measured again")
+    return parser
+
+
+def main() -> None:
+    parser = load_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), 20,
+                            "server and query kind")
     args = parser.parse_args()
 
     ensure_apt(APT_PACKAGES)

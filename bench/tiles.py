@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import say, write_results  # noqa: E402
 from features import (CACHE, LAMBERT93, MILLESIME, PROJECT_BIN, ROOT, STOCK_REQUIREMENTS, STOCK_VENV, TABLE,  # noqa: E402
                       Fleet, Load, Query, Server, ensure_apt, ensure_venv, ingest_postgis, machine, postmaster_pid,
-                      prepare_data, run, step, stock_config, wrk)
+                      load_arguments, prepare_data, run, step, stock_config, wrk)
 from tests.services import postgis  # noqa: E402
 
 from ocsge_processes.tiles.decode import decode  # noqa: E402
@@ -145,16 +145,9 @@ def report(loads: dict[int, dict[str, Load]], checks: dict[int, dict[str, tuple[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--polygons", type=int, default=1_000_000, help="minimum OCCUPATION_SOL polygons")
+    parser = load_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), 10, "zoom and server")
     parser.add_argument("--zooms", default="10-16", help="first-last zoom (10-16: the issue's range)")
     parser.add_argument("--tiles", type=int, default=50, help="random polygons whose tiles are requested per zoom")
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per zoom and server")
-    parser.add_argument("--connections", type=int, default=8, help="wrk connections")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
-    parser.add_argument("--max-other-load", type=float, default=0.25,
-                        help="CPU cores other processes may use during a run before it is measured again")
     args = parser.parse_args()
 
     ensure_apt(["wrk", "postgresql-15-postgis-3"])

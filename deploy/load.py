@@ -6,7 +6,7 @@ processes (sync and async), for a fixed time; no request may fail and no job may
 
 It starts the local topology (deploy/topology.py: PostGIS job records, Redis, two gunicorn replicas, two Celery
 workers) on a feature store (default ``data/ocsge.gpkg``, made by ``make demo-data``), then runs one ``wrk`` per
-replica with ``deploy/load.lua``. Status errors are answers of 400 and above; wrk's timeout is 60 s, so a slow
+replica with ``bench/rotate.lua``. Status errors are answers of 400 and above; wrk's timeout is 60 s, so a slow
 answer under load is a slow answer, not an error.
 """
 
@@ -29,7 +29,7 @@ from urllib.parse import quote
 from deploy.services import ROOT
 from deploy.topology import Topology
 
-SCRIPT = ROOT / "deploy" / "load.lua"
+SCRIPT = ROOT / "bench" / "rotate.lua"
 #: Of every 20 requests: 16 item reads, 2 sync executions, 1 async execution, 1 job list.
 ITEM_SHARE, SYNC_SHARE, ASYNC_SHARE = 16, 2, 1
 
@@ -53,7 +53,7 @@ class Load:
 
 
 def request_mix(server: str, seed: int = 0) -> list[str]:
-    """Lines for load.lua: items of every kind over the data the server holds, and process executions."""
+    """Lines for bench/rotate.lua: items of every kind over the data the server holds, and process executions."""
     rng = random.Random(seed)
     communes = [f["properties"] for f in _get(server, "/collections/artificialisation-communes/items?f=json"
                                                       "&skipGeometry=true&limit=100")["features"]]

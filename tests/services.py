@@ -19,7 +19,7 @@ from typing import Iterator
 
 from deploy.services import free_port, start_postgis, start_redis, stop_postgis, wait_for_server
 
-__all__ = ["free_port", "mapserver", "postgis", "redis", "wait_for_job", "wait_for_server"]
+__all__ = ["free_port", "mapserver", "postgis", "redis", "wait_for_job", "wait_for_server", "wait_until"]
 
 
 @contextmanager
@@ -122,3 +122,12 @@ def wait_for_job(server: str, job_id: str, timeout_s: float = 120) -> dict:
         if status["status"] in ("successful", "failed", "dismissed") or time.monotonic() > deadline:
             return status
         time.sleep(0.3)
+
+
+def wait_until(predicate, timeout_s: float = 20) -> float:
+    """Seconds it took for ``predicate()`` to hold; fail at the deadline."""
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout_s, "condition not met in time"
+        time.sleep(0.05)
+    return time.monotonic() - start

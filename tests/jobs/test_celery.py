@@ -83,14 +83,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(predicate, timeout_s: float) -> float:
-    start = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - start < timeout_s, "condition not met in time"
-        time.sleep(0.1)
-    return time.monotonic() - start
-
-
 def test_callback_to_a_loopback_address_gets_a_400(topology: Topology) -> None:
     url = topology.urls[0]
     response = execute(url, "slow", {"inputs": {"seconds": 0.1},
@@ -138,11 +130,11 @@ def test_progress_shows_and_cancel_stops_the_job_and_frees_its_worker(topology: 
     first, second = topology.urls
     job_id = submit(first, "slow", {"seconds": 60})
     pid, worker = running(first, job_id)
-    wait_for(lambda: status(second, job_id)["progress"] > 0, 10)
+    services.wait_until(lambda: status(second, job_id)["progress"] > 0, 10)
     deleted = requests.delete(f"{second}/jobs/{job_id}", timeout=30)
     assert deleted.status_code == 200 and deleted.json()["status"] == "dismissed"
     cancelled = time.monotonic()
-    took = wait_for(lambda: not alive(pid), 10)
+    took = services.wait_until(lambda: not alive(pid), 10)
     print(f"pool process {pid} killed {took:.1f} s after DELETE")
     assert status(first, job_id)["status"] == "dismissed"
     result = requests.get(f"{first}/jobs/{job_id}/results", params={"f": "json"}, timeout=30)
@@ -162,7 +154,7 @@ def test_a_pool_process_killed_mid_job_fails_it_at_once(topology: Topology) -> N
     url = topology.urls[0]
     job_id = submit(url, "slow", {"seconds": 60})
     os.kill(running(url, job_id)[0], signal.SIGKILL)
-    wait_for(lambda: status(url, job_id)["status"] != "running", STALE_S + 5)
+    services.wait_until(lambda: status(url, job_id)["status"] != "running", STALE_S + 5)
     document = status(url, job_id)
     assert document["status"] == "failed" and document["message"].startswith("worker lost"), document
     assert services.wait_for_job(url, submit(url, "slow", {"seconds": 0.2}), 30)["status"] == "successful"
@@ -218,7 +210,7 @@ def test_killed_workers_leave_their_jobs_failed_with_the_reason_and_lose_no_queu
     job_id = submit(url, "slow", {"seconds": 60})
     victim = worker_index(topology, running(url, job_id)[1])
     topology.kill_worker(victim)
-    took = wait_for(lambda: status(url, job_id)["status"] != "running", STALE_S + 5)
+    took = services.wait_until(lambda: status(url, job_id)["status"] != "running", STALE_S + 5)
     document = status(url, job_id)
     print(f"job of the killed worker failed {took:.1f} s after SIGKILL")
     assert document["status"] == "failed", document

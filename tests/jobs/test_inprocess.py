@@ -14,6 +14,7 @@ from ocsge_processes.jobs.runner import Heartbeat, decode
 
 from .conftest import new_job
 from .slow import SlowProcessor
+from ..services import wait_until
 
 
 @pytest.fixture
@@ -25,15 +26,6 @@ def submit(executor: InProcessExecutor, records: JobRecords, seconds: float) -> 
     job_id = new_job(records, request={"inputs": {"seconds": seconds}})
     executor.submit(job_id, "slow", SlowProcessor({"name": "tests.jobs.slow.SlowProcessor"}))
     return job_id
-
-
-def wait_until(predicate, timeout_s: float = 20) -> float:
-    """Seconds it took for ``predicate()`` to hold; fail at the deadline."""
-    start = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - start < timeout_s, "condition not met in time"
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def test_jobs_beyond_max_jobs_wait_and_keep_their_heartbeat(sqlite_records: JobRecords) -> None:
