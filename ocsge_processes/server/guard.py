@@ -24,6 +24,8 @@ from ..stores.cql2 import Dialect, translate
 
 _ITEMS = re.compile(r"^/collections/(?P<collection>[^/]+)/items/?$")
 _EXECUTION = re.compile(r"^/processes/[^/]+/execution/?$")
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+GEOGRAPHIC = frozenset({CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"})
 RESERVED = frozenset({
     "bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime", "sortby", "properties",
     "skipGeometry", "q", "filter", "filter-lang", "filter-crs",
@@ -73,7 +75,7 @@ class RequestGuard:
                 raise InvalidInputError(
                     f"{name}={params[name]!r} is not supported by {collection}; supported: {', '.join(supported)}")
         if "bbox" in params:
-            _check_bbox(params["bbox"])
+            _check_bbox(params["bbox"], params.get("bbox-crs") or CRS84)
         if "offset" in params:
             _check_offset(params["offset"])
         source = params.get("filter")
@@ -95,7 +97,7 @@ def provider_collection(config: dict, name: str) -> str:
     return provider.get("collection", name)
 
 
-def _check_bbox(text: str) -> None:
+def _check_bbox(text: str, crs: str) -> None:
     parts = text.split(",")
     try:
         numbers = [float(p) for p in parts]
@@ -106,25 +108,13 @@ def _check_bbox(text: str) -> None:
     half = len(numbers) // 2
     if numbers[1] > numbers[half + 1]:
         raise InvalidInputError(f"bbox={text!r}: the lower corner is above the upper corner")
-
-
-def _check_execution(environ: dict) -> None:
-    """An execution request must be a JSON document (its size was bounded by BodyLimit before)."""
-    body = _read_body(environ)
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise InvalidInputError(f"the execution request is not UTF-8 text (byte {err.start}): send a JSON "
-                                "document with Content-Type: application/json") from None
-    except ValueError as err:
-        raise InvalidInputError(f"the execution request is not a JSON document: {err}") from None
-    if not isinstance(document, dict):
-        raise InvalidInputError(f"the execution request must be a JSON object with an 'inputs' object, not "
-                                f"{type(document).__name__} {body[:40].decode('utf-8', 'replace')!r}")
-    for key in ("inputs", "outputs", "subscriber"):
-        if document.get(key) is not None and not isinstance(document[key], dict):
-            raise InvalidInputError(f"'{key}' of the execution request must be a JSON object, not "
-                                    f"{type(document[key]).__name__}")
+    if crs in GEOGRAPHIC:  # degrees: beyond the globe, reprojection gives infinities
+        lon_lat = [numbers[0], numbers[1], numbers[half], numbers[half + 1]]
+        if crs != CRS84:
+            lon_lat = [lon_lat[1], lon_lat[0], lon_lat[3], lon_lat[2]]  # EPSG:4326 is latitude first
+        if not all(-180 <= v <= 180 for v in lon_lat[::2]) or not all(-90 <= v <= 90 for v in lon_lat[1::2]):
+            raise InvalidInputError(f"bbox={text!r}: longitudes must lie in [-180, 180] and latitudes in "
+                                    f"[-90, 90] ({crs})")
 
 
 def _check_offset(text: str) -> None:

@@ -73,3 +73,16 @@ def test_results_of_a_dismissed_job_are_a_404_that_says_so(server: str) -> None:
     response = requests.get(f"{server}/jobs/{job_id}/results", params={"f": "json"}, timeout=30)
     assert response.status_code == 404, response.text
     assert "dismissed" in response.json()["description"]
+
+
+def test_bbox_beyond_the_globe_is_a_400(server: str) -> None:
+    """In degrees, such a bbox reprojects to infinities in the store's CRS."""
+    items = f"{server}/collections/ocsge-difference/items"
+    for bbox, crs in (("0.72,0.63,1.0,6733653552641730.0", None),
+                      ("44,-1.2,91,-1.1", "http://www.opengis.net/def/crs/EPSG/0/4326")):
+        response = requests.get(items, params={"bbox": bbox, **({"bbox-crs": crs} if crs else {})}, timeout=30)
+        assert response.status_code == 400, response.text
+        assert "latitudes in [-90, 90]" in response.json()["description"]
+    lat_first = requests.get(items, params={"bbox": "44.6,-1.2,44.7,-1.1", "limit": 1,
+                                            "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"}, timeout=30)
+    assert lat_first.status_code == 200 and lat_first.json()["features"], lat_first.text
