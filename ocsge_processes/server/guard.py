@@ -117,6 +117,25 @@ def _check_bbox(text: str, crs: str) -> None:
                                     f"[-90, 90] ({crs})")
 
 
+def _check_execution(environ: dict) -> None:
+    """An execution request must be a JSON document (its size was bounded by BodyLimit before)."""
+    body = _read_body(environ)
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InvalidInputError(f"the execution request is not UTF-8 text (byte {err.start}): send a JSON "
+                                "document with Content-Type: application/json") from None
+    except ValueError as err:
+        raise InvalidInputError(f"the execution request is not a JSON document: {err}") from None
+    if not isinstance(document, dict):
+        raise InvalidInputError(f"the execution request must be a JSON object with an 'inputs' object, not "
+                                f"{type(document).__name__} {body[:40].decode('utf-8', 'replace')!r}")
+    for key in ("inputs", "outputs", "subscriber"):
+        if document.get(key) is not None and not isinstance(document[key], dict):
+            raise InvalidInputError(f"'{key}' of the execution request must be a JSON object, not "
+                                    f"{type(document[key]).__name__}")
+
+
 def _check_offset(text: str) -> None:
     try:
         checked_integer(int(text))
