@@ -25,7 +25,8 @@ from ..stores.cql2 import Dialect, translate
 _ITEMS = re.compile(r"^/collections/(?P<collection>[^/]+)/items/?$")
 _EXECUTION = re.compile(r"^/processes/[^/]+/execution/?$")
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-GEOGRAPHIC = frozenset({CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"})
+#: EPSG:4326 as a bbox-crs: latitude first.
+LAT_FIRST = "http://www.opengis.net/def/crs/EPSG/0/4326"
 RESERVED = frozenset({
     "bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime", "sortby", "properties",
     "skipGeometry", "q", "filter", "filter-lang", "filter-crs",
@@ -106,13 +107,13 @@ def _check_bbox(text: str, crs: str) -> None:
     if len(numbers) not in (4, 6) or not all(math.isfinite(n) for n in numbers):
         raise InvalidInputError(f"bbox={text!r}: expected 4 or 6 comma-separated numbers, got {len(numbers)}")
     half = len(numbers) // 2
-    if numbers[1] > numbers[half + 1]:
+    x0, y0, x1, y1 = numbers[0], numbers[1], numbers[half], numbers[half + 1]
+    if crs == LAT_FIRST:
+        x0, y0, x1, y1 = y0, x0, y1, x1
+    if y0 > y1:
         raise InvalidInputError(f"bbox={text!r}: the lower corner is above the upper corner")
-    if crs in GEOGRAPHIC:  # degrees: beyond the globe, reprojection gives infinities
-        lon_lat = [numbers[0], numbers[1], numbers[half], numbers[half + 1]]
-        if crs != CRS84:
-            lon_lat = [lon_lat[1], lon_lat[0], lon_lat[3], lon_lat[2]]  # EPSG:4326 is latitude first
-        if not all(-180 <= v <= 180 for v in lon_lat[::2]) or not all(-90 <= v <= 90 for v in lon_lat[1::2]):
+    if crs in (CRS84, LAT_FIRST):  # degrees: beyond the globe, reprojection gives infinities
+        if not all(-180 <= v <= 180 for v in (x0, x1)) or not all(-90 <= v <= 90 for v in (y0, y1)):
             raise InvalidInputError(f"bbox={text!r}: longitudes must lie in [-180, 180] and latitudes in "
                                     f"[-90, 90] ({crs})")
 
