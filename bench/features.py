@@ -403,6 +403,15 @@ def start_tipg(fleet: Fleet, bin_dir: Path, url: str) -> None:
                 env, cwd=folder)
 
 
+def fleet_on_postgis(stack: ExitStack, dataset: Dataset, workers: int, run_dir: Path) -> tuple[str, Fleet]:
+    """A fresh PostGIS holding ``dataset``, and a fleet whose measured processes include its postmaster."""
+    pg_url = stack.enter_context(postgis())
+    ingest_postgis(pg_url, dataset)
+    fleet = Fleet(workers, run_dir, stack)
+    fleet.roots.append(postmaster_pid(pg_url))
+    return pg_url, fleet
+
+
 def postmaster_pid(url: str) -> int:
     """The PostgreSQL server's process id, so that its CPU (all backends) counts as the system under test."""
     data = run(["psql", url, "-tAc", "SHOW data_directory"]).stdout.strip()
@@ -699,10 +708,7 @@ def main() -> None:
     run_dir = CACHE / "runs" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     queries = build_queries(dataset.gpkg)
     with ExitStack() as stack:
-        pg_url = stack.enter_context(postgis())
-        ingest_postgis(pg_url, dataset)
-        fleet = Fleet(args.workers, run_dir, stack)
-        fleet.roots.append(postmaster_pid(pg_url))
+        pg_url, fleet = fleet_on_postgis(stack, dataset, args.workers, run_dir)
         with step("servers"):
             start_all(fleet, dataset, pg_url)
         servers = fleet.servers

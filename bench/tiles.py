@@ -37,9 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import say, write_results  # noqa: E402
 from features import (CACHE, LAMBERT93, MILLESIME, PROJECT_BIN, ROOT, STOCK_REQUIREMENTS, STOCK_VENV, TABLE,  # noqa: E402
-                      Fleet, Load, Query, Server, ensure_apt, ensure_venv, ingest_postgis, machine, postmaster_pid,
-                      load_arguments, prepare_data, run, step, stock_config, wrk)
-from tests.services import postgis  # noqa: E402
+                      Fleet, Load, Query, Server, ensure_apt, ensure_venv, fleet_on_postgis, load_arguments, machine,
+                      prepare_data, run, step, stock_config, wrk)
 
 from ocsge_processes.tiles.decode import decode  # noqa: E402
 
@@ -157,10 +156,7 @@ def main() -> None:
     tiles = tiles_under_polygons(dataset.gpkg, args.tiles, range(first, last + 1))
     run_dir = CACHE / "runs" / f"tiles-{dt.datetime.now():%Y%m%d-%H%M%S}"
     with ExitStack() as stack:
-        pg_url = stack.enter_context(postgis())
-        ingest_postgis(pg_url, dataset)
-        fleet = Fleet(args.workers, run_dir, stack)
-        fleet.roots.append(postmaster_pid(pg_url))
+        pg_url, fleet = fleet_on_postgis(stack, dataset, args.workers, run_dir)
         with step("servers"):
             start_ours(fleet, "ours-gpkg", str(dataset.gpkg))
             start_ours(fleet, "ours-postgis", pg_url)

@@ -72,7 +72,7 @@ def request_mix(server: str, seed: int = 0) -> list[str]:
             f"/collections/ocsge-difference/items?f=json&limit=100&offset={rng.randrange(0, 500)}"
             f"&filter={quote("code_cs_apres='CS1.1.1.1'")}",
             f"/collections/communes/items?f=json&code_insee={commune['code_insee']}",
-            f"/collections/artificialisation-communes/items?f=json&limit=20",
+            "/collections/artificialisation-communes/items?f=json&limit=20",
             f"/collections/ocsge-zone-construite/items?f=json&limit=50&bbox={box}",
             f"/collections/ocsge-occupation-sol/items?f=json&limit=50&bbox={box}"
             "&crs=http://www.opengis.net/def/crs/EPSG/0/2154",
