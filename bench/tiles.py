@@ -132,15 +132,23 @@ def report(loads: dict[int, dict[str, Load]], checks: dict[int, dict[str, tuple[
         for server in servers:
             load = by_server[server.key]
             counts, sizes = checks[z][server.key]
-            lines.append(f"| {z} | {len(counts)} | {server.key} | {load.rps:.1f} | {load.p50_ms:.0f} | "
-                         f"{load.p95_ms:.0f} | {statistics.mean(counts):.0f} | {statistics.mean(sizes) / 1024:.1f} | "
+            lines.append(f"| {z} | {len(counts)} | {server.key} | {load.rps:.1f} | {_ms(load.p50_ms)} | "
+                         f"{_ms(load.p95_ms)} | {statistics.mean(counts):.0f} | {statistics.mean(sizes) / 1024:.1f} | "
                          f"{load.server_cores:.2f} | {load.other_cores:.2f} |")
         stock = by_server["stock-mvt-postgresql"].rps
         for ours in ("ours-gpkg", "ours-postgis"):
+            if not stock and not by_server[ours].rps:
+                ratios.append(f"zoom {z}: {ours} and stock-mvt-postgresql finished no tile in the run: not measured")
+                continue
             r = by_server[ours].rps / stock if stock else float("inf")
             ratios.append(f"zoom {z}: {ours} / stock-mvt-postgresql = {r:.2f}× "
                           f"(target ≥ {TARGET:g}×: {'PASS' if r >= TARGET else 'MISS'})")
     return "\n".join([*lines, "", *ratios, ""])
+
+
+def _ms(value: float | None) -> str:
+    """A latency cell: none when the server finished no tile under load."""
+    return "–" if value is None else f"{value:.0f}"
 
 
 def main() -> None:
