@@ -89,7 +89,8 @@ class Topology:
 
             runtime = yaml.safe_load(config.read_text(encoding="utf-8"))
             runtime["resources"].update(self.resources)
-            write_openapi(write_config(runtime, config) and runtime, openapi)
+            write_config(runtime, config)
+            write_openapi(runtime, openapi)
 
     def start_web(self, index: int) -> None:
         """Replica ``index``: gunicorn with two workers, returning once it answers."""
