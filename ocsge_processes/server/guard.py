@@ -116,6 +116,9 @@ def _check_bbox(text: str, crs: str) -> None:
         if not all(-180 <= v <= 180 for v in (x0, x1)) or not all(-90 <= v <= 90 for v in (y0, y1)):
             raise InvalidInputError(f"bbox={text!r}: longitudes must lie in [-180, 180] and latitudes in "
                                     f"[-90, 90] ({crs})")
+        if x0 > x1:  # OGC's reading: the box crosses the antimeridian, which no OCS GE territory does
+            raise InvalidInputError(f"bbox={text!r}: a box whose west edge lies east of its east edge crosses the "
+                                    "antimeridian, which is not supported; send two boxes, one each side")
 
 
 def _check_execution(environ: dict) -> None:

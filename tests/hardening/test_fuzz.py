@@ -86,3 +86,5 @@ def test_bbox_beyond_the_globe_is_a_400(server: str) -> None:
     lat_first = requests.get(items, params={"bbox": "44.6,-1.2,44.7,-1.1", "limit": 1,
                                             "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"}, timeout=30)
     assert lat_first.status_code == 200 and lat_first.json()["features"], lat_first.text
+    across = requests.get(items, params={"bbox": "0.22,44.0,0.19,45.0"}, timeout=30)
+    assert across.status_code == 400 and "antimeridian" in across.json()["description"], across.text

@@ -105,7 +105,10 @@ async function loadView(map, collection, millesime, ticket, current, onPartial) 
   const url = new URL(`collections/${collection}/items`, API);
   url.searchParams.set("f", "json");
   url.searchParams.set("limit", PAGE_SIZE);
-  url.searchParams.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(","));
+  // zoomed far out, the view runs past the antimeridian: the server takes boxes on the globe only
+  const lon = (v) => Math.min(180, Math.max(-180, v)), lat = (v) => Math.min(90, Math.max(-90, v));
+  const box = [lon(b.getWest()), lat(b.getSouth()), lon(b.getEast()), lat(b.getNorth())];
+  url.searchParams.set("bbox", box.map((v) => v.toFixed(6)).join(","));
   if (millesime) url.searchParams.set("millesime", millesime);
   const features = [];
   let next = url.href;
