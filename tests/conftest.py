@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.services import web_server
+
 from . import services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,24 +62,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 @pytest.fixture(scope="session")
 def server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A live gunicorn server (2 workers) on the store; yields its base URL."""
-    folder = tmp_path_factory.mktemp("server")
-    config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
-    port = services.free_port()
-    env = {**os.environ, "OCSGE_URL": f"http://127.0.0.1:{port}", "PYGEOAPI_CONFIG": str(config),
-           "PYGEOAPI_OPENAPI": str(openapi), "OCSGE_JOBS": str(folder / "jobs.sqlite"),
-           "OCSGE_OUTPUTS": str(folder / "outputs"), "OCSGE_DATA_DIR": str(SHARED),
-           "OCSGE_TRUSTED_HOSTS": "localhost"}
-    ocsge("config", "--store", store_url, "--template", str(ROOT / "pygeoapi-config.yml"), "--out", str(config),
-          "--openapi", str(openapi), env=env)
-    log = (folder / "gunicorn.log").open("w")
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                             "ocsge_processes.server.app:APP"], env=env, cwd=ROOT, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        services.wait_for_server(url, proc, folder / "gunicorn.log")
+    with web_server(store_url, tmp_path_factory.mktemp("server"), BIN, OCSGE_DATA_DIR=str(SHARED),
+                    OCSGE_TRUSTED_HOSTS="localhost") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
 

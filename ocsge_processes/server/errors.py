@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from http import HTTPStatus
 
 from pygeoapi.provider.base import (ProviderConnectionError, ProviderGenericError, ProviderInvalidQueryError,
@@ -32,3 +34,13 @@ def to_provider_error(err: OcsgeError) -> ProviderGenericError:
         if isinstance(err, ours):
             return theirs(str(err), user_msg=str(err))
     return ProviderGenericError(str(err))
+
+
+def wsgi_exception(start_response: Callable, status: str, code: str, description: str,
+                   close: bool = False) -> list[bytes]:
+    """An OGC exception answered by WSGI middleware, before pygeoapi sees the request; ``close`` when the request
+    body was left unread on the socket."""
+    body = json.dumps({"code": code, "type": code, "description": description}, ensure_ascii=False).encode("utf-8")
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    start_response(status, headers + ([("Connection", "close")] if close else []))
+    return [body]

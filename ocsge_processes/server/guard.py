@@ -21,6 +21,7 @@ from ..filters import parse_filter
 from ..layers import get_layer
 from ..stores.base import INT64_MAX, checked_integer
 from ..stores.cql2 import Dialect, translate
+from .errors import wsgi_exception
 
 _ITEMS = re.compile(r"^/collections/(?P<collection>[^/]+)/items/?$")
 _EXECUTION = re.compile(r"^/processes/[^/]+/execution/?$")
@@ -53,12 +54,12 @@ class RequestGuard:
             try:
                 self.check(match["collection"], environ)
             except OcsgeError as err:
-                return _exception(start_response, str(err))
+                return wsgi_exception(start_response, "400 Bad Request", "InvalidParameterValue", str(err))
         elif environ["REQUEST_METHOD"] == "POST" and _EXECUTION.match(environ.get("PATH_INFO", "")):
             try:
                 _check_execution(environ)
             except OcsgeError as err:
-                return _exception(start_response, str(err))
+                return wsgi_exception(start_response, "400 Bad Request", "InvalidParameterValue", str(err))
         return self.app(environ, start_response)
 
     def check(self, collection: str, environ: dict) -> None:
@@ -164,10 +165,3 @@ def _read_body(environ: dict) -> bytes:
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
-
-
-def _exception(start_response: Callable, description: str) -> list[bytes]:
-    body = json.dumps({"code": "InvalidParameterValue", "type": "InvalidParameterValue",
-                       "description": description}, ensure_ascii=False).encode("utf-8")
-    start_response("400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]

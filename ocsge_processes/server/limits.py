@@ -8,10 +8,11 @@ A chunked body has no Content-Length: it is read up to the limit and refused as 
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 from typing import Callable, Iterable
+
+from .errors import wsgi_exception
 
 MiB = 1024 * 1024
 #: Process executions: a 16 MiB image is about 21.4 MiB in base64, plus the other inputs.
@@ -47,8 +48,8 @@ class BodyLimit:
             try:
                 size = int(length)
             except ValueError:
-                return _exception(start_response, "400 Bad Request", "InvalidParameterValue",
-                                  f"Content-Length {length!r} is not a number of bytes")
+                return wsgi_exception(start_response, "400 Bad Request", "InvalidParameterValue",
+                                      f"Content-Length {length!r} is not a number of bytes", close=True)
             if size > limit:
                 return _too_large(start_response, f"the request body of {size} bytes", limit)
         elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -72,14 +73,6 @@ def _read_at_most(stream, size: int) -> bytes:
 
 
 def _too_large(start_response: Callable, what: str, limit: int) -> list[bytes]:
-    return _exception(start_response, "413 Request Entity Too Large", "RequestEntityTooLarge",
-                      f"{what} is over the {limit} byte limit of this endpoint ({limit / MiB:g} MiB); "
-                      "send a smaller body, or a URL (href) instead of inline data")
-
-
-def _exception(start_response: Callable, status: str, code: str, description: str) -> list[bytes]:
-    body = json.dumps({"code": code, "type": code, "description": description}).encode("utf-8")
-    # Connection: close, since the unread body is still on the socket.
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                            ("Connection", "close")])
-    return [body]
+    return wsgi_exception(start_response, "413 Request Entity Too Large", "RequestEntityTooLarge",
+                          f"{what} is over the {limit} byte limit of this endpoint ({limit / MiB:g} MiB); "
+                          "send a smaller body, or a URL (href) instead of inline data", close=True)
