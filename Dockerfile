@@ -41,4 +41,5 @@ USER ocsge
 EXPOSE 5000
 # The runtime configuration lists the collections the store holds, so it is written at start-up.
 CMD ocsge config --store "$OCSGE_STORE" --out "$PYGEOAPI_CONFIG" --openapi "$PYGEOAPI_OPENAPI" \
-    && exec gunicorn --workers "$WORKERS" --bind 0.0.0.0:5000 --access-logfile - ocsge_processes.server.app:APP
+    && exec gunicorn -c python:ocsge_processes.server.gunicorn_conf --workers "$WORKERS" --bind 0.0.0.0:5000 \
+       ocsge_processes.server.app:APP

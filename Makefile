@@ -61,7 +61,8 @@ config: $(VENV)/.installed
 
 serve: $(STORE) web
 	$(MAKE) --no-print-directory config STORE=$(STORE)
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - ocsge_processes.server.app:APP
+	$(BIN)/gunicorn -c python:ocsge_processes.server.gunicorn_conf --workers $(WORKERS) --bind $(HOST):$(PORT) \
+		ocsge_processes.server.app:APP
 
 test: system-deps $(VENV)/.installed web
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

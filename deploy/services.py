@@ -108,10 +108,13 @@ def config_command(store: str, template: Path, config: Path, openapi: Path) -> l
             "--openapi", str(openapi)]
 
 
+#: The server's gunicorn settings (no shared control socket, request-line and worker-timeout limits).
+GUNICORN_CONF = "python:ocsge_processes.server.gunicorn_conf"
+
+
 def web_command(bind: str, workers: int = 2) -> list[str]:
     """One web replica: gunicorn serving the WSGI application (needs PYGEOAPI_CONFIG and PYGEOAPI_OPENAPI)."""
-    return ["gunicorn", "--workers", str(workers), "--bind", bind, "--access-logfile", "-",
-            "ocsge_processes.server.app:APP"]
+    return ["gunicorn", "-c", GUNICORN_CONF, "--workers", str(workers), "--bind", bind, "ocsge_processes.server.app:APP"]
 
 
 def worker_command(name: str, queues: str) -> list[str]:

@@ -1,0 +1,23 @@
+"""gunicorn settings shared by every way the server is started (``make serve``, the tests, the topology, the image):
+``gunicorn -c python:ocsge_processes.server.gunicorn_conf ocsge_processes.server.app:APP``.
+
+Command-line options still win over these (``--workers``, ``--bind``).
+"""
+
+from __future__ import annotations
+
+import os
+
+#: gunicorn 27's control socket has one default path per user: a second server would take it over from the first,
+#: and stopping either deletes it. Nothing here uses it.
+control_socket_disable = True
+
+#: The request line is bounded by our own WSGI layer (a 414 with an OGC exception, docs/limits.md); gunicorn's own
+#: limit (4 094 bytes by default, 8 190 at most) would answer a bare 400 first, so it is lifted (0: its 1 MiB cap).
+limit_request_line = 0
+
+#: Seconds a worker may stay silent before the arbiter kills it (and every job thread inside it). Every store query
+#: and every synchronous wait ends well before this (docs/limits.md), so it only fires on a truly stuck worker.
+timeout = int(os.environ.get("OCSGE_WORKER_TIMEOUT", "300"))
+
+accesslog = "-"
