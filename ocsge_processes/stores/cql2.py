@@ -2,7 +2,9 @@
 
 Both stores share this translator so that a filter means the same thing on each. What a store cannot honour
 (temporal or array operators, arithmetic, unknown functions, unknown properties, type mismatches) raises
-:class:`UnsupportedQueryError`, which the server turns into a 400: a filter is never silently ignored.
+:class:`UnsupportedQueryError`, which the server turns into a 400: a filter is never silently ignored. AND and
+OR chains become one flat ``(a OR b OR c ...)`` and NOT NOT disappears, so SQL nests only as deep as the filter's
+logic does (SQLite's parser stack overflows on deeply nested SQL).
 """
 
 from __future__ import annotations
@@ -89,12 +91,16 @@ class _Translator:
         self.params = params
 
     def visit(self, node: object) -> str:
-        if isinstance(node, ast.And):
-            return f"({self.visit(node.lhs)} AND {self.visit(node.rhs)})"
-        if isinstance(node, ast.Or):
-            return f"({self.visit(node.lhs)} OR {self.visit(node.rhs)})"
+        if isinstance(node, (ast.And, ast.Or)):
+            joiner = " AND " if isinstance(node, ast.And) else " OR "
+            return "(" + joiner.join(self.visit(term) for term in _chain(node)) + ")"
         if isinstance(node, ast.Not):
-            return f"(NOT {self.visit(node.sub_node)})"
+            inner, negated = node.sub_node, True
+            while isinstance(inner, ast.Not):  # NOT NOT x is x: no parentheses for the SQL parser to stack
+                inner, negated = inner.sub_node, not negated
+            return f"(NOT {self.visit(inner)})" if negated else self.visit(inner)
+        if isinstance(node, bool):  # a TRUE / FALSE literal where a condition is expected
+            return "(1 = 1)" if node else "(1 = 0)"
         if isinstance(node, ast.Include):
             return "(1 = 0)" if node.not_ else "(1 = 1)"
         if type(node) in _COMPARISONS:
@@ -135,8 +141,13 @@ class _Translator:
         lhs, field_type = self._scalar(node.lhs)
         if field_type != "string":
             raise UnsupportedQueryError(f"LIKE needs a text property, got {_describe(node.lhs)} ({field_type})")
-        pattern = self._value(_sql_like_pattern(node), "string")
-        sql = self.dialect.case_insensitive_like.format(lhs, pattern) if node.nocase else f"{lhs} LIKE {pattern}"
+        text, nocase = node.pattern, node.nocase
+        if isinstance(text, ast.Function) and text.name.lower() in ("lower", "casei") and len(text.arguments) == 1:
+            text, nocase = text.arguments[0], True  # LIKE CASEI('pattern')
+        if not isinstance(text, str):
+            raise UnsupportedQueryError(f"LIKE needs a quoted pattern (or CASEI of one), got {_describe(text)}")
+        pattern = self._value(_sql_like_pattern(node, text), "string")
+        sql = self.dialect.case_insensitive_like.format(lhs, pattern) if nocase else f"{lhs} LIKE {pattern}"
         if self.dialect.placeholder == "?":
             sql += " ESCAPE '\\'"
         return f"({'NOT ' if node.not_ else ''}{sql})"
@@ -186,10 +197,22 @@ class _Translator:
         return self.dialect.placeholder
 
 
-def _sql_like_pattern(node: ast.Like) -> str:
+def _chain(node: ast.And | ast.Or) -> list:
+    """The terms of a chain of one operator (And or Or) in order, however the tree nests them, without recursion."""
+    kind, terms, stack = type(node), [], [node]
+    while stack:
+        item = stack.pop()
+        if type(item) is kind:
+            stack.extend((item.rhs, item.lhs))
+        else:
+            terms.append(item)
+    return terms
+
+
+def _sql_like_pattern(node: ast.Like, pattern: str) -> str:
     """The CQL2 pattern rewritten with SQL wildcards (% and _) and backslash escapes."""
     out = []
-    chars = iter(str(node.pattern))
+    chars = iter(pattern)
     for char in chars:
         if char == node.escapechar:
             literal = next(chars, "")
