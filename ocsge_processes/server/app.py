@@ -17,6 +17,7 @@ from . import speedups
 from .guard import RequestGuard
 from .limits import BodyLimit, limits_from_env
 from .manager import answer_dismissed_results
+from .request_head import RequestHead, max_url_from_env
 from .tiles import install_tile_endpoint
 
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
@@ -53,5 +54,6 @@ answer_dismissed_results()
 APP = flask_app.APP
 APP.register_blueprint(create_blueprint(flask_app.CONFIG))  # the web pages under /map
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions
-APP.wsgi_app = BodyLimit(RequestGuard(APP.wsgi_app, flask_app.CONFIG), *limits_from_env())
+APP.wsgi_app = RequestHead(BodyLimit(RequestGuard(APP.wsgi_app, flask_app.CONFIG), *limits_from_env()),
+                           max_url_from_env())
 set_query_timeout(web_timeout_from_env())
