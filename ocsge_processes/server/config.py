@@ -58,6 +58,8 @@ def build_config(template: dict, store_url: str | None = None) -> dict:
             layer, epsg = get_layer(own["collection"]), int(own.get("epsg", 2154))
             if table_name(layer, epsg) not in tables:
                 continue
+            own["items_url"] = f"{str(config['server']['url']).rstrip('/')}/collections/{candidate_name}/items"
+            own["include_extra_query_parameters"] = True  # the paging cursor (server/paging.py) reaches us
             years = generated_millesimes(store, layer, epsg)
             if years:
                 candidate["description"] = (
