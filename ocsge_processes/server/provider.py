@@ -14,6 +14,7 @@ Configured per collection in ``pygeoapi-config.yml``::
 from __future__ import annotations
 
 import pyproj
+import shapely
 from pygeoapi.crs import CrsTransformSpec
 from pygeoapi.provider.base import BaseProvider, ProviderItemNotFoundError
 
@@ -48,19 +49,23 @@ class OcsgeProvider(BaseProvider):
             fields[name] = entry
         return fields
 
-    def query(self, offset: int = 0, limit: int = 10, resulttype: str = "results", bbox: list | None = None,
+    def query(self, offset: int = 0, limit: int = 10, resulttype: str = "results",
+              bbox: shapely.Geometry | list | None = None,
               datetime_: str | None = None, properties: list | None = None, sortby: list | None = None,
               select_properties: list | None = None, skip_geometry: bool = False,
               crs_transform_spec: CrsTransformSpec | None = None, q: str | None = None,
               filterq=None, **kwargs) -> dict:
-        """A page of features as a GeoJSON FeatureCollection."""
+        """A page of features as a GeoJSON FeatureCollection.
+
+        ``bbox`` is the true shape of the client's bbox in the storage CRS (``speedups.transform_bbox``), or a
+        storage-CRS box from a caller that did not go through it."""
         try:
             if datetime_:
                 raise UnsupportedQueryError("datetime is not supported: OCS GE has no time field; filter on millesime")
             if q:
                 raise UnsupportedQueryError("q (free-text search) is not supported; use filter=nom LIKE '...'")
             query = FeatureQuery(
-                bbox=tuple(bbox[:2] + bbox[-2:]) if bbox else None,
+                bbox=_storage_bbox(bbox),
                 where=filterq,
                 equals=tuple((k, coerce_value(self.layer, k, v)) for k, v in properties or []),
                 sortby=tuple((s["property"], s["order"] == "-") for s in sortby or []),
@@ -91,6 +96,15 @@ class OcsgeProvider(BaseProvider):
         if feature is None:
             raise ProviderItemNotFoundError(user_msg=f"no feature {identifier!r} in {self.layer.collection_id}")
         return feature
+
+
+def _storage_bbox(bbox: shapely.Geometry | list | None) -> shapely.Geometry | tuple | None:
+    if bbox is None or isinstance(bbox, shapely.Geometry):
+        return bbox
+    if not bbox:
+        return None
+    half = len(bbox) // 2
+    return bbox[0], bbox[1], bbox[half], bbox[half + 1]
 
 
 def _target_crs(spec: CrsTransformSpec | None) -> pyproj.CRS | None:

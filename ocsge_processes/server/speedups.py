@@ -1,13 +1,16 @@
-"""Two hot spots of pygeoapi 0.24's items handler, replaced by equivalents that give the same results faster.
+"""Three functions of pygeoapi 0.24's items handler, replaced in the module that calls them.
 
 Profiling a 1 000-feature page (docs/benchmarks.md) found pygeoapi building new pyproj CRSs and Transformers for
-every bbox (about 12 ms) and every filter geometry (10–12 ms), and spending about 28 ms in ``json.dumps``; these are
-replaced here, in the module that calls them, by code with the same results.
+every bbox (about 12 ms) and every filter geometry (10–12 ms), and spending about 28 ms in ``json.dumps``. Its bbox
+and filter-geometry transforms were also wrong near the edges (only a bbox's two corners, only a geometry's
+vertices are moved, while a straight edge in one CRS is a curve in another): ours give the shapes' true outlines
+in the storage CRS (``stores.queryshape``), with cached CRSs and transformers.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 
 import orjson
@@ -18,23 +21,8 @@ from pygeoapi.crs import _inplace_replace_geometry_filter_name, get_crs
 from pygeoapi.util import json_serial
 from pygeofilter import ast, values
 
-#: Web Mercator cannot show the poles; pygeoapi clips latitudes to this before transforming.
-_WEB_MERCATOR_MAX_LAT = 85.0511
-
-
-@functools.lru_cache(maxsize=64)
-def _transformer(from_crs: str, to_crs: str, always_xy: bool) -> tuple[pyproj.Transformer, bool]:
-    target = get_crs(to_crs)
-    return pyproj.Transformer.from_crs(get_crs(from_crs), target, always_xy=always_xy), target.to_epsg() == 3857
-
-
-def transform_bbox(bbox: list, from_crs: str, to_crs: str, always_xy: bool = False) -> list:
-    """pygeoapi's ``transform_bbox`` (the two corners transformed) with a cached transformer."""
-    transformer, web_mercator = _transformer(str(from_crs), str(to_crs), always_xy)
-    if web_mercator:
-        bbox = [bbox[0], max(-_WEB_MERCATOR_MAX_LAT, bbox[1]), bbox[2], min(_WEB_MERCATOR_MAX_LAT, bbox[3])]
-    half = len(bbox) // 2
-    return list(transformer.transform(*bbox[:half]) + transformer.transform(*bbox[half:]))
+from ..stores import queryshape
+from ..stores.base import lat_first
 
 
 @functools.lru_cache(maxsize=64)
@@ -42,42 +30,58 @@ def _crs(uri: str) -> pyproj.CRS:
     return get_crs(uri)
 
 
-@functools.lru_cache(maxsize=64)
-def _geometry_transformer(from_crs: str, to_crs: str) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(_crs(from_crs), _crs(to_crs))
+def transform_bbox(bbox: list, from_crs: str, to_crs: str, always_xy: bool = False) -> shapely.Geometry | None:
+    """The bbox's true shape in the storage CRS, where pygeoapi transforms only its two corners: a polygon whose
+    densified edges follow the bbox's edges in its own CRS (queryshape), or None when it covers every place the
+    storage CRS holds data (no spatial condition is needed). The provider passes it on to the store."""
+    source, target = _crs(str(from_crs)), _crs(str(to_crs))
+    half = len(bbox) // 2
+    x0, y0, x1, y1 = bbox[0], bbox[1], bbox[half], bbox[half + 1]
+    if always_xy and lat_first(source):
+        x0, y0, x1, y1 = y0, x0, y1, x1
+    box = shapely.box(x0, y0, x1, y1)
+    if queryshape.covers_storage_region(box, source, target):
+        return None
+    return queryshape.to_storage(box, source, target)
 
 
 def modify_pygeofilter(ast_tree: ast.Node, *, filter_crs_uri: str, storage_crs_uri: str | None = None,
                        geometry_column_name: str | None = None) -> ast.Node:
     """pygeoapi's ``modify_pygeofilter``: filter geometries to the storage CRS (an EWKT CRS wins over
-    ``filter-crs``), tagged with that CRS, with cached CRSs and transformers."""
-    tree = copy.deepcopy(ast_tree)
-    if storage_crs_uri:
-        storage = _crs(storage_crs_uri)
-        authority, code = storage.to_authority()
-        for literal in _geometry_literals(tree):
-            inline = literal.geometry.get("crs", {}).get("properties", {}).get("name")
-            source = inline or filter_crs_uri
-            if _crs(source) != storage:
-                transformer = _geometry_transformer(source, storage_crs_uri)
-                geometry = shapely.geometry.shape(literal.geometry)
-                literal.geometry = shapely.geometry.mapping(
-                    shapely.ops.transform(transformer.transform, geometry))
-            literal.geometry["crs"] = {"properties": {"name": f"urn:ogc:def:crs:{authority}::{code}"}}
+    ``filter-crs``), tagged with that CRS. Their edges are densified (queryshape), where pygeoapi moves only their
+    vertices; envelopes and BBOX predicates become the polygons of their true shapes."""
+    tree = _with_shapes(ast_tree, _crs(filter_crs_uri), _crs(storage_crs_uri)) if storage_crs_uri \
+        else copy.deepcopy(ast_tree)
     if geometry_column_name:
         _inplace_replace_geometry_filter_name(tree, geometry_column_name)
     return tree
 
 
-def _geometry_literals(node: object) -> list[values.Geometry]:
-    try:
-        children = node.get_sub_nodes()
-    except AttributeError:
-        return []
-    found = []
-    for child in children:
-        found.extend([child] if isinstance(child, values.Geometry) else _geometry_literals(child))
-    return found
+def _with_shapes(node: object, source: pyproj.CRS, storage: pyproj.CRS) -> object:
+    """A copy of ``node`` whose geometry literals (and envelopes, and BBOX predicates) are in ``storage``."""
+    if isinstance(node, list):
+        return [_with_shapes(item, source, storage) for item in node]
+    if isinstance(node, values.Geometry):
+        inline = node.geometry.get("crs", {}).get("properties", {}).get("name")
+        return _literal(shapely.geometry.shape(node.geometry), _crs(inline) if inline else source, storage)
+    if isinstance(node, values.Envelope):
+        box = shapely.box(min(node.x1, node.x2), min(node.y1, node.y2), max(node.x1, node.x2), max(node.y1, node.y2))
+        return _literal(box, source, storage)
+    if isinstance(node, ast.BBox):
+        box = shapely.box(node.minx, node.miny, node.maxx, node.maxy)
+        return ast.GeometryIntersects(_with_shapes(node.lhs, source, storage),
+                                      _literal(box, _crs(node.crs) if node.crs else source, storage))
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        changes = {f.name: _with_shapes(getattr(node, f.name), source, storage)
+                   for f in dataclasses.fields(node) if f.init}
+        return dataclasses.replace(node, **changes)
+    return copy.deepcopy(node)
+
+
+def _literal(geometry: shapely.Geometry, source: pyproj.CRS, storage: pyproj.CRS) -> values.Geometry:
+    authority, code = storage.to_authority()
+    mapped = shapely.geometry.mapping(queryshape.to_storage(geometry, source, storage))
+    return values.Geometry({**mapped, "crs": {"properties": {"name": f"urn:ogc:def:crs:{authority}::{code}"}}})
 
 
 def to_json(dict_: dict, pretty: bool = False) -> str:
@@ -88,7 +92,7 @@ def to_json(dict_: dict, pretty: bool = False) -> str:
 
 
 def install() -> None:
-    """Use the faster equivalents in pygeoapi's items handler."""
+    """Use our equivalents in pygeoapi's items handler."""
     itemtypes.transform_bbox = transform_bbox
     itemtypes.modify_pygeofilter = modify_pygeofilter
     itemtypes.to_json = to_json

@@ -30,7 +30,9 @@ DEFAULT_COUNT_CAP = 10_000
 class FeatureQuery:
     """One page request, already validated by the caller."""
 
-    bbox: tuple[float, float, float, float] | None = None
+    #: In the storage CRS: a box (minx, miny, maxx, maxy), or the true shape of a client's bbox given in another CRS
+    #: (``queryshape``); features whose geometry intersects it match.
+    bbox: tuple[float, float, float, float] | shapely.Geometry | None = None
     where: ast.Node | None = None
     equals: tuple[tuple[str, object], ...] = ()
     #: (field, descending) pairs; the feature key breaks ties so that pages are stable.
@@ -51,6 +53,11 @@ class FeaturePage:
 
     features: list[dict]
     number_matched: int | None
+
+
+def bbox_area(query: FeatureQuery) -> shapely.Geometry | None:
+    """The region ``query.bbox`` selects, as a geometry in the storage CRS."""
+    return shapely.box(*query.bbox) if isinstance(query.bbox, tuple) else query.bbox
 
 
 def table_name(layer: Layer, epsg: int) -> str:

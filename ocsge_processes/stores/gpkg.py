@@ -24,7 +24,7 @@ from pygeofilter import ast
 from ..errors import StoreError
 from ..layers import Layer
 from . import gpkgblob
-from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, layer_field,
+from .base import (FeaturePage, FeatureQuery, FeatureStore, bbox_area, frame_from_rows, key_condition, layer_field,
                    order_by, page_features, selected_fields, table_name)
 from .cql2 import CONVERSE, Dialect, quote, translate
 from .gpkgschema import create_feature_table, rtree_name
@@ -183,8 +183,9 @@ class GpkgStore(FeatureStore):
     def _where(self, layer: Layer, table: str, query: FeatureQuery) -> tuple[str, list]:
         params: list = []
         clauses = []
-        if query.bbox is not None:
-            clauses.append(_spatial_sql(table, "intersects", shapely.box(*query.bbox), params))
+        area = bbox_area(query)
+        if area is not None:
+            clauses.append(_spatial_sql(table, "intersects", area, params))
         for name, value in query.equals:
             clauses.append(f"{quote(name)} = ?")
             params.append(value)
@@ -289,11 +290,32 @@ def _box_sql(table: str, bounds: tuple[float, float, float, float], params: list
 
 @functools.lru_cache(maxsize=32)
 def _prepared(wkb: bytes) -> tuple[shapely.Geometry, tuple[float, float, float, float] | None]:
-    """The query geometry, prepared, and its bounds when it is an axis-aligned box (enables a header-only test)."""
+    """The query geometry, prepared, and a box inside it (enables a header-only test), when it has one."""
     geometry = shapely.from_wkb(wkb)
     shapely.prepare(geometry)
-    is_box = shapely.equals(geometry, shapely.box(*geometry.bounds))
-    return geometry, (geometry.bounds if is_box else None)
+    return geometry, _inner_box(geometry)
+
+
+def _inner_box(geometry: shapely.Geometry) -> tuple[float, float, float, float] | None:
+    """A large axis-aligned box inside a polygon: its envelope, shrunk about its centre as little as it must be to
+    fit (found by bisection). For a box this is the box itself; for a bbox from another CRS (its edges bent and
+    turned by a few degrees) most of it. A feature whose envelope lies in this box meets the polygon, which the
+    GeoPackage header alone shows."""
+    if shapely.get_type_id(geometry) != shapely.GeometryType.POLYGON or geometry.is_empty:
+        return None
+    minx, miny, maxx, maxy = geometry.bounds
+    cx, cy, hx, hy = (minx + maxx) / 2, (miny + maxy) / 2, (maxx - minx) / 2, (maxy - miny) / 2
+
+    def scaled(k: float) -> tuple[float, float, float, float]:
+        return (minx, miny, maxx, maxy) if k == 1.0 else (cx - k * hx, cy - k * hy, cx + k * hx, cy + k * hy)
+
+    if geometry.contains(shapely.box(*scaled(1.0))):
+        return scaled(1.0)
+    low, high = 0.0, 1.0
+    for _ in range(12):  # the fitting scale to within 1/4096 of the envelope: close enough for a shortcut
+        middle = (low + high) / 2
+        low, high = (middle, high) if geometry.contains(shapely.box(*scaled(middle))) else (low, middle)
+    return scaled(low) if low > 0 else None
 
 
 def _relate(blob: bytes | None, wkb: bytes, op: str) -> int:

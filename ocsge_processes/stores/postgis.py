@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import StoreError
 from ..layers import Layer
 from ..parallel import threaded
-from .base import (FeaturePage, FeatureQuery, FeatureStore, frame_from_rows, key_condition, layer_field,
+from .base import (FeaturePage, FeatureQuery, FeatureStore, bbox_area, frame_from_rows, key_condition, layer_field,
                    order_by, page_features, selected_fields, table_name)
 from .cql2 import Dialect, quote, translate
 from .timeout import QueryTimeoutError, query_timeout
@@ -234,8 +234,9 @@ def _where(layer: Layer, epsg: int, query: FeatureQuery) -> tuple[str, list]:
         p.append(shapely.to_wkb(geometry))
         return f"{_PG_FUNCTIONS[op]}(geom, ST_GeomFromWKB(%s, {epsg}))"
 
-    if query.bbox is not None:
-        clauses.append(spatial("intersects", shapely.box(*query.bbox), params))
+    area = bbox_area(query)
+    if area is not None:
+        clauses.append(spatial("intersects", area, params))
     for name, value in query.equals:
         clauses.append(f"{quote(name)} = %s")
         params.append(value)
