@@ -131,6 +131,11 @@ def in_venv(command: list[str], bin_dir: Path) -> list[str]:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Outbound settings of every server the tests and the fuzzer start: only loopback addresses may be called, and the
+#: published examples name a loopback WMS (nothing listens there: the policy refuses it unless trusted).
+LOOPBACK_ONLY = {"OCSGE_OUTBOUND_LOOPBACK_ONLY": "1", "OCSGE_ORTHO_WMS": "http://127.0.0.1:9/wms"}
+
+
 @contextmanager
 def web_server(store: str, folder: Path, bin_dir: Path, **env: str) -> Iterator[str]:
     """Runtime config for ``store`` in ``folder``, then one gunicorn replica (2 workers) with ``env`` added;
@@ -139,7 +144,8 @@ def web_server(store: str, folder: Path, bin_dir: Path, **env: str) -> Iterator[
     url = f"http://127.0.0.1:{port}"
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
     full_env = {**os.environ, "OCSGE_URL": url, "PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi),
-                "OCSGE_JOBS": str(folder / "jobs.sqlite"), "OCSGE_OUTPUTS": str(folder / "outputs"), **env}
+                "OCSGE_JOBS": str(folder / "jobs.sqlite"), "OCSGE_OUTPUTS": str(folder / "outputs"), **LOOPBACK_ONLY,
+                **env}
     subprocess.run(in_venv(config_command(store, ROOT / "pygeoapi-config.yml", config, openapi), bin_dir),
                    env=full_env, check=True, capture_output=True)
     log_path = folder / "gunicorn.log"

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from ..errors import InvalidInputError
+from .rasters import ANYWHERE, open_raster
 
 #: Bands of an image by its band count.
 IMAGE_BANDS = {3: ("R", "G", "B"), 4: ("R", "G", "B", "NIR"), 5: ("R", "G", "B", "NIR", "E")}
@@ -79,7 +78,8 @@ def open_reader(stack: BandStack) -> Iterator[Callable[[Window], np.ndarray]]:
     not thread-safe).
     """
     with contextlib.ExitStack() as stack_of_files:
-        files = {path: stack_of_files.enter_context(rasterio.open(path)) for path in dict(stack.sources)}
+        files = {path: stack_of_files.enter_context(open_raster(path, str(path), root=ANYWHERE))
+                 for path in dict(stack.sources)}
 
         def read(window: Window) -> np.ndarray:
             inside = window.intersection(Window(0, 0, stack.width, stack.height)).round_offsets().round_lengths()
@@ -102,12 +102,9 @@ class _Info:
 
 
 def _describe(path: Path) -> _Info:
-    try:
-        with rasterio.open(path) as dataset:
-            dtypes = set(dataset.dtypes)
-            info = _Info(dataset.count, dataset.width, dataset.height, dataset.transform, dataset.crs)
-    except RasterioIOError as exc:
-        raise InvalidInputError(f"{path} is not a raster image GDAL can read ({exc})") from None
+    with open_raster(path, str(path), root=ANYWHERE) as dataset:
+        dtypes = set(dataset.dtypes)
+        info = _Info(dataset.count, dataset.width, dataset.height, dataset.transform, dataset.crs)
     if dtypes != {"uint8"}:
         raise InvalidInputError(f"{path} has {', '.join(sorted(dtypes))} bands; orthophotos and the elevation band "
                                 f"must be 8-bit (uint8)")

@@ -1,26 +1,27 @@
 """Where the `segmentation` process gets its images: a path under the configured data directory, an http(s) href,
 inline base64, or a WMS in the Géoplateforme style. Each is checked (address, place, size) before it is read, so a
-request cannot make the server read its own files or call into its private network.
+request cannot make the server read its own files or call into its private network: URLs go through the outbound
+policy (``ocsge_processes.outbound``), and every image is opened by ``segmentation.rasters`` (GeoTIFF only for
+client files, the WMS formats for WMS answers, mosaics only under the data directory) and must be georeferenced
+in a projected CRS before anything reads its pixels.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pyproj
 import rasterio
 import requests
-from rasterio.io import MemoryFile
 from rasterio.transform import from_bounds
 
+from .. import outbound
 from ..errors import InvalidInputError
+from ..segmentation.rasters import CLIENT_DRIVERS, SERVER_DRIVERS, WMS_DRIVERS, check_georeferencing, open_raster
 
 #: Géoplateforme layer names of BD ORTHO in natural colours and in infrared colours.
 ORTHO_LAYER, IRC_LAYER = "ORTHOIMAGERY.ORTHOPHOTOS", "ORTHOIMAGERY.ORTHOPHOTOS.IRC"
@@ -46,12 +47,14 @@ def fetch_image(spec: object, name: str, policy: ImagePolicy, workdir: Path) -> 
                                 "the server's data directory), value (base64 GeoTIFF) or wms (layers, bbox, "
                                 "resolution)")
     if "path" in spec:
-        return _local(str(spec["path"]), name, policy)
+        path = _local(str(spec["path"]), name, policy)
+        return _checked(path, name, policy, SERVER_DRIVERS, policy.data_dir)
     if "value" in spec:
-        return _inline(spec["value"], name, policy, workdir)
+        return _checked(_inline(spec["value"], name, policy, workdir), name, policy, CLIENT_DRIVERS)
     if "wms" in spec:
         return fetch_wms(spec["wms"], name, policy, workdir)
-    return _download(str(spec["href"]), name, policy, workdir / f"{name}.tif")
+    path = _download(spec["href"], name, policy, workdir / f"{name}.tif")
+    return _checked(path, name, policy, CLIENT_DRIVERS)
 
 
 def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer: str | None = None) -> Path:
@@ -76,11 +79,17 @@ def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer:
               "CRS": f"EPSG:{crs.to_epsg()}", "BBOX": f"{minx},{miny},{maxx},{maxy}", "WIDTH": width,
               "HEIGHT": height, "FORMAT": str(wms.get("format", "image/png"))}
     raw = workdir / f"{name}-{layers}.bin"
-    _download(str(wms["url"]), name, policy, raw, params)
+    _download(wms["url"], name, policy, raw, params)
     try:
-        with MemoryFile(raw.read_bytes()) as memory, memory.open() as image:
-            pixels = image.read()[:3]
-    except rasterio.errors.RasterioIOError:
+        with open_raster(raw, f"{name} (WMS answer)", WMS_DRIVERS) as image:
+            if (image.width, image.height) != (width, height) or image.count < 3 or image.dtypes[0] != "uint8":
+                raise InvalidInputError(f"{name}: the WMS answered a {image.width}×{image.height} px, "
+                                        f"{image.count}-band {image.dtypes[0]} image for layer {layers}; "
+                                        f"{width}×{height} px, 3 bands of uint8 were asked")
+            pixels = image.read([1, 2, 3])
+    except InvalidInputError as err:
+        if "not a raster image" not in str(err):
+            raise
         text = raw.read_bytes()[:500].decode("utf-8", "replace")
         raise InvalidInputError(f"{name}: the WMS did not return an image for layer {layers}: {text}") from None
     out = workdir / f"{name}-{layers}.tif"
@@ -117,10 +126,22 @@ def _inline(value: object, name: str, policy: ImagePolicy, workdir: Path) -> Pat
     return out
 
 
-def _download(url: str, name: str, policy: ImagePolicy, out: Path, params: dict | None = None) -> Path:
-    _check_host(url, name, policy)
+def _checked(path: Path, name: str, policy: ImagePolicy, drivers: tuple[str, ...], root: Path | None = None) -> Path:
+    """``path`` once it opens with ``drivers`` only, reads nothing outside itself (or ``root``), is georeferenced in
+    metres and within the pixel limit."""
+    with open_raster(path, name, drivers, root) as dataset:
+        check_georeferencing(dataset, name)
+        _check_pixels(dataset.width * dataset.height, name, policy)
+    return path
+
+
+def _download(url: object, name: str, policy: ImagePolicy, out: Path, params: dict | None = None) -> Path:
     try:
-        with requests.get(url, params=params, stream=True, timeout=TIMEOUT_S, allow_redirects=False) as response:
+        destination = outbound.check(url, policy.trusted_hosts)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{name}: {err}") from None
+    try:
+        with outbound.request("GET", destination, TIMEOUT_S, params=params, stream=True) as response:
             if response.is_redirect:
                 raise InvalidInputError(f"{name}: {url} redirects to {response.headers.get('Location')}; give the "
                                         "final address")
@@ -135,23 +156,6 @@ def _download(url: str, name: str, policy: ImagePolicy, out: Path, params: dict 
     except requests.RequestException as err:
         raise InvalidInputError(f"{name}: cannot fetch {url}: {err}") from None
     return out
-
-
-def _check_host(url: str, name: str, policy: ImagePolicy) -> None:
-    """Refuse URLs that are not http(s) or whose host resolves to a private, loopback or link-local address."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InvalidInputError(f"{name}: {url!r} is not an http(s) URL")
-    if parsed.hostname in policy.trusted_hosts:
-        return
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port or 443)}
-    except socket.gaierror:
-        raise InvalidInputError(f"{name}: host {parsed.hostname!r} cannot be resolved") from None
-    private = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global)
-    if private:
-        raise InvalidInputError(f"{name}: {parsed.hostname} resolves to a private or local address ({private[0]}); "
-                                "the server only fetches public addresses")
 
 
 def _check_bytes(size: int, name: str, limit: int) -> None:

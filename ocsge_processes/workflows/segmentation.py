@@ -1,17 +1,21 @@
 """What the `segmentation` process does, without HTTP: fetch the images by policy, run the engine, and measure the
-area of each OCS GE couverture class; the polygons on request."""
+area of each OCS GE couverture class; the polygons on request. Messages never show a server path: the files of the
+job's folder are named by their input, the data directory's by their relative path."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.errors import RasterioError
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, OcsgeError
 from ..segmentation import get_model, segment_files
 from ..segmentation.vectorise import vectorise_file
 from .images import IRC_LAYER, ImagePolicy, fetch_image, fetch_wms
@@ -31,6 +35,11 @@ class Segmented:
 def run(inputs: dict, policy: ImagePolicy, workdir: Path,
         progress: Callable[[int, str], None] | None = None) -> Segmented:
     """Segment ``inputs["image"]`` (and ``irc``) with ``model`` on ``device``; ``progress(percent, message)``."""
+    with _no_server_paths(workdir, policy.data_dir):
+        return _run(inputs, policy, workdir, progress or (lambda _percent, _message: None))
+
+
+def _run(inputs: dict, policy: ImagePolicy, workdir: Path, report: Callable[[int, str], None]) -> Segmented:
     spec = get_model(str(inputs.get("model", DEFAULT_MODEL)))
     device = inputs.get("device", "auto")
     if device not in DEVICES:
@@ -39,8 +48,6 @@ def run(inputs: dict, policy: ImagePolicy, workdir: Path,
         raise InvalidInputError("missing input 'image'")
     image = fetch_image(inputs["image"], "image", policy, workdir)
     irc = _irc(inputs, spec.bands, policy, workdir)
-    _check_size(image, policy)
-    report = progress or (lambda _percent, _message: None)
     report(5, "images ready")
     out = workdir / "classification.tif"
     result = segment_files(image, out, model=spec, irc=irc, device=device,
@@ -68,15 +75,41 @@ def _irc(inputs: dict, bands: tuple[str, ...], policy: ImagePolicy, workdir: Pat
     return None
 
 
-def _check_size(image: Path, policy: ImagePolicy) -> None:
+#: An absolute path in a message: a slash not preceded by a word character, a colon, a dot or another slash (so
+#: the path part of a URL is left alone).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:./])/[^\s'\"(),;]+")
+
+
+@contextmanager
+def _no_server_paths(workdir: Path, data_dir: Path | None) -> Iterator[None]:
+    """Re-raise our errors (and GDAL's read errors, as bad input) with server paths replaced: a file of ``workdir``
+    by its name without suffix (the input it holds: image, irc…), one under ``data_dir`` by its relative path, any
+    other by ``<server file>``."""
     try:
-        with rasterio.open(image) as dataset:
-            pixels = dataset.width * dataset.height
-    except rasterio.errors.RasterioIOError:
-        raise InvalidInputError("image is not a raster GDAL can read (a GeoTIFF or COG is expected)") from None
-    if pixels > policy.max_pixels:
-        raise InvalidInputError(f"image has {pixels} pixels, over the limit of {policy.max_pixels} per request; "
-                                "split the area")
+        yield
+    except OcsgeError as err:
+        raise type(err)(without_server_paths(str(err), workdir, data_dir)) from None
+    except RasterioError as err:  # a file that opened but fails to read (truncated, corrupt tiles)
+        raise InvalidInputError(f"an image could not be read: {without_server_paths(str(err), workdir, data_dir)}") \
+            from None
+
+
+def without_server_paths(message: str, workdir: Path, data_dir: Path | None) -> str:
+    """``message`` with every absolute path replaced as :func:`_no_server_paths` says."""
+    roots = [(workdir.resolve(), True), (workdir, True)]
+    if data_dir is not None:
+        roots += [(data_dir.resolve(), False), (data_dir.absolute(), False)]
+
+    def replace(match: re.Match) -> str:
+        path = Path(match.group(0).rstrip(".:'\""))
+        tail = match.group(0)[len(str(path)):]
+        for root, is_workdir in roots:
+            if path.is_relative_to(root):
+                relative = path.relative_to(root)
+                return (relative.name.split(".")[0].split("-")[0] or "image" if is_workdir else str(relative)) + tail
+        return "<server file>" + tail
+
+    return _ABSOLUTE_PATH.sub(replace, message)
 
 
 def _surfaces(classification: Path) -> dict:

@@ -109,7 +109,7 @@ BAD_INPUTS = [
     ({"image": {"value": base64.b64encode(b"this is not an image").decode()}}, "not a raster"),
     ({"image": {"path": "../../etc/passwd"}}, "outside the server's data directory"),
     ({"image": {"href": "http://127.0.0.1:9/ortho.tif"}}, "private or local address"),
-    ({"image": {"href": "file:///etc/passwd"}}, "not an http(s) URL"),
+    ({"image": {"href": "file:///etc/passwd"}}, "not an absolute http(s) URL"),
     ({**PATH_INPUTS, "model": "FLAIR-99"}, "FLAIR-99"),
     ({**PATH_INPUTS, "device": "tpu"}, "device"),
     ({"image": {"wms": {"url": "http://localhost:1/wms", "bbox": BBOX, "resolution": 0.0001}}}, "over the limit"),

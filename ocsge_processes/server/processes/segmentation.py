@@ -1,7 +1,8 @@
 """OGC API process `segmentation`: a thin adapter over ``workflows.segmentation.run``.
 
 Configured in ``pygeoapi-config.yml`` with ``processor: {name: ...SegmentationProcessor, data_dir: ...,
-trusted_hosts: [...], max_pixels: ...}``.
+trusted_hosts: [...], max_pixels: ..., ortho_wms: URL}``. The published example's WMS is ``ortho_wms`` (the
+``OCSGE_ORTHO_WMS`` setting), so a test or fuzzing server that replays examples calls its own stand-in.
 """
 
 from __future__ import annotations
@@ -73,16 +74,22 @@ PROCESS_METADATA = {
     "outputs": {name: {"title": name, "description": text, "schema": {"type": "object" if "json" in media else
                                                                        "string", "contentMediaType": media}}
                 for name, (media, text) in OUTPUTS.items()},
-    "example": {"inputs": {"image": {"wms": {"url": "https://data.geopf.fr/wms-r/wms",
-                                             "bbox": [770550, 6277550, 770600, 6277600], "resolution": 0.2}}}},
 }
+
+
+def _example(ortho_wms: str | None) -> dict:
+    """The execution example: a small Montpellier extent from the configured ortho WMS (none without one)."""
+    if not ortho_wms:
+        return {}
+    return {"example": {"inputs": {"image": {"wms": {"url": ortho_wms, "bbox": [770550, 6277550, 770600, 6277600],
+                                                     "resolution": 0.2}}}}}
 
 
 class SegmentationProcessor(BaseProcessor):
     """Runs the segmentation workflow under the server's image policy."""
 
     def __init__(self, processor_def: dict) -> None:
-        super().__init__(processor_def, PROCESS_METADATA)
+        super().__init__(processor_def, {**PROCESS_METADATA, **_example(processor_def.get("ortho_wms"))})
         self.supports_outputs = True
         data_dir = processor_def.get("data_dir")
         self.policy = ImagePolicy(
