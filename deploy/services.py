@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import yaml
+
 PG_BIN = Path(os.environ.get("OCSGE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
@@ -137,9 +139,11 @@ LOOPBACK_ONLY = {"OCSGE_OUTBOUND_LOOPBACK_ONLY": "1", "OCSGE_ORTHO_WMS": "http:/
 
 
 @contextmanager
-def web_server(store: str, folder: Path, bin_dir: Path, **env: str) -> Iterator[str]:
-    """Runtime config for ``store`` in ``folder``, then one gunicorn replica (2 workers) with ``env`` added;
-    yields its base URL and stops it at the end. Jobs run in-process unless ``env`` says otherwise."""
+def web_server(store: str, folder: Path, bin_dir: Path, *, workers: int = 2, resources: dict | None = None,
+               **env: str) -> Iterator[str]:
+    """Runtime config for ``store`` in ``folder`` (plus extra ``resources``, e.g. the tests' processes), then one
+    gunicorn replica with ``env`` added; yields its base URL and stops it at the end. Jobs run in-process unless
+    ``env`` says otherwise."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
@@ -148,9 +152,16 @@ def web_server(store: str, folder: Path, bin_dir: Path, **env: str) -> Iterator[
                 **env}
     subprocess.run(in_venv(config_command(store, ROOT / "pygeoapi-config.yml", config, openapi), bin_dir),
                    env=full_env, check=True, capture_output=True)
+    if resources:
+        from ocsge_processes.server.config import write_config, write_openapi
+
+        runtime = yaml.safe_load(config.read_text(encoding="utf-8"))
+        runtime["resources"].update(resources)
+        write_config(runtime, config)
+        write_openapi(runtime, openapi)
     log_path = folder / "gunicorn.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(in_venv(web_command(f"127.0.0.1:{port}"), bin_dir), env=full_env, cwd=ROOT,
+        proc = subprocess.Popen(in_venv(web_command(f"127.0.0.1:{port}", workers), bin_dir), env=full_env, cwd=ROOT,
                                 stdout=log, stderr=log)
         try:
             wait_for_server(url, proc, log_path)

@@ -3,7 +3,8 @@
 While a job runs, the process reports progress through ``reporter(job_id)``; each report also reads the job's
 status, so a job dismissed from any web replica stops at its next report (cooperative cancel). A heartbeat
 thread tells the records that the job's runner is alive; when it stops beating, ``JobRecords.fail_stale`` ends
-the job ``failed``.
+the job ``failed``. A job's store queries have no statement timeout, even in the web process: that limit is for
+web requests, and a sync execution's client is bounded by the sync budget instead (``wait_for_end``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,18 @@ from pygeoapi.plugin import load_plugin
 from pygeoapi.process.base import BaseProcessor
 from pygeoapi.util import json_serial
 
+from ..stores.timeout import unlimited_queries
 from . import callbacks
-from .records import JobRecords
+from .records import TERMINAL, JobRecords
 
 LOGGER = logging.getLogger(__name__)
 #: Fewest seconds between two progress writes of one job (100 % is always written).
 MIN_REPORT_INTERVAL_S = 1.0
+#: First and longest pause between two status reads of a job someone waits for: short jobs answer fast, long ones
+#: cost a few reads a second.
+FIRST_POLL_S, LONGEST_POLL_S = 0.01, 0.25
+#: How a failure's OGC code is written at the head of the job's message (``InvalidParameterValue: …``).
+FAILURE_CODE = "InvalidParameterValue"
 Report = Callable[[int, str], None]
 _REPORTERS: dict[str, Report] = {}
 
@@ -104,7 +111,7 @@ def run_job(records: JobRecords, job_id: str, processor: BaseProcessor, heartbea
     processor.set_job_id(job_id)
     _REPORTERS[job_id] = _make_reporter(records, job_id)
     try:
-        with heartbeat.keep(job_id):
+        with heartbeat.keep(job_id), unlimited_queries():
             extra = {"outputs": request.get("outputs")} if processor.supports_outputs else {}
             mimetype, outputs = processor.execute(request.get("inputs") or {}, **extra)
             if request.get("response") == "document":
@@ -115,9 +122,8 @@ def run_job(records: JobRecords, job_id: str, processor: BaseProcessor, heartbea
         return "application/json", None, "dismissed"
     except Exception as err:  # any failure of the process ends the job failed, with its message
         LOGGER.exception("job %s failed", job_id)
-        error = {"type": "InvalidParameterValue", "code": "InvalidParameterValue",
-                 "description": f"Error executing process: {err}"}
-        records.fail(job_id, f"InvalidParameterValue: {error['description']}")
+        error = {"type": FAILURE_CODE, "code": FAILURE_CODE, "description": f"Error executing process: {err}"}
+        records.fail(job_id, f"{FAILURE_CODE}: {error['description']}")
         callbacks.notify(subscriber.get("failedUri"), {"jobID": job_id, "status": "failed", **error},
                          allow_internal_callbacks)
         return "application/json", error, "failed"
@@ -126,6 +132,31 @@ def run_job(records: JobRecords, job_id: str, processor: BaseProcessor, heartbea
     callbacks.notify(subscriber.get("successUri"), outputs if isinstance(outputs, (dict, list)) else
                      {"jobID": job_id, "status": "successful"}, allow_internal_callbacks)
     return mimetype, outputs, "successful"
+
+
+def wait_for_end(records: JobRecords, job_id: str, timeout_s: float) -> str:
+    """Wait until ``job_id`` ends or ``timeout_s`` pass, whichever comes first; return its status then.
+
+    Reads the records, so it works whichever executor (or machine) runs the job.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = FIRST_POLL_S
+    while (status := records.status(job_id)) not in TERMINAL:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(pause, left))
+        pause = min(pause * 1.5, LONGEST_POLL_S)
+    return status
+
+
+def failure(message: str | None) -> dict:
+    """The OGC exception of a failed job, from its message (the runner's, or the sweep's ``worker lost: …``)."""
+    text = message or "the job failed"
+    code, found, description = text.partition(": ")
+    if found and code == FAILURE_CODE:
+        return {"type": code, "code": code, "description": description}
+    return {"type": "NoApplicableCode", "code": "NoApplicableCode", "description": text}
 
 
 def encode(outputs: Any) -> bytes:

@@ -19,6 +19,8 @@ class JobSettings:
     concurrency: int | None = None
     stale_after_s: float = 60.0
     allow_internal_callbacks: bool = False
+    #: Seconds a synchronous execution's request waits for its job before answering 201 with the job's status.
+    sync_budget_s: float = 60.0
 
     @classmethod
     def from_manager(cls, manager_def: dict) -> JobSettings:
@@ -29,6 +31,9 @@ class JobSettings:
         if executor not in EXECUTORS:
             raise ValueError(f"server.manager.executor {executor!r} is not one of {', '.join(EXECUTORS)}")
         concurrency = manager_def.get("concurrency")
+        sync_budget_s = float(manager_def.get("sync_budget_s") or cls.sync_budget_s)
+        if sync_budget_s <= 0:
+            raise ValueError(f"server.manager.sync_budget_s must be a positive number of seconds, not {sync_budget_s}")
         return cls(
             connection=str(manager_def["connection"]), executor=executor,
             broker=str(manager_def.get("broker") or cls.broker), max_jobs=int(manager_def.get("max_jobs") or 2),
@@ -36,6 +41,7 @@ class JobSettings:
             stale_after_s=float(manager_def.get("stale_after_s") or 60),
             allow_internal_callbacks=str(manager_def.get("allow_internal_callbacks", False)).lower()
             in ("true", "1", "yes"),
+            sync_budget_s=sync_budget_s,
         )
 
     @property

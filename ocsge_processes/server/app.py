@@ -16,7 +16,7 @@ from ..stores.timeout import set_query_timeout, web_timeout_from_env
 from . import speedups
 from .guard import RequestGuard
 from .limits import BodyLimit, limits_from_env
-from .manager import answer_dismissed_results
+from .manager import answer_dismissed_results, answer_sync_over_budget
 from .request_head import RequestHead, max_url_from_env
 from .tiles import install_tile_endpoint
 
@@ -51,6 +51,7 @@ declare_conformance()
 use_our_filter_parser()
 speedups.install()
 answer_dismissed_results()
+answer_sync_over_budget()
 APP = flask_app.APP
 APP.register_blueprint(create_blueprint(flask_app.CONFIG))  # the web pages under /map
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions

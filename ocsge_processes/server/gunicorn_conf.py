@@ -7,6 +7,7 @@ Command-line options still win over these (``--workers``, ``--bind``).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 #: gunicorn 27's control socket has one default path per user: a second server would take it over from the first,
 #: and stopping either deletes it. Nothing here uses it.
@@ -17,7 +18,20 @@ control_socket_disable = True
 limit_request_line = 0
 
 #: Seconds a worker may stay silent before the arbiter kills it (and every job thread inside it). Every store query
-#: and every synchronous wait ends well before this (docs/limits.md), so it only fires on a truly stuck worker.
+#: and every synchronous wait ends before this (``on_starting`` checks it), so it only fires on a truly stuck worker.
 timeout = int(os.environ.get("OCSGE_WORKER_TIMEOUT", "300"))
+
+
+def on_starting(server: Any) -> None:
+    """Refuse to start when a store query or a sync execution's wait could outlast the worker timeout."""
+    from ocsge_processes.server.time_limits import configured_limits  # the arbiter's only import of the package
+
+    limits = configured_limits(server.cfg.timeout)
+    problem = limits.problem()
+    if problem:
+        raise RuntimeError(f"time limits out of order: {problem} (docs/limits.md)")
+    server.log.info("time limits: store query %s s < sync budget %s s < worker timeout %s s", limits.statement_s,
+                    limits.sync_budget_s, limits.worker_timeout_s)
+
 
 accesslog = "-"

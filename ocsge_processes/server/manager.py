@@ -10,6 +10,13 @@ Configured as ``server.manager`` in ``pygeoapi-config.yml``::
       max_jobs: 2                       # in-process jobs at once; more wait in a queue
       stale_after_s: 60                 # an active job without heartbeat for this long ends failed
       allow_internal_callbacks: false
+      sync_budget_s: 60                 # how long a sync execution's request waits for its job
+
+No execution runs in a request's thread: a synchronous one is a job of the executor like any other, and its request
+waits for it up to ``sync_budget_s``; past it the client gets what an asynchronous execution gets (201 Created, the
+job's status, ``Location: /jobs/{id}``) and the job carries on. A sync execution whose cost is known up front to
+exceed the budget (``sync_cost`` of its process, ``workflows/cost.py``) is refused with a 400 that says to execute
+it asynchronously. docs/limits.md has the figures.
 
 pygeoapi calls this adapter; the records, executors and runner know nothing of pygeoapi's API.
 """
@@ -25,14 +32,17 @@ from pygeoapi.api import processes as processes_api
 from pygeoapi.process.base import (BaseProcessor, JobNotFoundError, JobResultNotFoundError,
                                    ProcessorExecuteError)
 from pygeoapi.process.manager.base import BaseManager
-from pygeoapi.util import JobStatus, RequestedProcessExecutionMode, RequestedResponse, Subscriber
+from pygeoapi.util import (JobStatus, ProcessExecutionMode, RequestedProcessExecutionMode, RequestedResponse,
+                           Subscriber, to_json)
 
+from ..errors import OcsgeError
 from ..jobs import callbacks
 from ..jobs.distributed import CeleryExecutor
 from ..jobs.inprocess import InProcessExecutor
 from ..jobs.records import ACTIVE, JobNotFound, open_records
-from ..jobs.runner import Heartbeat, decode, run_job
+from ..jobs.runner import Heartbeat, decode, failure, wait_for_end
 from ..jobs.settings import JobSettings
+from ..workflows.cost import Cost
 
 LOGGER = logging.getLogger(__name__)
 
@@ -42,6 +52,19 @@ class CallbackRefused(ProcessorExecuteError):
 
     http_status_code = HTTPStatus.BAD_REQUEST
     ogc_exception_code = "InvalidParameterValue"
+
+
+class SyncTooCostly(ProcessorExecuteError):
+    """A synchronous execution that surely cannot end within the sync budget: the client should run it async."""
+
+    http_status_code = HTTPStatus.BAD_REQUEST
+    ogc_exception_code = "InvalidParameterValue"
+
+    def __init__(self, cost: Cost, budget_s: float) -> None:
+        super().__init__(user_msg=(
+            f"this execution needs at least {cost.seconds:.3g} s ({cost.what}), more than the {budget_s:g} s a "
+            "synchronous execution may take; execute it asynchronously (header 'Prefer: respond-async') and fetch "
+            "its result from /jobs/{jobID}/results"))
 
 
 class OcsgeManager(BaseManager):
@@ -104,27 +127,56 @@ class OcsgeManager(BaseManager):
                         execution_mode: Optional[RequestedProcessExecutionMode] = None,
                         requested_outputs: Optional[dict] = None, subscriber: Optional[Subscriber] = None,
                         requested_response: Optional[RequestedResponse] = RequestedResponse.raw.value) -> tuple:
-        """Refuse callbacks to the server's own network before any job exists, then execute as pygeoapi does."""
+        """Refuse callbacks to the server's own network and sync executions over budget before any job exists,
+        then execute as pygeoapi does; a sync execution still running at the end of the budget answers as an async
+        one (201 and the job's status: ``answer_sync_over_budget``)."""
         for url in (subscriber.success_uri, subscriber.in_progress_uri, subscriber.failed_uri) if subscriber else ():
             reason = url and callbacks.refusal(url, self.settings.allow_internal_callbacks)
             if reason:
                 raise CallbackRefused(user_msg=reason)
-        return super().execute_process(process_id, data_dict, execution_mode, requested_outputs, subscriber,
-                                       requested_response)
+        self._refuse_costly_sync(process_id, data_dict, execution_mode)
+        job_id, mimetype, outputs, status, headers = super().execute_process(
+            process_id, data_dict, execution_mode, requested_outputs, subscriber, requested_response)
+        asked_async = (headers or {}).get("Preference-Applied") == RequestedProcessExecutionMode.respond_async.value
+        if status == JobStatus.accepted and not asked_async:
+            headers = {}  # the client's wait was not honoured to the end: no Preference-Applied
+        return job_id, mimetype, outputs, status, headers
+
+    def _refuse_costly_sync(self, process_id: str, data_dict: dict,
+                            execution_mode: Optional[RequestedProcessExecutionMode]) -> None:
+        processor = self.get_processor(process_id)
+        options = processor.metadata.get("jobControlOptions", [])
+        asynchronous = (execution_mode == RequestedProcessExecutionMode.respond_async
+                        and ProcessExecutionMode.async_execute.value in options) \
+            or ProcessExecutionMode.sync_execute.value not in options
+        estimate = getattr(processor, "sync_cost", None)
+        if asynchronous or estimate is None or not isinstance(data_dict, dict):
+            return
+        try:
+            cost = estimate(data_dict)
+        except OcsgeError:  # the store cannot say: the run will, with its own message
+            cost = None
+        if cost is not None and cost.seconds > self.settings.sync_budget_s:
+            raise SyncTooCostly(cost, self.settings.sync_budget_s)
 
     def _execute_handler_sync(self, p: BaseProcessor, job_id: str, data_dict: dict,
                               requested_outputs: Optional[dict] = None, subscriber: Optional[Subscriber] = None,
                               requested_response: Optional[RequestedResponse] = RequestedResponse.raw.value
                               ) -> tuple[str, Any, JobStatus]:
-        """Run in this request's thread, recorded like any job (its result can be fetched again later)."""
+        """A job of the executor like any other, waited for up to the sync budget; still running then: accepted."""
         self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
-        mimetype, outputs, status = run_job(self.records, job_id, p, self.heartbeat,
-                                            self.settings.allow_internal_callbacks)
+        self.executor.submit(job_id, self.records.get(job_id)["process_id"], p)
+        status = wait_for_end(self.records, job_id, self.settings.sync_budget_s)
+        if status == JobStatus.successful.value:
+            mimetype, data = self.records.result(job_id)
+            return mimetype, decode(mimetype, data), JobStatus.successful
+        if status == JobStatus.failed.value:
+            return "application/json", failure(self.records.get(job_id)["message"]), JobStatus.failed
         if status == JobStatus.dismissed.value:
             outputs = {"type": "NoApplicableCode", "code": "NoApplicableCode",
                        "description": "the job was dismissed while it ran"}
             return "application/json", outputs, JobStatus.failed
-        return mimetype, outputs, JobStatus(status)
+        return "application/json", None, JobStatus.accepted
 
     def _execute_handler_async(self, p: BaseProcessor, job_id: str, data_dict: dict,
                                requested_outputs: Optional[dict] = None, subscriber: Optional[Subscriber] = None,
@@ -168,3 +220,38 @@ def answer_dismissed_results() -> None:
         return original(api, request, job_id)
 
     processes_api.get_job_result = get_job_result
+
+
+def answer_sync_over_budget() -> None:
+    """A sync execution still running at the end of the budget: 201 Created, ``Location: /jobs/{id}`` and the job's
+    status document, as OGC API – Processes answers an async execution; the job carries on and its result stays at
+    ``/jobs/{id}/results``. (pygeoapi 0.24 would answer the empty result of a sync execution.)"""
+    original = processes_api.execute_process
+
+    @functools.wraps(original)
+    def execute_process(api, request, process_id: str):
+        headers, status, content = original(api, request, process_id)
+        asked_async = headers.get("Preference-Applied") == RequestedProcessExecutionMode.respond_async.value
+        if status != HTTPStatus.CREATED or asked_async or "Location" not in headers:
+            return headers, status, content
+        job_id = headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        job = api.manager.get_job(job_id)
+        headers["Content-Type"] = "application/json"
+        return headers, status, to_json(status_document(job, api.base_url), api.pretty_print)
+
+    processes_api.execute_process = execute_process
+
+
+def status_document(job: dict, base_url: str) -> dict:
+    """A job's status as ``GET /jobs/{id}`` gives it (OGC API – Processes ``statusInfo``), with its links."""
+    job_url = f"{base_url}/jobs/{job['identifier']}"
+    return {
+        "type": "process", "processID": job["process_id"], "jobID": job["identifier"], "status": job["status"],
+        "message": job["message"], "progress": job["progress"], "created": job["created"],
+        "started": job["started"], "updated": job["updated"], "finished": job["finished"],
+        "links": [
+            {"href": f"{job_url}?f=json", "rel": "status", "type": "application/json", "title": "the job's status"},
+            {"href": f"{job_url}/results?f=json", "rel": "http://www.opengis.net/def/rel/ogc/1.0/results",
+             "type": "application/json", "title": "the job's results, once it is successful"},
+        ],
+    }

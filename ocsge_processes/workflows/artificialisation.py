@@ -8,6 +8,7 @@ instead of failing or inventing.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
@@ -137,7 +138,9 @@ class LayerCache:
             key = (layer.table, epsg, margin_m, tuple(sorted(equals.items())))
             if table_name(layer, epsg) in tables and key not in self._reads:
                 bbox = territory_bbox(self.territory, epsg, margin_m)
-                self._reads[key] = self._reader.submit(self.store.read_frame, layer, epsg, bbox, equals)
+                # in the caller's context: a job's reads keep its lifted store time limit (stores/timeout.py)
+                self._reads[key] = self._reader.submit(contextvars.copy_context().run, self.store.read_frame,
+                                                       layer, epsg, bbox, equals)
 
     def frames(self, layer: Layer, margin_m: float = 0.0, **equals: object) -> list[gpd.GeoDataFrame]:
         """``layer`` in every CRS of the territory where the store has it."""

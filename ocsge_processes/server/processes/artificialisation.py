@@ -10,6 +10,7 @@ from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 from ...errors import OcsgeError
 from ...stores import open_store
 from ...workflows.artificialisation import run
+from ...workflows.cost import Cost, artificialisation_cost
 from ...workflows.exports import MAX_ZONES, artificial_zones, table_csv
 from . import check_inputs, requested_output
 
@@ -121,6 +122,10 @@ class ArtificialisationProcessor(BaseProcessor):
         except OcsgeError as err:
             raise ProcessorExecuteError(user_msg=str(err)) from err
         return "application/json", document
+
+    def sync_cost(self, data: dict) -> Cost | None:
+        """A lower bound on the run time, known before running (the manager refuses a sync one over budget)."""
+        return artificialisation_cost(open_store(self.store_url), data.get("territoire"))
 
     def __repr__(self) -> str:
         return f"<ArtificialisationProcessor> {self.store_url}"

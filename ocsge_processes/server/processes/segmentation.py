@@ -15,6 +15,7 @@ from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from ...errors import OcsgeError
 from ...segmentation import models
+from ...workflows.cost import Cost, segmentation_cost
 from ...workflows.images import ImagePolicy
 from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, polygons_geojson, run
 from . import check_inputs, requested_output
@@ -119,6 +120,10 @@ class SegmentationProcessor(BaseProcessor):
             raise ProcessorExecuteError(user_msg=str(err)) from err
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def sync_cost(self, data: dict) -> Cost | None:
+        """A lower bound on the run time, known before running (the manager refuses a sync one over budget)."""
+        return segmentation_cost(data, self.policy)
 
     def __repr__(self) -> str:
         return "<SegmentationProcessor>"
