@@ -7,6 +7,7 @@ Keeping the pieces apart, instead of one geometry, is what lets a territory span
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ class TerritoryPart:
                                     "territory's projected CRS (EPSG:2154, 5490, 2972, 2975 or 4471)")
         if shapely.get_type_id(self.geometry) not in (3, 6):
             raise InvalidInputError(f"a territory part must be a Polygon or MultiPolygon, not {self.geometry.geom_type}")
+        if not math.isfinite(self.surface_m2):  # coordinates beyond what the CRS can hold: rates would be NaN
+            raise InvalidInputError(f"the territory has no finite area in EPSG:{self.epsg} ({crs.name}): its "
+                                    "coordinates lie beyond what that CRS can represent")
 
     @property
     def surface_m2(self) -> float:

@@ -10,7 +10,6 @@ is allowed. It validates only: well-formed requests pass through unchanged.
 from __future__ import annotations
 
 import io
-import json
 import math
 import re
 from typing import Callable, Iterable
@@ -22,6 +21,7 @@ from ..layers import get_layer
 from ..stores.base import INT64_MAX, checked_integer
 from ..stores.cql2 import Dialect, translate
 from .errors import wsgi_exception
+from .execution import ExecutionCheck
 
 _ITEMS = re.compile(r"^/collections/(?P<collection>[^/]+)/items/?$")
 _EXECUTION = re.compile(r"^/processes/[^/]+/execution/?$")
@@ -47,6 +47,7 @@ class RequestGuard:
             if provider.get("name", "").startswith("ocsge_processes.") and provider.get("type") == "feature"
         }
         self.collections = {name: provider_collection(config, name) for name in self.crs_lists}
+        self.executions = ExecutionCheck(config)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = _ITEMS.match(environ.get("PATH_INFO", ""))
@@ -57,7 +58,7 @@ class RequestGuard:
                 return wsgi_exception(start_response, "400 Bad Request", "InvalidParameterValue", str(err))
         elif environ["REQUEST_METHOD"] == "POST" and _EXECUTION.match(environ.get("PATH_INFO", "")):
             try:
-                _check_execution(environ)
+                self.executions.check(environ["PATH_INFO"], _read_body(environ))
             except OcsgeError as err:
                 return wsgi_exception(start_response, "400 Bad Request", "InvalidParameterValue", str(err))
         return self.app(environ, start_response)
@@ -120,25 +121,6 @@ def _check_bbox(text: str, crs: str) -> None:
         if x0 > x1:  # OGC's reading: the box crosses the antimeridian, which no OCS GE territory does
             raise InvalidInputError(f"bbox={text!r}: a box whose west edge lies east of its east edge crosses the "
                                     "antimeridian, which is not supported; send two boxes, one each side")
-
-
-def _check_execution(environ: dict) -> None:
-    """An execution request must be a JSON document (its size was bounded by BodyLimit before)."""
-    body = _read_body(environ)
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise InvalidInputError(f"the execution request is not UTF-8 text (byte {err.start}): send a JSON "
-                                "document with Content-Type: application/json") from None
-    except ValueError as err:
-        raise InvalidInputError(f"the execution request is not a JSON document: {err}") from None
-    if not isinstance(document, dict):
-        raise InvalidInputError(f"the execution request must be a JSON object with an 'inputs' object, not "
-                                f"{type(document).__name__} {body[:40].decode('utf-8', 'replace')!r}")
-    for key in ("inputs", "outputs", "subscriber"):
-        if document.get(key) is not None and not isinstance(document[key], dict):
-            raise InvalidInputError(f"'{key}' of the execution request must be a JSON object, not "
-                                    f"{type(document[key]).__name__}")
 
 
 def _check_offset(text: str) -> None:

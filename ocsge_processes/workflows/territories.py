@@ -64,10 +64,13 @@ def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
             raise UnknownTerritoryError(f"no commune of département {departement} is ingested")
         return _from_communes(chosen, departement, "departement")
     geometry = _user_geometry(spec)
+    _check_degrees(geometry, _crs(spec.get("crs")))
     epsg = _territory_crs(geometry, spec.get("crs"))
-    projected = _to_epsg(geometry, spec.get("crs"), epsg)
-    territory = Territory("geometrie", "Territoire donné par sa géométrie", "geometry",
-                          (TerritoryPart(epsg, projected),))
+    try:
+        part = TerritoryPart(epsg, _to_epsg(geometry, spec.get("crs"), epsg))
+    except InvalidInputError as err:  # e.g. an area that is not finite
+        raise InvalidInputError(f"territoire: {err}") from None
+    territory = Territory("geometrie", "Territoire donné par sa géométrie", "geometry", (part,))
     return ResolvedTerritory(territory, (), ())
 
 
@@ -100,13 +103,24 @@ def _user_geometry(spec: dict) -> shapely.Geometry:
                 raise ValueError("the lower corner must be below and left of the upper corner")
             return shapely.box(minx, miny, maxx, maxy)
         geometry = shapely.geometry.shape(spec["geometry"])
-    except (TypeError, ValueError, KeyError, AttributeError, shapely.errors.GEOSException) as err:
+    except (TypeError, ValueError, OverflowError, KeyError, AttributeError, shapely.errors.GEOSException) as err:
         raise InvalidInputError(f"territoire: invalid geometry or bbox: {err}") from None
     if geometry.geom_type not in ("Polygon", "MultiPolygon"):
         raise InvalidInputError(f"territoire.geometry must be a Polygon or MultiPolygon, not {geometry.geom_type}")
     if not geometry.is_valid:
         raise InvalidInputError(f"territoire.geometry is invalid: {shapely.is_valid_reason(geometry)}")
     return geometry
+
+
+def _check_degrees(geometry: shapely.Geometry, crs: pyproj.CRS) -> None:
+    """In a geographic CRS (longitude first, as every transform here reads it), coordinates must lie on the globe:
+    beyond it, PROJ wraps longitudes round and the territory would silently be somewhere else."""
+    if not crs.is_geographic:
+        return
+    west, south, east, north = geometry.bounds
+    if not (-180 <= west and east <= 180 and -90 <= south and north <= 90):
+        raise InvalidInputError(f"territoire: in {crs.name}, longitudes must lie in [-180, 180] and latitudes in "
+                                f"[-90, 90]; the territory spans [{west:g}, {east:g}] × [{south:g}, {north:g}]")
 
 
 def _crs(value: object) -> pyproj.CRS:

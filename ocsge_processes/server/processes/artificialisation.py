@@ -14,16 +14,38 @@ from ...workflows.cost import Cost, artificialisation_cost
 from ...workflows.exports import MAX_ZONES, artificial_zones, table_csv
 from . import check_inputs, requested_output
 
+#: Communes in one territory: more than any région holds (Grand Est: about 5 100).
+MAX_COMMUNES = 10_000
+_CRS = {"type": "string", "maxLength": 200, "description": "a CRS (e.g. EPSG:2154)"}
+
+
+def _only(name: str, *optional: str) -> dict:
+    """One way of naming a territory: member ``name``, maybe the ``optional`` ones, and no other."""
+    return {"required": [name], "propertyNames": {"enum": [name, *optional]}}
+
+
+#: Cheap keywords first: validation stops at the first problem (``server/validation.py``).
 _TERRITOIRE_SCHEMA = {
     "type": "object",
+    "properties": {
+        "communes": {"type": "array", "minItems": 1, "maxItems": MAX_COMMUNES, "uniqueItems": True,
+                     "items": {"type": "string", "pattern": "^([0-9]{5}|2[AB][0-9]{3})$",
+                               "description": "an INSEE commune code (5 characters, e.g. 33009 or 2A004)"}},
+        "epci": {"type": "string", "pattern": "^[0-9]{9}$", "description": "an EPCI SIREN (9 digits)"},
+        "departement": {"type": "string", "pattern": "^([0-9]{2}|2[AB]|97[1-6])$",
+                        "description": "an INSEE département code (e.g. 33, 2A or 974)"},
+        "geometry": {"type": "object", "required": ["type", "coordinates"],
+                     "properties": {"type": {"enum": ["Polygon", "MultiPolygon"]},
+                                    "coordinates": {"type": "array", "minItems": 1}}},
+        "bbox": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+        "crs": _CRS,
+    },
+    "additionalProperties": False,
     "oneOf": [
-        {"required": ["communes"], "properties": {"communes": {"type": "array", "items": {"type": "string"},
-                                                               "minItems": 1}}},
-        {"required": ["epci"], "properties": {"epci": {"type": "string"}}},
-        {"required": ["departement"], "properties": {"departement": {"type": "string"}}},
-        {"required": ["geometry"], "properties": {"geometry": {"type": "object"}, "crs": {"type": "string"}}},
-        {"required": ["bbox"], "properties": {"bbox": {"type": "array", "items": {"type": "number"},
-                                                       "minItems": 4, "maxItems": 4}, "crs": {"type": "string"}}},
+        _only("communes"), _only("epci"), _only("departement"), _only("geometry", "crs"),
+        {**_only("bbox"), "properties": {"bbox": {"items": {"minimum": -180, "maximum": 180}}},
+         "description": "a bbox without crs is in CRS84: longitude, latitude"},
+        {"required": ["bbox", "crs"], "propertyNames": {"enum": ["bbox", "crs"]}},
     ],
 }
 
@@ -55,7 +77,8 @@ PROCESS_METADATA = {
         "millesimes": {
             "title": "Millésimes",
             "description": "[year] for the stock; [year1, year2] for both stocks and the flows between them.",
-            "schema": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 2},
+            "schema": {"type": "array", "minItems": 1, "maxItems": 2, "uniqueItems": True,
+                       "items": {"type": "integer", "minimum": 2000, "maximum": 2100}},
             "minOccurs": 1, "maxOccurs": 1,
         },
         "methode": {

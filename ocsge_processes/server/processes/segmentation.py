@@ -21,17 +21,22 @@ from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, polygons_geojson, 
 from . import check_inputs, requested_output
 from .progress import job_progress
 
+_TEXT = {"type": "string", "maxLength": 2048}
+#: One of four ways of giving an image (its location is checked by the image policy, not here).
 _IMAGE_SCHEMA = {
     "type": "object",
-    "oneOf": [
-        {"required": ["href"], "properties": {"href": {"type": "string", "format": "uri"}}},
-        {"required": ["path"], "properties": {"path": {"type": "string"}}},
-        {"required": ["value"], "properties": {"value": {"type": "string", "contentEncoding": "base64"}}},
-        {"required": ["wms"], "properties": {"wms": {"type": "object", "required": ["url", "bbox"], "properties": {
-            "url": {"type": "string"}, "layers": {"type": "string"}, "irc_layers": {"type": "string"},
-            "bbox": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
-            "crs": {"type": "string"}, "resolution": {"type": "number"}, "format": {"type": "string"}}}}},
-    ],
+    "properties": {
+        "href": {**_TEXT, "format": "uri"},
+        "path": _TEXT,
+        "value": {"type": "string", "contentEncoding": "base64"},
+        "wms": {"type": "object", "required": ["url", "bbox"], "additionalProperties": False, "properties": {
+            "url": _TEXT, "layers": _TEXT, "irc_layers": _TEXT,
+            "bbox": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+            "crs": {"type": "string", "maxLength": 200}, "resolution": {"type": "number", "exclusiveMinimum": 0},
+            "format": {"type": "string", "maxLength": 100}}},
+    },
+    "additionalProperties": False,
+    "oneOf": [{"required": [name], "propertyNames": {"enum": [name]}} for name in ("href", "path", "value", "wms")],
 }
 
 OUTPUTS = {
