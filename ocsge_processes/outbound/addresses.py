@@ -16,6 +16,9 @@ _TRANSITION = [(ipaddress.IPv6Network("64:ff9b::/96"), "NAT64"), (ipaddress.IPv6
                (ipaddress.IPv6Network("2002::/16"), "6to4"), (ipaddress.IPv6Network("2001::/32"), "Teredo")]
 #: The IPv4-compatible range ::a.b.c.d (deprecated), less :: and ::1 themselves.
 _V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+#: IANA special-purpose ranges that are not globally reachable but that this Python's ``is_global`` still accepts.
+_NOT_GLOBAL = [ipaddress.ip_network(net) for net in ("192.0.0.0/24", "192.88.99.0/24", "100::/64", "2001::/23",
+                                                      "3fff::/20", "5f00::/16")]
 #: "This network": 0.0.0.0 reaches the local host on Linux.
 _THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 
@@ -46,7 +49,7 @@ def internal_reason(address: IPAddress) -> str | None:
         return "link-local"
     if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
         return "site-local"
-    if address.is_private or not address.is_global:
+    if address.is_private or not address.is_global or any(address in net for net in _NOT_GLOBAL):
         return "private"
     return None
 

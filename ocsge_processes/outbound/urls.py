@@ -65,7 +65,10 @@ def parse(url: object) -> OutboundURL:
         raise InvalidInputError(f"URL {shown!r} has whitespace or control characters")
     if "\\" in url:
         raise InvalidInputError(f"URL {shown!r} has a backslash, which URL parsers read differently")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise InvalidInputError(f"URL {shown!r} is malformed (an IPv6 literal must be in brackets)") from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not url.lower().startswith(f"{scheme}://") or not parts.netloc:
         raise InvalidInputError(f"{shown!r} is not an absolute http(s) URL")
