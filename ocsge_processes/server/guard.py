@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from ..errors import InvalidInputError, OcsgeError
-from ..filters import parse_filter
+from ..filters import JSON, parse_filter
 from ..layers import get_layer
 from ..stores.base import INT64_MAX, checked_integer
 from ..stores.cql2 import Dialect, translate
@@ -81,17 +81,17 @@ class RequestGuard:
             _check_bbox(params["bbox"], params.get("bbox-crs") or CRS84)
         if "offset" in params:
             _check_offset(params["offset"])
-        source = params.get("filter")
+        source, lang = params.get("filter"), params.get("filter-lang")
         if environ["REQUEST_METHOD"] == "POST" and "geo+json" in environ.get("CONTENT_TYPE", ""):
             raise InvalidInputError(f"{collection} is read-only: creating features (Features Part 4) is not offered")
         if source is None and environ["REQUEST_METHOD"] == "POST":
-            source = _peek_body(environ)
+            source, lang = _peek_body(environ), JSON  # what pygeoapi reads a POST body as, whatever it starts with
             if not source:
                 raise InvalidInputError(
                     f"a POST to {collection}/items carries its CQL2 JSON filter in the body "
                     "(Content-Type: application/query-cql-json); the body is empty")
         if source:
-            translate(parse_filter(source, params.get("filter-lang")), layer, _CHECK_ONLY)
+            translate(parse_filter(source, lang), layer, _CHECK_ONLY)
 
 
 def provider_collection(config: dict, name: str) -> str:
