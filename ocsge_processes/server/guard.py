@@ -30,7 +30,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 LAT_FIRST = "http://www.opengis.net/def/crs/EPSG/0/4326"
 RESERVED = frozenset({
     "bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime", "sortby", "properties",
-    "skipGeometry", "q", "filter", "filter-lang", "filter-crs",
+    "skipGeometry", "q", "filter", "filter-lang", "filter-crs", "cursor",
 })
 _CHECK_ONLY = Dialect("?", lambda op, geometry, params: "1 = 1")
 

@@ -24,6 +24,8 @@ from ..schema import field_enum
 from ..stores import FeatureQuery, open_store
 from ..stores.base import DEFAULT_COUNT_CAP, coerce_value
 from .errors import to_provider_error
+from .paging import PARAMETER as CURSOR
+from .paging import decode_cursor, encode_cursor, page_links
 
 
 class OcsgeProvider(BaseProvider):
@@ -37,6 +39,8 @@ class OcsgeProvider(BaseProvider):
         self.id_field = self.layer.id_field
         self.store = open_store(str(self.data))
         self._fields = self.get_fields()
+        #: Absolute URL of this collection's items (``ocsge config`` writes it), for the ``next`` links.
+        self.items_url = str(provider_def.get("items_url", ""))
 
     def get_fields(self) -> dict:
         """Field types for queryables and sortby checks, with nomenclature enums on coded fields."""
@@ -64,14 +68,18 @@ class OcsgeProvider(BaseProvider):
                 raise UnsupportedQueryError("datetime is not supported: OCS GE has no time field; filter on millesime")
             if q:
                 raise UnsupportedQueryError("q (free-text search) is not supported; use filter=nom LIKE '...'")
+            cursor = next((value for name, value in properties or [] if name == CURSOR), None)
+            properties = [(name, value) for name, value in properties or [] if name != CURSOR]
+            order = [(s["property"], s["order"] == "-") for s in sortby or []]
+            after, offset = decode_cursor(cursor, order) if cursor else (None, offset)
             query = FeatureQuery(
                 bbox=_storage_bbox(bbox),
                 where=filterq,
                 equals=tuple((k, coerce_value(self.layer, k, v)) for k, v in properties or []),
-                sortby=tuple((s["property"], s["order"] == "-") for s in sortby or []),
+                sortby=tuple(order),
                 properties=tuple(select_properties) if select_properties else None,
                 skip_geometry=bool(skip_geometry),
-                limit=limit, offset=offset,
+                limit=limit, offset=offset, after=after,
                 out_crs=_target_crs(crs_transform_spec),
                 hits_only=resulttype == "hits",
                 count_cap=self.count_cap,
@@ -85,6 +93,9 @@ class OcsgeProvider(BaseProvider):
                       "numberReturned": len(page.features)}
         if page.number_matched is not None:
             collection["numberMatched"] = page.number_matched
+        if self.items_url and page.last_key is not None and len(page.features) == limit:  # else pygeoapi's links
+            following = encode_cursor(order, page.last_key, offset + limit)
+            collection["links"] = page_links(self.items_url, following, offset, limit)
         return collection
 
     def get(self, identifier: str, crs_transform_spec: CrsTransformSpec | None = None, **kwargs) -> dict:

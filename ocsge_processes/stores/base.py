@@ -41,6 +41,9 @@ class FeatureQuery:
     skip_geometry: bool = False
     limit: int = 10
     offset: int = 0
+    #: Keyset paging: the sort values then the store key of the last feature of the previous page; the page starts
+    #: right after it (``offset`` is then ignored), so page N costs what page 1 costs.
+    after: tuple | None = None
     #: EPSG code or CRS of the output coordinates; None keeps the storage CRS.
     out_crs: pyproj.CRS | None = None
     hits_only: bool = False
@@ -53,6 +56,8 @@ class FeaturePage:
 
     features: list[dict]
     number_matched: int | None
+    #: Sort values then store key of the page's last feature (the next page's ``after``); None on an empty page.
+    last_key: tuple | None = None
 
 
 def bbox_area(query: FeatureQuery) -> shapely.Geometry | None:
@@ -193,7 +198,7 @@ def selected_fields(layer: Layer, query: FeatureQuery) -> list[str]:
     """Fields to return (after the store key): all, or the requested ones with the identifying field first."""
     if query.properties is None:
         return list(layer.fields)
-    return [layer.id_field, *(p for p in query.properties if p != layer.id_field)]
+    return list(dict.fromkeys([layer.id_field, *query.properties]))  # a field asked twice is returned once
 
 
 def order_by(query: FeatureQuery, quote: Callable[[str], str]) -> str:
@@ -203,6 +208,48 @@ def order_by(query: FeatureQuery, quote: Callable[[str], str]) -> str:
     """
     keys = [f"{quote(f)} {'DESC NULLS LAST' if desc else 'ASC NULLS FIRST'}" for f, desc in query.sortby]
     return ", ".join([*keys, "fid"])
+
+
+def sort_columns(query: FeatureQuery, quote: Callable[[str], str]) -> list[str]:
+    """The columns a keyset needs, fetched before the page's fields: each sort field, then the store key."""
+    return [*(quote(field) for field, _ in query.sortby), "fid"]
+
+
+def keyset_condition(query: FeatureQuery, quote: Callable[[str], str], placeholder: str) -> tuple[str, list]:
+    """SQL selecting the rows that come after ``query.after`` in :func:`order_by`'s order.
+
+    Rows come after a key when they are beyond it on the first sort field, or equal there and beyond on the next,
+    and so on down to the store key; nulls are the smallest values (as in ``order_by``).
+    """
+    if query.after is None:
+        return "1 = 1", []
+    keys = [(quote(field), desc) for field, desc in query.sortby] + [("fid", False)]
+    if len(query.after) != len(keys):
+        raise UnsupportedQueryError("the paging cursor does not match the sort order of this request")
+    alternatives, equal, params = [], [], []
+    for (column, desc), value in zip(keys, query.after):
+        beyond, beyond_params = _beyond(column, desc, value, placeholder)
+        alternatives.append(" AND ".join([*(clause for clause, _ in equal), beyond]))
+        params.extend([*(p for _, ps in equal for p in ps), *beyond_params])
+        equal.append((f"{column} IS NULL", []) if value is None else (f"{column} = {placeholder}", [value]))
+    return "(" + " OR ".join(f"({a})" for a in alternatives) + ")", params
+
+
+def _beyond(column: str, desc: bool, value: object, placeholder: str) -> tuple[str, list]:
+    """Rows strictly after ``value`` on one sort key (nulls smallest: first ascending, last descending)."""
+    if value is None:
+        return ("1 = 0", []) if desc else (f"{column} IS NOT NULL", [])
+    if desc:
+        return f"({column} < {placeholder} OR {column} IS NULL)", [value]
+    return f"{column} > {placeholder}", [value]
+
+
+def split_keys(rows: list, query: FeatureQuery) -> tuple[list, tuple | None]:
+    """Rows without their leading keyset columns (see :func:`sort_columns`), and the last row's key."""
+    width = len(query.sortby)
+    if not rows:
+        return [], None
+    return [row[width:] for row in rows], tuple(rows[-1][:width + 1])
 
 
 def page_features(layer: Layer, epsg: int, names: list[str], rows: list, query: FeatureQuery,

@@ -25,7 +25,8 @@ from ..errors import StoreError
 from ..layers import Layer
 from . import gpkgblob
 from .base import (FeaturePage, FeatureQuery, FeatureStore, bbox_area, frame_from_rows, key_condition, layer_field,
-                   order_by, page_features, selected_fields, table_name)
+                   keyset_condition, order_by, page_features, selected_fields, sort_columns, split_keys,
+                   table_name)
 from .cql2 import CONVERSE, Dialect, quote, translate
 from .gpkgschema import create_feature_table, rtree_name
 from .timeout import QueryTimeoutError, query_timeout
@@ -113,13 +114,15 @@ class GpkgStore(FeatureStore):
         if query.hits_only:
             return FeaturePage([], matched)
         names = selected_fields(layer, query)
-        columns = ", ".join(["fid", *(quote(n) for n in names)])
+        columns = ", ".join([*sort_columns(query, quote), *(quote(n) for n in names)])
         if not query.skip_geometry:
             columns += f", {quote(_GEOM)}"
+        after, after_params = keyset_condition(query, quote, "?")
         rows = conn.execute(
-            f"SELECT {columns} FROM {quote(table)} WHERE {where} ORDER BY {order_by(query, quote)} LIMIT ? OFFSET ?",
-            [*params, query.limit, query.offset]).fetchall()
-        return FeaturePage(page_features(layer, epsg, names, rows, query, gpkgblob.decode), matched)
+            f"SELECT {columns} FROM {quote(table)} WHERE {where} AND {after} ORDER BY {order_by(query, quote)} "
+            "LIMIT ? OFFSET ?", [*params, *after_params, query.limit, 0 if query.after else query.offset]).fetchall()
+        rows, last_key = split_keys(rows, query)
+        return FeaturePage(page_features(layer, epsg, names, rows, query, gpkgblob.decode), matched, last_key)
 
     @_time_limited
     def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:

@@ -23,7 +23,8 @@ from ..errors import StoreError
 from ..layers import Layer
 from ..parallel import threaded
 from .base import (FeaturePage, FeatureQuery, FeatureStore, bbox_area, frame_from_rows, key_condition, layer_field,
-                   order_by, page_features, selected_fields, table_name)
+                   keyset_condition, order_by, page_features, selected_fields, sort_columns, split_keys,
+                   table_name)
 from .cql2 import Dialect, quote, translate
 from .timeout import QueryTimeoutError, query_timeout
 
@@ -99,13 +100,16 @@ class PostgisStore(FeatureStore):
             if query.hits_only:
                 return FeaturePage([], matched)
             names = selected_fields(layer, query)
-            columns = ", ".join(["fid", *(quote(n) for n in names)])
+            columns = ", ".join([*sort_columns(query, quote), *(quote(n) for n in names)])
             if not query.skip_geometry:
                 columns += ", ST_AsBinary(geom)"
+            after, after_params = keyset_condition(query, quote, "%s")
             rows = conn.execute(
-                f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order_by(query, quote)} LIMIT %s OFFSET %s",
-                [*params, query.limit, query.offset]).fetchall()
-        return FeaturePage(page_features(layer, epsg, names, rows, query, _decode), matched)
+                f"SELECT {columns} FROM {table} WHERE {where} AND {after} ORDER BY {order_by(query, quote)} "
+                "LIMIT %s OFFSET %s",
+                [*params, *after_params, query.limit, 0 if query.after else query.offset]).fetchall()
+        rows, last_key = split_keys(rows, query)
+        return FeaturePage(page_features(layer, epsg, names, rows, query, _decode), matched, last_key)
 
     def _count(self, conn, layer: Layer, epsg: int, table: str, where: str, params: list,
                query: FeatureQuery) -> int | None:
