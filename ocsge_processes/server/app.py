@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pygeoapi import flask_app
 from pygeoapi.api import itemtypes
+from werkzeug.exceptions import HTTPException
 
 from ..filters import parse_filter
 from ..webapp import create_blueprint
 from ..stores.timeout import set_query_timeout, web_timeout_from_env
 from . import speedups
+from .errors import http_exception
 from .guard import RequestGuard
 from .limits import BodyLimit, limits_from_env
 from .manager import answer_dismissed_results, answer_sync_over_budget
@@ -55,6 +57,7 @@ answer_sync_over_budget()
 APP = flask_app.APP
 APP.register_blueprint(create_blueprint(flask_app.CONFIG))  # the web pages under /map
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions
+APP.register_error_handler(HTTPException, http_exception)  # Flask's own 404/405 as OGC exceptions too
 APP.wsgi_app = RequestHead(BodyLimit(RequestGuard(APP.wsgi_app, flask_app.CONFIG), *limits_from_env()),
                            max_url_from_env())
 set_query_timeout(web_timeout_from_env())

@@ -6,8 +6,10 @@ import json
 from collections.abc import Callable
 from http import HTTPStatus
 
+from flask import Response
 from pygeoapi.provider.base import (ProviderConnectionError, ProviderGenericError, ProviderInvalidQueryError,
                                     ProviderItemNotFoundError)
+from werkzeug.exceptions import HTTPException
 
 from ..errors import InvalidInputError, OcsgeError, StoreError, UnknownCodeError
 from ..stores.timeout import QueryTimeoutError
@@ -44,3 +46,20 @@ def wsgi_exception(start_response: Callable, status: str, code: str, description
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     start_response(status, headers + ([("Connection", "close")] if close else []))
     return [body]
+
+
+#: OGC exception codes of the HTTP errors Flask raises itself (no route, wrong method), before pygeoapi runs.
+_HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed"}
+
+
+def http_exception(err: HTTPException) -> Response:
+    """Flask's own HTTP errors (an unknown path, a method a route does not take) as OGC exceptions, like every
+    other error of the API, instead of Flask's HTML page."""
+    status = err.code or 500
+    code = _HTTP_CODES.get(status, "InvalidRequest" if status < 500 else "ServerError")
+    body = json.dumps({"code": code, "type": code, "description": err.description or err.name},
+                      ensure_ascii=False)
+    response = Response(body, status=status, content_type="application/json")
+    if status == 405 and err.get_response().headers.get("Allow"):
+        response.headers["Allow"] = err.get_response().headers["Allow"]
+    return response
