@@ -2,6 +2,7 @@
 
     python -m deploy.fuzz                       # starts a server on data/ocsge.gpkg (make demo-data), fuzzes it
     python -m deploy.fuzz --url http://host:5000 --max-examples 200
+    python -m deploy.fuzz --hostile             # what the document does not describe: deploy/hostile.py
 
 pygeoapi's OpenAPI document refers to OGC schemas on schemas.opengis.net, which cannot be reached here, so the
 document is bundled first: every external ``$ref`` is replaced by the content of the local stub it names
@@ -25,6 +26,7 @@ from urllib.parse import urldefrag, urljoin
 
 import yaml
 
+from deploy import hostile
 from deploy.services import ROOT, web_server
 
 SCHEMAS = ROOT / "deploy" / "ogc-schemas"
@@ -135,16 +137,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-examples", type=int, default=50)
     parser.add_argument("--max-time", type=int, default=None, help="seconds for the whole run")
     parser.add_argument("--report", type=Path, default=ROOT / "build" / "fuzz")
+    parser.add_argument("--hostile", action="store_true", help="send the hostile cases of deploy/hostile.py instead")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the hostile run's mutations")
     args = parser.parse_args(argv)
-    if args.url:
-        result = fuzz(args.url.rstrip("/"), args.report, args.max_examples, args.max_time)
-    else:
-        with tempfile.TemporaryDirectory(prefix="ocsge-fuzz-") as folder, \
-                web_server(args.store, Path(folder), Path(sys.executable).parent,
-                           OCSGE_SCHEMAS=str(SCHEMAS)) as url:
-            result = fuzz(url, args.report, args.max_examples, args.max_time)
-    print(result.details or "", result.summary(), sep="\n")
-    sys.exit(1 if result.failures or result.exit_code else 0)
+    with tempfile.TemporaryDirectory(prefix="ocsge-fuzz-") as folder:
+        if args.url:
+            ok, summary = _run(args, args.url.rstrip("/"))
+        else:
+            with web_server(args.store, Path(folder), Path(sys.executable).parent, OCSGE_SCHEMAS=str(SCHEMAS)) as url:
+                ok, summary = _run(args, url)
+    print(summary)
+    sys.exit(0 if ok else 1)
+
+
+def _run(args: argparse.Namespace, url: str) -> tuple[bool, str]:
+    """(passed, report) of the run ``args`` asks for against ``url``."""
+    if args.hostile:
+        attacked = hostile.run(url, args.seed)
+        return attacked.ok, "\n".join([*attacked.problems, *attacked.listener_hits, attacked.summary()])
+    result = fuzz(url, args.report, args.max_examples, args.max_time)
+    return not (result.failures or result.exit_code), "\n".join([result.details or "", result.summary()])
 
 
 if __name__ == "__main__":
