@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
@@ -13,6 +14,10 @@ from . import __version__
 from .errors import OcsgeError
 from .generate.command import generate_command
 from .styles import DEFAULT_BASE_URL
+
+if TYPE_CHECKING:
+    from .ingest import Batch
+    from .stores import FeatureStore
 
 STORE_OPTION = click.option(
     "--store", envvar="OCSGE_STORE", default="data/ocsge.gpkg", show_default=True,
@@ -31,13 +36,18 @@ def main(verbose: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @STORE_OPTION
 @click.option("--departement", help="Département code for files that name none (e.g. 33).")
-def ingest(paths: tuple[Path, ...], store: str, departement: str | None) -> None:
+@click.option("--strict", is_flag=True,
+              help="Refuse an OCCUPATION_SOL or ARTIF layer whose polygons overlap or leave holes (of over 0.01 m²).")
+def ingest(paths: tuple[Path, ...], store: str, departement: str | None, strict: bool) -> None:
     """Load IGN OCS GE deliveries (7z, GPKG, SHP, folders) and commune contours into the store.
 
-    Every file is read and checked before anything is written, so a bad file leaves the store as it was.
-    Re-ingesting a delivery replaces its rows (per layer, département and millésime): it is idempotent.
+    Every file is read and checked before anything is written, so a bad file leaves the store as it was: finite
+    coordinates inside the CRS's area of use and the département's communes, and for OCCUPATION_SOL and ARTIF a
+    line on their overlaps and gaps. Re-ingesting a delivery replaces its rows (per layer, département and
+    millésime): it is idempotent.
     """
     from .ingest import read_delivery
+    from .ingest.checks import check_batches
     from .stores import open_store
 
     try:
@@ -45,6 +55,8 @@ def ingest(paths: tuple[Path, ...], store: str, departement: str | None) -> None
         for path in tqdm(paths, desc="reading", unit="file", disable=len(paths) < 2):
             batches.extend(read_delivery(path, departement=departement))
         target = open_store(store)
+        for line in check_batches(batches, _stored_communes(target, batches), strict=strict):
+            tqdm.write(f"partition: {line}")
         with tqdm(total=sum(len(b.frame) for b in batches), desc="writing", unit="feature") as bar:
             for batch in batches:
                 written = target.replace_slice(batch.layer, batch.epsg, batch.frame, batch.slice)
@@ -53,6 +65,22 @@ def ingest(paths: tuple[Path, ...], store: str, departement: str | None) -> None
                            f"({', '.join(f'{k}={v}' for k, v in batch.slice.items())})")
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
+
+
+def _stored_communes(target: FeatureStore, batches: list[Batch]) -> dict[str, tuple[float, float, float, float]]:
+    """Extent of the stored communes of each département the batches feed (the département-extent check)."""
+    from .layers import COMMUNES
+    from .stores import table_name
+
+    tables = target.tables()
+    extents = {}
+    wanted = {(batch.epsg, str(batch.slice["departement"])) for batch in batches if "departement" in batch.slice}
+    for epsg, departement in sorted(wanted):
+        if table_name(COMMUNES, epsg) in tables:
+            communes = target.read_frame(COMMUNES, epsg, equals={"departement": departement})
+            if len(communes):
+                extents[departement] = tuple(communes.total_bounds)
+    return extents
 
 
 @main.command()

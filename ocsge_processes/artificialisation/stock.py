@@ -1,7 +1,10 @@
 """Artificialised stock of a territory at one millésime: areas, rate, and their breakdowns.
 
-Rate = Σ area(artificialised polygons ∩ territory) / area(territory) × 100, planar in each part's CRS (sparte
-``merge_ocsge_commune.sql``); a larger territory is Σ areas / Σ areas, never a mean of rates.
+Every area here is one measure: Σ area(polygon ∩ territory) over the layer's polygons, planar in each part's CRS
+(sparte ``merge_ocsge_commune.sql``). The covered area is that sum over all polygons, and both the coverage (covered
+/ territory) and the rate (Σ over artificialised polygons / covered area × 100) use it, so that polygons overlapping
+each other (reported at ingest) count in both terms alike instead of inflating the rate; on a partition the
+covered area is the territory's. A larger territory is Σ areas / Σ areas, never a mean of rates.
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ class Stock:
     territoire: str
     methode: str
     surface_ha: float
+    #: Σ of the layer's polygon areas inside the territory: the territory's area where the layer is a partition.
+    surface_couverte_ha: float
     surface_artificialisee_ha: float
+    #: surface_artificialisee_ha / surface_couverte_ha × 100.
     taux_artificialisation: float
     #: Area whose artificialisation cannot be told (missing or unknown codes); counted as not artificialised.
     surface_non_classee_ha: float
@@ -66,6 +72,7 @@ def compute_all_stocks(layers: Layers, territories: Sequence[Territory], method:
     count = len(territories)
     index = table["territory"].to_numpy()
     artificial_ha = totals(index, table["artificial_m2"].to_numpy(), count) / M2_PER_HA
+    covered_ha = totals(index, table["area_m2"].to_numpy(), count) / M2_PER_HA
     unclassified_ha = totals(index, table["area_m2"].to_numpy() * table["unclassified"].to_numpy(), count) / M2_PER_HA
     splits = {key: _splits(table, key, count) for key in ("category", "code_cs", "code_us")}
     stocks = []
@@ -75,8 +82,9 @@ def compute_all_stocks(layers: Layers, territories: Sequence[Territory], method:
             territoire=territory.code,
             methode=method,
             surface_ha=surface_ha,
+            surface_couverte_ha=float(covered_ha[position]),
             surface_artificialisee_ha=float(artificial_ha[position]),
-            taux_artificialisation=percent(float(artificial_ha[position]), surface_ha),
+            taux_artificialisation=percent(float(artificial_ha[position]), float(covered_ha[position])),
             surface_non_classee_ha=float(unclassified_ha[position]),
             par_categorie=splits["category"][position],
             par_couverture=splits["code_cs"][position],
@@ -90,19 +98,25 @@ def aggregate_stocks(stocks: Sequence[Stock], territoire: str) -> Stock:
     methods = {stock.methode for stock in stocks}
     if len(methods) != 1:
         raise InvalidInputError(f"cannot aggregate stocks computed with different methods: {sorted(methods)}")
-    surface_ha = sum(stock.surface_ha for stock in stocks)
+    covered_ha = sum(stock.surface_couverte_ha for stock in stocks)
     artificial_ha = sum(stock.surface_artificialisee_ha for stock in stocks)
     return Stock(
         territoire=territoire,
         methode=methods.pop(),
-        surface_ha=surface_ha,
+        surface_ha=sum(stock.surface_ha for stock in stocks),
+        surface_couverte_ha=covered_ha,
         surface_artificialisee_ha=artificial_ha,
-        taux_artificialisation=percent(artificial_ha, surface_ha),
+        taux_artificialisation=percent(artificial_ha, covered_ha),
         surface_non_classee_ha=sum(stock.surface_non_classee_ha for stock in stocks),
         par_categorie=_sum_splits([stock.par_categorie for stock in stocks]),
         par_couverture=_sum_splits([stock.par_couverture for stock in stocks]),
         par_usage=_sum_splits([stock.par_usage for stock in stocks]),
     )
+
+
+def coverage(stock: Stock) -> float:
+    """Share of the territory its layer covers, by the same measure as the rate (above 1 where polygons overlap)."""
+    return stock.surface_couverte_ha / stock.surface_ha if stock.surface_ha else 0.0
 
 
 def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int, method: str) -> pd.DataFrame:

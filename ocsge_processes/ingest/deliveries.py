@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
@@ -23,6 +24,7 @@ from ..territory import departement_epsg, departement_of_commune, normalise_depa
 from .columns import DTYPES, labels, read_columns, typed_column
 from .geometries import polygonal, source_crs
 from .names import departement_token, route_layer, single_year, year_pair
+from .placement import refuse_outside_area_of_use
 from .sources import ARCHIVE_SUFFIX, SourceFile, list_archive, open_sources
 
 log = logging.getLogger(__name__)
@@ -161,7 +163,8 @@ def _normalise(raw: _Raw, file: SourceFile, communes: set[str], fallback: str | 
     crs = source_crs(raw.frame.crs, names, source)
     columns = read_columns(raw.frame, layer, source)
     values = columns.values
-    geometries, repaired = polygonal(raw.frame.geometry.to_numpy())
+    geometries, repaired = polygonal(raw.frame.geometry.to_numpy(), crs, source)
+    refuse_outside_area_of_use(geometries[pd.notna(geometries)], crs, source)
     keep = pd.notna(geometries)
     if repaired:
         log.info("%s: %d invalid geometries repaired with make_valid", source, repaired)
@@ -187,9 +190,14 @@ def _normalise(raw: _Raw, file: SourceFile, communes: set[str], fallback: str | 
 
 def _batch(layer: Layer, slice_values: dict[str, object], group: gpd.GeoDataFrame, source: str) -> Batch:
     slice_values = {k: int(v) if layer.fields[k] == INTEGER else str(v) for k, v in slice_values.items()}
-    epsg = departement_epsg(str(slice_values["departement"]))
+    departement = str(slice_values["departement"])
+    epsg = departement_epsg(departement)
     if group.crs.to_epsg() != epsg:
+        declared = group.crs.name
         group = group.to_crs(epsg=epsg)
+        refuse_outside_area_of_use(np.asarray(group.geometry.array, dtype=object), group.crs,
+                                   f"{source} (declared CRS {declared}, reprojected)",
+                                   f"the CRS of département {departement},")
     return Batch(layer, epsg, group.reset_index(drop=True), slice_values, source)
 
 

@@ -12,6 +12,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import DeliveryError
 from .names import crs_token
+from .placement import refuse_nonfinite
 
 _POLYGON, _MULTIPOLYGON = shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON
 
@@ -34,16 +35,17 @@ def source_crs(file_crs: CRS | None, names: Sequence[str], source: str) -> CRS:
     return file_crs
 
 
-def polygonal(geometries: np.ndarray) -> tuple[np.ndarray, int]:
+def polygonal(geometries: np.ndarray, crs: CRS, source: str) -> tuple[np.ndarray, int]:
     """MultiPolygons of ``geometries``, None where nothing polygonal is left; and how many were repaired.
 
     Invalid geometries go through ``shapely.make_valid``, which may return collections with lines or points:
-    only their polygons are kept.
+    only their polygons are kept. Infinite or NaN coordinates are refused first, since a repair would hide them.
     """
     geoms = np.array(geometries, dtype=object)
     if shapely.has_z(geoms).any():
         geoms = shapely.force_2d(geoms)
     invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    refuse_nonfinite(geoms, invalid, crs, source)
     if invalid.any():
         geoms[invalid] = shapely.make_valid(geoms[invalid])
     types = shapely.get_type_id(geoms)

@@ -7,6 +7,7 @@ import lzma
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -41,7 +42,10 @@ def open_sources(path: Path) -> Iterator[list[SourceFile]]:
     if not path.exists():
         raise DeliveryError(f"{path}: no such file or folder")
     with tempfile.TemporaryDirectory(prefix="ocsge-ingest-") as scratch:
-        yield _collect(path, Path(scratch))
+        sources = _collect(path, Path(scratch))
+        for source in sources:
+            _refuse_incomplete_shapefile(source)
+        yield sources
 
 
 def list_archive(archive: Path) -> list[str]:
@@ -101,6 +105,20 @@ def _archive_sources(archive: Path, scratch: Path, *, label: str) -> list[Source
         sources.append(SourceFile(file, f"{label}!{relative.as_posix()}", _names(relative, archive.stem)))
     log.info("%s: extracted %d vector file(s)", label, len(sources))
     return sources
+
+
+def _refuse_incomplete_shapefile(source: SourceFile) -> None:
+    """A .shp without its .dbf opens as a layer without fields: say which file is missing instead."""
+    if source.path.suffix.lower() != ".shp":
+        return
+    beside = {p.suffix.lower() for p in source.path.parent.glob(f"{glob_escape(source.path.stem)}.*")}
+    missing = [suffix for suffix in (".dbf", ".shx") if suffix not in beside]
+    if missing:
+        names = " and ".join(f"{source.path.stem}{suffix}" for suffix in missing)
+        raise DeliveryError(
+            f"{source.label}: {names} {'is' if len(missing) == 1 else 'are'} missing beside the .shp; a shapefile "
+            "keeps its fields (codes, millésime) in the .dbf and its index in the .shx: deliver all of its files"
+        )
 
 
 def _refuse_unsafe(names: list[str], label: str) -> None:

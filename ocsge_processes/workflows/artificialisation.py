@@ -9,6 +9,7 @@ instead of failing or inventing.
 from __future__ import annotations
 
 import contextvars
+import math
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
@@ -17,13 +18,17 @@ import geopandas as gpd
 
 from ..artificialisation import DECREE, IGN, METHODS, Flows, Stock, Territory, aggregate_flows, aggregate_stocks, \
     compute_all_flows, compute_all_stocks, consistency_gap_ha, with_decree_status
+from ..artificialisation.stock import coverage
 from ..errors import InvalidInputError
 from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL, Layer
 from ..stores import FeatureStore, table_name
 from .territories import ResolvedTerritory, resolve
 
-#: Share of a territory the stock layer must cover for a rate to be given (real layers are partitions).
+#: Share of a territory the stock layer must cover for a rate to be given (real layers are partitions; 2 % absorbs
+#: commune contours drawn from another source than the layer's limits). Covered area as ``stock.coverage`` measures
+#: it, the rate's own denominator: above the maximum, the layer's polygons overlap.
 MIN_COVERAGE = 0.98
+MAX_COVERAGE = 1.02
 
 #: Neighbours read around a territory so that the decree's 2 500 m² clusters are not cut at its border.
 DECREE_MARGIN_M = 1000.0
@@ -194,7 +199,8 @@ def _aggregate(territory: Territory, parts: list[Figures]) -> Figures:
 
 
 def _entry(territory: Territory, years: list[int], stocks: dict[int, Stock | None], flows: Flows | None) -> dict:
-    stocks = {year: (stock if stock and _coverage(stock) >= MIN_COVERAGE else None) for year, stock in stocks.items()}
+    refusals = {year: _refusal(year, stock) for year, stock in stocks.items()}
+    stocks = {year: (None if refusals[year] else stock) for year, stock in stocks.items()}
     entry: dict = {"code": territory.code, "nom": territory.nom, "type": territory.kind,
                    "surface_ha": round(territory.surface_m2 / 10_000, 4)}
     entry["stocks"] = {str(year): (_stock_fields(s) if s else None) for year, s in stocks.items()}
@@ -203,9 +209,8 @@ def _entry(territory: Territory, years: list[int], stocks: dict[int, Stock | Non
     entry["taux_artificialisation"] = latest.taux_artificialisation if latest else None
     entry["stock_disponible"] = latest is not None
     if latest is None:
-        entry["stock_message"] = (f"no OCCUPATION_SOL or ARTIF layer covering the territory is ingested for "
-                                  f"millésime {years[-1]}: the stock cannot be computed, only flows from the "
-                                  "difference layer")
+        entry["stock_message"] = refusals[years[-1]] + ("; the flows come from the difference layer"
+                                                        if len(years) == 2 and flows else "")
     if len(years) == 2:
         entry.update(_flow_fields(flows))
         before, after = stocks[years[0]], stocks[years[1]]
@@ -238,10 +243,18 @@ def stock_layers(data: LayerCache, year: int, methode: str | None) -> tuple[list
     return frames, method
 
 
-def _coverage(stock: Stock) -> float:
-    """Share of the territory covered by the layer's polygons."""
-    covered = sum(split.surface_ha for split in stock.par_categorie.values())
-    return covered / stock.surface_ha if stock.surface_ha else 0.0
+def _refusal(year: int, stock: Stock | None) -> str | None:
+    """Why ``stock`` gives no rate (the coverage found), or None when its layer covers the territory."""
+    needed = f"a rate needs {MIN_COVERAGE * 100:g} %"
+    if stock is None:
+        return f"no OCCUPATION_SOL or ARTIF polygon of millésime {year} is ingested over the territory; {needed}"
+    share, layer = coverage(stock) * 100, "ARTIF" if stock.methode == IGN else "OCCUPATION_SOL"
+    if share < MIN_COVERAGE * 100:
+        return f"{math.floor(share * 10) / 10:.1f} % of the territory is covered by {layer} {year}; {needed}"
+    if share > MAX_COVERAGE * 100:
+        return (f"the {layer} {year} polygons add up to {math.ceil(share * 10) / 10:.1f} % of the territory: they "
+                f"overlap (ocsge ingest reports overlaps per layer); {needed} to {MAX_COVERAGE * 100:g} %")
+    return None
 
 
 def _flows(data: LayerCache, territories: list[Territory], years: list[int], methode: str | None) -> list[Flows | None]:

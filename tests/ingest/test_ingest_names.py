@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from pyproj import CRS
 
 from ocsge_processes.ingest.geometries import polygonal
 from ocsge_processes.ingest.names import (
@@ -70,7 +71,7 @@ def test_polygonal_keeps_only_valid_multipolygons():
     geoms, repaired = polygonal(np.array([
         square, shapely.MultiPolygon([square]), bowtie, shapely.Polygon(), None, shapely.Point(1, 1), mixed,
         shapely.Polygon([(0, 0, 5), (1, 0, 5), (1, 1, 5)]),
-    ], dtype=object))
+    ], dtype=object), CRS.from_epsg(2154), "test.gpkg")
 
     assert repaired == 1
     assert [None if g is None else g.geom_type for g in geoms] == [
