@@ -65,8 +65,8 @@ def open_raster(path: Path, name: str, drivers: Sequence[str] = SERVER_DRIVERS,
 
 
 def check_georeferencing(dataset: rasterio.io.DatasetReader, name: str) -> None:
-    """Refuse an image whose areas would mean nothing: no CRS, a CRS not in metres, a null or infinite pixel, a
-    rotated grid."""
+    """Refuse an image whose areas would mean nothing: no CRS, a CRS not in metres, no geotransform, a null or
+    non-finite pixel, a rotated grid."""
     crs = dataset.crs
     if crs is None:
         raise InvalidInputError(f"{name} has no CRS; give a georeferenced image in a projected CRS (metres), "
@@ -78,6 +78,8 @@ def check_georeferencing(dataset: rasterio.io.DatasetReader, name: str) -> None:
     if units not in ("metre", "meter", "m", "metres", "meters"):
         raise InvalidInputError(f"{name} is in a CRS measured in {units or 'unknown units'}; a CRS in metres is "
                                 "needed")
+    if dataset.transform.is_identity:  # what GDAL reports for an image without a geotransform
+        raise InvalidInputError(f"{name} has no geotransform (origin and pixel size); give a georeferenced image")
     a, b, _, d, e, _ = tuple(dataset.transform)[:6]
     if not all(math.isfinite(v) for v in tuple(dataset.transform)[:6]) or a == 0 or e == 0:
         raise InvalidInputError(f"{name} has a null or non-finite pixel size ({a}, {e}); give a georeferenced image")
