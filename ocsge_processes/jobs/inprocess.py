@@ -1,5 +1,8 @@
 """The embedded executor: jobs run on a bounded pool of threads inside the web process, no broker needed.
 
+Every execution runs here, sync ones included (their request only waits for the job, up to the sync budget), so a
+request thread never computes and never outlives gunicorn's worker timeout with jobs inside its worker.
+
 Jobs beyond ``max_jobs`` wait in the pool's queue; they keep a heartbeat while they wait, so that a web process
 that dies takes its queued jobs to ``failed`` too instead of leaving them ``accepted`` forever. Cancel is
 cooperative: the records say ``dismissed``, a queued job then never starts and a running one stops at its next

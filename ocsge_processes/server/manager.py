@@ -165,7 +165,7 @@ class OcsgeManager(BaseManager):
                               ) -> tuple[str, Any, JobStatus]:
         """A job of the executor like any other, waited for up to the sync budget; still running then: accepted."""
         self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
-        self.executor.submit(job_id, self.records.get(job_id)["process_id"], p)
+        self._submit(job_id)
         status = wait_for_end(self.records, job_id, self.settings.sync_budget_s)
         if status == JobStatus.successful.value:
             mimetype, data = self.records.result(job_id)
@@ -183,8 +183,14 @@ class OcsgeManager(BaseManager):
                                requested_response: Optional[RequestedResponse] = RequestedResponse.raw.value
                                ) -> tuple[str, None, JobStatus]:
         self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
-        self.executor.submit(job_id, self.records.get(job_id)["process_id"], p)
+        self._submit(job_id)
         return "application/json", None, JobStatus.accepted
+
+    def _submit(self, job_id: str) -> None:
+        """Hand the job to the executor with a processor of its own: pygeoapi keeps the one it made on the shared
+        manager (``self.processor``), which another request thread of the worker may have replaced meanwhile."""
+        process_id = self.records.get(job_id)["process_id"]
+        self.executor.submit(job_id, process_id, self.get_processor(process_id))
 
     def _save_request(self, job_id: str, inputs: dict, outputs: Optional[dict], subscriber: Optional[Subscriber],
                       response: Optional[str]) -> None:

@@ -37,13 +37,22 @@ export async function mapStyle(name) {
   return (await check(await fetch(ROOT + `styles/${name}.json`))).json();
 }
 
-/** Synchronous execution; returns the Response (JSON or CSV, by the requested output). */
+/** Synchronous execution; returns the Response (JSON or CSV, by the requested output). Past the server's sync
+ *  budget the answer is a 201 with the job's status (docs/limits.md): the job is followed to its results. */
 export async function execute(process, inputs, outputs) {
   const body = { inputs };
   if (outputs) body.outputs = outputs;
-  return check(await fetch(new URL(`processes/${process}/execution`, API), {
+  const response = await check(await fetch(new URL(`processes/${process}/execution`, API), {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   }));
+  if (response.status !== 201) return response;
+  const id = (await response.json()).jobID;
+  for (;;) {
+    const status = await job(id);
+    if (status.status === "successful") return check(await fetch(new URL(`jobs/${id}/results?f=json`, API)));
+    if (status.status !== "accepted" && status.status !== "running") throw new Error(status.message || status.status);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
 }
 
 /** Asynchronous execution; returns the job id from the Location header. */
