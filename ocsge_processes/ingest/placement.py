@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 #: up to 974 m from their Admin Express COG 2018 contours. A wrong CRS moves data by hundreds of km or more.
 DEPARTEMENT_MARGIN_M = 2_000.0
 
+#: Degrees added around a CRS's area of use. EPSG's areas of UTM CRSs stop at the zone's edge (RGFG95 / UTM 22N:
+#: east of 54°W) while IGN delivers whole départements in them (western French Guiana reaches 54.6°W); a wrong CRS
+#: moves data by far more than this 1° (about 110 km).
+AREA_OF_USE_MARGIN_DEG = 1.0
+
 Bounds = tuple[float, float, float, float]
 
 
@@ -48,7 +53,7 @@ def refuse_nonfinite(geoms: np.ndarray, invalid: np.ndarray, crs: CRS, source: s
 
 
 def refuse_outside_area_of_use(geoms: np.ndarray, crs: CRS, source: str, role: str = "the declared CRS") -> None:
-    """Refuse geometries outside ``crs``'s area of use (its lon/lat box, projected into ``crs``)."""
+    """Refuse geometries outside ``crs``'s area of use (its lon/lat box with a margin, projected into ``crs``)."""
     box = area_of_use(crs)
     if box is None or not len(geoms):
         return
@@ -65,12 +70,16 @@ def refuse_outside_area_of_use(geoms: np.ndarray, crs: CRS, source: str, role: s
 
 
 def area_of_use(crs: CRS) -> Bounds | None:
-    """The area of use of ``crs`` as a box in its own coordinates (x, y order), None when it has none."""
+    """The area of use of ``crs``, widened by ``AREA_OF_USE_MARGIN_DEG``, as a box in its own coordinates (x, y
+    order); None when it has none."""
     area = crs.area_of_use
     if area is None:
         return None
+    m = AREA_OF_USE_MARGIN_DEG
+    west, south = max(area.west - m, -180.0), max(area.south - m, -90.0)
+    east, north = min(area.east + m, 180.0), min(area.north + m, 90.0)
     to_crs = Transformer.from_crs(CRS.from_epsg(4326), crs, always_xy=True)
-    box = to_crs.transform_bounds(area.west, area.south, area.east, area.north, densify_pts=21)
+    box = to_crs.transform_bounds(west, south, east, north, densify_pts=21)
     return tuple(box) if np.isfinite(box).all() else None
 
 

@@ -15,6 +15,9 @@ import numpy as np
 import psycopg
 import pytest
 import shapely
+from pyproj import Transformer
+
+from ocsge_processes.ingest import read_delivery
 
 from ..conftest import SHARED, ocsge
 
@@ -137,6 +140,15 @@ def test_outside_the_communes_of_the_same_delivery(tmp_path, write_layer) -> Non
                       layer="occupation_sol")
     message = refused(url, str(GIRONDE_COMMUNES), str(far))
     assert "lie outside département 33" in message
+
+
+def test_western_french_guiana_is_inside_its_crs(tmp_path, write_layer) -> None:
+    """EPSG's area of RGFG95 / UTM 22N stops at 54°W; IGN delivers all of Guyane in it, down to 54.6°W."""
+    x, y = Transformer.from_crs(4326, 2972, always_xy=True).transform(-54.5, 5.3)   # Maroni river, west of 54°W
+    gpkg = write_layer(tmp_path / "OCS-GE_2-0__GPKG_RGFG95UTM22_D973_2021-01-01.gpkg", rows(6),
+                       grid(3, 2, x=x, y=y), layer="occupation_sol", crs=2972)
+    (batch,) = read_delivery(gpkg)
+    assert batch.epsg == 2972 and len(batch.frame) == 6
 
 
 def test_overlaps_and_gaps_are_reported_and_strict_refuses(store, tmp_path, write_layer) -> None:
