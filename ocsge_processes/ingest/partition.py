@@ -57,6 +57,8 @@ class PartitionReport:
 def partition_report(geometries: np.ndarray) -> PartitionReport:
     """Overlaps and gaps of ``geometries`` (valid MultiPolygons in a projected CRS, as ingest makes them)."""
     geoms = np.asarray(geometries, dtype=object)
+    if not len(geoms):
+        return PartitionReport(0, 0.0, 0.0, 0, 0.0, 0, 0)
     area = float(shapely.area(geoms).sum())
     unshared, owners = _unshared_edges(geoms)
     tree = shapely.STRtree(geoms)
