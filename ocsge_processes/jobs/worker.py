@@ -5,7 +5,9 @@
 
 Job records and the broker come from the configuration's ``server.manager`` (``connection``, ``broker``).
 A pool process that dies mid-job (Celery's WorkerLostError) ends its job ``failed`` right away; a whole worker
-that dies stops heartbeating and the web side's sweep fails its job after ``stale_after_s``.
+that dies stops heartbeating and the sweep (run by the web side and by every worker) fails its job after
+``stale_after_s``. A new pool process lets go of the broker sockets it inherits (``forks``), and an idle worker
+queues again the accepted jobs whose message was lost (``recovery``), so that no queued job waits forever.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import functools
 import os
 
 from billiard.exceptions import WorkerLostError
-from celery import signals
+from celery import bootsteps, signals
+from celery.worker import state
+from celery.worker.consumer import Consumer
 from pygeoapi.util import yaml_load
 
-from .distributed import TASK, make_app
+from .distributed import TASK, make_app, queue_for
+from .forks import broker_addresses, release_sockets_to
 from .records import JobNotFound, JobRecords, open_records
+from .recovery import LostJobs
 from .runner import Heartbeat, load_processor, run_job
 from .settings import JobSettings
 
@@ -68,3 +74,55 @@ def _pool_process_lost(task_id: str | None = None, exception: BaseException | No
     """Sent in the worker's main process when the pool process running a job died (OOM killer, SIGKILL)."""
     if task_id and isinstance(exception, WorkerLostError):
         _records().fail(task_id, f"worker lost: {exception}")
+
+
+@signals.worker_process_init.connect
+def _release_broker_sockets(**_: object) -> None:
+    """In each new pool process, before it runs anything: drop the copies of the worker's broker connections."""
+    release_sockets_to(broker_addresses(SETTINGS.broker))
+
+
+def _queue_of(process_id: str) -> str:
+    return queue_for(process_id, CONFIG.get("resources", {}).get(process_id, {}).get("processor", {}))
+
+
+def _send(job_id: str, queue: str) -> None:
+    app.send_task(TASK, args=[job_id], task_id=job_id, queue=queue)
+
+
+@functools.cache
+def _lost_jobs() -> LostJobs:
+    return LostJobs(_records(), _queue_of, _send, SETTINGS.stale_after_s)
+
+
+@signals.task_received.connect
+def _received(**_: object) -> None:
+    _lost_jobs().received = True
+
+
+class Sweep(bootsteps.StartStopStep):
+    """Every heartbeat period, in the worker's main loop: fail the jobs of dead workers and, when idle, queue again
+    the jobs whose message was lost. Both are conditional updates, safe to run on every worker at once."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, parent: Consumer, **kwargs: object) -> None:
+        super().__init__(parent, **kwargs)
+        self.entry = None
+
+    def start(self, parent: Consumer) -> None:
+        self.entry = parent.timer.call_repeatedly(SETTINGS.heartbeat_s, self.sweep, (parent,))
+
+    def stop(self, parent: Consumer) -> None:
+        if self.entry is not None:
+            self.entry.cancel()
+            self.entry = None
+
+    @staticmethod
+    def sweep(parent: Consumer) -> None:
+        _records().fail_stale(SETTINGS.stale_after_s)
+        queues = [queue.name for queue in parent.task_consumer.queues]
+        _lost_jobs().check(queues, busy=bool(state.reserved_requests))
+
+
+app.steps["consumer"].add(Sweep)
