@@ -34,4 +34,9 @@ def on_starting(server: Any) -> None:
                     limits.sync_budget_s, limits.worker_timeout_s)
 
 
+#: Threads, not sync workers: a request waiting for an expensive tile (server/tilepool.py) holds a thread, not the
+#: whole worker, so other requests keep their latency; expensive tiles may hold all but 8 of them.
+worker_class = "gthread"
+threads = int(os.environ.get("OCSGE_WORKER_THREADS", "16"))
+
 accesslog = "-"

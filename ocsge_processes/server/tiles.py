@@ -4,7 +4,8 @@ tile endpoint that pygeoapi's cannot be.
 pygeoapi serves ``/collections/{id}/tiles``, the tileset metadata and ``/TileMatrixSets`` from the provider.
 Its tile handler passes no query parameters to the provider (so no ``millesime`` filter), answers an unknown
 tile with a plain-text 404 and sets no cache headers; :func:`install_tile_endpoint` puts our handler in its
-place for the collections this provider serves. Configured per collection in ``pygeoapi-config.yml``::
+place for the collections this provider serves, and builds expensive tiles (zoomed out, many features) apart
+so that they never starve other requests (:mod:`.tilepool`). Configured per collection in ``pygeoapi-config.yml``::
 
     providers:
       - type: tile
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -33,8 +35,9 @@ from ..layers import get_layer
 from ..stores import open_store
 from ..stores.timeout import QueryTimeoutError
 from ..tiles import TILE_MATRIX_SET, store_tile, tile_fields, validate_tile
-from ..tiles.source import typed_equals
+from ..tiles.source import tile_feature_count, typed_equals
 from ..tiles.matrix import MAX_ZOOM
+from .tilepool import TileBusyError, TilePool, TilePoolSettings
 
 TILE_PROVIDER = "ocsge_processes.server.tiles.OcsgeTileProvider"
 MVT = "application/vnd.mapbox-vector-tile"
@@ -149,21 +152,23 @@ def install_tile_endpoint(app: Flask, config: dict) -> None:
     providers = {name: OcsgeTileProvider(provider)
                  for name, resource in config["resources"].items()
                  for provider in resource.get("providers", []) if provider.get("name") == TILE_PROVIDER}
+    pool = TilePool(TilePoolSettings.from_env())  # one per web worker: the app is loaded in each
 
     def view(collection_id: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str, tileCol: str) -> Response:
         provider = providers.get(collection_id)
         if provider is None:
             return theirs(collection_id, tileMatrixSetId, tileMatrix, tileRow, tileCol)
         return serve_tile(provider, tileMatrixSetId, tileMatrix, tileRow, tileCol, request.args,
-                          request.headers.get("If-None-Match"))
+                          request.headers.get("If-None-Match"), pool)
 
     app.view_functions[endpoint] = view
 
 
 def serve_tile(provider: OcsgeTileProvider, tms: str, z: str, y: str, x: str, params: Mapping[str, str],
-               if_none_match: str | None) -> Response:
+               if_none_match: str | None, pool: TilePool) -> Response:
     """One tile with its ETag and Cache-Control, a 304 when the client's copy is current, or an OGC exception:
-    400 for a malformed request, 404 for a tile or tile matrix set that does not exist."""
+    400 for a malformed request, 404 for a tile or tile matrix set that does not exist, 503 with Retry-After
+    for an expensive tile that waited too long for a builder of ``pool``."""
     collection = provider.get_layer()
     if tms != TILE_MATRIX_SET:
         return _exception(HTTPStatus.NOT_FOUND, "NotFound", f"tile matrix set {tms!r} is not offered for "
@@ -185,9 +190,14 @@ def serve_tile(provider: OcsgeTileProvider, tms: str, z: str, y: str, x: str, pa
         headers = {"ETag": etag, "Cache-Control": f"public, max-age={provider.max_age}"}
         if if_none_match and etag in (tag.strip() for tag in if_none_match.split(",")):
             return Response(status=HTTPStatus.NOT_MODIFIED, headers=headers)
-        data = provider.get_tiles(z=zoom, y=row, x=column, equals=equals)
+        data, timing = _build(provider, pool, zoom, row, column, equals)
+        headers["Server-Timing"] = timing
     except InvalidInputError as err:
         return _exception(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", str(err))
+    except TileBusyError as err:
+        response = _exception(HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailable", str(err))
+        response.headers["Retry-After"] = str(err.retry_after_s)
+        return response
     except QueryTimeoutError as err:
         return _exception(HTTPStatus.SERVICE_UNAVAILABLE, "QueryTimeout", str(err))
     except OcsgeError as err:
@@ -195,6 +205,20 @@ def serve_tile(provider: OcsgeTileProvider, tms: str, z: str, y: str, x: str, pa
     if not data:
         return Response(status=HTTPStatus.NO_CONTENT, mimetype=MVT, headers=headers)
     return Response(data, status=HTTPStatus.OK, mimetype=MVT, headers=headers)
+
+
+def _build(provider: OcsgeTileProvider, pool: TilePool, zoom: int, row: int, column: int,
+           equals: Mapping[str, str]) -> tuple[bytes, str]:
+    """The tile's bytes, built here when it is cheap or by ``pool`` when it is expensive, and a Server-Timing
+    value saying which (``queue`` only for expensive tiles) and where the time went."""
+    start = time.monotonic()
+    features = tile_feature_count(provider.store, provider.layer, provider.epsg, zoom, column, row, equals,
+                                  pool.settings.expensive_features)
+    if pool.is_expensive(features):
+        built = pool.build(provider.store, provider.layer, provider.epsg, zoom, column, row, equals)
+        return built.data, f"queue;dur={built.queued_s * 1000:.1f}, build;dur={built.build_s * 1000:.1f}"
+    data = provider.get_tiles(z=zoom, y=row, x=column, equals=equals)
+    return data, f"build;dur={(time.monotonic() - start) * 1000:.1f}"
 
 
 def _index(name: str, value: str) -> int:

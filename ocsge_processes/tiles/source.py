@@ -11,7 +11,7 @@ import pyproj
 
 from ..errors import InvalidInputError
 from ..layers import ARTIFICIALISATION_COMMUNES, Layer
-from ..stores.base import FeatureStore, coerce_value, layer_field
+from ..stores.base import FeatureQuery, FeatureStore, coerce_value, layer_field
 from ..stores.postgis import PostgisStore
 from ..stores.reproject import reproject
 from .matrix import BUFFER, EXTENT, MERCATOR_EPSG, simplify_tolerance, tile_bounds, tile_query_bbox
@@ -32,8 +32,22 @@ def tile_fields(layer: Layer) -> list[str]:
 def store_tile(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
                equals: dict[str, object] | None = None) -> bytes:
     """Tile z/x/y of ``layer``, built where it is cheapest: in the database for PostGIS, here for a GeoPackage."""
-    build = postgis_tile if isinstance(store, PostgisStore) else gpkg_tile
+    build = postgis_tile if built_in_database(store) else gpkg_tile
     return build(store, layer, epsg, z, x, y, equals)
+
+
+def built_in_database(store: FeatureStore) -> bool:
+    """Whether the store builds tiles itself (PostGIS), leaving this process idle while it does."""
+    return isinstance(store, PostgisStore)
+
+
+def tile_feature_count(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
+                       equals: dict[str, object] | None = None, cap: int = 2000) -> int | None:
+    """Features in tile z/x/y's buffered envelope, counted up to ``cap`` (None beyond): what a build's cost grows
+    with, known before building, and cheap (the spatial index, at most ``cap`` + 1 rows read)."""
+    query = FeatureQuery(bbox=tile_query_bbox(z, x, y, epsg), equals=tuple(typed_equals(layer, equals).items()),
+                         hits_only=True, count_cap=cap)
+    return store.query(layer, epsg, query).number_matched
 
 
 def gpkg_tile(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
