@@ -133,3 +133,30 @@ def test_expensive_tiles_queue_while_other_requests_keep_their_latency(store: st
         typical = statistics.quantiles(seconds, n=10)
         assert statistics.median(seconds) < build / 2 and typical[-1] < build / 2 and max(seconds) < build, \
             (path, f"idle median {idle[path]:.3f} s, fastest build {build:.3f} s", sorted(seconds)[-5:])
+
+
+@pytest.mark.parametrize("store", ["gpkg"], indirect=True)
+def test_a_tile_waiting_past_the_queue_wait_gets_503_with_retry_after(store: str, tmp_path: Path) -> None:
+    """The queue is the same for both stores; the GeoPackage's builds are the slower, so the wait surely runs out:
+    with more clients than builders (one per worker), a tile that waits past OCSGE_TILE_QUEUE_WAIT is refused,
+    the others are served, and the refused tile is served once the queue has room."""
+    wait = 0.2
+    path = tile_path(*EXPENSIVE[0])
+    with live_server(store, tmp_path, OCSGE_TILE_QUEUE_WAIT=str(wait)) as server:
+        alone = requests.get(server + path, timeout=300)
+        assert alone.status_code == 200
+        answers: list[tuple[requests.Response, float]] = []
+        for client in run_clients(CLIENTS, lambda _: answers.append(timed(server + path))):
+            client.join()
+        again = requests.get(server + path, timeout=300)
+
+    refused = [(response, seconds) for response, seconds in answers if response.status_code == 503]
+    served = [response for response, _ in answers if response.status_code == 200]
+    assert refused and served and len(refused) + len(served) == CLIENTS, [r.status_code for r, _ in answers]
+    assert all(response.content == alone.content for response in served)
+    for response, seconds in refused:
+        assert seconds >= wait, "refused only past the queue wait"
+        assert int(response.headers["Retry-After"]) >= 1
+        body = response.json()
+        assert body["code"] == "ServiceUnavailable" and f"within {wait:g} s" in body["description"], body
+    assert again.status_code == 200 and again.content == alone.content
