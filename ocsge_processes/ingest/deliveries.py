@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
+from pyproj import CRS
 
 from ..errors import DeliveryError, UnknownCodeError
 from ..layers import COMMUNES, INTEGER, STRING, Layer
@@ -192,12 +193,12 @@ def _batch(layer: Layer, slice_values: dict[str, object], group: gpd.GeoDataFram
     slice_values = {k: int(v) if layer.fields[k] == INTEGER else str(v) for k, v in slice_values.items()}
     departement = str(slice_values["departement"])
     epsg = departement_epsg(departement)
+    declared = group.crs.name
     if group.crs.to_epsg() != epsg:
-        declared = group.crs.name
         group = group.to_crs(epsg=epsg)
-        refuse_outside_area_of_use(np.asarray(group.geometry.array, dtype=object), group.crs,
-                                   f"{source} (declared CRS {declared}, reprojected)",
-                                   f"the CRS of département {departement},")
+    # also when nothing was reprojected: a .prj without EPSG code has no area of use of its own to check against
+    refuse_outside_area_of_use(np.asarray(group.geometry.array, dtype=object), CRS.from_epsg(epsg),
+                               f"{source} (declared CRS {declared})", f"the CRS of département {departement},")
     return Batch(layer, epsg, group.reset_index(drop=True), slice_values, source)
 
 

@@ -103,6 +103,27 @@ def test_utm20n_prj_over_lambert_coordinates(store, tmp_path, write_layer) -> No
     assert "extent found x -292" in message   # where the reprojection put it, about 2 900 km west of Brest
 
 
+#: Lambert-93 as ArcGIS writes it in a .prj: no EPSG code, so pyproj knows no area of use for it.
+ESRI_LAMBERT_93 = (
+    'PROJCS["RGF93_Lambert_93",GEOGCS["GCS_RGF_1993",DATUM["D_RGF_1993",SPHEROID["GRS_1980",6378137.0,'
+    '298.257222101]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Lambert_Conformal_Conic"],'
+    'PARAMETER["False_Easting",700000.0],PARAMETER["False_Northing",6600000.0],PARAMETER["Central_Meridian",3.0],'
+    'PARAMETER["Standard_Parallel_1",49.0],PARAMETER["Standard_Parallel_2",44.0],'
+    'PARAMETER["Latitude_Of_Origin",46.5],UNIT["Meter",1.0]]'
+)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_esri_lambert_prj_over_degrees(store, tmp_path, write_layer) -> None:
+    """Longitudes and latitudes of Gironde under a Lambert-93 .prj that has no EPSG code (nor area of use)."""
+    shp = write_layer(tmp_path / "bare" / "OCCUPATION_SOL.shp", rows(6), grid(3, 2, size=0.001, x=-0.5, y=44.8),
+                      crs=None)
+    shp.with_suffix(".prj").write_text(ESRI_LAMBERT_93)
+    message = refused(store, str(shp), "--departement", "33")
+    assert "OCCUPATION_SOL.shp" in message and "the CRS of département 33, RGF93 v1 / Lambert-93" in message
+    assert "extent found x -0.5000 to -0.4970, y 44.8000 to 44.8020" in message
+
+
 @pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize("bad", [np.inf, np.nan], ids=["inf", "nan"])
 def test_non_finite_coordinates(store, tmp_path, write_layer, bad) -> None:
