@@ -140,8 +140,6 @@ def _document_nesting(document: object) -> int:
         item, depth = stack.pop()
         if isinstance(item, (dict, list)):
             deepest = max(deepest, depth + 1)
-            if depth + 1 > MAX_FILTER_BRACKETS:
-                break
             stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return deepest
 

@@ -112,6 +112,8 @@ class _Translator:
             return f"({lhs} {'NOT ' if node.not_ else ''}BETWEEN {low} AND {high})"
         if isinstance(node, ast.In):
             lhs, field_type = self._scalar(node.lhs)
+            if not isinstance(node.sub_nodes, list) or not node.sub_nodes:
+                raise UnsupportedQueryError(f"IN needs a non-empty list of values, got {node.sub_nodes!r}")
             items = ", ".join(self._value(v, field_type) for v in node.sub_nodes)
             return f"({lhs} {'NOT ' if node.not_ else ''}IN ({items}))"
         if isinstance(node, ast.IsNull):
@@ -160,6 +162,8 @@ class _Translator:
             raise UnsupportedQueryError(
                 f"spatial predicates compare the feature geometry with a literal; got {_describe(lhs)}")
         geometry = literal_geometry(rhs)
+        if geometry.is_empty:
+            raise UnsupportedQueryError("empty geometry literal in the filter: give it coordinates")
         if not geometry.is_valid:
             raise UnsupportedQueryError(f"invalid geometry literal in the filter: {shapely.is_valid_reason(geometry)}")
         return self.dialect.spatial(op, geometry, self.params)

@@ -203,7 +203,7 @@ def declared(server: str) -> set[str]:
 def test_the_walk_covers_every_declared_cql2_class(server: str, declared: set[str]) -> None:
     communes = _all(server, COMMUNES, crs=L93)
     walked = {case.conformance for case in attribute_cases() + spatial_cases(communes)} | {"cql2-text", "cql2-json"}
-    assert declared == walked, f"declared but not walked: {declared - walked}; walked, not declared: {walked - declared}"
+    assert declared == walked, f"declared, not walked: {declared - walked}; walked, not declared: {walked - declared}"
 
 
 def test_attribute_operators_in_text_and_json(server: str, declared: set[str]) -> None:
