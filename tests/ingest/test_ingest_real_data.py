@@ -60,8 +60,9 @@ def test_sybarval_geometries_keep_the_published_areas(sybarval):
     frame = sybarval[DIFFERENCE.collection_id].frame
     assert set(frame.geom_type) == {"MultiPolygon"} and frame.is_valid.all()
     desartif = frame["id"].str.contains("-desartificialisation_")
-    assert frame[~desartif].area.sum() / 10_000 == pytest.approx(349.7, abs=0.1)
-    assert frame[desartif].area.sum() / 10_000 == pytest.approx(123.1, abs=0.1)
+    # SOURCE.md gives each area to 0.1 ha: each lies within half of that of its figure.
+    assert frame[~desartif].area.sum() / 10_000 == pytest.approx(349.7, abs=0.05)
+    assert frame[desartif].area.sum() / 10_000 == pytest.approx(123.1, abs=0.05)
 
 
 def test_sybarval_communes_carry_their_epci(sybarval):

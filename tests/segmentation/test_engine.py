@@ -97,7 +97,7 @@ def test_output_is_a_tiled_cog_on_the_input_grid(tmp_path: Path, spec: ModelSpec
         assert scores.transform == result.transform and scores.count == 15
         assert scores.descriptions[0] == "building"
         total = scores.read().astype(int).sum(axis=0)
-    assert np.abs(total - 255).max() <= 15
+    assert np.abs(total - 255).max() <= 7  # 15 bands, each softmax × 255 rounded to the nearest integer (± 0.5)
     assert [done for done, _ in calls] == [0, 4, 8, 12, 16, 20] and {total for _, total in calls} == {20}
     assert not list(tmp_path.glob("*.partial.tif"))
 

@@ -116,7 +116,7 @@ def test_polygons_partition_the_classified_pixels(tolerance_m: float | None) -> 
     raster = blotches()
     result = vectorise(raster, TRANSFORM, CRS, CLASSES, tolerance_m=tolerance_m)
     assert_partition(np.asarray(result.geometry.array), raster)
-    assert np.allclose(result["surface_m2"], result.area)
+    assert np.array_equal(result["surface_m2"], result.area)
     if tolerance_m == 0:
         buildings = result["code_cs"] == "CS1.1.1.1"
         assert (result.loc[buildings, "surface_m2"] >= 200).all()
@@ -131,7 +131,8 @@ def test_simplification_smooths_shared_edges_and_keeps_the_partition() -> None:
     assert_partition(np.asarray(simple.geometry.array), raster)
     assert shapely.get_num_coordinates(simple.geometry.array).sum() < 20
     assert shapely.get_num_coordinates(exact.geometry.array).sum() > 500
-    assert np.allclose(np.sort(simple["surface_m2"]), np.sort(exact["surface_m2"]), rtol=1e-2)
+    # The straight edge cuts each step in two equal halves: the areas stay those of the pixels (float rounding).
+    assert np.allclose(np.sort(simple["surface_m2"]), np.sort(exact["surface_m2"]), rtol=1e-9, atol=0)
 
 
 def test_polygons_lie_on_the_raster_grid_in_its_crs() -> None:

@@ -45,7 +45,7 @@ def test_replace_slice_is_idempotent_and_keeps_other_slices(empty_store, commune
     assert sorted(frame.code_insee) == sorted([*communes.code_insee, "32001", "32002"])
     original = communes.set_index("code_insee").geometry
     for row in frame[frame.departement == "33"].itertuples():
-        assert shapely.equals_exact(row.geometry, original[row.code_insee], tolerance=1e-6)
+        assert shapely.equals_exact(row.geometry, original[row.code_insee], tolerance=0)
 
 
 def test_queries_agree_with_geopandas(empty_store, communes) -> None:
@@ -96,4 +96,7 @@ def test_difference_layer_round_trip_areas(store_url: str) -> None:
     frame = open_store(store_url).read_frame(DIFFERENCE, 2154)
     real = frame[frame.millesime_avant == 2015]
     assert len(real) == 5266
-    assert abs(real.area.sum() / 1e4 - (349.7 + 123.1)) < 0.5
+    # SOURCE.md gives each area to 0.1 ha: each lies within half of that of its figure.
+    desartif = real["id"].str.contains("-desartificialisation_")
+    assert real[~desartif].area.sum() / 1e4 == pytest.approx(349.7, abs=0.05)
+    assert real[desartif].area.sum() / 1e4 == pytest.approx(123.1, abs=0.05)
