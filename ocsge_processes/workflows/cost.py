@@ -49,8 +49,8 @@ class Cost:
 def segmentation_cost(inputs: dict, policy: ImagePolicy) -> Cost | None:
     """From the image's pixels: a WMS grid (bbox / resolution) or a data-directory file's header."""
     pixels = _pixels(inputs.get("image"), policy)
-    if pixels is None:
-        return None
+    if pixels is None or pixels > policy.max_pixels:
+        return None  # beyond the pixel limit of every execution, the run's own refusal says so: async would not help
     try:
         device = select_device(str(inputs.get("device", "auto"))).type
     except OcsgeError:
