@@ -120,9 +120,10 @@ def web_command(bind: str, workers: int = 2) -> list[str]:
 
 
 def worker_command(name: str, queues: str) -> list[str]:
-    """One Celery worker taking one job at a time from ``queues`` (cpu, gpu or gpu,cpu)."""
+    """One Celery worker taking one job at a time from ``queues`` (cpu, gpu or gpu,cpu). Without mingle (a second
+    spent asking other workers for revoked task ids: a dismissed job is refused by its record) or gossip."""
     return ["celery", "-A", "ocsge_processes.jobs.worker", "worker", "-Q", queues, "--concurrency", "1",
-            "-n", f"{name}@%h"]
+            "-n", f"{name}@%h", "--without-mingle", "--without-gossip"]
 
 
 def in_venv(command: list[str], bin_dir: Path) -> list[str]:

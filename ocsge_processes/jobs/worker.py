@@ -101,8 +101,9 @@ def _received(**_: object) -> None:
 
 
 class Sweep(bootsteps.StartStopStep):
-    """Every heartbeat period, in the worker's main loop: fail the jobs of dead workers and, when idle, queue again
-    the jobs whose message was lost. Both are conditional updates, safe to run on every worker at once."""
+    """Every heartbeat period, in the worker's main loop (no thread to inherit at fork): fail the jobs of dead
+    workers, and, when idle, queue again the jobs whose message was lost. Safe on every worker at once: failing is
+    a conditional update, and a job queued twice runs once."""
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 

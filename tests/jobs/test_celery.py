@@ -8,12 +8,8 @@ restarts, paging, then whole workers killed.
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import signal
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -21,66 +17,18 @@ import requests
 from deploy.topology import Topology
 from ocsge_processes.jobs.records import open_records
 
-from .conftest import new_job
+from .conftest import ASYNC, alive, execute, new_job, running, status, submit, topology_on, worker_index
 from .. import services
-from ..conftest import BIN, ROOT, SHARED
 
 pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
-ASYNC = {"Prefer": "respond-async"}
 #: Seconds without heartbeat after which a job ends failed: short, so that a killed worker shows fast.
 STALE_S = 3
-SLOW_PROCESS = {"type": "process", "processor": {"name": "tests.jobs.slow.SlowProcessor"}}
 
 
 @pytest.fixture(scope="module")
 def topology(store_url: str) -> Topology:
-    # not under pytest's temporary folder, whose parent only root may enter: PostgreSQL needs to reach its data
-    folder = Path(tempfile.mkdtemp(prefix="ocsge-topology-"))
-    topology = Topology(folder, BIN, store_url, replicas=2, workers=2,
-                        stale_after_s=STALE_S, resources={"slow": SLOW_PROCESS},
-                        env={"PYTHONPATH": str(ROOT), "OCSGE_DATA_DIR": str(SHARED)})
-    try:
-        yield topology.start()
-    finally:
-        topology.stop()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def execute(url: str, process: str, body: dict, headers: dict | None = None) -> requests.Response:
-    return requests.post(f"{url}/processes/{process}/execution", json=body, headers=headers, timeout=120)
-
-
-def submit(url: str, process: str, inputs: dict, **body: object) -> str:
-    response = execute(url, process, {"inputs": inputs, **body}, ASYNC)
-    assert response.status_code == 201, response.text
-    return response.json()["jobID"]
-
-
-def status(url: str, job_id: str) -> dict:
-    return requests.get(f"{url}/jobs/{job_id}", params={"f": "json"}, timeout=30).json()
-
-
-def running(url: str, job_id: str, timeout_s: float = 30) -> tuple[int, int]:
-    """(pool process, worker process) running a `slow` job, from the progress message it reports."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        document = status(url, job_id)
-        match = re.fullmatch(r"pid (\d+) worker (\d+)", document.get("message") or "")
-        if document["status"] == "running" and match:
-            return int(match[1]), int(match[2])
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never reported running: {document}")
-
-
-def worker_index(topology: Topology, worker_pid: int) -> int:
-    return next(i for i, proc in enumerate(topology.workers) if proc is not None and proc.pid == worker_pid)
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
+    with topology_on(store_url, replicas=2, stale_after_s=STALE_S) as topology:
+        yield topology
 
 
 def test_callback_to_a_loopback_address_gets_a_400(topology: Topology) -> None:
@@ -182,7 +130,8 @@ def test_restarting_every_web_replica_loses_no_record_or_result(topology: Topolo
 def test_job_list_pages_over_a_thousand_jobs(topology: Topology) -> None:
     url = topology.urls[1]
     records = open_records(topology.jobs_url)
-    inserted = {new_job(records, "artificialisation") for _ in range(1000)}
+    # ended jobs: accepted ones without a message would be queued again by the idle workers (jobs/recovery.py)
+    inserted = {new_job(records, "artificialisation", status="dismissed") for _ in range(1000)}
     first = requests.get(f"{url}/jobs", params={"f": "json", "limit": 100}, timeout=30).json()
     total = records.list(1)[1]
     assert total >= 1000 + 25
