@@ -37,6 +37,8 @@ CLOSED_GDAL = {
     "GDAL_VRT_ENABLE_PYTHON": "NO",
     "GDAL_VRT_ENABLE_RAWRASTERBAND": "NO",
 }
+#: How the refusal of a file no accepted driver reads starts (callers that explain it further look for it).
+NOT_A_RASTER = "is not a raster image GDAL can read"
 #: ``root`` for files the caller has already checked or a local user named (the engine, the command line): any
 #: folder, still with the drivers, the closed settings and no virtual or network VRT source.
 ANYWHERE = Path("/")
@@ -94,8 +96,7 @@ def _open_with(path: Path, name: str, drivers: Sequence[str]) -> rasterio.io.Dat
             return rasterio.open(path, driver=driver)
         except RasterioError:
             continue
-    raise InvalidInputError(f"{name} is not a raster image GDAL can read with the drivers accepted here "
-                            f"({', '.join(drivers)})")
+    raise InvalidInputError(f"{name} {NOT_A_RASTER} with the drivers accepted here ({', '.join(drivers)})")
 
 
 def _check_files(dataset: rasterio.io.DatasetReader, path: Path, name: str, root: Path | None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from rasterio.transform import from_bounds
 
 from .. import outbound
 from ..errors import InvalidInputError
-from ..segmentation.rasters import CLIENT_DRIVERS, SERVER_DRIVERS, WMS_DRIVERS, check_georeferencing, open_raster
+from ..segmentation.rasters import (CLIENT_DRIVERS, NOT_A_RASTER, SERVER_DRIVERS, WMS_DRIVERS, check_georeferencing,
+                                    open_raster)
 
 #: Géoplateforme layer names of BD ORTHO in natural colours and in infrared colours.
 ORTHO_LAYER, IRC_LAYER = "ORTHOIMAGERY.ORTHOPHOTOS", "ORTHOIMAGERY.ORTHOPHOTOS.IRC"
@@ -78,21 +80,22 @@ def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer:
     params = {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": layers, "STYLES": "",
               "CRS": f"EPSG:{crs.to_epsg()}", "BBOX": f"{minx},{miny},{maxx},{maxy}", "WIDTH": width,
               "HEIGHT": height, "FORMAT": str(wms.get("format", "image/png"))}
-    raw = workdir / f"{name}-{layers}.bin"
+    raw = workdir / f"{name}-{re.sub(r'[^A-Za-z0-9._-]', '_', layers)[:80]}.bin"  # no path from the client
     _download(wms["url"], name, policy, raw, params)
     try:
         with open_raster(raw, f"{name} (WMS answer)", WMS_DRIVERS) as image:
-            if (image.width, image.height) != (width, height) or image.count < 3 or image.dtypes[0] != "uint8":
+            if (image.width, image.height) != (width, height) or image.count < 3 or \
+                    any(dtype != "uint8" for dtype in image.dtypes):
                 raise InvalidInputError(f"{name}: the WMS answered a {image.width}×{image.height} px, "
                                         f"{image.count}-band {image.dtypes[0]} image for layer {layers}; "
                                         f"{width}×{height} px, 3 bands of uint8 were asked")
             pixels = image.read([1, 2, 3])
     except InvalidInputError as err:
-        if "not a raster image" not in str(err):
+        if NOT_A_RASTER not in str(err):
             raise
         text = raw.read_bytes()[:500].decode("utf-8", "replace")
         raise InvalidInputError(f"{name}: the WMS did not return an image for layer {layers}: {text}") from None
-    out = workdir / f"{name}-{layers}.tif"
+    out = raw.with_suffix(".tif")
     with rasterio.open(out, "w", driver="GTiff", width=width, height=height, count=3, dtype="uint8",
                        crs=f"EPSG:{crs.to_epsg()}", transform=from_bounds(minx, miny, maxx, maxy, width, height),
                        tiled=True) as dst:

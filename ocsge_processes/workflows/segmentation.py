@@ -90,8 +90,8 @@ def _no_server_paths(workdir: Path, data_dir: Path | None) -> Iterator[None]:
     except OcsgeError as err:
         raise type(err)(without_server_paths(str(err), workdir, data_dir)) from None
     except RasterioError as err:  # a file that opened but fails to read (truncated, corrupt tiles)
-        raise InvalidInputError(f"an image could not be read: {without_server_paths(str(err), workdir, data_dir)}") \
-            from None
+        reason = without_server_paths(str(err.__cause__ or err), workdir, data_dir)
+        raise InvalidInputError(f"an image could not be read ({reason})") from None
 
 
 def without_server_paths(message: str, workdir: Path, data_dir: Path | None) -> str:
