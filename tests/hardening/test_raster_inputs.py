@@ -214,3 +214,15 @@ def test_a_failed_job_records_no_server_path(live: str) -> None:
         time.sleep(0.5)
     assert status["status"] == "failed" and "no CRS" in status["message"], status
     assert not SERVER_PATH.search(status["message"]), status["message"]
+
+
+def test_a_wms_layer_name_never_becomes_a_path(live: str, tmp_path: Path) -> None:
+    """The raw answer was saved under a name built from ``layers``: a layer name with slashes was a path (a 500, no
+    such folder). Now the answer is checked like any other, and nothing lands outside the job folder."""
+    target = tmp_path / "escaped"
+    with listener({"/wms": ("image/png", _png(10, 10))}) as heard:
+        wms = {"url": f"http://localhost:{heard.port}/wms", "bbox": BBOX, "resolution": 0.2,
+               "layers": "../" * 16 + str(target).lstrip("/")}
+        _refused(_execute(live, {"image": {"wms": wms}}), "the WMS answered a 10×10 px")
+        assert len(heard.requests) == 1
+    assert not list(tmp_path.iterdir())
