@@ -73,8 +73,7 @@ def request(method: str, destination: Destination, timeout: float, **kwargs: Any
     keyword arguments as ``requests.request`` (``params``, ``json``, ``stream``), redirects never followed."""
     url = destination.url
     headers = {**kwargs.pop("headers", {}), "Host": url.host_header}
-    failure: requests.RequestException | None = None
-    for address in destination.addresses:
+    for index, address in enumerate(destination.addresses, start=1):
         session = requests.Session()
         session.trust_env = False  # no proxy or .netrc from the environment: the connection goes where we checked
         adapter = _PinnedAdapter(url.host if url.scheme == "https" and url.literal is None else None)
@@ -84,11 +83,9 @@ def request(method: str, destination: Destination, timeout: float, **kwargs: Any
             return session.request(method, url.at(address), headers=headers, timeout=timeout,
                                    allow_redirects=False, **kwargs)
         except requests.ConnectionError as err:
-            if not _not_connected(err):
+            if index == len(destination.addresses) or not _not_connected(err):
                 raise
-            failure = err
-    assert failure is not None
-    raise failure
+    raise AssertionError("a Destination always has an address")
 
 
 class _PinnedAdapter(HTTPAdapter):
