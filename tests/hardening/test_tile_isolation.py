@@ -117,7 +117,8 @@ def test_expensive_tiles_queue_while_other_requests_keep_their_latency(store: st
             client.join()
         load_s = time.perf_counter() - started
 
-    print(f"load {load_s:.1f} s; alone {sorted(round(s, 2) for s in alone_s.values())} s; idle / loaded medians / loaded max (ms):",
+    print(f"load {load_s:.1f} s, tiles alone {sorted(round(s, 2) for s in alone_s.values())} s; per probe: idle "
+          "median, loaded median, loaded max (ms), probes:",
           {path: (round(idle[path] * 1000), round(statistics.median(loaded[path]) * 1000),
                   round(max(loaded[path]) * 1000), len(loaded[path])) for path in PROBES})
     assert len(answers) == 2 * CLIENTS
