@@ -4,8 +4,9 @@ process (or create a job) without matching what the process description publishe
 In order, each cheap before the next: UTF-8 text; nesting bounded by a scan that does not recurse (deep nesting
 makes any recursive reader, json's included, fail with a RecursionError); strict JSON (no NaN, no number that
 overflows to infinity); the execution document's top level (``inputs``, ``outputs``, ``response``, ``subscriber``,
-``mode``: shapes and types only, the subscriber URLs' policy is ``jobs.callbacks``'); the inputs against the
-process's published schemas (``processes.check_inputs``). Every refusal is an InvalidInputError naming the member.
+``mode``: shapes and types only; where subscriber URLs may point is the outbound URL policy's decision, in the
+job manager); the inputs against the process's published schemas (``processes.check_inputs``). Every refusal is an
+InvalidInputError naming the member.
 """
 
 from __future__ import annotations
