@@ -50,7 +50,7 @@ def main() -> None:
     for name, value in medians.items():
         print(f"  {name:7s} {value:7.2f} s  ({value / total * 100:4.1f} % of the ingest)")
     print(f"  checks add {medians['checks'] / (total - medians['checks']) * 100:.1f} % to reading + writing")
-    for line in lines:
+    for line, _ in lines:
         print(f"  {line}")
 
 

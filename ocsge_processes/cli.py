@@ -55,8 +55,8 @@ def ingest(paths: tuple[Path, ...], store: str, departement: str | None, strict:
         for path in tqdm(paths, desc="reading", unit="file", disable=len(paths) < 2):
             batches.extend(read_delivery(path, departement=departement))
         target = open_store(store)
-        for line in check_batches(batches, _stored_communes(target, batches), strict=strict):
-            tqdm.write(f"partition: {line}")
+        for line, clean in check_batches(batches, _stored_communes(target, batches), strict=strict):
+            tqdm.write(f"{'partition' if clean else 'not a partition'}: {line}")
         with tqdm(total=sum(len(b.frame) for b in batches), desc="writing", unit="feature") as bar:
             for batch in batches:
                 written = target.replace_slice(batch.layer, batch.epsg, batch.frame, batch.slice)

@@ -6,7 +6,6 @@ needs every batch of the command (and the communes already stored) is checked he
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -17,14 +16,14 @@ from .deliveries import Batch
 from .partition import SLIVER_M2, partition_report
 from .placement import Bounds, departement_extents, refuse_outside_departements
 
-log = logging.getLogger(__name__)
-
 #: Layers that should be partitions of their territory: overlaps and gaps there bias every area computed from them.
 PARTITION_LAYERS = (OCCUPATION_SOL, ARTIF)
 
 
-def check_batches(batches: Sequence[Batch], stored_communes: Mapping[str, Bounds], *, strict: bool) -> list[str]:
-    """Refuse batches outside their département; report overlaps and gaps of partition layers, one line each.
+def check_batches(batches: Sequence[Batch], stored_communes: Mapping[str, Bounds], *,
+                  strict: bool) -> list[tuple[str, bool]]:
+    """Refuse batches outside their département; report overlaps and gaps of partition layers: one line each, and
+    whether the layer is a clean partition.
 
     ``stored_communes``: extent of each département's communes already in the store. With ``strict``, a partition
     layer with any overlap or gap above ``SLIVER_M2`` is refused.
@@ -36,9 +35,8 @@ def check_batches(batches: Sequence[Batch], stored_communes: Mapping[str, Bounds
             continue
         report = partition_report(np.asarray(batch.frame.geometry.array, dtype=object))
         line = f"{describe(batch)}: {report.summary()}"
-        lines.append(line)
+        lines.append((line, report.clean))
         if not report.clean:
-            log.warning("%s", line)
             refused.append(line)
     if strict and refused:
         raise DeliveryError(

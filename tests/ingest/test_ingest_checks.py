@@ -183,11 +183,13 @@ def test_overlaps_and_gaps_are_reported_and_strict_refuses(store, tmp_path, writ
     message = refused(store, "--strict", str(gpkg))
     assert "--strict: 1 layer(s) are not partitions" in message and summary in message
     result = ocsge("ingest", "--store", store, str(gpkg))
-    assert summary in " ".join(result.stdout.split())
+    assert f"not a partition: ocsge-occupation-sol from {gpkg.name}:occupation_sol (departement=33, millesime=2021): " \
+        f"{summary}" in " ".join(result.stdout.split())
 
 
 def test_a_partition_reports_nothing_to_fix(store, tmp_path, write_layer) -> None:
     gpkg = write_layer(tmp_path / f"{GOOD_NAME}.gpkg", rows(12), grid(4, 3), layer="occupation_sol")
     result = ocsge("ingest", "--store", store, "--strict", str(gpkg))
+    assert result.stdout.startswith("partition: ocsge-occupation-sol from")
     assert ("12 polygons, overlaps 0.0000 ha (0.000 % of the polygons' area) in 0 pair(s), gaps 0.0000 ha "
             "(0.000 % of the covered extent) in 0 hole(s), 0 polygon(s) involved") in " ".join(result.stdout.split())
