@@ -28,8 +28,8 @@ STALE_S = 3.0
 HEARTBEAT_S = STALE_S / 4
 #: Longest `slow` job of the random rounds.
 JOB_S = 1.0
-#: What a loaded 2-core CI machine adds to the chain "message received → pool process runs the job → its record
-#: written → the test's poll sees it" (measured: up to 2.6 s while seven other suites ran beside this one).
+#: Margin for a loaded 2-core CI machine, where a pool process may wait seconds for a core before it takes the job
+#: and writes its record (measured at load average 8-17: every job ended within 5.5 s, the bound without it).
 LOAD_S = 6.0
 #: Seconds within which every job ends once a worker is up: an idle worker sends a lost message again after
 #: STALE_S without receiving anything (noticed at its next sweep, HEARTBEAT_S later), and a killed worker's running
