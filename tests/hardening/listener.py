@@ -1,9 +1,11 @@
 """A loopback HTTP listener for the SSRF tests: it records every connection it accepts (before any byte is read) and
-every request, and answers GETs from a table of bodies, so a test can assert that the server called it — or not.
+every request, and answers GET, HEAD and byte ranges from a table of bodies, so a test can assert that the server
+called it — or not.
 """
 
 from __future__ import annotations
 
+import re
 import ssl
 import threading
 from collections.abc import Iterator
@@ -43,18 +45,26 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         record.requests.append((self.path, self.headers.get("Host", ""), body))
         media, content = record.bodies.get(self.path.partition("?")[0], ("text/plain", b"ok"))
+        status = 200
         if media == "redirect":  # content is the Location
-            self.send_response(302)
-            self.send_header("Location", content.decode())
-            content = b""
-        else:
-            self.send_response(200)
+            status, location, content = 302, content.decode(), b""
+        ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if ranged and status == 200:  # byte ranges, as GDAL's /vsicurl/ reads files
+            start, end = int(ranged[1]), int(ranged[2] or len(content) - 1)
+            status, total, content = 206, len(content), content[start:end + 1]
+        self.send_response(status)
+        if status == 302:
+            self.send_header("Location", location)
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{start + len(content) - 1}/{total}")
         self.send_header("Content-Type", media)
         self.send_header("Content-Length", str(len(content)))
+        self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        self.wfile.write(content)
+        if self.command != "HEAD":
+            self.wfile.write(content)
 
-    do_GET = do_POST = _answer
+    do_GET = do_POST = do_HEAD = _answer
 
     def log_message(self, *_args: object) -> None:
         """Quiet: the test reads the record."""

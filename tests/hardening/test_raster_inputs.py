@@ -226,3 +226,20 @@ def test_a_wms_layer_name_never_becomes_a_path(live: str, tmp_path: Path) -> Non
         _refused(_execute(live, {"image": {"wms": wms}}), "the WMS answered a 10×10 px")
         assert len(heard.requests) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_gdal_network_access_is_closed_while_a_raster_is_opened() -> None:
+    """Even a name GDAL would fetch itself gets nothing through: the settings of ``open_raster`` close /vsicurl/."""
+    from ocsge_processes.errors import InvalidInputError
+    from ocsge_processes.segmentation.rasters import SERVER_DRIVERS, open_raster
+
+    with listener() as heard:
+        url = f"http://127.0.0.1:{heard.port}/a.tif"
+        with pytest.raises(rasterio.errors.RasterioIOError):  # the control: plain GDAL does call the listener
+            rasterio.open(f"/vsicurl/{url}").close()
+        fetched = len(heard.connections)
+        assert fetched > 0
+        with pytest.raises(InvalidInputError, match="not a raster image"):
+            with open_raster(Path(f"/vsicurl/{url}"), "image", SERVER_DRIVERS, root=Path("/")):
+                pass
+        assert len(heard.connections) == fetched, "no connection once the settings are closed"
