@@ -20,9 +20,12 @@ from pygeoapi.api import itemtypes
 from pygeoapi.crs import _inplace_replace_geometry_filter_name, get_crs
 from pygeoapi.util import json_serial
 from pygeofilter import ast, values
+from pyproj.exceptions import CRSError
 
+from ..errors import InvalidInputError
 from ..stores import queryshape
 from ..stores.base import lat_first
+from ..stores.cql2 import SPATIAL_OPS
 
 
 @functools.lru_cache(maxsize=64)
@@ -42,7 +45,10 @@ def transform_bbox(bbox: list, from_crs: str, to_crs: str, always_xy: bool = Fal
     box = shapely.box(x0, y0, x1, y1)
     if queryshape.covers_storage_region(box, source, target):
         return None
-    return queryshape.to_storage(box, source, target)
+    try:
+        return queryshape.to_storage(box, source, target)
+    except InvalidInputError as err:  # the one error pygeoapi's caller turns into a 400 with our message
+        raise CRSError(str(err)) from err
 
 
 def modify_pygeofilter(ast_tree: ast.Node, *, filter_crs_uri: str, storage_crs_uri: str | None = None,
@@ -69,8 +75,14 @@ def _with_shapes(node: object, source: pyproj.CRS, storage: pyproj.CRS) -> objec
         return _literal(box, source, storage)
     if isinstance(node, ast.BBox):
         box = shapely.box(node.minx, node.miny, node.maxx, node.maxy)
-        return ast.GeometryIntersects(_with_shapes(node.lhs, source, storage),
-                                      _literal(box, _crs(node.crs) if node.crs else source, storage))
+        node = ast.GeometryIntersects(node.lhs, _literal(box, _crs(node.crs) if node.crs else source, storage))
+    if type(node) in SPATIAL_OPS:
+        lhs, rhs = (_with_shapes(side, source, storage) for side in (node.lhs, node.rhs))
+        if any(isinstance(side, values.Geometry) and not side.geometry.get("coordinates") and
+               not side.geometry.get("geometries") for side in (lhs, rhs)):
+            # The literal lies away from every place the storage CRS holds data: no feature can meet it.
+            return ast.Include(not_=SPATIAL_OPS[type(node)] != "disjoint")
+        return type(node)(lhs, rhs)
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         changes = {f.name: _with_shapes(getattr(node, f.name), source, storage)
                    for f in dataclasses.fields(node) if f.init}

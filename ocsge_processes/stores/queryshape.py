@@ -27,8 +27,8 @@ MAX_DEVIATION = 1e-4
 AREA_MARGIN_DEG = 1.0
 #: Bisection rounds at most (2**40 pieces an edge): edges inside the clip region converge in about 15.
 _MAX_ROUNDS = 40
-#: Vertices of one transformed shape at most, whatever its size (a bbox of all France needs about 30 000).
-MAX_VERTICES = 2_000_000
+#: Vertices added to one shape at most: a bbox over all of France needs about 33 000; beyond this, a 400.
+MAX_VERTICES = 500_000
 
 
 def to_storage(geometry: shapely.Geometry, source: pyproj.CRS, target: pyproj.CRS) -> shapely.Geometry:
@@ -111,7 +111,7 @@ def _densified(source: np.ndarray, forward: pyproj.Transformer, budget: list[int
             return target
         budget[0] -= split.size
         if budget[0] < 0:
-            raise InvalidInputError(f"a query shape needs more than {MAX_VERTICES} vertices to be reprojected "
+            raise InvalidInputError(f"a query shape needs more than {MAX_VERTICES} added vertices to be reprojected "
                                     "exactly; send it in the collection's storage CRS or make it smaller")
         source = np.insert(source, split + 1, mid_source[split], axis=0)
         target = np.insert(target, split + 1, mid_target[split], axis=0)

@@ -122,6 +122,25 @@ def test_spatial_filters_select_the_true_shape_of_their_geometry(server: str, cr
     assert set(disjoint) == set(differences) - expected
 
 
+def _matched(server: str, **params: str) -> int:
+    response = requests.get(f"{server}/collections/ocsge-difference/items", params={"f": "json", "limit": 1, **params},
+                            timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    return response.json()["numberMatched"]
+
+
+def test_shapes_away_from_the_data_select_nothing_and_around_it_everything(server: str) -> None:
+    """Shapes are clipped to the storage CRS's area of use before they are transformed: far away is empty, the
+    whole world (where a corner-only transform gives infinities) is everything."""
+    total = _matched(server)
+    new_york = "POLYGON((-74 40,-73 40,-73 41,-74 41,-74 40))"
+    assert _matched(server, bbox="-74,40,-73,41") == 0
+    assert _matched(server, filter=f"S_INTERSECTS(geometry,{new_york})") == 0
+    assert _matched(server, filter=f"S_DISJOINT(geometry,{new_york})") == total
+    assert _matched(server, bbox="-180,-90,180,90") == total
+    assert _matched(server, bbox="-20037508,-20037508,20037508,20037508", **{"bbox-crs": f"{EPSG}3857"}) == total
+
+
 def test_gdal_spat_reads_exactly_the_features_meeting_the_box(server: str, tmp_path: Path) -> None:
     """GDAL's OAPIF driver (QGIS reads the same way) sends the box as bbox= and keeps what meets it."""
     in_crs84 = _items(server, "ocsge-difference", crs=CRS84)
