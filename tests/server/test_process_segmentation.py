@@ -76,8 +76,9 @@ def test_polygons_cover_the_raster_without_gaps_or_overlaps(server: str) -> None
     assert features and all(f["properties"]["code_cs"].startswith("CS") for f in features)
     geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in features])
     lambert = shapely.transform(geoms, _to_lambert, interleaved=False)
-    assert shapely.union_all(lambert).area == pytest.approx(252 * 252 * 0.04, rel=1e-3)
-    assert sum(shapely.area(lambert)) == pytest.approx(shapely.union_all(lambert).area, rel=1e-3)
+    # Only float rounding of the round trip through CRS84 remains (measured: 4e-11 and 2e-16).
+    assert shapely.union_all(lambert).area == pytest.approx(252 * 252 * 0.04, rel=1e-9)
+    assert sum(shapely.area(lambert)) == pytest.approx(shapely.union_all(lambert).area, rel=1e-9)
 
 
 def _to_lambert(x: object, y: object) -> tuple:
