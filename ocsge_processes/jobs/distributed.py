@@ -21,7 +21,9 @@ def make_app(broker: str, concurrency: int | None = None) -> Celery:
     """The Celery app: no result backend (results are in the job records), one task per free worker slot.
 
     A task is acknowledged when it starts, and a worker reserves no task beyond those it runs: a SIGKILLed worker
-    loses only its running jobs (which the heartbeat sweep fails), none that were waiting for it.
+    loses only its running jobs (which the heartbeat sweep fails), none that were waiting for it. A message lost
+    between the broker and a job's start is sent again by an idle worker (``recovery``): a job runs at most once
+    whatever the number of its messages, because only one worker can move it from ``accepted`` to ``running``.
     """
     app = Celery("ocsge", broker=broker, set_as_current=False)
     app.conf.update(
