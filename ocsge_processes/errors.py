@@ -27,3 +27,7 @@ class DeliveryError(OcsgeError):
 
 class StoreError(OcsgeError):
     """The store cannot be opened or written."""
+
+
+class StoreBusyError(StoreError):
+    """Every connection to the store stayed in use past the wait for one: the client may retry shortly."""

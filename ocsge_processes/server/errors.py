@@ -11,7 +11,7 @@ from pygeoapi.provider.base import (ProviderConnectionError, ProviderGenericErro
                                     ProviderItemNotFoundError)
 from werkzeug.exceptions import HTTPException
 
-from ..errors import InvalidInputError, OcsgeError, StoreError, UnknownCodeError
+from ..errors import InvalidInputError, OcsgeError, StoreBusyError, StoreError, UnknownCodeError
 from ..stores.timeout import QueryTimeoutError
 
 
@@ -21,11 +21,18 @@ class ProviderTimeoutError(ProviderGenericError):
     http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
+class ProviderBusyError(ProviderGenericError):
+    """Every store connection is in use: 503, the client may retry shortly."""
+    ogc_exception_code = "ServiceUnavailable"
+    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
 #: Most specific first.
 PROVIDER_ERRORS: list[tuple[type[OcsgeError], type[ProviderGenericError]]] = [
     (QueryTimeoutError, ProviderTimeoutError),
     (UnknownCodeError, ProviderItemNotFoundError),
     (InvalidInputError, ProviderInvalidQueryError),
+    (StoreBusyError, ProviderBusyError),
     (StoreError, ProviderConnectionError),
 ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from typing import Iterator
 
@@ -17,9 +18,9 @@ import psycopg
 import pyproj
 import shapely
 from pygeofilter import ast
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import StoreError
+from ..errors import StoreBusyError, StoreError
 from ..layers import Layer
 from ..parallel import threaded
 from .base import (FeaturePage, FeatureQuery, FeatureStore, bbox_area, frame_from_rows, key_condition, layer_field,
@@ -35,6 +36,11 @@ _PG_FUNCTIONS = {
     "touches": "ST_Touches", "crosses": "ST_Crosses", "overlaps": "ST_Overlaps", "equals": "ST_Equals",
 }
 _pool_lock = threading.Lock()
+#: Connections per process and time limit: one for each request thread of a web worker (``OCSGE_WORKER_THREADS``,
+#: 16 by default), so that requests never queue for a connection while a thread is free.
+POOL_SIZE = int(os.environ.get("OCSGE_PG_POOL_SIZE", os.environ.get("OCSGE_WORKER_THREADS", "16")))
+#: Seconds a query waits for a free connection before the client gets a 503 to retry.
+POOL_WAIT_S = 30
 
 
 @functools.cache
@@ -45,7 +51,7 @@ def _pool(url: str, timeout_ms: int = 0) -> ConnectionPool:
     """
     with _pool_lock:
         kwargs = {"autocommit": True, "options": f"-c statement_timeout={timeout_ms}"}
-        pool = ConnectionPool(url, min_size=1, max_size=8, kwargs=kwargs, open=False)
+        pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, kwargs=kwargs, open=False)
         try:
             pool.open(wait=True, timeout=10)
         except psycopg.OperationalError as err:
@@ -68,11 +74,19 @@ class PostgisStore(FeatureStore):
     def _conn(self) -> Iterator[psycopg.Connection]:
         """A pooled connection under this process's query time limit; a cancelled statement is a QueryTimeoutError."""
         limit = query_timeout()
-        with _pool(self.url, round(limit * 1000) if limit else 0).connection() as conn:
-            try:
+        pool = _pool(self.url, round(limit * 1000) if limit else 0)
+        try:
+            conn = pool.getconn(timeout=POOL_WAIT_S)
+        except PoolTimeout:
+            raise StoreBusyError(f"all {POOL_SIZE} connections of this server to the store stayed busy for "
+                                 f"{POOL_WAIT_S} s; retry shortly") from None
+        try:
+            with conn:  # as the pool's own connection(): commit or roll back, replace a broken connection
                 yield conn
-            except psycopg.errors.QueryCanceled as err:
-                raise QueryTimeoutError(limit or 0) from err
+        except psycopg.errors.QueryCanceled as err:
+            raise QueryTimeoutError(limit or 0) from err
+        finally:
+            pool.putconn(conn)
 
     def tables(self) -> dict[str, int]:
         with self._conn() as conn:
