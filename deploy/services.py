@@ -73,6 +73,19 @@ def start_redis(port: int, log: Path | None = None) -> subprocess.Popen:
     return proc
 
 
+def stop_process(proc: subprocess.Popen | None, grace_s: float = 40) -> None:
+    """SIGTERM, then SIGKILL if ``proc`` has not exited after ``grace_s`` (gunicorn's graceful timeout, 30 s, lets
+    workers finish their requests first; a loaded machine may need most of it)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout_s: float = 10) -> None:
     """Return once something accepts connections on ``port``."""
     deadline = time.monotonic() + timeout_s
@@ -168,5 +181,4 @@ def web_server(store: str, folder: Path, bin_dir: Path, *, workers: int = 2, res
             wait_for_server(url, proc, log_path)
             yield url
         finally:
-            proc.terminate()
-            proc.wait(20)
+            stop_process(proc)

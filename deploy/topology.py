@@ -25,7 +25,7 @@ import psycopg
 import yaml
 
 from deploy.services import (ROOT, config_command, free_port, in_venv, start_postgis, start_redis, stop_postgis,
-                             wait_for_server, web_command, worker_command)
+                             stop_process, wait_for_server, web_command, worker_command)
 
 JOBS_DATABASE = "ocsge_jobs"
 
@@ -100,7 +100,7 @@ class Topology:
         wait_for_server(self.urls[index], self.web[index], log)
 
     def stop_web(self, index: int) -> None:
-        _stop(self.web[index])
+        stop_process(self.web[index])
 
     def start_worker(self, index: int, queues: str = "gpu,cpu") -> None:
         """Worker ``index`` (one job at a time), returning once Celery says it is ready."""
@@ -126,8 +126,8 @@ class Topology:
         for index in range(len(self.workers)):
             self.kill_worker(index)
         for proc in self.web:
-            _stop(proc)
-        _stop(self.redis)
+            stop_process(proc)
+        stop_process(self.redis)
         if self.postgres_url:
             stop_postgis(self.folder / "postgres")
 
@@ -154,13 +154,6 @@ def _run(command: list[str], env: dict[str, str], log: Path) -> None:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
 
 
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def main(argv: list[str] | None = None) -> None:
