@@ -106,6 +106,8 @@ def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer:
 def _local(path: str, name: str, policy: ImagePolicy) -> Path:
     if policy.data_dir is None:
         raise InvalidInputError(f"{name}.path: this server has no data directory; give an href or a value")
+    if not path or any(ord(char) < 32 or ord(char) == 127 for char in path):
+        raise InvalidInputError(f"{name}.path must be a non-empty relative path without control characters")
     root = policy.data_dir.resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root):
@@ -168,5 +170,6 @@ def _check_bytes(size: int, name: str, limit: int) -> None:
 
 def _check_pixels(count: int, name: str, policy: ImagePolicy) -> None:
     if count > policy.max_pixels:
-        raise InvalidInputError(f"{name}: {count} pixels is over the limit of {policy.max_pixels} per request; split "
+        shown = f"{count:.3g}" if count > 10**12 else str(count)
+        raise InvalidInputError(f"{name}: {shown} pixels is over the limit of {policy.max_pixels} per request; split "
                                 "the area")
