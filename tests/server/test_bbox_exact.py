@@ -162,17 +162,16 @@ def test_gdal_spat_reads_exactly_the_features_meeting_the_box(server: str, tmp_p
 DROM_SITES = {2975: ("974", "reunion", (345_000.0, 7_660_000.0)), 5490: ("971", "antilles", (655_000.0, 1_790_000.0))}
 
 
-@pytest.fixture(scope="module", params=["gpkg", "postgis"])
-def drom_server(request: pytest.FixtureRequest, store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A server on a store holding the real SYBARVAL differences and communes moved to Réunion and Guadeloupe."""
-    if request.param == "gpkg":
+@pytest.fixture(scope="module")
+def drom_server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A server on a store of the same kind as ``store_url`` holding its real SYBARVAL differences and communes,
+    moved to Réunion and Guadeloupe (a database of its own on the same PostGIS)."""
+    if not store_url.startswith("postgresql://"):
         url = str(tmp_path_factory.mktemp("drom") / "drom.gpkg")
     else:
-        base = request.getfixturevalue("postgis_url")
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS ocsge_bbox_drom")
+        with psycopg.connect(store_url, autocommit=True) as conn:
             conn.execute("CREATE DATABASE ocsge_bbox_drom")
-        url = base.rsplit("/", 1)[0] + "/ocsge_bbox_drom"
+        url = store_url.rsplit("/", 1)[0] + "/ocsge_bbox_drom"
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION postgis")
     source, target = open_store(store_url), open_store(url)
