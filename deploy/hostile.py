@@ -221,7 +221,7 @@ def url_cases(port: int) -> Iterator[Case]:
              "/jobs/%00/results", "/processes/%2e%2e%2fsegmentation", "/collections/" + "a" * 5000]
     for path in paths:
         yield Case("urls", f"path {path[:50]}", path=path, params=(("f", "json"),))
-    host_uris = [f"http://127.0.0.1:{port}/crs", f"file:///etc/passwd", "http://www.opengis.net/def/crs/EPSG/0/0",
+    host_uris = [f"http://127.0.0.1:{port}/crs", "file:///etc/passwd", "http://www.opengis.net/def/crs/EPSG/0/0",
                  "EPSG:2154", "urn:ogc:def:crs:EPSG::2154'"]
     for name in ("crs", "bbox-crs", "filter-crs"):
         for uri in host_uris:
@@ -252,13 +252,13 @@ def _fetch_tricks(port: int) -> list[str]:
             f"HTTP://127.0.0.1:{port}/a.tif", f"http:/\\127.0.0.1:{port}/a.tif", f"http://127.0.0.1%09:{port}/a.tif",
             f"http://{PUBLIC} &@127.0.0.1:{port}# @{PUBLIC}/a.tif", f"http://127.0.0.1:{port}\u3002/a.tif",
             f" http://127.0.0.1:{port}/a.tif", f"http://127.0.0.1:{port}/a.tif\r\nX: y",
-            f"file:///etc/passwd", f"ftp://127.0.0.1:{port}/a.tif", f"gopher://127.0.0.1:{port}/_x",
+            "file:///etc/passwd", f"ftp://127.0.0.1:{port}/a.tif", f"gopher://127.0.0.1:{port}/_x",
             f"/vsicurl/http://127.0.0.1:{port}/a.tif"]
 
 
 def _vrt(source: str) -> str:
-    text = (f'<VRTDataset rasterXSize="8" rasterYSize="8"><SRS>EPSG:2154</SRS>'
-            f'<GeoTransform>700000,0.2,0,6300000,0,-0.2</GeoTransform>'
+    text = ('<VRTDataset rasterXSize="8" rasterYSize="8"><SRS>EPSG:2154</SRS>'
+            '<GeoTransform>700000,0.2,0,6300000,0,-0.2</GeoTransform>'
             + "".join(f'<VRTRasterBand dataType="Byte" band="{b}"><SimpleSource><SourceFilename relativeToVRT="0">'
                       f'{source}</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand>'
                       for b in (1, 2, 3)) + "</VRTDataset>")

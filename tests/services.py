@@ -19,7 +19,8 @@ from typing import Iterator
 
 from deploy.services import free_port, start_postgis, start_redis, stop_postgis, wait_for_server
 
-__all__ = ["free_port", "mapserver", "postgis", "redis", "wait_for_job", "wait_for_server", "wait_until"]
+__all__ = ["free_port", "fresh_database", "mapserver", "postgis", "redis", "wait_for_job", "wait_for_server",
+           "wait_until"]
 
 
 @contextmanager
@@ -31,6 +32,20 @@ def postgis() -> Iterator[str]:
     finally:
         stop_postgis(root, "immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_database(postgis_url: str, name: str) -> str:
+    """An empty PostGIS database ``name`` in the cluster of ``postgis_url`` (dropped first if it exists), for tests
+    whose data must not meet the session database's other deliveries; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(postgis_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = postgis_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    return url
 
 
 @contextmanager

@@ -9,7 +9,6 @@ The server has its own data directory (a copy of the Montpellier patch, mosaics 
 from __future__ import annotations
 
 import base64
-import io
 import re
 import shutil
 import time
@@ -25,6 +24,7 @@ from affine import Affine
 from deploy.services import web_server
 
 from ..conftest import BIN, SHARED
+from ..server.test_process_segmentation import two_band_geotiff
 from .listener import listener
 
 ORTHO = SHARED / "montpellier-ortho-lidar" / "ortho"
@@ -189,15 +189,7 @@ def test_a_wms_answering_a_vrt_is_refused_and_nothing_else_is_fetched(live: str,
 
 
 def test_messages_show_no_server_path(live: str) -> None:
-    with rasterio.open(RGB) as source:
-        profile = {**source.profile, "count": 2}
-        pixels = source.read([1, 2])
-    memory = io.BytesIO()
-    with rasterio.MemoryFile() as file:
-        with file.open(**profile) as dataset:
-            dataset.write(pixels)
-        memory.write(file.read())
-    assert "image has 2 band(s)" in _refused(_execute(live, {"image": _b64(memory.getvalue())}), "2 band")
+    assert "image has 2 band(s)" in _refused(_execute(live, {"image": _b64(two_band_geotiff())}), "2 band")
     truncated = RGB.read_bytes()[: RGB.stat().st_size // 2]  # a valid header whose tiles are cut off
     _refused(_execute(live, {"image": _b64(truncated), "irc": _b64(IRC.read_bytes())}), "image")
     _refused(_execute(live, {"image": _b64(b"II*\x00 not really a tiff")}), "not a raster image")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from .. import services
 from ..conftest import SYBARVAL, ocsge
 from ..tiles.test_sources import tile_of
 from .conftest import live_server
@@ -54,15 +55,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if request.param == "gpkg":
         url = str(tmp_path_factory.mktemp("isolation-gpkg") / "ocsge.gpkg")
     else:
-        import psycopg
-
-        server = request.getfixturevalue("postgis_url")
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS ocsge_tile_isolation")
-            conn.execute("CREATE DATABASE ocsge_tile_isolation")
-        url = server.rsplit("/", 1)[0] + "/ocsge_tile_isolation"
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION postgis")
+        url = services.fresh_database(request.getfixturevalue("postgis_url"), "ocsge_tile_isolation")
     ocsge("ingest", "--store", url, *map(str, delivery))
     return url
 

@@ -94,16 +94,19 @@ def test_async_job_reaches_100_with_progress(server: str) -> None:
     assert results["surfaces_m2"]
 
 
-def _two_bands() -> dict:
+def two_band_geotiff() -> bytes:
+    """The real RGB patch less its blue band: a GeoTIFF no model can read."""
     with rasterio.open(RGB) as source:
         profile = {**source.profile, "count": 2}
         pixels = source.read([1, 2])
-    memory = io.BytesIO()
     with rasterio.MemoryFile() as file:
         with file.open(**profile) as dataset:
             dataset.write(pixels)
-        memory.write(file.read())
-    return {"value": base64.b64encode(memory.getvalue()).decode()}
+        return file.read()
+
+
+def _two_bands() -> dict:
+    return {"value": base64.b64encode(two_band_geotiff()).decode()}
 
 
 BAD_INPUTS = [

@@ -14,6 +14,7 @@ from ocsge_processes.stores import open_store
 from ocsge_processes.tiles import gpkg_tile, postgis_tile
 from ocsge_processes.tiles.decode import decode
 
+from .. import services
 from ..conftest import SYBARVAL, ocsge
 
 LAYERS = [OCCUPATION_SOL, DIFFERENCE, ARTIFICIALISATION_COMMUNES]
@@ -66,14 +67,7 @@ def test_tile_holds_codes_only(store_url: str, layer: Layer, zxy: tuple[int, int
 def twins(postgis_url: str, tmp_path_factory: pytest.TempPathFactory, demo_deliveries: list[Path]) -> tuple[str, str]:
     """A GeoPackage and a PostGIS database of their own holding exactly the same data (the session's PostGIS is
     shared with tests that ingest other deliveries)."""
-    import psycopg
-
-    with psycopg.connect(postgis_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS ocsge_tiles")
-        conn.execute("CREATE DATABASE ocsge_tiles")
-    pg_url = postgis_url.rsplit("/", 1)[0] + "/ocsge_tiles"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION postgis")
+    pg_url = services.fresh_database(postgis_url, "ocsge_tiles")
     gpkg_url = str(tmp_path_factory.mktemp("tiles-gpkg") / "ocsge.gpkg")
     for url in (gpkg_url, pg_url):
         ocsge("ingest", "--store", url, str(SYBARVAL), *map(str, demo_deliveries))
