@@ -20,7 +20,7 @@ import shapely
 from pygeofilter import ast
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import StoreBusyError, StoreError
+from ..errors import InvalidInputError, StoreBusyError, StoreError
 from ..layers import Layer
 from ..parallel import threaded
 from .base import (FeaturePage, FeatureQuery, FeatureStore, bbox_area, frame_from_rows, key_condition, layer_field,
@@ -72,7 +72,8 @@ class PostgisStore(FeatureStore):
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection under this process's query time limit; a cancelled statement is a QueryTimeoutError."""
+        """A pooled connection under this process's query time limit; a cancelled statement is a QueryTimeoutError,
+        a value PostgreSQL cannot take (a NUL in a text) the client's InvalidInputError."""
         limit = query_timeout()
         pool = _pool(self.url, round(limit * 1000) if limit else 0)
         try:
@@ -85,6 +86,8 @@ class PostgisStore(FeatureStore):
                 yield conn
         except psycopg.errors.QueryCanceled as err:
             raise QueryTimeoutError(limit or 0) from err
+        except psycopg.DataError as err:  # SQLSTATE class 22: a value the client sent (a NUL in a text, a range)
+            raise InvalidInputError(f"the store cannot use a value of this request: {err}") from None
         finally:
             pool.putconn(conn)
 

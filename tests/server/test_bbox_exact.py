@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pyproj
 import pytest
 import requests
@@ -23,6 +22,7 @@ from deploy.services import web_server
 from ocsge_processes.layers import COMMUNES, DIFFERENCE
 from ocsge_processes.stores import open_store
 
+from .. import services
 from ..conftest import BIN, SHARED
 
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
@@ -169,11 +169,7 @@ def drom_server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str
     if not store_url.startswith("postgresql://"):
         url = str(tmp_path_factory.mktemp("drom") / "drom.gpkg")
     else:
-        with psycopg.connect(store_url, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE ocsge_bbox_drom")
-        url = store_url.rsplit("/", 1)[0] + "/ocsge_bbox_drom"
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION postgis")
+        url = services.fresh_database(store_url, "ocsge_bbox_drom")
     source, target = open_store(store_url), open_store(url)
     for layer in (DIFFERENCE, COMMUNES):
         frame = source.read_frame(layer, 2154)

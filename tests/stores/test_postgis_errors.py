@@ -1,4 +1,4 @@
-"""The PostGIS store under more concurrent requests than connections: a 503-class error that says so, never a hang."""
+"""The PostGIS store refuses what it cannot serve with our errors: a busy pool (503), a value PostgreSQL cannot take (400)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,15 @@ def test_a_query_waiting_past_the_pool_wait_is_a_busy_store(postgis_url: str,
 def test_the_pool_has_a_connection_per_request_thread() -> None:
     from ocsge_processes.server import gunicorn_conf
     assert postgis.POOL_SIZE >= gunicorn_conf.threads
+
+
+def test_a_value_postgresql_cannot_take_is_the_clients_error(postgis_url: str) -> None:
+    """PostgreSQL texts cannot hold NUL, which SQLite takes: the same filter is a 400 on PostGIS, not a 500."""
+    from ocsge_processes.errors import InvalidInputError
+    from ocsge_processes.filters import parse_filter
+    from ocsge_processes.layers import COMMUNES
+    from ocsge_processes.stores import FeatureQuery
+
+    store = open_store(postgis_url)
+    with pytest.raises(InvalidInputError, match="NUL"):
+        store.query(COMMUNES, 2154, FeatureQuery(where=parse_filter("nom = 'a\x00b'")))
