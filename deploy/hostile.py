@@ -21,15 +21,15 @@ import json
 import random
 import re
 import socket
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import requests
+
+from deploy.listener import Listener, listener
 
 DIFF = "/collections/ocsge-difference/items"
 COMMUNES = "/collections/communes/items"
@@ -75,38 +75,6 @@ class HostileResult:
         return (f"HOSTILE_RESULT cases={sum(self.cases.values())} problems={len(self.problems)} "
                 f"listener_hits={len(self.listener_hits)} ({families}; statuses "
                 f"{dict(sorted(self.statuses.items(), key=str))})")
-
-
-class LoopbackListener:
-    """An HTTP server on 127.0.0.1 that records every request it receives (it should receive none)."""
-
-    def __init__(self) -> None:
-        hits: list[str] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def _record(self) -> None:
-                hits.append(f"{self.command} {self.path}")
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_GET = do_POST = do_HEAD = do_PUT = _record
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.hits = hits
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LoopbackListener:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -- the cases ---------------------------------------------------------------------------------------------------
@@ -408,10 +376,10 @@ def run_case(server: str, case: Case, timeout_s: float) -> tuple[int | None, lis
                                          response.content)
 
 
-def attack(server: str, listener: LoopbackListener, seed: int = 1, timeout_s: float = 120) -> HostileResult:
+def attack(server: str, heard: Listener, seed: int = 1, timeout_s: float = 120) -> HostileResult:
     """Run every case against ``server`` (a live base URL) and collect what went wrong."""
     result = HostileResult()
-    for case in all_cases(listener.port, seed):
+    for case in all_cases(heard.port, seed):
         status, problems = run_case(server, case, timeout_s)
         result.cases[case.family] += 1
         result.statuses["closed" if status is None else f"{status // 100}xx"] += 1
@@ -420,11 +388,12 @@ def attack(server: str, listener: LoopbackListener, seed: int = 1, timeout_s: fl
     if still_up.status_code != 200:
         result.problems.append(f"the server no longer answers /conformance after the run: {still_up.status_code}")
     time.sleep(1)  # a callback or fetch in flight when the run ends still reaches the listener
-    result.listener_hits = list(listener.hits)
+    result.listener_hits = [f"connection from {host}:{port}" for host, port in heard.connections] + \
+        [f"request {path} (Host {host})" for path, host, _ in heard.requests]
     return result
 
 
 def run(server: str, seed: int = 1) -> HostileResult:
     """The whole hostile run against ``server`` with a fresh loopback listener."""
-    with LoopbackListener() as listener:
-        return attack(server, listener, seed)
+    with listener() as heard:
+        return attack(server, heard, seed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from deploy import hostile
+from deploy.listener import listener
 from .conftest import live_server
 
 FAMILIES = {"cql2", "headers", "urls", "processes", "protocol"}
@@ -28,11 +29,15 @@ def test_hostile_run_finds_nothing(plain_server: str) -> None:
 
 
 def test_listener_records_what_reaches_it() -> None:
-    """The run's evidence that nothing was fetched is only as good as the listener: it does record a request."""
+    """The run's evidence that nothing was fetched is only as good as the listener: it records a bare connection
+    and a request."""
+    import socket
+
     import requests
-    with hostile.LoopbackListener() as listener:
-        requests.get(f"http://127.0.0.1:{listener.port}/probe", timeout=10)
-    assert listener.hits == ["GET /probe"]
+    with listener() as heard:
+        socket.create_connection(("127.0.0.1", heard.port), timeout=10).close()
+        requests.get(f"http://127.0.0.1:{heard.port}/probe", timeout=10)
+    assert len(heard.connections) == 2 and [path for path, _, _ in heard.requests] == ["/probe"]
 
 
 def test_each_case_is_sent_as_built() -> None:

@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from deploy.listener import listener
 from deploy.services import web_server
 from ocsge_processes import outbound
 from ocsge_processes.errors import InvalidInputError
 from ocsge_processes.jobs import callbacks
 
 from ..conftest import BIN, SHARED
-from .listener import listener
 
 RGB = SHARED / "montpellier-ortho-lidar" / "ortho" / "test_data_rgb.tif"
 IRC = SHARED / "montpellier-ortho-lidar" / "ortho" / "test_data_irc.tif"

@@ -21,11 +21,11 @@ import rasterio
 import requests
 from affine import Affine
 
+from deploy.listener import listener
 from deploy.services import web_server
 
 from ..conftest import BIN, SHARED
 from ..server.test_process_segmentation import two_band_geotiff
-from .listener import listener
 
 ORTHO = SHARED / "montpellier-ortho-lidar" / "ortho"
 RGB, IRC = ORTHO / "test_data_rgb.tif", ORTHO / "test_data_irc.tif"

@@ -1,6 +1,6 @@
-"""A loopback HTTP listener for the SSRF tests: it records every connection it accepts (before any byte is read) and
-every request, and answers GET, HEAD and byte ranges from a table of bodies, so a test can assert that the server
-called it — or not.
+"""A loopback HTTP listener for the SSRF tests and the hostile run: it records every connection it accepts (before
+any byte is read) and every request, and answers GET, HEAD and byte ranges from a table of bodies, so a test can
+assert that the server called it — or not.
 """
 
 from __future__ import annotations
