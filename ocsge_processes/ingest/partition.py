@@ -23,6 +23,9 @@ from ..parallel import threaded
 SLIVER_M2 = 0.01
 
 _INTERIORS_MEET = "T********"
+#: Snap-rounding grid (m) for noding when GEOS's floating-point noder fails: OCS GE coordinates are written to the
+#: millimetre, so it changes nothing the data can tell.
+NODING_GRID_M = 0.001
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,7 @@ def _holes(unshared: np.ndarray, geoms: np.ndarray, tree: shapely.STRtree) -> tu
     """
     if not len(unshared):
         return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
-    lines = shapely.node(shapely.multilinestrings(shapely.linestrings(unshared)))
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
+    faces = shapely.get_parts(shapely.polygonize(noded(unshared)))
     faces = faces[shapely.area(faces) > SLIVER_M2]
     if not len(faces):
         return faces, np.empty(0, dtype=np.int64)
@@ -150,6 +152,17 @@ def _holes(unshared: np.ndarray, geoms: np.ndarray, tree: shapely.STRtree) -> tu
     holes = faces[~covered]
     bordering = np.unique(tree.query(holes, predicate="touches")[1]) if len(holes) else np.empty(0, np.int64)
     return holes, bordering
+
+
+def noded(segments: np.ndarray) -> np.ndarray:
+    """The segments as lines cut at every crossing. GEOS's floating-point noder can fail to converge on nearly
+    collinear segments (a generated Gironde has such runs, e.g. four edges within 1e-9 m of one line); snap-rounding
+    to ``NODING_GRID_M`` always converges and moves no vertex further than the precision the data is written to."""
+    lines = shapely.linestrings(segments)
+    try:
+        return shapely.get_parts(shapely.node(shapely.multilinestrings(lines)))
+    except shapely.errors.GEOSException:
+        return shapely.get_parts(shapely.union_all(lines, grid_size=NODING_GRID_M))
 
 
 def _share(part: float, whole: float) -> str:

@@ -7,7 +7,7 @@ import pytest
 import shapely
 from shapely import box
 
-from ocsge_processes.ingest.partition import SLIVER_M2, partition_report
+from ocsge_processes.ingest.partition import SLIVER_M2, noded, partition_report
 
 
 def layer(polygons: list[shapely.Geometry]) -> np.ndarray:
@@ -60,3 +60,20 @@ def test_slivers_from_rounding_are_not_reported() -> None:
     assert report.clean and SLIVER_M2 == 0.01
     assert partition_report(layer([box(0, 0, 10, 10), box(9.99, 0, 20, 10)])).overlap_m2 == pytest.approx(
         0.1, abs=1e-9)  # float rounding of 10 − 9.99
+
+
+def test_nearly_collinear_edges_are_noded_without_a_geos_error() -> None:
+    """Four unshared edges of a generated Gironde (cell size 185 m) on which GEOS's floating noder fails to converge
+    ("Iterated noding failed"): ingest of the whole département stopped there. Snap-rounded, they node into the
+    pieces of their one line."""
+    segments = np.array([
+        [[453141.5757568172, 6391815.858491182], [453130.15504759015, 6391812.027872526]],
+        [[453130.1550475902, 6391812.027872526], [453133.5885786868, 6391813.179512762]],
+        [[453133.5885786868, 6391813.179512762], [453137.39352175134, 6391814.455728241]],
+        [[453141.5757568172, 6391815.858491182], [453133.5885786868, 6391813.179512762]]])
+    with pytest.raises(shapely.errors.GEOSException):
+        shapely.node(shapely.multilinestrings(shapely.linestrings(segments)))  # the failure this guards against
+    pieces = noded(segments)
+    assert len(pieces) >= 3 and shapely.is_valid(pieces).all()
+    whole = shapely.linestrings(segments[0])
+    assert shapely.length(shapely.union_all(pieces)) == pytest.approx(whole.length, abs=0.002)  # two 1 mm snaps
