@@ -45,11 +45,21 @@ def to_provider_error(err: OcsgeError) -> ProviderGenericError:
     return ProviderGenericError(str(err))
 
 
+def exception_body(code: str, description: str) -> bytes:
+    """An OGC exception document, shaped as pygeoapi writes its own (``code``, ``type``, ``description``)."""
+    return json.dumps({"code": code, "type": code, "description": description}, ensure_ascii=False).encode("utf-8")
+
+
+def exception_response(status: int, code: str, description: str) -> Response:
+    """An OGC exception as a Flask response, for our own routes and error handlers."""
+    return Response(exception_body(code, description), status=status, mimetype="application/json")
+
+
 def wsgi_exception(start_response: Callable, status: str, code: str, description: str,
                    close: bool = False) -> list[bytes]:
     """An OGC exception answered by WSGI middleware, before pygeoapi sees the request; ``close`` when the request
     body was left unread on the socket."""
-    body = json.dumps({"code": code, "type": code, "description": description}, ensure_ascii=False).encode("utf-8")
+    body = exception_body(code, description)
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     start_response(status, headers + ([("Connection", "close")] if close else []))
     return [body]
@@ -64,9 +74,7 @@ def http_exception(err: HTTPException) -> Response:
     other error of the API, instead of Flask's HTML page."""
     status = err.code or 500
     code = _HTTP_CODES.get(status, "InvalidRequest" if status < 500 else "ServerError")
-    body = json.dumps({"code": code, "type": code, "description": err.description or err.name},
-                      ensure_ascii=False)
-    response = Response(body, status=status, content_type="application/json")
+    response = exception_response(status, code, err.description or err.name)
     if status == 405 and err.get_response().headers.get("Allow"):
         response.headers["Allow"] = err.get_response().headers["Allow"]
     return response

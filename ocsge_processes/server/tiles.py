@@ -20,7 +20,6 @@ so that they never starve other requests (:mod:`.tilepool`). Configured per coll
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -37,6 +36,7 @@ from ..stores.timeout import QueryTimeoutError
 from ..tiles import TILE_MATRIX_SET, store_tile, tile_fields, validate_tile
 from ..tiles.source import tile_feature_count, typed_equals
 from ..tiles.matrix import MAX_ZOOM
+from .errors import exception_response
 from .tilepool import TileBusyError, TilePool, TilePoolSettings
 
 TILE_PROVIDER = "ocsge_processes.server.tiles.OcsgeTileProvider"
@@ -171,20 +171,20 @@ def serve_tile(provider: OcsgeTileProvider, tms: str, z: str, y: str, x: str, pa
     for an expensive tile that waited too long for a builder of ``pool``."""
     collection = provider.get_layer()
     if tms != TILE_MATRIX_SET:
-        return _exception(HTTPStatus.NOT_FOUND, "NotFound", f"tile matrix set {tms!r} is not offered for "
+        return exception_response(HTTPStatus.NOT_FOUND, "NotFound", f"tile matrix set {tms!r} is not offered for "
                           f"{collection}; offered: {TILE_MATRIX_SET}")
     try:
         column, row, zoom = (_index(name, value) for name, value in (("tileCol", x), ("tileRow", y), ("tileMatrix", z)))
         equals = provider.filters(params)
     except InvalidInputError as err:
-        return _exception(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", str(err))
+        return exception_response(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", str(err))
     try:
         validate_tile(zoom, column, row)
         if not provider.min_zoom <= zoom <= provider.max_zoom:
             raise InvalidInputError(f"tile matrix {zoom} is outside the {collection} tileset: tile matrices "
                                     f"{provider.min_zoom} to {provider.max_zoom} (clients overzoom beyond)")
     except InvalidInputError as err:
-        return _exception(HTTPStatus.NOT_FOUND, "NotFound", str(err))
+        return exception_response(HTTPStatus.NOT_FOUND, "NotFound", str(err))
     try:
         etag = '"' + hashlib.sha256(provider.version().encode()).hexdigest()[:32] + '"'
         headers = {"ETag": etag, "Cache-Control": f"public, max-age={provider.max_age}"}
@@ -193,15 +193,15 @@ def serve_tile(provider: OcsgeTileProvider, tms: str, z: str, y: str, x: str, pa
         data, timing = _build(provider, pool, zoom, row, column, equals)
         headers["Server-Timing"] = timing
     except InvalidInputError as err:
-        return _exception(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", str(err))
+        return exception_response(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", str(err))
     except TileBusyError as err:
-        response = _exception(HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailable", str(err))
+        response = exception_response(HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailable", str(err))
         response.headers["Retry-After"] = str(err.retry_after_s)
         return response
     except QueryTimeoutError as err:
-        return _exception(HTTPStatus.SERVICE_UNAVAILABLE, "QueryTimeout", str(err))
+        return exception_response(HTTPStatus.SERVICE_UNAVAILABLE, "QueryTimeout", str(err))
     except OcsgeError as err:
-        return _exception(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode", str(err))
+        return exception_response(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode", str(err))
     if not data:
         return Response(status=HTTPStatus.NO_CONTENT, mimetype=MVT, headers=headers)
     return Response(data, status=HTTPStatus.OK, mimetype=MVT, headers=headers)
@@ -226,8 +226,3 @@ def _index(name: str, value: str) -> int:
         return int(value)
     except ValueError:
         raise InvalidInputError(f"{name} must be an integer, got {value!r}") from None
-
-
-def _exception(status: HTTPStatus, code: str, description: str) -> Response:
-    body = json.dumps({"code": code, "type": code, "description": description}, ensure_ascii=False)
-    return Response(body, status=status, mimetype="application/json")
