@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from features import COMMUNES, PROJECT_BIN, generated_deliveries, machine, run, say, step, write_results  # noqa: E402,E501
+from features import COMMUNES, PROJECT_BIN, generated_deliveries, machine, run, say, step, write_results  # noqa: E402
+
 from tests.services import postgis  # noqa: E402
 
 DEPARTEMENT = "33"
@@ -61,8 +62,9 @@ def measure(kind: str, store_url: str, methode: str | None) -> dict:
         from ocsge_processes.workflows.artificialisation import run as compute
 
         document = compute(store, {"departement": DEPARTEMENT}, list(MILLESIMES), methode, detail_communes=True)
-        figures = {c["code"]: [c["surface_artificialisee_ha"], c["artificialisation_nette_ha"]]
-                   for c in document["communes"]}
+        figures = {
+            c["code"]: [c["surface_artificialisee_ha"], c["artificialisation_nette_ha"]] for c in document["communes"]
+        }
     else:
         figures = _baseline(store, *_read(store))
     return {"seconds": time.perf_counter() - start, "figures": figures}
@@ -78,8 +80,10 @@ def _read(store: object) -> list:
     territory = resolve(store, {"departement": DEPARTEMENT}).territory
     epsg = departement_epsg(DEPARTEMENT)
     bbox = territory_bbox(territory, epsg, DECREE_MARGIN_M)
-    return [*(store.read_frame(OCCUPATION_SOL, epsg, bbox, {"millesime": year}) for year in MILLESIMES),
-            store.read_frame(DIFFERENCE, epsg, territory_bbox(territory, epsg))]
+    return [
+        *(store.read_frame(OCCUPATION_SOL, epsg, bbox, {"millesime": year}) for year in MILLESIMES),
+        store.read_frame(DIFFERENCE, epsg, territory_bbox(territory, epsg)),
+    ]
 
 
 def _baseline(store: object, before: object, after: object, difference: object) -> dict:
@@ -93,13 +97,16 @@ def _baseline(store: object, before: object, after: object, difference: object) 
     communes = store.read_frame(COMMUNES_LAYER, departement_epsg(DEPARTEMENT))[["code_insee", "geometry"]]
     artificial = {}
     for year, layer in zip(MILLESIMES, (before, after), strict=True):
-        pieces = gpd.overlay(layer[["code_cs", "code_us", "geometry"]], communes, how="intersection",
-                             keep_geom_type=True)
+        pieces = gpd.overlay(
+            layer[["code_cs", "code_us", "geometry"]], communes, how="intersection", keep_geom_type=True
+        )
         flags = artificial_flags(pieces.code_cs, pieces.code_us).fillna(False).to_numpy(bool)
         artificial[year] = (pieces.area * flags).groupby(pieces.code_insee).sum() / 10_000
     pieces = gpd.overlay(difference, communes, how="intersection", keep_geom_type=True)
-    sens = (artificial_flags(pieces.code_cs_apres, pieces.code_us_apres).astype("Int64")
-            - artificial_flags(pieces.code_cs_avant, pieces.code_us_avant).astype("Int64")).fillna(0)
+    sens = (
+        artificial_flags(pieces.code_cs_apres, pieces.code_us_apres).astype("Int64")
+        - artificial_flags(pieces.code_cs_avant, pieces.code_us_avant).astype("Int64")
+    ).fillna(0)
     net = (pieces.area * sens.to_numpy(float)).groupby(pieces.code_insee).sum() / 10_000
     latest = artificial[MILLESIMES[-1]]
     return {code: [float(latest.get(code, 0.0)), float(net.get(code, 0.0))] for code in communes.code_insee}
@@ -119,10 +126,20 @@ def ingest(store: str, deliveries: list[Path], marker: Path | None = None) -> No
 
 
 def timed(kind: str, store: str, methode: str | None = None) -> dict:
-    with step(f"{kind} on {'PostGIS' if store.startswith('postgresql') else 'GeoPackage'}"
-              f"{f' ({methode})' if methode else ''}"):
-        result = run([sys.executable, __file__, "--measure", kind, "--store", store,
-                      *(["--methode", methode] if methode else [])])
+    with step(
+        f"{kind} on {'PostGIS' if store.startswith('postgresql') else 'GeoPackage'}{f' ({methode})' if methode else ''}"
+    ):
+        result = run(
+            [
+                sys.executable,
+                __file__,
+                "--measure",
+                kind,
+                "--store",
+                store,
+                *(["--methode", methode] if methode else []),
+            ]
+        )
     return json.loads(result.stdout)
 
 
@@ -132,13 +149,18 @@ def disagreement(ours: dict, baseline: dict) -> float:
 
 
 def report(results: dict, polygons: int, cell: int) -> str:
-    lines = [f"# Artificialisation benchmark, {dt.date.today().isoformat()}", "",
-             f"Every commune of Gironde ({len(results['gpkg']['ours-decree']['figures'])} real communes), "
-             f"GENERATED OCCUPATION_SOL {MILLESIMES[0]} and {MILLESIMES[1]} ({polygons} polygons in all, cell "
-             f"{cell} m) and their DIFF: two stocks + flows per commune.", "",
-             f"Machine: {json.dumps(machine(), ensure_ascii=False)}", "",
-             "| store | floor (read once) | ours, decree (default) | ours, matrix | geopandas overlay (matrix) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# Artificialisation benchmark, {dt.date.today().isoformat()}",
+        "",
+        f"Every commune of Gironde ({len(results['gpkg']['ours-decree']['figures'])} real communes), "
+        f"GENERATED OCCUPATION_SOL {MILLESIMES[0]} and {MILLESIMES[1]} ({polygons} polygons in all, cell "
+        f"{cell} m) and their DIFF: two stocks + flows per commune.",
+        "",
+        f"Machine: {json.dumps(machine(), ensure_ascii=False)}",
+        "",
+        "| store | floor (read once) | ours, decree (default) | ours, matrix | geopandas overlay (matrix) |",
+        "|---|---|---|---|---|",
+    ]
     ratios = []
     for key, label in (("gpkg", "GeoPackage"), ("postgis", "PostGIS")):
         r = results[key]
@@ -147,15 +169,19 @@ def report(results: dict, polygons: int, cell: int) -> str:
         for name in ("ours-decree", "ours-matrix"):
             seconds = r[name]["seconds"]
             cells.append(f"{seconds:.1f} s ({seconds / floor:.2f}× floor)")
-            ratios.append(f"{label} {name} / floor: {seconds / floor:.2f} (target ≤ {FLOOR_TARGET}: "
-                          f"{'PASS' if seconds / floor <= FLOOR_TARGET else 'MISS'})")
+            ratios.append(
+                f"{label} {name} / floor: {seconds / floor:.2f} (target ≤ {FLOOR_TARGET}: "
+                f"{'PASS' if seconds / floor <= FLOOR_TARGET else 'MISS'})"
+            )
         if "baseline" in r:
             base = r["baseline"]["seconds"]
             speedup = base / r["ours-matrix"]["seconds"]
             cells.append(f"{base:.1f} s (ours {speedup:.1f}× faster)")
-            ratios.append(f"{label} baseline / ours (matrix): {speedup:.1f} (target ≥ {BASELINE_TARGET}: "
-                          f"{'PASS' if speedup >= BASELINE_TARGET else 'MISS'}); largest per-commune gap "
-                          f"{r['gap_ha']:.2e} ha")
+            ratios.append(
+                f"{label} baseline / ours (matrix): {speedup:.1f} (target ≥ {BASELINE_TARGET}: "
+                f"{'PASS' if speedup >= BASELINE_TARGET else 'MISS'}); largest per-commune gap "
+                f"{r['gap_ha']:.2e} ha"
+            )
         else:
             cells.append("(same compute as GeoPackage)")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -182,11 +208,15 @@ def main() -> None:
         ingest(pg_url, deliveries)
         subprocess.run(["psql", pg_url, "-qc", "VACUUM ANALYZE"], check=True)
         for key, store in (("gpkg", str(gpkg)), ("postgis", pg_url)):
-            results[key] = {"floor": timed("floor", store), "ours-decree": timed("ours", store),
-                            "ours-matrix": timed("ours", store, "matrix")}
+            results[key] = {
+                "floor": timed("floor", store),
+                "ours-decree": timed("ours", store),
+                "ours-matrix": timed("ours", store, "matrix"),
+            }
     results["gpkg"]["baseline"] = timed("baseline", str(gpkg))
-    results["gpkg"]["gap_ha"] = disagreement(results["gpkg"]["ours-matrix"]["figures"],
-                                             results["gpkg"]["baseline"]["figures"])
+    results["gpkg"]["gap_ha"] = disagreement(
+        results["gpkg"]["ours-matrix"]["figures"], results["gpkg"]["baseline"]["figures"]
+    )
     if results["gpkg"]["gap_ha"] > AGREEMENT_HA:
         raise SystemExit(f"the baseline and ours disagree by {results['gpkg']['gap_ha']} ha on a commune")
     text = report(results, results["gpkg"]["floor"]["figures"]["polygons"], cell)

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import host, say, write_results  # noqa: E402
+
 from tests.services import free_port, postgis, wait_for_server  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -60,17 +61,29 @@ MOD_SPATIALITE = Path("/usr/lib/x86_64-linux-gnu/mod_spatialite.so")
 
 STOCK_VENV = BENCH / ".venv-stock"
 TIPG_VENV = BENCH / ".venv-tipg"
-STOCK_REQUIREMENTS = ["pygeoapi==0.24.0", "SQLAlchemy==2.1.9", "GeoAlchemy2==0.20.0", "psycopg2-binary==2.9.13",
-                      "gunicorn==27.0.1", "pysqlite3-binary==0.5.4.post2"]
+STOCK_REQUIREMENTS = [
+    "pygeoapi==0.24.0",
+    "SQLAlchemy==2.1.9",
+    "GeoAlchemy2==0.20.0",
+    "psycopg2-binary==2.9.13",
+    "gunicorn==27.0.1",
+    "pysqlite3-binary==0.5.4.post2",
+]
 TIPG_REQUIREMENTS = ["tipg==1.6.1", "uvicorn==0.54.0", "gunicorn==27.0.1"]
 APT_PACKAGES = ["wrk", "postgresql-15-postgis-3", "libsqlite3-mod-spatialite", "libgdal-dev"]
 
 #: Places for the bbox pages and S_INTERSECTS polygons (lon, lat): towns, suburbs and countryside of Gironde.
 PLACES = [
-    ("Bordeaux centre", -0.5760, 44.8400), ("Mérignac", -0.6460, 44.8390), ("Pessac", -0.6310, 44.8060),
-    ("Libourne", -0.2420, 44.9160), ("Arcachon", -1.1680, 44.6590), ("Langon", -0.2480, 44.5530),
-    ("Pauillac (Médoc vineyards)", -0.7480, 45.1990), ("Hostens (Landes forest)", -0.6400, 44.4930),
-    ("Sauveterre (Entre-deux-Mers)", -0.0860, 44.6930), ("Blaye", -0.6620, 45.1280),
+    ("Bordeaux centre", -0.5760, 44.8400),
+    ("Mérignac", -0.6460, 44.8390),
+    ("Pessac", -0.6310, 44.8060),
+    ("Libourne", -0.2420, 44.9160),
+    ("Arcachon", -1.1680, 44.6590),
+    ("Langon", -0.2480, 44.5530),
+    ("Pauillac (Médoc vineyards)", -0.7480, 45.1990),
+    ("Hostens (Landes forest)", -0.6400, 44.4930),
+    ("Sauveterre (Entre-deux-Mers)", -0.0860, 44.6930),
+    ("Blaye", -0.6620, 45.1280),
 ]
 #: Candidate box sides in metres: each place gets the smallest whose page is full.
 BOX_SIDES_M = (1000, 1500, 2000, 3000, 4000, 6000, 8000)
@@ -111,8 +124,10 @@ def ensure_apt(packages: list[str]) -> None:
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     with step(f"apt-get install {' '.join(missing)}"):
         run([*sudo, "apt-get", "update", "-qq"])
-        run([*sudo, "apt-get", "install", "-y", "-qq", *missing],
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        run(
+            [*sudo, "apt-get", "install", "-y", "-qq", *missing],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
 
 
 def ensure_venv(path: Path, requirements: list[str]) -> Path:
@@ -178,8 +193,21 @@ def generated_deliveries(polygons: int) -> tuple[Path, int]:
     if not (delivery_root / ".done").exists():
         shutil.rmtree(delivery_root, ignore_errors=True)
         with step(f"ocsge generate (Gironde, cell size {cell} m)"):
-            run([PROJECT_BIN / "ocsge", "generate", "--communes", COMMUNES, "--departement", "33",
-                 "--cell-size", cell, "--no-archive", "--out", delivery_root])
+            run(
+                [
+                    PROJECT_BIN / "ocsge",
+                    "generate",
+                    "--communes",
+                    COMMUNES,
+                    "--departement",
+                    "33",
+                    "--cell-size",
+                    cell,
+                    "--no-archive",
+                    "--out",
+                    delivery_root,
+                ]
+            )
         (delivery_root / ".done").touch()
     return delivery_root, cell
 
@@ -198,8 +226,10 @@ def prepare_data(polygons: int) -> Dataset:
     with sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True) as conn:
         count = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
     if count < polygons:
-        raise SystemExit(f"only {count} polygons at cell size {cell} m (wanted {polygons}): raise --polygons a little "
-                         "for smaller cells")
+        raise SystemExit(
+            f"only {count} polygons at cell size {cell} m (wanted {polygons}): raise --polygons a little "
+            "for smaller cells"
+        )
     return Dataset(delivery, gpkg, count, cell)
 
 
@@ -244,8 +274,10 @@ def hexagon_wkt(lon: float, lat: float, side_m: float) -> str:
     to_l93 = pyproj.Transformer.from_crs("OGC:CRS84", 2154, always_xy=True)
     back = pyproj.Transformer.from_crs(2154, "OGC:CRS84", always_xy=True)
     x, y = to_l93.transform(lon, lat)
-    corners = [back.transform(x + side_m / 2 * math.cos(a), y + side_m / 2 * math.sin(a))
-               for a in (i * math.pi / 3 for i in range(7))]
+    corners = [
+        back.transform(x + side_m / 2 * math.cos(a), y + side_m / 2 * math.sin(a))
+        for a in (i * math.pi / 3 for i in range(7))
+    ]
     return "POLYGON((" + ", ".join(f"{cx:.6f} {cy:.6f}" for cx, cy in corners) + "))"
 
 
@@ -256,23 +288,30 @@ def build_queries(gpkg: Path) -> list[Query]:
 
     def in_box(bounds: tuple[float, float, float, float]) -> int:
         minx, miny, maxx, maxy = l93.transform_bounds(*bounds)
-        return conn.execute(f"SELECT count(*) FROM rtree_{TABLE}_geom WHERE maxx >= ? AND minx <= ? AND "
-                            "maxy >= ? AND miny <= ?", [minx, maxx, miny, maxy]).fetchone()[0]
+        return conn.execute(
+            f"SELECT count(*) FROM rtree_{TABLE}_geom WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?",
+            [minx, maxx, miny, maxy],
+        ).fetchone()[0]
 
     queries = []
     for name, lon, lat in PLACES:
         side = next((s for s in BOX_SIDES_M if in_box(box_crs84(lon, lat, s)) >= 1.5 * PAGE), BOX_SIDES_M[-1])
         bbox = ",".join(map(str, box_crs84(lon, lat, side)))
         queries.append(Query("bbox", f"{name}, {side / 1000:g} km", {"bbox": bbox, "limit": str(PAGE)}))
-        queries.append(Query("s-intersects", f"{name}, {side / 1000:g} km hexagon", cql(
-            f"S_INTERSECTS(geom, {hexagon_wkt(lon, lat, side * 1.2)})")))
-    codes_cs = [c for c, in conn.execute(f"SELECT code_cs FROM {TABLE} GROUP BY code_cs ORDER BY count(*) DESC")]
-    codes_us = [c for c, in conn.execute(f"SELECT code_us FROM {TABLE} GROUP BY code_us ORDER BY count(*) DESC")]
+        queries.append(
+            Query(
+                "s-intersects",
+                f"{name}, {side / 1000:g} km hexagon",
+                cql(f"S_INTERSECTS(geom, {hexagon_wkt(lon, lat, side * 1.2)})"),
+            )
+        )
+    codes_cs = [c for (c,) in conn.execute(f"SELECT code_cs FROM {TABLE} GROUP BY code_cs ORDER BY count(*) DESC")]
+    codes_us = [c for (c,) in conn.execute(f"SELECT code_us FROM {TABLE} GROUP BY code_us ORDER BY count(*) DESC")]
     conn.close()
     for code in codes_cs[:6]:
         queries.append(Query("cql-eq", code, cql(f"code_cs='{code}' AND millesime={MILLESIME}")))
     for start in range(0, 6, 2):
-        chosen = ", ".join(f"'{c}'" for c in codes_us[start:start + 3])
+        chosen = ", ".join(f"'{c}'" for c in codes_us[start : start + 3])
         queries.append(Query("cql-in", chosen, cql(f"code_us IN ({chosen}) AND millesime={MILLESIME}")))
     return queries
 
@@ -338,8 +377,19 @@ class Fleet:
 
     def gunicorn(self, bin_dir: Path, app: str, *worker_class: str) -> list:
         """Identical gunicorn settings for every server; a long timeout so slow baselines finish, not die."""
-        return [bin_dir / "gunicorn", "--workers", self.workers, *worker_class, "--bind", "127.0.0.1:{port}",
-                "--timeout", "300", "--log-level", "warning", app]
+        return [
+            bin_dir / "gunicorn",
+            "--workers",
+            self.workers,
+            *worker_class,
+            "--bind",
+            "127.0.0.1:{port}",
+            "--timeout",
+            "300",
+            "--log-level",
+            "warning",
+            app,
+        ]
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -352,12 +402,28 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def start_ours(fleet: Fleet, key: str, store: str) -> None:
     """Our server exactly as `make serve` runs it: `ocsge config`, then gunicorn on the WSGI app."""
-    server = Server(key, f"ours ({'GeoPackage' if key.endswith('gpkg') else 'PostGIS'} store)",
-                    "/collections/ocsge-occupation-sol/items", {"f": "json"})
+    server = Server(
+        key,
+        f"ours ({'GeoPackage' if key.endswith('gpkg') else 'PostGIS'} store)",
+        "/collections/ocsge-occupation-sol/items",
+        {"f": "json"},
+    )
     folder = fleet.run_dir / key
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
-    run([PROJECT_BIN / "ocsge", "config", "--store", store, "--template", ROOT / "pygeoapi-config.yml",
-         "--out", config, "--openapi", openapi])
+    run(
+        [
+            PROJECT_BIN / "ocsge",
+            "config",
+            "--store",
+            store,
+            "--template",
+            ROOT / "pygeoapi-config.yml",
+            "--out",
+            config,
+            "--openapi",
+            openapi,
+        ]
+    )
     env = {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}
     fleet.start(server, fleet.gunicorn(PROJECT_BIN, "ocsge_processes.server.app:APP"), env)
 
@@ -371,24 +437,33 @@ def stock_config(provider: dict) -> dict:
     config["server"].pop("manager", None)  # ours: stock pygeoapi has no ocsge_processes to import it from
     config["logging"] = {"level": "ERROR"}
     provider = {"type": "feature", "storage_crs": LAMBERT93, "crs": [CRS84, LAMBERT93], **provider}
-    config["resources"] = {TABLE: {
-        "type": "collection", "title": "OCS GE occupation du sol", "description": "Benchmark table",
-        "keywords": ["OCS GE"], "links": [],
-        "extents": {"spatial": {"bbox": [-1.3, 44.2, 0.4, 45.6], "crs": CRS84}},
-        "providers": [provider]}}
+    config["resources"] = {
+        TABLE: {
+            "type": "collection",
+            "title": "OCS GE occupation du sol",
+            "description": "Benchmark table",
+            "keywords": ["OCS GE"],
+            "links": [],
+            "extents": {"spatial": {"bbox": [-1.3, 44.2, 0.4, 45.6], "crs": CRS84}},
+            "providers": [provider],
+        }
+    }
     return config
 
 
-def start_stock(fleet: Fleet, bin_dir: Path, key: str, label: str, provider: dict,
-                env: dict[str, str] | None = None) -> None:
+def start_stock(
+    fleet: Fleet, bin_dir: Path, key: str, label: str, provider: dict, env: dict[str, str] | None = None
+) -> None:
     """Stock pygeoapi 0.24 (its own virtualenv, its own Flask app) with one of its providers."""
     server = Server(key, label, f"/collections/{TABLE}/items", {"f": "json"}, cql=provider["name"] == "PostgreSQL")
     folder = fleet.run_dir / key
     folder.mkdir(parents=True, exist_ok=True)
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
     config.write_text(yaml.safe_dump(stock_config(provider), allow_unicode=True, sort_keys=False), encoding="utf-8")
-    run([bin_dir / "pygeoapi", "openapi", "generate", config, "--output-file", openapi],
-        env={**os.environ, **(env or {}), "PYGEOAPI_CONFIG": str(config)})
+    run(
+        [bin_dir / "pygeoapi", "openapi", "generate", config, "--output-file", openapi],
+        env={**os.environ, **(env or {}), "PYGEOAPI_CONFIG": str(config)},
+    )
     env = {**(env or {}), "PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}
     fleet.start(server, fleet.gunicorn(bin_dir, "pygeoapi.flask_app:APP"), env)
 
@@ -399,8 +474,12 @@ def start_tipg(fleet: Fleet, bin_dir: Path, url: str) -> None:
     folder = fleet.run_dir / "tipg"
     folder.mkdir(parents=True, exist_ok=True)
     env = {"DATABASE_URL": url, "TIPG_DB_SCHEMAS": '["ocsge"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
-    fleet.start(server, fleet.gunicorn(bin_dir, "tipg.main:app", "--worker-class", "uvicorn.workers.UvicornWorker"),
-                env, cwd=folder)
+    fleet.start(
+        server,
+        fleet.gunicorn(bin_dir, "tipg.main:app", "--worker-class", "uvicorn.workers.UvicornWorker"),
+        env,
+        cwd=folder,
+    )
 
 
 def fleet_on_postgis(stack: ExitStack, dataset: Dataset, workers: int, run_dir: Path) -> tuple[str, Fleet]:
@@ -433,10 +512,26 @@ def start_all(fleet: Fleet, dataset: Dataset, pg_url: str) -> None:
     start_ours(fleet, "ours-postgis", pg_url)
     start_tipg(fleet, tipg_bin, pg_url)
     pg = re.match(r"postgresql://(\w+)@([\d.]+):(\d+)/(\w+)", pg_url)
-    start_stock(fleet, stock_bin, "stock-postgresql", "pygeoapi 0.24 PostgreSQL provider", {
-        "name": "PostgreSQL", "table": TABLE, "id_field": "fid", "geom_field": "geom",
-        "data": {"host": pg[2], "port": int(pg[3]), "dbname": pg[4], "user": pg[1], "password": "",
-                 "search_path": ["ocsge", "public"]}})
+    start_stock(
+        fleet,
+        stock_bin,
+        "stock-postgresql",
+        "pygeoapi 0.24 PostgreSQL provider",
+        {
+            "name": "PostgreSQL",
+            "table": TABLE,
+            "id_field": "fid",
+            "geom_field": "geom",
+            "data": {
+                "host": pg[2],
+                "port": int(pg[3]),
+                "dbname": pg[4],
+                "user": pg[1],
+                "password": "",
+                "search_path": ["ocsge", "public"],
+            },
+        },
+    )
     # SpatiaLite's AutoGPKGStart adds virtual tables to the file it opens: give it a copy, not our cached store.
     sqlite_copy = dataset.gpkg.with_name("stock-sqlitegpkg.gpkg")
     if not sqlite_copy.exists() or sqlite_copy.stat().st_mtime < dataset.gpkg.stat().st_mtime:
@@ -450,19 +545,28 @@ def start_all(fleet: Fleet, dataset: Dataset, pg_url: str) -> None:
     elif problem is None:
         start_stock(fleet, stock_bin, *sqlite_server, sqlite_provider)
     else:
-        say(f"! pygeoapi's SQLiteGPKG provider cannot load mod_spatialite with this Python's sqlite3 ({problem}: "
+        say(
+            f"! pygeoapi's SQLiteGPKG provider cannot load mod_spatialite with this Python's sqlite3 ({problem}: "
             "pyenv built it without loadable extensions); it runs on pysqlite3-binary's sqlite3 instead, provider "
-            "code unchanged (bench/stock_sqlite/sitecustomize.py)")
-        start_stock(fleet, stock_bin, *sqlite_server, sqlite_provider,
-                    env={"PYTHONPATH": str(BENCH / "stock_sqlite")})
+            "code unchanged (bench/stock_sqlite/sitecustomize.py)"
+        )
+        start_stock(fleet, stock_bin, *sqlite_server, sqlite_provider, env={"PYTHONPATH": str(BENCH / "stock_sqlite")})
     ogr_server = ("stock-ogr", "pygeoapi 0.24 OGR provider (GPKG)")
     gdal_problem = ensure_gdal_bindings(stock_bin)
     if gdal_problem:
         fleet.skip(Server(*ogr_server, ""), gdal_problem)
     else:
-        start_stock(fleet, stock_bin, *ogr_server, {
-            "name": "OGR", "id_field": "id", "layer": TABLE,
-            "data": {"source_type": "GPKG", "source": str(dataset.gpkg)}})
+        start_stock(
+            fleet,
+            stock_bin,
+            *ogr_server,
+            {
+                "name": "OGR",
+                "id_field": "id",
+                "layer": TABLE,
+                "data": {"source_type": "GPKG", "source": str(dataset.gpkg)},
+            },
+        )
 
 
 # -- correctness ------------------------------------------------------------------------------------------------
@@ -508,8 +612,9 @@ def check(servers: list[Server], queries: list[Query]) -> tuple[dict[str, dict[s
             if len(set(values.values())) > 1:
                 warnings.append(f"{query.kind} [{query.label}]: number{what.capitalize()} differs: {values}")
         if any(a.returned != PAGE for a in fine.values()):
-            warnings.append(f"{query.kind} [{query.label}]: a page is not full: "
-                            f"{ {k: a.returned for k, a in fine.items()} }")
+            warnings.append(
+                f"{query.kind} [{query.label}]: a page is not full: { {k: a.returned for k, a in fine.items()} }"
+            )
     for warning in warnings:
         say(f"! {warning}")
     return answers, warnings
@@ -599,8 +704,21 @@ def _wrk_once(server: Server, paths: Path, seconds: int, args: argparse.Namespac
     """One wrk run, with the CPU used by the servers and PostgreSQL and by anything else on the machine."""
     wait_idle(roots)
     start = (tree_ticks(roots), machine_ticks(), children_seconds())
-    result = run(["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "300s",
-                  "-s", BENCH / "rotate.lua", server.base, "--", paths])
+    result = run(
+        [
+            "wrk",
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "300s",
+            "-s",
+            BENCH / "rotate.lua",
+            server.base,
+            "--",
+            paths,
+        ]
+    )
     end = (tree_ticks(roots), machine_ticks(), children_seconds())
     line = next(line for line in result.stdout.splitlines() if line.startswith("WRK_RESULT"))
     values = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
@@ -610,9 +728,17 @@ def _wrk_once(server: Server, paths: Path, seconds: int, args: argparse.Namespac
     tested = (end[0] - start[0]) / CLOCK_TICKS
     other = (end[1][0] - start[1][0]) / CLOCK_TICKS - tested - (end[2] - start[2])
     niced = (end[1][1] - start[1][1]) / CLOCK_TICKS
-    return Load(done, elapsed, done / elapsed, values["p50_us"] / 1000 if done else None,
-                values["p95_us"] / 1000 if done else None, errors, round(tested / elapsed, 2),
-                round(max(0.0, other) / elapsed, 2), round(niced / elapsed, 2))
+    return Load(
+        done,
+        elapsed,
+        done / elapsed,
+        values["p50_us"] / 1000 if done else None,
+        values["p95_us"] / 1000 if done else None,
+        errors,
+        round(tested / elapsed, 2),
+        round(max(0.0, other) / elapsed, 2),
+        round(niced / elapsed, 2),
+    )
 
 
 # -- report -----------------------------------------------------------------------------------------------------
@@ -648,23 +774,29 @@ def ratio_lines(loads: dict[str, Load | str | None]) -> list[str]:
     if isinstance(gpkg, Load) and isinstance(pg, Load) and gpkg.rps > 0:
         r = pg.rps / gpkg.rps
         verdict = "PASS" if r <= GPKG_VS_POSTGIS else "MISS"
-        lines.append(f"ours-postgis / ours-gpkg: {r:.2f}× – target GPKG within {GPKG_VS_POSTGIS:g}× of PostGIS: "
-                     f"{verdict}")
+        lines.append(
+            f"ours-postgis / ours-gpkg: {r:.2f}× – target GPKG within {GPKG_VS_POSTGIS:g}× of PostGIS: {verdict}"
+        )
     return lines
 
 
-def markdown_table(servers: list[Server], loads: dict[str, Load | str | None],
-                   answers: dict[str, dict[str, list[Answer]]], kind: str) -> list[str]:
+def markdown_table(
+    servers: list[Server], loads: dict[str, Load | str | None], answers: dict[str, dict[str, list[Answer]]], kind: str
+) -> list[str]:
     """One row per server; CPU columns show what the servers used and whether anything else ran meanwhile."""
-    rows = ["| server | req/s | p50 ms | p95 ms | KiB/response | errors | server+PG cores | other cores |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| server | req/s | p50 ms | p95 ms | KiB/response | errors | server+PG cores | other cores |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for server in servers:
         load = loads.get(server.key)
         sizes = [a.size for a in answers.get(server.key, {}).get(kind, []) if a.error is None]
         size = f"{sum(sizes) / len(sizes) / 1024:.0f}" if sizes and isinstance(load, Load) else ""
-        extra = [str(load.errors), f"{load.server_cores:.2f}",
-                 f"{load.other_cores:.2f} (+{load.niced_cores:.2f} niced)"] if isinstance(
-            load, Load) else ["", "", ""]
+        extra = (
+            [str(load.errors), f"{load.server_cores:.2f}", f"{load.other_cores:.2f} (+{load.niced_cores:.2f} niced)"]
+            if isinstance(load, Load)
+            else ["", "", ""]
+        )
         rows.append(f"| {server.key} ({server.label}) | " + " | ".join([*cell(load), size, *extra]) + " |")
     return rows
 
@@ -676,8 +808,18 @@ def profile(dataset: Dataset, pg_url: str, queries: list[Query], run_dir: Path) 
         for kind in KINDS:
             query = next(q for q in queries if q.kind == kind)
             path = Server("", "", "/collections/ocsge-occupation-sol/items", {"f": "json"}).path(query)
-            result = run([sys.executable, BENCH / "profile_request.py", "--store", store, "--path", path,
-                          "--work", run_dir / "profile" / f"{store_key}-{kind}"])
+            result = run(
+                [
+                    sys.executable,
+                    BENCH / "profile_request.py",
+                    "--store",
+                    store,
+                    "--path",
+                    path,
+                    "--work",
+                    run_dir / "profile" / f"{store_key}-{kind}",
+                ]
+            )
             lines += [f"### {store_key}, {kind} ({query.label})", "", "```", result.stdout.rstrip(), "```", ""]
     return lines
 
@@ -692,14 +834,17 @@ def load_arguments(parser: argparse.ArgumentParser, duration: int, per: str) -> 
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
-    parser.add_argument("--max-other-load", type=float, default=0.25,
-                        help="CPU cores other processes may use during a run before it is measured again")
+    parser.add_argument(
+        "--max-other-load",
+        type=float,
+        default=0.25,
+        help="CPU cores other processes may use during a run before it is measured again",
+    )
     return parser
 
 
 def main() -> None:
-    parser = load_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), 20,
-                            "server and query kind")
+    parser = load_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), 20, "server and query kind")
     args = parser.parse_args()
 
     ensure_apt(APT_PACKAGES)
@@ -730,43 +875,60 @@ def main() -> None:
             profiles = profile(dataset, pg_url, queries, run_dir)
 
     about = machine()
-    lines = [f"# Features benchmark, {dt.date.today().isoformat()}", "",
-             f"Machine: {about['cpus']} CPUs ({about['cpu_model']}), {about['ram_gib']} GiB RAM, Linux "
-             f"{about['kernel']}, {about['postgres']}; everything on this one machine over loopback.", "",
-             f"Data: generated OCS GE of Gironde (`ocsge generate`, cell size {dataset.cell_size_m} m), millésime "
-             f"{MILLESIME}: {dataset.polygons} OCCUPATION_SOL polygons.", "",
-             f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s per server and kind (after a 3 s "
-             f"warm-up), rotating through the kind's URLs; every server under gunicorn with {args.workers} workers.",
-             "Columns: latencies as wrk measured them under that load; *server+PG cores*: CPU the server and "
-             "PostgreSQL used on average; *other cores*: CPU unrelated processes used meanwhile at normal priority "
-             f"(the machine is shared; runs above {args.max_other_load:g} were taken again, up to 3 times, keeping "
-             "the quietest), and niced ones, which mostly take only the CPU the servers leave idle.",
-             ""]
+    lines = [
+        f"# Features benchmark, {dt.date.today().isoformat()}",
+        "",
+        f"Machine: {about['cpus']} CPUs ({about['cpu_model']}), {about['ram_gib']} GiB RAM, Linux "
+        f"{about['kernel']}, {about['postgres']}; everything on this one machine over loopback.",
+        "",
+        f"Data: generated OCS GE of Gironde (`ocsge generate`, cell size {dataset.cell_size_m} m), millésime "
+        f"{MILLESIME}: {dataset.polygons} OCCUPATION_SOL polygons.",
+        "",
+        f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s per server and kind (after a 3 s "
+        f"warm-up), rotating through the kind's URLs; every server under gunicorn with {args.workers} workers.",
+        "Columns: latencies as wrk measured them under that load; *server+PG cores*: CPU the server and "
+        "PostgreSQL used on average; *other cores*: CPU unrelated processes used meanwhile at normal priority "
+        f"(the machine is shared; runs above {args.max_other_load:g} were taken again, up to 3 times, keeping "
+        "the quietest), and niced ones, which mostly take only the CPU the servers leave idle.",
+        "",
+    ]
     for server in servers:
         if server.skipped:
             lines.append(f"- {server.key}: not run – {server.skipped}")
     for kind, title in KINDS.items():
-        lines += ["", f"## {kind}: {title}", "", *markdown_table(servers, results[kind], answers, kind), "",
-                  *(f"- {line}" for line in ratio_lines(results[kind]))]
+        lines += [
+            "",
+            f"## {kind}: {title}",
+            "",
+            *markdown_table(servers, results[kind], answers, kind),
+            "",
+            *(f"- {line}" for line in ratio_lines(results[kind])),
+        ]
     lines += ["", "## Correctness check (each query once on each server, before timing)", ""]
     lines += [f"- {w}" for w in warnings] or ["- every server returned the same numberReturned and numberMatched"]
-    lines += ["", "tipg reprojects a CRS84 bbox to the storage CRS with densified bounds (pyproj transform_bounds); "
-              "pygeoapi, and so ours and the stock providers, transforms its two corners only. tipg's Lambert-93 "
-              "box is thus slightly larger and matches more polygons; pages are full (1 000) everywhere. Stock "
-              "providers that ignore `filter` are not asked the CQL2 queries."]
+    lines += [
+        "",
+        "tipg reprojects a CRS84 bbox to the storage CRS with densified bounds (pyproj transform_bounds); "
+        "pygeoapi, and so ours and the stock providers, transforms its two corners only. tipg's Lambert-93 "
+        "box is thus slightly larger and matches more polygons; pages are full (1 000) everywhere. Stock "
+        "providers that ignore `filter` are not asked the CQL2 queries.",
+    ]
     lines += ["", "## Queries", ""]
     lines += [f"- {q.kind} [{q.label}]: `{urlencode(q.params)}`" for q in queries]
     lines += ["", "## Where one request of ours spends its time", "", *profiles]
     text = "\n".join(lines) + "\n"
     print(text)
-    report = {"date": dt.date.today().isoformat(), "machine": about, "args": vars(args),
-              "data": {**asdict(dataset), "delivery": str(dataset.delivery), "gpkg": str(dataset.gpkg)},
-              "servers": [asdict(s) for s in servers], "queries": [asdict(q) for q in queries],
-              "single_requests": {s: {k: [asdict(a) for a in v] for k, v in kinds.items()}
-                                  for s, kinds in answers.items()},
-              "results": {k: {s: asdict(v) if isinstance(v, Load) else v for s, v in r.items()}
-                          for k, r in results.items()},
-              "ratios": {k: ratio_lines(r) for k, r in results.items()}}
+    report = {
+        "date": dt.date.today().isoformat(),
+        "machine": about,
+        "args": vars(args),
+        "data": {**asdict(dataset), "delivery": str(dataset.delivery), "gpkg": str(dataset.gpkg)},
+        "servers": [asdict(s) for s in servers],
+        "queries": [asdict(q) for q in queries],
+        "single_requests": {s: {k: [asdict(a) for a in v] for k, v in kinds.items()} for s, kinds in answers.items()},
+        "results": {k: {s: asdict(v) if isinstance(v, Load) else v for s, v in r.items()} for k, r in results.items()},
+        "ratios": {k: ratio_lines(r) for k, r in results.items()},
+    }
     say(f"results: {write_results('features', report, text).relative_to(ROOT)}")
 
 

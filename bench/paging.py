@@ -42,8 +42,8 @@ FILTERS = {"all": None, "CS2.1.1.1 (forests)": "code_cs = 'CS2.1.1.1'"}
 def key_before(store_url: str, depth: int, where: str | None) -> tuple:
     """The store key of the row at position ``depth - 1`` in the default order (untimed)."""
     from ocsge_processes.filters import parse_filter
-    query = FeatureQuery(where=parse_filter(where) if where else None, limit=1, offset=depth - 1,
-                         skip_geometry=True)
+
+    query = FeatureQuery(where=parse_filter(where) if where else None, limit=1, offset=depth - 1, skip_geometry=True)
     page = open_store(store_url).query(OCCUPATION_SOL, 2154, query)
     return page.last_key
 
@@ -72,11 +72,21 @@ def measure(base: str, store_url: str, depths: list[int], limit: int, repeats: i
             by_offset = timed(base + ITEMS, {**common, "offset": depth}, repeats)
             cursor = encode_cursor([], key, depth)
             by_cursor = timed(base + ITEMS, {**common, "offset": depth, "cursor": cursor}, repeats)
-            rows.append({"filter": label, "depth": depth, "page1_s": first, "offset_s": by_offset,
-                         "cursor_s": by_cursor, "offset_over_cursor": by_offset / by_cursor,
-                         "cursor_over_page1": by_cursor / first})
-            say(f"  {label} @ {depth}: page 1 {first * 1000:.0f} ms, offset {by_offset * 1000:.0f} ms, "
-                f"cursor {by_cursor * 1000:.0f} ms ({by_offset / by_cursor:.1f}×)")
+            rows.append(
+                {
+                    "filter": label,
+                    "depth": depth,
+                    "page1_s": first,
+                    "offset_s": by_offset,
+                    "cursor_s": by_cursor,
+                    "offset_over_cursor": by_offset / by_cursor,
+                    "cursor_over_page1": by_cursor / first,
+                }
+            )
+            say(
+                f"  {label} @ {depth}: page 1 {first * 1000:.0f} ms, offset {by_offset * 1000:.0f} ms, "
+                f"cursor {by_cursor * 1000:.0f} ms ({by_offset / by_cursor:.1f}×)"
+            )
     return rows
 
 
@@ -89,8 +99,14 @@ def main() -> None:
     args = parser.parse_args()
     depths = [int(d) for d in args.depths.split(",")]
     dataset = prepare_data(args.polygons)
-    report = {"host": host(), "polygons": dataset.polygons, "cell_size_m": dataset.cell_size_m,
-              "limit": args.limit, "repeats": args.repeats, "stores": {}}
+    report = {
+        "host": host(),
+        "polygons": dataset.polygons,
+        "cell_size_m": dataset.cell_size_m,
+        "limit": args.limit,
+        "repeats": args.repeats,
+        "stores": {},
+    }
     with ExitStack() as stack:
         pg_url = stack.enter_context(postgis())
         ingest_postgis(pg_url, dataset)
@@ -99,15 +115,21 @@ def main() -> None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"paging-{name}-")))
             with web_server(store_url, folder, PROJECT_BIN) as base:
                 report["stores"][name] = measure(base, store_url, depths, args.limit, args.repeats)
-    lines = [f"# Deep paging: cursor vs offset ({dataset.polygons} GENERATED polygons, {TABLE}, limit "
-             f"{args.limit}, median of {args.repeats})", "",
-             f"Machine: {report['host']['cpus']} CPUs, {report['host']['cpu_model']}", "",
-             "| store | filter | depth | page 1 (ms) | offset (ms) | cursor (ms) | offset / cursor | cursor / page 1 |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Deep paging: cursor vs offset ({dataset.polygons} GENERATED polygons, {TABLE}, limit "
+        f"{args.limit}, median of {args.repeats})",
+        "",
+        f"Machine: {report['host']['cpus']} CPUs, {report['host']['cpu_model']}",
+        "",
+        "| store | filter | depth | page 1 (ms) | offset (ms) | cursor (ms) | offset / cursor | cursor / page 1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for store, rows in report["stores"].items():
-        lines += [f"| {store} | {r['filter']} | {r['depth']} | {r['page1_s'] * 1000:.0f} | {r['offset_s'] * 1000:.0f} "
-                  f"| {r['cursor_s'] * 1000:.0f} | {r['offset_over_cursor']:.1f}× | {r['cursor_over_page1']:.2f} |"
-                  for r in rows]
+        lines += [
+            f"| {store} | {r['filter']} | {r['depth']} | {r['page1_s'] * 1000:.0f} | {r['offset_s'] * 1000:.0f} "
+            f"| {r['cursor_s'] * 1000:.0f} | {r['offset_over_cursor']:.1f}× | {r['cursor_over_page1']:.2f} |"
+            for r in rows
+        ]
     text = "\n".join(lines) + "\n"
     print(text)
     say(f"written {write_results('paging', report, text)}")

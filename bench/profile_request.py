@@ -41,32 +41,59 @@ def any_of(*matches: Match) -> Match:
 
 
 STORE_QUERY = any_of(func("stores/gpkg.py", "query"), func("stores/postgis.py", "query"))
-PAGE_SQL = any_of(builtin("sqlite3.Connection"), builtin("sqlite3.Cursor"),
-                  func("psycopg/connection.py", "execute"), func("psycopg/cursor.py", "fetchall"))
+PAGE_SQL = any_of(
+    builtin("sqlite3.Connection"),
+    builtin("sqlite3.Cursor"),
+    func("psycopg/connection.py", "execute"),
+    func("psycopg/cursor.py", "fetchall"),
+)
 #: (depth, label, callee, caller): cumulative time of the callee, counted only for calls from the caller if given.
 STAGES: list[tuple[int, str, Match, Match | None]] = [
     (1, "request guard (validation, filter parsed once more)", func("server/guard.py", "check"), None),
-    (1, "pygeoapi items handler (get_collection_items)", func("pygeoapi/api/itemtypes.py", "get_collection_items"),
-     None),
-    (2, "bbox to storage CRS (transform_bbox)",
-     any_of(func("pygeoapi/crs.py", "transform_bbox"), func("server/speedups.py", "transform_bbox")), None),
-    (2, "filter geometries to storage CRS (modify_pygeofilter)", func("pygeoapi/crs.py", "modify_pygeofilter"),
-     None),
-    (2, "filter parsing (ours, called by pygeoapi)", func("ocsge_processes/filters.py", "parse_filter"),
-     func("pygeoapi/api/itemtypes.py", "get_collection_items")),
+    (
+        1,
+        "pygeoapi items handler (get_collection_items)",
+        func("pygeoapi/api/itemtypes.py", "get_collection_items"),
+        None,
+    ),
+    (
+        2,
+        "bbox to storage CRS (transform_bbox)",
+        any_of(func("pygeoapi/crs.py", "transform_bbox"), func("server/speedups.py", "transform_bbox")),
+        None,
+    ),
+    (2, "filter geometries to storage CRS (modify_pygeofilter)", func("pygeoapi/crs.py", "modify_pygeofilter"), None),
+    (
+        2,
+        "filter parsing (ours, called by pygeoapi)",
+        func("ocsge_processes/filters.py", "parse_filter"),
+        func("pygeoapi/api/itemtypes.py", "get_collection_items"),
+    ),
     (2, "provider query (ours)", func("server/provider.py", "query"), None),
-    (3, "numberMatched count (SQL)", any_of(func("stores/gpkg.py", "_count"), func("stores/postgis.py", "_count")),
-     None),
+    (
+        3,
+        "numberMatched count (SQL)",
+        any_of(func("stores/gpkg.py", "_count"), func("stores/postgis.py", "_count")),
+        None,
+    ),
     (3, "page SQL: execute + fetch", PAGE_SQL, STORE_QUERY),
     (4, "exact spatial test in Python (ocsge_relate, count and page)", func("stores/gpkg.py", "_relate"), None),
     (3, "features from rows (page_features)", func("stores/base.py", "page_features"), None),
-    (4, "geometry decoding (WKB/GPKG blobs -> shapely)",
-     any_of(func("stores/gpkgblob.py", "decode"), func("stores/postgis.py", "_decode")), None),
+    (
+        4,
+        "geometry decoding (WKB/GPKG blobs -> shapely)",
+        any_of(func("stores/gpkgblob.py", "decode"), func("stores/postgis.py", "_decode")),
+        None,
+    ),
     (4, "reprojection to CRS84", func("stores/reproject.py", "reproject"), None),
     (4, "GeoJSON geometry dicts (geojson_geometries)", func("stores/base.py", "geojson_geometries"), None),
     (4, "feature dicts (make_feature)", func("stores/base.py", "make_feature"), None),
-    (2, "response JSON encoding (to_json)",
-     any_of(func("pygeoapi/util.py", "to_json"), func("server/speedups.py", "to_json")), None),
+    (
+        2,
+        "response JSON encoding (to_json)",
+        any_of(func("pygeoapi/util.py", "to_json"), func("server/speedups.py", "to_json")),
+        None,
+    ),
 ]
 
 
@@ -92,9 +119,22 @@ def main() -> None:
     args = parser.parse_args()
 
     config, openapi = args.work / "pygeoapi-config.yml", args.work / "openapi.yml"
-    subprocess.run([Path(sys.executable).parent / "ocsge", "config", "--store", args.store, "--template",
-                    ROOT / "pygeoapi-config.yml", "--out", config, "--openapi", openapi],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            Path(sys.executable).parent / "ocsge",
+            "config",
+            "--store",
+            args.store,
+            "--template",
+            ROOT / "pygeoapi-config.yml",
+            "--out",
+            config,
+            "--openapi",
+            openapi,
+        ],
+        check=True,
+        capture_output=True,
+    )
     os.environ["PYGEOAPI_CONFIG"], os.environ["PYGEOAPI_OPENAPI"] = str(config), str(openapi)
     sys.path.insert(0, str(ROOT))
     from ocsge_processes.server.app import APP
@@ -119,8 +159,10 @@ def main() -> None:
     stats = pstats.Stats(profiler)
     total = cumulative(stats, func("profile_request.py", "requests"), None)
     per = 1000 / args.requests
-    print(f"one request: {plain_ms:.1f} ms without profiler, {total * per:.1f} ms under cProfile; "
-          f"{size / 1024:.0f} KiB response")
+    print(
+        f"one request: {plain_ms:.1f} ms without profiler, {total * per:.1f} ms under cProfile; "
+        f"{size / 1024:.0f} KiB response"
+    )
     print(f"{'stage (cProfile, per request)':<72} {'ms':>7} {'share':>6}")
     for depth, label, callee, caller in STAGES:
         seconds = cumulative(stats, callee, caller)

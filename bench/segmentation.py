@@ -87,13 +87,18 @@ PEAKS = {"H100": 989.4, "H200": 989.4}
 
 def source_patch() -> dict[str, Path]:
     """The real patch's RVB, IRC and elevation rasters (252×252 px), copied once into the cache."""
-    files = {"rgb": PATCH_COPY / "test_data_rgb.tif", "irc": PATCH_COPY / "test_data_irc.tif",
-             "elevation": PATCH_COPY / "elevation.tif"}
+    files = {
+        "rgb": PATCH_COPY / "test_data_rgb.tif",
+        "irc": PATCH_COPY / "test_data_irc.tif",
+        "elevation": PATCH_COPY / "elevation.tif",
+    }
     if all(path.exists() for path in files.values()):
         return files
     if not (PATCH / "ortho" / "test_data_rgb.tif").exists():
-        raise SystemExit(f"the real Montpellier patch is neither in {PATCH} nor in {PATCH_COPY}: set "
-                         f"OCSGE_SHARED_DATA or carry {PATCH_COPY.relative_to(ROOT)}")
+        raise SystemExit(
+            f"the real Montpellier patch is neither in {PATCH} nor in {PATCH_COPY}: set "
+            f"OCSGE_SHARED_DATA or carry {PATCH_COPY.relative_to(ROOT)}"
+        )
     import rasterio
 
     from ocsge_processes.segmentation.lidar import labels_and_elevation, read_points
@@ -103,8 +108,13 @@ def source_patch() -> dict[str, Path]:
         shutil.copyfile(PATCH / "ortho" / files[key].name, files[key])
     with rasterio.open(files["rgb"]) as rgb, rasterio.open(files["irc"]) as irc:
         profile = rgb.profile | {"count": 1, "nodata": None}
-        _, elevation = labels_and_elevation(read_points(sorted((PATCH / "lidar").glob("*.laz"))), rgb.transform,
-                                            (rgb.height, rgb.width), rgb.read(1), irc.read(1))
+        _, elevation = labels_and_elevation(
+            read_points(sorted((PATCH / "lidar").glob("*.laz"))),
+            rgb.transform,
+            (rgb.height, rgb.width),
+            rgb.read(1),
+            irc.read(1),
+        )
     with rasterio.open(files["elevation"], "w", **profile) as out:
         out.write(elevation, 1)
     return files
@@ -118,19 +128,37 @@ def mosaic(bands: tuple[str, ...], size: int) -> Path:
     if path.exists():
         return path
     files = source_patch()
-    with rasterio.open(files["rgb"]) as rgb, rasterio.open(files["irc"]) as irc, \
-            rasterio.open(files["elevation"]) as elevation:
+    with (
+        rasterio.open(files["rgb"]) as rgb,
+        rasterio.open(files["irc"]) as irc,
+        rasterio.open(files["elevation"]) as elevation,
+    ):
         planes = {"R": rgb.read(1), "G": rgb.read(2), "B": rgb.read(3), "NIR": irc.read(1), "E": elevation.read(1)}
         crs, transform = rgb.crs, rgb.transform
     patch = np.stack([planes[band] for band in bands])
     height, width = patch.shape[1:]
-    pixels = np.pad(patch, ((0, 0), (0, max(0, size - height)), (0, max(0, size - width))),
-                    mode="symmetric")[:, :size, :size]
+    pixels = np.pad(patch, ((0, 0), (0, max(0, size - height)), (0, max(0, size - width))), mode="symmetric")[
+        :, :size, :size
+    ]
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.tif")
-    with rasterio.open(partial, "w", driver="GTiff", width=size, height=size, count=len(bands), dtype="uint8",
-                       crs=crs, transform=transform, tiled=True, blockxsize=512, blockysize=512,
-                       compress="DEFLATE", interleave="band", BIGTIFF="IF_SAFER") as out:
+    with rasterio.open(
+        partial,
+        "w",
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=len(bands),
+        dtype="uint8",
+        crs=crs,
+        transform=transform,
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        compress="DEFLATE",
+        interleave="band",
+        BIGTIFF="IF_SAFER",
+    ) as out:
         out.write(pixels)
     partial.rename(path)
     return path
@@ -145,8 +173,11 @@ def crop(path: Path, size: int) -> Path:
     if not out.exists():
         with rasterio.open(path) as src:
             window = Window(0, 0, min(size, src.width), min(size, src.height))
-            profile = src.profile | {"width": window.width, "height": window.height,
-                                     "transform": src.window_transform(window)}
+            profile = src.profile | {
+                "width": window.width,
+                "height": window.height,
+                "transform": src.window_transform(window),
+            }
             with rasterio.open(out, "w", **profile) as dst:
                 dst.write(src.read(window=window))
     return out
@@ -176,8 +207,15 @@ def checkpoint(model_name: str, image: Path) -> Path:
 
     with rasterio.open(image) as src:
         side = min(512, src.width, src.height) // 32 * 32
-        windows = [src.read(window=Window(col, row, side, side)) for row, col in
-                   ((0, 0), (0, src.width - side), (src.height - side, 0), (src.height - side, src.width - side))]
+        windows = [
+            src.read(window=Window(col, row, side, side))
+            for row, col in (
+                (0, 0),
+                (0, src.width - side),
+                (src.height - side, 0),
+                (src.height - side, src.width - side),
+            )
+        ]
     x = torch.from_numpy(np.stack(windows)).float()
     x = (x - torch.tensor(spec.mean).view(1, -1, 1, 1)) / torch.tensor(spec.std).view(1, -1, 1, 1)
     model.train()
@@ -209,13 +247,20 @@ def load_ign(spec: object, path: Path) -> object:
     import segmentation_models_pytorch as smp
     import torch
 
-    model = smp.create_model(spec.architecture, encoder_name=spec.encoder, encoder_weights=None,
-                             in_channels=len(spec.bands), classes=len(spec.classes), **dict(spec.options))
+    model = smp.create_model(
+        spec.architecture,
+        encoder_name=spec.encoder,
+        encoder_weights=None,
+        in_channels=len(spec.bands),
+        classes=len(spec.classes),
+        **dict(spec.options),
+    )
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state)
     if next(iter(state)).startswith("model.seg_model."):
-        state = {key[len("model.seg_model."):]: value for key, value in state.items()
-                 if key.startswith("model.seg_model.")}
+        state = {
+            key[len("model.seg_model.") :]: value for key, value in state.items() if key.startswith("model.seg_model.")
+        }
     model.load_state_dict(state, strict=True)
     return model.eval()
 
@@ -234,22 +279,39 @@ def run_ign(image: Path, out: Path, model: object, spec: object, device: object)
     clock = time.perf_counter
     with rasterio.open(image) as src:
         width, height = src.width, src.height
-        tiles = [(r, c) for r in ign_windows(height, IGN_WINDOW, IGN_MARGIN)
-                 for c in ign_windows(width, IGN_WINDOW, IGN_MARGIN)]
-        profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8",
-                   "crs": src.crs, "transform": src.transform, "compress": "LZW", "BIGTIFF": "YES",
-                   "tiled": True, "blockxsize": IGN_WINDOW, "blockysize": IGN_WINDOW}
+        tiles = [
+            (r, c)
+            for r in ign_windows(height, IGN_WINDOW, IGN_MARGIN)
+            for c in ign_windows(width, IGN_WINDOW, IGN_MARGIN)
+        ]
+        profile = {
+            "driver": "GTiff",
+            "width": width,
+            "height": height,
+            "count": 1,
+            "dtype": "uint8",
+            "crs": src.crs,
+            "transform": src.transform,
+            "compress": "LZW",
+            "BIGTIFF": "YES",
+            "tiled": True,
+            "blockxsize": IGN_WINDOW,
+            "blockysize": IGN_WINDOW,
+        }
         with rasterio.open(out, "w", **profile) as dst:
             for start in range(0, len(tiles), IGN_BATCH):
-                batch = tiles[start:start + IGN_BATCH]
+                batch = tiles[start : start + IGN_BATCH]
                 images = []
                 for (row, _, _), (col, _, _) in batch:
                     t0 = clock()
                     inside = Window(col, row, IGN_WINDOW, IGN_WINDOW).intersection(Window(0, 0, width, height))
                     pixels = src.read(window=inside)
                     top, left = int(inside.row_off) - row, int(inside.col_off) - col
-                    pad = ((0, 0), (top, IGN_WINDOW - top - int(inside.height)),
-                           (left, IGN_WINDOW - left - int(inside.width)))
+                    pad = (
+                        (0, 0),
+                        (top, IGN_WINDOW - top - int(inside.height)),
+                        (left, IGN_WINDOW - left - int(inside.width)),
+                    )
                     if any(p for axis in pad for p in axis):
                         pixels = np.pad(pixels, pad, mode="symmetric")
                     t1 = clock()
@@ -276,7 +338,7 @@ def run_ign(image: Path, out: Path, model: object, spec: object, device: object)
                 stages["softmax_argmax"] += t3 - t2
                 for index, ((row, core_row, rows), (col, core_col, cols)) in enumerate(batch):
                     top, left = core_row - row, core_col - col
-                    classes = np.argmax(probs[index, :, top:top + rows, left:left + cols], axis=0).astype(np.uint8)
+                    classes = np.argmax(probs[index, :, top : top + rows, left : left + cols], axis=0).astype(np.uint8)
                     t4 = clock()
                     stages["softmax_argmax"] += t4 - t3
                     dst.write(classes, 1, window=Window(core_col, core_row, cols, rows))
@@ -288,8 +350,9 @@ def run_ign(image: Path, out: Path, model: object, spec: object, device: object)
 def run_ours(image: Path, out: Path, model: object, spec: object, device: str, tiling: object) -> dict:
     from ocsge_processes.segmentation import assemble, segment
 
-    result = segment(assemble(image, spec.bands), model, spec, out, tiling=tiling, device=device,
-                     output=output_kind(spec))
+    result = segment(
+        assemble(image, spec.bands), model, spec, out, tiling=tiling, device=device, output=output_kind(spec)
+    )
     return {"windows": result.windows, "window": tiling.window}
 
 
@@ -321,6 +384,7 @@ def measure(args: argparse.Namespace) -> dict:
 
         def go(source: Path, target: Path) -> dict:
             return run_ours(source, target, model, spec, device.type, tiling)
+
     # Warm-up, untimed: on CUDA our engine autotunes cuDNN for every batch shape it meets (cudnn.benchmark), so it
     # first runs the whole input once; otherwise (and for IGN's method, which does not autotune) a 512 px crop.
     warm = image if device.type == "cuda" and args.measure != "ign" else crop(image, 512)
@@ -330,8 +394,12 @@ def measure(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     info = go(image, out)
     seconds = time.perf_counter() - start
-    info.update(seconds=seconds, threads=torch.get_num_threads(), device=device.type,
-                device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model())
+    info.update(
+        seconds=seconds,
+        threads=torch.get_num_threads(),
+        device=device.type,
+        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
+    )
     if device.type == "cuda":
         info["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     return info
@@ -365,9 +433,24 @@ def flops_per_window(spec: object, window: int) -> float:
 
 def timed(kind: str, args: argparse.Namespace, image: Path, weights: Path, out: Path) -> dict:
     say(f"… {kind}")
-    command = [sys.executable, __file__, "--measure", kind, "--image", str(image), "--checkpoint", str(weights),
-               "--out", str(out), "--model", args.model, "--device", args.device,
-               "--best", "x".join(map(str, args.best))]
+    command = [
+        sys.executable,
+        __file__,
+        "--measure",
+        kind,
+        "--image",
+        str(image),
+        "--checkpoint",
+        str(weights),
+        "--out",
+        str(out),
+        "--model",
+        args.model,
+        "--device",
+        args.device,
+        "--best",
+        "x".join(map(str, args.best)),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -386,8 +469,12 @@ def agreement(spec: object, ign: Path, ours: Path) -> dict:
     with rasterio.open(ign) as a, rasterio.open(ours) as b:
         theirs, mine = lut[a.read(1)], b.read(1)
     values, counts = np.unique(mine, return_counts=True)
-    return {"equal": float((theirs == mine).mean()), "pixels": int(mine.size), "legend": output_kind(spec),
-            "classes_in_ours": {int(v): round(int(c) / mine.size, 4) for v, c in zip(values, counts, strict=True)}}
+    return {
+        "equal": float((theirs == mine).mean()),
+        "pixels": int(mine.size),
+        "legend": output_kind(spec),
+        "classes_in_ours": {int(v): round(int(c) / mine.size, 4) for v, c in zip(values, counts, strict=True)},
+    }
 
 
 def report_section(result: dict) -> list[str]:
@@ -395,54 +482,81 @@ def report_section(result: dict) -> list[str]:
     mpx = size * size / 1e6
     ign, ours, best = result["ign"], result["ours"], result.get("ours-best")
     target = TARGETS[device]
-    lines = [f"## {device.upper()}: {result['device_name']}, torch threads {ign['threads']} "
-             f"(set to os.cpu_count())", "",
-             f"Input: {size}×{size} px ({mpx:.1f} Mpx), a mirrored MOSAIC OF THE REAL Montpellier BD ORTHO patch "
-             f"(252×252 px; bands {','.join(result['bands'])}); model {result['model']} "
-             f"({result['weights']}).", "",
-             f"Machine: {json.dumps(result['machine'], ensure_ascii=False)}", "",
-             "| method | tiling (window/margin/batch) | windows | seconds | Mpx/s | images/s (windows) "
-             "| ratio to IGN's |",
-             "|---|---|---|---|---|---|---|"]
-    rows = [("IGN's method (re-implemented)", ign, f"{IGN_WINDOW}/{IGN_MARGIN}/{IGN_BATCH}, fp32"),
-            ("ours, same tiling", ours, f"{IGN_WINDOW}/{IGN_MARGIN}/{IGN_BATCH}, "
-                                        f"{'bf16' if device == 'cuda' else 'fp32'}")]
+    lines = [
+        f"## {device.upper()}: {result['device_name']}, torch threads {ign['threads']} (set to os.cpu_count())",
+        "",
+        f"Input: {size}×{size} px ({mpx:.1f} Mpx), a mirrored MOSAIC OF THE REAL Montpellier BD ORTHO patch "
+        f"(252×252 px; bands {','.join(result['bands'])}); model {result['model']} "
+        f"({result['weights']}).",
+        "",
+        f"Machine: {json.dumps(result['machine'], ensure_ascii=False)}",
+        "",
+        "| method | tiling (window/margin/batch) | windows | seconds | Mpx/s | images/s (windows) | ratio to IGN's |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows = [
+        ("IGN's method (re-implemented)", ign, f"{IGN_WINDOW}/{IGN_MARGIN}/{IGN_BATCH}, fp32"),
+        ("ours, same tiling", ours, f"{IGN_WINDOW}/{IGN_MARGIN}/{IGN_BATCH}, {'bf16' if device == 'cuda' else 'fp32'}"),
+    ]
     if best:
-        rows.append(("ours, default tiling", best, "/".join(map(str, result["best"])) +
-                     f", {'bf16' if device == 'cuda' else 'fp32'}"))
+        rows.append(
+            (
+                "ours, default tiling",
+                best,
+                "/".join(map(str, result["best"])) + f", {'bf16' if device == 'cuda' else 'fp32'}",
+            )
+        )
     for name, info, tiling in rows:
-        lines.append(f"| {name} | {tiling} | {info['windows']} | {info['seconds']:.1f} | {mpx / info['seconds']:.3f} "
-                     f"| {info['windows'] / info['seconds']:.2f} | {ign['seconds'] / info['seconds']:.2f}× |")
+        lines.append(
+            f"| {name} | {tiling} | {info['windows']} | {info['seconds']:.1f} | {mpx / info['seconds']:.3f} "
+            f"| {info['windows'] / info['seconds']:.2f} | {ign['seconds'] / info['seconds']:.2f}× |"
+        )
     stages = ign["stages_s"]
     total = sum(stages.values())
-    lines += ["", "IGN's method, where its time goes: " + ", ".join(
-        f"{name} {seconds:.1f} s ({seconds / total:.0%})" for name, seconds in stages.items()) + ".", ""]
+    lines += [
+        "",
+        "IGN's method, where its time goes: "
+        + ", ".join(f"{name} {seconds:.1f} s ({seconds / total:.0%})" for name, seconds in stages.items())
+        + ".",
+        "",
+    ]
     agree = result["agreement"]
     ratio = ign["seconds"] / ours["seconds"]
-    lines.append(f"- Agreement ours vs IGN's method (same tiling, {agree['legend']} legend): "
-                 f"{agree['equal']:.4%} of {agree['pixels']} pixels equal; classes in ours (value: share) "
-                 f"{agree['classes_in_ours']}")
-    lines.append(f"- ours / IGN's method, same tiling: {ratio:.2f}× (target ≥ {target}×: "
-                 f"{'PASS' if ratio >= target else 'MISS'})")
+    lines.append(
+        f"- Agreement ours vs IGN's method (same tiling, {agree['legend']} legend): "
+        f"{agree['equal']:.4%} of {agree['pixels']} pixels equal; classes in ours (value: share) "
+        f"{agree['classes_in_ours']}"
+    )
+    lines.append(
+        f"- ours / IGN's method, same tiling: {ratio:.2f}× (target ≥ {target}×: "
+        f"{'PASS' if ratio >= target else 'MISS'})"
+    )
     hidden = ign["seconds"] - stages["read"]
-    lines.append(f"- same, if IGN's reading were fully hidden by its DataLoader workers: "
-                 f"{hidden / ours['seconds']:.2f}×")
+    lines.append(
+        f"- same, if IGN's reading were fully hidden by its DataLoader workers: {hidden / ours['seconds']:.2f}×"
+    )
     if best:
         ratio_best = ign["seconds"] / best["seconds"]
-        lines.append(f"- ours with its default tiling ({'/'.join(map(str, result['best']))}) / IGN's method: "
-                     f"{ratio_best:.2f}× (target ≥ {target}×: {'PASS' if ratio_best >= target else 'MISS'}); "
-                     f"its classes differ near window seams (other context), not compared")
+        lines.append(
+            f"- ours with its default tiling ({'/'.join(map(str, result['best']))}) / IGN's method: "
+            f"{ratio_best:.2f}× (target ≥ {target}×: {'PASS' if ratio_best >= target else 'MISS'}); "
+            f"its classes differ near window seams (other context), not compared"
+        )
     if device == "cuda":
         flops = result["flops_per_512"]
         peak = result["peak_tflops"]
-        lines.append(f"- FLOPs per 512² window: {flops / 1e9:.1f} GFLOP (torch.utils.flop_counter). "
-                     f"Peak ASSUMED: {peak} TFLOP/s dense bf16 ({result['peak_source']}); limit = "
-                     f"{peak * 1e12 / flops:.0f} windows/s of 512²")
+        lines.append(
+            f"- FLOPs per 512² window: {flops / 1e9:.1f} GFLOP (torch.utils.flop_counter). "
+            f"Peak ASSUMED: {peak} TFLOP/s dense bf16 ({result['peak_source']}); limit = "
+            f"{peak * 1e12 / flops:.0f} windows/s of 512²"
+        )
         for name, info in (("IGN's method", ign), ("ours, same tiling", ours), ("ours, default tiling", best)):
             if info:
                 done = info["windows"] * flops * (info["window"] / 512) ** 2 / info["seconds"] / 1e12
-                lines.append(f"  - {name}: {done:.1f} TFLOP/s achieved = {done / peak:.1%} of the assumed peak; "
-                             f"peak GPU memory {info.get('peak_memory_gib', 0):.1f} GiB")
+                lines.append(
+                    f"  - {name}: {done:.1f} TFLOP/s achieved = {done / peak:.1%} of the assumed peak; "
+                    f"peak GPU memory {info.get('peak_memory_gib', 0):.1f} GiB"
+                )
     return [*lines, ""]
 
 
@@ -451,8 +565,12 @@ def main() -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--size", type=int, default=4096, help="side of the input mosaic, px")
     parser.add_argument("--model", default="FLAIR-INC_rgbie_15cl", help="a model of config/models.yml")
-    parser.add_argument("--best", default=None, help="our larger tiling WINDOWxMARGINxBATCH (default: the engine's own, 1024x128x1 "
-                                                     "on the CPU, 1024x128x8 on CUDA); 'none' to skip")
+    parser.add_argument(
+        "--best",
+        default=None,
+        help="our larger tiling WINDOWxMARGINxBATCH (default: the engine's own, 1024x128x1 "
+        "on the CPU, 1024x128x8 on CUDA); 'none' to skip",
+    )
     parser.add_argument("--peak-tflops", type=float, default=None, help="GPU peak assumed for the FLOP fraction")
     for hidden in ("--measure", "--image", "--checkpoint", "--out"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -476,9 +594,15 @@ def main() -> None:
     run_dir = CACHE / f"segmentation-run-{device}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    result = {"device": device, "size": args.size, "model": args.model, "bands": list(spec.bands),
-              "weights": "shipped weights" if spec.checkpoint else "RANDOM weights, BN calibrated, IGN layout",
-              "machine": machine(), "best": list(args.best) if args.best else None}
+    result = {
+        "device": device,
+        "size": args.size,
+        "model": args.model,
+        "bands": list(spec.bands),
+        "weights": "shipped weights" if spec.checkpoint else "RANDOM weights, BN calibrated, IGN layout",
+        "machine": machine(),
+        "best": list(args.best) if args.best else None,
+    }
     result["ign"] = timed("ign", args, image, weights, run_dir / "ign.tif")
     result["device_name"] = result["ign"]["device_name"]
     result["ours"] = timed("ours", args, image, weights, run_dir / "ours.tif")
@@ -490,23 +614,34 @@ def main() -> None:
         name = torch.cuda.get_device_name(0)
         known = next((key for key in PEAKS if key in name), None)
         result["peak_tflops"] = args.peak_tflops or PEAKS.get(known, float("nan"))
-        result["peak_source"] = ("given by --peak-tflops" if args.peak_tflops else
-                                 f"{known} SXM dense bf16, datasheet figure (reference §5.4)" if known else
-                                 "unknown GPU: give --peak-tflops")
+        result["peak_source"] = (
+            "given by --peak-tflops"
+            if args.peak_tflops
+            else f"{known} SXM dense bf16, datasheet figure (reference §5.4)"
+            if known
+            else "unknown GPU: give --peak-tflops"
+        )
 
     agree = result["agreement"]["equal"]
     if device == "cpu" and agree < AGREEMENT_CPU:
-        raise SystemExit(f"ours and IGN's method agree on {agree:.4%} of pixels only (< {AGREEMENT_CPU:.1%}): "
-                         f"no ratio is given; outputs in {run_dir}")
+        raise SystemExit(
+            f"ours and IGN's method agree on {agree:.4%} of pixels only (< {AGREEMENT_CPU:.1%}): "
+            f"no ratio is given; outputs in {run_dir}"
+        )
     stem = RESULTS / f"segmentation-{dt.date.today().isoformat()}"
     everything = json.loads(stem.with_suffix(".json").read_text()) if stem.with_suffix(".json").exists() else {}
     everything[device] = result
-    text = "\n".join([f"# Segmentation benchmark, {dt.date.today().isoformat()}", "",
-                      "Our engine (`ocsge_processes.segmentation.segment`) against IGN's large-area method "
-                      "(FLAIR-1 zone_detect, re-implemented from the reference facts), same machine, input and "
-                      "network. Method: bench/segmentation.py's docstring.", "",
-                      *[line for key in ("cpu", "cuda") if key in everything
-                        for line in report_section(everything[key])]])
+    text = "\n".join(
+        [
+            f"# Segmentation benchmark, {dt.date.today().isoformat()}",
+            "",
+            "Our engine (`ocsge_processes.segmentation.segment`) against IGN's large-area method "
+            "(FLAIR-1 zone_detect, re-implemented from the reference facts), same machine, input and "
+            "network. Method: bench/segmentation.py's docstring.",
+            "",
+            *[line for key in ("cpu", "cuda") if key in everything for line in report_section(everything[key])],
+        ]
+    )
     print(text)
     say(f"results: {write_results('segmentation', everything, text)}")
 

@@ -35,12 +35,33 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import say, write_results  # noqa: E402
-from features import (CACHE, LAMBERT93, MILLESIME, PROJECT_BIN, ROOT, STOCK_REQUIREMENTS, STOCK_VENV, TABLE,  # noqa: E402
-                      Fleet, Load, Query, Server, ensure_apt, ensure_venv, fleet_on_postgis, load_arguments, machine,
-                      prepare_data, run, step, stock_config, wrk)
+from common import say, write_results
+from features import (
+    CACHE,
+    LAMBERT93,
+    MILLESIME,
+    PROJECT_BIN,
+    ROOT,
+    STOCK_REQUIREMENTS,
+    STOCK_VENV,
+    TABLE,
+    Fleet,
+    Load,
+    Query,
+    Server,
+    ensure_apt,
+    ensure_venv,
+    fleet_on_postgis,
+    load_arguments,
+    machine,
+    prepare_data,
+    run,
+    step,
+    stock_config,
+    wrk,
+)
 
-from ocsge_processes.tiles.decode import decode  # noqa: E402
+from ocsge_processes.tiles.decode import decode
 
 COLLECTION = "ocsge-occupation-sol"
 TARGET = 2.0
@@ -68,8 +89,12 @@ def tiles_under_polygons(gpkg: Path, count: int, zooms: range, seed: int = 0) ->
     tiles = {}
     for z in zooms:
         n = 2**z
-        zxy = sorted({(int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
-                      for lon, lat in centres})
+        zxy = sorted(
+            {
+                (int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
+                for lon, lat in centres
+            }
+        )
         tiles[z] = [Query(f"z{z}", f"{z}/{y}/{x}", {"z": str(z), "y": str(y), "x": str(x)}) for x, y in zxy]
     return tiles
 
@@ -81,29 +106,66 @@ def start_ours(fleet: Fleet, key: str, store: str) -> None:
     folder = fleet.run_dir / key
     folder.mkdir(parents=True, exist_ok=True)
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
-    run([PROJECT_BIN / "ocsge", "config", "--store", store, "--template", ROOT / "pygeoapi-config.yml",
-         "--out", config, "--openapi", openapi])
-    fleet.start(server, fleet.gunicorn(PROJECT_BIN, "ocsge_processes.server.app:APP"),
-                {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)})
+    run(
+        [
+            PROJECT_BIN / "ocsge",
+            "config",
+            "--store",
+            store,
+            "--template",
+            ROOT / "pygeoapi-config.yml",
+            "--out",
+            config,
+            "--openapi",
+            openapi,
+        ]
+    )
+    fleet.start(
+        server,
+        fleet.gunicorn(PROJECT_BIN, "ocsge_processes.server.app:APP"),
+        {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)},
+    )
 
 
 def start_stock_mvt(fleet: Fleet, bin_dir: Path, pg_url: str) -> None:
     """pygeoapi 0.24's MVT-postgresql provider on the same table, configured as its documentation shows."""
     pg = re.match(r"postgresql://(\w+)@([\d.]+):(\d+)/(\w+)", pg_url)
-    provider = {"type": "tile", "name": "MVT-postgresql", "table": TABLE, "id_field": "fid", "geom_field": "geom",
-                "storage_crs": LAMBERT93, "options": TILE_OPTIONS, "format": MVT,
-                "data": {"host": pg[2], "port": int(pg[3]), "dbname": pg[4], "user": pg[1], "password": "",
-                         "search_path": ["ocsge", "public"]}}
-    server = TileServer("stock-mvt-postgresql", "pygeoapi 0.24 MVT-postgresql provider",
-                        f"/collections/{TABLE}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=mvt")
+    provider = {
+        "type": "tile",
+        "name": "MVT-postgresql",
+        "table": TABLE,
+        "id_field": "fid",
+        "geom_field": "geom",
+        "storage_crs": LAMBERT93,
+        "options": TILE_OPTIONS,
+        "format": MVT,
+        "data": {
+            "host": pg[2],
+            "port": int(pg[3]),
+            "dbname": pg[4],
+            "user": pg[1],
+            "password": "",
+            "search_path": ["ocsge", "public"],
+        },
+    }
+    server = TileServer(
+        "stock-mvt-postgresql",
+        "pygeoapi 0.24 MVT-postgresql provider",
+        f"/collections/{TABLE}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=mvt",
+    )
     folder = fleet.run_dir / server.key
     folder.mkdir(parents=True, exist_ok=True)
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
     config.write_text(yaml.safe_dump(stock_config(provider), allow_unicode=True, sort_keys=False), encoding="utf-8")
-    run([bin_dir / "pygeoapi", "openapi", "generate", config, "--output-file", openapi],
-        env={**os.environ, "PYGEOAPI_CONFIG": str(config)})
-    fleet.start(server, fleet.gunicorn(bin_dir, "pygeoapi.flask_app:APP"),
-                {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)})
+    run(
+        [bin_dir / "pygeoapi", "openapi", "generate", config, "--output-file", openapi],
+        env={**os.environ, "PYGEOAPI_CONFIG": str(config)},
+    )
+    fleet.start(
+        server,
+        fleet.gunicorn(bin_dir, "pygeoapi.flask_app:APP"),
+        {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)},
+    )
 
 
 def feature_counts(server: Server, queries: list[Query]) -> tuple[list[int], list[int]]:
@@ -118,31 +180,46 @@ def feature_counts(server: Server, queries: list[Query]) -> tuple[list[int], lis
     return counts, sizes
 
 
-def report(loads: dict[int, dict[str, Load]], checks: dict[int, dict[str, tuple[list[int], list[int]]]],
-           servers: list[Server], args: argparse.Namespace, polygons: int, cell: int) -> str:
-    lines = [f"# Vector tiles benchmark ({dt.date.today().isoformat()})", "",
-             f"Gironde generated by `ocsge generate` at cell size {cell} m: {polygons} OCCUPATION_SOL polygons "
-             f"(millésime {MILLESIME}); {args.tiles} random polygons give the tiles of each zoom; wrk "
-             f"-c{args.connections} -t{args.threads}, {args.duration} s per zoom and server, {args.workers} gunicorn "
-             "workers each.", "",
-             "| zoom | tiles | server | tiles/s | p50 ms | p95 ms | features/tile | KiB/tile | server+PG cores | "
-             "other cores |", "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+def report(
+    loads: dict[int, dict[str, Load]],
+    checks: dict[int, dict[str, tuple[list[int], list[int]]]],
+    servers: list[Server],
+    args: argparse.Namespace,
+    polygons: int,
+    cell: int,
+) -> str:
+    lines = [
+        f"# Vector tiles benchmark ({dt.date.today().isoformat()})",
+        "",
+        f"Gironde generated by `ocsge generate` at cell size {cell} m: {polygons} OCCUPATION_SOL polygons "
+        f"(millésime {MILLESIME}); {args.tiles} random polygons give the tiles of each zoom; wrk "
+        f"-c{args.connections} -t{args.threads}, {args.duration} s per zoom and server, {args.workers} gunicorn "
+        "workers each.",
+        "",
+        "| zoom | tiles | server | tiles/s | p50 ms | p95 ms | features/tile | KiB/tile | server+PG cores | "
+        "other cores |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     ratios = []
     for z, by_server in loads.items():
         for server in servers:
             load = by_server[server.key]
             counts, sizes = checks[z][server.key]
-            lines.append(f"| {z} | {len(counts)} | {server.key} | {load.rps:.1f} | {_ms(load.p50_ms)} | "
-                         f"{_ms(load.p95_ms)} | {statistics.mean(counts):.0f} | {statistics.mean(sizes) / 1024:.1f} | "
-                         f"{load.server_cores:.2f} | {load.other_cores:.2f} |")
+            lines.append(
+                f"| {z} | {len(counts)} | {server.key} | {load.rps:.1f} | {_ms(load.p50_ms)} | "
+                f"{_ms(load.p95_ms)} | {statistics.mean(counts):.0f} | {statistics.mean(sizes) / 1024:.1f} | "
+                f"{load.server_cores:.2f} | {load.other_cores:.2f} |"
+            )
         stock = by_server["stock-mvt-postgresql"].rps
         for ours in ("ours-gpkg", "ours-postgis"):
             if not stock and not by_server[ours].rps:
                 ratios.append(f"zoom {z}: {ours} and stock-mvt-postgresql finished no tile in the run: not measured")
                 continue
             r = by_server[ours].rps / stock if stock else float("inf")
-            ratios.append(f"zoom {z}: {ours} / stock-mvt-postgresql = {r:.2f}× "
-                          f"(target ≥ {TARGET:g}×: {'PASS' if r >= TARGET else 'MISS'})")
+            ratios.append(
+                f"zoom {z}: {ours} / stock-mvt-postgresql = {r:.2f}× "
+                f"(target ≥ {TARGET:g}×: {'PASS' if r >= TARGET else 'MISS'})"
+            )
     return "\n".join([*lines, "", *ratios, ""])
 
 
@@ -174,18 +251,26 @@ def main() -> None:
         for z, queries in tiles.items():
             checks[z] = {s.key: feature_counts(s, queries) for s in fleet.servers}
             ours, stock = sum(checks[z]["ours-postgis"][0]), sum(checks[z]["stock-mvt-postgresql"][0])
-            say(f"zoom {z}: {len(queries)} tiles, features ours-gpkg {sum(checks[z]['ours-gpkg'][0])}, "
-                f"ours-postgis {ours}, stock {stock}")
+            say(
+                f"zoom {z}: {len(queries)} tiles, features ours-gpkg {sum(checks[z]['ours-gpkg'][0])}, "
+                f"ours-postgis {ours}, stock {stock}"
+            )
             loads[z] = {}
             for server in fleet.servers:
                 loads[z][server.key] = wrk(server, queries, args, fleet.roots, run_dir)
                 say(f"  {server.key}: {loads[z][server.key].rps:.1f} tiles/s, p95 {loads[z][server.key].p95_ms} ms")
     text = report(loads, checks, fleet.servers, args, dataset.polygons, dataset.cell_size_m)
     print(text)
-    results = {"machine": machine(), "args": vars(args), "polygons": dataset.polygons,
-               "cell_size_m": dataset.cell_size_m,
-               "zooms": {z: {k: {**asdict(load), "features": checks[z][k][0], "bytes": checks[z][k][1]}
-                             for k, load in by.items()} for z, by in loads.items()}}
+    results = {
+        "machine": machine(),
+        "args": vars(args),
+        "polygons": dataset.polygons,
+        "cell_size_m": dataset.cell_size_m,
+        "zooms": {
+            z: {k: {**asdict(load), "features": checks[z][k][0], "bytes": checks[z][k][1]} for k, load in by.items()}
+            for z, by in loads.items()
+        },
+    }
     say(f"results: {write_results('tiles', results, text)}")
 
 

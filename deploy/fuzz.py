@@ -32,8 +32,14 @@ from deploy.services import ROOT, web_server
 SCHEMAS = ROOT / "deploy" / "ogc-schemas"
 OGC_SCHEMAS = "https://schemas.opengis.net/"
 #: Records' sortby parameter, which pygeoapi references on GitHub: the same parameter, locally.
-SORTBY = {"name": "sortby", "in": "query", "required": False, "style": "form", "explode": False,
-          "schema": {"type": "array", "minItems": 1, "items": {"type": "string"}}}
+SORTBY = {
+    "name": "sortby",
+    "in": "query",
+    "required": False,
+    "style": "form",
+    "explode": False,
+    "schema": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+}
 SORTBY_URL = "https://raw.githubusercontent.com/opengeospatial/ogcapi-records/"
 
 
@@ -48,8 +54,10 @@ class FuzzResult:
     details: str = ""
 
     def summary(self) -> str:
-        return (f"FUZZ_RESULT operations={self.operations} cases={self.cases} failures={len(self.failures)} "
-                f"exit={self.exit_code}")
+        return (
+            f"FUZZ_RESULT operations={self.operations} cases={self.cases} failures={len(self.failures)} "
+            f"exit={self.exit_code}"
+        )
 
 
 def bundled_openapi(server: str) -> dict:
@@ -82,10 +90,10 @@ def _inline(node: object, base: str | None, root: object, prefixes: tuple[str, .
 
 def _local_path(url: str, prefixes: tuple[str, ...]) -> Path:
     if url.startswith("file://"):
-        return Path(url[len("file://"):])
+        return Path(url[len("file://") :])
     for prefix in prefixes:
         if url.startswith(prefix):
-            path = SCHEMAS / url[len(prefix):]
+            path = SCHEMAS / url[len(prefix) :]
             if path.is_file():
                 return path
     raise FileNotFoundError(f"no local stub for {url}: add it under {SCHEMAS} (see its README)")
@@ -97,17 +105,43 @@ def _pointer(document: object, pointer: str) -> object:
     return document
 
 
-def fuzz(server: str, report_dir: Path, max_examples: int = 50, max_time_s: int | None = None,
-         seed: int = 1, workers: int = 2) -> FuzzResult:
+def fuzz(
+    server: str,
+    report_dir: Path,
+    max_examples: int = 50,
+    max_time_s: int | None = None,
+    seed: int = 1,
+    workers: int = 2,
+) -> FuzzResult:
     """Run schemathesis' ``not_a_server_error`` check over every operation of ``server``."""
     report_dir.mkdir(parents=True, exist_ok=True)
     schema = report_dir / "openapi-bundled.json"
     schema.write_text(json.dumps(bundled_openapi(server)), encoding="utf-8")
     junit = report_dir / "junit.xml"
-    command = [str(Path(sys.executable).parent / "schemathesis"), "run", str(schema), "--url", server,
-               "--checks", "not_a_server_error", "--max-examples", str(max_examples), "--seed", str(seed),
-               "--workers", str(workers), "--request-timeout", "120", "--suppress-health-check", "all",
-               "--report", "junit", "--report-junit-path", str(junit), "--no-shrink"]
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        str(schema),
+        "--url",
+        server,
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        str(max_examples),
+        "--seed",
+        str(seed),
+        "--workers",
+        str(workers),
+        "--request-timeout",
+        "120",
+        "--suppress-health-check",
+        "all",
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(junit),
+        "--no-shrink",
+    ]
     if max_time_s:
         command += ["--max-time", str(max_time_s)]
     run = subprocess.run(command, capture_output=True, text=True)

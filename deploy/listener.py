@@ -51,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
         ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if ranged and status == 200:  # byte ranges, as GDAL's /vsicurl/ reads files
             start, end = int(ranged[1]), int(ranged[2] or len(content) - 1)
-            status, total, content = 206, len(content), content[start:end + 1]
+            status, total, content = 206, len(content), content[start : end + 1]
         self.send_response(status)
         if status == 302:
             self.send_header("Location", location)
@@ -71,8 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def listener(bodies: dict[str, tuple[str, bytes]] | None = None, tls: tuple[Path, Path] | None = None
-             ) -> Iterator[Listener]:
+def listener(
+    bodies: dict[str, tuple[str, bytes]] | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[Listener]:
     """A listener on a free 127.0.0.1 port answering ``bodies`` (path → (media type, bytes); media type
     ``redirect``: a 302 to the bytes as Location); over TLS with ``tls`` = (certificate, key)."""
     server = _Server(("127.0.0.1", 0), _Handler)

@@ -47,16 +47,22 @@ class Load:
     failed_jobs: int
 
     def summary(self) -> str:
-        return (f"LOAD_RESULT requests={self.requests} rps={self.requests / self.seconds:.1f} "
-                f"p50_ms={self.p50_ms:.0f} p95_ms={self.p95_ms:.0f} errors={self.errors} "
-                f"jobs={self.jobs} failed_jobs={self.failed_jobs}")
+        return (
+            f"LOAD_RESULT requests={self.requests} rps={self.requests / self.seconds:.1f} "
+            f"p50_ms={self.p50_ms:.0f} p95_ms={self.p95_ms:.0f} errors={self.errors} "
+            f"jobs={self.jobs} failed_jobs={self.failed_jobs}"
+        )
 
 
 def request_mix(server: str, seed: int = 0) -> list[str]:
     """Lines for bench/rotate.lua: items of every kind over the data the server holds, and process executions."""
     rng = random.Random(seed)
-    communes = [f["properties"] for f in _get(server, "/collections/artificialisation-communes/items?f=json"
-                                                      "&skipGeometry=true&limit=100")["features"]]
+    communes = [
+        f["properties"]
+        for f in _get(server, "/collections/artificialisation-communes/items?f=json&skipGeometry=true&limit=100")[
+            "features"
+        ]
+    ]
     bbox = _get(server, "/collections/ocsge-occupation-sol?f=json")["extent"]["spatial"]["bbox"][0]
     items = []
     for n in range(ITEM_SHARE):
@@ -64,25 +70,31 @@ def request_mix(server: str, seed: int = 0) -> list[str]:
         x, y = rng.uniform(bbox[0], bbox[2] - width), rng.uniform(bbox[1], bbox[3] - width)
         box = f"{x:.5f},{y:.5f},{x + width:.5f},{y + width:.5f}"
         commune = rng.choice(communes)
-        items.append([
-            f"/collections/ocsge-occupation-sol/items?f=json&limit=100&bbox={box}",
-            f"/collections/ocsge-occupation-sol/items?f=json&limit=200&bbox={box}"
-            f"&filter={quote("code_us IN ('US2','US3')")}",
-            f"/collections/ocsge-difference/items?f=json&limit=100&bbox={box}",
-            f"/collections/ocsge-difference/items?f=json&limit=100&offset={rng.randrange(0, 500)}"
-            f"&filter={quote("code_cs_apres='CS1.1.1.1'")}",
-            f"/collections/communes/items?f=json&code_insee={commune['code_insee']}",
-            "/collections/artificialisation-communes/items?f=json&limit=20",
-            f"/collections/ocsge-zone-construite/items?f=json&limit=50&bbox={box}",
-            f"/collections/ocsge-occupation-sol/items?f=json&limit=50&bbox={box}"
-            "&crs=http://www.opengis.net/def/crs/EPSG/0/2154",
-        ][n % 8])
+        items.append(
+            [
+                f"/collections/ocsge-occupation-sol/items?f=json&limit=100&bbox={box}",
+                f"/collections/ocsge-occupation-sol/items?f=json&limit=200&bbox={box}"
+                f"&filter={quote("code_us IN ('US2','US3')")}",
+                f"/collections/ocsge-difference/items?f=json&limit=100&bbox={box}",
+                f"/collections/ocsge-difference/items?f=json&limit=100&offset={rng.randrange(0, 500)}"
+                f"&filter={quote("code_cs_apres='CS1.1.1.1'")}",
+                f"/collections/communes/items?f=json&code_insee={commune['code_insee']}",
+                "/collections/artificialisation-communes/items?f=json&limit=20",
+                f"/collections/ocsge-zone-construite/items?f=json&limit=50&bbox={box}",
+                f"/collections/ocsge-occupation-sol/items?f=json&limit=50&bbox={box}"
+                "&crs=http://www.opengis.net/def/crs/EPSG/0/2154",
+            ][n % 8]
+        )
     lines = [f"GET\t{path}\t\t" for path in items]
     for share, prefer in ((SYNC_SHARE, ""), (ASYNC_SHARE, "respond-async")):
         for _ in range(share):
             commune = rng.choice(communes)
-            body = {"inputs": {"territoire": {"communes": [commune["code_insee"]]},
-                               "millesimes": [commune["millesime_avant"], commune["millesime_apres"]]}}
+            body = {
+                "inputs": {
+                    "territoire": {"communes": [commune["code_insee"]]},
+                    "millesimes": [commune["millesime_avant"], commune["millesime_apres"]],
+                }
+            }
             lines.append(f"POST\t/processes/artificialisation/execution\t{prefer}\t{json.dumps(body)}")
     lines.append("GET\t/jobs?f=json&limit=50\t\t")
     rng.shuffle(lines)
@@ -97,9 +109,26 @@ def run_load(urls: list[str], connections: int, seconds: int, folder: Path) -> L
     mix = folder / "requests.tsv"
     mix.write_text("\n".join(request_mix(urls[0])) + "\n", encoding="utf-8")
     before = _jobs(urls[0])
-    runs = [subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "-s",
-                              str(SCRIPT), url, "--", str(mix)], stdout=subprocess.PIPE, text=True)
-            for url in urls]
+    runs = [
+        subprocess.Popen(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "60s",
+                "-s",
+                str(SCRIPT),
+                url,
+                "--",
+                str(mix),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for url in urls
+    ]
     results = []
     for proc in runs:
         out = proc.communicate()[0]
@@ -110,11 +139,18 @@ def run_load(urls: list[str], connections: int, seconds: int, folder: Path) -> L
     new_jobs = _wait_jobs(urls[0], before)
     done = sum(r["requests"] for r in results)
     return Load(
-        requests=done, seconds=max(r["duration_us"] for r in results) / 1e6,
-        p50_ms=max(r["p50_us"] for r in results) / 1000, p95_ms=max(r["p95_us"] for r in results) / 1000,
-        errors=sum(r[k] for r in results for k in ("status_errors", "timeouts", "connect_errors", "read_errors",
-                                                    "write_errors")),
-        jobs=len(new_jobs), failed_jobs=sum(1 for status in new_jobs.values() if status != "successful"))
+        requests=done,
+        seconds=max(r["duration_us"] for r in results) / 1e6,
+        p50_ms=max(r["p50_us"] for r in results) / 1000,
+        p95_ms=max(r["p95_us"] for r in results) / 1000,
+        errors=sum(
+            r[k]
+            for r in results
+            for k in ("status_errors", "timeouts", "connect_errors", "read_errors", "write_errors")
+        ),
+        jobs=len(new_jobs),
+        failed_jobs=sum(1 for status in new_jobs.values() if status != "successful"),
+    )
 
 
 def _wait_jobs(server: str, before: dict[str, str], timeout_s: float = 600) -> dict[str, str]:

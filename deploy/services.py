@@ -13,9 +13,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
@@ -46,12 +46,31 @@ def start_postgis(root: Path, port: int) -> str:
         shutil.chown(root, "postgres", "postgres")
     fresh = not data.exists()
     if fresh:
-        subprocess.run(as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "ocsge", "--auth=trust",
-                                    "-E", "UTF8", "--no-sync"]), check=True, capture_output=True)
-    subprocess.run(as_postgres([
-        str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start", "-o",
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=256MB "
-        "-c max_connections=200"]), check=True, capture_output=True)
+        subprocess.run(
+            as_postgres(
+                [str(PG_BIN / "initdb"), "-D", str(data), "-U", "ocsge", "--auth=trust", "-E", "UTF8", "--no-sync"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+    subprocess.run(
+        as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "log"),
+                "-w",
+                "start",
+                "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=256MB "
+                "-c max_connections=200",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     url = f"postgresql://ocsge@127.0.0.1:{port}/postgres"
     if fresh:
         subprocess.run(["psql", url, "-qc", "CREATE EXTENSION postgis"], check=True, capture_output=True)
@@ -60,15 +79,20 @@ def start_postgis(root: Path, port: int) -> str:
 
 def stop_postgis(root: Path, mode: str = "fast") -> None:
     """Stop the cluster in ``root`` (``immediate`` for throw-away clusters)."""
-    subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(root / "data"), "-m", mode, "stop"]),
-                   capture_output=True)
+    subprocess.run(
+        as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(root / "data"), "-m", mode, "stop"]), capture_output=True
+    )
 
 
 def start_redis(port: int, log: Path | None = None) -> subprocess.Popen:
     """A Redis server without persistence on ``port``, answering once this returns."""
     out = log.open("ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=out, stderr=out, start_new_session=True)
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
+    )
     wait_for_port(port, proc)
     return proc
 
@@ -117,10 +141,21 @@ def wait_for_server(url: str, proc: subprocess.Popen | None, log: Path, timeout_
 
 # -- the server's own processes: one definition of each command, used by the topology, the tests and compose.yaml --
 
+
 def config_command(store: str, template: Path, config: Path, openapi: Path) -> list[str]:
     """Write the runtime pygeoapi configuration and OpenAPI document for ``store`` (`ocsge config`)."""
-    return ["ocsge", "config", "--store", store, "--template", str(template), "--out", str(config),
-            "--openapi", str(openapi)]
+    return [
+        "ocsge",
+        "config",
+        "--store",
+        store,
+        "--template",
+        str(template),
+        "--out",
+        str(config),
+        "--openapi",
+        str(openapi),
+    ]
 
 
 #: The server's gunicorn settings (no shared control socket, request-line and worker-timeout limits).
@@ -129,14 +164,35 @@ GUNICORN_CONF = "python:ocsge_processes.server.gunicorn_conf"
 
 def web_command(bind: str, workers: int = 2) -> list[str]:
     """One web replica: gunicorn serving the WSGI application (needs PYGEOAPI_CONFIG and PYGEOAPI_OPENAPI)."""
-    return ["gunicorn", "-c", GUNICORN_CONF, "--workers", str(workers), "--bind", bind, "ocsge_processes.server.app:APP"]
+    return [
+        "gunicorn",
+        "-c",
+        GUNICORN_CONF,
+        "--workers",
+        str(workers),
+        "--bind",
+        bind,
+        "ocsge_processes.server.app:APP",
+    ]
 
 
 def worker_command(name: str, queues: str) -> list[str]:
     """One Celery worker taking one job at a time from ``queues`` (cpu, gpu or gpu,cpu). Without mingle (a second
     spent asking other workers for revoked task ids: a dismissed job is refused by its record) or gossip."""
-    return ["celery", "-A", "ocsge_processes.jobs.worker", "worker", "-Q", queues, "--concurrency", "1",
-            "-n", f"{name}@%h", "--without-mingle", "--without-gossip"]
+    return [
+        "celery",
+        "-A",
+        "ocsge_processes.jobs.worker",
+        "worker",
+        "-Q",
+        queues,
+        "--concurrency",
+        "1",
+        "-n",
+        f"{name}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
 
 
 def in_venv(command: list[str], bin_dir: Path) -> list[str]:
@@ -153,19 +209,31 @@ LOOPBACK_ONLY = {"OCSGE_OUTBOUND_LOOPBACK_ONLY": "1", "OCSGE_ORTHO_WMS": "http:/
 
 
 @contextmanager
-def web_server(store: str, folder: Path, bin_dir: Path, *, workers: int = 2, resources: dict | None = None,
-               **env: str) -> Iterator[str]:
+def web_server(
+    store: str, folder: Path, bin_dir: Path, *, workers: int = 2, resources: dict | None = None, **env: str
+) -> Iterator[str]:
     """Runtime config for ``store`` in ``folder`` (plus extra ``resources``, e.g. the tests' processes), then one
     gunicorn replica with ``env`` added; yields its base URL and stops it at the end. Jobs run in-process unless
     ``env`` says otherwise."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
-    full_env = {**os.environ, "OCSGE_URL": url, "PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi),
-                "OCSGE_JOBS": str(folder / "jobs.sqlite"), "OCSGE_OUTPUTS": str(folder / "outputs"), **LOOPBACK_ONLY,
-                **env}
-    subprocess.run(in_venv(config_command(store, ROOT / "pygeoapi-config.yml", config, openapi), bin_dir),
-                   env=full_env, check=True, capture_output=True)
+    full_env = {
+        **os.environ,
+        "OCSGE_URL": url,
+        "PYGEOAPI_CONFIG": str(config),
+        "PYGEOAPI_OPENAPI": str(openapi),
+        "OCSGE_JOBS": str(folder / "jobs.sqlite"),
+        "OCSGE_OUTPUTS": str(folder / "outputs"),
+        **LOOPBACK_ONLY,
+        **env,
+    }
+    subprocess.run(
+        in_venv(config_command(store, ROOT / "pygeoapi-config.yml", config, openapi), bin_dir),
+        env=full_env,
+        check=True,
+        capture_output=True,
+    )
     if resources:
         from ocsge_processes.server.config import write_config, write_openapi
 
@@ -175,8 +243,9 @@ def web_server(store: str, folder: Path, bin_dir: Path, *, workers: int = 2, res
         write_openapi(runtime, openapi)
     log_path = folder / "gunicorn.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(in_venv(web_command(f"127.0.0.1:{port}", workers), bin_dir), env=full_env, cwd=ROOT,
-                                stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            in_venv(web_command(f"127.0.0.1:{port}", workers), bin_dir), env=full_env, cwd=ROOT, stdout=log, stderr=log
+        )
         try:
             wait_for_server(url, proc, log_path)
             yield url

@@ -24,8 +24,19 @@ from pathlib import Path
 import psycopg
 import yaml
 
-from deploy.services import (ROOT, config_command, free_port, in_venv, start_postgis, start_redis, stop_postgis,
-                             stop_process, wait_for_server, web_command, worker_command)
+from deploy.services import (
+    ROOT,
+    config_command,
+    free_port,
+    in_venv,
+    start_postgis,
+    start_redis,
+    stop_postgis,
+    stop_process,
+    wait_for_server,
+    web_command,
+    worker_command,
+)
 
 JOBS_DATABASE = "ocsge_jobs"
 
@@ -33,8 +44,17 @@ JOBS_DATABASE = "ocsge_jobs"
 class Topology:
     """Start, stop, restart and kill the parts of the local topology; state and logs stay in ``folder``."""
 
-    def __init__(self, folder: Path, bin_dir: Path, store: str | None = None, replicas: int = 2, workers: int = 2,
-                 stale_after_s: float = 60, resources: dict | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        bin_dir: Path,
+        store: str | None = None,
+        replicas: int = 2,
+        workers: int = 2,
+        stale_after_s: float = 60,
+        resources: dict | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.folder = Path(folder).resolve()
         self.bin_dir = bin_dir
         self.store = store
@@ -74,10 +94,17 @@ class Topology:
     def env(self, index: int = 0) -> dict[str, str]:
         """The environment of replica ``index`` (workers take replica 0's)."""
         folder = self.folder / f"web{index}"
-        return {**os.environ, "OCSGE_URL": self.urls[index], "PYGEOAPI_CONFIG": str(folder / "pygeoapi-config.yml"),
-                "PYGEOAPI_OPENAPI": str(folder / "openapi.yml"), "OCSGE_JOBS": self.jobs_url,
-                "OCSGE_EXECUTOR": "celery", "OCSGE_BROKER": self.broker,
-                "OCSGE_JOBS_STALE_S": str(self.stale_after_s), **self.extra_env}
+        return {
+            **os.environ,
+            "OCSGE_URL": self.urls[index],
+            "PYGEOAPI_CONFIG": str(folder / "pygeoapi-config.yml"),
+            "PYGEOAPI_OPENAPI": str(folder / "openapi.yml"),
+            "OCSGE_JOBS": self.jobs_url,
+            "OCSGE_EXECUTOR": "celery",
+            "OCSGE_BROKER": self.broker,
+            "OCSGE_JOBS_STALE_S": str(self.stale_after_s),
+            **self.extra_env,
+        }
 
     def _write_config(self, index: int) -> None:
         env = self.env(index)
@@ -143,8 +170,9 @@ def _database(server_url: str, name: str) -> str:
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """A process in its own session (so that a kill reaches its children), output appended to ``log``."""
     with log.open("ab") as out:
-        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def _run(command: list[str], env: dict[str, str], log: Path) -> None:
@@ -152,8 +180,6 @@ def _run(command: list[str], env: dict[str, str], log: Path) -> None:
     log.write_text(result.stdout + result.stderr)
     if result.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-
-
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,8 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         topology.start()
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # after the spawns: children must not inherit it
-        print(f"replicas: {' '.join(topology.urls)}\njobs: {topology.jobs_url}\nbroker: {topology.broker}\n"
-              f"logs: {topology.folder}\nCtrl-C stops everything.", flush=True)
+        print(
+            f"replicas: {' '.join(topology.urls)}\njobs: {topology.jobs_url}\nbroker: {topology.broker}\n"
+            f"logs: {topology.folder}\nCtrl-C stops everything.",
+            flush=True,
+        )
         signal.sigwait(stop_signals)
     finally:
         topology.stop()

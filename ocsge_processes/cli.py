@@ -20,8 +20,12 @@ if TYPE_CHECKING:
     from .stores import FeatureStore
 
 STORE_OPTION = click.option(
-    "--store", envvar="OCSGE_STORE", default="data/ocsge.gpkg", show_default=True,
-    help="GeoPackage path (embedded store) or postgresql:// URL (PostGIS). Env: OCSGE_STORE.")
+    "--store",
+    envvar="OCSGE_STORE",
+    default="data/ocsge.gpkg",
+    show_default=True,
+    help="GeoPackage path (embedded store) or postgresql:// URL (PostGIS). Env: OCSGE_STORE.",
+)
 
 
 @click.group()
@@ -36,8 +40,11 @@ def main(verbose: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @STORE_OPTION
 @click.option("--departement", help="Département code for files that name none (e.g. 33).")
-@click.option("--strict", is_flag=True,
-              help="Refuse an OCCUPATION_SOL or ARTIF layer whose polygons overlap or leave holes (of over 0.01 m²).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse an OCCUPATION_SOL or ARTIF layer whose polygons overlap or leave holes (of over 0.01 m²).",
+)
 def ingest(paths: tuple[Path, ...], store: str, departement: str | None, strict: bool) -> None:
     """Load IGN OCS GE deliveries (7z, GPKG, SHP, folders) and commune contours into the store.
 
@@ -61,8 +68,10 @@ def ingest(paths: tuple[Path, ...], store: str, departement: str | None, strict:
             for batch in batches:
                 written = target.replace_slice(batch.layer, batch.epsg, batch.frame, batch.slice)
                 bar.update(written)
-                tqdm.write(f"{batch.layer.collection_id}: {written} features from {batch.source} "
-                           f"({', '.join(f'{k}={v}' for k, v in batch.slice.items())})")
+                tqdm.write(
+                    f"{batch.layer.collection_id}: {written} features from {batch.source} "
+                    f"({', '.join(f'{k}={v}' for k, v in batch.slice.items())})"
+                )
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
 
@@ -86,8 +95,11 @@ def _stored_communes(target: FeatureStore, batches: list[Batch]) -> dict[str, tu
 @main.command()
 @STORE_OPTION
 @click.option("--departement", required=True, help="Département whose communes are computed (e.g. 33).")
-@click.option("--methode", type=click.Choice(["ign", "decree", "matrix"]),
-              help="Default: ign when IGN's ARTIF layer is ingested, else decree.")
+@click.option(
+    "--methode",
+    type=click.Choice(["ign", "decree", "matrix"]),
+    help="Default: ign when IGN's ARTIF layer is ingested, else decree.",
+)
 def artificialisation(store: str, departement: str, methode: str | None) -> None:
     """Compute every commune of a département and fill the `artificialisation-communes` collection."""
     from .layers import ARTIFICIALISATION_COMMUNES
@@ -99,13 +111,18 @@ def artificialisation(store: str, departement: str, methode: str | None) -> None
         target = open_store(store)
         pairs = periods(target, departement)
         if not pairs:
-            raise click.ClickException(f"nothing to compute for département {departement}: ingest two millésimes "
-                                       "of OCCUPATION_SOL or a difference layer first")
+            raise click.ClickException(
+                f"nothing to compute for département {departement}: ingest two millésimes "
+                "of OCCUPATION_SOL or a difference layer first"
+            )
         for pair in pairs:
             with tqdm(desc=f"{pair[0]}→{pair[1]}", unit="step") as bar:
                 frame = commune_rows(target, departement, pair, methode, progress=partial(_advance, bar))
-            slice_values = {"departement": frame.departement.iloc[0], "millesime_avant": pair[0],
-                            "millesime_apres": pair[1]}
+            slice_values = {
+                "departement": frame.departement.iloc[0],
+                "millesime_avant": pair[0],
+                "millesime_apres": pair[1],
+            }
             target.replace_slice(ARTIFICIALISATION_COMMUNES, departement_epsg(departement), frame, slice_values)
             click.echo(f"artificialisation-communes: {len(frame)} communes for {pair[0]}→{pair[1]}")
     except OcsgeError as err:
@@ -115,21 +132,42 @@ def artificialisation(store: str, departement: str, methode: str | None) -> None
 @main.command()
 @click.argument("image", type=click.Path(exists=True, path_type=Path))
 @click.option("--irc", type=click.Path(exists=True, path_type=Path), help="BD ORTHO IRC image (NIR, R, G).")
-@click.option("--elevation", type=click.Path(exists=True, path_type=Path),
-              help="Elevation band (nDSM / 0.2 m, 8-bit, FLAIR's encoding) for models that read E.")
+@click.option(
+    "--elevation",
+    type=click.Path(exists=True, path_type=Path),
+    help="Elevation band (nDSM / 0.2 m, 8-bit, FLAIR's encoding) for models that read E.",
+)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Classification COG to write.")
 @click.option("--vectors", type=click.Path(path_type=Path), help="Also write OCS GE polygons (GPKG or GeoJSON).")
-@click.option("--model", help="Registry model (config/models.yml). Default: `default`, or with --bands the "
-                              "FLAIR-INC 15-class model reading those bands.")
-@click.option("--checkpoint", type=click.Path(exists=True, path_type=Path),
-              help="Weights file (.pth or Lightning .ckpt) instead of the registry's.")
+@click.option(
+    "--model",
+    help="Registry model (config/models.yml). Default: `default`, or with --bands the "
+    "FLAIR-INC 15-class model reading those bands.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, path_type=Path),
+    help="Weights file (.pth or Lightning .ckpt) instead of the registry's.",
+)
 @click.option("--bands", help="Bands of the checkpoint, e.g. R,G,B,NIR,E (picks the matching FLAIR-INC model).")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--window", default=512, show_default=True, type=click.IntRange(32))
 @click.option("--margin", default=128, show_default=True, type=click.IntRange(0))
 @click.option("--batch", default=4, show_default=True, type=click.IntRange(1))
-def segment(image: Path, irc: Path | None, elevation: Path | None, out: Path, vectors: Path | None, model: str | None,
-            checkpoint: Path | None, bands: str | None, device: str, window: int, margin: int, batch: int) -> None:
+def segment(
+    image: Path,
+    irc: Path | None,
+    elevation: Path | None,
+    out: Path,
+    vectors: Path | None,
+    model: str | None,
+    checkpoint: Path | None,
+    bands: str | None,
+    device: str,
+    window: int,
+    margin: int,
+    batch: int,
+) -> None:
     """Classify an orthophoto into OCS GE couverture (a COG on the image's grid), and optionally polygons."""
     from .segmentation import Tiling, get_model, models, segment_files
     from .segmentation.vectorise import vectorise_file
@@ -140,9 +178,17 @@ def segment(image: Path, irc: Path | None, elevation: Path | None, out: Path, ve
         if bands and tuple(bands.split(",")) != spec.bands:
             raise click.ClickException(f"model {name} reads {','.join(spec.bands)}, not {bands}")
         with tqdm(desc=f"segment ({name})", unit="window") as bar:
-            result = segment_files(image, out, model=spec, checkpoint=checkpoint, irc=irc, elevation=elevation,
-                                   tiling=Tiling(window, margin, batch), device=device,
-                                   progress=lambda done, total: _advance(bar, done, total))
+            result = segment_files(
+                image,
+                out,
+                model=spec,
+                checkpoint=checkpoint,
+                irc=irc,
+                elevation=elevation,
+                tiling=Tiling(window, margin, batch),
+                device=device,
+                progress=lambda done, total: _advance(bar, done, total),
+            )
         click.echo(f"{out}: {result.windows} windows on {result.device} in {result.seconds:.1f} s")
         if vectors:
             polygons = vectorise_file(out)
@@ -154,25 +200,35 @@ def segment(image: Path, irc: Path | None, elevation: Path | None, out: Path, ve
 
 def _model_for_bands(registry: dict, bands: str) -> str:
     wanted = tuple(bands.split(","))
-    matches = [name for name, spec in registry.items() if spec.bands == wanted and name.startswith("FLAIR-INC")
-               and name.endswith("15cl")]
+    matches = [
+        name
+        for name, spec in registry.items()
+        if spec.bands == wanted and name.startswith("FLAIR-INC") and name.endswith("15cl")
+    ]
     if not matches:
         raise click.ClickException(f"no FLAIR-INC 15-class model reads {bands}; give --model")
     return matches[0]
 
 
 @main.command()
-@click.option("--rgb", "rgb", required=True, type=click.Path(exists=True, path_type=Path),
-              help="BD ORTHO RVB image (R, G, B).")
+@click.option(
+    "--rgb", "rgb", required=True, type=click.Path(exists=True, path_type=Path), help="BD ORTHO RVB image (R, G, B)."
+)
 @click.option("--irc", type=click.Path(exists=True, path_type=Path), help="BD ORTHO IRC image (NIR, R, G).")
-@click.option("--lidar", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
-              help="Classified LiDAR HD tiles (LAS/LAZ) over the image; repeat for several.")
+@click.option(
+    "--lidar",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Classified LiDAR HD tiles (LAS/LAZ) over the image; repeat for several.",
+)
 @click.option("--model", default="default", show_default=True, help="Registry entry whose network is trained.")
 @click.option("--out", type=click.Path(path_type=Path), help="Weights file (default: the registry's checkpoint path).")
 @click.option("--steps", default=600, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, show_default=True)
-def train(rgb: Path, irc: Path | None, lidar: tuple[Path, ...], model: str, out: Path | None, steps: int,
-          seed: int) -> None:
+def train(
+    rgb: Path, irc: Path | None, lidar: tuple[Path, ...], model: str, out: Path | None, steps: int, seed: int
+) -> None:
     """Train a small model on an orthophoto with labels derived from classified LiDAR (how the default is made)."""
     import json
 
@@ -194,11 +250,18 @@ def train(rgb: Path, irc: Path | None, lidar: tuple[Path, ...], model: str, out:
         named = dict(zip(stack.bands, image, strict=True))
         if "NIR" not in named:
             raise click.ClickException("labels split ground by NDVI: give --irc, or train a model that reads NIR")
-        labels, _ = labels_and_elevation(read_points(list(lidar)), stack.transform, (stack.height, stack.width),
-                                         named["R"], named["NIR"])
+        labels, _ = labels_and_elevation(
+            read_points(list(lidar)), stack.transform, (stack.height, stack.width), named["R"], named["NIR"]
+        )
         with tqdm(total=steps, desc=f"training {model}", unit="step") as bar:
-            trained = fit(spec, image, labels, steps=steps, seed=seed,
-                          progress=lambda step, _total, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
+            trained = fit(
+                spec,
+                image,
+                labels,
+                steps=steps,
+                seed=seed,
+                progress=lambda step, _total, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")),
+            )
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
     target = out or spec.checkpoint
@@ -206,21 +269,39 @@ def train(rgb: Path, irc: Path | None, lidar: tuple[Path, ...], model: str, out:
         raise click.ClickException(f"model {model} has no checkpoint path in the registry: give --out")
     target.parent.mkdir(parents=True, exist_ok=True)
     torch.save(trained.model.state_dict(), target)
-    scores = {"pixel_accuracy": trained.pixel_accuracy, "iou": trained.iou, "train_pixels": trained.train_pixels,
-              "heldout_pixels": trained.heldout_pixels, "steps": steps, "seed": seed,
-              "labels": {name: int(np.sum(labels == i)) for i, name in enumerate(c.name for c in spec.classes)}}
+    scores = {
+        "pixel_accuracy": trained.pixel_accuracy,
+        "iou": trained.iou,
+        "train_pixels": trained.train_pixels,
+        "heldout_pixels": trained.heldout_pixels,
+        "steps": steps,
+        "seed": seed,
+        "labels": {name: int(np.sum(labels == i)) for i, name in enumerate(c.name for c in spec.classes)},
+    }
     target.with_suffix(".json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
-    click.echo(f"{target}: held-out pixel accuracy {trained.pixel_accuracy:.3f}, IoU "
-               + ", ".join(f"{k} {v:.2f}" for k, v in trained.iou.items() if v is not None))
+    click.echo(
+        f"{target}: held-out pixel accuracy {trained.pixel_accuracy:.3f}, IoU "
+        + ", ".join(f"{k} {v:.2f}" for k, v in trained.iou.items() if v is not None)
+    )
 
 
 @main.command()
 @STORE_OPTION
-@click.option("--template", default="pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path),
-              help="The pygeoapi configuration template.")
+@click.option(
+    "--template",
+    default="pygeoapi-config.yml",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The pygeoapi configuration template.",
+)
 @click.option("--out", default="build/pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path))
-@click.option("--openapi", default="build/openapi.yml", show_default=True, type=click.Path(path_type=Path),
-              help="Where to write the OpenAPI document generated from that configuration.")
+@click.option(
+    "--openapi",
+    default="build/openapi.yml",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where to write the OpenAPI document generated from that configuration.",
+)
 def config(store: str, template: Path, out: Path, openapi: Path) -> None:
     """Write the runtime pygeoapi configuration (the collections the store holds) and its OpenAPI document."""
     from .server.config import build_config, load_template, write_config, write_openapi
@@ -231,10 +312,14 @@ def config(store: str, template: Path, out: Path, openapi: Path) -> None:
         raise click.ClickException(str(err)) from err
     write_config(runtime, out)
     write_openapi(runtime, openapi)
-    kinds = {kind: [name for name, r in runtime["resources"].items() if r.get("type") == kind]
-             for kind in ("collection", "process")}
-    click.echo(f"{out}: {len(kinds['collection'])} collections ({', '.join(kinds['collection'])}), "
-               f"processes {', '.join(kinds['process'])}")
+    kinds = {
+        kind: [name for name, r in runtime["resources"].items() if r.get("type") == kind]
+        for kind in ("collection", "process")
+    }
+    click.echo(
+        f"{out}: {len(kinds['collection'])} collections ({', '.join(kinds['collection'])}), "
+        f"processes {', '.join(kinds['process'])}"
+    )
 
 
 @main.command()
@@ -249,8 +334,12 @@ def schemas(out: Path) -> None:
 
 @main.command()
 @click.option("--out", default="styles", show_default=True, type=click.Path(path_type=Path))
-@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
-              help="Root of the OGC API server whose tiles the styles load.")
+@click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="Root of the OGC API server whose tiles the styles load.",
+)
 def styles(out: Path, base_url: str) -> None:
     """Write the MapLibre style of every map (the files in styles/), colours and labels from the nomenclature."""
     from .styles import write_styles

@@ -20,18 +20,27 @@ from pygeofilter.util import parse_date, parse_datetime
 
 from .errors import InvalidInputError, UnsupportedQueryError
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<space>\s+)
   | (?P<string>'(?:[^']|'')*')
   | (?P<quoted>"(?:[^"]|"")*")
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[^\W\d][\w.:]*)
   | (?P<op><=|>=|<>|!=|[=<>(),+\-*/])
-""", re.VERBOSE)
-_COMPARISONS = {"=": ast.Equal, "<>": ast.NotEqual, "!=": ast.NotEqual, "<": ast.LessThan, "<=": ast.LessEqual,
-                ">": ast.GreaterThan, ">=": ast.GreaterEqual}
-_GEOMETRIES = {"POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON",
-               "GEOMETRYCOLLECTION"}
+""",
+    re.VERBOSE,
+)
+_COMPARISONS = {
+    "=": ast.Equal,
+    "<>": ast.NotEqual,
+    "!=": ast.NotEqual,
+    "<": ast.LessThan,
+    "<=": ast.LessEqual,
+    ">": ast.GreaterThan,
+    ">=": ast.GreaterEqual,
+}
+_GEOMETRIES = {"POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON", "GEOMETRYCOLLECTION"}
 
 
 @dataclass(frozen=True)
@@ -59,10 +68,12 @@ def _tokens(text: str) -> list[_Token]:
         match = _TOKEN.match(text, position)
         if match is None:
             if text[position] == "'":
-                raise InvalidInputError(f"malformed CQL2 text filter: the quoted string at column {position + 1} "
-                                        "is not closed")
-            raise InvalidInputError(f"malformed CQL2 text filter at column {position + 1}: unexpected "
-                                    f"character {text[position]!r}")
+                raise InvalidInputError(
+                    f"malformed CQL2 text filter: the quoted string at column {position + 1} is not closed"
+                )
+            raise InvalidInputError(
+                f"malformed CQL2 text filter at column {position + 1}: unexpected character {text[position]!r}"
+            )
         if match.lastgroup != "space":
             tokens.append(_Token(match.lastgroup, match.group(), position))
         position = match.end()
@@ -109,9 +120,10 @@ class _Parser:
     def fail(self, expected: str) -> None:
         token = self.token
         found = "the end of the filter" if token.kind == "end" else repr(token.text)
-        near = self.text[max(0, token.start - 15):token.start + 15]
-        raise InvalidInputError(f"malformed CQL2 text filter at column {token.start + 1}, near {near!r}: "
-                                f"{expected}, found {found}")
+        near = self.text[max(0, token.start - 15) : token.start + 15]
+        raise InvalidInputError(
+            f"malformed CQL2 text filter at column {token.start + 1}, near {near!r}: {expected}, found {found}"
+        )
 
     # -- boolean expressions ------------------------------------------------------------------------------
 
@@ -157,8 +169,9 @@ class _Parser:
             cls = TEMPORAL_PREDICATES_MAP[self.take().text.lower()]
             return cls(*self.arguments(2))
         if self.keyword("A_EQUALS", "A_CONTAINS", "A_CONTAINEDBY", "A_OVERLAPS"):
-            raise UnsupportedQueryError(f"unsupported CQL2 array function {self.token.text}: the collections "
-                                        "have no array properties")
+            raise UnsupportedQueryError(
+                f"unsupported CQL2 array function {self.token.text}: the collections have no array properties"
+            )
         if self.keyword("BBOX") and self.tokens[self.index + 1].text == "(" and self._bbox_predicate():
             return self.bbox_predicate()
         return self.predicate()
@@ -218,8 +231,11 @@ class _Parser:
                 self.index += 1
             self.expect_keyword("NULL")
             return ast.IsNull(lhs, is_not)
-        self.fail("expected LIKE, BETWEEN or IN" if negate else
-                  "expected a comparison (=, <>, <, <=, >, >=, LIKE, BETWEEN, IN, IS NULL)")
+        self.fail(
+            "expected LIKE, BETWEEN or IN"
+            if negate
+            else "expected a comparison (=, <>, <, <=, >, >=, LIKE, BETWEEN, IN, IS NULL)"
+        )
 
     def like_pattern(self) -> object:
         """A pattern string, or CASEI(pattern) kept as a function the translator reads as case-insensitive."""
@@ -234,8 +250,10 @@ class _Parser:
     def scalar(self) -> object:
         value = self.operand()
         if self.token.kind == "op" and self.token.text in "+-*/":
-            raise UnsupportedQueryError(f"unsupported CQL2 arithmetic ({self.token.text!r} at column "
-                                        f"{self.token.start + 1}): compare a property with a literal")
+            raise UnsupportedQueryError(
+                f"unsupported CQL2 arithmetic ({self.token.text!r} at column "
+                f"{self.token.start + 1}): compare a property with a literal"
+            )
         return value
 
     def operand(self) -> object:
@@ -347,12 +365,13 @@ class _Parser:
                 if depth == 0:
                     end = token
                     break
-        wkt = self.text[start:end.start + len(end.text)]
+        wkt = self.text[start : end.start + len(end.text)]
         try:
             geometry = shapely.from_wkt(wkt)
         except shapely.errors.GEOSException as err:
-            raise InvalidInputError(f"malformed geometry literal in the CQL2 text filter at column {start + 1}: "
-                                    f"{err}") from None
+            raise InvalidInputError(
+                f"malformed geometry literal in the CQL2 text filter at column {start + 1}: {err}"
+            ) from None
         return values.Geometry(shapely.geometry.mapping(geometry))
 
 

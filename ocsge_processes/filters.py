@@ -72,12 +72,17 @@ def check_complexity(node: object) -> None:
         else:
             values_ += 1
         depth = max(depth, level)
-    for count, limit, what in ((terms, MAX_FILTER_TERMS, "predicates"), (values_, MAX_FILTER_VALUES, "values"),
-                               (depth, MAX_FILTER_DEPTH, "nested AND/OR/NOT levels"),
-                               (vertices, MAX_FILTER_VERTICES, "vertices in its geometries")):
+    for count, limit, what in (
+        (terms, MAX_FILTER_TERMS, "predicates"),
+        (values_, MAX_FILTER_VALUES, "values"),
+        (depth, MAX_FILTER_DEPTH, "nested AND/OR/NOT levels"),
+        (vertices, MAX_FILTER_VERTICES, "vertices in its geometries"),
+    ):
         if count > limit:
-            raise InvalidInputError(f"the filter has {count} {what}; the limit is {limit} (docs/limits.md): "
-                                    "split the query or simplify the filter")
+            raise InvalidInputError(
+                f"the filter has {count} {what}; the limit is {limit} (docs/limits.md): "
+                "split the query or simplify the filter"
+            )
 
 
 def _vertices(literal: values.Geometry) -> int:
@@ -89,8 +94,9 @@ def _vertices(literal: values.Geometry) -> int:
 
 def _check_brackets(depth: int, what: str) -> None:
     if depth > MAX_FILTER_BRACKETS:
-        raise InvalidInputError(f"the filter nests {what} {depth} deep; the limit is {MAX_FILTER_BRACKETS} "
-                                "(docs/limits.md)")
+        raise InvalidInputError(
+            f"the filter nests {what} {depth} deep; the limit is {MAX_FILTER_BRACKETS} (docs/limits.md)"
+        )
 
 
 def _text_nesting(text: str) -> int:
@@ -173,8 +179,10 @@ def _standard_to_pygeofilter(node: object) -> object:
             node = {**node, "args": [args[0], [args[1], args[2]]]}
         if op in ("and", "or") and isinstance(args, list) and len(args) > 2:
             while len(args) > 2:
-                args = [{"op": op, "args": args[i:i + 2]} if i + 1 < len(args) else args[i]
-                        for i in range(0, len(args), 2)]
+                args = [
+                    {"op": op, "args": args[i : i + 2]} if i + 1 < len(args) else args[i]
+                    for i in range(0, len(args), 2)
+                ]
             node = {**node, "args": args}
         box = node.get("bbox")
         if set(node) == {"bbox"} and isinstance(box, list) and len(box) in (4, 6):

@@ -43,9 +43,17 @@ OCCUPATION_SOL = Layer(
     title="OCS GE – Occupation du sol",
     description="Couverture (CS) and usage (US) of the land, one polygon per homogeneous area (IGN OCCUPATION_SOL).",
     fields={
-        "id": STRING, "code_cs": STRING, "code_us": STRING, "millesime": INTEGER, "source": STRING,
-        "ossature": INTEGER, "id_origine": STRING, "code_or": STRING, "departement": STRING,
-        "libelle_cs": STRING, "libelle_us": STRING,
+        "id": STRING,
+        "code_cs": STRING,
+        "code_us": STRING,
+        "millesime": INTEGER,
+        "source": STRING,
+        "ossature": INTEGER,
+        "id_origine": STRING,
+        "code_or": STRING,
+        "departement": STRING,
+        "libelle_cs": STRING,
+        "libelle_us": STRING,
     },
     coded={"code_cs": "cs", "code_us": "us"},
 )
@@ -68,8 +76,13 @@ DIFFERENCE = Layer(
     table="difference",
     title="OCS GE – Évolutions entre deux millésimes",
     description="Polygons whose couverture or usage changed between two millésimes (IGN DIFF), with both codes.",
-    fields={"id": STRING, **_CHANGE_CODES, "millesime_avant": INTEGER, "millesime_apres": INTEGER,
-            "departement": STRING},
+    fields={
+        "id": STRING,
+        **_CHANGE_CODES,
+        "millesime_avant": INTEGER,
+        "millesime_apres": INTEGER,
+        "departement": STRING,
+    },
     coded=_CHANGE_CODED,
     slice_keys=_CHANGE_SLICE,
 )
@@ -80,8 +93,13 @@ ARTIF = Layer(
     title="OCS GE – Artificialisation (IGN)",
     description="IGN's OCS GE Artificialisation layer: decree thresholds applied, `artif` and `crit_seuil` per polygon.",
     fields={
-        "id": STRING, "code_cs": STRING, "code_us": STRING, "millesime": INTEGER, "artif": STRING,
-        "crit_seuil": BOOLEAN, "departement": STRING,
+        "id": STRING,
+        "code_cs": STRING,
+        "code_us": STRING,
+        "millesime": INTEGER,
+        "artif": STRING,
+        "crit_seuil": BOOLEAN,
+        "departement": STRING,
     },
     coded={"code_cs": "cs", "code_us": "us"},
 )
@@ -92,8 +110,14 @@ ARTIF_DIFFERENCE = Layer(
     title="OCS GE – Flux d'artificialisation (IGN)",
     description="IGN's artificialisation DIFF layer: `artificialisation` = 1 (artificialised) or -1 (désartificialised).",
     fields={
-        "id": STRING, **_CHANGE_CODES, "artif_avant": STRING, "artif_apres": STRING, "artificialisation": INTEGER,
-        "millesime_avant": INTEGER, "millesime_apres": INTEGER, "departement": STRING,
+        "id": STRING,
+        **_CHANGE_CODES,
+        "artif_avant": STRING,
+        "artif_apres": STRING,
+        "artificialisation": INTEGER,
+        "millesime_avant": INTEGER,
+        "millesime_apres": INTEGER,
+        "departement": STRING,
     },
     coded=_CHANGE_CODED,
     slice_keys=_CHANGE_SLICE,
@@ -115,13 +139,25 @@ ARTIFICIALISATION_COMMUNES = Layer(
     table="artificialisation_communes",
     title="Artificialisation des communes",
     description="Per commune and pair of millésimes: artificialised area and rate (stock) at each millésime, and the "
-                "flows between them, computed by `ocsge artificialisation` (décret n° 2023-1096).",
+    "flows between them, computed by `ocsge artificialisation` (décret n° 2023-1096).",
     fields={
-        "id": STRING, "code_insee": STRING, "nom": STRING, "departement": STRING, "epci": STRING,
-        "millesime_avant": INTEGER, "millesime_apres": INTEGER, "methode": STRING, "surface_ha": NUMBER,
-        "surface_artificialisee_avant_ha": NUMBER, "taux_artificialisation_avant": NUMBER,
-        "surface_artificialisee_ha": NUMBER, "taux_artificialisation": NUMBER, "artificialisation_ha": NUMBER,
-        "desartificialisation_ha": NUMBER, "artificialisation_nette_ha": NUMBER, "artificialisation_nette_pct": NUMBER,
+        "id": STRING,
+        "code_insee": STRING,
+        "nom": STRING,
+        "departement": STRING,
+        "epci": STRING,
+        "millesime_avant": INTEGER,
+        "millesime_apres": INTEGER,
+        "methode": STRING,
+        "surface_ha": NUMBER,
+        "surface_artificialisee_avant_ha": NUMBER,
+        "taux_artificialisation_avant": NUMBER,
+        "surface_artificialisee_ha": NUMBER,
+        "taux_artificialisation": NUMBER,
+        "artificialisation_ha": NUMBER,
+        "desartificialisation_ha": NUMBER,
+        "artificialisation_nette_ha": NUMBER,
+        "artificialisation_nette_pct": NUMBER,
         "ecart_coherence_ha": NUMBER,
     },
     unique_id=True,
@@ -170,8 +206,15 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
 
 LAYERS: dict[str, Layer] = {
     layer.collection_id: layer
-    for layer in (OCCUPATION_SOL, ZONE_CONSTRUITE, DIFFERENCE, ARTIF, ARTIF_DIFFERENCE, COMMUNES,
-                  ARTIFICIALISATION_COMMUNES)
+    for layer in (
+        OCCUPATION_SOL,
+        ZONE_CONSTRUITE,
+        DIFFERENCE,
+        ARTIF,
+        ARTIF_DIFFERENCE,
+        COMMUNES,
+        ARTIFICIALISATION_COMMUNES,
+    )
 }
 
 
@@ -180,6 +223,4 @@ def get_layer(collection_id: str) -> Layer:
     try:
         return LAYERS[collection_id]
     except KeyError:
-        raise UnknownCodeError(
-            f"unknown collection {collection_id!r}; expected one of {', '.join(LAYERS)}"
-        ) from None
+        raise UnknownCodeError(f"unknown collection {collection_id!r}; expected one of {', '.join(LAYERS)}") from None

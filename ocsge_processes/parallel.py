@@ -33,6 +33,7 @@ def query_pairs(tree: object, geometries: np.ndarray, predicate: str | None = No
 
     Each query geometry can be costly (a commune against a million polygons), so even a few are split.
     """
+
     def query(start: int, stop: int) -> np.ndarray:
         found = tree.query(geometries[start:stop], predicate=predicate)
         found[0] += start

@@ -47,20 +47,38 @@ RAMP_CODE = "CS1.1"
 
 def couverture_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> dict:
     """The couverture (CS) map of `ocsge-occupation-sol`: IGN's CS palette on `code_cs`."""
-    return _coded_style("couverture", "OCS GE – Couverture du sol", OCCUPATION_SOL, "code_cs",
-                        nomenclature.couverture(), _tile_url(base_url, tiles, OCCUPATION_SOL))
+    return _coded_style(
+        "couverture",
+        "OCS GE – Couverture du sol",
+        OCCUPATION_SOL,
+        "code_cs",
+        nomenclature.couverture(),
+        _tile_url(base_url, tiles, OCCUPATION_SOL),
+    )
 
 
 def usage_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> dict:
     """The usage (US) map of `ocsge-occupation-sol`: IGN's US palette on `code_us`."""
-    return _coded_style("usage", "OCS GE – Usage du sol", OCCUPATION_SOL, "code_us",
-                        nomenclature.usage(), _tile_url(base_url, tiles, OCCUPATION_SOL))
+    return _coded_style(
+        "usage",
+        "OCS GE – Usage du sol",
+        OCCUPATION_SOL,
+        "code_us",
+        nomenclature.usage(),
+        _tile_url(base_url, tiles, OCCUPATION_SOL),
+    )
 
 
 def difference_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> dict:
     """The changes of `ocsge-difference`, coloured by what the land became (`code_cs_apres`, CS palette)."""
-    return _coded_style("difference", "OCS GE – Évolutions de la couverture du sol", DIFFERENCE, "code_cs_apres",
-                        nomenclature.couverture(), _tile_url(base_url, tiles, DIFFERENCE))
+    return _coded_style(
+        "difference",
+        "OCS GE – Évolutions de la couverture du sol",
+        DIFFERENCE,
+        "code_cs_apres",
+        nomenclature.couverture(),
+        _tile_url(base_url, tiles, DIFFERENCE),
+    )
 
 
 def artificialisation_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> dict:
@@ -75,12 +93,15 @@ def artificialisation_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAU
         step += [limit, color]
     # `step` fails on null (rate not computed), and a failed expression paints black: test the type first.
     fill = ["case", ["==", ["typeof", ["get", field]], "number"], step, NO_DATA_COLOR]
-    items = [{"min": low, "max": high, "label": f"{_percent(low)} – {_percent(high)} %", "color": color}
-             for low, high, color in zip(BREAKS[:-1], BREAKS[1:], colors, strict=True)]
+    items = [
+        {"min": low, "max": high, "label": f"{_percent(low)} – {_percent(high)} %", "color": color}
+        for low, high, color in zip(BREAKS[:-1], BREAKS[1:], colors, strict=True)
+    ]
     items.append({"min": None, "max": None, "label": NO_DATA_LABEL, "color": NO_DATA_COLOR})
     legend = {"title": "Taux d'artificialisation (%)", "field": field, "kind": "classes", "items": items}
-    return _style("artificialisation", "Artificialisation des communes", layer,
-                  _tile_url(base_url, tiles, layer), fill, legend)
+    return _style(
+        "artificialisation", "Artificialisation des communes", layer, _tile_url(base_url, tiles, layer), fill, legend
+    )
 
 
 #: Every style by the name of its file in ``styles/``.
@@ -121,7 +142,9 @@ def _coded_style(name: str, title: str, layer: Layer, field: str, codes: Nomencl
         fill += [entry.code, entry.color]
     fill.append(UNKNOWN_COLOR)
     legend = {
-        "title": title, "field": field, "kind": "codes",
+        "title": title,
+        "field": field,
+        "kind": "codes",
         "items": [{"code": e.code, "label": e.label, "short_label": e.short_label, "color": e.color} for e in leaves],
     }
     return _style(name, title, layer, url, fill, legend)
@@ -138,10 +161,21 @@ def _style(name: str, title: str, layer: Layer, url: str, fill: list, legend: di
             source: {"type": "vector", "tiles": [url], "minzoom": 0, "maxzoom": MAX_ZOOM, "attribution": ATTRIBUTION},
         },
         "layers": [
-            {"id": f"{name}-fill", "type": "fill", "source": source, "source-layer": source,
-             "paint": {"fill-color": fill}},
-            {"id": f"{name}-outline", "type": "line", "source": source, "source-layer": source,
-             "minzoom": OUTLINE_MIN_ZOOM, "paint": {"line-color": "#000000", "line-opacity": 0.25, "line-width": 0.5}},
+            {
+                "id": f"{name}-fill",
+                "type": "fill",
+                "source": source,
+                "source-layer": source,
+                "paint": {"fill-color": fill},
+            },
+            {
+                "id": f"{name}-outline",
+                "type": "line",
+                "source": source,
+                "source-layer": source,
+                "minzoom": OUTLINE_MIN_ZOOM,
+                "paint": {"line-color": "#000000", "line-opacity": 0.25, "line-width": 0.5},
+            },
         ],
     }
 
@@ -159,7 +193,7 @@ def _tile_url(base_url: str, tiles: str, layer: Layer) -> str:
 
 def _ramp(color: str, count: int) -> list[str]:
     """``count`` colours from a pale tint of ``color`` to a dark shade of it, with luminance falling throughout."""
-    rgb = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
     pale, dark = -0.85, 0.5  # share of white mixed in at the light end, of black at the dark end
     ramp = []
     for i in range(count):

@@ -44,9 +44,7 @@ def normalise_departement(value: object) -> str:
     if len(text) == 1 and text.isdigit():
         text = "0" + text
     if not _DEPARTEMENT.match(text):
-        raise UnknownCodeError(
-            f"unknown département {value!r}; expected an INSEE code such as 33, 2A or 971"
-        )
+        raise UnknownCodeError(f"unknown département {value!r}; expected an INSEE code such as 33, 2A or 971")
     return text
 
 

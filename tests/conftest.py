@@ -25,16 +25,28 @@ SYBARVAL_DIFF_ROWS = 5266
 
 def ocsge(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the installed ``ocsge`` command, as a user would."""
-    return subprocess.run([str(BIN / "ocsge"), *args], capture_output=True, text=True, check=check,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [str(BIN / "ocsge"), *args], capture_output=True, text=True, check=check, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture(scope="session")
 def demo_deliveries(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """A generated OCS GE delivery (two millésimes and their DIFF) for three real communes."""
     out = tmp_path_factory.mktemp("deliveries")
-    ocsge("generate", "--communes", str(SYBARVAL), "--codes", ",".join(DEMO_COMMUNES), "--departement", "33",
-          "--cell-size", "250", "--out", str(out))
+    ocsge(
+        "generate",
+        "--communes",
+        str(SYBARVAL),
+        "--codes",
+        ",".join(DEMO_COMMUNES),
+        "--departement",
+        "33",
+        "--cell-size",
+        "250",
+        "--out",
+        str(out),
+    )
     archives = sorted(out.glob("*.7z"))
     assert len(archives) == 3, archives
     return archives
@@ -47,8 +59,9 @@ def postgis_url() -> str:
 
 
 @pytest.fixture(scope="session", params=["gpkg", "postgis"])
-def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-              demo_deliveries: list[Path]) -> str:
+def store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, demo_deliveries: list[Path]
+) -> str:
     """A store of each kind holding the real SYBARVAL data and the generated delivery, loaded by `ocsge ingest`."""
     if request.param == "gpkg":
         url = str(tmp_path_factory.mktemp("gpkg") / "ocsge.gpkg")
@@ -62,7 +75,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 @pytest.fixture(scope="session")
 def server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A live gunicorn server (2 workers) on the store; yields its base URL."""
-    with web_server(store_url, tmp_path_factory.mktemp("server"), BIN, OCSGE_DATA_DIR=str(SHARED),
-                    OCSGE_TRUSTED_HOSTS="localhost") as url:
+    with web_server(
+        store_url, tmp_path_factory.mktemp("server"), BIN, OCSGE_DATA_DIR=str(SHARED), OCSGE_TRUSTED_HOSTS="localhost"
+    ) as url:
         yield url
-

@@ -13,14 +13,22 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from deploy.services import free_port, start_postgis, start_redis, stop_postgis, wait_for_server
 
-__all__ = ["free_port", "fresh_database", "mapserver", "postgis", "redis", "wait_for_job", "wait_for_server",
-           "wait_until"]
+__all__ = [
+    "free_port",
+    "fresh_database",
+    "mapserver",
+    "postgis",
+    "redis",
+    "wait_for_job",
+    "wait_for_server",
+    "wait_until",
+]
 
 
 @contextmanager
@@ -96,17 +104,31 @@ def mapserver(layers: dict[str, Path], epsg: int = 2154) -> Iterator[str]:
     for path in layers.values():
         with rasterio.open(path) as dataset:
             bounds.append(dataset.bounds)
-    extent = (min(b.left for b in bounds), min(b.bottom for b in bounds), max(b.right for b in bounds),
-              max(b.top for b in bounds))
+    extent = (
+        min(b.left for b in bounds),
+        min(b.bottom for b in bounds),
+        max(b.right for b in bounds),
+        max(b.top for b in bounds),
+    )
     mapfile = root / "wms.map"
-    mapfile.write_text(_MAPFILE.format(
-        extent=" ".join(map(str, extent)), epsg=epsg, url=url,
-        layers="".join(_LAYER.format(name=name, path=Path(path).resolve(), epsg=epsg) for name, path in layers.items())))
+    mapfile.write_text(
+        _MAPFILE.format(
+            extent=" ".join(map(str, extent)),
+            epsg=epsg,
+            url=url,
+            layers="".join(
+                _LAYER.format(name=name, path=Path(path).resolve(), epsg=epsg) for name, path in layers.items()
+            ),
+        )
+    )
     config = root / "mapserver.conf"  # MapServer 8 reads its map file only from a configuration file
     config.write_text(f'CONFIG\n  ENV\n    MS_MAPFILE "{mapfile}"\n  END\nEND\n')
     log = (root / "http.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("wms_gateway.py")), str(port),
-                             str(MAPSERV), str(config)], stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("wms_gateway.py")), str(port), str(MAPSERV), str(config)],
+        stdout=log,
+        stderr=log,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

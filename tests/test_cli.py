@@ -9,8 +9,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from ocsge_processes.schema import collection_schema
 from ocsge_processes.layers import LAYERS
+from ocsge_processes.schema import collection_schema
 from ocsge_processes.stores.gpkg import GpkgStore
 
 from .conftest import BIN, ROOT, SHARED, SYBARVAL, ocsge
@@ -57,8 +57,20 @@ def test_segment_writes_a_cog_on_the_image_grid_and_polygons_gdal_reads(tmp_path
 
     ortho = SHARED / "montpellier-ortho-lidar" / "ortho"
     out, vectors = tmp_path / "classes.tif", tmp_path / "classes.gpkg"
-    result = ocsge("segment", str(ortho / "test_data_rgb.tif"), "--irc", str(ortho / "test_data_irc.tif"),
-                   "--out", str(out), "--vectors", str(vectors), "--window", "128", "--margin", "32")
+    result = ocsge(
+        "segment",
+        str(ortho / "test_data_rgb.tif"),
+        "--irc",
+        str(ortho / "test_data_irc.tif"),
+        "--out",
+        str(out),
+        "--vectors",
+        str(vectors),
+        "--window",
+        "128",
+        "--margin",
+        "32",
+    )
     assert "windows on cpu" in result.stdout or "windows on cuda" in result.stdout
     with rasterio.open(out) as classes, rasterio.open(ortho / "test_data_rgb.tif") as source:
         assert classes.transform == source.transform and classes.crs == source.crs
@@ -68,6 +80,17 @@ def test_segment_writes_a_cog_on_the_image_grid_and_polygons_gdal_reads(tmp_path
 
 def test_segment_with_a_flair_model_needs_its_weights(tmp_path: Path) -> None:
     ortho = SHARED / "montpellier-ortho-lidar" / "ortho"
-    result = subprocess.run([str(BIN / "ocsge"), "segment", str(ortho / "test_data_rgb.tif"), "--out",
-                             str(tmp_path / "x.tif"), "--bands", "R,G,B,NIR,E"], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            str(BIN / "ocsge"),
+            "segment",
+            str(ortho / "test_data_rgb.tif"),
+            "--out",
+            str(tmp_path / "x.tif"),
+            "--bands",
+            "R,G,B,NIR,E",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "FLAIR-INC_rgbie_15cl ships no weights" in result.stderr

@@ -28,8 +28,10 @@ def _depth(node: object) -> int:
 
 
 def test_and_binds_tighter_than_or() -> None:
-    assert _sql("millesime_avant = 1 OR millesime_avant = 2 AND millesime_apres = 3") == \
-        '(("millesime_avant" = ?) OR (("millesime_avant" = ?) AND ("millesime_apres" = ?)))'
+    assert (
+        _sql("millesime_avant = 1 OR millesime_avant = 2 AND millesime_apres = 3")
+        == '(("millesime_avant" = ?) OR (("millesime_avant" = ?) AND ("millesime_apres" = ?)))'
+    )
 
 
 def test_not_not_is_valid_and_disappears_from_sql() -> None:
@@ -52,13 +54,15 @@ def test_long_chains_are_flat_in_sql_and_shallow_in_the_tree() -> None:
 def test_standard_bbox_literal_and_predicate_form() -> None:
     literal = parse_filter("S_INTERSECTS(geometry, BBOX(-1.2, 44.6, -1.1, 44.7))")
     predicate = parse_filter("BBOX(geometry, -1.2, 44.6, -1.1, 44.7)")
-    as_json = parse_filter(json.dumps(
-        {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [-1.2, 44.6, -1.1, 44.7]}]}))
+    as_json = parse_filter(
+        json.dumps({"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [-1.2, 44.6, -1.1, 44.7]}]})
+    )
     assert literal == predicate == as_json
 
 
-@pytest.mark.parametrize("text", ["(" * (MAX_FILTER_BRACKETS + 1) + "millesime_avant = 1" + ")" * 65,
-                                  "(" * 100_000, "NOT (" * 1000])
+@pytest.mark.parametrize(
+    "text", ["(" * (MAX_FILTER_BRACKETS + 1) + "millesime_avant = 1" + ")" * 65, "(" * 100_000, "NOT (" * 1000]
+)
 def test_deep_text_is_refused_before_parsing(text: str) -> None:
     with pytest.raises(OcsgeError, match=f"the limit is {MAX_FILTER_BRACKETS}"):
         parse_filter(text)
@@ -74,10 +78,49 @@ def test_nesting_limit_counts_levels_not_chain_length() -> None:
 
 
 def test_any_token_sequence_gives_a_result_or_our_error() -> None:
-    vocabulary = ["(", ")", ",", "NOT", "AND", "OR", "=", "<>", ">=", "LIKE", "IN", "BETWEEN", "IS", "NULL", "TRUE",
-                  "code_cs_apres", "millesime_avant", "geometry", "'x'", "'a''b'", "1", "-2.5", "1e400", "POINT",
-                  "POLYGON", "BBOX", "S_INTERSECTS", "CASEI", "DATE", "TIMESTAMP", "'2020-01-01'", "T_AFTER", "+",
-                  "EMPTY", '"code_us_avant"', "'", '"', "99999999999999999999", "GEOMETRYCOLLECTION", "0 0", "1 1"]
+    vocabulary = [
+        "(",
+        ")",
+        ",",
+        "NOT",
+        "AND",
+        "OR",
+        "=",
+        "<>",
+        ">=",
+        "LIKE",
+        "IN",
+        "BETWEEN",
+        "IS",
+        "NULL",
+        "TRUE",
+        "code_cs_apres",
+        "millesime_avant",
+        "geometry",
+        "'x'",
+        "'a''b'",
+        "1",
+        "-2.5",
+        "1e400",
+        "POINT",
+        "POLYGON",
+        "BBOX",
+        "S_INTERSECTS",
+        "CASEI",
+        "DATE",
+        "TIMESTAMP",
+        "'2020-01-01'",
+        "T_AFTER",
+        "+",
+        "EMPTY",
+        '"code_us_avant"',
+        "'",
+        '"',
+        "99999999999999999999",
+        "GEOMETRYCOLLECTION",
+        "0 0",
+        "1 1",
+    ]
     generator = random.Random(11)
     for _ in range(5000):
         text = " ".join(generator.choice(vocabulary) for _ in range(generator.randint(1, 14)))

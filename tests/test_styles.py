@@ -88,7 +88,7 @@ def test_choropleth_ramp_darkens_class_by_class() -> None:
     step = fill_color(artificialisation_style())[2]
 
     def luminance(color: str) -> float:
-        r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
         return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
     lums = [luminance(c) for c in step[2::2]]
@@ -105,7 +105,8 @@ def test_style_is_a_maplibre_v8_document_on_the_collection(name: str) -> None:
     source = style["sources"][expected]
     assert source["type"] == "vector" and source["attribution"] == ATTRIBUTION
     assert source["tiles"] == [
-        f"http://127.0.0.1:5000/collections/{expected}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=mvt"]
+        f"http://127.0.0.1:5000/collections/{expected}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=mvt"
+    ]
     ids = [layer["id"] for layer in style["layers"]]
     assert len(ids) == len(set(ids)) and all(ids)
     for layer in style["layers"]:
@@ -117,17 +118,22 @@ def test_style_is_a_maplibre_v8_document_on_the_collection(name: str) -> None:
 def test_base_url_and_tile_template_are_parameters() -> None:
     style = couverture_style("https://example.org/ocsge/", "{base}/t/{id}/{z}/{x}/{y}.pbf")
     assert style["sources"]["ocsge-occupation-sol"]["tiles"] == [
-        "https://example.org/ocsge/t/ocsge-occupation-sol/{z}/{x}/{y}.pbf"]
+        "https://example.org/ocsge/t/ocsge-occupation-sol/{z}/{x}/{y}.pbf"
+    ]
     assert difference_style("http://h:8080")["sources"]["ocsge-difference"]["tiles"][0].startswith(
-        "http://h:8080/collections/ocsge-difference/tiles/")
+        "http://h:8080/collections/ocsge-difference/tiles/"
+    )
 
 
-@pytest.mark.parametrize(("base", "tiles", "message"), [
-    ("127.0.0.1:5000", "{base}/{z}/{x}/{y}", "must be an http(s) URL"),
-    ("ftp://host", "{base}/{z}/{x}/{y}", "must be an http(s) URL"),
-    ("http://host?f=json", "{base}/{z}/{x}/{y}", "must be an http(s) URL"),
-    ("http://host", "{base}/{z}/{TileRow}/{TileCol}", "lacks {x}, {y}"),
-])
+@pytest.mark.parametrize(
+    ("base", "tiles", "message"),
+    [
+        ("127.0.0.1:5000", "{base}/{z}/{x}/{y}", "must be an http(s) URL"),
+        ("ftp://host", "{base}/{z}/{x}/{y}", "must be an http(s) URL"),
+        ("http://host?f=json", "{base}/{z}/{x}/{y}", "must be an http(s) URL"),
+        ("http://host", "{base}/{z}/{TileRow}/{TileCol}", "lacks {x}, {y}"),
+    ],
+)
 def test_bad_urls_are_refused_with_the_reason(base: str, tiles: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=re.escape(message)):
         couverture_style(base, tiles)

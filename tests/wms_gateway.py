@@ -18,8 +18,12 @@ class Gateway(BaseHTTPRequestHandler):
     config = ""
 
     def do_GET(self) -> None:
-        env = {**os.environ, "REQUEST_METHOD": "GET", "QUERY_STRING": self.path.partition("?")[2],
-               "MAPSERVER_CONFIG_FILE": self.config}
+        env = {
+            **os.environ,
+            "REQUEST_METHOD": "GET",
+            "QUERY_STRING": self.path.partition("?")[2],
+            "MAPSERVER_CONFIG_FILE": self.config,
+        }
         output = subprocess.run([self.mapserv], env=env, capture_output=True, check=False).stdout
         head, body = re.split(rb"\r?\n\r?\n", output, maxsplit=1) if output else (b"", b"")
         self.send_response(200)

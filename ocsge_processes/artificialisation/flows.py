@@ -84,10 +84,15 @@ def compute_all_flows(differences: Layers, territories: Sequence[Territory], met
     non_classee = totals(index, area_ha * sens.isna().to_numpy(), count)
     transitions = _transitions(table, count)
     return [
-        _flows(territory.code, method, territory.surface_m2 / M2_PER_HA,
-               artificialisation_ha=float(artificialisation[position]),
-               desartificialisation_ha=float(desartificialisation[position]),
-               non_classee_ha=float(non_classee[position]), transitions=transitions[position])
+        _flows(
+            territory.code,
+            method,
+            territory.surface_m2 / M2_PER_HA,
+            artificialisation_ha=float(artificialisation[position]),
+            desartificialisation_ha=float(desartificialisation[position]),
+            non_classee_ha=float(non_classee[position]),
+            transitions=transitions[position],
+        )
         for position, territory in enumerate(territories)
     ]
 
@@ -103,7 +108,9 @@ def aggregate_flows(flows: Sequence[Flows], territoire: str) -> Flows:
             key = (item.code_cs_avant, item.code_us_avant, item.code_cs_apres, item.code_us_apres, item.sens)
             totals[key] = totals.get(key, 0.0) + item.surface_ha
     return _flows(
-        territoire, methods.pop(), sum(flow.surface_ha for flow in flows),
+        territoire,
+        methods.pop(),
+        sum(flow.surface_ha for flow in flows),
         artificialisation_ha=sum(flow.artificialisation_ha for flow in flows),
         desartificialisation_ha=sum(flow.desartificialisation_ha for flow in flows),
         non_classee_ha=sum(flow.surface_non_classee_ha for flow in flows),
@@ -126,8 +133,10 @@ def _resolve(frames: Sequence[gpd.GeoDataFrame], method: str | None) -> str:
     if method is None:
         return IGN if all("artificialisation" in frame.columns for frame in frames) else MATRIX
     if method == DECREE:
-        raise InvalidInputError("the decree thresholds need the whole partition, not only the changed polygons: "
-                                "compute two stocks with method 'decree' and take their difference")
+        raise InvalidInputError(
+            "the decree thresholds need the whole partition, not only the changed polygons: "
+            "compute two stocks with method 'decree' and take their difference"
+        )
     if method not in (IGN, MATRIX):
         raise InvalidInputError(f"unknown flow method {method!r}; expected {IGN} or {MATRIX}")
     return method
@@ -140,13 +149,17 @@ def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: in
         raise InvalidInputError(f"a difference layer needs {', '.join(missing)}")
     pieces = overlay(frame, territories, epsg)
     rows = frame.iloc[pieces.row]
-    return pd.DataFrame({
-        "territory": pieces.territory,
-        "area_m2": pieces.area_m2,
-        "sens": _sens(rows, method).to_numpy(),
-        **{column: rows[column].astype("string").fillna(NOT_CLASSIFIED).to_numpy(dtype=object)
-           for column in CHANGE_COLUMNS},
-    })
+    return pd.DataFrame(
+        {
+            "territory": pieces.territory,
+            "area_m2": pieces.area_m2,
+            "sens": _sens(rows, method).to_numpy(),
+            **{
+                column: rows[column].astype("string").fillna(NOT_CLASSIFIED).to_numpy(dtype=object)
+                for column in CHANGE_COLUMNS
+            },
+        }
+    )
 
 
 def _sens(frame: gpd.GeoDataFrame, method: str) -> pd.Series:
@@ -176,8 +189,16 @@ def _sorted(transitions: Iterable[Transition]) -> tuple[Transition, ...]:
     return tuple(sorted(transitions, key=lambda item: (-item.surface_ha, str(item))))
 
 
-def _flows(territoire: str, methode: str, surface_ha: float, *, artificialisation_ha: float,
-           desartificialisation_ha: float, non_classee_ha: float, transitions: tuple[Transition, ...]) -> Flows:
+def _flows(
+    territoire: str,
+    methode: str,
+    surface_ha: float,
+    *,
+    artificialisation_ha: float,
+    desartificialisation_ha: float,
+    non_classee_ha: float,
+    transitions: tuple[Transition, ...],
+) -> Flows:
     net_ha = artificialisation_ha - desartificialisation_ha
     return Flows(
         territoire=territoire,

@@ -30,8 +30,9 @@ def layers_by_epsg(layers: Layers, territories: Sequence[Territory]) -> dict[int
     for frame in frames:
         epsg = frame.crs.to_epsg() if frame.crs is not None else None
         if epsg is None:
-            raise InvalidInputError(f"an OCS GE layer has no EPSG CRS ({frame.crs}); areas need the département's "
-                                    "projected CRS")
+            raise InvalidInputError(
+                f"an OCS GE layer has no EPSG CRS ({frame.crs}); areas need the département's projected CRS"
+            )
         grouped.setdefault(epsg, []).append(frame)
     for territory in territories:
         missing = [epsg for epsg in territory.epsgs if epsg not in grouped]
@@ -48,10 +49,13 @@ def layers_by_epsg(layers: Layers, territories: Sequence[Territory]) -> dict[int
     }
 
 
-def measured(layers: Layers, territories: Sequence[Territory], method: str | None,
-             resolve: Callable[[list[gpd.GeoDataFrame], str | None], str],
-             measure: Callable[[gpd.GeoDataFrame, Sequence[Territory], int, str], pd.DataFrame],
-             ) -> tuple[str, pd.DataFrame]:
+def measured(
+    layers: Layers,
+    territories: Sequence[Territory],
+    method: str | None,
+    resolve: Callable[[list[gpd.GeoDataFrame], str | None], str],
+    measure: Callable[[gpd.GeoDataFrame, Sequence[Territory], int, str], pd.DataFrame],
+) -> tuple[str, pd.DataFrame]:
     """The method that applies (``resolve``), then ``measure``'s rows (one per polygon piece in a territory) for
     the layers of every CRS, in one table: the common first step of stocks and flows."""
     frames = layers_by_epsg(layers, territories)
@@ -71,8 +75,9 @@ def overlay(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int
     One STR-tree over the polygons answers all the parts at once, so every commune of a département costs one pass
     over the layer, not one each. A polygon covered by a part counts whole; only those across a border are cut.
     """
-    owners = [(index, part.geometry) for index, territory in enumerate(territories)
-              for part in territory.parts_in(epsg)]
+    owners = [
+        (index, part.geometry) for index, territory in enumerate(territories) for part in territory.parts_in(epsg)
+    ]
     if not owners or frame.empty:
         return Pieces(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     owner = np.array([index for index, _ in owners], dtype=np.int64)

@@ -55,8 +55,10 @@ def with_decree_status(polygons: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _ign_status(polygons: gpd.GeoDataFrame) -> pd.Series:
     if "artif" not in polygons.columns:
-        raise InvalidInputError("the ign method needs IGN's `artif` field (OCS GE Artificialisation layer); "
-                                "use method 'decree' on OCCUPATION_SOL")
+        raise InvalidInputError(
+            "the ign method needs IGN's `artif` field (OCS GE Artificialisation layer); "
+            "use method 'decree' on OCCUPATION_SOL"
+        )
     values = polygons["artif"]
     if pd.api.types.is_bool_dtype(values):
         return values.astype("boolean")

@@ -89,8 +89,15 @@ def load_rules(directory: Path) -> Rules:
     decree = _read_yaml(decree_path)
     categories = _read_categories(decree_path, decree)
     category_rules = [
-        _rule(decree_path, f"rules[{i}]", entry.get("cs"), entry.get("us"),
-              _category_of(decree_path, i, entry, categories), cs_nom, us_nom)
+        _rule(
+            decree_path,
+            f"rules[{i}]",
+            entry.get("cs"),
+            entry.get("us"),
+            _category_of(decree_path, i, entry, categories),
+            cs_nom,
+            us_nom,
+        )
         for i, entry in enumerate(_list(decree_path, decree, "rules"))
     ]
     leaf_artificial = _resolve_leaves(matrix_path, matrix, cs_nom, us_nom)
@@ -167,8 +174,17 @@ def _read_matrix(path: Path, cs_nom: Nomenclature, us_nom: Nomenclature) -> list
         flag = row.get("artificial", "")
         if flag not in ("true", "false"):
             raise RulesError(f"{path}, line {number}: artificial must be true or false, not {flag!r}")
-        result.append(_rule(path, f"line {number}", (row.get("cs") or "").split(), (row.get("us") or "").split(),
-                            flag == "true", cs_nom, us_nom))
+        result.append(
+            _rule(
+                path,
+                f"line {number}",
+                (row.get("cs") or "").split(),
+                (row.get("us") or "").split(),
+                flag == "true",
+                cs_nom,
+                us_nom,
+            )
+        )
     return result
 
 
@@ -211,8 +227,9 @@ def _read_thresholds(path: Path, data: dict, cs_nom: Nomenclature, us_nom: Nomen
     try:
         numbers = {key: float(values[key]) for key in ("built_min_area_m2", "min_area_m2", "linear_min_width_m")}
     except (KeyError, TypeError, ValueError) as error:
-        raise RulesError(f"{path}: thresholds need numeric built_min_area_m2, min_area_m2, linear_min_width_m "
-                         f"({error})") from None
+        raise RulesError(
+            f"{path}: thresholds need numeric built_min_area_m2, min_area_m2, linear_min_width_m ({error})"
+        ) from None
     return Thresholds(
         **numbers,
         built_covers=frozenset(_leaves(path, "built_covers", _list(path, data, "built_covers"), cs_nom)),
@@ -220,8 +237,15 @@ def _read_thresholds(path: Path, data: dict, cs_nom: Nomenclature, us_nom: Nomen
     )
 
 
-def _rule(path: Path, where: str, cs: Iterable[str] | None, us: Iterable[str] | None, value: bool | int,
-          cs_nom: Nomenclature, us_nom: Nomenclature) -> _Rule:
+def _rule(
+    path: Path,
+    where: str,
+    cs: Iterable[str] | None,
+    us: Iterable[str] | None,
+    value: bool | int,
+    cs_nom: Nomenclature,
+    us_nom: Nomenclature,
+) -> _Rule:
     return _Rule(_code_set(path, where, cs, cs_nom), _code_set(path, where, us, us_nom), value)
 
 
@@ -239,13 +263,16 @@ def _leaves(path: Path, where: str, codes: Iterable[str], nomenclature: Nomencla
     for code in codes:
         entry = nomenclature.codes.get(code)
         if entry is None or not entry.leaf:
-            raise RulesError(f"{path}, {where}: {code!r} is not a {nomenclature.kind} leaf; "
-                             f"expected one of {', '.join(nomenclature.leaves())}")
+            raise RulesError(
+                f"{path}, {where}: {code!r} is not a {nomenclature.kind} leaf; "
+                f"expected one of {', '.join(nomenclature.leaves())}"
+            )
     return codes
 
 
-def _resolve_leaves(path: Path, table: list[_Rule], cs_nom: Nomenclature,
-                    us_nom: Nomenclature) -> dict[tuple[str, str], bool | int]:
+def _resolve_leaves(
+    path: Path, table: list[_Rule], cs_nom: Nomenclature, us_nom: Nomenclature
+) -> dict[tuple[str, str], bool | int]:
     """First matching rule for every leaf pair; a pair that no rule matches is an error in the file."""
     answers = {}
     for cs in cs_nom.leaves():

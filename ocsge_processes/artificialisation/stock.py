@@ -78,18 +78,20 @@ def compute_all_stocks(layers: Layers, territories: Sequence[Territory], method:
     stocks = []
     for position, territory in enumerate(territories):
         surface_ha = territory.surface_m2 / M2_PER_HA
-        stocks.append(Stock(
-            territoire=territory.code,
-            methode=method,
-            surface_ha=surface_ha,
-            surface_couverte_ha=float(covered_ha[position]),
-            surface_artificialisee_ha=float(artificial_ha[position]),
-            taux_artificialisation=percent(float(artificial_ha[position]), float(covered_ha[position])),
-            surface_non_classee_ha=float(unclassified_ha[position]),
-            par_categorie=splits["category"][position],
-            par_couverture=splits["code_cs"][position],
-            par_usage=splits["code_us"][position],
-        ))
+        stocks.append(
+            Stock(
+                territoire=territory.code,
+                methode=method,
+                surface_ha=surface_ha,
+                surface_couverte_ha=float(covered_ha[position]),
+                surface_artificialisee_ha=float(artificial_ha[position]),
+                taux_artificialisation=percent(float(artificial_ha[position]), float(covered_ha[position])),
+                surface_non_classee_ha=float(unclassified_ha[position]),
+                par_categorie=splits["category"][position],
+                par_couverture=splits["code_cs"][position],
+                par_usage=splits["code_us"][position],
+            )
+        )
     return stocks
 
 
@@ -130,15 +132,17 @@ def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: in
     known = ~status.isna().to_numpy()[pieces.row]
     flag = status.fillna(False).to_numpy(dtype=bool)[pieces.row]
     code_cs, code_us = frame["code_cs"].iloc[pieces.row], frame["code_us"].iloc[pieces.row]
-    return pd.DataFrame({
-        "territory": pieces.territory,
-        "area_m2": pieces.area_m2,
-        "artificial_m2": pieces.area_m2 * flag,
-        "unclassified": ~known,
-        "category": _keys(decree_categories(code_cs, code_us)),
-        "code_cs": _keys(code_cs),
-        "code_us": _keys(code_us),
-    })
+    return pd.DataFrame(
+        {
+            "territory": pieces.territory,
+            "area_m2": pieces.area_m2,
+            "artificial_m2": pieces.area_m2 * flag,
+            "unclassified": ~known,
+            "category": _keys(decree_categories(code_cs, code_us)),
+            "code_cs": _keys(code_cs),
+            "code_us": _keys(code_us),
+        }
+    )
 
 
 def _keys(values: pd.Series) -> pd.Categorical:

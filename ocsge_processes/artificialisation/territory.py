@@ -29,13 +29,19 @@ class TerritoryPart:
     def __post_init__(self) -> None:
         crs = pyproj.CRS.from_epsg(self.epsg)
         if not crs.is_projected:
-            raise InvalidInputError(f"EPSG:{self.epsg} ({crs.name}) is not projected; areas are planar in the "
-                                    "territory's projected CRS (EPSG:2154, 5490, 2972, 2975 or 4471)")
+            raise InvalidInputError(
+                f"EPSG:{self.epsg} ({crs.name}) is not projected; areas are planar in the "
+                "territory's projected CRS (EPSG:2154, 5490, 2972, 2975 or 4471)"
+            )
         if shapely.get_type_id(self.geometry) not in (3, 6):
-            raise InvalidInputError(f"a territory part must be a Polygon or MultiPolygon, not {self.geometry.geom_type}")
+            raise InvalidInputError(
+                f"a territory part must be a Polygon or MultiPolygon, not {self.geometry.geom_type}"
+            )
         if not math.isfinite(self.surface_m2):  # coordinates beyond what the CRS can hold: rates would be NaN
-            raise InvalidInputError(f"the territory has no finite area in EPSG:{self.epsg} ({crs.name}): its "
-                                    "coordinates lie beyond what that CRS can represent")
+            raise InvalidInputError(
+                f"the territory has no finite area in EPSG:{self.epsg} ({crs.name}): its "
+                "coordinates lie beyond what that CRS can represent"
+            )
 
     @property
     def surface_m2(self) -> float:

@@ -25,8 +25,8 @@ import pandas as pd
 import shapely
 
 from ..errors import InvalidInputError
-from .components import connected_components
 from ..parallel import query_pairs, threaded
+from .components import connected_components
 from .rules import Thresholds, artificial_flags, rules
 
 #: Columns the method reads, as OCCUPATION_SOL names them.
@@ -81,11 +81,15 @@ def linear_width_m(geoms: np.ndarray) -> np.ndarray:
 def _check(polygons: gpd.GeoDataFrame) -> None:
     missing = [column for column in CODE_COLUMNS if column not in polygons.columns]
     if missing:
-        raise InvalidInputError(f"the decree method needs columns {', '.join(missing)} (OCCUPATION_SOL codes); "
-                                f"got {', '.join(map(str, polygons.columns))}")
+        raise InvalidInputError(
+            f"the decree method needs columns {', '.join(missing)} (OCCUPATION_SOL codes); "
+            f"got {', '.join(map(str, polygons.columns))}"
+        )
     if polygons.crs is None or not polygons.crs.is_projected:
-        raise InvalidInputError(f"the decree thresholds are areas in m²: polygons must be in the territory's "
-                                f"projected CRS (EPSG:2154 or the overseas UTM zone), not {polygons.crs}")
+        raise InvalidInputError(
+            f"the decree thresholds are areas in m²: polygons must be in the territory's "
+            f"projected CRS (EPSG:2154 or the overseas UTM zone), not {polygons.crs}"
+        )
 
 
 def _touching_pairs(geoms: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,8 +107,9 @@ def _touching_pairs(geoms: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray
     return first[touching], second[touching]
 
 
-def _sieve(klass: np.ndarray, area: np.ndarray, active: np.ndarray, first: np.ndarray, second: np.ndarray,
-           min_area_m2: float) -> np.ndarray:
+def _sieve(
+    klass: np.ndarray, area: np.ndarray, active: np.ndarray, first: np.ndarray, second: np.ndarray, min_area_m2: float
+) -> np.ndarray:
     """Class of each polygon once every enclosed cluster under ``min_area_m2`` has taken its surroundings' class."""
     both = active[first] & active[second]
     same = both & (klass[first] == klass[second])
@@ -137,8 +142,13 @@ def _flippable(cluster_area: np.ndarray, edges: tuple[np.ndarray, np.ndarray], m
     return small & has_neighbour & (rank < smallest_neighbour)
 
 
-def _merge(flip: np.ndarray, labels: np.ndarray, cluster_area: np.ndarray, cluster_class: np.ndarray,
-           edges: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+def _merge(
+    flip: np.ndarray,
+    labels: np.ndarray,
+    cluster_area: np.ndarray,
+    cluster_class: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     """Fold each flipped cluster into all its neighbours; the merged cluster keeps the neighbours' class.
 
     Adjacent clusters always differ in class and two flipped clusters are never adjacent, so every merged group has
@@ -163,8 +173,9 @@ def _unique_edges(first: np.ndarray, second: np.ndarray, count: int) -> tuple[np
     return codes // max(count, 1), codes % max(count, 1)
 
 
-def _fill_narrow(status: np.ndarray, active: np.ndarray, narrow: np.ndarray, first: np.ndarray, second: np.ndarray,
-                 geoms: np.ndarray) -> np.ndarray:
+def _fill_narrow(
+    status: np.ndarray, active: np.ndarray, narrow: np.ndarray, first: np.ndarray, second: np.ndarray, geoms: np.ndarray
+) -> np.ndarray:
     """Give each narrow linear polygon the class of the classified land it shares the longest boundary with."""
     status = np.where(narrow, False, status)
     touching = narrow[first] | narrow[second]

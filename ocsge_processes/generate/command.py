@@ -37,25 +37,59 @@ def _millesimes(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
 
 
 @click.command("generate")
-@click.option("--communes", "communes_path", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Commune contours: Admin Express GeoJSON or a GeoPackage layer with an INSEE code field.")
+@click.option(
+    "--communes",
+    "communes_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Commune contours: Admin Express GeoJSON or a GeoPackage layer with an INSEE code field.",
+)
 @click.option("--codes", callback=_codes, help="Comma-separated INSEE codes to generate (default: all in the file).")
-@click.option("--departement", callback=_departement,
-              help="Département to generate (default: the one of the communes selected).")
-@click.option("--millesimes", default="2021,2024", show_default=True, callback=_millesimes,
-              help="The two millésimes, earlier first.")
-@click.option("--cell-size", "cell_size_m", type=float, default=100.0, show_default=True,
-              help="Seed spacing outside built-up zones, in metres.")
-@click.option("--urban-cell-size", "urban_cell_size_m", type=float, default=25.0, show_default=True,
-              help="Seed spacing inside built-up zones, in metres.")
+@click.option(
+    "--departement", callback=_departement, help="Département to generate (default: the one of the communes selected)."
+)
+@click.option(
+    "--millesimes",
+    default="2021,2024",
+    show_default=True,
+    callback=_millesimes,
+    help="The two millésimes, earlier first.",
+)
+@click.option(
+    "--cell-size",
+    "cell_size_m",
+    type=float,
+    default=100.0,
+    show_default=True,
+    help="Seed spacing outside built-up zones, in metres.",
+)
+@click.option(
+    "--urban-cell-size",
+    "urban_cell_size_m",
+    type=float,
+    default=25.0,
+    show_default=True,
+    help="Seed spacing inside built-up zones, in metres.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
 @click.option("--no-archive", is_flag=True, help="Write the delivery folders unpacked instead of 7z archives.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder that receives the deliveries.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder that receives the deliveries.",
+)
 def generate_command(
-    communes_path: Path, codes: list[str] | None, departement: str | None, millesimes: tuple[int, int],
-    cell_size_m: float, urban_cell_size_m: float, seed: int, no_archive: bool, out_dir: Path,
+    communes_path: Path,
+    codes: list[str] | None,
+    departement: str | None,
+    millesimes: tuple[int, int],
+    cell_size_m: float,
+    urban_cell_size_m: float,
+    seed: int,
+    no_archive: bool,
+    out_dir: Path,
 ) -> None:
     """Generate OCS GE-like data (marked as generated, not IGN data) in IGN's delivery layout."""
     try:
@@ -67,8 +101,12 @@ def generate_command(
         raise click.BadParameter(str(error), param_hint="--communes/--departement") from None
     try:
         generated = generate(
-            communes, departement=departement, millesimes=millesimes, cell_size_m=cell_size_m,
-            urban_cell_size_m=urban_cell_size_m, seed=seed,
+            communes,
+            departement=departement,
+            millesimes=millesimes,
+            cell_size_m=cell_size_m,
+            urban_cell_size_m=urban_cell_size_m,
+            seed=seed,
         )
     except InvalidInputError as error:
         raise click.UsageError(str(error)) from None
@@ -77,5 +115,6 @@ def generate_command(
     before, after = generated.millesimes
     click.echo(
         f"{len(communes)} communes, {len(generated.occupation[before])} polygons per millésime, "
-        f"{len(generated.diff)} changed between {before} and {after}", err=True,
+        f"{len(generated.diff)} changed between {before} and {after}",
+        err=True,
     )

@@ -63,9 +63,7 @@ def departement_of_communes(communes: gpd.GeoDataFrame) -> str:
     """The one département of ``communes``; an error if they span several."""
     found = sorted({departement_of_commune(code) for code in communes["code_insee"]})
     if len(found) != 1:
-        raise InvalidInputError(
-            f"communes from {len(found)} départements ({', '.join(found)}); select one département"
-        )
+        raise InvalidInputError(f"communes from {len(found)} départements ({', '.join(found)}); select one département")
     return found[0]
 
 

@@ -73,10 +73,18 @@ def generate(
     network_tree = shapely.STRtree(network)
     rows = zip(communes["code_insee"], geometries, centres, strict=True)
     results = [
-        _generate_commune(code, geometry, centre, network[network_tree.query(geometry)], seed=seed,
-                          cell_size_m=cell_size_m, urban_cell_size_m=urban_cell_size_m)
-        for code, geometry, centre in tqdm(rows, total=len(communes), disable=not progress, unit="commune",
-                                           desc="ocsge generate")
+        _generate_commune(
+            code,
+            geometry,
+            centre,
+            network[network_tree.query(geometry)],
+            seed=seed,
+            cell_size_m=cell_size_m,
+            urban_cell_size_m=urban_cell_size_m,
+        )
+        for code, geometry, centre in tqdm(
+            rows, total=len(communes), disable=not progress, unit="commune", desc="ocsge generate"
+        )
     ]
 
     geometry = _multi(np.concatenate([result.geometry for result in results]))
@@ -106,8 +114,14 @@ class _CommuneResult:
 
 
 def _generate_commune(
-    code: str, geometry: shapely.Geometry, centre: np.ndarray, network: np.ndarray, *, seed: int,
-    cell_size_m: float, urban_cell_size_m: float,
+    code: str,
+    geometry: shapely.Geometry,
+    centre: np.ndarray,
+    network: np.ndarray,
+    *,
+    seed: int,
+    cell_size_m: float,
+    urban_cell_size_m: float,
 ) -> _CommuneResult:
     """One commune, from its own random streams (layout, partition, land cover, changes)."""
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, zlib.crc32(code.encode())]).spawn(4)]
@@ -167,16 +181,20 @@ def _occupation(
     ids: np.ndarray, classes: np.ndarray, millesime: int, geometry: np.ndarray, epsg: int
 ) -> gpd.GeoDataFrame:
     count = len(ids)
-    return gpd.GeoDataFrame({
-        "id": ids,
-        "code_cs": CODE_CS[classes],
-        "code_us": CODE_US[classes],
-        "millesime": np.full(count, str(millesime), dtype=object),
-        "source": np.full(count, SOURCE, dtype=object),
-        "ossature": IS_ROAD[classes].astype(np.int32),
-        "id_origine": np.full(count, "NC", dtype=object),
-        "code_or": np.full(count, "NC", dtype=object),
-    }, geometry=geometry, crs=epsg)
+    return gpd.GeoDataFrame(
+        {
+            "id": ids,
+            "code_cs": CODE_CS[classes],
+            "code_us": CODE_US[classes],
+            "millesime": np.full(count, str(millesime), dtype=object),
+            "source": np.full(count, SOURCE, dtype=object),
+            "ossature": IS_ROAD[classes].astype(np.int32),
+            "id_origine": np.full(count, "NC", dtype=object),
+            "code_or": np.full(count, "NC", dtype=object),
+        },
+        geometry=geometry,
+        crs=epsg,
+    )
 
 
 def _diff(
@@ -184,22 +202,30 @@ def _diff(
 ) -> gpd.GeoDataFrame:
     changed = before != after
     count = int(changed.sum())
-    return gpd.GeoDataFrame({
-        "id": _ids("OCSGEDIFF", count, 9),
-        "cs_avant": CODE_CS[before[changed]],
-        "us_avant": CODE_US[before[changed]],
-        "cs_apres": CODE_CS[after[changed]],
-        "us_apres": CODE_US[after[changed]],
-        "millesime_avant": np.full(count, millesimes[0], np.int32),
-        "millesime_apres": np.full(count, millesimes[1], np.int32),
-    }, geometry=geometry[changed], crs=epsg)
+    return gpd.GeoDataFrame(
+        {
+            "id": _ids("OCSGEDIFF", count, 9),
+            "cs_avant": CODE_CS[before[changed]],
+            "us_avant": CODE_US[before[changed]],
+            "cs_apres": CODE_CS[after[changed]],
+            "us_apres": CODE_US[after[changed]],
+            "millesime_avant": np.full(count, millesimes[0], np.int32),
+            "millesime_apres": np.full(count, millesimes[1], np.int32),
+        },
+        geometry=geometry[changed],
+        crs=epsg,
+    )
 
 
 def _zones(geometry: np.ndarray, millesime: int, epsg: int) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({
-        "id": _ids("ZONECONS", len(geometry), 10),
-        "millesime": np.full(len(geometry), str(millesime), dtype=object),
-    }, geometry=_multi(geometry), crs=epsg)
+    return gpd.GeoDataFrame(
+        {
+            "id": _ids("ZONECONS", len(geometry), 10),
+            "millesime": np.full(len(geometry), str(millesime), dtype=object),
+        },
+        geometry=_multi(geometry),
+        crs=epsg,
+    )
 
 
 def _ids(prefix: str, count: int, digits: int) -> np.ndarray:

@@ -35,15 +35,16 @@ def departement_token(departement: str) -> str:
 
 def millesime_name(generated: GeneratedOcsge, millesime: int) -> str:
     """Delivery name of one millésime, e.g. ``OCS-GE_2-0__GPKG_LAMB93_D033_2021-01-01``."""
-    return (f"OCS-GE_2-0__GPKG_{crs_token(generated.epsg)}_{departement_token(generated.departement)}"
-            f"_{millesime}-01-01")
+    return f"OCS-GE_2-0__GPKG_{crs_token(generated.epsg)}_{departement_token(generated.departement)}_{millesime}-01-01"
 
 
 def diff_name(generated: GeneratedOcsge) -> str:
     """Delivery name of the DIFF, dated the 1st of January after the later millésime."""
     before, after = generated.millesimes
-    return (f"OCS-GE_2-0_DIFF-{before}-{after}_GPKG_{crs_token(generated.epsg)}"
-            f"_{departement_token(generated.departement)}_{after + 1}-01-01")
+    return (
+        f"OCS-GE_2-0_DIFF-{before}-{after}_GPKG_{crs_token(generated.epsg)}"
+        f"_{departement_token(generated.departement)}_{after + 1}-01-01"
+    )
 
 
 def write_delivery(generated: GeneratedOcsge, out_dir: str | Path, *, archive: bool = True) -> list[Path]:
@@ -86,7 +87,12 @@ def _write_folder(root: Path, name: str, files: dict[str, tuple[str, gpd.GeoData
         path = folder / DATA_FOLDER / file_name
         path.unlink(missing_ok=True)
         pyogrio.write_dataframe(
-            frame, path, layer=layer, driver="GPKG", geometry_type="MultiPolygon",
-            promote_to_multi=True, layer_options=_LAYER_OPTIONS,
+            frame,
+            path,
+            layer=layer,
+            driver="GPKG",
+            geometry_type="MultiPolygon",
+            promote_to_multi=True,
+            layer_options=_LAYER_OPTIONS,
         )
     return folder

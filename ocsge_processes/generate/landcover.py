@@ -55,24 +55,50 @@ IS_ROAD = np.array([name == "road" for name in NAMES])
 #: Blocks between streets by nucleus type: (weight, mix of the block's cells). Weights are normalised on use.
 URBAN_BLOCKS: dict[str, dict[str, tuple[float, dict[str, float]]]] = {
     "residential": {
-        "dense": (45, {
-            "building_residential": 58, "building_mixed": 8, "building_services": 8, "courtyard": 12, "garden": 12,
-            "building_site": 2,
-        }),
-        "suburban": (35, {
-            "building_residential": 40, "garden": 48, "courtyard": 5, "park_trees": 3, "building_site": 4,
-        }),
-        "services": (12, {
-            "building_services": 45, "parking_services": 25, "lawn_services": 15, "sports_ground": 10,
-            "building_site": 5,
-        }),
+        "dense": (
+            45,
+            {
+                "building_residential": 58,
+                "building_mixed": 8,
+                "building_services": 8,
+                "courtyard": 12,
+                "garden": 12,
+                "building_site": 2,
+            },
+        ),
+        "suburban": (
+            35,
+            {
+                "building_residential": 40,
+                "garden": 48,
+                "courtyard": 5,
+                "park_trees": 3,
+                "building_site": 4,
+            },
+        ),
+        "services": (
+            12,
+            {
+                "building_services": 45,
+                "parking_services": 25,
+                "lawn_services": 15,
+                "sports_ground": 10,
+                "building_site": 5,
+            },
+        ),
         "park": (8, {"park_trees": 45, "lawn_services": 35, "sports_ground": 15, "building_services": 5}),
     },
     "activity": {
-        "industry": (50, {
-            "building_industry": 50, "yard_industry": 30, "lawn_services": 8, "building_site": 6,
-            "building_abandoned": 6,
-        }),
+        "industry": (
+            50,
+            {
+                "building_industry": 50,
+                "yard_industry": 30,
+                "lawn_services": 8,
+                "building_site": 6,
+                "building_abandoned": 6,
+            },
+        ),
         "logistics": (25, {"building_logistics": 55, "yard_industry": 35, "lawn_services": 10}),
         "commercial": (25, {"building_services": 45, "parking_services": 40, "lawn_services": 15}),
     },
@@ -83,19 +109,47 @@ SMALL_BUILT_UP = {"residential": "building_residential", "activity": "building_i
 STREET_EVERY = 8
 #: Landscapes (weight, mix of their patches): the broad pattern of rural land.
 LANDSCAPES: dict[str, tuple[float, dict[str, float]]] = {
-    "forest": (40, {
-        "conifer_forest": 55, "broadleaf_forest": 10, "mixed_forest": 10, "clear_cut": 6, "heath": 6,
-        "crops": 9, "grassland": 2, "water": 1, "quarry": 1,
-    }),
-    "farmland": (30, {
-        "crops": 62, "grassland": 8, "broadleaf_forest": 12, "mixed_forest": 5, "vineyard": 6, "heath": 3,
-        "water": 2, "quarry": 1, "bare_soil": 1,
-    }),
+    "forest": (
+        40,
+        {
+            "conifer_forest": 55,
+            "broadleaf_forest": 10,
+            "mixed_forest": 10,
+            "clear_cut": 6,
+            "heath": 6,
+            "crops": 9,
+            "grassland": 2,
+            "water": 1,
+            "quarry": 1,
+        },
+    ),
+    "farmland": (
+        30,
+        {
+            "crops": 62,
+            "grassland": 8,
+            "broadleaf_forest": 12,
+            "mixed_forest": 5,
+            "vineyard": 6,
+            "heath": 3,
+            "water": 2,
+            "quarry": 1,
+            "bare_soil": 1,
+        },
+    ),
     "vineyard": (20, {"vineyard": 60, "crops": 20, "broadleaf_forest": 10, "grassland": 7, "water": 2, "heath": 1}),
-    "wetland": (10, {
-        "water": 30, "aquaculture": 10, "grassland": 25, "heath": 10, "broadleaf_forest": 15, "bare_soil": 5,
-        "crops": 5,
-    }),
+    "wetland": (
+        10,
+        {
+            "water": 30,
+            "aquaculture": 10,
+            "grassland": 25,
+            "heath": 10,
+            "broadleaf_forest": 15,
+            "bare_soil": 5,
+            "crops": 5,
+        },
+    ),
 }
 #: Share of farmland, vineyard and meadow cells that hold a farm or a house.
 SCATTERED: dict[str, float] = {"building_farm": 0.012, "building_residential": 0.006}
@@ -149,7 +203,11 @@ TRANSITIONS: tuple[Transition, ...] = (
 
 
 def assign_classes(
-    partition: CommunePartition, layout: CommuneLayout, *, seed: int, cell_size_m: float,
+    partition: CommunePartition,
+    layout: CommuneLayout,
+    *,
+    seed: int,
+    cell_size_m: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Class index (into ``NAMES``) of each polygon of the first millésime."""
@@ -221,7 +279,8 @@ def _rural_classes(xy: np.ndarray, seed: int, cell_size_m: float) -> np.ndarray:
     patch_xy = _site_xy(patch, patch_m, seed, salt=1)
     landscape = _nearest_site(patch_xy, LANDSCAPE_M, seed, salt=2)
     landscape_kind = _pick(
-        np.array([weight for weight, _ in LANDSCAPES.values()]), _hash_uniform(seed, landscape, salt=3))
+        np.array([weight for weight, _ in LANDSCAPES.values()]), _hash_uniform(seed, landscape, salt=3)
+    )
     u = _hash_uniform(seed, patch, salt=4)
     classes = np.empty(len(xy), dtype=np.int16)
     for kind, (_, mix) in enumerate(LANDSCAPES.values()):

@@ -55,9 +55,7 @@ def road_network(centres: np.ndarray) -> np.ndarray:
     return edges[lengths <= 2.5 * np.median(lengths)]
 
 
-def plan_commune(
-    commune: Geometry, centre: np.ndarray, network: np.ndarray, rng: np.random.Generator
-) -> CommuneLayout:
+def plan_commune(commune: Geometry, centre: np.ndarray, network: np.ndarray, rng: np.random.Generator) -> CommuneLayout:
     """Nuclei, envelope and roads of one commune; ``network`` holds the département lines that may cross it."""
     area_m2 = float(shapely.area(commune))
     radius0 = float(np.clip(np.sqrt(area_m2) * rng.uniform(0.06, 0.15), 120.0, 2000.0))

@@ -141,8 +141,12 @@ def partition_commune(
     seeds = _seeds(layout, cell_size_m, urban_cell_size_m, rng)
     region = layout.commune if shapely.is_empty(layout.roads) else shapely.difference(layout.commune, layout.roads)
     if len(seeds.xy) == 0:  # a commune smaller than a cell, with no grid point inside: one polygon
-        seeds = _Seeds(shapely.get_coordinates(shapely.point_on_surface(region)), np.zeros(1, bool),
-                       np.full((1, 2), -1), np.full(1, -1, np.int16))
+        seeds = _Seeds(
+            shapely.get_coordinates(shapely.point_on_surface(region)),
+            np.zeros(1, bool),
+            np.full((1, 2), -1),
+            np.full(1, -1, np.int16),
+        )
     clipper = Clipper.around(region, pad_m=cell_size_m, tile_m=TILE_CELLS * cell_size_m)
     cells, kept_seeds = _fit_cells(seeds.xy, seeds.urban, clipper)
     parts, owner = polygon_parts(cells)
@@ -183,8 +187,10 @@ def _seeds(layout: CommuneLayout, cell_size_m: float, urban_cell_size_m: float, 
     inside = shapely.contains_xy(envelope, urban_xy[:, 0], urban_xy[:, 1])
     urban_xy, lattice = urban_xy[inside], lattice[inside]
     rural_xy, _ = jittered_grid(shapely.bounds(layout.commune), cell_size_m, rng)
-    rural_xy = rural_xy[shapely.contains_xy(layout.commune, rural_xy[:, 0], rural_xy[:, 1])
-                        & ~shapely.contains_xy(envelope, rural_xy[:, 0], rural_xy[:, 1])]
+    rural_xy = rural_xy[
+        shapely.contains_xy(layout.commune, rural_xy[:, 0], rural_xy[:, 1])
+        & ~shapely.contains_xy(envelope, rural_xy[:, 0], rural_xy[:, 1])
+    ]
     nearest = np.linalg.norm(urban_xy[:, None, :] - layout.centres[None, :, :], axis=-1).argmin(axis=1)
     return _Seeds(
         xy=np.vstack([urban_xy, rural_xy]),

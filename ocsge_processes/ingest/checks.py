@@ -20,8 +20,9 @@ from .placement import Bounds, departement_extents, refuse_outside_departements
 PARTITION_LAYERS = (OCCUPATION_SOL, ARTIF)
 
 
-def check_batches(batches: Sequence[Batch], stored_communes: Mapping[str, Bounds], *,
-                  strict: bool) -> list[tuple[str, bool]]:
+def check_batches(
+    batches: Sequence[Batch], stored_communes: Mapping[str, Bounds], *, strict: bool
+) -> list[tuple[str, bool]]:
     """Refuse batches outside their département; report overlaps and gaps of partition layers: one line each, and
     whether the layer is a clean partition.
 
@@ -41,12 +42,12 @@ def check_batches(batches: Sequence[Batch], stored_communes: Mapping[str, Bounds
     if strict and refused:
         raise DeliveryError(
             f"--strict: {len(refused)} layer(s) are not partitions (overlaps or gaps over {SLIVER_M2:g} m² each): "
-            + "; ".join(refused) + ". Nothing was written"
+            + "; ".join(refused)
+            + ". Nothing was written"
         )
     return lines
 
 
 def describe(batch: Batch) -> str:
     """``layer from source (slice)``, as ingest messages name a batch."""
-    return (f"{batch.layer.collection_id} from {batch.source} "
-            f"({', '.join(f'{k}={v}' for k, v in batch.slice.items())})")
+    return f"{batch.layer.collection_id} from {batch.source} ({', '.join(f'{k}={v}' for k, v in batch.slice.items())})"

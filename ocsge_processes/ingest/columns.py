@@ -16,7 +16,16 @@ import pandas as pd
 
 from ..errors import DeliveryError
 from ..layers import (
-    ARTIF, ARTIF_DIFFERENCE, BOOLEAN, COMMUNES, DIFFERENCE, INTEGER, NUMBER, OCCUPATION_SOL, STRING, Layer,
+    ARTIF,
+    ARTIF_DIFFERENCE,
+    BOOLEAN,
+    COMMUNES,
+    DIFFERENCE,
+    INTEGER,
+    NUMBER,
+    OCCUPATION_SOL,
+    STRING,
+    Layer,
 )
 from ..nomenclature import Nomenclature, couverture, usage
 from .names import YEAR_COLUMN
@@ -25,7 +34,10 @@ log = logging.getLogger(__name__)
 
 #: pandas dtype of each field type; the text dtype is pandas' default one, whose missing value is NaN.
 DTYPES: dict[str, object] = {
-    STRING: pd.StringDtype(na_value=np.nan), INTEGER: "Int64", NUMBER: "Float64", BOOLEAN: "boolean",
+    STRING: pd.StringDtype(na_value=np.nan),
+    INTEGER: "Int64",
+    NUMBER: "Float64",
+    BOOLEAN: "boolean",
 }
 
 #: Source names of each canonical column, lower case, preferred first.
@@ -56,8 +68,12 @@ _VARIANTS: dict[str, tuple[str, ...]] = {
 }
 #: Columns that DIFF layers may instead carry once per millésime (``cs_2018``): prefix and which year.
 _PER_YEAR: dict[str, tuple[str, int]] = {
-    "code_cs_avant": ("cs", 0), "code_cs_apres": ("cs", 1), "code_us_avant": ("us", 0),
-    "code_us_apres": ("us", 1), "artif_avant": ("artif", 0), "artif_apres": ("artif", 1),
+    "code_cs_avant": ("cs", 0),
+    "code_cs_apres": ("cs", 1),
+    "code_us_avant": ("us", 0),
+    "code_us_apres": ("us", 1),
+    "artif_avant": ("artif", 0),
+    "artif_apres": ("artif", 1),
 }
 _CODES = ("code_cs_avant", "code_cs_apres", "code_us_avant", "code_us_apres")
 #: Columns without which a source layer cannot be published; the others become null.
@@ -261,4 +277,3 @@ def _refuse(values: pd.Series, bad: pd.Series, source: str, field: str, expected
         raise DeliveryError(
             f"{source}: field {field!r} must hold {expected}; {len(wrong)} row(s) hold other values, e.g. {examples}"
         )
-

@@ -179,9 +179,9 @@ def _normalise(raw: _Raw, file: SourceFile, communes: set[str], fallback: str | 
     for kind, nomenclature in (("cs", couverture()), ("us", usage())):
         if f"libelle_{kind}" in layer.fields:
             values[f"libelle_{kind}"] = labels(values[f"code_{kind}"], nomenclature)
-    frame = pd.DataFrame({
-        name: typed_column(kind, values.get(name), values.index) for name, kind in layer.fields.items()
-    })
+    frame = pd.DataFrame(
+        {name: typed_column(kind, values.get(name), values.index) for name, kind in layer.fields.items()}
+    )
     full = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometries, index=values.index, crs=crs))
     return [
         _batch(layer, dict(zip(layer.slice_keys, key)), group, source)
@@ -197,8 +197,12 @@ def _batch(layer: Layer, slice_values: dict[str, object], group: gpd.GeoDataFram
     if group.crs.to_epsg() != epsg:
         group = group.to_crs(epsg=epsg)
     # also when nothing was reprojected: a .prj without EPSG code has no area of use of its own to check against
-    refuse_outside_area_of_use(np.asarray(group.geometry.array, dtype=object), CRS.from_epsg(epsg),
-                               f"{source} (declared CRS {declared})", f"the CRS of département {departement},")
+    refuse_outside_area_of_use(
+        np.asarray(group.geometry.array, dtype=object),
+        CRS.from_epsg(epsg),
+        f"{source} (declared CRS {declared})",
+        f"the CRS of département {departement},",
+    )
     return Batch(layer, epsg, group.reset_index(drop=True), slice_values, source)
 
 
@@ -301,6 +305,5 @@ def _merge(parts: list[Batch]) -> list[Batch]:
                 f"{source}: {len(duplicated)} duplicate {first.layer.id_field} value(s) in one "
                 f"{first.layer.collection_id} slice, e.g. {', '.join(map(repr, duplicated.unique()[:5]))}"
             )
-        merged.append(Batch(first.layer, first.epsg, gpd.GeoDataFrame(frame, geometry="geometry"), first.slice,
-                            source))
+        merged.append(Batch(first.layer, first.epsg, gpd.GeoDataFrame(frame, geometry="geometry"), first.slice, source))
     return merged

@@ -29,8 +29,7 @@ def source_crs(file_crs: CRS | None, names: Sequence[str], source: str) -> CRS:
         return CRS.from_epsg(token[1])
     if token is not None and not _same_crs(file_crs, token[1]):
         raise DeliveryError(
-            f"{source}: the file's CRS ({file_crs.name}) contradicts the token {token[0]} "
-            f"(EPSG:{token[1]}) in its name"
+            f"{source}: the file's CRS ({file_crs.name}) contradicts the token {token[0]} (EPSG:{token[1]}) in its name"
         )
     return file_crs
 

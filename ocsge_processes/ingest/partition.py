@@ -51,10 +51,12 @@ class PartitionReport:
     def summary(self) -> str:
         """One line for the ingest log: overlapping area and share, gaps, polygons involved."""
         covered = self.area_m2 - self.overlap_m2
-        return (f"{self.polygons} polygons, overlaps {self.overlap_m2 / 10_000:.4f} ha "
-                f"({_share(self.overlap_m2, self.area_m2)} of the polygons' area) in {self.overlap_pairs} pair(s), "
-                f"gaps {self.gap_m2 / 10_000:.4f} ha ({_share(self.gap_m2, covered + self.gap_m2)} of the covered "
-                f"extent) in {self.gaps} hole(s), {self.involved} polygon(s) involved")
+        return (
+            f"{self.polygons} polygons, overlaps {self.overlap_m2 / 10_000:.4f} ha "
+            f"({_share(self.overlap_m2, self.area_m2)} of the polygons' area) in {self.overlap_pairs} pair(s), "
+            f"gaps {self.gap_m2 / 10_000:.4f} ha ({_share(self.gap_m2, covered + self.gap_m2)} of the covered "
+            f"extent) in {self.gaps} hole(s), {self.involved} polygon(s) involved"
+        )
 
 
 def partition_report(geometries: np.ndarray) -> PartitionReport:
@@ -68,8 +70,15 @@ def partition_report(geometries: np.ndarray) -> PartitionReport:
     first, second, overlap = _overlaps(geoms, tree, np.unique(owners))
     holes, bordering = _holes(unshared, geoms, tree)
     involved = np.unique(np.concatenate([first, second, bordering]))
-    return PartitionReport(len(geoms), area, float(overlap.sum()), len(overlap), float(shapely.area(holes).sum()),
-                           len(holes), len(involved))
+    return PartitionReport(
+        len(geoms),
+        area,
+        float(overlap.sum()),
+        len(overlap),
+        float(shapely.area(holes).sum()),
+        len(holes),
+        len(involved),
+    )
 
 
 def _unshared_edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,8 +101,12 @@ def _unshared_edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     twice_area = np.bincount(ring, weights=x0 * y1 - x1 * y0, minlength=len(ring_count))
     flipped = (twice_area > 0) != is_shell
     forward = (x0 < x1) | ((x0 == x1) & (y0 < y1))
-    columns = [np.where(forward, x0, x1), np.where(forward, y0, y1), np.where(forward, x1, x0),
-               np.where(forward, y1, y0)]
+    columns = [
+        np.where(forward, x0, x1),
+        np.where(forward, y0, y1),
+        np.where(forward, x1, x0),
+        np.where(forward, y1, y0),
+    ]
     digest = _hash(columns)
     order = np.argsort(digest)
     sorted_digest = digest[order]
@@ -112,13 +125,18 @@ def _hash(columns: list[np.ndarray]) -> np.ndarray:
     digest = np.zeros(len(columns[0]), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for column in columns:
-            digest ^= column.view(np.uint64) * np.uint64(0xFF51AFD7ED558CCD) + np.uint64(0x9E3779B97F4A7C15) \
-                + (digest << np.uint64(6)) + (digest >> np.uint64(2))
+            digest ^= (
+                column.view(np.uint64) * np.uint64(0xFF51AFD7ED558CCD)
+                + np.uint64(0x9E3779B97F4A7C15)
+                + (digest << np.uint64(6))
+                + (digest >> np.uint64(2))
+            )
     return digest
 
 
-def _overlaps(geoms: np.ndarray, tree: shapely.STRtree,
-              suspects: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _overlaps(
+    geoms: np.ndarray, tree: shapely.STRtree, suspects: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (first, second) among which one is a suspect whose interiors meet, and their intersection areas."""
     if not len(suspects):
         empty = np.empty(0, dtype=np.int64)

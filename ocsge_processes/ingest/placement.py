@@ -116,8 +116,9 @@ def refuse_outside_departements(batches: Iterable[Batch], extents: Mapping[str, 
 def _inside(bounds: np.ndarray, box: Bounds) -> np.ndarray:
     """Rows of ``bounds`` (minx, miny, maxx, maxy) inside ``box``; NaN rows (empty geometries) count as inside."""
     with np.errstate(invalid="ignore"):
-        inside = ((bounds[:, 0] >= box[0]) & (bounds[:, 1] >= box[1])
-                  & (bounds[:, 2] <= box[2]) & (bounds[:, 3] <= box[3]))
+        inside = (
+            (bounds[:, 0] >= box[0]) & (bounds[:, 1] >= box[1]) & (bounds[:, 2] <= box[2]) & (bounds[:, 3] <= box[3])
+        )
     return inside | np.isnan(bounds).all(axis=1)
 
 

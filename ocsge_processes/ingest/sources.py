@@ -7,8 +7,8 @@ import lzma
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from glob import escape as glob_escape
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path, PurePosixPath
 
 import py7zr
@@ -90,7 +90,8 @@ def _archive_sources(archive: Path, scratch: Path, *, label: str) -> list[Source
     try:
         with py7zr.SevenZipFile(archive) as opened:
             wanted = [
-                name for name in opened.getnames()
+                name
+                for name in opened.getnames()
                 if PurePosixPath(name).suffix.lower() in VECTOR_SUFFIXES + _SIDECAR_SUFFIXES
             ]
             _refuse_unsafe(wanted, label)

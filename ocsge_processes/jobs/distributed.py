@@ -27,8 +27,13 @@ def make_app(broker: str, concurrency: int | None = None) -> Celery:
     """
     app = Celery("ocsge", broker=broker, set_as_current=False)
     app.conf.update(
-        task_ignore_result=True, task_acks_late=False, worker_prefetch_multiplier=1, worker_disable_prefetch=True,
-        task_default_queue=DEFAULT_QUEUE, broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        task_ignore_result=True,
+        task_acks_late=False,
+        worker_prefetch_multiplier=1,
+        worker_disable_prefetch=True,
+        task_default_queue=DEFAULT_QUEUE,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
     )
     if concurrency:
         app.conf.worker_concurrency = int(concurrency)

@@ -24,8 +24,9 @@ from .runner import Heartbeat, run_job
 class InProcessExecutor:
     """Runs jobs on at most ``max_jobs`` threads of this process."""
 
-    def __init__(self, records: JobRecords, heartbeat: Heartbeat, max_jobs: int = 2,
-                 allow_internal_callbacks: bool = False) -> None:
+    def __init__(
+        self, records: JobRecords, heartbeat: Heartbeat, max_jobs: int = 2, allow_internal_callbacks: bool = False
+    ) -> None:
         self.records = records
         self.heartbeat = heartbeat
         self.max_jobs = max(1, int(max_jobs))

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,20 @@ ACTIVE = ("accepted", "running")
 TERMINAL = ("successful", "failed", "dismissed")
 TABLE = "ocsge_jobs"
 #: The fields of a job record as pygeoapi's job documents name them, plus ours (request, heartbeat).
-FIELDS = ("identifier", "process_id", "status", "message", "progress", "created", "started", "updated",
-          "finished", "mimetype", "request", "heartbeat")
+FIELDS = (
+    "identifier",
+    "process_id",
+    "status",
+    "message",
+    "progress",
+    "created",
+    "started",
+    "updated",
+    "finished",
+    "mimetype",
+    "request",
+    "heartbeat",
+)
 _ACTIVE_SQL = "status IN ('accepted', 'running')"
 
 
@@ -32,7 +44,7 @@ class JobNotFound(KeyError):
 
 def now_text() -> str:
     """A timestamp as pygeoapi writes them in job documents (UTC, ISO 8601)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def open_records(connection: str) -> JobRecords:
@@ -65,10 +77,11 @@ class JobRecords(ABC):
 
     def add(self, job: dict, request: dict | None = None) -> None:
         """Record a new job (pygeoapi's job metadata) and the request that a worker will need to run it."""
-        values = {**{name: job.get(name) for name in FIELDS}, "request": json.dumps(request or {}),
-                  "heartbeat": None}
-        self._run(f"INSERT INTO {TABLE} ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",
-                  tuple(values[name] for name in FIELDS))
+        values = {**{name: job.get(name) for name in FIELDS}, "request": json.dumps(request or {}), "heartbeat": None}
+        self._run(
+            f"INSERT INTO {TABLE} ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",
+            tuple(values[name] for name in FIELDS),
+        )
 
     def set_request(self, job_id: str, request: dict) -> None:
         """Attach the execution request (inputs, outputs, response, subscriber) to an accepted job."""
@@ -84,8 +97,11 @@ class JobRecords(ABC):
     def list(self, limit: int, offset: int = 0, status: str | None = None) -> tuple[list[dict], int]:
         """One page of jobs, newest first, and how many jobs match in all (pages are cut by the database)."""
         where, params = ("WHERE status = ?", (status,)) if status else ("", ())
-        rows, _ = self._run(f"SELECT {', '.join(FIELDS)} FROM {TABLE} {where} ORDER BY created DESC, identifier DESC "
-                            "LIMIT ? OFFSET ?", (*params, int(limit), int(offset)), fetch=True)
+        rows, _ = self._run(
+            f"SELECT {', '.join(FIELDS)} FROM {TABLE} {where} ORDER BY created DESC, identifier DESC LIMIT ? OFFSET ?",
+            (*params, int(limit), int(offset)),
+            fetch=True,
+        )
         count, _ = self._run(f"SELECT COUNT(*) FROM {TABLE} {where}", params, fetch=True)
         return [_record(row) for row in rows], int(count[0][0])
 
@@ -94,13 +110,17 @@ class JobRecords(ABC):
         now = now_text()
         _, count = self._run(
             f"UPDATE {TABLE} SET status = 'running', started = ?, updated = ?, message = 'Job running', "
-            f"heartbeat = {self.now_sql} WHERE identifier = ? AND status = 'accepted'", (now, now, job_id))
+            f"heartbeat = {self.now_sql} WHERE identifier = ? AND status = 'accepted'",
+            (now, now, job_id),
+        )
         return count == 1
 
     def report(self, job_id: str, progress: int, message: str) -> str:
         """Record progress of an active job; return the job's status (``dismissed`` tells the job to stop)."""
-        self._run(f"UPDATE {TABLE} SET progress = ?, message = ?, updated = ? WHERE identifier = ? AND {_ACTIVE_SQL}",
-                  (int(progress), message, now_text(), job_id))
+        self._run(
+            f"UPDATE {TABLE} SET progress = ?, message = ?, updated = ? WHERE identifier = ? AND {_ACTIVE_SQL}",
+            (int(progress), message, now_text(), job_id),
+        )
         return self.status(job_id)
 
     def status(self, job_id: str) -> str:
@@ -116,7 +136,8 @@ class JobRecords(ABC):
         _, count = self._run(
             f"UPDATE {TABLE} SET status = 'successful', result = ?, mimetype = ?, progress = 100, "
             "message = 'Job complete', finished = ?, updated = ? WHERE identifier = ? AND status = 'running'",
-            (data, mimetype, now, now, job_id))
+            (data, mimetype, now, now, job_id),
+        )
         return count == 1
 
     def fail(self, job_id: str, message: str) -> bool:
@@ -124,21 +145,29 @@ class JobRecords(ABC):
         now = now_text()
         _, count = self._run(
             f"UPDATE {TABLE} SET status = 'failed', message = ?, finished = ?, updated = ?, "
-            f"mimetype = 'application/json' WHERE identifier = ? AND {_ACTIVE_SQL}", (message, now, now, job_id))
+            f"mimetype = 'application/json' WHERE identifier = ? AND {_ACTIVE_SQL}",
+            (message, now, now, job_id),
+        )
         return count == 1
 
     def dismiss(self, job_id: str) -> str:
         """Any job → dismissed, its result dropped; return the status it had. Raise JobNotFound."""
         before = self.status(job_id)
         now = now_text()
-        self._run(f"UPDATE {TABLE} SET status = 'dismissed', result = NULL, message = 'Job dismissed', "
-                  "finished = COALESCE(finished, ?), updated = ? WHERE identifier = ?", (now, now, job_id))
+        self._run(
+            f"UPDATE {TABLE} SET status = 'dismissed', result = NULL, message = 'Job dismissed', "
+            "finished = COALESCE(finished, ?), updated = ? WHERE identifier = ?",
+            (now, now, job_id),
+        )
         return before
 
     def result(self, job_id: str) -> tuple[str, bytes]:
         """The mimetype and bytes of a successful job's result; raise JobNotFound when there is none."""
-        rows, _ = self._run(f"SELECT mimetype, result FROM {TABLE} WHERE identifier = ? AND status = 'successful'",
-                            (job_id,), fetch=True)
+        rows, _ = self._run(
+            f"SELECT mimetype, result FROM {TABLE} WHERE identifier = ? AND status = 'successful'",
+            (job_id,),
+            fetch=True,
+        )
         if not rows or rows[0][1] is None:
             raise JobNotFound(job_id)
         return rows[0][0], bytes(rows[0][1])
@@ -146,24 +175,30 @@ class JobRecords(ABC):
     def beat(self, job_ids: list[str]) -> None:
         """Tell the sweep that whoever runs or queues these jobs is alive."""
         for job_id in job_ids:
-            self._run(f"UPDATE {TABLE} SET heartbeat = {self.now_sql} WHERE identifier = ? AND {_ACTIVE_SQL}",
-                      (job_id,))
+            self._run(
+                f"UPDATE {TABLE} SET heartbeat = {self.now_sql} WHERE identifier = ? AND {_ACTIVE_SQL}", (job_id,)
+            )
 
     def fail_stale(self, max_age_s: float) -> list[str]:
         """Fail the active jobs whose heartbeat is older than ``max_age_s``: their worker died. Return their ids.
 
         Jobs never given a heartbeat (waiting in a broker queue) are left alone: no worker has taken them yet.
         """
-        rows, _ = self._run(f"SELECT identifier, heartbeat FROM {TABLE} WHERE {_ACTIVE_SQL} AND heartbeat IS NOT "
-                            f"NULL AND heartbeat < {self.now_sql} - ?", (float(max_age_s),), fetch=True)
+        rows, _ = self._run(
+            f"SELECT identifier, heartbeat FROM {TABLE} WHERE {_ACTIVE_SQL} AND heartbeat IS NOT "
+            f"NULL AND heartbeat < {self.now_sql} - ?",
+            (float(max_age_s),),
+            fetch=True,
+        )
         failed = []
         for job_id, heartbeat in rows:
-            since = datetime.fromtimestamp(float(heartbeat), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            since = datetime.fromtimestamp(float(heartbeat), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             now = now_text()
             _, count = self._run(
                 f"UPDATE {TABLE} SET status = 'failed', message = ?, finished = ?, updated = ?, "
                 f"mimetype = 'application/json' WHERE identifier = ? AND {_ACTIVE_SQL} AND heartbeat = ?",
-                (f"worker lost: no heartbeat since {since}", now, now, job_id, heartbeat))
+                (f"worker lost: no heartbeat since {since}", now, now, job_id, heartbeat),
+            )
             if count:
                 failed.append(job_id)
         return failed

@@ -27,8 +27,9 @@ BATCH = 100
 class LostJobs:
     """Tracks how long this worker has been idle, and queues again the accepted jobs nobody received meanwhile."""
 
-    def __init__(self, records: JobRecords, queue_of: Callable[[str], str], send: Callable[[str, str], None],
-                 after_s: float) -> None:
+    def __init__(
+        self, records: JobRecords, queue_of: Callable[[str], str], send: Callable[[str, str], None], after_s: float
+    ) -> None:
         self.records = records
         self.queue_of = queue_of
         self.send = send
@@ -51,8 +52,12 @@ class LostJobs:
             queue = self.queue_of(job["process_id"])
             waited = now - max(_timestamp(job["created"]), self.idle_since)
             if queue in consumed and waited >= self.after_s:
-                LOGGER.warning("job %s accepted %.0f s ago and received by no idle worker: queued again on %s",
-                               job["identifier"], now - _timestamp(job["created"]), queue)
+                LOGGER.warning(
+                    "job %s accepted %.0f s ago and received by no idle worker: queued again on %s",
+                    job["identifier"],
+                    now - _timestamp(job["created"]),
+                    queue,
+                )
                 self.send(job["identifier"], queue)
                 sent.append(job["identifier"])
         if sent:

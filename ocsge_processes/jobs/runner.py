@@ -96,8 +96,13 @@ def load_processor(config: dict, process_id: str) -> BaseProcessor:
     return load_plugin("process", resource["processor"])
 
 
-def run_job(records: JobRecords, job_id: str, processor: BaseProcessor, heartbeat: Heartbeat,
-            allow_internal_callbacks: bool = False) -> tuple[str, Any, str]:
+def run_job(
+    records: JobRecords,
+    job_id: str,
+    processor: BaseProcessor,
+    heartbeat: Heartbeat,
+    allow_internal_callbacks: bool = False,
+) -> tuple[str, Any, str]:
     """Run an accepted job to its end; return (mimetype, outputs, final status).
 
     A job that is no longer ``accepted`` (dismissed while queued, or taken by another worker) is not run.
@@ -106,8 +111,7 @@ def run_job(records: JobRecords, job_id: str, processor: BaseProcessor, heartbea
     if not records.start(job_id):
         return "application/json", None, records.status(job_id)
     subscriber = request.get("subscriber") or {}
-    callbacks.notify(subscriber.get("inProgressUri"), {"jobID": job_id, "status": "running"},
-                     allow_internal_callbacks)
+    callbacks.notify(subscriber.get("inProgressUri"), {"jobID": job_id, "status": "running"}, allow_internal_callbacks)
     processor.set_job_id(job_id)
     _REPORTERS[job_id] = _make_reporter(records, job_id)
     try:
@@ -124,13 +128,17 @@ def run_job(records: JobRecords, job_id: str, processor: BaseProcessor, heartbea
         LOGGER.exception("job %s failed", job_id)
         error = {"type": FAILURE_CODE, "code": FAILURE_CODE, "description": f"Error executing process: {err}"}
         records.fail(job_id, f"{FAILURE_CODE}: {error['description']}")
-        callbacks.notify(subscriber.get("failedUri"), {"jobID": job_id, "status": "failed", **error},
-                         allow_internal_callbacks)
+        callbacks.notify(
+            subscriber.get("failedUri"), {"jobID": job_id, "status": "failed", **error}, allow_internal_callbacks
+        )
         return "application/json", error, "failed"
     finally:
         _REPORTERS.pop(job_id, None)
-    callbacks.notify(subscriber.get("successUri"), outputs if isinstance(outputs, (dict, list)) else
-                     {"jobID": job_id, "status": "successful"}, allow_internal_callbacks)
+    callbacks.notify(
+        subscriber.get("successUri"),
+        outputs if isinstance(outputs, (dict, list)) else {"jobID": job_id, "status": "successful"},
+        allow_internal_callbacks,
+    )
     return mimetype, outputs, "successful"
 
 

@@ -35,8 +35,10 @@ class JobSettings:
         if sync_budget_s <= 0:
             raise ValueError(f"server.manager.sync_budget_s must be a positive number of seconds, not {sync_budget_s}")
         return cls(
-            connection=str(manager_def["connection"]), executor=executor,
-            broker=str(manager_def.get("broker") or cls.broker), max_jobs=int(manager_def.get("max_jobs") or 2),
+            connection=str(manager_def["connection"]),
+            executor=executor,
+            broker=str(manager_def.get("broker") or cls.broker),
+            max_jobs=int(manager_def.get("max_jobs") or 2),
             concurrency=int(concurrency) if concurrency else None,
             stale_after_s=float(manager_def.get("stale_after_s") or 60),
             allow_internal_callbacks=str(manager_def.get("allow_internal_callbacks", False)).lower()

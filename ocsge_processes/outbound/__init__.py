@@ -29,7 +29,7 @@ from ..errors import InvalidInputError
 from .addresses import internal_reason, never_reason
 from .urls import IPAddress, OutboundURL, parse
 
-__all__ = ["Destination", "check", "parse", "request", "OutboundURL"]
+__all__ = ["Destination", "OutboundURL", "check", "parse", "request"]
 
 #: Resolver with getaddrinfo's signature (host, port, family, type) → [(family, type, proto, name, sockaddr)].
 Resolver = Callable[..., Iterable[tuple]]
@@ -48,8 +48,12 @@ def loopback_only() -> bool:
     return os.environ.get("OCSGE_OUTBOUND_LOOPBACK_ONLY", "") not in ("", "0", "false", "no")
 
 
-def check(url: object, trusted_hosts: Collection[str] = (), allow_internal: bool = False,
-          resolve: Resolver = socket.getaddrinfo) -> Destination:
+def check(
+    url: object,
+    trusted_hosts: Collection[str] = (),
+    allow_internal: bool = False,
+    resolve: Resolver = socket.getaddrinfo,
+) -> Destination:
     """``url`` parsed, resolved and checked, or InvalidInputError saying why it is refused."""
     parsed = parse(url)
     internal_ok = allow_internal or parsed.host in {host.lower() for host in trusted_hosts}
@@ -60,11 +64,15 @@ def check(url: object, trusted_hosts: Collection[str] = (), allow_internal: bool
             raise InvalidInputError(f"{parsed.host} resolves to {address}, {never}, which the server never calls")
         reason = None if internal_ok else internal_reason(address)
         if reason:
-            raise InvalidInputError(f"{parsed.host} resolves to a private or local address ({address}, {reason}); "
-                                    "the server only calls public addresses")
+            raise InvalidInputError(
+                f"{parsed.host} resolves to a private or local address ({address}, {reason}); "
+                "the server only calls public addresses"
+            )
         if loopback_only() and not address.is_loopback:
-            raise InvalidInputError(f"{parsed.host} resolves to {address}, not a loopback address; this server "
-                                    "is configured to call loopback addresses only (OCSGE_OUTBOUND_LOOPBACK_ONLY)")
+            raise InvalidInputError(
+                f"{parsed.host} resolves to {address}, not a loopback address; this server "
+                "is configured to call loopback addresses only (OCSGE_OUTBOUND_LOOPBACK_ONLY)"
+            )
     return Destination(parsed, addresses)
 
 
@@ -80,8 +88,9 @@ def request(method: str, destination: Destination, timeout: float, **kwargs: Any
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         try:
-            return session.request(method, url.at(address), headers=headers, timeout=timeout,
-                                   allow_redirects=False, **kwargs)
+            return session.request(
+                method, url.at(address), headers=headers, timeout=timeout, allow_redirects=False, **kwargs
+            )
         except requests.ConnectionError as err:
             if index == len(destination.addresses) or not _not_connected(err):
                 raise

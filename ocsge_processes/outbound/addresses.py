@@ -12,13 +12,19 @@ import ipaddress
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: IPv6 ranges that embed an IPv4 address a gateway or the kernel reaches on the IPv4 side.
-_TRANSITION = [(ipaddress.IPv6Network("64:ff9b::/96"), "NAT64"), (ipaddress.IPv6Network("64:ff9b:1::/48"), "NAT64"),
-               (ipaddress.IPv6Network("2002::/16"), "6to4"), (ipaddress.IPv6Network("2001::/32"), "Teredo")]
+_TRANSITION = [
+    (ipaddress.IPv6Network("64:ff9b::/96"), "NAT64"),
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), "NAT64"),
+    (ipaddress.IPv6Network("2002::/16"), "6to4"),
+    (ipaddress.IPv6Network("2001::/32"), "Teredo"),
+]
 #: The IPv4-compatible range ::a.b.c.d (deprecated), less :: and ::1 themselves.
 _V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 #: IANA special-purpose ranges that are not globally reachable but that this Python's ``is_global`` still accepts.
-_NOT_GLOBAL = [ipaddress.ip_network(net) for net in ("192.0.0.0/24", "192.88.99.0/24", "100::/64", "2001::/23",
-                                                      "3fff::/20", "5f00::/16")]
+_NOT_GLOBAL = [
+    ipaddress.ip_network(net)
+    for net in ("192.0.0.0/24", "192.88.99.0/24", "100::/64", "2001::/23", "3fff::/20", "5f00::/16")
+]
 #: "This network": 0.0.0.0 reaches the local host on Linux.
 _THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 

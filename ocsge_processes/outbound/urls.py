@@ -76,8 +76,14 @@ def parse(url: object) -> OutboundURL:
         raise InvalidInputError(f"URL {shown!r} has user information (user:password@); it is refused")
     host, port = _host_and_port(parts.netloc, shown)
     literal = _literal(host, shown)
-    result = OutboundURL(url, scheme, str(literal) if literal else host, port or DEFAULT_PORTS[scheme],
-                         urlunsplit(("", "", parts.path, parts.query, "")), literal)
+    result = OutboundURL(
+        url,
+        scheme,
+        str(literal) if literal else host,
+        port or DEFAULT_PORTS[scheme],
+        urlunsplit(("", "", parts.path, parts.query, "")),
+        literal,
+    )
     _same_for_every_parser(result)
     return result
 
@@ -113,12 +119,15 @@ def _literal(host: str, shown: str) -> IPAddress | None:
         except ValueError:
             address = None
         if address is None or str(address) != host:
-            raise InvalidInputError(f"URL {shown!r}: the host {host!r} is a number but not a dotted-quad IPv4 "
-                                    "address (decimal, octal and hex forms are refused)")
+            raise InvalidInputError(
+                f"URL {shown!r}: the host {host!r} is a number but not a dotted-quad IPv4 "
+                "address (decimal, octal and hex forms are refused)"
+            )
         return address
     if not all(_LABEL.fullmatch(label) for label in labels) or len(host) > 253:
-        raise InvalidInputError(f"URL {shown!r}: {host!r} is not a valid host name (letters, digits, hyphens; no "
-                                "trailing dot)")
+        raise InvalidInputError(
+            f"URL {shown!r}: {host!r} is not a valid host name (letters, digits, hyphens; no trailing dot)"
+        )
     return None
 
 
@@ -130,10 +139,20 @@ def _same_for_every_parser(parsed: OutboundURL) -> None:
         prepared = requests.PreparedRequest()
         prepared.prepare_url(parsed.url, None)
         again = urlsplit(prepared.url)
-        readings = {((theirs.scheme or "").lower(), _canonical(theirs.host or ""),
-                     theirs.port or DEFAULT_PORTS.get(theirs.scheme or "", 0), theirs.auth),
-                    (again.scheme, _canonical(again.hostname or ""), again.port or DEFAULT_PORTS.get(again.scheme, 0),
-                     again.username)}
+        readings = {
+            (
+                (theirs.scheme or "").lower(),
+                _canonical(theirs.host or ""),
+                theirs.port or DEFAULT_PORTS.get(theirs.scheme or "", 0),
+                theirs.auth,
+            ),
+            (
+                again.scheme,
+                _canonical(again.hostname or ""),
+                again.port or DEFAULT_PORTS.get(again.scheme, 0),
+                again.username,
+            ),
+        }
     except (ValueError, urllib3.exceptions.HTTPError, requests.RequestException):
         raise InvalidInputError(f"URL {shown!r} is not understood by the HTTP client") from None
     ours = (parsed.scheme, parsed.host, parsed.port, None)

@@ -47,8 +47,9 @@ def assemble(image: Path, bands: Sequence[str], irc: Path | None = None, elevati
     available: dict[str, tuple[Path, int]] = {}
     reference = _describe(image)
     if reference.count not in IMAGE_BANDS:
-        raise InvalidInputError(f"{image} has {reference.count} band(s); expected 3 (R,G,B), 4 (R,G,B,NIR) "
-                                f"or 5 (R,G,B,NIR,E)")
+        raise InvalidInputError(
+            f"{image} has {reference.count} band(s); expected 3 (R,G,B), 4 (R,G,B,NIR) or 5 (R,G,B,NIR,E)"
+        )
     extras = [(irc, IRC_BANDS, "an IRC image (NIR,R,G)"), (elevation, ("E",), "an elevation image")]
     for path, names, what in extras:
         if path is None:
@@ -63,11 +64,19 @@ def assemble(image: Path, bands: Sequence[str], irc: Path | None = None, elevati
     available.update({name: (Path(image), index) for index, name in enumerate(IMAGE_BANDS[reference.count], 1)})
     missing = [band for band in bands if band not in available]
     if missing:
-        raise InvalidInputError(f"the model reads bands {','.join(bands)}; {', '.join(missing)} missing "
-                                f"(image {image} gives {','.join(IMAGE_BANDS[reference.count])}; NIR comes from an "
-                                f"IRC image, E from an elevation image)")
-    return BandStack(tuple(bands), tuple(available[band] for band in bands), reference.width, reference.height,
-                     reference.transform, reference.crs)
+        raise InvalidInputError(
+            f"the model reads bands {','.join(bands)}; {', '.join(missing)} missing "
+            f"(image {image} gives {','.join(IMAGE_BANDS[reference.count])}; NIR comes from an "
+            f"IRC image, E from an elevation image)"
+        )
+    return BandStack(
+        tuple(bands),
+        tuple(available[band] for band in bands),
+        reference.width,
+        reference.height,
+        reference.transform,
+        reference.crs,
+    )
 
 
 @contextlib.contextmanager
@@ -78,8 +87,10 @@ def open_reader(stack: BandStack) -> Iterator[Callable[[Window], np.ndarray]]:
     not thread-safe).
     """
     with contextlib.ExitStack() as stack_of_files:
-        files = {path: stack_of_files.enter_context(open_raster(path, str(path), root=ANYWHERE))
-                 for path in dict(stack.sources)}
+        files = {
+            path: stack_of_files.enter_context(open_raster(path, str(path), root=ANYWHERE))
+            for path in dict(stack.sources)
+        }
 
         def read(window: Window) -> np.ndarray:
             inside = window.intersection(Window(0, 0, stack.width, stack.height)).round_offsets().round_lengths()
@@ -106,22 +117,29 @@ def _describe(path: Path) -> _Info:
         dtypes = set(dataset.dtypes)
         info = _Info(dataset.count, dataset.width, dataset.height, dataset.transform, dataset.crs)
     if dtypes != {"uint8"}:
-        raise InvalidInputError(f"{path} has {', '.join(sorted(dtypes))} bands; orthophotos and the elevation band "
-                                f"must be 8-bit (uint8)")
+        raise InvalidInputError(
+            f"{path} has {', '.join(sorted(dtypes))} bands; orthophotos and the elevation band must be 8-bit (uint8)"
+        )
     return info
 
 
 def _same_grid(image: Path, reference: _Info, path: Path, info: _Info) -> None:
     if (info.width, info.height) != (reference.width, reference.height):
-        raise InvalidInputError(f"{path} is {info.width}×{info.height} px but {image} is "
-                                f"{reference.width}×{reference.height} px; both must cover the same grid")
+        raise InvalidInputError(
+            f"{path} is {info.width}×{info.height} px but {image} is "
+            f"{reference.width}×{reference.height} px; both must cover the same grid"
+        )
     if info.crs != reference.crs:
-        raise InvalidInputError(f"{path} is in CRS {_crs_name(info.crs)} but {image} is in {_crs_name(reference.crs)}; "
-                                f"both must share the CRS")
+        raise InvalidInputError(
+            f"{path} is in CRS {_crs_name(info.crs)} but {image} is in {_crs_name(reference.crs)}; "
+            f"both must share the CRS"
+        )
     pixel = max(abs(reference.transform.a), abs(reference.transform.e))
     if not info.transform.almost_equals(reference.transform, precision=GRID_TOLERANCE_PX * pixel):
-        raise InvalidInputError(f"{path} has georeferencing {tuple(info.transform)[:6]} but {image} has "
-                                f"{tuple(reference.transform)[:6]}; both must cover the same grid")
+        raise InvalidInputError(
+            f"{path} has georeferencing {tuple(info.transform)[:6]} but {image} has "
+            f"{tuple(reference.transform)[:6]}; both must cover the same grid"
+        )
 
 
 def _crs_name(crs: CRS | None) -> str:

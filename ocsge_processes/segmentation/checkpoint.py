@@ -19,7 +19,7 @@ from .registry import ModelSpec
 
 # smp downloads ImageNet weights when asked for them; make any such attempt fail at once rather than retry for 20 s.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-import segmentation_models_pytorch as smp  # noqa: E402
+import segmentation_models_pytorch as smp
 
 #: Prefix of the model's keys in IGN's Lightning checkpoints.
 LIGHTNING_PREFIX = "model.seg_model."
@@ -30,11 +30,19 @@ INPUT_KEY, OUTPUT_KEY = "encoder.conv1.weight", "segmentation_head.0.weight"
 def build_model(spec: ModelSpec) -> torch.nn.Module:
     """The untrained network of ``spec``: never downloads anything (``encoder_weights=None``)."""
     try:
-        return smp.create_model(spec.architecture, encoder_name=spec.encoder, encoder_weights=None,
-                                in_channels=len(spec.bands), classes=len(spec.classes), **dict(spec.options))
+        return smp.create_model(
+            spec.architecture,
+            encoder_name=spec.encoder,
+            encoder_weights=None,
+            in_channels=len(spec.bands),
+            classes=len(spec.classes),
+            **dict(spec.options),
+        )
     except (KeyError, ValueError, TypeError) as exc:
-        raise InvalidInputError(f"model {spec.name}: segmentation-models-pytorch cannot build architecture "
-                                f"{spec.architecture!r} with encoder {spec.encoder!r}: {exc}") from None
+        raise InvalidInputError(
+            f"model {spec.name}: segmentation-models-pytorch cannot build architecture "
+            f"{spec.architecture!r} with encoder {spec.encoder!r}: {exc}"
+        ) from None
 
 
 def load_model(spec: ModelSpec, checkpoint: Path | None = None) -> torch.nn.Module:
@@ -57,42 +65,54 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise InvalidInputError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for what it cannot read
         if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
-            raise InvalidInputError(f"{path} holds objects other than tensors and plain containers, which are not "
-                                    f"loaded (weights_only=True); expected a state dict") from None
-        raise InvalidInputError(f"{path} is not a PyTorch checkpoint (.pth state dict or Lightning .ckpt): "
-                                f"{_first_line(exc)}") from None
+            raise InvalidInputError(
+                f"{path} holds objects other than tensors and plain containers, which are not "
+                f"loaded (weights_only=True); expected a state dict"
+            ) from None
+        raise InvalidInputError(
+            f"{path} is not a PyTorch checkpoint (.pth state dict or Lightning .ckpt): {_first_line(exc)}"
+        ) from None
     if isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
         content = content["state_dict"]
     if not isinstance(content, dict) or not all(isinstance(value, torch.Tensor) for value in content.values()):
-        raise InvalidInputError(f"{path} is not a state dict (a mapping of names to tensors), nor a Lightning "
-                                f"checkpoint holding one under 'state_dict'")
+        raise InvalidInputError(
+            f"{path} is not a state dict (a mapping of names to tensors), nor a Lightning "
+            f"checkpoint holding one under 'state_dict'"
+        )
     if any(key.startswith(LIGHTNING_PREFIX) for key in content):
         # Lightning modules also save their loss (criterion.weight...): keep the network only, as IGN's loader does.
-        content = {key[len(LIGHTNING_PREFIX):]: value for key, value in content.items()
-                   if key.startswith(LIGHTNING_PREFIX)}
+        content = {
+            key[len(LIGHTNING_PREFIX) :]: value for key, value in content.items() if key.startswith(LIGHTNING_PREFIX)
+        }
     return content
 
 
 def _check_keys(spec: ModelSpec, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], path: Path) -> None:
     bands = _dimension(found, INPUT_KEY, 1)
     if bands is not None and bands != len(spec.bands):
-        raise InvalidInputError(f"{path} is a checkpoint for {bands} input bands; model {spec.name} expects "
-                                f"{len(spec.bands)} ({','.join(spec.bands)})")
+        raise InvalidInputError(
+            f"{path} is a checkpoint for {bands} input bands; model {spec.name} expects "
+            f"{len(spec.bands)} ({','.join(spec.bands)})"
+        )
     outputs = _dimension(found, OUTPUT_KEY, 0)
     if outputs is not None and outputs != len(spec.classes):
-        raise InvalidInputError(f"{path} is a checkpoint with {outputs} output classes; model {spec.name} expects "
-                                f"{len(spec.classes)}")
+        raise InvalidInputError(
+            f"{path} is a checkpoint with {outputs} output classes; model {spec.name} expects {len(spec.classes)}"
+        )
     missing, unexpected = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
     if missing or unexpected:
         raise InvalidInputError(
             f"{path} does not hold the weights of a {spec.architecture}-{spec.encoder} ({spec.name}): "
             f"{len(missing)} keys missing (e.g. {', '.join(missing[:3]) or '-'}), {len(unexpected)} unexpected "
-            f"(e.g. {', '.join(unexpected[:3]) or '-'})")
+            f"(e.g. {', '.join(unexpected[:3]) or '-'})"
+        )
     wrong = [key for key, value in expected.items() if found[key].shape != value.shape]
     if wrong:
         key = wrong[0]
-        raise InvalidInputError(f"{path}: {len(wrong)} tensors have other shapes than model {spec.name} expects, "
-                                f"e.g. {key} is {tuple(found[key].shape)}, expected {tuple(expected[key].shape)}")
+        raise InvalidInputError(
+            f"{path}: {len(wrong)} tensors have other shapes than model {spec.name} expects, "
+            f"e.g. {key} is {tuple(found[key].shape)}, expected {tuple(expected[key].shape)}"
+        )
 
 
 def _dimension(state: dict[str, torch.Tensor], key: str, axis: int) -> int | None:

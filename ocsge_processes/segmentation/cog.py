@@ -24,9 +24,16 @@ COMPRESS = "DEFLATE"
 
 
 @contextlib.contextmanager
-def cog_writer(path: Path, grid: BandStack, count: int, *, nodata: int | None = None,
-               colormap: dict[int, tuple[int, int, int, int]] | None = None, tags: dict[str, str] | None = None,
-               descriptions: Sequence[str] = ()) -> Iterator[DatasetWriter]:
+def cog_writer(
+    path: Path,
+    grid: BandStack,
+    count: int,
+    *,
+    nodata: int | None = None,
+    colormap: dict[int, tuple[int, int, int, int]] | None = None,
+    tags: dict[str, str] | None = None,
+    descriptions: Sequence[str] = (),
+) -> Iterator[DatasetWriter]:
     """A uint8 dataset on ``grid`` to write windows into; on a clean exit it becomes the COG ``path``.
 
     Overviews are not built: the outputs are read at full resolution (vectorisation, areas), and a viewer can ask
@@ -34,9 +41,20 @@ def cog_writer(path: Path, grid: BandStack, count: int, *, nodata: int | None = 
     """
     path = Path(path)
     partial = path.with_name(path.name + ".partial.tif")
-    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": count, "dtype": "uint8",
-               "crs": grid.crs, "transform": grid.transform, "nodata": nodata, "tiled": True, "blockxsize": BLOCK,
-               "blockysize": BLOCK, "BIGTIFF": "IF_SAFER"}
+    profile = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": count,
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": BLOCK,
+        "blockysize": BLOCK,
+        "BIGTIFF": "IF_SAFER",
+    }
     try:
         with rasterio.open(partial, "w", **profile) as dataset:
             if colormap:
@@ -45,7 +63,8 @@ def cog_writer(path: Path, grid: BandStack, count: int, *, nodata: int | None = 
             for band, description in enumerate(descriptions, start=1):
                 dataset.set_band_description(band, description)
             yield dataset
-        rasterio.shutil.copy(partial, path, driver="COG", COMPRESS=COMPRESS, BLOCKSIZE=BLOCK, OVERVIEWS="NONE",
-                             BIGTIFF="IF_SAFER")
+        rasterio.shutil.copy(
+            partial, path, driver="COG", COMPRESS=COMPRESS, BLOCKSIZE=BLOCK, OVERVIEWS="NONE", BIGTIFF="IF_SAFER"
+        )
     finally:
         partial.unlink(missing_ok=True)

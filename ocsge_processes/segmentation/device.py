@@ -16,8 +16,9 @@ def select_device(name: str = "auto") -> torch.device:
     if name not in DEVICES:
         raise InvalidInputError(f"unknown device {name!r}; expected one of {', '.join(DEVICES)}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InvalidInputError("device 'cuda' was requested but this machine has no usable CUDA GPU; "
-                                "use 'auto' or 'cpu'")
+        raise InvalidInputError(
+            "device 'cuda' was requested but this machine has no usable CUDA GPU; use 'auto' or 'cpu'"
+        )
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)

@@ -47,9 +47,18 @@ class SegmentationResult:
     seconds: float
 
 
-def segment(stack: BandStack, model: torch.nn.Module, spec: ModelSpec, out: Path, *, tiling: Tiling | None = None,
-            device: str = "auto", output: str = "cs", probabilities: Path | None = None,
-            progress: Progress | None = None) -> SegmentationResult:
+def segment(
+    stack: BandStack,
+    model: torch.nn.Module,
+    spec: ModelSpec,
+    out: Path,
+    *,
+    tiling: Tiling | None = None,
+    device: str = "auto",
+    output: str = "cs",
+    probabilities: Path | None = None,
+    progress: Progress | None = None,
+) -> SegmentationResult:
     """Classify every pixel of ``stack`` with ``model`` (moved to the device) into the COG ``out``.
 
     ``tiling`` defaults to ``default_tiling``: IGN's 128 px margins around larger windows. ``output`` picks the legend
@@ -62,7 +71,7 @@ def segment(stack: BandStack, model: torch.nn.Module, spec: ModelSpec, out: Path
     key = legend(spec, output)
     predictor = Predictor(model, spec, key.lut, target, with_probabilities=probabilities is not None)
     tiles = plan(stack.width, stack.height, tiling)
-    batches = [tiles[start:start + tiling.batch_size] for start in range(0, len(tiles), tiling.batch_size)]
+    batches = [tiles[start : start + tiling.batch_size] for start in range(0, len(tiles), tiling.batch_size)]
     done = 0
     if progress:
         progress(0, len(tiles))
@@ -73,8 +82,11 @@ def segment(stack: BandStack, model: torch.nn.Module, spec: ModelSpec, out: Path
                 pixels = torch.from_numpy(np.stack([read_window(tile.read) for tile in batch]))
                 yield batch, pixels.pin_memory() if target.type == "cuda" else pixels
 
-    with cog_writer(out, stack, 1, nodata=NODATA, colormap=key.colors, tags=key.tags(spec.name)) as classes, \
-            _optional_writer(probabilities, stack, spec, predictor.active) as scores:
+    with (
+        cog_writer(out, stack, 1, nodata=NODATA, colormap=key.colors, tags=key.tags(spec.name)) as classes,
+        _optional_writer(probabilities, stack, spec, predictor.active) as scores,
+    ):
+
         def write(result: tuple[list[Tile], Prediction]) -> None:
             nonlocal done
             batch, prediction = result
@@ -88,12 +100,25 @@ def segment(stack: BandStack, model: torch.nn.Module, spec: ModelSpec, out: Path
                 progress(done, len(tiles))
 
         overlapped(read(), lambda item: (item[0], predictor(item[1])), write)
-    return SegmentationResult(Path(out), Path(probabilities) if probabilities else None, len(tiles), target.type,
-                              time.perf_counter() - started)
+    return SegmentationResult(
+        Path(out),
+        Path(probabilities) if probabilities else None,
+        len(tiles),
+        target.type,
+        time.perf_counter() - started,
+    )
 
 
-def segment_files(image: Path, out: Path, *, model: str | ModelSpec, checkpoint: Path | None = None,
-                  irc: Path | None = None, elevation: Path | None = None, **options: object) -> SegmentationResult:
+def segment_files(
+    image: Path,
+    out: Path,
+    *,
+    model: str | ModelSpec,
+    checkpoint: Path | None = None,
+    irc: Path | None = None,
+    elevation: Path | None = None,
+    **options: object,
+) -> SegmentationResult:
     """``segment`` from files: the registry model ``model`` (or its spec), its weights, the bands it reads."""
     spec = get_model(model) if isinstance(model, str) else model
     network = load_model(spec, checkpoint)
@@ -117,8 +142,14 @@ class Prediction:
 class Predictor:
     """A model on a device with its normalisation, class mask and output lookup table: uint8 batch in, values out."""
 
-    def __init__(self, model: torch.nn.Module, spec: ModelSpec, lut: np.ndarray, device: torch.device,
-                 with_probabilities: bool = False) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        spec: ModelSpec,
+        lut: np.ndarray,
+        device: torch.device,
+        with_probabilities: bool = False,
+    ) -> None:
         self.device = device
         self.cuda = device.type == "cuda"
         #: Autocast precision: bf16 on CUDA, None (fp32) on the CPU.
@@ -159,10 +190,12 @@ class Predictor:
         return Prediction(values, probs, copied)
 
 
-def _optional_writer(path: Path | None, stack: BandStack, spec: ModelSpec,
-                     active: list[int]) -> contextlib.AbstractContextManager:
+def _optional_writer(
+    path: Path | None, stack: BandStack, spec: ModelSpec, active: list[int]
+) -> contextlib.AbstractContextManager:
     if path is None:
         return contextlib.nullcontext()
     names = [spec.classes[index].name for index in active]
-    return cog_writer(path, stack, len(names), tags={"OCSGE_MODEL": spec.name, "OCSGE_OUTPUT": "probabilities"},
-                      descriptions=names)
+    return cog_writer(
+        path, stack, len(names), tags={"OCSGE_MODEL": spec.name, "OCSGE_OUTPUT": "probabilities"}, descriptions=names
+    )

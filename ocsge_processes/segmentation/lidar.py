@@ -59,8 +59,9 @@ def read_points(paths: list[Path]) -> Points:
     return Points(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
-def labels_and_elevation(points: Points, transform: Affine, shape: tuple[int, int], red: np.ndarray,
-                         nir: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def labels_and_elevation(
+    points: Points, transform: Affine, shape: tuple[int, int], red: np.ndarray, nir: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Label and 8-bit nDSM rasters of ``shape`` on ``transform`` (NO_LABEL / 0 where no point falls)."""
     rows, cols = rowcol(transform, points.x, points.y)
     rows, cols = np.asarray(rows), np.asarray(cols)
@@ -102,8 +103,9 @@ def _spread(top: np.ndarray, passes: int = 3) -> np.ndarray:
     return top
 
 
-def _elevation(pixel: np.ndarray, z: np.ndarray, classes: np.ndarray, top: np.ndarray,
-               shape: tuple[int, int]) -> np.ndarray:
+def _elevation(
+    pixel: np.ndarray, z: np.ndarray, classes: np.ndarray, top: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
     """Height above ground of each pixel's highest point, FLAIR-encoded; ground is the lowest ground point nearby."""
     ground = classes == _GROUND
     if not ground.any():
@@ -138,7 +140,7 @@ def _neighbours(grid: np.ndarray, outside: float) -> Iterator[np.ndarray]:
     """
     rows, cols = grid.shape
     for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
-        yield np.pad(grid, 1, constant_values=outside)[1 + dy:1 + dy + rows, 1 + dx:1 + dx + cols]
+        yield np.pad(grid, 1, constant_values=outside)[1 + dy : 1 + dy + rows, 1 + dx : 1 + dx + cols]
 
 
 def _ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:

@@ -17,8 +17,9 @@ POLL_S = 0.1
 _END = object()
 
 
-def overlapped[In, Out](source: Iterable[In], compute: Callable[[In], Out], sink: Callable[[Out], None],
-                        depth: int = 2) -> None:
+def overlapped[In, Out](
+    source: Iterable[In], compute: Callable[[In], Out], sink: Callable[[Out], None], depth: int = 2
+) -> None:
     """``sink(compute(item))`` for each item of ``source``, in order; ``source`` is iterated (and closed) in a reader
     thread and ``sink`` runs in a writer thread, each holding at most ``depth`` items waiting."""
     inbox: queue.Queue = queue.Queue(depth)
@@ -49,8 +50,10 @@ def overlapped[In, Out](source: Iterable[In], compute: Callable[[In], Out], sink
             errors.append(exc)
             stop.set()
 
-    threads = [threading.Thread(target=read, name="segmentation-reader", daemon=True),
-               threading.Thread(target=write, name="segmentation-writer", daemon=True)]
+    threads = [
+        threading.Thread(target=read, name="segmentation-reader", daemon=True),
+        threading.Thread(target=write, name="segmentation-writer", daemon=True),
+    ]
     for thread in threads:
         thread.start()
     try:

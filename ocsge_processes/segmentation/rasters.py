@@ -49,8 +49,9 @@ _PREFIXED = re.compile(r"^[A-Za-z][A-Za-z0-9_+.-]*:")
 
 
 @contextlib.contextmanager
-def open_raster(path: Path, name: str, drivers: Sequence[str] = SERVER_DRIVERS,
-                root: Path | None = None) -> Iterator[rasterio.io.DatasetReader]:
+def open_raster(
+    path: Path, name: str, drivers: Sequence[str] = SERVER_DRIVERS, root: Path | None = None
+) -> Iterator[rasterio.io.DatasetReader]:
     """``path`` opened by one of ``drivers`` under :data:`CLOSED_GDAL`, for reading inside this context. Without
     ``root`` the dataset may use no file but ``path``; with it, every file (VRT sources included) must lie under
     ``root``. ``name`` (the process input) names the image in errors, which never show a server path."""
@@ -71,15 +72,17 @@ def check_georeferencing(dataset: rasterio.io.DatasetReader, name: str) -> None:
     non-finite pixel, a rotated grid."""
     crs = dataset.crs
     if crs is None:
-        raise InvalidInputError(f"{name} has no CRS; give a georeferenced image in a projected CRS (metres), "
-                                "e.g. Lambert-93 (EPSG:2154)")
+        raise InvalidInputError(
+            f"{name} has no CRS; give a georeferenced image in a projected CRS (metres), e.g. Lambert-93 (EPSG:2154)"
+        )
     if not crs.is_projected:
-        raise InvalidInputError(f"{name} is in a geographic CRS ({crs.to_string()}); areas need a projected CRS in "
-                                "metres, e.g. Lambert-93 (EPSG:2154)")
+        raise InvalidInputError(
+            f"{name} is in a geographic CRS ({crs.to_string()}); areas need a projected CRS in "
+            "metres, e.g. Lambert-93 (EPSG:2154)"
+        )
     units = (crs.linear_units or "").lower()
     if units not in ("metre", "meter", "m", "metres", "meters"):
-        raise InvalidInputError(f"{name} is in a CRS measured in {units or 'unknown units'}; a CRS in metres is "
-                                "needed")
+        raise InvalidInputError(f"{name} is in a CRS measured in {units or 'unknown units'}; a CRS in metres is needed")
     if dataset.transform.is_identity:  # what GDAL reports for an image without a geotransform
         raise InvalidInputError(f"{name} has no geotransform (origin and pixel size); give a georeferenced image")
     a, b, _, d, e, _ = tuple(dataset.transform)[:6]
@@ -133,8 +136,9 @@ def _check_vrt_sources(vrt: Path, name: str, root: Path, depth: int) -> None:
             continue
         source = (element.text or "").strip()
         if not source or source.startswith(("/vsi", "<")) or _PREFIXED.match(source):
-            raise InvalidInputError(f"{name}: a VRT source is not a plain file (virtual, network and driver-prefixed "
-                                    "sources are refused)")
+            raise InvalidInputError(
+                f"{name}: a VRT source is not a plain file (virtual, network and driver-prefixed sources are refused)"
+            )
         relative = element.get("relativeToVRT", "0") == "1"
         target = ((vrt.parent / source) if relative else Path(source)).resolve()
         if not target.is_relative_to(root):

@@ -93,14 +93,18 @@ def _class_set(path: Path, name: str, entries: list[dict]) -> tuple[ModelClass, 
         try:
             klass = ModelClass(int(entry["code"]), str(entry["name"]), str(entry["color"]), entry.get("cs"))
         except (KeyError, TypeError, ValueError) as exc:
-            raise RegistryError(f"{path}: class set {name}: entry {entry!r} needs code, name and color "
-                                f"({exc})") from None
+            raise RegistryError(
+                f"{path}: class set {name}: entry {entry!r} needs code, name and color ({exc})"
+            ) from None
         if klass.cs is not None and klass.cs not in leaves:
-            raise RegistryError(f"{path}: class set {name}: class {klass.code} ({klass.name}) maps to {klass.cs!r}, "
-                                f"which is not a couverture leaf; expected one of {', '.join(sorted(leaves))} or null")
+            raise RegistryError(
+                f"{path}: class set {name}: class {klass.code} ({klass.name}) maps to {klass.cs!r}, "
+                f"which is not a couverture leaf; expected one of {', '.join(sorted(leaves))} or null"
+            )
         if not (len(klass.color) == 7 and klass.color.startswith("#")):
-            raise RegistryError(f"{path}: class set {name}: colour {klass.color!r} of class {klass.code} "
-                                f"is not #rrggbb")
+            raise RegistryError(
+                f"{path}: class set {name}: colour {klass.color!r} of class {klass.code} is not #rrggbb"
+            )
         classes.append(klass)
     codes = [klass.code for klass in classes]
     if not classes or len(set(codes)) != len(codes):
@@ -117,22 +121,28 @@ def _model(path: Path, name: str, entry: dict, class_sets: dict[str, tuple[Model
     bands = tuple(str(band) for band in need("bands"))
     unknown = [band for band in bands if band not in BANDS]
     if unknown or len(set(bands)) != len(bands):
-        raise RegistryError(f"{path}: model {name}: bands {list(bands)} must be distinct names among "
-                            f"{', '.join(BANDS)}")
+        raise RegistryError(
+            f"{path}: model {name}: bands {list(bands)} must be distinct names among {', '.join(BANDS)}"
+        )
     mean, std = tuple(map(float, need("mean"))), tuple(map(float, need("std")))
     if len(mean) != len(bands) or len(std) != len(bands) or min(std) <= 0:
-        raise RegistryError(f"{path}: model {name}: mean and std need one value per band ({len(bands)}), "
-                            f"std above 0; got {len(mean)} means and stds {list(std)}")
+        raise RegistryError(
+            f"{path}: model {name}: mean and std need one value per band ({len(bands)}), "
+            f"std above 0; got {len(mean)} means and stds {list(std)}"
+        )
     set_name = need("classes")
     if not isinstance(set_name, str) or set_name not in class_sets:
-        raise RegistryError(f"{path}: model {name}: unknown class set {set_name!r}; "
-                            f"expected one of {', '.join(class_sets)}")
+        raise RegistryError(
+            f"{path}: model {name}: unknown class set {set_name!r}; expected one of {', '.join(class_sets)}"
+        )
     classes = class_sets[set_name]
     masked = frozenset(int(code) for code in entry.get("masked") or [])
     codes = {klass.code for klass in classes}
     if not masked <= codes or masked == codes:
-        raise RegistryError(f"{path}: model {name}: masked classes {sorted(masked)} must be codes of class set "
-                            f"{set_name} ({sorted(codes)}) and leave at least one class")
+        raise RegistryError(
+            f"{path}: model {name}: masked classes {sorted(masked)} must be codes of class set "
+            f"{set_name} ({sorted(codes)}) and leave at least one class"
+        )
     checkpoint = entry.get("checkpoint")
     return ModelSpec(
         name=name,

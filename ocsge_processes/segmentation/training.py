@@ -33,9 +33,18 @@ class Trained:
     heldout_pixels: int
 
 
-def train(spec: ModelSpec, image: np.ndarray, labels: np.ndarray, *, steps: int = 600, crop: int = 96,
-          batch: int = 8, heldout: float = 0.25, seed: int = 0,
-          progress: Callable[[int, int, float], None] | None = None) -> Trained:
+def train(
+    spec: ModelSpec,
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    steps: int = 600,
+    crop: int = 96,
+    batch: int = 8,
+    heldout: float = 0.25,
+    seed: int = 0,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> Trained:
     """Train ``spec``'s network on ``image`` (bands × rows × cols, uint8) and ``labels`` (class index or 255).
 
     The right-hand ``heldout`` share of the columns is kept for scoring. ``progress(step, steps, loss)``.
@@ -68,21 +77,25 @@ def predict(spec: ModelSpec, model: torch.nn.Module, image: np.ndarray) -> np.nd
     (large rasters go through the engine's windows instead)."""
     with torch.no_grad():
         inputs = _normalise(spec, torch.from_numpy(image.astype(np.float32)))
-        return model(_pad(inputs[None])).argmax(1)[0, :image.shape[1], :image.shape[2]].numpy()
+        return model(_pad(inputs[None])).argmax(1)[0, : image.shape[1], : image.shape[2]].numpy()
 
 
 def _check(spec: ModelSpec, image: np.ndarray, labels: np.ndarray, crop: int, heldout: float) -> None:
     if image.ndim != 3 or image.shape[0] != len(spec.bands) or image.dtype != np.uint8:
-        raise InvalidInputError(f"model {spec.name} trains on {len(spec.bands)} uint8 bands "
-                                f"({', '.join(spec.bands)}); got an array of shape {image.shape}, {image.dtype}")
+        raise InvalidInputError(
+            f"model {spec.name} trains on {len(spec.bands)} uint8 bands "
+            f"({', '.join(spec.bands)}); got an array of shape {image.shape}, {image.dtype}"
+        )
     if labels.shape != image.shape[1:]:
         raise InvalidInputError(f"labels {labels.shape} and image {image.shape[1:]} differ in size")
     known = labels[labels != IGNORE]
     if known.size and known.max() >= len(spec.classes):
         raise InvalidInputError(f"label {known.max()} is beyond the {len(spec.classes)} classes of {spec.name}")
     if not 0 < heldout < 1 or image.shape[1] < crop or image.shape[2] * (1 - heldout) < crop:
-        raise InvalidInputError(f"the image ({image.shape[2]}×{image.shape[1]} px) is too small for {crop} px crops "
-                                f"with {heldout:.0%} held out")
+        raise InvalidInputError(
+            f"the image ({image.shape[2]}×{image.shape[1]} px) is too small for {crop} px crops "
+            f"with {heldout:.0%} held out"
+        )
 
 
 def _normalise(spec: ModelSpec, image: torch.Tensor) -> torch.Tensor:
@@ -91,14 +104,15 @@ def _normalise(spec: ModelSpec, image: torch.Tensor) -> torch.Tensor:
     return (image - mean) / std
 
 
-def _batch(inputs: torch.Tensor, targets: torch.Tensor, crop: int, size: int,
-           rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(
+    inputs: torch.Tensor, targets: torch.Tensor, crop: int, size: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random crops, flips and quarter turns: the only way to get variety out of one image."""
     xs, ys = [], []
     for _ in range(size):
         row = int(rng.integers(0, inputs.shape[1] - crop + 1))
         col = int(rng.integers(0, inputs.shape[2] - crop + 1))
-        x, y = inputs[:, row:row + crop, col:col + crop], targets[row:row + crop, col:col + crop]
+        x, y = inputs[:, row : row + crop, col : col + crop], targets[row : row + crop, col : col + crop]
         turns = int(rng.integers(0, 4))
         x, y = torch.rot90(x, turns, (1, 2)), torch.rot90(y, turns, (0, 1))
         if rng.random() < 0.5:
@@ -114,8 +128,9 @@ def _pad(x: torch.Tensor, multiple: int = 32) -> torch.Tensor:
     return torch.nn.functional.pad(x, (0, cols, 0, rows), mode="reflect")
 
 
-def _scores(spec: ModelSpec, model: torch.nn.Module, predicted: torch.Tensor, truth: torch.Tensor,
-            train_pixels: int) -> Trained:
+def _scores(
+    spec: ModelSpec, model: torch.nn.Module, predicted: torch.Tensor, truth: torch.Tensor, train_pixels: int
+) -> Trained:
     known = truth != IGNORE
     p, t = predicted[known], truth[known]
     iou: dict[str, float | None] = {}

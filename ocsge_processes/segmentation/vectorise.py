@@ -110,22 +110,45 @@ def read_class_raster(path: str | Path, window: Window | None = None, *, max_pix
         return ClassRaster(pixels, dataset.window_transform(window), dataset.crs, nodata, classes)
 
 
-def vectorise_file(path: str | Path, classes: Sequence[str | None] | None = None, *, window: Window | None = None,
-                   units: MinimumUnits = MinimumUnits(), tolerance_m: float | None = None,
-                   max_pixels: int = MAX_PIXELS) -> gpd.GeoDataFrame:
+def vectorise_file(
+    path: str | Path,
+    classes: Sequence[str | None] | None = None,
+    *,
+    window: Window | None = None,
+    units: MinimumUnits = MinimumUnits(),
+    tolerance_m: float | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> gpd.GeoDataFrame:
     """:func:`vectorise` of band 1 of ``path`` (or a ``window``), with the file's nodata and, by default, its legend."""
     raster = read_class_raster(path, window, max_pixels=max_pixels)
     classes = classes if classes is not None else raster.classes
     if classes is None:
-        raise InvalidInputError(f"{path} carries no CS legend (OCSGE_VALUES tag of a 'cs' raster): give the CS code "
-                                f"of each pixel value")
-    return vectorise(raster.pixels, raster.transform, raster.crs, classes, nodata=raster.nodata, units=units,
-                     tolerance_m=tolerance_m, max_pixels=max_pixels)
+        raise InvalidInputError(
+            f"{path} carries no CS legend (OCSGE_VALUES tag of a 'cs' raster): give the CS code of each pixel value"
+        )
+    return vectorise(
+        raster.pixels,
+        raster.transform,
+        raster.crs,
+        classes,
+        nodata=raster.nodata,
+        units=units,
+        tolerance_m=tolerance_m,
+        max_pixels=max_pixels,
+    )
 
 
-def vectorise(pixels: np.ndarray, transform: Affine, crs: CRS | pyproj.CRS | str | None,
-              classes: Sequence[str | None], *, nodata: int | None = 255, units: MinimumUnits = MinimumUnits(),
-              tolerance_m: float | None = None, max_pixels: int = MAX_PIXELS) -> gpd.GeoDataFrame:
+def vectorise(
+    pixels: np.ndarray,
+    transform: Affine,
+    crs: CRS | pyproj.CRS | str | None,
+    classes: Sequence[str | None],
+    *,
+    nodata: int | None = 255,
+    units: MinimumUnits = MinimumUnits(),
+    tolerance_m: float | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> gpd.GeoDataFrame:
     """OCS GE polygons (``code_cs``, ``surface_m2``) partitioning the classified pixels of ``pixels``.
 
     ``pixels`` is a uint8 array whose value *v* has the couverture leaf ``classes[v]``; ``nodata`` and values whose
@@ -144,14 +167,19 @@ def vectorise(pixels: np.ndarray, transform: Affine, crs: CRS | pyproj.CRS | str
     building = codes.index(BUILDING) if BUILDING in codes else -1
     merged = _apply_units(code_raster, transform, building, units)
     geometries, values = _trace(merged, transform, tolerance_px)
-    return gpd.GeoDataFrame({"code_cs": np.array(codes, dtype=object)[values],
-                             "surface_m2": shapely.area(geometries)}, geometry=geometries, crs=crs)
+    return gpd.GeoDataFrame(
+        {"code_cs": np.array(codes, dtype=object)[values], "surface_m2": shapely.area(geometries)},
+        geometry=geometries,
+        crs=crs,
+    )
 
 
 def _check_size(height: int, width: int, max_pixels: int) -> None:
     if height * width > max_pixels:
-        raise InvalidInputError(f"class raster of {width} × {height} px is over the {max_pixels} px that are "
-                                f"vectorised at once; vectorise it by windows")
+        raise InvalidInputError(
+            f"class raster of {width} × {height} px is over the {max_pixels} px that are "
+            f"vectorised at once; vectorise it by windows"
+        )
 
 
 def _check_pixels(pixels: np.ndarray, nodata: int | None, max_pixels: int) -> None:
@@ -176,30 +204,38 @@ def _code_raster(pixels: np.ndarray, classes: Sequence[str | None], nodata: int 
         if code is None or value == nodata:
             continue
         if not couverture().get(code).leaf:
-            raise InvalidInputError(f"class {value} is {code}, not a couverture leaf (OCS GE polygons carry leaves: "
-                                    f"{', '.join(couverture().leaves())})")
+            raise InvalidInputError(
+                f"class {value} is {code}, not a couverture leaf (OCS GE polygons carry leaves: "
+                f"{', '.join(couverture().leaves())})"
+            )
         if code not in codes:
             codes.append(code)
         lookup[value] = codes.index(code)
     present = np.flatnonzero(np.bincount(pixels.ravel(), minlength=256))
     beyond = [int(value) for value in present if value >= len(classes) and value != nodata]
     if beyond:
-        raise InvalidInputError(f"pixel values {beyond} have no class: {len(classes)} classes were given (values 0 to "
-                                f"{len(classes) - 1}) and nodata is {nodata}")
+        raise InvalidInputError(
+            f"pixel values {beyond} have no class: {len(classes)} classes were given (values 0 to "
+            f"{len(classes) - 1}) and nodata is {nodata}"
+        )
     return codes, lookup[pixels]
 
 
 def _projected(crs: object) -> pyproj.CRS:
     if crs is None:
-        raise InvalidInputError("the class raster has no CRS; minimum units are areas in m², so a projected CRS is "
-                                "needed (EPSG:2154 in métropole)")
+        raise InvalidInputError(
+            "the class raster has no CRS; minimum units are areas in m², so a projected CRS is "
+            "needed (EPSG:2154 in métropole)"
+        )
     try:
         parsed = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:
         raise InvalidInputError(f"unreadable CRS {crs!r}: {exc}") from None
     if not parsed.is_projected or any(axis.unit_name != "metre" for axis in parsed.axis_info):
-        raise InvalidInputError(f"minimum units are areas in m²: the class raster must be in a projected CRS in "
-                                f"metres (EPSG:2154 in métropole), not {parsed.name}")
+        raise InvalidInputError(
+            f"minimum units are areas in m²: the class raster must be in a projected CRS in "
+            f"metres (EPSG:2154 in métropole), not {parsed.name}"
+        )
     return parsed
 
 
@@ -216,8 +252,9 @@ def _apply_units(codes: np.ndarray, transform: Affine, building: int, units: Min
     first, second, length = _adjacency(labels, classified, row_side, column_side, count)
     pixels = np.bincount(labels.ravel(), minlength=count).astype(np.float64)
     big_building = (patch_code == building) & (pixels * pixel_area >= units.building_m2 * (1 - _SLACK))
-    reach = _dilate(big_building[labels], round(units.built_up_reach_m / row_side),
-                    round(units.built_up_reach_m / column_side))
+    reach = _dilate(
+        big_building[labels], round(units.built_up_reach_m / row_side), round(units.built_up_reach_m / column_side)
+    )
     inside = np.bincount(labels[reach], minlength=count).astype(np.float64)
     owner = _merge_small(patch_code, pixels * pixel_area, inside * pixel_area, first, second, length, building, units)
     return patch_code[owner][labels]
@@ -237,21 +274,26 @@ def _patches(codes: np.ndarray, classified: np.ndarray) -> np.ndarray:
     return connected_components(int(runs[-1]) + 1, runs[linked], runs[linked + width])[runs].reshape(height, width)
 
 
-def _adjacency(labels: np.ndarray, classified: np.ndarray, row_side: float, column_side: float,
-               count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _adjacency(
+    labels: np.ndarray, classified: np.ndarray, row_side: float, column_side: float, count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of touching patches (first < second) and the length of boundary they share, in metres."""
     pairs, lengths = [], []
-    for a, b, ok, side in ((labels[:, :-1], labels[:, 1:], classified[:, :-1] & classified[:, 1:], row_side),
-                           (labels[:-1], labels[1:], classified[:-1] & classified[1:], column_side)):
+    for a, b, ok, side in (
+        (labels[:, :-1], labels[:, 1:], classified[:, :-1] & classified[:, 1:], row_side),
+        (labels[:-1], labels[1:], classified[:-1] & classified[1:], column_side),
+    ):
         touch = ok & (a != b)
         pairs.append((a[touch], b[touch]))
         lengths.append(np.full(int(touch.sum()), side))
-    return _sum_edges(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]),
-                      np.concatenate(lengths), count)
+    return _sum_edges(
+        np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]), np.concatenate(lengths), count
+    )
 
 
-def _sum_edges(first: np.ndarray, second: np.ndarray, length: np.ndarray,
-               count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sum_edges(
+    first: np.ndarray, second: np.ndarray, length: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One edge (first < second) per pair of distinct nodes, with the lengths of its duplicates summed."""
     low, high = np.minimum(first, second).astype(np.int64), np.maximum(first, second).astype(np.int64)
     keep = low != high
@@ -274,8 +316,16 @@ def _window_any(mask: np.ndarray, radius: int, axis: int) -> np.ndarray:
     return upper - np.where(before, lower, 0) > 0
 
 
-def _merge_small(code: np.ndarray, area: np.ndarray, inside: np.ndarray, first: np.ndarray, second: np.ndarray,
-                 length: np.ndarray, building: int, units: MinimumUnits) -> np.ndarray:
+def _merge_small(
+    code: np.ndarray,
+    area: np.ndarray,
+    inside: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    length: np.ndarray,
+    building: int,
+    units: MinimumUnits,
+) -> np.ndarray:
     """The patch each patch ends up in once every patch under its unit that has a neighbour has been merged.
 
     Each round merges the small patches that no smaller small patch touches (two of them never touch, and none
@@ -285,8 +335,9 @@ def _merge_small(code: np.ndarray, area: np.ndarray, inside: np.ndarray, first: 
     owner = np.arange(count)
     order = np.arange(count)
     while True:
-        unit = np.where(code == building, units.building_m2,
-                        np.where(2 * inside >= area, units.built_up_m2, units.open_m2))
+        unit = np.where(
+            code == building, units.building_m2, np.where(2 * inside >= area, units.built_up_m2, units.open_m2)
+        )
         source, target = np.concatenate([first, second]), np.concatenate([second, first])
         small = area < unit * (1 - _SLACK)
         rank = np.empty(count, dtype=np.int64)
@@ -335,6 +386,7 @@ def _trace(codes: np.ndarray, transform: Affine, tolerance_px: float) -> tuple[n
         polygons = shapely.coverage_simplify(polygons, tolerance_px, simplify_boundary=False)
     polygons = shapely.transform(polygons, lambda xy: np.column_stack(transform @ (xy[:, 0], xy[:, 1])))
     if not (shapely.is_valid(polygons).all() and shapely.coverage_is_valid(polygons)):
-        raise OcsgeError("vectorisation produced polygons that do not form a valid coverage; please report the "
-                         "raster that caused it")
+        raise OcsgeError(
+            "vectorisation produced polygons that do not form a valid coverage; please report the raster that caused it"
+        )
     return polygons, values

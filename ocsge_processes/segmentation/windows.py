@@ -30,8 +30,9 @@ class Tiling:
         if self.window <= 0 or self.window % WINDOW_MULTIPLE:
             raise InvalidInputError(f"window must be a positive multiple of {WINDOW_MULTIPLE} px; got {self.window}")
         if self.margin < 0 or 2 * self.margin >= self.window:
-            raise InvalidInputError(f"margin must be at least 0 and less than half the window ({self.window} px); "
-                                    f"got {self.margin}")
+            raise InvalidInputError(
+                f"margin must be at least 0 and less than half the window ({self.window} px); got {self.margin}"
+            )
         if self.batch_size < 1:
             raise InvalidInputError(f"batch_size must be at least 1; got {self.batch_size}")
 
@@ -70,9 +71,11 @@ def default_tiling(width: int, height: int, batch_size: int = 1, margin: int = 1
 
 def plan(width: int, height: int, tiling: Tiling) -> list[Tile]:
     """The tiles covering a ``width`` × ``height`` raster, row by row; their cores partition it."""
-    return [Tile(Window(col.read, row.read, tiling.window, tiling.window),
-                 Window(col.start, row.start, col.size, row.size))
-            for row in _axis(height, tiling) for col in _axis(width, tiling)]
+    return [
+        Tile(Window(col.read, row.read, tiling.window, tiling.window), Window(col.start, row.start, col.size, row.size))
+        for row in _axis(height, tiling)
+        for col in _axis(width, tiling)
+    ]
 
 
 def count(width: int, height: int, tiling: Tiling) -> int:

@@ -12,8 +12,8 @@ from pygeoapi.api import itemtypes
 from werkzeug.exceptions import HTTPException
 
 from ..filters import parse_filter
-from ..webapp import create_blueprint
 from ..stores.timeout import set_query_timeout, web_timeout_from_env
+from ..webapp import create_blueprint
 from . import speedups
 from .errors import http_exception
 from .guard import RequestGuard
@@ -27,9 +27,14 @@ FILTERING = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf"
 
 #: What our collections implement beyond pygeoapi 0.24's list, and what that list claims but we do not offer.
 ADDED_CONFORMANCE = [
-    f"{FILTERING}/filter", f"{FILTERING}/features-filter",
-    f"{CQL2}/cql2-json", f"{CQL2}/basic-spatial-functions", f"{CQL2}/basic-spatial-functions-plus",
-    f"{CQL2}/spatial-functions", f"{CQL2}/case-insensitive-comparison", f"{CQL2}/advanced-comparison-operators",
+    f"{FILTERING}/filter",
+    f"{FILTERING}/features-filter",
+    f"{CQL2}/cql2-json",
+    f"{CQL2}/basic-spatial-functions",
+    f"{CQL2}/basic-spatial-functions-plus",
+    f"{CQL2}/spatial-functions",
+    f"{CQL2}/case-insensitive-comparison",
+    f"{CQL2}/advanced-comparison-operators",
 ]
 REMOVED_CONFORMANCE = ["http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete"]
 
@@ -58,6 +63,7 @@ APP = flask_app.APP
 APP.register_blueprint(create_blueprint(flask_app.CONFIG))  # the web pages under /map
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions
 APP.register_error_handler(HTTPException, http_exception)  # Flask's own 404/405 as OGC exceptions too
-APP.wsgi_app = RequestHead(BodyLimit(RequestGuard(APP.wsgi_app, flask_app.CONFIG), *limits_from_env()),
-                           max_url_from_env())
+APP.wsgi_app = RequestHead(
+    BodyLimit(RequestGuard(APP.wsgi_app, flask_app.CONFIG), *limits_from_env()), max_url_from_env()
+)
 set_query_timeout(web_timeout_from_env())

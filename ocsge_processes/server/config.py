@@ -64,11 +64,16 @@ def build_config(template: dict, store_url: str | None = None) -> dict:
             if years:
                 candidate["description"] = (
                     f"{candidate['description']} Contient des données GÉNÉRÉES par `ocsge generate` (millésimes "
-                    f"{', '.join(map(str, years))}) : ce ne sont pas des données IGN.")
+                    f"{', '.join(map(str, years))}) : ce ne sont pas des données IGN."
+                )
             extent = store.extent(layer, epsg)
             if extent is not None:
-                candidate["extents"] = {"spatial": {"bbox": _crs84_bbox(extent, epsg),
-                                                    "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
+                candidate["extents"] = {
+                    "spatial": {
+                        "bbox": _crs84_bbox(extent, epsg),
+                        "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                    }
+                }
             if candidate_name == name:  # the styles' tile URLs name the metropolitan collection
                 candidate["links"] = [*candidate.get("links", []), *_style_links(config, layer)]
             resources[candidate_name] = candidate
@@ -127,8 +132,14 @@ def _style_links(config: dict, layer: Layer) -> list[dict]:
     for name in styles.STYLES:
         style = styles.build_style(name, base_url)
         if style["metadata"]["ocsge:collection"] == layer.collection_id:
-            links.append({"type": STYLE_TYPE, "rel": "stylesheet", "title": style["name"],
-                          "href": f"{base_url}/map/styles/{name}.json"})
+            links.append(
+                {
+                    "type": STYLE_TYPE,
+                    "rel": "stylesheet",
+                    "title": style["name"],
+                    "href": f"{base_url}/map/styles/{name}.json",
+                }
+            )
     return links
 
 

@@ -7,8 +7,12 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from flask import Response
-from pygeoapi.provider.base import (ProviderConnectionError, ProviderGenericError, ProviderInvalidQueryError,
-                                    ProviderItemNotFoundError)
+from pygeoapi.provider.base import (
+    ProviderConnectionError,
+    ProviderGenericError,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+)
 from werkzeug.exceptions import HTTPException
 
 from ..errors import InvalidInputError, OcsgeError, StoreBusyError, StoreError, UnknownCodeError
@@ -17,12 +21,14 @@ from ..stores.timeout import QueryTimeoutError
 
 class ProviderTimeoutError(ProviderGenericError):
     """A query stopped at the store's time limit: 503, the client may retry with a narrower query."""
+
     ogc_exception_code = "QueryTimeout"
     http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
 class ProviderBusyError(ProviderGenericError):
     """Every store connection is in use: 503, the client may retry shortly."""
+
     ogc_exception_code = "ServiceUnavailable"
     http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
 
@@ -55,8 +61,9 @@ def exception_response(status: int, code: str, description: str) -> Response:
     return Response(exception_body(code, description), status=status, mimetype="application/json")
 
 
-def wsgi_exception(start_response: Callable, status: str, code: str, description: str,
-                   close: bool = False) -> list[bytes]:
+def wsgi_exception(
+    start_response: Callable, status: str, code: str, description: str, close: bool = False
+) -> list[bytes]:
     """An OGC exception answered by WSGI middleware, before pygeoapi sees the request; ``close`` when the request
     body was left unread on the socket."""
     body = exception_body(code, description)

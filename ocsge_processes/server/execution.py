@@ -31,24 +31,38 @@ _INNERMOST = re.compile(r"\[\]|\{\}")
 #: A number that may overflow a 64-bit float has an exponent of 3 digits or 309 digits in a row.
 _BIG_EXPONENT = re.compile(r"[eE]\+?[0-9]{3}")
 _DIGITS_AS_ZERO = str.maketrans("123456789", "0" * 9)
-URI = {"type": "string", "maxLength": 2048, "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s]+$",
-       "description": "an absolute http(s) URI"}
-SUBSCRIBER = {"type": ["object", "null"], "required": ["successUri"], "additionalProperties": False,
-              "properties": {"successUri": URI, "inProgressUri": URI, "failedUri": URI}}
+URI = {
+    "type": "string",
+    "maxLength": 2048,
+    "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s]+$",
+    "description": "an absolute http(s) URI",
+}
+SUBSCRIBER = {
+    "type": ["object", "null"],
+    "required": ["successUri"],
+    "additionalProperties": False,
+    "properties": {"successUri": URI, "inProgressUri": URI, "failedUri": URI},
+}
 
 
 def document_schema(outputs: list[str] | None) -> dict:
     """The execution request's top level (OGC API - Processes 1.0 ``execute.yaml``); ``outputs``: the names the
     process offers (None: not known)."""
-    output = {"type": "object", "additionalProperties": False, "properties": {
-        "format": {"type": "object"}, "transmissionMode": {"enum": ["value", "reference"]}}}
+    output = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"format": {"type": "object"}, "transmissionMode": {"enum": ["value", "reference"]}},
+    }
     return {
         "type": "object",
         "additionalProperties": False,
         "properties": {
             "inputs": {"type": "object"},
-            "outputs": {"type": ["object", "null"], "additionalProperties": output,
-                        **({"propertyNames": {"enum": outputs}} if outputs is not None else {})},
+            "outputs": {
+                "type": ["object", "null"],
+                "additionalProperties": output,
+                **({"propertyNames": {"enum": outputs}} if outputs is not None else {}),
+            },
             "response": {"enum": ["raw", "document"]},
             "subscriber": SUBSCRIBER,
             "mode": {"enum": ["sync", "async", "auto"]},
@@ -60,8 +74,11 @@ class ExecutionCheck:
     """Checks execution requests for the processes of a pygeoapi configuration."""
 
     def __init__(self, config: dict) -> None:
-        self.definitions = {name: resource["processor"] for name, resource in config["resources"].items()
-                            if resource.get("type") == "process"}
+        self.definitions = {
+            name: resource["processor"]
+            for name, resource in config["resources"].items()
+            if resource.get("type") == "process"
+        }
         self.descriptions: dict[str, dict] = {}
 
     def check(self, path: str, body: bytes) -> None:
@@ -90,8 +107,10 @@ def parse(body: bytes) -> dict:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise InvalidInputError(f"the execution request is not UTF-8 text (byte {err.start}): send a JSON "
-                                "document with Content-Type: application/json") from None
+        raise InvalidInputError(
+            f"the execution request is not UTF-8 text (byte {err.start}): send a JSON "
+            "document with Content-Type: application/json"
+        ) from None
     skeleton = _STRING.sub("", text)
     check_depth(skeleton)
     huge = _BIG_EXPONENT.search(skeleton) or "0" * 309 in skeleton.translate(_DIGITS_AS_ZERO)
@@ -103,8 +122,10 @@ def parse(body: bytes) -> dict:
     except ValueError as err:
         raise InvalidInputError(f"the execution request is not a JSON document: {err}") from None
     if not isinstance(document, dict):
-        raise InvalidInputError(f"the execution request must be a JSON object with an 'inputs' object, not "
-                                f"{type(document).__name__} {text[:40]!r}")
+        raise InvalidInputError(
+            f"the execution request must be a JSON object with an 'inputs' object, not "
+            f"{type(document).__name__} {text[:40]!r}"
+        )
     return document
 
 
@@ -120,8 +141,10 @@ def check_depth(skeleton: str) -> None:
             raise InvalidInputError("the execution request is not a JSON document: its brackets do not balance")
         brackets = inner
     if brackets:
-        raise InvalidInputError(f"the execution request nests arrays and objects more than {MAX_DEPTH} levels "
-                                f"deep; the limit is {MAX_DEPTH}")
+        raise InvalidInputError(
+            f"the execution request nests arrays and objects more than {MAX_DEPTH} levels "
+            f"deep; the limit is {MAX_DEPTH}"
+        )
 
 
 def _no_constant(name: str) -> float:
@@ -131,6 +154,7 @@ def _no_constant(name: str) -> float:
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise InvalidInputError(f"the execution request holds the number {text}, beyond the range of 64-bit "
-                                "floating point")
+        raise InvalidInputError(
+            f"the execution request holds the number {text}, beyond the range of 64-bit floating point"
+        )
     return value

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from ..errors import InvalidInputError, OcsgeError
@@ -28,10 +28,27 @@ _EXECUTION = re.compile(r"^/processes/[^/]+/execution/?$")
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: EPSG:4326 as a bbox-crs: latitude first.
 LAT_FIRST = "http://www.opengis.net/def/crs/EPSG/0/4326"
-RESERVED = frozenset({
-    "bbox", "bbox-crs", "crs", "f", "lang", "limit", "offset", "resulttype", "datetime", "sortby", "properties",
-    "skipGeometry", "q", "filter", "filter-lang", "filter-crs", "cursor",
-})
+RESERVED = frozenset(
+    {
+        "bbox",
+        "bbox-crs",
+        "crs",
+        "f",
+        "lang",
+        "limit",
+        "offset",
+        "resulttype",
+        "datetime",
+        "sortby",
+        "properties",
+        "skipGeometry",
+        "q",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "cursor",
+    }
+)
 _CHECK_ONLY = Dialect("?", lambda op, geometry, params: "1 = 1")
 
 
@@ -71,12 +88,14 @@ class RequestGuard:
         if unknown:
             raise InvalidInputError(
                 f"unknown query parameter {unknown[0]!r}; allowed: the OGC parameters "
-                f"({', '.join(sorted(RESERVED))}) and the properties of {collection} ({', '.join(layer.fields)})")
+                f"({', '.join(sorted(RESERVED))}) and the properties of {collection} ({', '.join(layer.fields)})"
+            )
         supported = self.crs_lists[collection]
         for name in ("crs", "bbox-crs", "filter-crs"):
             if name in params and params[name] not in supported:
                 raise InvalidInputError(
-                    f"{name}={params[name]!r} is not supported by {collection}; supported: {', '.join(supported)}")
+                    f"{name}={params[name]!r} is not supported by {collection}; supported: {', '.join(supported)}"
+                )
         if "bbox" in params:
             _check_bbox(params["bbox"], params.get("bbox-crs") or CRS84)
         if "offset" in params:
@@ -89,7 +108,8 @@ class RequestGuard:
             if not source:
                 raise InvalidInputError(
                     f"a POST to {collection}/items carries its CQL2 JSON filter in the body "
-                    "(Content-Type: application/query-cql-json); the body is empty")
+                    "(Content-Type: application/query-cql-json); the body is empty"
+                )
         if source:
             translate(parse_filter(source, lang), layer, _CHECK_ONLY)
 
@@ -116,11 +136,14 @@ def _check_bbox(text: str, crs: str) -> None:
         raise InvalidInputError(f"bbox={text!r}: the lower corner is above the upper corner")
     if crs in (CRS84, LAT_FIRST):  # degrees: beyond the globe, reprojection gives infinities
         if not all(-180 <= v <= 180 for v in (x0, x1)) or not all(-90 <= v <= 90 for v in (y0, y1)):
-            raise InvalidInputError(f"bbox={text!r}: longitudes must lie in [-180, 180] and latitudes in "
-                                    f"[-90, 90] ({crs})")
+            raise InvalidInputError(
+                f"bbox={text!r}: longitudes must lie in [-180, 180] and latitudes in [-90, 90] ({crs})"
+            )
         if x0 > x1:  # OGC's reading: the box crosses the antimeridian, which no OCS GE territory does
-            raise InvalidInputError(f"bbox={text!r}: a box whose west edge lies east of its east edge crosses the "
-                                    "antimeridian, which is not supported; send two boxes, one each side")
+            raise InvalidInputError(
+                f"bbox={text!r}: a box whose west edge lies east of its east edge crosses the "
+                "antimeridian, which is not supported; send two boxes, one each side"
+            )
 
 
 def _check_offset(text: str) -> None:

@@ -30,8 +30,12 @@ def on_starting(server: Any) -> None:
     problem = limits.problem()
     if problem:
         raise RuntimeError(f"time limits out of order: {problem} (docs/limits.md)")
-    server.log.info("time limits: store query %s s < sync budget %s s < worker timeout %s s", limits.statement_s,
-                    limits.sync_budget_s, limits.worker_timeout_s)
+    server.log.info(
+        "time limits: store query %s s < sync budget %s s < worker timeout %s s",
+        limits.statement_s,
+        limits.sync_budget_s,
+        limits.worker_timeout_s,
+    )
 
 
 #: Threads, not sync workers: a request waiting for an expensive tile (server/tilepool.py) holds a thread, not the

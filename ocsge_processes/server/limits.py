@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from .errors import wsgi_exception
 
@@ -25,15 +25,18 @@ _CHUNK = 64 * 1024
 
 def limits_from_env(environ: dict[str, str] = os.environ) -> tuple[int, int]:
     """(execution limit, other limit) in bytes from OCSGE_MAX_BODY and OCSGE_MAX_BODY_OTHER."""
-    return (int(environ.get("OCSGE_MAX_BODY", DEFAULT_EXECUTION_LIMIT)),
-            int(environ.get("OCSGE_MAX_BODY_OTHER", DEFAULT_LIMIT)))
+    return (
+        int(environ.get("OCSGE_MAX_BODY", DEFAULT_EXECUTION_LIMIT)),
+        int(environ.get("OCSGE_MAX_BODY_OTHER", DEFAULT_LIMIT)),
+    )
 
 
 class BodyLimit:
     """Answers 413 with an OGC exception when a request body is larger than its route allows."""
 
-    def __init__(self, app: Callable, execution_limit: int = DEFAULT_EXECUTION_LIMIT,
-                 limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(
+        self, app: Callable, execution_limit: int = DEFAULT_EXECUTION_LIMIT, limit: int = DEFAULT_LIMIT
+    ) -> None:
         self.app = app
         self.execution_limit = execution_limit
         self.limit = limit
@@ -48,8 +51,13 @@ class BodyLimit:
             try:
                 size = int(length)
             except ValueError:
-                return wsgi_exception(start_response, "400 Bad Request", "InvalidParameterValue",
-                                      f"Content-Length {length!r} is not a number of bytes", close=True)
+                return wsgi_exception(
+                    start_response,
+                    "400 Bad Request",
+                    "InvalidParameterValue",
+                    f"Content-Length {length!r} is not a number of bytes",
+                    close=True,
+                )
             if size > limit:
                 return _too_large(start_response, f"the request body of {size} bytes", limit)
         elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -73,6 +81,11 @@ def _read_at_most(stream, size: int) -> bytes:
 
 
 def _too_large(start_response: Callable, what: str, limit: int) -> list[bytes]:
-    return wsgi_exception(start_response, "413 Request Entity Too Large", "RequestEntityTooLarge",
-                          f"{what} is over the {limit} byte limit of this endpoint ({limit / MiB:g} MiB); "
-                          "send a smaller body, or a URL (href) instead of inline data", close=True)
+    return wsgi_exception(
+        start_response,
+        "413 Request Entity Too Large",
+        "RequestEntityTooLarge",
+        f"{what} is over the {limit} byte limit of this endpoint ({limit / MiB:g} MiB); "
+        "send a smaller body, or a URL (href) instead of inline data",
+        close=True,
+    )

@@ -26,14 +26,19 @@ from __future__ import annotations
 import functools
 import logging
 from http import HTTPStatus
-from typing import Any, Optional
+from typing import Any
 
 from pygeoapi.api import processes as processes_api
-from pygeoapi.process.base import (BaseProcessor, JobNotFoundError, JobResultNotFoundError,
-                                   ProcessorExecuteError)
+from pygeoapi.process.base import BaseProcessor, JobNotFoundError, JobResultNotFoundError, ProcessorExecuteError
 from pygeoapi.process.manager.base import BaseManager
-from pygeoapi.util import (JobStatus, ProcessExecutionMode, RequestedProcessExecutionMode, RequestedResponse,
-                           Subscriber, to_json)
+from pygeoapi.util import (
+    JobStatus,
+    ProcessExecutionMode,
+    RequestedProcessExecutionMode,
+    RequestedResponse,
+    Subscriber,
+    to_json,
+)
 
 from ..errors import OcsgeError
 from ..jobs import callbacks
@@ -61,10 +66,13 @@ class SyncTooCostly(ProcessorExecuteError):
     ogc_exception_code = "InvalidParameterValue"
 
     def __init__(self, cost: Cost, budget_s: float) -> None:
-        super().__init__(user_msg=(
-            f"this execution needs at least {cost.seconds:.3g} s ({cost.what}), more than the {budget_s:g} s a "
-            "synchronous execution may take; execute it asynchronously (header 'Prefer: respond-async') and fetch "
-            "its result from /jobs/{jobID}/results"))
+        super().__init__(
+            user_msg=(
+                f"this execution needs at least {cost.seconds:.3g} s ({cost.what}), more than the {budget_s:g} s a "
+                "synchronous execution may take; execute it asynchronously (header 'Prefer: respond-async') and fetch "
+                "its result from /jobs/{jobID}/results"
+            )
+        )
 
 
 class OcsgeManager(BaseManager):
@@ -80,11 +88,11 @@ class OcsgeManager(BaseManager):
         if self.settings.executor == "celery":
             self.executor: CeleryExecutor | InProcessExecutor = CeleryExecutor(self.settings.broker, self.processes)
         else:
-            self.executor = InProcessExecutor(self.records, self.heartbeat, self.settings.max_jobs,
-                                              self.settings.allow_internal_callbacks)
+            self.executor = InProcessExecutor(
+                self.records, self.heartbeat, self.settings.max_jobs, self.settings.allow_internal_callbacks
+            )
 
-    def get_jobs(self, status: JobStatus = None, limit: Optional[int] = None,
-                 offset: Optional[int] = None) -> dict:
+    def get_jobs(self, status: JobStatus = None, limit: int | None = None, offset: int | None = None) -> dict:
         """One page of jobs, cut in the database; jobs whose worker died are failed first."""
         self.records.fail_stale(self.settings.stale_after_s)
         jobs, matched = self.records.list(limit or 10, offset or 0, status.value if status else None)
@@ -123,10 +131,15 @@ class OcsgeManager(BaseManager):
             self.executor.cancel(job_id)
         return True
 
-    def execute_process(self, process_id: str, data_dict: dict,
-                        execution_mode: Optional[RequestedProcessExecutionMode] = None,
-                        requested_outputs: Optional[dict] = None, subscriber: Optional[Subscriber] = None,
-                        requested_response: Optional[RequestedResponse] = RequestedResponse.raw.value) -> tuple:
+    def execute_process(
+        self,
+        process_id: str,
+        data_dict: dict,
+        execution_mode: RequestedProcessExecutionMode | None = None,
+        requested_outputs: dict | None = None,
+        subscriber: Subscriber | None = None,
+        requested_response: RequestedResponse | None = RequestedResponse.raw.value,
+    ) -> tuple:
         """Refuse callbacks to the server's own network and sync executions over budget before any job exists,
         then execute as pygeoapi does; a sync execution still running at the end of the budget answers as an async
         one (201 and the job's status: ``answer_sync_over_budget``)."""
@@ -136,19 +149,22 @@ class OcsgeManager(BaseManager):
                 raise CallbackRefused(user_msg=reason)
         self._refuse_costly_sync(process_id, data_dict, execution_mode)
         job_id, mimetype, outputs, status, headers = super().execute_process(
-            process_id, data_dict, execution_mode, requested_outputs, subscriber, requested_response)
+            process_id, data_dict, execution_mode, requested_outputs, subscriber, requested_response
+        )
         asked_async = (headers or {}).get("Preference-Applied") == RequestedProcessExecutionMode.respond_async.value
         if status == JobStatus.accepted and not asked_async:
             headers = {}  # the client's wait was not honoured to the end: no Preference-Applied
         return job_id, mimetype, outputs, status, headers
 
-    def _refuse_costly_sync(self, process_id: str, data_dict: dict,
-                            execution_mode: Optional[RequestedProcessExecutionMode]) -> None:
+    def _refuse_costly_sync(
+        self, process_id: str, data_dict: dict, execution_mode: RequestedProcessExecutionMode | None
+    ) -> None:
         processor = self.get_processor(process_id)
         options = processor.metadata.get("jobControlOptions", [])
-        asynchronous = (execution_mode == RequestedProcessExecutionMode.respond_async
-                        and ProcessExecutionMode.async_execute.value in options) \
-            or ProcessExecutionMode.sync_execute.value not in options
+        asynchronous = (
+            execution_mode == RequestedProcessExecutionMode.respond_async
+            and ProcessExecutionMode.async_execute.value in options
+        ) or ProcessExecutionMode.sync_execute.value not in options
         estimate = getattr(processor, "sync_cost", None)
         if asynchronous or estimate is None or not isinstance(data_dict, dict):
             return
@@ -159,10 +175,15 @@ class OcsgeManager(BaseManager):
         if cost is not None and cost.seconds > self.settings.sync_budget_s:
             raise SyncTooCostly(cost, self.settings.sync_budget_s)
 
-    def _execute_handler_sync(self, p: BaseProcessor, job_id: str, data_dict: dict,
-                              requested_outputs: Optional[dict] = None, subscriber: Optional[Subscriber] = None,
-                              requested_response: Optional[RequestedResponse] = RequestedResponse.raw.value
-                              ) -> tuple[str, Any, JobStatus]:
+    def _execute_handler_sync(
+        self,
+        p: BaseProcessor,
+        job_id: str,
+        data_dict: dict,
+        requested_outputs: dict | None = None,
+        subscriber: Subscriber | None = None,
+        requested_response: RequestedResponse | None = RequestedResponse.raw.value,
+    ) -> tuple[str, Any, JobStatus]:
         """A job of the executor like any other, waited for up to the sync budget; still running then: accepted."""
         self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
         self._submit(job_id)
@@ -173,15 +194,23 @@ class OcsgeManager(BaseManager):
         if status == JobStatus.failed.value:
             return "application/json", failure(self.records.get(job_id)["message"]), JobStatus.failed
         if status == JobStatus.dismissed.value:
-            outputs = {"type": "NoApplicableCode", "code": "NoApplicableCode",
-                       "description": "the job was dismissed while it ran"}
+            outputs = {
+                "type": "NoApplicableCode",
+                "code": "NoApplicableCode",
+                "description": "the job was dismissed while it ran",
+            }
             return "application/json", outputs, JobStatus.failed
         return "application/json", None, JobStatus.accepted
 
-    def _execute_handler_async(self, p: BaseProcessor, job_id: str, data_dict: dict,
-                               requested_outputs: Optional[dict] = None, subscriber: Optional[Subscriber] = None,
-                               requested_response: Optional[RequestedResponse] = RequestedResponse.raw.value
-                               ) -> tuple[str, None, JobStatus]:
+    def _execute_handler_async(
+        self,
+        p: BaseProcessor,
+        job_id: str,
+        data_dict: dict,
+        requested_outputs: dict | None = None,
+        subscriber: Subscriber | None = None,
+        requested_response: RequestedResponse | None = RequestedResponse.raw.value,
+    ) -> tuple[str, None, JobStatus]:
         self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
         self._submit(job_id)
         return "application/json", None, JobStatus.accepted
@@ -192,14 +221,30 @@ class OcsgeManager(BaseManager):
         process_id = self.records.get(job_id)["process_id"]
         self.executor.submit(job_id, process_id, self.get_processor(process_id))
 
-    def _save_request(self, job_id: str, inputs: dict, outputs: Optional[dict], subscriber: Optional[Subscriber],
-                      response: Optional[str]) -> None:
+    def _save_request(
+        self,
+        job_id: str,
+        inputs: dict,
+        outputs: dict | None,
+        subscriber: Subscriber | None,
+        response: str | None,
+    ) -> None:
         """Everything a worker on another machine needs to run the job, next to its record."""
-        self.records.set_request(job_id, {
-            "inputs": inputs, "outputs": outputs, "response": response or "raw",
-            "subscriber": {"successUri": subscriber.success_uri, "inProgressUri": subscriber.in_progress_uri,
-                           "failedUri": subscriber.failed_uri} if subscriber else None,
-        })
+        self.records.set_request(
+            job_id,
+            {
+                "inputs": inputs,
+                "outputs": outputs,
+                "response": response or "raw",
+                "subscriber": {
+                    "successUri": subscriber.success_uri,
+                    "inProgressUri": subscriber.in_progress_uri,
+                    "failedUri": subscriber.failed_uri,
+                }
+                if subscriber
+                else None,
+            },
+        )
 
     def __repr__(self) -> str:
         return f"<OcsgeManager> {self.settings.executor} {self.settings.connection}"
@@ -221,8 +266,13 @@ def answer_dismissed_results() -> None:
             dismissed = False  # pygeoapi answers 404 NoSuchJob
         if dismissed:
             headers = request.get_response_headers(**api.api_headers)
-            return api.get_exception(HTTPStatus.NOT_FOUND, headers, request.format, "NoSuchJob",
-                                     f"job {job_id} was dismissed: its result was deleted")
+            return api.get_exception(
+                HTTPStatus.NOT_FOUND,
+                headers,
+                request.format,
+                "NoSuchJob",
+                f"job {job_id} was dismissed: its result was deleted",
+            )
         return original(api, request, job_id)
 
     processes_api.get_job_result = get_job_result
@@ -252,12 +302,23 @@ def status_document(job: dict, base_url: str) -> dict:
     """A job's status as ``GET /jobs/{id}`` gives it (OGC API – Processes ``statusInfo``), with its links."""
     job_url = f"{base_url}/jobs/{job['identifier']}"
     return {
-        "type": "process", "processID": job["process_id"], "jobID": job["identifier"], "status": job["status"],
-        "message": job["message"], "progress": job["progress"], "created": job["created"],
-        "started": job["started"], "updated": job["updated"], "finished": job["finished"],
+        "type": "process",
+        "processID": job["process_id"],
+        "jobID": job["identifier"],
+        "status": job["status"],
+        "message": job["message"],
+        "progress": job["progress"],
+        "created": job["created"],
+        "started": job["started"],
+        "updated": job["updated"],
+        "finished": job["finished"],
         "links": [
             {"href": f"{job_url}?f=json", "rel": "status", "type": "application/json", "title": "the job's status"},
-            {"href": f"{job_url}/results?f=json", "rel": "http://www.opengis.net/def/rel/ogc/1.0/results",
-             "type": "application/json", "title": "the job's results, once it is successful"},
+            {
+                "href": f"{job_url}/results?f=json",
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/results",
+                "type": "application/json",
+                "title": "the job's results, once it is successful",
+            },
         ],
     }

@@ -34,16 +34,25 @@ def decode_cursor(token: str, sortby: list[tuple[str, bool]]) -> tuple[tuple, in
     try:
         document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         key, offset, order = document["k"], document["o"], document["s"]
-        valid = (isinstance(key, list) and all(isinstance(v, _SCALARS) for v in key) and isinstance(offset, int)
-                 and not isinstance(offset, bool) and offset >= 0 and isinstance(key[-1], int))
+        valid = (
+            isinstance(key, list)
+            and all(isinstance(v, _SCALARS) for v in key)
+            and isinstance(offset, int)
+            and not isinstance(offset, bool)
+            and offset >= 0
+            and isinstance(key[-1], int)
+        )
     except (binascii.Error, ValueError, TypeError, KeyError, IndexError):
         valid = False
     if not valid:
-        raise InvalidInputError(f"{PARAMETER}={token[:60]!r} is not a cursor this server wrote; follow the "
-                                "collection's next links as they are, or page with offset")
+        raise InvalidInputError(
+            f"{PARAMETER}={token[:60]!r} is not a cursor this server wrote; follow the "
+            "collection's next links as they are, or page with offset"
+        )
     if [tuple(pair) for pair in order] != [(field, desc) for field, desc in sortby]:
-        raise InvalidInputError(f"this {PARAMETER} was written for another sortby; keep the request's sortby "
-                                "when following its next link")
+        raise InvalidInputError(
+            f"this {PARAMETER} was written for another sortby; keep the request's sortby when following its next link"
+        )
     return tuple(key), offset
 
 
@@ -57,6 +66,7 @@ def page_links(items_url: str, cursor: str, offset: int, limit: int) -> list[dic
     links = [{"type": "application/geo+json", "rel": "next", "title": "Items (next)", "href": f"{items_url}?{query}"}]
     if offset > 0:
         query = urlencode([*kept, ("offset", max(0, offset - limit))])
-        links.append({"type": "application/geo+json", "rel": "prev", "title": "Items (prev)",
-                      "href": f"{items_url}?{query}"})
+        links.append(
+            {"type": "application/geo+json", "rel": "prev", "title": "Items (prev)", "href": f"{items_url}?{query}"}
+        )
     return links

@@ -53,12 +53,22 @@ class OcsgeProvider(BaseProvider):
             fields[name] = entry
         return fields
 
-    def query(self, offset: int = 0, limit: int = 10, resulttype: str = "results",
-              bbox: shapely.Geometry | list | None = None,
-              datetime_: str | None = None, properties: list | None = None, sortby: list | None = None,
-              select_properties: list | None = None, skip_geometry: bool = False,
-              crs_transform_spec: CrsTransformSpec | None = None, q: str | None = None,
-              filterq=None, **kwargs) -> dict:
+    def query(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: shapely.Geometry | list | None = None,
+        datetime_: str | None = None,
+        properties: list | None = None,
+        sortby: list | None = None,
+        select_properties: list | None = None,
+        skip_geometry: bool = False,
+        crs_transform_spec: CrsTransformSpec | None = None,
+        q: str | None = None,
+        filterq=None,
+        **kwargs,
+    ) -> dict:
         """A page of features as a GeoJSON FeatureCollection.
 
         ``bbox`` is the true shape of the client's bbox in the storage CRS (``speedups.transform_bbox``), or a
@@ -79,7 +89,9 @@ class OcsgeProvider(BaseProvider):
                 sortby=tuple(order),
                 properties=tuple(select_properties) if select_properties else None,
                 skip_geometry=bool(skip_geometry),
-                limit=limit, offset=offset, after=after,
+                limit=limit,
+                offset=offset,
+                after=after,
                 out_crs=_target_crs(crs_transform_spec),
                 hits_only=resulttype == "hits",
                 count_cap=self.count_cap,
@@ -89,8 +101,7 @@ class OcsgeProvider(BaseProvider):
             raise to_provider_error(err) from err
         except ValueError as err:
             raise to_provider_error(UnsupportedQueryError(str(err))) from err
-        collection = {"type": "FeatureCollection", "features": page.features,
-                      "numberReturned": len(page.features)}
+        collection = {"type": "FeatureCollection", "features": page.features, "numberReturned": len(page.features)}
         if page.number_matched is not None:
             collection["numberMatched"] = page.number_matched
         if self.items_url and page.last_key is not None and len(page.features) == limit:  # else pygeoapi's links

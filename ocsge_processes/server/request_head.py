@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, urlencode
 
 from .errors import wsgi_exception
@@ -57,10 +57,14 @@ class RequestHead:
         target = environ.get("RAW_URI") or environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
         if len(target) > self.max_url:
             return wsgi_exception(
-                start_response, "414 URI Too Long", "URITooLong",
+                start_response,
+                "414 URI Too Long",
+                "URITooLong",
                 f"the request target (path and query) is {len(target)} bytes, over this server's limit of "
                 f"{self.max_url} bytes ({self.max_url / 1024:g} KiB); send a long filter in the body of a POST to "
-                "/collections/{collectionId}/items with Content-Type: application/query-cql-json", close=True)
+                "/collections/{collectionId}/items with Content-Type: application/query-cql-json",
+                close=True,
+            )
         for key in _NEGOTIATED:
             if key in environ:
                 cleaned = acceptable(environ[key])

@@ -51,13 +51,21 @@ def transform_bbox(bbox: list, from_crs: str, to_crs: str, always_xy: bool = Fal
         raise CRSError(str(err)) from err
 
 
-def modify_pygeofilter(ast_tree: ast.Node, *, filter_crs_uri: str, storage_crs_uri: str | None = None,
-                       geometry_column_name: str | None = None) -> ast.Node:
+def modify_pygeofilter(
+    ast_tree: ast.Node,
+    *,
+    filter_crs_uri: str,
+    storage_crs_uri: str | None = None,
+    geometry_column_name: str | None = None,
+) -> ast.Node:
     """pygeoapi's ``modify_pygeofilter``: filter geometries to the storage CRS (an EWKT CRS wins over
     ``filter-crs``), tagged with that CRS. Their edges are densified (queryshape), where pygeoapi moves only their
     vertices; envelopes and BBOX predicates become the polygons of their true shapes."""
-    tree = _with_shapes(ast_tree, _crs(filter_crs_uri), _crs(storage_crs_uri)) if storage_crs_uri \
+    tree = (
+        _with_shapes(ast_tree, _crs(filter_crs_uri), _crs(storage_crs_uri))
+        if storage_crs_uri
         else copy.deepcopy(ast_tree)
+    )
     if geometry_column_name:
         _inplace_replace_geometry_filter_name(tree, geometry_column_name)
     return tree
@@ -78,14 +86,19 @@ def _with_shapes(node: object, source: pyproj.CRS, storage: pyproj.CRS) -> objec
         node = ast.GeometryIntersects(node.lhs, _literal(box, _crs(node.crs) if node.crs else source, storage))
     if type(node) in SPATIAL_OPS:
         lhs, rhs = (_with_shapes(side, source, storage) for side in (node.lhs, node.rhs))
-        if any(isinstance(side, values.Geometry) and not side.geometry.get("coordinates") and
-               not side.geometry.get("geometries") for side in (lhs, rhs)):
+        if any(
+            isinstance(side, values.Geometry)
+            and not side.geometry.get("coordinates")
+            and not side.geometry.get("geometries")
+            for side in (lhs, rhs)
+        ):
             # The literal lies away from every place the storage CRS holds data: no feature can meet it.
             return ast.Include(not_=SPATIAL_OPS[type(node)] != "disjoint")
         return type(node)(lhs, rhs)
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        changes = {f.name: _with_shapes(getattr(node, f.name), source, storage)
-                   for f in dataclasses.fields(node) if f.init}
+        changes = {
+            f.name: _with_shapes(getattr(node, f.name), source, storage) for f in dataclasses.fields(node) if f.init
+        }
         return dataclasses.replace(node, **changes)
     return copy.deepcopy(node)
 

@@ -63,15 +63,23 @@ class TilePoolSettings:
         """``OCSGE_TILE_EXPENSIVE``, ``OCSGE_TILE_BUILDERS``, ``OCSGE_TILE_QUEUE``, ``OCSGE_TILE_QUEUE_WAIT``,
         ``OCSGE_TILE_NICE``; unset ones keep the defaults."""
         default = cls()
-        settings = cls(int(environ.get("OCSGE_TILE_EXPENSIVE", default.expensive_features)),
-                       int(environ.get("OCSGE_TILE_BUILDERS", default.builders)),
-                       int(environ.get("OCSGE_TILE_QUEUE", default.queue)),
-                       float(environ.get("OCSGE_TILE_QUEUE_WAIT", default.queue_wait_s)),
-                       int(environ.get("OCSGE_TILE_NICE", default.niceness)))
-        if settings.expensive_features < 0 or settings.builders < 1 or settings.queue < settings.builders \
-                or settings.queue_wait_s <= 0:
-            raise ValueError(f"inconsistent tile pool settings {settings}: OCSGE_TILE_EXPENSIVE >= 0, "
-                             "1 <= OCSGE_TILE_BUILDERS <= OCSGE_TILE_QUEUE, OCSGE_TILE_QUEUE_WAIT > 0")
+        settings = cls(
+            int(environ.get("OCSGE_TILE_EXPENSIVE", default.expensive_features)),
+            int(environ.get("OCSGE_TILE_BUILDERS", default.builders)),
+            int(environ.get("OCSGE_TILE_QUEUE", default.queue)),
+            float(environ.get("OCSGE_TILE_QUEUE_WAIT", default.queue_wait_s)),
+            int(environ.get("OCSGE_TILE_NICE", default.niceness)),
+        )
+        if (
+            settings.expensive_features < 0
+            or settings.builders < 1
+            or settings.queue < settings.builders
+            or settings.queue_wait_s <= 0
+        ):
+            raise ValueError(
+                f"inconsistent tile pool settings {settings}: OCSGE_TILE_EXPENSIVE >= 0, "
+                "1 <= OCSGE_TILE_BUILDERS <= OCSGE_TILE_QUEUE, OCSGE_TILE_QUEUE_WAIT > 0"
+            )
         return settings
 
 
@@ -107,20 +115,27 @@ class TilePool:
         """Whether a tile with ``features`` in its envelope (None: more than the threshold) goes through the pool."""
         return features is None or features > self.settings.expensive_features
 
-    def build(self, store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
-              equals: Mapping[str, str]) -> Built:
+    def build(
+        self, store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: Mapping[str, str]
+    ) -> Built:
         """Tile z/x/y built by one of the builders once one is free; TileBusyError when the queue is full or the
         wait for a builder runs past ``queue_wait_s``."""
         with self._lock:
             if self._admitted >= self.settings.queue:
-                raise TileBusyError(f"{self._admitted} expensive tiles are already queued in this server process "
-                                    f"(at most {self.settings.queue}); retry later", self._retry_after())
+                raise TileBusyError(
+                    f"{self._admitted} expensive tiles are already queued in this server process "
+                    f"(at most {self.settings.queue}); retry later",
+                    self._retry_after(),
+                )
             self._admitted += 1
         try:
             start = time.monotonic()
             if not self._builders.acquire(timeout=self.settings.queue_wait_s):
-                raise TileBusyError(f"no tile builder became free within {self.settings.queue_wait_s:g} s (this "
-                                    "tile is expensive: many features); retry later", self._retry_after())
+                raise TileBusyError(
+                    f"no tile builder became free within {self.settings.queue_wait_s:g} s (this "
+                    "tile is expensive: many features); retry later",
+                    self._retry_after(),
+                )
             queued = time.monotonic() - start
             try:
                 data = self._run(store, layer, epsg, z, x, y, equals)
@@ -138,13 +153,17 @@ class TilePool:
         """Seconds for the tiles admitted now to be built, by the recent mean build time (at least 1)."""
         return max(1, math.ceil(self._mean_build_s * self._admitted / self.settings.builders))
 
-    def _run(self, store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
-             equals: Mapping[str, str]) -> bytes:
+    def _run(
+        self, store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: Mapping[str, str]
+    ) -> bytes:
         if built_in_database(store):
             return store_tile(store, layer, epsg, z, x, y, dict(equals))
         try:
-            result = self._process_pool().submit(_build_in_child, store.url, layer.collection_id, epsg, z, x, y,
-                                                 tuple(equals.items())).result()
+            result = (
+                self._process_pool()
+                .submit(_build_in_child, store.url, layer.collection_id, epsg, z, x, y, tuple(equals.items()))
+                .result()
+            )
         except BrokenProcessPool:
             with self._lock:
                 self._processes = None  # the next expensive tile starts fresh builders
@@ -158,8 +177,11 @@ class TilePool:
             if self._processes is None:
                 # spawn, not fork: this process runs threads, and a fork copies their locks in whatever state
                 self._processes = ProcessPoolExecutor(
-                    self.settings.builders, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_builder, initargs=(self.settings.niceness, query_timeout(), os.getpid()))
+                    self.settings.builders,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_builder,
+                    initargs=(self.settings.niceness, query_timeout(), os.getpid()),
+                )
             return self._processes
 
 
@@ -184,8 +206,9 @@ def _exit_without(parent: int) -> None:
     os._exit(0)
 
 
-def _build_in_child(url: str, collection_id: str, epsg: int, z: int, x: int, y: int,
-                    equals: tuple[tuple[str, str], ...]) -> bytes | _Timeout:
+def _build_in_child(
+    url: str, collection_id: str, epsg: int, z: int, x: int, y: int, equals: tuple[tuple[str, str], ...]
+) -> bytes | _Timeout:
     try:
         return store_tile(open_store(url), get_layer(collection_id), epsg, z, x, y, dict(equals))
     except QueryTimeoutError as err:

@@ -34,8 +34,8 @@ from ..layers import get_layer
 from ..stores import open_store
 from ..stores.timeout import QueryTimeoutError
 from ..tiles import TILE_MATRIX_SET, store_tile, tile_fields, validate_tile
-from ..tiles.source import tile_feature_count, typed_equals
 from ..tiles.matrix import MAX_ZOOM
+from ..tiles.source import tile_feature_count, typed_equals
 from .errors import exception_response
 from .tilepool import TileBusyError, TilePool, TilePoolSettings
 
@@ -73,8 +73,13 @@ class OcsgeTileProvider(BaseMVTProvider):
     def get_tiling_schemes(self) -> list:
         return [_WEB_MERCATOR]
 
-    def get_tiles_service(self, baseurl: str | None = None, servicepath: str | None = None,
-                          dirpath: str | None = None, tile_type: str | None = None) -> dict:
+    def get_tiles_service(
+        self,
+        baseurl: str | None = None,
+        servicepath: str | None = None,
+        dirpath: str | None = None,
+        tile_type: str | None = None,
+    ) -> dict:
         """Links of the tilesets list: pygeoapi gives the tile URL template as ``servicepath``."""
         self._service_url = servicepath
         return self.get_tms_links()
@@ -84,8 +89,10 @@ class OcsgeTileProvider(BaseMVTProvider):
         allowed = self.filter_names()
         unknown = sorted(set(params) - set(allowed) - {"f"})
         if unknown:
-            raise InvalidInputError(f"unknown query parameter {unknown[0]!r} for tiles of {self.layer.collection_id}; "
-                                    f"allowed: f=mvt and the equality filters {', '.join(allowed)}")
+            raise InvalidInputError(
+                f"unknown query parameter {unknown[0]!r} for tiles of {self.layer.collection_id}; "
+                f"allowed: f=mvt and the equality filters {', '.join(allowed)}"
+            )
         if params.get("f", "mvt") != "mvt":
             raise InvalidInputError(f"f={params['f']!r}: tiles are served as f=mvt ({MVT}) only")
         equals = {name: params[name] for name in allowed if name in params}
@@ -95,9 +102,16 @@ class OcsgeTileProvider(BaseMVTProvider):
     def filter_names(self) -> list[str]:
         return [name for name in tile_fields(self.layer) if name.startswith("millesime")]
 
-    def get_tiles(self, layer: str | None = None, tileset: str | None = None, z: int | None = None,
-                  y: int | None = None, x: int | None = None, format_: str | None = None,
-                  equals: Mapping[str, str] | None = None) -> bytes:
+    def get_tiles(
+        self,
+        layer: str | None = None,
+        tileset: str | None = None,
+        z: int | None = None,
+        y: int | None = None,
+        x: int | None = None,
+        format_: str | None = None,
+        equals: Mapping[str, str] | None = None,
+    ) -> bytes:
         """Tile z/y/x as MVT bytes (b"" when nothing is drawn there); InvalidInputError for a bad filter value."""
         return store_tile(self.store, self.layer, self.epsg, z, x, y, dict(equals or {}))
 
@@ -105,40 +119,103 @@ class OcsgeTileProvider(BaseMVTProvider):
         """Changes whenever the layer is written, and with the encoder: what a tile's ETag is made of."""
         return f"{__version__}:{self.store.version(self.layer, self.epsg)}"
 
-    def get_default_metadata(self, dataset: str, server_url: str, layer: str, tileset: str, title: str,
-                             description: str, keywords: list | None, **kwargs) -> dict:
+    def get_default_metadata(
+        self,
+        dataset: str,
+        server_url: str,
+        layer: str,
+        tileset: str,
+        title: str,
+        description: str,
+        keywords: list | None,
+        **kwargs,
+    ) -> dict:
         """OGC Tile Set Metadata of the WebMercatorQuad tileset."""
         return {
-            "title": title, "description": description, "keywords": keywords or [],
-            "dataType": "vector", "crs": _WEB_MERCATOR.crs, "tileMatrixSetURI": _WEB_MERCATOR.tileMatrixSetURI,
+            "title": title,
+            "description": description,
+            "keywords": keywords or [],
+            "dataType": "vector",
+            "crs": _WEB_MERCATOR.crs,
+            "tileMatrixSetURI": _WEB_MERCATOR.tileMatrixSetURI,
             "mediaTypes": [MVT],
-            "layers": [{"id": self.get_layer(), "dataType": "vector", "geometryDimension": 2,
-                        "minTileMatrix": str(self.min_zoom), "maxTileMatrix": str(self.max_zoom),
-                        "propertiesSchema": {"type": "object", "properties": self.get_fields()}}],
+            "layers": [
+                {
+                    "id": self.get_layer(),
+                    "dataType": "vector",
+                    "geometryDimension": 2,
+                    "minTileMatrix": str(self.min_zoom),
+                    "maxTileMatrix": str(self.max_zoom),
+                    "propertiesSchema": {"type": "object", "properties": self.get_fields()},
+                }
+            ],
             "links": [
-                {"href": f"{server_url}/TileMatrixSets/{TILE_MATRIX_SET}", "rel": _TILING_SCHEME_REL,
-                 "type": "application/json", "title": f"{TILE_MATRIX_SET} tile matrix set definition"},
-                {"href": self._template(server_url, dataset), "rel": "item", "type": MVT, "templated": True,
-                 "title": f"{TILE_MATRIX_SET} vector tiles of {dataset}"},
+                {
+                    "href": f"{server_url}/TileMatrixSets/{TILE_MATRIX_SET}",
+                    "rel": _TILING_SCHEME_REL,
+                    "type": "application/json",
+                    "title": f"{TILE_MATRIX_SET} tile matrix set definition",
+                },
+                {
+                    "href": self._template(server_url, dataset),
+                    "rel": "item",
+                    "type": MVT,
+                    "templated": True,
+                    "title": f"{TILE_MATRIX_SET} vector tiles of {dataset}",
+                },
             ],
         }
 
-    def get_vendor_metadata(self, dataset: str, server_url: str, layer: str, tileset: str, title: str,
-                            description: str, keywords: list | None, **kwargs) -> dict:
+    def get_vendor_metadata(
+        self,
+        dataset: str,
+        server_url: str,
+        layer: str,
+        tileset: str,
+        title: str,
+        description: str,
+        keywords: list | None,
+        **kwargs,
+    ) -> dict:
         """TileJSON 3.0, for clients that take a TileJSON URL."""
-        return {"tilejson": "3.0.0", "name": title, "description": description,
-                "tiles": [self._template(server_url, dataset, "{z}/{y}/{x}")],
-                "minzoom": self.min_zoom, "maxzoom": self.max_zoom,
-                "vector_layers": [{"id": self.get_layer(), "fields": {k: v["type"] for k, v in self.get_fields().items()},
-                                   "minzoom": self.min_zoom, "maxzoom": self.max_zoom}]}
+        return {
+            "tilejson": "3.0.0",
+            "name": title,
+            "description": description,
+            "tiles": [self._template(server_url, dataset, "{z}/{y}/{x}")],
+            "minzoom": self.min_zoom,
+            "maxzoom": self.max_zoom,
+            "vector_layers": [
+                {
+                    "id": self.get_layer(),
+                    "fields": {k: v["type"] for k, v in self.get_fields().items()},
+                    "minzoom": self.min_zoom,
+                    "maxzoom": self.max_zoom,
+                }
+            ],
+        }
 
-    def get_html_metadata(self, dataset: str, server_url: str, layer: str, tileset: str, title: str,
-                          description: str, keywords: list | None, **kwargs) -> dict:
+    def get_html_metadata(
+        self,
+        dataset: str,
+        server_url: str,
+        layer: str,
+        tileset: str,
+        title: str,
+        description: str,
+        keywords: list | None,
+        **kwargs,
+    ) -> dict:
         """What pygeoapi's tileset page template reads."""
         metadata_url = f"{server_url}/collections/{dataset}/tiles/{tileset}/metadata"
-        return {"id": dataset, "title": title, "tileset": tileset,
-                "collections_path": self._template(server_url, dataset),
-                "json_url": f"{metadata_url}?f=json", "tilejson_url": f"{metadata_url}?f=tilejson"}
+        return {
+            "id": dataset,
+            "title": title,
+            "tileset": tileset,
+            "collections_path": self._template(server_url, dataset),
+            "json_url": f"{metadata_url}?f=json",
+            "tilejson_url": f"{metadata_url}?f=tilejson",
+        }
 
     def _template(self, server_url: str, dataset: str, zyx: str = "{tileMatrix}/{tileRow}/{tileCol}") -> str:
         return f"{server_url}/collections/{dataset}/tiles/{TILE_MATRIX_SET}/{zyx}?f=mvt"
@@ -149,30 +226,52 @@ def install_tile_endpoint(app: Flask, config: dict) -> None:
     provider is ours; other collections keep pygeoapi's."""
     endpoint = "pygeoapi.get_collection_tiles_data"
     theirs = app.view_functions[endpoint]
-    providers = {name: OcsgeTileProvider(provider)
-                 for name, resource in config["resources"].items()
-                 for provider in resource.get("providers", []) if provider.get("name") == TILE_PROVIDER}
+    providers = {
+        name: OcsgeTileProvider(provider)
+        for name, resource in config["resources"].items()
+        for provider in resource.get("providers", [])
+        if provider.get("name") == TILE_PROVIDER
+    }
     pool = TilePool(TilePoolSettings.from_env())  # one per web worker: the app is loaded in each
 
     def view(collection_id: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str, tileCol: str) -> Response:
         provider = providers.get(collection_id)
         if provider is None:
             return theirs(collection_id, tileMatrixSetId, tileMatrix, tileRow, tileCol)
-        return serve_tile(provider, tileMatrixSetId, tileMatrix, tileRow, tileCol, request.args,
-                          request.headers.get("If-None-Match"), pool)
+        return serve_tile(
+            provider,
+            tileMatrixSetId,
+            tileMatrix,
+            tileRow,
+            tileCol,
+            request.args,
+            request.headers.get("If-None-Match"),
+            pool,
+        )
 
     app.view_functions[endpoint] = view
 
 
-def serve_tile(provider: OcsgeTileProvider, tms: str, z: str, y: str, x: str, params: Mapping[str, str],
-               if_none_match: str | None, pool: TilePool) -> Response:
+def serve_tile(
+    provider: OcsgeTileProvider,
+    tms: str,
+    z: str,
+    y: str,
+    x: str,
+    params: Mapping[str, str],
+    if_none_match: str | None,
+    pool: TilePool,
+) -> Response:
     """One tile with its ETag and Cache-Control, a 304 when the client's copy is current, or an OGC exception:
     400 for a malformed request, 404 for a tile or tile matrix set that does not exist, 503 with Retry-After
     for an expensive tile that waited too long for a builder of ``pool``."""
     collection = provider.get_layer()
     if tms != TILE_MATRIX_SET:
-        return exception_response(HTTPStatus.NOT_FOUND, "NotFound", f"tile matrix set {tms!r} is not offered for "
-                          f"{collection}; offered: {TILE_MATRIX_SET}")
+        return exception_response(
+            HTTPStatus.NOT_FOUND,
+            "NotFound",
+            f"tile matrix set {tms!r} is not offered for {collection}; offered: {TILE_MATRIX_SET}",
+        )
     try:
         column, row, zoom = (_index(name, value) for name, value in (("tileCol", x), ("tileRow", y), ("tileMatrix", z)))
         equals = provider.filters(params)
@@ -181,8 +280,10 @@ def serve_tile(provider: OcsgeTileProvider, tms: str, z: str, y: str, x: str, pa
     try:
         validate_tile(zoom, column, row)
         if not provider.min_zoom <= zoom <= provider.max_zoom:
-            raise InvalidInputError(f"tile matrix {zoom} is outside the {collection} tileset: tile matrices "
-                                    f"{provider.min_zoom} to {provider.max_zoom} (clients overzoom beyond)")
+            raise InvalidInputError(
+                f"tile matrix {zoom} is outside the {collection} tileset: tile matrices "
+                f"{provider.min_zoom} to {provider.max_zoom} (clients overzoom beyond)"
+            )
     except InvalidInputError as err:
         return exception_response(HTTPStatus.NOT_FOUND, "NotFound", str(err))
     try:
@@ -207,13 +308,15 @@ def serve_tile(provider: OcsgeTileProvider, tms: str, z: str, y: str, x: str, pa
     return Response(data, status=HTTPStatus.OK, mimetype=MVT, headers=headers)
 
 
-def _build(provider: OcsgeTileProvider, pool: TilePool, zoom: int, row: int, column: int,
-           equals: Mapping[str, str]) -> tuple[bytes, str]:
+def _build(
+    provider: OcsgeTileProvider, pool: TilePool, zoom: int, row: int, column: int, equals: Mapping[str, str]
+) -> tuple[bytes, str]:
     """The tile's bytes, built here when it is cheap or by ``pool`` when it is expensive, and a Server-Timing
     value saying which (``queue`` only for expensive tiles) and where the time went."""
     start = time.monotonic()
-    features = tile_feature_count(provider.store, provider.layer, provider.epsg, zoom, column, row, equals,
-                                  pool.settings.expensive_features)
+    features = tile_feature_count(
+        provider.store, provider.layer, provider.epsg, zoom, column, row, equals, pool.settings.expensive_features
+    )
     if pool.is_expensive(features):
         built = pool.build(provider.store, provider.layer, provider.epsg, zoom, column, row, equals)
         return built.data, f"queue;dur={built.queued_s * 1000:.1f}, build;dur={built.build_s * 1000:.1f}"

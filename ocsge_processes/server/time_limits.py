@@ -33,19 +33,27 @@ class TimeLimits:
         """Why these limits are out of order (None when they are in order)."""
         worker = self.worker_timeout_s or float("inf")
         if self.statement_s is None:
-            return ("OCSGE_STATEMENT_TIMEOUT is 0 (no limit): a slow store query could outlive the sync budget and "
-                    "the worker timeout; give it a number of seconds below both")
+            return (
+                "OCSGE_STATEMENT_TIMEOUT is 0 (no limit): a slow store query could outlive the sync budget and "
+                "the worker timeout; give it a number of seconds below both"
+            )
         if self.sync_budget_s is not None:
             if self.statement_s >= self.sync_budget_s:
-                return (f"the store statement timeout (OCSGE_STATEMENT_TIMEOUT, {self.statement_s:g} s) must be "
-                        f"below the sync budget (sync_budget_s / OCSGE_SYNC_BUDGET, {self.sync_budget_s:g} s)")
+                return (
+                    f"the store statement timeout (OCSGE_STATEMENT_TIMEOUT, {self.statement_s:g} s) must be "
+                    f"below the sync budget (sync_budget_s / OCSGE_SYNC_BUDGET, {self.sync_budget_s:g} s)"
+                )
             if self.sync_budget_s + ANSWER_MARGIN_S > worker:
-                return (f"the sync budget (sync_budget_s / OCSGE_SYNC_BUDGET, {self.sync_budget_s:g} s) must end at "
-                        f"least {ANSWER_MARGIN_S:g} s before the worker timeout (OCSGE_WORKER_TIMEOUT or --timeout, "
-                        f"{worker:g} s)")
+                return (
+                    f"the sync budget (sync_budget_s / OCSGE_SYNC_BUDGET, {self.sync_budget_s:g} s) must end at "
+                    f"least {ANSWER_MARGIN_S:g} s before the worker timeout (OCSGE_WORKER_TIMEOUT or --timeout, "
+                    f"{worker:g} s)"
+                )
         elif self.statement_s >= worker:
-            return (f"the store statement timeout (OCSGE_STATEMENT_TIMEOUT, {self.statement_s:g} s) must be below "
-                    f"the worker timeout (OCSGE_WORKER_TIMEOUT or --timeout, {worker:g} s)")
+            return (
+                f"the store statement timeout (OCSGE_STATEMENT_TIMEOUT, {self.statement_s:g} s) must be below "
+                f"the worker timeout (OCSGE_WORKER_TIMEOUT or --timeout, {worker:g} s)"
+            )
         return None
 
 

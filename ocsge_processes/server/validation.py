@@ -15,8 +15,15 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from ..errors import InvalidInputError
 
-_TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean (true or false)",
-          "object": "a JSON object", "array": "a list", "null": "null"}
+_TYPES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean (true or false)",
+    "object": "a JSON object",
+    "array": "a list",
+    "null": "null",
+}
 _SHOWN = 60
 
 
@@ -43,8 +50,9 @@ def first_problem(schema: dict, instance: object) -> tuple[str, str] | None:
         error = next(sub for sub in error.context if sub.relative_schema_path[0] == meant[0])
     if "propertyNames" in error.relative_schema_path:
         allowed = error.schema.get("enum") or [error.schema.get("const")]
-        return _path(error.absolute_path), f"{show(error.instance)} is not allowed here; allowed: " \
-                                           f"{', '.join(map(str, allowed))}"
+        return _path(
+            error.absolute_path
+        ), f"{show(error.instance)} is not allowed here; allowed: {', '.join(map(str, allowed))}"
     return _path(error.absolute_path), _problem(error)
 
 

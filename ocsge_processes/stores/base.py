@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -100,8 +100,13 @@ class FeatureStore(ABC):
         """Sorted distinct non-null values of ``field`` among the features matching ``where``."""
 
     @abstractmethod
-    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None,
-                   equals: dict[str, object] | None = None) -> gpd.GeoDataFrame:
+    def read_frame(
+        self,
+        layer: Layer,
+        epsg: int,
+        bbox: tuple[float, float, float, float] | None = None,
+        equals: dict[str, object] | None = None,
+    ) -> gpd.GeoDataFrame:
         """A whole layer as a GeoDataFrame, for domain computations: the features whose box meets ``bbox`` (a cheap
         index filter: the computations do the exact geometry work) and whose fields have the ``equals`` values."""
 
@@ -112,8 +117,9 @@ class FeatureStore(ABC):
 def layer_field(layer: Layer, name: str) -> str:
     """``name`` if it is a field of ``layer``; an UnsupportedQueryError listing the fields otherwise."""
     if name not in layer.fields:
-        raise UnsupportedQueryError(f"unknown property {name!r} of {layer.collection_id}; "
-                                    f"expected one of {', '.join(layer.fields)}")
+        raise UnsupportedQueryError(
+            f"unknown property {name!r} of {layer.collection_id}; expected one of {', '.join(layer.fields)}"
+        )
     return name
 
 
@@ -140,7 +146,7 @@ def coerce_value(layer: Layer, name: str, value: object) -> object:
 
 
 #: The range of the stores' integer columns (SQLite INTEGER, PostgreSQL bigint).
-INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def checked_integer(value: int) -> int:
@@ -169,8 +175,10 @@ def geojson_geometries(geoms: np.ndarray) -> list[dict | None]:
     points = coords.tolist()
     rings = [points[a:b] for a, b in zip(ring_offsets[:-1].tolist(), ring_offsets[1:].tolist())]
     polygons = [rings[a:b] for a, b in zip(polygon_offsets[:-1].tolist(), polygon_offsets[1:].tolist())]
-    return [{"type": "MultiPolygon", "coordinates": polygons[a:b]}
-            for a, b in zip(geometry_offsets[:-1].tolist(), geometry_offsets[1:].tolist())]
+    return [
+        {"type": "MultiPolygon", "coordinates": polygons[a:b]}
+        for a, b in zip(geometry_offsets[:-1].tolist(), geometry_offsets[1:].tolist())
+    ]
 
 
 def make_feature(layer: Layer, names: list[str], row: tuple, geometry: dict | None) -> dict:
@@ -249,11 +257,12 @@ def split_keys(rows: list, query: FeatureQuery) -> tuple[list, tuple | None]:
     width = len(query.sortby)
     if not rows:
         return [], None
-    return [row[width:] for row in rows], tuple(rows[-1][:width + 1])
+    return [row[width:] for row in rows], tuple(rows[-1][: width + 1])
 
 
-def page_features(layer: Layer, epsg: int, names: list[str], rows: list, query: FeatureQuery,
-                  decode: Callable[[list], np.ndarray]) -> list[dict]:
+def page_features(
+    layer: Layer, epsg: int, names: list[str], rows: list, query: FeatureQuery, decode: Callable[[list], np.ndarray]
+) -> list[dict]:
     """Features of fetched rows (the store key, field values, then the geometry bytes unless skipped)."""
     if not rows:
         return []
@@ -267,6 +276,9 @@ def frame_from_rows(layer: Layer, epsg: int, rows: list, decode: Callable[[list]
     """A typed GeoDataFrame of rows holding the store key, every field of ``layer`` then the geometry bytes."""
     names = list(layer.fields)
     columns = list(zip(*rows)) if rows else [[] for _ in range(len(names) + 2)]
-    frame = gpd.GeoDataFrame({n: list(columns[i + 1]) for i, n in enumerate(names)},
-                             geometry=decode(list(columns[-1])) if rows else [], crs=f"EPSG:{epsg}")
+    frame = gpd.GeoDataFrame(
+        {n: list(columns[i + 1]) for i, n in enumerate(names)},
+        geometry=decode(list(columns[-1])) if rows else [],
+        crs=f"EPSG:{epsg}",
+    )
     return frame.astype({n: PANDAS_TYPES[t] for n, t in layer.fields.items()})

@@ -9,8 +9,8 @@ logic does (SQLite's parser stack overflows on deeply nested SQL).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import shapely
 from pygeofilter import ast, values
@@ -35,8 +35,12 @@ SPATIAL_OPS: dict[type, str] = {
 CONVERSE = {"contains": "within", "within": "contains"}
 
 _COMPARISONS = {
-    ast.Equal: "=", ast.NotEqual: "<>", ast.LessThan: "<", ast.LessEqual: "<=",
-    ast.GreaterThan: ">", ast.GreaterEqual: ">=",
+    ast.Equal: "=",
+    ast.NotEqual: "<>",
+    ast.LessThan: "<",
+    ast.LessEqual: "<=",
+    ast.GreaterThan: ">",
+    ast.GreaterEqual: ">=",
 }
 
 _PY_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
@@ -77,8 +81,9 @@ def translate(node: ast.Node, layer: Layer, dialect: Dialect) -> Translation:
 def literal_geometry(value: object) -> shapely.Geometry:
     """A shapely geometry from a pygeofilter geometry or envelope literal."""
     if isinstance(value, values.Envelope):
-        return shapely.box(min(value.x1, value.x2), min(value.y1, value.y2),
-                           max(value.x1, value.x2), max(value.y1, value.y2))
+        return shapely.box(
+            min(value.x1, value.x2), min(value.y1, value.y2), max(value.x1, value.x2), max(value.y1, value.y2)
+        )
     if isinstance(value, values.Geometry):
         return shapely.geometry.shape(value.geometry)
     raise UnsupportedQueryError(f"expected a geometry literal, got {value!r}")
@@ -137,7 +142,8 @@ class _Translator:
             rhs, field_type = self._scalar(node.rhs)
             return f"({self._value(node.lhs, field_type)} {op} {rhs})"
         raise UnsupportedQueryError(
-            f"unsupported comparison {_describe(node)}: one side must be a property (arithmetic is not supported)")
+            f"unsupported comparison {_describe(node)}: one side must be a property (arithmetic is not supported)"
+        )
 
     def _like(self, node: ast.Like) -> str:
         lhs, field_type = self._scalar(node.lhs)
@@ -160,7 +166,8 @@ class _Translator:
             op = CONVERSE.get(op, op)
         if not _is_geometry_attribute(lhs):
             raise UnsupportedQueryError(
-                f"spatial predicates compare the feature geometry with a literal; got {_describe(lhs)}")
+                f"spatial predicates compare the feature geometry with a literal; got {_describe(lhs)}"
+            )
         geometry = literal_geometry(rhs)
         if geometry.is_empty:
             raise UnsupportedQueryError("empty geometry literal in the filter: give it coordinates")
@@ -179,7 +186,8 @@ class _Translator:
             if node.name not in self.layer.fields:
                 raise UnsupportedQueryError(
                     f"unknown property {node.name!r} in the filter; queryable properties of "
-                    f"{self.layer.collection_id}: {', '.join(self.layer.fields)}")
+                    f"{self.layer.collection_id}: {', '.join(self.layer.fields)}"
+                )
             return quote(node.name), self.layer.fields[node.name]
         raise UnsupportedQueryError(f"unsupported operand {_describe(node)}: expected a property")
 
@@ -188,10 +196,14 @@ class _Translator:
             return f"LOWER({self._value(value.arguments[0], field_type)})"
         if isinstance(value, (ast.Node, values.Geometry, values.Envelope)) or isinstance(value, (list, dict)):
             raise UnsupportedQueryError(f"expected a literal value, got {_describe(value)}")
-        if value is not None and not isinstance(value, _PY_TYPES[field_type]) or (
-                field_type != "boolean" and isinstance(value, bool)):
+        if (
+            (value is not None
+            and not isinstance(value, _PY_TYPES[field_type]))
+            or (field_type != "boolean" and isinstance(value, bool))
+        ):
             raise UnsupportedQueryError(
-                f"type mismatch: a {field_type} property compared with {value!r} ({type(value).__name__})")
+                f"type mismatch: a {field_type} property compared with {value!r} ({type(value).__name__})"
+            )
         if isinstance(value, int) and not isinstance(value, bool):
             try:
                 checked_integer(value)

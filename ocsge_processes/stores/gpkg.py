@@ -12,8 +12,9 @@ import sqlite3
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -24,9 +25,22 @@ from pygeofilter import ast
 from ..errors import StoreError
 from ..layers import Layer
 from . import gpkgblob
-from .base import (FeaturePage, FeatureQuery, FeatureStore, bbox_area, frame_from_rows, key_condition, layer_field,
-                   keyset_condition, order_by, page_features, selected_fields, sort_columns, split_keys,
-                   table_name)
+from .base import (
+    FeaturePage,
+    FeatureQuery,
+    FeatureStore,
+    bbox_area,
+    frame_from_rows,
+    key_condition,
+    keyset_condition,
+    layer_field,
+    order_by,
+    page_features,
+    selected_fields,
+    sort_columns,
+    split_keys,
+    table_name,
+)
 from .cql2 import CONVERSE, Dialect, quote, translate
 from .gpkgschema import create_feature_table, rtree_name
 from .timeout import QueryTimeoutError, query_timeout
@@ -40,6 +54,7 @@ def _time_limited(method: _Read) -> _Read:
 
     Nested reads (extent calls tables) share the outermost deadline.
     """
+
     @functools.wraps(method)
     def run(self: GpkgStore, *args, **kwargs):
         limit = query_timeout()
@@ -57,8 +72,8 @@ def _time_limited(method: _Read) -> _Read:
         finally:
             self._local.deadline = None
             conn.set_progress_handler(None, 0)
-    return run  # type: ignore[return-value]
 
+    return run  # type: ignore[return-value]
 
 
 class GpkgStore(FeatureStore):
@@ -89,7 +104,8 @@ class GpkgStore(FeatureStore):
             return {}
         rows = self._reader().execute(
             "SELECT c.table_name, COALESCE(o.feature_count, -1) FROM gpkg_contents c "
-            "LEFT JOIN gpkg_ogr_contents o ON o.table_name = c.table_name WHERE c.data_type = 'features'")
+            "LEFT JOIN gpkg_ogr_contents o ON o.table_name = c.table_name WHERE c.data_type = 'features'"
+        )
         return {name: count for name, count in rows}
 
     @_time_limited
@@ -98,11 +114,17 @@ class GpkgStore(FeatureStore):
         if table not in self.tables():
             return None
         # Kept by replace_slice in the same transaction as the rows; the R-tree scan is the fallback.
-        row = self._reader().execute(
-            "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?", [table]).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?", [table])
+            .fetchone()
+        )
         if row is None or None in row:
-            row = self._reader().execute(
-                f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}").fetchone()
+            row = (
+                self._reader()
+                .execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}")
+                .fetchone()
+            )
         return None if row[0] is None else tuple(row)
 
     @_time_limited
@@ -120,7 +142,9 @@ class GpkgStore(FeatureStore):
         after, after_params = keyset_condition(query, quote, "?")
         rows = conn.execute(
             f"SELECT {columns} FROM {quote(table)} WHERE {where} AND {after} ORDER BY {order_by(query, quote)} "
-            "LIMIT ? OFFSET ?", [*params, *after_params, query.limit, 0 if query.after else query.offset]).fetchall()
+            "LIMIT ? OFFSET ?",
+            [*params, *after_params, query.limit, 0 if query.after else query.offset],
+        ).fetchall()
         rows, last_key = split_keys(rows, query)
         return FeaturePage(page_features(layer, epsg, names, rows, query, gpkgblob.decode), matched, last_key)
 
@@ -131,28 +155,51 @@ class GpkgStore(FeatureStore):
             return None
         names = list(layer.fields)
         columns = ", ".join(["fid", *(quote(n) for n in names)])
-        rows = self._reader().execute(
-            f"SELECT {columns}, {quote(_GEOM)} FROM {quote(table_name(layer, epsg))} "
-            f"WHERE {quote(condition[0])} = ? LIMIT 1", [condition[1]]).fetchall()
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT {columns}, {quote(_GEOM)} FROM {quote(table_name(layer, epsg))} "
+                f"WHERE {quote(condition[0])} = ? LIMIT 1",
+                [condition[1]],
+            )
+            .fetchall()
+        )
         features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), gpkgblob.decode)
         return features[0] if features else None
 
     @_time_limited
-    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None,
-                   equals: dict[str, object] | None = None) -> gpd.GeoDataFrame:
+    def read_frame(
+        self,
+        layer: Layer,
+        epsg: int,
+        bbox: tuple[float, float, float, float] | None = None,
+        equals: dict[str, object] | None = None,
+    ) -> gpd.GeoDataFrame:
         table = table_name(layer, epsg)
         where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
         if bbox is not None and not _contains(bbox, self.extent(layer, epsg)):
             where += " AND " + _box_sql(table, bbox, params)
         names = list(layer.fields)
-        rows = self._reader().execute(
-            f"SELECT fid, {', '.join(quote(n) for n in names)}, {quote(_GEOM)} FROM {quote(table)} "
-            f"WHERE {where} ORDER BY fid", params).fetchall()
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT fid, {', '.join(quote(n) for n in names)}, {quote(_GEOM)} FROM {quote(table)} "
+                f"WHERE {where} ORDER BY fid",
+                params,
+            )
+            .fetchall()
+        )
         return frame_from_rows(layer, epsg, rows, gpkgblob.decode)
 
     @_time_limited
-    def tile_rows(self, layer: Layer, epsg: int, fields: list[str], bbox: tuple[float, float, float, float],
-                  equals: dict[str, object] | None = None) -> tuple[list[tuple], np.ndarray]:
+    def tile_rows(
+        self,
+        layer: Layer,
+        epsg: int,
+        fields: list[str],
+        bbox: tuple[float, float, float, float],
+        equals: dict[str, object] | None = None,
+    ) -> tuple[list[tuple], np.ndarray]:
         """The ``fields`` values and geometries of the rows whose R-tree box meets ``bbox``, for a vector tile.
 
         Leaner than read_frame (no data frame, only the fields a tile carries): tiles are requested by the hundred.
@@ -160,18 +207,30 @@ class GpkgStore(FeatureStore):
         table = table_name(layer, epsg)
         where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
         where += " AND " + _box_sql(table, bbox, params)
-        rows = self._reader().execute(
-            f"SELECT {', '.join([*(quote(n) for n in fields), quote(_GEOM)])} FROM {quote(table)} "
-            f"WHERE {where} ORDER BY fid", params).fetchall()
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT {', '.join([*(quote(n) for n in fields), quote(_GEOM)])} FROM {quote(table)} "
+                f"WHERE {where} ORDER BY fid",
+                params,
+            )
+            .fetchall()
+        )
         return [row[:-1] for row in rows], gpkgblob.decode([row[-1] for row in rows])
 
     @_time_limited
     def version(self, layer: Layer, epsg: int) -> str:
         """Changes whenever the layer's table is written: replace_slice stamps gpkg_contents.last_change (ms) and
         the feature count in the same transaction as the rows."""
-        row = self._reader().execute(
-            "SELECT c.last_change, o.feature_count FROM gpkg_contents c LEFT JOIN gpkg_ogr_contents o "
-            "ON o.table_name = c.table_name WHERE c.table_name = ?", [table_name(layer, epsg)]).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT c.last_change, o.feature_count FROM gpkg_contents c LEFT JOIN gpkg_ogr_contents o "
+                "ON o.table_name = c.table_name WHERE c.table_name = ?",
+                [table_name(layer, epsg)],
+            )
+            .fetchone()
+        )
         return "" if row is None else f"{row[0]}-{row[1]}"
 
     @_time_limited
@@ -179,8 +238,14 @@ class GpkgStore(FeatureStore):
         table = table_name(layer, epsg)
         condition, params = self._where(layer, table, FeatureQuery(where=where))
         column = quote(layer_field(layer, field))
-        rows = self._reader().execute(f"SELECT DISTINCT {column} FROM {quote(table)} WHERE {condition} "
-                                      f"AND {column} IS NOT NULL ORDER BY 1", params).fetchall()
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT DISTINCT {column} FROM {quote(table)} WHERE {condition} AND {column} IS NOT NULL ORDER BY 1",
+                params,
+            )
+            .fetchall()
+        )
         return [row[0] for row in rows]
 
     def _where(self, layer: Layer, table: str, query: FeatureQuery) -> tuple[str, list]:
@@ -199,16 +264,17 @@ class GpkgStore(FeatureStore):
             params.extend(translation.params)
         return (" AND ".join(clauses) or "1 = 1"), params
 
-    def _count(self, conn: sqlite3.Connection, layer: Layer, table: str, where: str, params: list,
-               query: FeatureQuery) -> int | None:
+    def _count(
+        self, conn: sqlite3.Connection, layer: Layer, table: str, where: str, params: list, query: FeatureQuery
+    ) -> int | None:
         """Exact count, cheap when unfiltered (GDAL's feature count); None past the cap for filtered queries."""
         if where == "1 = 1":
             count = self.tables().get(table, -1)
             if count >= 0:
                 return count
         row = conn.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {quote(table)} WHERE {where} LIMIT ?)",
-            [*params, query.count_cap + 1]).fetchone()
+            f"SELECT count(*) FROM (SELECT 1 FROM {quote(table)} WHERE {where} LIMIT ?)", [*params, query.count_cap + 1]
+        ).fetchone()
         return None if row[0] > query.count_cap else row[0]
 
     # -- writing -------------------------------------------------------------------------------------------
@@ -228,34 +294,46 @@ class GpkgStore(FeatureStore):
             conn.execute("BEGIN IMMEDIATE")
             exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [table]).fetchone()
             if not exists:
-                create_feature_table(conn, table, layer.fields, _GEOM, epsg,
-                                     sorted({layer.id_field, *layer.slice_keys, *layer.coded}))
+                create_feature_table(
+                    conn, table, layer.fields, _GEOM, epsg, sorted({layer.id_field, *layer.slice_keys, *layer.coded})
+                )
             keys = list(slice_values)
-            conn.execute(f"DELETE FROM {quote(table)} WHERE " + " AND ".join(f"{quote(k)} = ?" for k in keys),
-                         [slice_values[k] for k in keys])
+            conn.execute(
+                f"DELETE FROM {quote(table)} WHERE " + " AND ".join(f"{quote(k)} = ?" for k in keys),
+                [slice_values[k] for k in keys],
+            )
             start = conn.execute(f"SELECT COALESCE(max(fid), 0) + 1 FROM {quote(table)}").fetchone()[0]
             fids = range(start, start + len(frame))
             # Bulk load: insert triggers (R-tree, GDAL's feature count) are replaced by one bulk step each.
             triggers = conn.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND sql LIKE ?",
-                [table, "%AFTER INSERT%"]).fetchall()
+                [table, "%AFTER INSERT%"],
+            ).fetchall()
             for name, _ in triggers:
                 conn.execute(f"DROP TRIGGER {quote(name)}")
             columns = ", ".join(["fid", quote(_GEOM), *(quote(n) for n in names)])
             marks = ", ".join("?" * (len(names) + 2))
-            conn.executemany(f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks})",
-                             ((fid, blob, *rec) for fid, blob, rec in zip(fids, blobs, records)))
+            conn.executemany(
+                f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks})",
+                ((fid, blob, *rec) for fid, blob, rec in zip(fids, blobs, records)),
+            )
             conn.executemany(
                 f"INSERT INTO {quote(_rtree(table))} VALUES (?, ?, ?, ?, ?)",
-                ((fid, b[0], b[2], b[1], b[3]) for fid, b in zip(fids, bounds.tolist()) if not np.isnan(b[0])))
+                ((fid, b[0], b[2], b[1], b[3]) for fid, b in zip(fids, bounds.tolist()) if not np.isnan(b[0])),
+            )
             for _, sql in triggers:
                 conn.execute(sql)
-            conn.execute(f"UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM {quote(table)}) "
-                         "WHERE table_name = ?", [table])
+            conn.execute(
+                f"UPDATE gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM {quote(table)}) "
+                "WHERE table_name = ?",
+                [table],
+            )
             conn.execute(
                 "UPDATE gpkg_contents SET (min_x, min_y, max_x, max_y) = "
                 f"(SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}), "
-                "last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE table_name = ?", [table])
+                "last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE table_name = ?",
+                [table],
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -280,8 +358,9 @@ def _spatial_sql(table: str, op: str, geometry: shapely.Geometry, params: list) 
 
 def _contains(bbox: tuple[float, float, float, float], extent: tuple[float, float, float, float] | None) -> bool:
     """Whether ``bbox`` holds the whole ``extent``: then the R-tree filter would keep every row, slowly."""
-    return extent is None or (bbox[0] <= extent[0] and bbox[1] <= extent[1] and bbox[2] >= extent[2]
-                              and bbox[3] >= extent[3])
+    return extent is None or (
+        bbox[0] <= extent[0] and bbox[1] <= extent[1] and bbox[2] >= extent[2] and bbox[3] >= extent[3]
+    )
 
 
 def _box_sql(table: str, bounds: tuple[float, float, float, float], params: list) -> str:
@@ -329,7 +408,7 @@ def _relate(blob: bytes | None, wkb: bytes, op: str) -> int:
         minx, maxx, miny, maxy = struct.unpack_from("<4d" if blob[3] & 1 else ">4d", blob, 8)
         if minx >= box[0] and maxx <= box[2] and miny >= box[1] and maxy <= box[3]:
             return 1
-    feature = shapely.from_wkb(blob[gpkgblob.wkb_offset(blob):])
+    feature = shapely.from_wkb(blob[gpkgblob.wkb_offset(blob) :])
     # "feature OP literal" evaluated as "literal CONVERSE-OP feature", so that the prepared literal comes first.
     return int(getattr(shapely, CONVERSE.get(op, op))(geometry, feature))
 
@@ -338,6 +417,7 @@ def _envelope_part(index: int):
     def part(blob: bytes | None) -> float | None:
         env = gpkgblob.envelope(blob)
         return None if env is None else env[index]
+
     return part
 
 
@@ -346,5 +426,6 @@ def _register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("ocsge_relate", 3, _relate, deterministic=True)
     for index, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
         conn.create_function(name, 1, _envelope_part(index), deterministic=True)
-    conn.create_function("ST_IsEmpty", 1, lambda b: None if b is None else int(gpkgblob.envelope(b) is None),
-                         deterministic=True)
+    conn.create_function(
+        "ST_IsEmpty", 1, lambda b: None if b is None else int(gpkgblob.envelope(b) is None), deterministic=True
+    )

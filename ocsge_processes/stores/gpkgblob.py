@@ -7,7 +7,7 @@ SpatiaLite here, so this module does what SpatiaLite would: the header layout fo
 from __future__ import annotations
 
 import struct
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import shapely
@@ -28,7 +28,7 @@ def wkb_offset(blob: bytes) -> int:
 
 def decode(blobs: Sequence[bytes | None]) -> np.ndarray:
     """Shapely geometries of GeoPackage blobs (None stays None)."""
-    wkbs = np.array([None if b is None else memoryview(b)[wkb_offset(b):].tobytes() for b in blobs], dtype=object)
+    wkbs = np.array([None if b is None else memoryview(b)[wkb_offset(b) :].tobytes() for b in blobs], dtype=object)
     return threaded(shapely.from_wkb, wkbs)
 
 
@@ -58,6 +58,6 @@ def envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
     if indicator:
         order = "<" if flags & 1 else ">"
         return struct.unpack_from(order + "4d", blob, 8)
-    geom = shapely.from_wkb(blob[wkb_offset(blob):])
+    geom = shapely.from_wkb(blob[wkb_offset(blob) :])
     minx, miny, maxx, maxy = geom.bounds
     return minx, maxx, miny, maxy

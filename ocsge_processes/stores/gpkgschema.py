@@ -42,17 +42,17 @@ INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES
 #: R-tree maintenance triggers of GeoPackage 1.3, Annex F.3; {t} table, {g} geometry column, {r} R-tree.
 _RTREE_TRIGGERS = {
     "insert": "AFTER INSERT ON {t} WHEN (new.{g} NOT NULL AND NOT ST_IsEmpty(NEW.{g})) BEGIN INSERT OR REPLACE "
-              "INTO {r} VALUES (NEW.fid, ST_MinX(NEW.{g}), ST_MaxX(NEW.{g}), ST_MinY(NEW.{g}), ST_MaxY(NEW.{g})); END",
+    "INTO {r} VALUES (NEW.fid, ST_MinX(NEW.{g}), ST_MaxX(NEW.{g}), ST_MinY(NEW.{g}), ST_MaxY(NEW.{g})); END",
     "update1": "AFTER UPDATE OF {g} ON {t} WHEN OLD.fid = NEW.fid AND (NEW.{g} NOTNULL AND NOT ST_IsEmpty(NEW.{g})) "
-               "BEGIN INSERT OR REPLACE INTO {r} VALUES (NEW.fid, ST_MinX(NEW.{g}), ST_MaxX(NEW.{g}), "
-               "ST_MinY(NEW.{g}), ST_MaxY(NEW.{g})); END",
+    "BEGIN INSERT OR REPLACE INTO {r} VALUES (NEW.fid, ST_MinX(NEW.{g}), ST_MaxX(NEW.{g}), "
+    "ST_MinY(NEW.{g}), ST_MaxY(NEW.{g})); END",
     "update2": "AFTER UPDATE OF {g} ON {t} WHEN OLD.fid = NEW.fid AND (NEW.{g} ISNULL OR ST_IsEmpty(NEW.{g})) "
-               "BEGIN DELETE FROM {r} WHERE id = OLD.fid; END",
+    "BEGIN DELETE FROM {r} WHERE id = OLD.fid; END",
     "update3": "AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND (NEW.{g} NOTNULL AND NOT ST_IsEmpty(NEW.{g})) "
-               "BEGIN DELETE FROM {r} WHERE id = OLD.fid; INSERT OR REPLACE INTO {r} VALUES (NEW.fid, "
-               "ST_MinX(NEW.{g}), ST_MaxX(NEW.{g}), ST_MinY(NEW.{g}), ST_MaxY(NEW.{g})); END",
+    "BEGIN DELETE FROM {r} WHERE id = OLD.fid; INSERT OR REPLACE INTO {r} VALUES (NEW.fid, "
+    "ST_MinX(NEW.{g}), ST_MaxX(NEW.{g}), ST_MinY(NEW.{g}), ST_MaxY(NEW.{g})); END",
     "update4": "AFTER UPDATE ON {t} WHEN OLD.fid != NEW.fid AND (NEW.{g} ISNULL OR ST_IsEmpty(NEW.{g})) "
-               "BEGIN DELETE FROM {r} WHERE id IN (OLD.fid, NEW.fid); END",
+    "BEGIN DELETE FROM {r} WHERE id IN (OLD.fid, NEW.fid); END",
     "delete": "AFTER DELETE ON {t} WHEN old.{g} NOT NULL BEGIN DELETE FROM {r} WHERE id = OLD.fid; END",
 }
 
@@ -71,24 +71,34 @@ def ensure_core(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-def create_feature_table(conn: sqlite3.Connection, table: str, fields: dict[str, str], geometry: str,
-                         epsg: int, indexed: list[str]) -> None:
+def create_feature_table(
+    conn: sqlite3.Connection, table: str, fields: dict[str, str], geometry: str, epsg: int, indexed: list[str]
+) -> None:
     """A MultiPolygon feature table with its R-tree, triggers and indexes; runs inside the caller's transaction."""
     ensure_core(conn)
     crs = pyproj.CRS.from_epsg(epsg)
-    conn.execute("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, 'EPSG', ?, ?, NULL)",
-                 [crs.name, epsg, epsg, crs.to_wkt(pyproj.enums.WktVersion.WKT1_GDAL)])
+    conn.execute(
+        "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, 'EPSG', ?, ?, NULL)",
+        [crs.name, epsg, epsg, crs.to_wkt(pyproj.enums.WktVersion.WKT1_GDAL)],
+    )
     columns = ", ".join(f"{quote(n)} {_SQL_TYPES[t]}" for n, t in fields.items())
-    conn.execute(f"CREATE TABLE {quote(table)} (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
-                 f"{quote(geometry)} MULTIPOLYGON, {columns})")
-    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) VALUES (?, 'features', ?, ?)",
-                 [table, table, epsg])
+    conn.execute(
+        f"CREATE TABLE {quote(table)} (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
+        f"{quote(geometry)} MULTIPOLYGON, {columns})"
+    )
+    conn.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) VALUES (?, 'features', ?, ?)",
+        [table, table, epsg],
+    )
     conn.execute("INSERT INTO gpkg_geometry_columns VALUES (?, ?, 'MULTIPOLYGON', ?, 0, 0)", [table, geometry, epsg])
     conn.execute("INSERT INTO gpkg_ogr_contents VALUES (?, 0)", [table])
     rtree = rtree_name(table, geometry)
     conn.execute(f"CREATE VIRTUAL TABLE {quote(rtree)} USING rtree(id, minx, maxx, miny, maxy)")
-    conn.execute("INSERT INTO gpkg_extensions VALUES (?, ?, 'gpkg_rtree_index', "
-                 "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')", [table, geometry])
+    conn.execute(
+        "INSERT INTO gpkg_extensions VALUES (?, ?, 'gpkg_rtree_index', "
+        "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+        [table, geometry],
+    )
     for suffix, body in _RTREE_TRIGGERS.items():
         sql = body.format(t=quote(table), g=quote(geometry), r=quote(rtree))
         conn.execute(f"CREATE TRIGGER {quote(f'{rtree}_{suffix}')} {sql}")

@@ -10,30 +10,49 @@ import contextlib
 import functools
 import os
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import geopandas as gpd
 import numpy as np
 import psycopg
 import pyproj
 import shapely
-from pygeofilter import ast
 from psycopg_pool import ConnectionPool, PoolTimeout
+from pygeofilter import ast
 
 from ..errors import InvalidInputError, StoreBusyError, StoreError
 from ..layers import Layer
 from ..parallel import threaded
-from .base import (FeaturePage, FeatureQuery, FeatureStore, bbox_area, frame_from_rows, key_condition, layer_field,
-                   keyset_condition, order_by, page_features, selected_fields, sort_columns, split_keys,
-                   table_name)
+from .base import (
+    FeaturePage,
+    FeatureQuery,
+    FeatureStore,
+    bbox_area,
+    frame_from_rows,
+    key_condition,
+    keyset_condition,
+    layer_field,
+    order_by,
+    page_features,
+    selected_fields,
+    sort_columns,
+    split_keys,
+    table_name,
+)
 from .cql2 import Dialect, quote, translate
 from .timeout import QueryTimeoutError, query_timeout
 
 SCHEMA = "ocsge"
 _SQL_TYPES = {"string": "text", "integer": "bigint", "number": "double precision", "boolean": "boolean"}
 _PG_FUNCTIONS = {
-    "intersects": "ST_Intersects", "disjoint": "ST_Disjoint", "contains": "ST_Contains", "within": "ST_Within",
-    "touches": "ST_Touches", "crosses": "ST_Crosses", "overlaps": "ST_Overlaps", "equals": "ST_Equals",
+    "intersects": "ST_Intersects",
+    "disjoint": "ST_Disjoint",
+    "contains": "ST_Contains",
+    "within": "ST_Within",
+    "touches": "ST_Touches",
+    "crosses": "ST_Crosses",
+    "overlaps": "ST_Overlaps",
+    "equals": "ST_Equals",
 }
 _pool_lock = threading.Lock()
 #: Connections per process and time limit: one for each request thread of a web worker (``OCSGE_WORKER_THREADS``,
@@ -79,8 +98,10 @@ class PostgisStore(FeatureStore):
         try:
             conn = pool.getconn(timeout=POOL_WAIT_S)
         except PoolTimeout:
-            raise StoreBusyError(f"all {POOL_SIZE} connections of this server to the store stayed busy for "
-                                 f"{POOL_WAIT_S} s; retry shortly") from None
+            raise StoreBusyError(
+                f"all {POOL_SIZE} connections of this server to the store stayed busy for "
+                f"{POOL_WAIT_S} s; retry shortly"
+            ) from None
         try:
             with conn:  # as the pool's own connection(): commit or roll back, replace a broken connection
                 yield conn
@@ -93,10 +114,14 @@ class PostgisStore(FeatureStore):
 
     def tables(self) -> dict[str, int]:
         with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT c.table_name, c.feature_count FROM ocsge.layer_counts c "
-                "JOIN information_schema.tables t ON t.table_schema = 'ocsge' AND t.table_name = c.table_name"
-            ).fetchall() if _has_schema(conn) else []
+            rows = (
+                conn.execute(
+                    "SELECT c.table_name, c.feature_count FROM ocsge.layer_counts c "
+                    "JOIN information_schema.tables t ON t.table_schema = 'ocsge' AND t.table_name = c.table_name"
+                ).fetchall()
+                if _has_schema(conn)
+                else []
+            )
         return dict(rows)
 
     def extent(self, layer: Layer, epsg: int) -> tuple[float, float, float, float] | None:
@@ -106,7 +131,8 @@ class PostgisStore(FeatureStore):
         with self._conn() as conn:
             row = conn.execute(
                 f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                f"(SELECT ST_Extent(geom) AS e FROM {SCHEMA}.{quote(table)}) s").fetchone()
+                f"(SELECT ST_Extent(geom) AS e FROM {SCHEMA}.{quote(table)}) s"
+            ).fetchone()
         return None if row[0] is None else tuple(row)
 
     def query(self, layer: Layer, epsg: int, query: FeatureQuery) -> FeaturePage:
@@ -124,19 +150,23 @@ class PostgisStore(FeatureStore):
             rows = conn.execute(
                 f"SELECT {columns} FROM {table} WHERE {where} AND {after} ORDER BY {order_by(query, quote)} "
                 "LIMIT %s OFFSET %s",
-                [*params, *after_params, query.limit, 0 if query.after else query.offset]).fetchall()
+                [*params, *after_params, query.limit, 0 if query.after else query.offset],
+            ).fetchall()
         rows, last_key = split_keys(rows, query)
         return FeaturePage(page_features(layer, epsg, names, rows, query, _decode), matched, last_key)
 
-    def _count(self, conn, layer: Layer, epsg: int, table: str, where: str, params: list,
-               query: FeatureQuery) -> int | None:
+    def _count(
+        self, conn, layer: Layer, epsg: int, table: str, where: str, params: list, query: FeatureQuery
+    ) -> int | None:
         """Exact; O(1) when unfiltered (maintained at write time), capped when filtered."""
         if where == "TRUE":
-            row = conn.execute("SELECT feature_count FROM ocsge.layer_counts WHERE table_name = %s",
-                               [table_name(layer, epsg)]).fetchone()
+            row = conn.execute(
+                "SELECT feature_count FROM ocsge.layer_counts WHERE table_name = %s", [table_name(layer, epsg)]
+            ).fetchone()
             return row[0] if row else 0
-        row = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT %s) s",
-                           [*params, query.count_cap + 1]).fetchone()
+        row = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT %s) s", [*params, query.count_cap + 1]
+        ).fetchone()
         return None if row[0] > query.count_cap else row[0]
 
     def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:
@@ -148,7 +178,8 @@ class PostgisStore(FeatureStore):
             rows = conn.execute(
                 f"SELECT fid, {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
                 f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {quote(condition[0])} = %s LIMIT 1",
-                [condition[1]]).fetchall()
+                [condition[1]],
+            ).fetchall()
         features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), _decode)
         return features[0] if features else None
 
@@ -156,12 +187,20 @@ class PostgisStore(FeatureStore):
         condition, params = _where(layer, epsg, FeatureQuery(where=where))
         column = quote(layer_field(layer, field))
         with self._conn() as conn:
-            rows = conn.execute(f"SELECT DISTINCT {column} FROM {SCHEMA}.{quote(table_name(layer, epsg))} "
-                                f"WHERE {condition} AND {column} IS NOT NULL ORDER BY 1", params).fetchall()
+            rows = conn.execute(
+                f"SELECT DISTINCT {column} FROM {SCHEMA}.{quote(table_name(layer, epsg))} "
+                f"WHERE {condition} AND {column} IS NOT NULL ORDER BY 1",
+                params,
+            ).fetchall()
         return [row[0] for row in rows]
 
-    def read_frame(self, layer: Layer, epsg: int, bbox: tuple[float, float, float, float] | None = None,
-                   equals: dict[str, object] | None = None) -> gpd.GeoDataFrame:
+    def read_frame(
+        self,
+        layer: Layer,
+        epsg: int,
+        bbox: tuple[float, float, float, float] | None = None,
+        equals: dict[str, object] | None = None,
+    ) -> gpd.GeoDataFrame:
         names = list(layer.fields)
         where, params = _where(layer, epsg, FeatureQuery(equals=tuple((equals or {}).items())))
         if bbox is not None:
@@ -170,12 +209,25 @@ class PostgisStore(FeatureStore):
         with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT fid, {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
-                f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {where} ORDER BY fid", params).fetchall()
+                f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {where} ORDER BY fid",
+                params,
+            ).fetchall()
         return frame_from_rows(layer, epsg, rows, _decode)
 
-    def tile(self, layer: Layer, epsg: int, fields: list[str], z: int, x: int, y: int,
-             bbox: tuple[float, float, float, float], tolerance: float, equals: dict[str, object] | None = None,
-             extent: int = 4096, buffer: int = 64) -> bytes:
+    def tile(
+        self,
+        layer: Layer,
+        epsg: int,
+        fields: list[str],
+        z: int,
+        x: int,
+        y: int,
+        bbox: tuple[float, float, float, float],
+        tolerance: float,
+        equals: dict[str, object] | None = None,
+        extent: int = 4096,
+        buffer: int = 64,
+    ) -> bytes:
         """Vector tile z/x/y (WebMercatorQuad) of ``layer`` with ``fields``, built in one query on the GiST index.
 
         ``bbox`` is the buffered tile in the layer CRS. Each geometry is clipped to the buffered tile before it
@@ -188,14 +240,17 @@ class PostgisStore(FeatureStore):
             params.append(value)
         columns = ", ".join(f"t.{quote(n)}" for n in fields)
         envelope = "ST_TileEnvelope(%s, %s, %s)"
-        sql = (f"SELECT ST_AsMVT(m.*, %s, {int(extent)}, 'geom') FROM ("
-               "SELECT ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_ClipByBox2D(ST_Transform(t.geom, 3857), "
-               f"ST_TileEnvelope(%s, %s, %s, margin => %s)), %s), {envelope}, {int(extent)}, {int(buffer)}, true) "
-               f"AS geom, {columns} FROM {SCHEMA}.{quote(table_name(layer, epsg))} t "
-               f"WHERE {' AND '.join(clauses)} ORDER BY t.fid) m WHERE m.geom IS NOT NULL")
+        sql = (
+            f"SELECT ST_AsMVT(m.*, %s, {int(extent)}, 'geom') FROM ("
+            "SELECT ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_ClipByBox2D(ST_Transform(t.geom, 3857), "
+            f"ST_TileEnvelope(%s, %s, %s, margin => %s)), %s), {envelope}, {int(extent)}, {int(buffer)}, true) "
+            f"AS geom, {columns} FROM {SCHEMA}.{quote(table_name(layer, epsg))} t "
+            f"WHERE {' AND '.join(clauses)} ORDER BY t.fid) m WHERE m.geom IS NOT NULL"
+        )
         with self._conn() as conn:
-            row = conn.execute(sql, [layer.collection_id, z, x, y, buffer / extent, tolerance, z, x, y,
-                                     *params]).fetchone()
+            row = conn.execute(
+                sql, [layer.collection_id, z, x, y, buffer / extent, tolerance, z, x, y, *params]
+            ).fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 
     def version(self, layer: Layer, epsg: int) -> str:
@@ -204,28 +259,39 @@ class PostgisStore(FeatureStore):
         replace_slice updates that row in the same transaction as the data, so the marker cannot lag the data.
         """
         with self._conn() as conn:
-            row = conn.execute("SELECT xmin::text, feature_count FROM ocsge.layer_counts WHERE table_name = %s",
-                               [table_name(layer, epsg)]).fetchone() if _has_schema(conn) else None
+            row = (
+                conn.execute(
+                    "SELECT xmin::text, feature_count FROM ocsge.layer_counts WHERE table_name = %s",
+                    [table_name(layer, epsg)],
+                ).fetchone()
+                if _has_schema(conn)
+                else None
+            )
         return "" if row is None else f"{row[0]}-{row[1]}"
 
     def replace_slice(self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: dict) -> int:
         table = table_name(layer, epsg)
         qualified = f"{SCHEMA}.{quote(table)}"
         names = list(layer.fields)
-        geoms = shapely.to_wkb(shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), epsg), hex=True,
-                               include_srid=True)
+        geoms = shapely.to_wkb(
+            shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), epsg), hex=True, include_srid=True
+        )
         records = frame[names].astype(object).where(frame[names].notna(), None).itertuples(index=False, name=None)
         with self._conn() as conn, conn.transaction():
             _create_table(conn, layer, epsg, table)
-            conn.execute(f"DELETE FROM {qualified} WHERE " + " AND ".join(f"{quote(k)} = %s" for k in slice_values),
-                         list(slice_values.values()))
+            conn.execute(
+                f"DELETE FROM {qualified} WHERE " + " AND ".join(f"{quote(k)} = %s" for k in slice_values),
+                list(slice_values.values()),
+            )
             columns = ", ".join([*(quote(n) for n in names), "geom"])
             with conn.cursor().copy(f"COPY {qualified} ({columns}) FROM STDIN") as copy:
                 for record, geom in zip(records, geoms):
                     copy.write_row((*record, geom))
             conn.execute(
                 "INSERT INTO ocsge.layer_counts VALUES (%s, (SELECT count(*) FROM " + qualified + ")) "
-                "ON CONFLICT (table_name) DO UPDATE SET feature_count = EXCLUDED.feature_count", [table])
+                "ON CONFLICT (table_name) DO UPDATE SET feature_count = EXCLUDED.feature_count",
+                [table],
+            )
         with self._conn() as conn:
             conn.execute(f"ANALYZE {qualified}")
         return len(frame)
@@ -240,8 +306,10 @@ def _create_table(conn, layer: Layer, epsg: int, table: str) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS ocsge.layer_counts (table_name text PRIMARY KEY, feature_count bigint)")
     columns = ", ".join(f"{quote(n)} {_SQL_TYPES[t]}" for n, t in layer.fields.items())
     qualified = f"{SCHEMA}.{quote(table)}"
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {qualified} (fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-                 f"{columns}, geom geometry(MultiPolygon, {epsg}) NOT NULL)")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {qualified} (fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+        f"{columns}, geom geometry(MultiPolygon, {epsg}) NOT NULL)"
+    )
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{table}_geom_gist')} ON {qualified} USING gist (geom)")
     for column in sorted({layer.id_field, *layer.slice_keys, *layer.coded}):
         conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{table}_{column}_idx')} ON {qualified} ({quote(column)})")

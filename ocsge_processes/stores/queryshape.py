@@ -10,7 +10,7 @@ finite and smooth.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pyproj
@@ -62,9 +62,15 @@ def storage_region(source_wkt: str, target_wkt: str) -> shapely.Geometry:
     area = pyproj.CRS.from_wkt(target_wkt).area_of_use
     if area is None:
         raise InvalidInputError("the storage CRS has no area of use: cannot reproject a query shape into it")
-    region = shapely.segmentize(shapely.box(
-        max(-180.0, area.west - AREA_MARGIN_DEG), max(-89.0, area.south - AREA_MARGIN_DEG),
-        min(180.0, area.east + AREA_MARGIN_DEG), min(89.0, area.north + AREA_MARGIN_DEG)), 0.1)
+    region = shapely.segmentize(
+        shapely.box(
+            max(-180.0, area.west - AREA_MARGIN_DEG),
+            max(-89.0, area.south - AREA_MARGIN_DEG),
+            min(180.0, area.east + AREA_MARGIN_DEG),
+            min(89.0, area.north + AREA_MARGIN_DEG),
+        ),
+        0.1,
+    )
     forward = _transformer(pyproj.CRS.from_user_input("OGC:CRS84").to_wkt(), source_wkt)
     return shapely.transform(region, lambda c: np.column_stack(forward.transform(c[:, 0], c[:, 1])))
 
@@ -79,15 +85,18 @@ def _transform_parts(geometry: shapely.Geometry, transform: Callable[[np.ndarray
     """``geometry`` with each ring and line rebuilt from ``transform`` of its coordinates (vertex counts change)."""
     kind = shapely.get_type_id(geometry)
     if kind == shapely.GeometryType.POLYGON:
-        return shapely.Polygon(transform(np.asarray(geometry.exterior.coords)[:, :2]),
-                               [transform(np.asarray(ring.coords)[:, :2]) for ring in geometry.interiors])
+        return shapely.Polygon(
+            transform(np.asarray(geometry.exterior.coords)[:, :2]),
+            [transform(np.asarray(ring.coords)[:, :2]) for ring in geometry.interiors],
+        )
     if kind == shapely.GeometryType.LINESTRING:
         return shapely.LineString(transform(np.asarray(geometry.coords)[:, :2]))
     if kind == shapely.GeometryType.POINT:
         return shapely.Point(transform(np.asarray(geometry.coords)[:, :2])[0])
     parts = [_transform_parts(part, transform) for part in geometry.geoms]
-    return shapely.GeometryCollection(parts) if kind == shapely.GeometryType.GEOMETRYCOLLECTION \
-        else type(geometry)(parts)
+    return (
+        shapely.GeometryCollection(parts) if kind == shapely.GeometryType.GEOMETRYCOLLECTION else type(geometry)(parts)
+    )
 
 
 def _densified(source: np.ndarray, forward: pyproj.Transformer, budget: list[int]) -> np.ndarray:
@@ -111,12 +120,16 @@ def _densified(source: np.ndarray, forward: pyproj.Transformer, budget: list[int
             return target
         budget[0] -= split.size
         if budget[0] < 0:
-            raise InvalidInputError(f"a query shape needs more than {MAX_VERTICES} added vertices to be reprojected "
-                                    "exactly; send it in the collection's storage CRS or make it smaller")
+            raise InvalidInputError(
+                f"a query shape needs more than {MAX_VERTICES} added vertices to be reprojected "
+                "exactly; send it in the collection's storage CRS or make it smaller"
+            )
         source = np.insert(source, split + 1, mid_source[split], axis=0)
         target = np.insert(target, split + 1, mid_target[split], axis=0)
-    raise InvalidInputError("a query shape cannot be reprojected exactly into the storage CRS (its edges do not "
-                            "converge); send it in the collection's storage CRS")
+    raise InvalidInputError(
+        "a query shape cannot be reprojected exactly into the storage CRS (its edges do not "
+        "converge); send it in the collection's storage CRS"
+    )
 
 
 def _apply(forward: pyproj.Transformer, coords: np.ndarray) -> np.ndarray:

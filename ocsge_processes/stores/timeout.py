@@ -27,8 +27,10 @@ class QueryTimeoutError(StoreError):
     """A query ran past the limit and was stopped by the database."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"the query took longer than {seconds:g} s and was stopped; "
-                         "narrow the bbox or the filter, or lower the limit")
+        super().__init__(
+            f"the query took longer than {seconds:g} s and was stopped; "
+            "narrow the bbox or the filter, or lower the limit"
+        )
         self.seconds = seconds
 
 

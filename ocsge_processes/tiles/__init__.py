@@ -7,5 +7,15 @@ from .matrix import TILE_MATRIX_SET, tile_bounds, tile_query_bbox, validate_tile
 from .mvt import EXTENT, encode_layer
 from .source import gpkg_tile, postgis_tile, store_tile, tile_fields
 
-__all__ = ["EXTENT", "TILE_MATRIX_SET", "encode_layer", "gpkg_tile", "postgis_tile", "store_tile", "tile_bounds",
-           "tile_fields", "tile_query_bbox", "validate_tile"]
+__all__ = [
+    "EXTENT",
+    "TILE_MATRIX_SET",
+    "encode_layer",
+    "gpkg_tile",
+    "postgis_tile",
+    "store_tile",
+    "tile_bounds",
+    "tile_fields",
+    "tile_query_bbox",
+    "validate_tile",
+]

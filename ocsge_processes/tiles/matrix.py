@@ -52,8 +52,9 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     return minx, maxy - span, minx + span, maxy
 
 
-def buffered_bounds(z: int, x: int, y: int, buffer: int = BUFFER,
-                    extent: int = EXTENT) -> tuple[float, float, float, float]:
+def buffered_bounds(
+    z: int, x: int, y: int, buffer: int = BUFFER, extent: int = EXTENT
+) -> tuple[float, float, float, float]:
     """Tile bounds widened by ``buffer`` tile units on each side, in EPSG:3857."""
     minx, miny, maxx, maxy = tile_bounds(z, x, y)
     margin = tile_span(z) * buffer / extent

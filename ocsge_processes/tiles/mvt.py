@@ -25,9 +25,15 @@ MOVE_TO, LINE_TO, CLOSE_PATH = 1, 2, 7
 _TYPES = {0: POINT, 1: LINESTRING, 2: POLYGON}  # by topological dimension
 
 
-def encode_layer(name: str, geometries: Sequence, properties: Sequence[dict],
-                 bounds: tuple[float, float, float, float], tolerance: float = 0.0,
-                 extent: int = EXTENT, buffer: int = BUFFER) -> bytes:
+def encode_layer(
+    name: str,
+    geometries: Sequence,
+    properties: Sequence[dict],
+    bounds: tuple[float, float, float, float],
+    tolerance: float = 0.0,
+    extent: int = EXTENT,
+    buffer: int = BUFFER,
+) -> bytes:
     """A tile holding one layer ``name`` with the features that survive clipping and snapping; b"" when none do.
 
     ``geometries`` are in the CRS of ``bounds`` (the tile's, EPSG:3857); ``properties`` map attribute names to str,
@@ -49,17 +55,31 @@ def encode_layer(name: str, geometries: Sequence, properties: Sequence[dict],
             tags.append(keys.setdefault(attr, len(keys)))
             tags.append(values.setdefault((type(value), value), len(values)))
         tag_bytes = pbf.varints(np.asarray(tags, dtype=np.uint64))[0]
-        features.append(pbf.delimited(2, pbf.delimited(2, tag_bytes) + pbf.key(3, pbf.VARINT) + pbf.varint(kind)
-                                      + pbf.delimited(4, stream)))
-    layer = b"".join([pbf.key(15, pbf.VARINT) + pbf.varint(2), pbf.delimited(1, name.encode()), *features,
-                      *(pbf.delimited(3, k.encode()) for k in keys),
-                      *(pbf.delimited(4, _value(v)) for _, v in values),
-                      pbf.key(5, pbf.VARINT) + pbf.varint(extent)])
+        features.append(
+            pbf.delimited(
+                2, pbf.delimited(2, tag_bytes) + pbf.key(3, pbf.VARINT) + pbf.varint(kind) + pbf.delimited(4, stream)
+            )
+        )
+    layer = b"".join(
+        [
+            pbf.key(15, pbf.VARINT) + pbf.varint(2),
+            pbf.delimited(1, name.encode()),
+            *features,
+            *(pbf.delimited(3, k.encode()) for k in keys),
+            *(pbf.delimited(4, _value(v)) for _, v in values),
+            pbf.key(5, pbf.VARINT) + pbf.varint(extent),
+        ]
+    )
     return pbf.delimited(3, layer)
 
 
-def tile_geometries(geoms: np.ndarray, bounds: tuple[float, float, float, float], tolerance: float,
-                    extent: int = EXTENT, buffer: int = BUFFER) -> np.ndarray:
+def tile_geometries(
+    geoms: np.ndarray,
+    bounds: tuple[float, float, float, float],
+    tolerance: float,
+    extent: int = EXTENT,
+    buffer: int = BUFFER,
+) -> np.ndarray:
     """Geometries on the integer tile grid (y down), clipped, simplified, valid and oriented; None where dropped.
 
     Clipping comes first: simplifying a whole large polygon for the few metres of it inside a tile can shrink that
@@ -163,13 +183,16 @@ def _geometry_streams(geoms: np.ndarray) -> tuple[list[bytes], list[int]]:
     features, first, count = np.unique(path_owner, return_index=True, return_counts=True)
     last = first + count
     bounds = np.concatenate([path_starts, [len(stream)]])
-    by_feature = {f: data[byte_at[bounds[a]]:byte_at[bounds[b]]]
-                  for f, a, b in zip(features.tolist(), first.tolist(), last.tolist())}
+    by_feature = {
+        f: data[byte_at[bounds[a]] : byte_at[bounds[b]]]
+        for f, a, b in zip(features.tolist(), first.tolist(), last.tolist())
+    }
     return [by_feature[i] for i in range(len(geoms))], [_TYPES[d] for d in dims.tolist()]
 
 
-def _paths(parts: np.ndarray, owner: np.ndarray,
-           kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _paths(
+    parts: np.ndarray, owner: np.ndarray, kind: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every path to draw, grouped by feature: its feature, the concatenated integer vertices, the vertex count
     of each path, whether it is a ring (closing vertex dropped, ClosePath added) and whether it is a point group
     (all the points of a feature go in one MoveTo). ``parts`` are single geometries of dimension ``kind``."""
@@ -188,15 +211,18 @@ def _paths(parts: np.ndarray, owner: np.ndarray,
     if points.any():
         groups, sizes = np.unique(owner[points], return_counts=True)
         blocks.append((groups, shapely.get_coordinates(parts[points]), sizes, False, True))
-    return (np.concatenate([b[0] for b in blocks]),
-            np.concatenate([b[1] for b in blocks]).round().astype(np.int64),
-            np.concatenate([b[2] for b in blocks]).astype(np.int64),
-            np.concatenate([np.full(len(b[0]), b[3]) for b in blocks]),
-            np.concatenate([np.full(len(b[0]), b[4]) for b in blocks]))
+    return (
+        np.concatenate([b[0] for b in blocks]),
+        np.concatenate([b[1] for b in blocks]).round().astype(np.int64),
+        np.concatenate([b[2] for b in blocks]).astype(np.int64),
+        np.concatenate([np.full(len(b[0]), b[3]) for b in blocks]),
+        np.concatenate([np.full(len(b[0]), b[4]) for b in blocks]),
+    )
 
 
-def _commands(path_owner: np.ndarray, coords: np.ndarray, counts: np.ndarray, closed: np.ndarray,
-              grouped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _commands(
+    path_owner: np.ndarray, coords: np.ndarray, counts: np.ndarray, closed: np.ndarray, grouped: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The command integers of all paths and where each path starts in them.
 
     A path is MoveTo(1) x y, LineTo(n-1) dx dy..., then ClosePath for rings; a point group is MoveTo(n) dx dy...

@@ -90,10 +90,10 @@ def fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
             value, pos = read_varint(data, pos)
         elif wire == BYTES:
             size, pos = read_varint(data, pos)
-            value, pos = data[pos:pos + size], pos + size
+            value, pos = data[pos : pos + size], pos + size
         elif wire in (FIXED64, FIXED32):
             size = 8 if wire == FIXED64 else 4
-            value, pos = data[pos:pos + size], pos + size
+            value, pos = data[pos : pos + size], pos + size
         else:
             raise InvalidInputError(f"unsupported protobuf wire type {wire}")
         yield field, wire, value

@@ -24,13 +24,18 @@ _MERCATOR = pyproj.CRS.from_epsg(MERCATOR_EPSG)
 
 def tile_fields(layer: Layer) -> list[str]:
     """Attributes put in tiles: the identifier, the coded fields, the millésimes and what the style needs."""
-    names = [layer.id_field, *layer.coded, *(f for f in layer.fields if f.startswith("millesime")),
-             *_STYLED.get(layer.collection_id, ())]
+    names = [
+        layer.id_field,
+        *layer.coded,
+        *(f for f in layer.fields if f.startswith("millesime")),
+        *_STYLED.get(layer.collection_id, ()),
+    ]
     return list(dict.fromkeys(names))
 
 
-def store_tile(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
-               equals: dict[str, object] | None = None) -> bytes:
+def store_tile(
+    store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: dict[str, object] | None = None
+) -> bytes:
     """Tile z/x/y of ``layer``, built where it is cheapest: in the database for PostGIS, here for a GeoPackage."""
     build = postgis_tile if built_in_database(store) else gpkg_tile
     return build(store, layer, epsg, z, x, y, equals)
@@ -41,32 +46,58 @@ def built_in_database(store: FeatureStore) -> bool:
     return isinstance(store, PostgisStore)
 
 
-def tile_feature_count(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
-                       equals: dict[str, object] | None = None, cap: int = 2000) -> int | None:
+def tile_feature_count(
+    store: FeatureStore,
+    layer: Layer,
+    epsg: int,
+    z: int,
+    x: int,
+    y: int,
+    equals: dict[str, object] | None = None,
+    cap: int = 2000,
+) -> int | None:
     """Features in tile z/x/y's buffered envelope, counted up to ``cap`` (None beyond): what a build's cost grows
     with, known before building, and cheap (the spatial index, at most ``cap`` + 1 rows read)."""
-    query = FeatureQuery(bbox=tile_query_bbox(z, x, y, epsg), equals=tuple(typed_equals(layer, equals).items()),
-                         hits_only=True, count_cap=cap)
+    query = FeatureQuery(
+        bbox=tile_query_bbox(z, x, y, epsg),
+        equals=tuple(typed_equals(layer, equals).items()),
+        hits_only=True,
+        count_cap=cap,
+    )
     return store.query(layer, epsg, query).number_matched
 
 
-def gpkg_tile(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
-              equals: dict[str, object] | None = None) -> bytes:
+def gpkg_tile(
+    store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: dict[str, object] | None = None
+) -> bytes:
     """Tile z/x/y of ``layer`` encoded in Python from the features the store's R-tree finds for the tile."""
     bounds = tile_bounds(z, x, y)
     names = tile_fields(layer)
     rows, geoms = store.tile_rows(layer, epsg, names, tile_query_bbox(z, x, y, epsg), typed_equals(layer, equals))
     properties = [dict(zip(names, row)) for row in rows]
-    return encode_layer(layer.collection_id, reproject(geoms, epsg, _MERCATOR), properties, bounds,
-                        simplify_tolerance(z))
+    return encode_layer(
+        layer.collection_id, reproject(geoms, epsg, _MERCATOR), properties, bounds, simplify_tolerance(z)
+    )
 
 
-def postgis_tile(store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int,
-                 equals: dict[str, object] | None = None) -> bytes:
+def postgis_tile(
+    store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: dict[str, object] | None = None
+) -> bytes:
     """Tile z/x/y of ``layer`` built by PostGIS (ST_AsMVTGeom then ST_AsMVT) in one query on the GiST index."""
     tile_bounds(z, x, y)
-    return store.tile(layer, epsg, tile_fields(layer), z, x, y, tile_query_bbox(z, x, y, epsg), simplify_tolerance(z),
-                      typed_equals(layer, equals), EXTENT, BUFFER)
+    return store.tile(
+        layer,
+        epsg,
+        tile_fields(layer),
+        z,
+        x,
+        y,
+        tile_query_bbox(z, x, y, epsg),
+        simplify_tolerance(z),
+        typed_equals(layer, equals),
+        EXTENT,
+        BUFFER,
+    )
 
 
 def typed_equals(layer: Layer, equals: dict[str, object] | None) -> dict[str, object]:

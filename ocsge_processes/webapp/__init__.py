@@ -25,8 +25,14 @@ DEFAULT_ORTHO_WMS = "https://data.geopf.fr/wms-r/wms"
 
 def create_blueprint(config: dict) -> Blueprint:
     """The /map blueprint for a server running ``config`` (pygeoapi's configuration, already loaded)."""
-    blueprint = Blueprint("webapp", __name__, url_prefix="/map", static_folder="static",
-                          static_url_path="/static", template_folder="templates")
+    blueprint = Blueprint(
+        "webapp",
+        __name__,
+        url_prefix="/map",
+        static_folder="static",
+        static_url_path="/static",
+        template_folder="templates",
+    )
     base_url = str(config["server"]["url"]).rstrip("/")
 
     def page(name: str) -> Response | tuple[str, int]:

@@ -30,11 +30,19 @@ def held_millesimes(store_url: str) -> dict:
     """Stock millésimes of ``ocsge-occupation-sol``, and the pairs of the change and per-commune collections."""
     store = open_store(store_url)
     try:
-        stock = sorted({int(y) for epsg in _epsgs(store, OCCUPATION_SOL)
-                        for y in store.distinct(OCCUPATION_SOL, epsg, "millesime")})
-        pairs = {layer.collection_id: sorted({(int(a), int(b)) for epsg in _epsgs(store, layer)
-                                              for a, b in _pairs(store, layer, epsg)})
-                 for layer in (DIFFERENCE, ARTIFICIALISATION_COMMUNES)}
+        stock = sorted(
+            {
+                int(y)
+                for epsg in _epsgs(store, OCCUPATION_SOL)
+                for y in store.distinct(OCCUPATION_SOL, epsg, "millesime")
+            }
+        )
+        pairs = {
+            layer.collection_id: sorted(
+                {(int(a), int(b)) for epsg in _epsgs(store, layer) for a, b in _pairs(store, layer, epsg)}
+            )
+            for layer in (DIFFERENCE, ARTIFICIALISATION_COMMUNES)
+        }
     finally:
         store.close()
     return {OCCUPATION_SOL.collection_id: stock, **{k: [list(p) for p in v] for k, v in pairs.items()}}
@@ -42,9 +50,11 @@ def held_millesimes(store_url: str) -> dict:
 
 def _pairs(store, layer: Layer, epsg: int) -> list[tuple[int, int]]:
     """Distinct (avant, apres) pairs: one `distinct` per earlier year keeps it to indexed queries."""
-    return [(a, b) for a in store.distinct(layer, epsg, "millesime_avant")
-            for b in store.distinct(layer, epsg, "millesime_apres",
-                                    ast.Equal(ast.Attribute("millesime_avant"), a))]
+    return [
+        (a, b)
+        for a in store.distinct(layer, epsg, "millesime_avant")
+        for b in store.distinct(layer, epsg, "millesime_apres", ast.Equal(ast.Attribute("millesime_avant"), a))
+    ]
 
 
 def _epsgs(store, layer: Layer) -> list[int]:
@@ -53,7 +63,7 @@ def _epsgs(store, layer: Layer) -> list[int]:
     for table in store.tables():
         if table == layer.table:
             found.append(METROPOLE_EPSG)
-        elif (match := re.fullmatch(re.escape(layer.table) + r"_(\d+)", table)):
+        elif match := re.fullmatch(re.escape(layer.table) + r"_(\d+)", table):
             found.append(int(match[1]))
     return found
 
@@ -68,5 +78,7 @@ def _store_url(config: dict) -> str | None:
 
 
 def _codes(codes: nomenclature.Nomenclature) -> dict:
-    return {c.code: {"label": c.label, "short_label": c.short_label, "color": c.color, "leaf": c.leaf}
-            for c in codes.codes.values()}
+    return {
+        c.code: {"label": c.label, "short_label": c.short_label, "color": c.color, "leaf": c.leaf}
+        for c in codes.codes.values()
+    }

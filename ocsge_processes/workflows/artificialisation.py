@@ -16,8 +16,20 @@ from dataclasses import asdict
 
 import geopandas as gpd
 
-from ..artificialisation import DECREE, IGN, METHODS, Flows, Stock, Territory, aggregate_flows, aggregate_stocks, \
-    compute_all_flows, compute_all_stocks, consistency_gap_ha, with_decree_status
+from ..artificialisation import (
+    DECREE,
+    IGN,
+    METHODS,
+    Flows,
+    Stock,
+    Territory,
+    aggregate_flows,
+    aggregate_stocks,
+    compute_all_flows,
+    compute_all_stocks,
+    consistency_gap_ha,
+    with_decree_status,
+)
 from ..artificialisation.stock import coverage
 from ..errors import InvalidInputError
 from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL, Layer
@@ -34,8 +46,14 @@ MAX_COVERAGE = 1.02
 DECREE_MARGIN_M = 1000.0
 
 
-def run(store: FeatureStore, territoire: object, millesimes: object, methode: str | None = None,
-        detail_communes: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
+def run(
+    store: FeatureStore,
+    territoire: object,
+    millesimes: object,
+    methode: str | None = None,
+    detail_communes: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """The indicators document for one request (validated here: the process passes its inputs as received).
 
     ``progress(done, total)`` is called after each step (a stock per millésime, then the flows), for progress bars
@@ -48,15 +66,21 @@ def run(store: FeatureStore, territoire: object, millesimes: object, methode: st
         if detail_communes:
             communes = _entries(data, list(resolved.communes), years, methode, progress)
             whole = _aggregate(resolved.territory, communes)
-            return {"millesimes": years, "territoires": [_entry(resolved.territory, years, *whole)],
-                    "communes": [_entry(commune, years, *figures)
-                                 for commune, figures in zip(resolved.communes, communes, strict=True)]}
+            return {
+                "millesimes": years,
+                "territoires": [_entry(resolved.territory, years, *whole)],
+                "communes": [
+                    _entry(commune, years, *figures)
+                    for commune, figures in zip(resolved.communes, communes, strict=True)
+                ],
+            }
         figures = _entries(data, [resolved.territory], years, methode, progress)[0]
         return {"millesimes": years, "territoires": [_entry(resolved.territory, years, *figures)]}
 
 
-def checked_request(store: FeatureStore, territoire: object, millesimes: object, methode: str | None,
-                    detail_communes: bool) -> tuple[list[int], ResolvedTerritory]:
+def checked_request(
+    store: FeatureStore, territoire: object, millesimes: object, methode: str | None, detail_communes: bool
+) -> tuple[list[int], ResolvedTerritory]:
     """The millésimes and the territory of a request, each input checked (the process passes them as received)."""
     years = _millesimes(millesimes)
     if methode is not None and methode not in METHODS:
@@ -74,11 +98,17 @@ def checked_available(data: LayerCache, years: list[int]) -> dict[str, list]:
     if missing:
         raise InvalidInputError(
             f"millésime {missing[0]} is not ingested for this territory; stock millésimes: "
-            f"{_listing(available['stock'])}; difference millésimes: {_listing(available['difference'])}")
-    if len(years) == 2 and (years[0], years[1]) not in available["pairs"] and not (
-            years[0] in available["stock"] and years[1] in available["stock"]):
-        raise InvalidInputError(f"no flows can be computed between {years[0]} and {years[1]}: no difference layer "
-                                f"for that pair (pairs: {_listing(available['pairs'])}) and no stock for both")
+            f"{_listing(available['stock'])}; difference millésimes: {_listing(available['difference'])}"
+        )
+    if (
+        len(years) == 2
+        and (years[0], years[1]) not in available["pairs"]
+        and not (years[0] in available["stock"] and years[1] in available["stock"])
+    ):
+        raise InvalidInputError(
+            f"no flows can be computed between {years[0]} and {years[1]}: no difference layer "
+            f"for that pair (pairs: {_listing(available['pairs'])}) and no stock for both"
+        )
     return available
 
 
@@ -94,10 +124,18 @@ def available_millesimes(data: LayerCache) -> dict[str, list]:
         for layer in (OCCUPATION_SOL, ARTIF):
             if table_name(layer, epsg) in tables:
                 held[layer.table] |= set(data.store.distinct(layer, epsg, "millesime"))
-    pairs = {pair for layer in (DIFFERENCE, ARTIF_DIFFERENCE) for frame in data.frames(layer)
-             for pair in zip(frame.millesime_avant.dropna().astype(int), frame.millesime_apres.dropna().astype(int))}
-    return {"stock": sorted(held[OCCUPATION_SOL.table] | held[ARTIF.table]), "ign": sorted(held[ARTIF.table]),
-            "pairs": sorted(pairs), "difference": sorted({y for p in pairs for y in p})}
+    pairs = {
+        pair
+        for layer in (DIFFERENCE, ARTIF_DIFFERENCE)
+        for frame in data.frames(layer)
+        for pair in zip(frame.millesime_avant.dropna().astype(int), frame.millesime_apres.dropna().astype(int))
+    }
+    return {
+        "stock": sorted(held[OCCUPATION_SOL.table] | held[ARTIF.table]),
+        "ign": sorted(held[ARTIF.table]),
+        "pairs": sorted(pairs),
+        "difference": sorted({y for p in pairs for y in p}),
+    }
 
 
 def territory_bbox(territory: Territory, epsg: int, margin_m: float = 0.0) -> tuple[float, float, float, float]:
@@ -144,8 +182,9 @@ class LayerCache:
             if table_name(layer, epsg) in tables and key not in self._reads:
                 bbox = territory_bbox(self.territory, epsg, margin_m)
                 # in the caller's context: a job's reads keep its lifted store time limit (stores/timeout.py)
-                self._reads[key] = self._reader.submit(contextvars.copy_context().run, self.store.read_frame,
-                                                       layer, epsg, bbox, equals)
+                self._reads[key] = self._reader.submit(
+                    contextvars.copy_context().run, self.store.read_frame, layer, epsg, bbox, equals
+                )
 
     def frames(self, layer: Layer, margin_m: float = 0.0, **equals: object) -> list[gpd.GeoDataFrame]:
         """``layer`` in every CRS of the territory where the store has it."""
@@ -171,8 +210,13 @@ def _prefetch(data: LayerCache, years: list[int], methode: str | None, ign_years
 Figures = tuple[dict[int, Stock | None], Flows | None]
 
 
-def _entries(data: LayerCache, territories: list[Territory], years: list[int], methode: str | None,
-             progress: Callable[[int, int], None] | None) -> list[Figures]:
+def _entries(
+    data: LayerCache,
+    territories: list[Territory],
+    years: list[int],
+    methode: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[Figures]:
     """Stocks and flows of every territory, each layer measured once for all of them."""
     steps = len(years) + (len(years) == 2)
     stocks: dict[int, list[Stock | None]] = {}
@@ -185,15 +229,18 @@ def _entries(data: LayerCache, territories: list[Territory], years: list[int], m
         flows = _flows(data, territories, years, methode)
         if progress:
             progress(steps, steps)
-    return [({year: stocks[year][position] for year in years}, flows[position])
-            for position in range(len(territories))]
+    return [({year: stocks[year][position] for year in years}, flows[position]) for position in range(len(territories))]
 
 
 def _aggregate(territory: Territory, parts: list[Figures]) -> Figures:
     """Figures of a territory from those of its communes: Σ areas / Σ areas, as the official tool aggregates."""
     years = parts[0][0].keys()
-    stocks = {year: (aggregate_stocks([p[0][year] for p in parts], territory.code)
-                     if all(p[0][year] for p in parts) else None) for year in years}
+    stocks = {
+        year: (
+            aggregate_stocks([p[0][year] for p in parts], territory.code) if all(p[0][year] for p in parts) else None
+        )
+        for year in years
+    }
     flows = aggregate_flows([p[1] for p in parts], territory.code) if all(p[1] for p in parts) else None
     return stocks, flows
 
@@ -201,21 +248,27 @@ def _aggregate(territory: Territory, parts: list[Figures]) -> Figures:
 def _entry(territory: Territory, years: list[int], stocks: dict[int, Stock | None], flows: Flows | None) -> dict:
     refusals = {year: _refusal(year, stock) for year, stock in stocks.items()}
     stocks = {year: (None if refusals[year] else stock) for year, stock in stocks.items()}
-    entry: dict = {"code": territory.code, "nom": territory.nom, "type": territory.kind,
-                   "surface_ha": round(territory.surface_m2 / 10_000, 4)}
+    entry: dict = {
+        "code": territory.code,
+        "nom": territory.nom,
+        "type": territory.kind,
+        "surface_ha": round(territory.surface_m2 / 10_000, 4),
+    }
     entry["stocks"] = {str(year): (_stock_fields(s) if s else None) for year, s in stocks.items()}
     latest = stocks[years[-1]]
     entry["surface_artificialisee_ha"] = latest.surface_artificialisee_ha if latest else None
     entry["taux_artificialisation"] = latest.taux_artificialisation if latest else None
     entry["stock_disponible"] = latest is not None
     if latest is None:
-        entry["stock_message"] = refusals[years[-1]] + ("; the flows come from the difference layer"
-                                                        if len(years) == 2 and flows else "")
+        entry["stock_message"] = refusals[years[-1]] + (
+            "; the flows come from the difference layer" if len(years) == 2 and flows else ""
+        )
     if len(years) == 2:
         entry.update(_flow_fields(flows))
         before, after = stocks[years[0]], stocks[years[1]]
-        entry["ecart_coherence_ha"] = (round(consistency_gap_ha(flows, before, after), 4)
-                                       if flows and before and after else None)
+        entry["ecart_coherence_ha"] = (
+            round(consistency_gap_ha(flows, before, after), 4) if flows and before and after else None
+        )
     return entry
 
 
@@ -234,8 +287,9 @@ def stock_layers(data: LayerCache, year: int, methode: str | None) -> tuple[list
     if artif and all(len(f) for f in artif):
         return artif, IGN
     if methode == IGN:
-        raise InvalidInputError(f"methode ign needs IGN's ARTIF layer for {year}, which is not ingested; "
-                                "use decree or matrix")
+        raise InvalidInputError(
+            f"methode ign needs IGN's ARTIF layer for {year}, which is not ingested; use decree or matrix"
+        )
     method = methode or DECREE
     frames = data.stock_frames(year, method)
     if not frames or not all(len(f) for f in frames):
@@ -252,8 +306,10 @@ def _refusal(year: int, stock: Stock | None) -> str | None:
     if share < MIN_COVERAGE * 100:
         return f"{math.floor(share * 10) / 10:.1f} % of the territory is covered by {layer} {year}; {needed}"
     if share > MAX_COVERAGE * 100:
-        return (f"the {layer} {year} polygons add up to {math.ceil(share * 10) / 10:.1f} % of the territory: they "
-                f"overlap (ocsge ingest reports overlaps per layer); {needed} to {MAX_COVERAGE * 100:g} %")
+        return (
+            f"the {layer} {year} polygons add up to {math.ceil(share * 10) / 10:.1f} % of the territory: they "
+            f"overlap (ocsge ingest reports overlaps per layer); {needed} to {MAX_COVERAGE * 100:g} %"
+        )
     return None
 
 
@@ -275,10 +331,16 @@ def _stock_fields(stock: Stock) -> dict:
 
 
 def _flow_fields(flows: Flows | None) -> dict:
-    names = ("artificialisation_ha", "desartificialisation_ha", "artificialisation_nette_ha", "artificialisation_pct",
-             "desartificialisation_pct", "artificialisation_nette_pct")
+    names = (
+        "artificialisation_ha",
+        "desartificialisation_ha",
+        "artificialisation_nette_ha",
+        "artificialisation_pct",
+        "desartificialisation_pct",
+        "artificialisation_nette_pct",
+    )
     if flows is None:
-        return {name: None for name in names} | {"flux_message": "no difference layer for this pair of millésimes"}
+        return dict.fromkeys(names) | {"flux_message": "no difference layer for this pair of millésimes"}
     fields = {name: getattr(flows, name) for name in names}
     fields["methode_flux"] = flows.methode
     fields["flux_non_classes_ha"] = flows.surface_non_classee_ha
@@ -287,10 +349,15 @@ def _flow_fields(flows: Flows | None) -> dict:
 
 
 def _millesimes(value: object) -> list[int]:
-    if not isinstance(value, list) or not 1 <= len(value) <= 2 or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise InvalidInputError("millesimes must be a list of one year (stock) or two years (stocks and flows), "
-                                f"e.g. [2018] or [2015, 2018]; got {value!r}")
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise InvalidInputError(
+            "millesimes must be a list of one year (stock) or two years (stocks and flows), "
+            f"e.g. [2018] or [2015, 2018]; got {value!r}"
+        )
     if len(value) == 2 and value[0] >= value[1]:
         raise InvalidInputError(f"millesimes must be increasing, got {value}")
     return list(value)

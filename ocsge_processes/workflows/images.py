@@ -22,8 +22,14 @@ from rasterio.transform import from_bounds
 
 from .. import outbound
 from ..errors import InvalidInputError
-from ..segmentation.rasters import (CLIENT_DRIVERS, NOT_A_RASTER, SERVER_DRIVERS, WMS_DRIVERS, check_georeferencing,
-                                    open_raster)
+from ..segmentation.rasters import (
+    CLIENT_DRIVERS,
+    NOT_A_RASTER,
+    SERVER_DRIVERS,
+    WMS_DRIVERS,
+    check_georeferencing,
+    open_raster,
+)
 
 #: Géoplateforme layer names of BD ORTHO in natural colours and in infrared colours.
 ORTHO_LAYER, IRC_LAYER = "ORTHOIMAGERY.ORTHOPHOTOS", "ORTHOIMAGERY.ORTHOPHOTOS.IRC"
@@ -45,9 +51,11 @@ def fetch_image(spec: object, name: str, policy: ImagePolicy, workdir: Path) -> 
     """A local file for the process input ``name``: ``{"href": URL}``, ``{"path": P}``, ``{"value": base64}`` or
     ``{"wms": {...}}`` (see :func:`fetch_wms`)."""
     if not isinstance(spec, dict) or len(spec.keys() & {"href", "path", "value", "wms"}) != 1:
-        raise InvalidInputError(f"{name} must be an object with one of href (http(s) URL of a GeoTIFF), path (under "
-                                "the server's data directory), value (base64 GeoTIFF) or wms (layers, bbox, "
-                                "resolution)")
+        raise InvalidInputError(
+            f"{name} must be an object with one of href (http(s) URL of a GeoTIFF), path (under "
+            "the server's data directory), value (base64 GeoTIFF) or wms (layers, bbox, "
+            "resolution)"
+        )
     if "path" in spec:
         path = _local(str(spec["path"]), name, policy)
         return _checked(path, name, policy, SERVER_DRIVERS, policy.data_dir)
@@ -63,8 +71,10 @@ def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer:
     """A GeoTIFF of a WMS GetMap (1.3.0) over ``bbox`` at ``resolution`` metres: ``url``, ``layers`` (default the
     Géoplateforme ortho), ``bbox`` [minx, miny, maxx, maxy] and ``crs`` (projected, default EPSG:2154)."""
     if not isinstance(wms, dict) or "url" not in wms or "bbox" not in wms:
-        raise InvalidInputError(f"{name}.wms needs url and bbox ([minx, miny, maxx, maxy] in crs), and may give "
-                                "layers, crs, resolution (m) and format")
+        raise InvalidInputError(
+            f"{name}.wms needs url and bbox ([minx, miny, maxx, maxy] in crs), and may give "
+            "layers, crs, resolution (m) and format"
+        )
     try:
         minx, miny, maxx, maxy = (float(v) for v in wms["bbox"])
         resolution = float(wms.get("resolution", 0.2))
@@ -72,23 +82,38 @@ def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer:
     except (TypeError, ValueError, pyproj.exceptions.CRSError) as err:
         raise InvalidInputError(f"{name}.wms: bad bbox, resolution or crs ({err})") from None
     if not crs.is_projected or minx >= maxx or miny >= maxy or resolution <= 0:
-        raise InvalidInputError(f"{name}.wms: the bbox must be increasing, in a projected CRS (metres), with a "
-                                "positive resolution")
+        raise InvalidInputError(
+            f"{name}.wms: the bbox must be increasing, in a projected CRS (metres), with a positive resolution"
+        )
     width, height = round((maxx - minx) / resolution), round((maxy - miny) / resolution)
     _check_pixels(width * height, name, policy)
     layers = layer or str(wms.get("layers", ORTHO_LAYER))
-    params = {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": layers, "STYLES": "",
-              "CRS": f"EPSG:{crs.to_epsg()}", "BBOX": f"{minx},{miny},{maxx},{maxy}", "WIDTH": width,
-              "HEIGHT": height, "FORMAT": str(wms.get("format", "image/png"))}
+    params = {
+        "SERVICE": "WMS",
+        "VERSION": "1.3.0",
+        "REQUEST": "GetMap",
+        "LAYERS": layers,
+        "STYLES": "",
+        "CRS": f"EPSG:{crs.to_epsg()}",
+        "BBOX": f"{minx},{miny},{maxx},{maxy}",
+        "WIDTH": width,
+        "HEIGHT": height,
+        "FORMAT": str(wms.get("format", "image/png")),
+    }
     raw = workdir / f"{name}-{re.sub(r'[^A-Za-z0-9._-]', '_', layers)[:80]}.bin"  # no path from the client
     _download(wms["url"], name, policy, raw, params)
     try:
         with open_raster(raw, f"{name} (WMS answer)", WMS_DRIVERS) as image:
-            if (image.width, image.height) != (width, height) or image.count < 3 or \
-                    any(dtype != "uint8" for dtype in image.dtypes):
-                raise InvalidInputError(f"{name}: the WMS answered a {image.width}×{image.height} px, "
-                                        f"{image.count}-band {image.dtypes[0]} image for layer {layers}; "
-                                        f"{width}×{height} px, 3 bands of uint8 were asked")
+            if (
+                (image.width, image.height) != (width, height)
+                or image.count < 3
+                or any(dtype != "uint8" for dtype in image.dtypes)
+            ):
+                raise InvalidInputError(
+                    f"{name}: the WMS answered a {image.width}×{image.height} px, "
+                    f"{image.count}-band {image.dtypes[0]} image for layer {layers}; "
+                    f"{width}×{height} px, 3 bands of uint8 were asked"
+                )
             pixels = image.read([1, 2, 3])
     except InvalidInputError as err:
         if NOT_A_RASTER not in str(err):
@@ -96,9 +121,18 @@ def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer:
         text = raw.read_bytes()[:500].decode("utf-8", "replace")
         raise InvalidInputError(f"{name}: the WMS did not return an image for layer {layers}: {text}") from None
     out = raw.with_suffix(".tif")
-    with rasterio.open(out, "w", driver="GTiff", width=width, height=height, count=3, dtype="uint8",
-                       crs=f"EPSG:{crs.to_epsg()}", transform=from_bounds(minx, miny, maxx, maxy, width, height),
-                       tiled=True) as dst:
+    with rasterio.open(
+        out,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=3,
+        dtype="uint8",
+        crs=f"EPSG:{crs.to_epsg()}",
+        transform=from_bounds(minx, miny, maxx, maxy, width, height),
+        tiled=True,
+    ) as dst:
         dst.write(pixels.astype(np.uint8))
     return out
 
@@ -148,8 +182,9 @@ def _download(url: object, name: str, policy: ImagePolicy, out: Path, params: di
     try:
         with outbound.request("GET", destination, TIMEOUT_S, params=params, stream=True) as response:
             if response.is_redirect:
-                raise InvalidInputError(f"{name}: {url} redirects to {response.headers.get('Location')}; give the "
-                                        "final address")
+                raise InvalidInputError(
+                    f"{name}: {url} redirects to {response.headers.get('Location')}; give the final address"
+                )
             if response.status_code != 200:
                 raise InvalidInputError(f"{name}: {url} answered HTTP {response.status_code}")
             size = 0
@@ -171,5 +206,6 @@ def _check_bytes(size: int, name: str, limit: int) -> None:
 def _check_pixels(count: int, name: str, policy: ImagePolicy) -> None:
     if count > policy.max_pixels:
         shown = f"{count:.3g}" if count > 10**12 else str(count)
-        raise InvalidInputError(f"{name}: {shown} pixels is over the limit of {policy.max_pixels} per request; split "
-                                "the area")
+        raise InvalidInputError(
+            f"{name}: {shown} pixels is over the limit of {policy.max_pixels} per request; split the area"
+        )

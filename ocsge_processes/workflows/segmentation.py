@@ -32,8 +32,9 @@ class Segmented:
     summary: dict
 
 
-def run(inputs: dict, policy: ImagePolicy, workdir: Path,
-        progress: Callable[[int, str], None] | None = None) -> Segmented:
+def run(
+    inputs: dict, policy: ImagePolicy, workdir: Path, progress: Callable[[int, str], None] | None = None
+) -> Segmented:
     """Segment ``inputs["image"]`` (and ``irc``) with ``model`` on ``device``; ``progress(percent, message)``."""
     with _no_server_paths(workdir, policy.data_dir):
         return _run(inputs, policy, workdir, progress or (lambda _percent, _message: None))
@@ -50,11 +51,21 @@ def _run(inputs: dict, policy: ImagePolicy, workdir: Path, report: Callable[[int
     irc = _irc(inputs, spec.bands, policy, workdir)
     report(5, "images ready")
     out = workdir / "classification.tif"
-    result = segment_files(image, out, model=spec, irc=irc, device=device,
-                           progress=lambda done, total: report(5 + 90 * done // max(total, 1),
-                                                               f"{done}/{total} windows"))
-    summary = {"model": spec.name, "device": result.device, "windows": result.windows,
-               "seconds": round(result.seconds, 3), **_surfaces(out)}
+    result = segment_files(
+        image,
+        out,
+        model=spec,
+        irc=irc,
+        device=device,
+        progress=lambda done, total: report(5 + 90 * done // max(total, 1), f"{done}/{total} windows"),
+    )
+    summary = {
+        "model": spec.name,
+        "device": result.device,
+        "windows": result.windows,
+        "seconds": round(result.seconds, 3),
+        **_surfaces(out),
+    }
     report(100, "done")
     return Segmented(out, summary)
 
@@ -102,7 +113,7 @@ def without_server_paths(message: str, workdir: Path, data_dir: Path | None) -> 
 
     def replace(match: re.Match) -> str:
         path = Path(match.group(0).rstrip(".:'\""))
-        tail = match.group(0)[len(str(path)):]
+        tail = match.group(0)[len(str(path)) :]
         for root, is_workdir in roots:
             if path.is_relative_to(root):
                 relative = path.relative_to(root)
@@ -118,7 +129,11 @@ def _surfaces(classification: Path) -> dict:
         values = {int(k): v for k, v in json.loads(dataset.tags()["OCSGE_VALUES"]).items()}
         pixel_m2 = abs(dataset.transform.a * dataset.transform.e)
         counts = np.bincount(dataset.read(1).ravel(), minlength=256)
-        grid = {"width": dataset.width, "height": dataset.height, "crs": dataset.crs.to_string() if dataset.crs else None,
-                "transform": list(dataset.transform)[:6]}
+        grid = {
+            "width": dataset.width,
+            "height": dataset.height,
+            "crs": dataset.crs.to_string() if dataset.crs else None,
+            "transform": list(dataset.transform)[:6],
+        }
     surfaces = {values[v]: round(float(counts[v] * pixel_m2), 2) for v in np.flatnonzero(counts) if v in values}
     return {**grid, "surfaces_m2": dict(sorted(surfaces.items()))}

@@ -13,8 +13,14 @@ from ..artificialisation import Territory, TerritoryPart, combine
 from ..errors import InvalidInputError, UnknownCodeError
 from ..layers import COMMUNES
 from ..stores import FeatureStore, table_name
-from ..territory import DROM_EPSG, METROPOLE_EPSG, TERRITORY_EPSG, departement_epsg, departement_of_commune, \
-    normalise_departement
+from ..territory import (
+    DROM_EPSG,
+    METROPOLE_EPSG,
+    TERRITORY_EPSG,
+    departement_epsg,
+    departement_of_commune,
+    normalise_departement,
+)
 
 KINDS = ("communes", "epci", "departement", "geometry", "bbox")
 
@@ -37,7 +43,8 @@ def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
     if not isinstance(spec, dict) or len(spec.keys() & set(KINDS)) != 1:
         raise InvalidInputError(
             "territoire must be an object with exactly one of: communes (list of INSEE codes), epci (SIREN), "
-            "departement, geometry (GeoJSON, with optional crs), bbox ([minx, miny, maxx, maxy], optional crs)")
+            "departement, geometry (GeoJSON, with optional crs), bbox ([minx, miny, maxx, maxy], optional crs)"
+        )
     if "communes" in spec:
         codes = spec["communes"]
         if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
@@ -45,8 +52,9 @@ def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
         frame = _communes(store, {departement_of_commune(c) for c in codes})
         unknown = sorted(set(codes) - set(frame.code_insee))
         if unknown:
-            raise UnknownTerritoryError(f"unknown commune INSEE code(s) {', '.join(unknown)}: not among the "
-                                        "communes ingested in the store")
+            raise UnknownTerritoryError(
+                f"unknown commune INSEE code(s) {', '.join(unknown)}: not among the communes ingested in the store"
+            )
         chosen = frame[frame.code_insee.isin(codes)]
         code = codes[0] if len(codes) == 1 else "+".join(sorted(codes))
         return _from_communes(chosen, code, "communes")
@@ -77,11 +85,11 @@ def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
 def _communes(store: FeatureStore, departements: set[str] | None) -> gpd.GeoDataFrame:
     epsgs = sorted({departement_epsg(d) for d in departements}) if departements else list(TERRITORY_EPSG)
     tables = store.tables()
-    frames = [store.read_frame(COMMUNES, epsg).assign(epsg=epsg) for epsg in epsgs
-              if table_name(COMMUNES, epsg) in tables]
+    frames = [
+        store.read_frame(COMMUNES, epsg).assign(epsg=epsg) for epsg in epsgs if table_name(COMMUNES, epsg) in tables
+    ]
     if not frames:
-        return gpd.GeoDataFrame({"code_insee": [], "departement": [], "epci": [], "nom": [], "epsg": []},
-                                geometry=[])
+        return gpd.GeoDataFrame({"code_insee": [], "departement": [], "epci": [], "nom": [], "epsg": []}, geometry=[])
     frame = gpd.pd.concat(frames, ignore_index=True)
     return frame if departements is None else frame[frame.departement.isin(departements)]
 
@@ -89,10 +97,10 @@ def _communes(store: FeatureStore, departements: set[str] | None) -> gpd.GeoData
 def _from_communes(frame: gpd.GeoDataFrame, code: str, kind: str) -> ResolvedTerritory:
     communes = tuple(
         Territory(row.code_insee, row.nom, "commune", (TerritoryPart(int(row.epsg), row.geometry),))
-        for row in frame.sort_values("code_insee").itertuples())
+        for row in frame.sort_values("code_insee").itertuples()
+    )
     nom = communes[0].nom if len(communes) == 1 else f"{len(communes)} communes"
-    return ResolvedTerritory(combine(code, nom, kind, communes), communes,
-                             tuple(sorted(set(frame.departement))))
+    return ResolvedTerritory(combine(code, nom, kind, communes), communes, tuple(sorted(set(frame.departement))))
 
 
 def _user_geometry(spec: dict) -> shapely.Geometry:
@@ -118,17 +126,21 @@ def _check_degrees(geometry: shapely.Geometry, crs: pyproj.CRS) -> None:
     if not crs.is_geographic:
         return
     west, south, east, north = geometry.bounds
-    if not (-180 <= west and east <= 180 and -90 <= south and north <= 90):
-        raise InvalidInputError(f"territoire: in {crs.name}, longitudes must lie in [-180, 180] and latitudes in "
-                                f"[-90, 90]; the territory spans [{west:g}, {east:g}] × [{south:g}, {north:g}]")
+    if not (west >= -180 and east <= 180 and south >= -90 and north <= 90):
+        raise InvalidInputError(
+            f"territoire: in {crs.name}, longitudes must lie in [-180, 180] and latitudes in "
+            f"[-90, 90]; the territory spans [{west:g}, {east:g}] × [{south:g}, {north:g}]"
+        )
 
 
 def _crs(value: object) -> pyproj.CRS:
     try:
         return pyproj.CRS.from_user_input(value or "OGC:CRS84")
     except pyproj.exceptions.CRSError:
-        raise InvalidInputError(f"territoire.crs {value!r} is not a known CRS (e.g. EPSG:2154 or "
-                                "http://www.opengis.net/def/crs/OGC/1.3/CRS84)") from None
+        raise InvalidInputError(
+            f"territoire.crs {value!r} is not a known CRS (e.g. EPSG:2154 or "
+            "http://www.opengis.net/def/crs/OGC/1.3/CRS84)"
+        ) from None
 
 
 def _territory_crs(geometry: shapely.Geometry, crs: object) -> int:

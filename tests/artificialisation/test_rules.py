@@ -23,8 +23,21 @@ from ocsge_processes.resources import config_dir
 CS_LEAVES = couverture().leaves()
 US_LEAVES = usage().leaves()
 #: Issue 3: herbaceous cover is artificial for these usages only.
-HERBACEOUS_ARTIFICIAL_US = {"US2", "US3", "US5", "US235", "US4.1.1", "US4.1.2", "US4.1.3", "US4.1.4", "US4.1.5",
-                            "US4.2", "US4.3", "US6.1", "US6.2"}
+HERBACEOUS_ARTIFICIAL_US = {
+    "US2",
+    "US3",
+    "US5",
+    "US235",
+    "US4.1.1",
+    "US4.1.2",
+    "US4.1.3",
+    "US4.1.4",
+    "US4.1.5",
+    "US4.2",
+    "US4.3",
+    "US6.1",
+    "US6.2",
+}
 
 
 def expected_artificial(cs: str, us: str) -> bool:
@@ -53,43 +66,46 @@ def test_categories_one_to_five_are_the_artificial_cells(cs: str, us: str) -> No
     assert rules().categories[category].artificial is expected_artificial(cs, us)
 
 
-@pytest.mark.parametrize(("cs", "us", "category"), [
-    ("CS1.1.1.1", "US5", 1),         # built
-    ("CS1.1.1.1", "US1.1", 1),       # a farm building is still built
-    ("CS1.1.1.1", "US6.2", 5),       # abandoned building: 5° covers 1° to 4° abandoned
-    ("CS1.1.1.2", "US4.1.1", 2),     # road
-    ("CS1.1.2.1", "US5", 3),         # gravel yard
-    ("CS1.1.2.2", "US3", 3),         # synthetic sports ground
-    ("CS1.1.2.1", "US6.1", 5),       # building site
-    ("CS2.2.1", "US5", 4),           # garden lawn
-    ("CS2.2.1", "US4.1.1", 4),       # road verge
-    ("CS2.2.2", "US6.2", 5),         # abandoned herbaceous urban land
-    ("CS1.1.2.1", "US1.3", 6),       # quarry in operation
-    ("CS1.2.2", "US6.3", 6),         # water
-    ("CS1.2.3", "US6.3", 6),         # snow, glacier
-    ("CS1.2.2", "US1.4", 7),         # aquaculture
-    ("CS2.2.1", "US1.1", 7),         # crops
-    ("CS2.1.3", "US1.1", 7),         # vineyard
-    ("CS2.1.1.2", "US1.2", 8),       # conifer plantation
-    ("CS2.1.2", "US6.3", 9),         # heath without use
-    ("CS2.2.1", "US6.3", 9),         # grassland without use
-    ("CS2.1.1.1", "US3", 10),        # trees of a park
-    ("CS2.2.1", "US6.6", 10),        # herbaceous, unknown use
-])
+@pytest.mark.parametrize(
+    ("cs", "us", "category"),
+    [
+        ("CS1.1.1.1", "US5", 1),  # built
+        ("CS1.1.1.1", "US1.1", 1),  # a farm building is still built
+        ("CS1.1.1.1", "US6.2", 5),  # abandoned building: 5° covers 1° to 4° abandoned
+        ("CS1.1.1.2", "US4.1.1", 2),  # road
+        ("CS1.1.2.1", "US5", 3),  # gravel yard
+        ("CS1.1.2.2", "US3", 3),  # synthetic sports ground
+        ("CS1.1.2.1", "US6.1", 5),  # building site
+        ("CS2.2.1", "US5", 4),  # garden lawn
+        ("CS2.2.1", "US4.1.1", 4),  # road verge
+        ("CS2.2.2", "US6.2", 5),  # abandoned herbaceous urban land
+        ("CS1.1.2.1", "US1.3", 6),  # quarry in operation
+        ("CS1.2.2", "US6.3", 6),  # water
+        ("CS1.2.3", "US6.3", 6),  # snow, glacier
+        ("CS1.2.2", "US1.4", 7),  # aquaculture
+        ("CS2.2.1", "US1.1", 7),  # crops
+        ("CS2.1.3", "US1.1", 7),  # vineyard
+        ("CS2.1.1.2", "US1.2", 8),  # conifer plantation
+        ("CS2.1.2", "US6.3", 9),  # heath without use
+        ("CS2.2.1", "US6.3", 9),  # grassland without use
+        ("CS2.1.1.1", "US3", 10),  # trees of a park
+        ("CS2.2.1", "US6.6", 10),  # herbaceous, unknown use
+    ],
+)
 def test_decree_category(cs: str, us: str, category: int) -> None:
     assert decree_category(cs, us) == category
 
 
 def test_a_non_leaf_code_gets_the_answer_its_leaves_share() -> None:
-    assert is_artificial("CS2.1.1", "US5") is False       # every tree cover is non-artificial
-    assert is_artificial("CS2.2", "US5") is True          # both herbaceous leaves are artificial with US5
+    assert is_artificial("CS2.1.1", "US5") is False  # every tree cover is non-artificial
+    assert is_artificial("CS2.2", "US5") is True  # both herbaceous leaves are artificial with US5
     assert is_artificial("CS1.1.1", "US6") is True
     assert decree_category("CS2.1.1", "US1.2") == 8
 
 
 def test_a_non_leaf_code_whose_leaves_disagree_has_no_answer() -> None:
     with pytest.raises(InvalidInputError, match="no single answer"):
-        is_artificial("CS1.1.2", "US1.3")                 # mineral quarry no, composite yes
+        is_artificial("CS1.1.2", "US1.3")  # mineral quarry no, composite yes
 
 
 def test_unknown_code_is_an_error() -> None:
@@ -112,9 +128,9 @@ def test_vectorised_lookups_give_na_where_missing_unknown_or_non_leaf_codes_leav
     assert list(flags.index) == [10, 11, 12, 13, 14, 15]
     assert flags.isna().tolist() == [False, True, True, True, False, False]
     assert flags[10] and not flags[14]
-    assert flags[15]                  # a built zone is artificial whatever its (missing) usage
+    assert flags[15]  # a built zone is artificial whatever its (missing) usage
     categories = decree_categories(cs, us)
-    assert categories.isna().tolist() == [False, True, True, True, False, True]   # 1° or 5°: depends on usage
+    assert categories.isna().tolist() == [False, True, True, True, False, True]  # 1° or 5°: depends on usage
 
 
 def test_thresholds_are_read_from_the_decree_file() -> None:
@@ -153,8 +169,12 @@ def test_a_category_that_contradicts_the_matrix_is_refused(rules_dir: Path) -> N
 
 
 def test_a_pair_no_rule_matches_is_refused(rules_dir: Path) -> None:
-    _edit(rules_dir / "decree.yml", "  - category: 10\n    cs: [CS2.1.1.1, CS2.1.1.2, CS2.1.1.3, CS2.1.2, CS2.1.3, "
-          "CS2.2.1, CS2.2.2]\n    us: [\"*\"]", "  - category: 10\n    cs: [CS2.1.3]\n    us: [\"*\"]")
+    _edit(
+        rules_dir / "decree.yml",
+        "  - category: 10\n    cs: [CS2.1.1.1, CS2.1.1.2, CS2.1.1.3, CS2.1.2, CS2.1.3, "
+        'CS2.2.1, CS2.2.2]\n    us: ["*"]',
+        '  - category: 10\n    cs: [CS2.1.3]\n    us: ["*"]',
+    )
     with pytest.raises(RulesError, match="no rule matches CS2.1.1.1 × US1.3"):
         load_rules(rules_dir)
 

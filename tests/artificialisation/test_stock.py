@@ -56,7 +56,7 @@ def test_multi_commune_territory_is_sum_over_sum() -> None:
     summed = aggregate_stocks([compute_stock(TWO_COMMUNES, t, method="matrix") for t in (A, B)], "AB")
     assert direct.surface_ha == pytest.approx(6)
     assert direct.surface_artificialisee_ha == pytest.approx(1)
-    assert direct.taux_artificialisation == pytest.approx(100 / 6)          # not the mean of 25 % and 12.5 %
+    assert direct.taux_artificialisation == pytest.approx(100 / 6)  # not the mean of 25 % and 12.5 %
     assert summed.taux_artificialisation == pytest.approx(direct.taux_artificialisation)
     assert summed.par_couverture["CS1.1.1.2"] == AreaSplit(pytest.approx(1), pytest.approx(1))
     assert summed.par_categorie.keys() == direct.par_categorie.keys()
@@ -66,10 +66,19 @@ def test_territory_across_two_crss_measures_each_part_in_its_own() -> None:
     # 100 ha in Lambert-93 with 10 ha artificial, 20 ha in UTM 20N (Antilles) with 2 ha artificial.
     metropole = box(700000, 6600000, 701000, 6601000)
     antilles = box(650000, 1780000, 650500, 1780400)
-    lamb93 = layer([(*YARD, box(700000, 6600000, 700200, 6600500)),
-                    (*FIELD, metropole.difference(box(700000, 6600000, 700200, 6600500)))])
-    utm20 = layer([(*YARD, box(650000, 1780000, 650100, 1780200)),
-                   (*FIELD, antilles.difference(box(650000, 1780000, 650100, 1780200)))], epsg=5490)
+    lamb93 = layer(
+        [
+            (*YARD, box(700000, 6600000, 700200, 6600500)),
+            (*FIELD, metropole.difference(box(700000, 6600000, 700200, 6600500))),
+        ]
+    )
+    utm20 = layer(
+        [
+            (*YARD, box(650000, 1780000, 650100, 1780200)),
+            (*FIELD, antilles.difference(box(650000, 1780000, 650100, 1780200))),
+        ],
+        epsg=5490,
+    )
     territory = combine("X", "Deux CRS", "custom", [commune("M", metropole), commune("G", antilles, epsg=5490)])
     stock = compute_stock([utm20, lamb93], territory, method="matrix")
     assert stock.surface_ha == pytest.approx(120)

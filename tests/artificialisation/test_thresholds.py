@@ -12,11 +12,11 @@ from ocsge_processes.errors import InvalidInputError
 
 from .polygons import layer
 
-FIELD = ("CS2.2.1", "US1.1")        # crops: not artificial
-YARD = ("CS1.1.1.2", "US5")         # sealed courtyard: artificial, 2 500 m² threshold
-BUILDING = ("CS1.1.1.1", "US5")     # artificial, 50 m² threshold
-ROAD = ("CS1.1.1.2", "US4.1.1")     # linear infrastructure
-EXTENT = box(0, 0, 400, 400)        # 16 ha
+FIELD = ("CS2.2.1", "US1.1")  # crops: not artificial
+YARD = ("CS1.1.1.2", "US5")  # sealed courtyard: artificial, 2 500 m² threshold
+BUILDING = ("CS1.1.1.1", "US5")  # artificial, 50 m² threshold
+ROAD = ("CS1.1.1.2", "US4.1.1")  # linear infrastructure
+EXTENT = box(0, 0, 400, 400)  # 16 ha
 
 
 def enclosed(outer: tuple[str, str], *inner: tuple[tuple[str, str], object]) -> list[tuple]:
@@ -33,37 +33,38 @@ def decide(rows: list[tuple]) -> list[bool]:
 
 @pytest.mark.parametrize(("size", "counts"), [((7, 7), False), ((5, 10), True)])
 def test_building_enclosed_in_fields_counts_from_50_m2(size: tuple[int, int], counts: bool) -> None:
-    building = box(100, 100, 100 + size[0], 100 + size[1])      # 49 m² or 50 m²
+    building = box(100, 100, 100 + size[0], 100 + size[1])  # 49 m² or 50 m²
     assert decide(enclosed(FIELD, (BUILDING, building))) == [False, counts]
 
 
 @pytest.mark.parametrize(("size", "counts"), [((51, 49), False), ((50, 50), True)])
 def test_artificial_patch_enclosed_in_fields_counts_from_2500_m2(size: tuple[int, int], counts: bool) -> None:
-    patch = box(100, 100, 100 + size[0], 100 + size[1])         # 2 499 m² or 2 500 m²
+    patch = box(100, 100, 100 + size[0], 100 + size[1])  # 2 499 m² or 2 500 m²
     assert decide(enclosed(FIELD, (YARD, patch))) == [False, counts]
 
 
 @pytest.mark.parametrize(("size", "artificial"), [((51, 49), True), ((50, 50), False)])
-def test_natural_patch_enclosed_in_artificial_land_is_absorbed_under_2500_m2(size: tuple[int, int],
-                                                                             artificial: bool) -> None:
+def test_natural_patch_enclosed_in_artificial_land_is_absorbed_under_2500_m2(
+    size: tuple[int, int], artificial: bool
+) -> None:
     patch = box(100, 100, 100 + size[0], 100 + size[1])
     assert decide(enclosed(YARD, (FIELD, patch))) == [True, artificial]
 
 
 def test_building_keeps_counting_when_its_small_cluster_is_absorbed() -> None:
-    building, yard = box(100, 100, 110, 110), box(110, 100, 140, 120)    # 100 m² + 600 m², touching
+    building, yard = box(100, 100, 110, 110), box(110, 100, 140, 120)  # 100 m² + 600 m², touching
     result = apply_thresholds(layer(enclosed(FIELD, (BUILDING, building), (YARD, yard))))
     assert result["artif"].tolist() == [False, True, False]
     assert result["crit_seuil"].tolist() == [False, False, True]
 
 
 def test_touching_small_patches_add_up_to_the_threshold() -> None:
-    left, right = box(100, 100, 125, 150), box(125, 100, 150, 150)       # 1 250 m² each, one cluster of 2 500
+    left, right = box(100, 100, 125, 150), box(125, 100, 150, 150)  # 1 250 m² each, one cluster of 2 500
     assert decide(enclosed(FIELD, (YARD, left), (("CS1.1.2.2", "US3"), right))) == [False, True, True]
 
 
 def test_patches_touching_at_a_corner_form_one_cluster() -> None:
-    first, second = box(100, 100, 150, 125), box(150, 125, 200, 150)     # 1 250 m² each, sharing one point
+    first, second = box(100, 100, 150, 125), box(150, 125, 200, 150)  # 1 250 m² each, sharing one point
     assert decide(enclosed(FIELD, (YARD, first), (YARD, second))) == [False, True, True]
 
 
@@ -111,7 +112,7 @@ def test_narrow_path_takes_the_class_along_most_of_its_length() -> None:
     # A 4 m path with town on its west side, town then fields on its east side: 700 m of town, 100 m of fields.
     path = box(100, 0, 104, 400)
     west, east_town, east_field = box(0, 0, 100, 400), box(104, 100, 400, 400), box(104, 0, 400, 100)
-    stub = box(100, 400, 104, 410)     # continues past the blocks, touching only the path: decided through it
+    stub = box(100, 400, 104, 410)  # continues past the blocks, touching only the path: decided through it
     rows = [(*YARD, west), (*YARD, east_town), (*FIELD, east_field), (*ROAD, path), (*ROAD, stub)]
     assert decide(rows) == [True, True, False, True, True]
 

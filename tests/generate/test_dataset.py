@@ -17,8 +17,9 @@ OCCUPATION_FIELDS = ["id", "code_cs", "code_us", "millesime", "source", "ossatur
 
 
 def assert_same(left: gpd.GeoDataFrame, right: gpd.GeoDataFrame) -> None:
-    pd.testing.assert_frame_equal(pd.DataFrame(left.drop(columns="geometry")),
-                                  pd.DataFrame(right.drop(columns="geometry")))
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(left.drop(columns="geometry")), pd.DataFrame(right.drop(columns="geometry"))
+    )
     assert (shapely.to_wkb(left.geometry.array) == shapely.to_wkb(right.geometry.array)).all()
 
 
@@ -32,8 +33,10 @@ def test_same_inputs_and_seed_give_identical_layers(generated: GeneratedOcsge, c
 
 
 def test_another_seed_gives_other_polygons(communes: gpd.GeoDataFrame) -> None:
-    one, other = (generate(communes.iloc[:1], departement="33", cell_size_m=CELL_SIZE_M, seed=seed, progress=False)
-                  for seed in (7, 8))
+    one, other = (
+        generate(communes.iloc[:1], departement="33", cell_size_m=CELL_SIZE_M, seed=seed, progress=False)
+        for seed in (7, 8)
+    )
     first, second = one.occupation[2021], other.occupation[2021]
     assert len(first) != len(second) or not shapely.equals_exact(first.geometry.array, second.geometry.array).all()
 
@@ -55,7 +58,15 @@ def test_fields_say_the_data_is_generated(generated: GeneratedOcsge) -> None:
         assert list(zones.columns) == ["id", "millesime", "geometry"]
         assert (zones["millesime"] == str(year)).all() and zones["id"].is_unique
     assert list(generated.diff.columns) == [
-        "id", "cs_avant", "us_avant", "cs_apres", "us_apres", "millesime_avant", "millesime_apres", "geometry"]
+        "id",
+        "cs_avant",
+        "us_avant",
+        "cs_apres",
+        "us_apres",
+        "millesime_avant",
+        "millesime_apres",
+        "geometry",
+    ]
 
 
 def test_communes_in_another_crs_are_reprojected(communes: gpd.GeoDataFrame) -> None:
@@ -72,11 +83,14 @@ def test_bad_millesimes_are_refused(communes: gpd.GeoDataFrame, millesimes: tupl
         generate(communes, departement="33", millesimes=millesimes, progress=False)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"cell_size_m": 10.0}, "cell size"),
-    ({"urban_cell_size_m": 5.0}, "built-up cell size"),
-    ({"seed": -1}, "seed"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"cell_size_m": 10.0}, "cell size"),
+        ({"urban_cell_size_m": 5.0}, "built-up cell size"),
+        ({"seed": -1}, "seed"),
+    ],
+)
 def test_bad_sizes_and_seed_are_refused(communes: gpd.GeoDataFrame, options: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         generate(communes, departement="33", progress=False, **options)
@@ -97,8 +111,9 @@ def test_empty_or_crs_less_communes_are_refused(communes: gpd.GeoDataFrame) -> N
 
 
 def test_overseas_departement_uses_its_utm_crs() -> None:
-    commune = gpd.GeoDataFrame({"code_insee": ["97411"]}, geometry=[shapely.box(340000, 7680000, 342000, 7681000)],
-                               crs=2975)
+    commune = gpd.GeoDataFrame(
+        {"code_insee": ["97411"]}, geometry=[shapely.box(340000, 7680000, 342000, 7681000)], crs=2975
+    )
     generated = generate(commune, departement="974", progress=False)
     assert generated.epsg == 2975
     assert generated.occupation[2021].crs.to_epsg() == 2975

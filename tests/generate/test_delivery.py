@@ -23,12 +23,26 @@ EXPECTED = {
     f"{DIFF}/{DATA}/DIFF_2021_2024.gpkg": ("diff", None),
 }
 FIELDS = {
-    "occupation_sol": {"id": "OFTString", "code_cs": "OFTString", "code_us": "OFTString", "millesime": "OFTString",
-                       "source": "OFTString", "ossature": "OFTInteger", "id_origine": "OFTString",
-                       "code_or": "OFTString"},
+    "occupation_sol": {
+        "id": "OFTString",
+        "code_cs": "OFTString",
+        "code_us": "OFTString",
+        "millesime": "OFTString",
+        "source": "OFTString",
+        "ossature": "OFTInteger",
+        "id_origine": "OFTString",
+        "code_or": "OFTString",
+    },
     "zone_construite": {"id": "OFTString", "millesime": "OFTString"},
-    "diff": {"id": "OFTString", "cs_avant": "OFTString", "us_avant": "OFTString", "cs_apres": "OFTString",
-             "us_apres": "OFTString", "millesime_avant": "OFTInteger", "millesime_apres": "OFTInteger"},
+    "diff": {
+        "id": "OFTString",
+        "cs_avant": "OFTString",
+        "us_avant": "OFTString",
+        "cs_apres": "OFTString",
+        "us_apres": "OFTString",
+        "millesime_avant": "OFTInteger",
+        "millesime_apres": "OFTInteger",
+    },
 }
 
 
@@ -46,7 +60,10 @@ def archives(generated: GeneratedOcsge, tmp_path_factory: pytest.TempPathFactory
 def test_archive_names_and_inner_paths(archives: tuple[list[Path], Path]) -> None:
     written, _ = archives
     assert [path.name for path in written] == [
-        f"{MILLESIME.format(year=2021)}.7z", f"{MILLESIME.format(year=2024)}.7z", f"{DIFF}.7z"]
+        f"{MILLESIME.format(year=2021)}.7z",
+        f"{MILLESIME.format(year=2024)}.7z",
+        f"{DIFF}.7z",
+    ]
     files = set()
     for archive in written:
         with py7zr.SevenZipFile(archive) as seven:
@@ -67,12 +84,16 @@ def test_geopackages_have_ign_layers_and_fields(
     assert info["geometry_type"] == "MultiPolygon"
     assert info["crs"] == "EPSG:2154"
     assert dict(zip(info["fields"], info["ogr_types"], strict=True)) == FIELDS[layer]
-    expected = generated.diff if year is None else getattr(
-        generated, "occupation" if layer == "occupation_sol" else "zone_construite")[year]
+    expected = (
+        generated.diff
+        if year is None
+        else getattr(generated, "occupation" if layer == "occupation_sol" else "zone_construite")[year]
+    )
     assert info["features"] == len(expected)
     with sqlite3.connect(path) as db:
-        assert db.execute("select count(*) from sqlite_master where name = ?",
-                          (f"rtree_{layer}_the_geom",)).fetchone() == (1,)
+        assert db.execute(
+            "select count(*) from sqlite_master where name = ?", (f"rtree_{layer}_the_geom",)
+        ).fetchone() == (1,)
 
 
 def test_occupation_read_back_equals_generated(archives: tuple[list[Path], Path], generated: GeneratedOcsge) -> None:

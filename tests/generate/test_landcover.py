@@ -12,8 +12,21 @@ from ocsge_processes.generate.landcover import CLASSES, LANDSCAPES, SMALL_BUILT_
 from ocsge_processes.nomenclature import couverture, usage
 
 #: CS x US -> artificialised, before thresholds (domain reference §2.3, sparte's is_artificial macro).
-_ARTIFICIAL_ON_HERBACEOUS = {"US2", "US3", "US5", "US235", "US4.1.1", "US4.1.2", "US4.1.3", "US4.1.4", "US4.1.5",
-                             "US4.2", "US4.3", "US6.1", "US6.2"}
+_ARTIFICIAL_ON_HERBACEOUS = {
+    "US2",
+    "US3",
+    "US5",
+    "US235",
+    "US4.1.1",
+    "US4.1.2",
+    "US4.1.3",
+    "US4.1.4",
+    "US4.1.5",
+    "US4.2",
+    "US4.3",
+    "US6.1",
+    "US6.2",
+}
 
 
 def artificial(cs: str, us: str) -> bool:
@@ -47,8 +60,13 @@ def test_mix_is_plausible(generated: GeneratedOcsge) -> None:
     assert share["CS2.1"] + share["CS2.2"] > 0.5  # mostly vegetated land
     assert 0.02 < share["CS1.1"] < 0.5
     counts = occupation.groupby(["code_cs", "code_us"]).size()
-    for pair in [("CS1.1.1.1", "US5"), ("CS1.1.1.2", "US4.1.1"), ("CS2.2.1", "US5"), ("CS2.2.1", "US1.1"),
-                 ("CS2.1.1.2", "US1.2")]:
+    for pair in [
+        ("CS1.1.1.1", "US5"),
+        ("CS1.1.1.2", "US4.1.1"),
+        ("CS2.2.1", "US5"),
+        ("CS2.2.1", "US1.1"),
+        ("CS2.1.1.2", "US1.2"),
+    ]:
         assert counts.get(pair, 0) > 0, pair
 
 
@@ -67,10 +85,14 @@ def test_diff_holds_exactly_the_changed_polygons(generated: GeneratedOcsge) -> N
     diff = generated.diff
     assert len(diff) == changed.sum() > 0
     assert 0.002 < changed.mean() < 0.1  # a few per cent
-    expected = pd.DataFrame({
-        "cs_avant": before["code_cs"][changed].to_numpy(), "us_avant": before["code_us"][changed].to_numpy(),
-        "cs_apres": after["code_cs"][changed].to_numpy(), "us_apres": after["code_us"][changed].to_numpy(),
-    })
+    expected = pd.DataFrame(
+        {
+            "cs_avant": before["code_cs"][changed].to_numpy(),
+            "us_avant": before["code_us"][changed].to_numpy(),
+            "cs_apres": after["code_cs"][changed].to_numpy(),
+            "us_apres": after["code_us"][changed].to_numpy(),
+        }
+    )
     pd.testing.assert_frame_equal(diff[list(expected)].reset_index(drop=True), expected, check_dtype=False)
     assert shapely.equals_exact(diff.geometry.array, before.geometry.array[changed.to_numpy()], tolerance=0).all()
     assert (diff["millesime_avant"] == generated.millesimes[0]).all()

@@ -45,8 +45,11 @@ def unit_violations(occupation: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> gp
     inside = np.zeros(len(geometry))
     poly, zone = shapely.STRtree(zones.geometry.array).query(geometry, predicate="intersects")
     np.add.at(inside, poly, shapely.area(shapely.intersection(geometry[poly], zones.geometry.array[zone])))
-    unit = np.where(occupation["code_cs"] == "CS1.1.1.1", MIN_AREA_BUILDING_M2,
-                    np.where(inside > 0.5 * area, MIN_AREA_BUILT_UP_M2, MIN_AREA_M2))
+    unit = np.where(
+        occupation["code_cs"] == "CS1.1.1.1",
+        MIN_AREA_BUILDING_M2,
+        np.where(inside > 0.5 * area, MIN_AREA_BUILT_UP_M2, MIN_AREA_M2),
+    )
     return occupation[area < unit]
 
 
@@ -98,8 +101,9 @@ def test_island_and_notched_commune_are_tiled_and_slivers_absorbed() -> None:
     layout = plan_commune(commune, np.array([700.0, 1500.0]), np.empty(0, dtype=object), np.random.default_rng(3))
     cells = partition_commune(layout, cell_size_m=100.0, urban_cell_size_m=25.0, rng=np.random.default_rng(4))
     assert_tiles(cells.geometry, commune)
-    units = np.where(cells.kind == URBAN, MIN_AREA_BUILDING_M2,
-                     np.where(cells.built_up, MIN_AREA_BUILT_UP_M2, MIN_AREA_M2))
+    units = np.where(
+        cells.kind == URBAN, MIN_AREA_BUILDING_M2, np.where(cells.built_up, MIN_AREA_BUILT_UP_M2, MIN_AREA_M2)
+    )
     assert (shapely.area(cells.geometry) >= units).all()
     assert (cells.kind == URBAN).any() and (cells.kind == ROAD).any() and (cells.kind == RURAL).any()
     holder = [g for g in cells.geometry if shapely.intersects(g, island)]
@@ -108,16 +112,18 @@ def test_island_and_notched_commune_are_tiled_and_slivers_absorbed() -> None:
 
 def test_a_commune_smaller_than_a_cell_is_one_polygon() -> None:
     commune = shapely.box(10, 10, 70, 60)  # 3 000 m², no grid point of 100 m falls inside
-    layout = CommuneLayout(commune, np.array([[40.0, 35.0]]), np.array([0.0]), np.array([False]),
-                           shapely.Polygon(), shapely.Polygon())
+    layout = CommuneLayout(
+        commune, np.array([[40.0, 35.0]]), np.array([0.0]), np.array([False]), shapely.Polygon(), shapely.Polygon()
+    )
     cells = partition_commune(layout, cell_size_m=100.0, urban_cell_size_m=25.0, rng=np.random.default_rng(0))
     assert len(cells.geometry) == 1
     assert shapely.equals(cells.geometry[0], commune)
 
 
 def test_generate_on_a_synthetic_commune_keeps_units_in_both_millesimes() -> None:
-    commune = gpd.GeoDataFrame({"code_insee": ["33999"]}, geometry=[shapely.box(400000, 6400000, 404000, 6403000)],
-                               crs=2154)
+    commune = gpd.GeoDataFrame(
+        {"code_insee": ["33999"]}, geometry=[shapely.box(400000, 6400000, 404000, 6403000)], crs=2154
+    )
     generated = generate(commune, departement="33", cell_size_m=100.0, seed=1, progress=False)
     for year in generated.millesimes:
         assert_tiles(np.asarray(generated.occupation[year].geometry.array), commune.geometry[0])

@@ -10,8 +10,13 @@ import pytest
 import requests
 import shapely
 
-from ocsge_processes.filters import (MAX_FILTER_BRACKETS, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_FILTER_VALUES,
-                                     MAX_FILTER_VERTICES)
+from ocsge_processes.filters import (
+    MAX_FILTER_BRACKETS,
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_TERMS,
+    MAX_FILTER_VALUES,
+    MAX_FILTER_VERTICES,
+)
 from ocsge_processes.server.request_head import DEFAULT_MAX_URL
 
 DIFF = "/collections/ocsge-difference/items"
@@ -26,11 +31,15 @@ def _matched(server: str, text: str | None = None, document: dict | None = None,
     if text is not None:
         response = requests.get(server + DIFF, params={"f": "json", "limit": 1, "filter": text}, timeout=120)
     elif get_json:
-        response = requests.get(server + DIFF, timeout=120, params={
-            "f": "json", "limit": 1, "filter-lang": "cql2-json", "filter": json.dumps(document)})
+        response = requests.get(
+            server + DIFF,
+            timeout=120,
+            params={"f": "json", "limit": 1, "filter-lang": "cql2-json", "filter": json.dumps(document)},
+        )
     else:
-        response = requests.post(server + DIFF, params={"limit": 1}, data=json.dumps(document), headers=CQL2_JSON,
-                                 timeout=120)
+        response = requests.post(
+            server + DIFF, params={"limit": 1}, data=json.dumps(document), headers=CQL2_JSON, timeout=120
+        )
     assert response.status_code == 200, response.text[:500]
     return response.json()["numberMatched"]
 
@@ -50,8 +59,11 @@ def _alternating(levels: int) -> str:
     """B inside ``levels`` alternating OR / AND levels that keep its meaning (no millésime before 1990)."""
     text = B
     for level in range(levels):
-        text = (f"millesime_avant = {1900 + level} OR ({text})" if level % 2 == 0 else
-                f"millesime_avant > {1900 + level} AND ({text})")
+        text = (
+            f"millesime_avant = {1900 + level} OR ({text})"
+            if level % 2 == 0
+            else f"millesime_avant > {1900 + level} AND ({text})"
+        )
     return text
 
 
@@ -80,12 +92,14 @@ def test_filters_at_every_limit_work(server: str) -> None:
     for _ in range(MAX_FILTER_DEPTH // 2):
         document = {"op": "not", "args": [{"op": "not", "args": [document]}]}
     assert _matched(server, document=document) == _matched(server, B)
-    terms = [_equals("millesime_avant", 2015)] + [_equals("millesime_avant", 1000 + i)
-                                                  for i in range(MAX_FILTER_TERMS - 1)]
+    terms = [_equals("millesime_avant", 2015)] + [
+        _equals("millesime_avant", 1000 + i) for i in range(MAX_FILTER_TERMS - 1)
+    ]
     assert _matched(server, document={"op": "or", "args": terms}) == _matched(server, B)
     values = [2015] + list(range(10_000, 10_000 + MAX_FILTER_VALUES - 1))
-    assert _matched(server, document={"op": "in", "args": [{"property": "millesime_avant"}, values]}) \
-        == _matched(server, B)
+    assert _matched(server, document={"op": "in", "args": [{"property": "millesime_avant"}, values]}) == _matched(
+        server, B
+    )
 
 
 def test_not_not_and_precedence_mean_what_cql2_says(server: str) -> None:
@@ -121,8 +135,10 @@ def test_deep_nesting_is_refused_before_parsing(server: str, levels: int) -> Non
     text = "NOT (" * levels + B + ")" * levels
     document = '{"op": "not", "args": [' * levels + json.dumps(_equals("millesime_avant", 2015)) + "]}" * levels
     _refused(requests.post(server + DIFF, data=document, headers=CQL2_JSON, timeout=60), str(MAX_FILTER_BRACKETS))
-    for params, hint in (({"filter": text}, f"{levels} deep"), ({"filter-lang": "cql2-json", "filter": document},
-                                                                 str(MAX_FILTER_BRACKETS))):
+    for params, hint in (
+        ({"filter": text}, f"{levels} deep"),
+        ({"filter-lang": "cql2-json", "filter": document}, str(MAX_FILTER_BRACKETS)),
+    ):
         response = requests.get(server + DIFF, params=params, timeout=60)
         if len(response.request.path_url) > DEFAULT_MAX_URL:  # too long for a GET: the request line's own limit
             assert response.status_code == 414, response.text[:300]

@@ -9,8 +9,9 @@ import pytest
 import requests
 
 from deploy.fuzz import SCHEMAS, bundled_openapi, fuzz
-from .conftest import live_server
+
 from ..services import wait_for_job
+from .conftest import live_server
 
 EXECUTION = "/processes/artificialisation/execution"
 
@@ -44,11 +45,16 @@ def test_post_to_items_without_a_filter_body_is_a_400(server: str) -> None:
 
 
 def test_execution_body_that_is_not_utf8_json_is_a_400(server: str) -> None:
-    binary = requests.post(f"{server}{EXECUTION}", data=b"\xff_>'\x02@nH", timeout=30,
-                           headers={"Content-Type": "application/json", "Prefer": "OX&F"})
+    binary = requests.post(
+        f"{server}{EXECUTION}",
+        data=b"\xff_>'\x02@nH",
+        timeout=30,
+        headers={"Content-Type": "application/json", "Prefer": "OX&F"},
+    )
     assert binary.status_code == 400 and "not UTF-8" in binary.json()["description"], binary.text
-    broken = requests.post(f"{server}{EXECUTION}", data=b'{"inputs": ', timeout=30,
-                           headers={"Content-Type": "application/json"})
+    broken = requests.post(
+        f"{server}{EXECUTION}", data=b'{"inputs": ', timeout=30, headers={"Content-Type": "application/json"}
+    )
     assert broken.status_code == 400 and "not a JSON document" in broken.json()["description"], broken.text
     for body, message in (([None, None], "must be a JSON object"), ({"inputs": [1]}, "'inputs' of the execution")):
         response = requests.post(f"{server}{EXECUTION}", json=body, timeout=30)
@@ -78,13 +84,18 @@ def test_results_of_a_dismissed_job_are_a_404_that_says_so(server: str) -> None:
 def test_bbox_beyond_the_globe_is_a_400(server: str) -> None:
     """In degrees, such a bbox reprojects to infinities in the store's CRS."""
     items = f"{server}/collections/ocsge-difference/items"
-    for bbox, crs in (("0.72,0.63,1.0,6733653552641730.0", None),
-                      ("44,-1.2,91,-1.1", "http://www.opengis.net/def/crs/EPSG/0/4326")):
+    for bbox, crs in (
+        ("0.72,0.63,1.0,6733653552641730.0", None),
+        ("44,-1.2,91,-1.1", "http://www.opengis.net/def/crs/EPSG/0/4326"),
+    ):
         response = requests.get(items, params={"bbox": bbox, **({"bbox-crs": crs} if crs else {})}, timeout=30)
         assert response.status_code == 400, response.text
         assert "latitudes in [-90, 90]" in response.json()["description"]
-    lat_first = requests.get(items, params={"bbox": "44.6,-1.2,44.7,-1.1", "limit": 1,
-                                            "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"}, timeout=30)
+    lat_first = requests.get(
+        items,
+        params={"bbox": "44.6,-1.2,44.7,-1.1", "limit": 1, "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"},
+        timeout=30,
+    )
     assert lat_first.status_code == 200 and lat_first.json()["features"], lat_first.text
     across = requests.get(items, params={"bbox": "0.22,44.0,0.19,45.0"}, timeout=30)
     assert across.status_code == 400 and "antimeridian" in across.json()["description"], across.text

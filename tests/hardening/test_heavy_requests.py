@@ -32,8 +32,13 @@ ASYNC = {"Prefer": "respond-async"}
 SLOW_PROCESS = {"type": "process", "processor": {"name": "tests.jobs.slow.SlowProcessor"}}
 #: Tiny limits, in their order: store query < sync budget < worker timeout (5 s of answer margin after the budget).
 SYNC_BUDGET_S, WORKER_TIMEOUT_S = 1.5, 8
-LIMITS = {"OCSGE_STATEMENT_TIMEOUT": "0.001", "OCSGE_SYNC_BUDGET": str(SYNC_BUDGET_S),
-          "OCSGE_WORKER_TIMEOUT": str(WORKER_TIMEOUT_S), "OCSGE_MAX_JOBS": "3", "PYTHONPATH": str(ROOT)}
+LIMITS = {
+    "OCSGE_STATEMENT_TIMEOUT": "0.001",
+    "OCSGE_SYNC_BUDGET": str(SYNC_BUDGET_S),
+    "OCSGE_WORKER_TIMEOUT": str(WORKER_TIMEOUT_S),
+    "OCSGE_MAX_JOBS": "3",
+    "PYTHONPATH": str(ROOT),
+}
 #: Runs longer than the worker timeout: a request that waited for it in the worker would get the worker killed.
 LONG_S = 12.0
 
@@ -48,8 +53,9 @@ class Deployment:
 
 
 @pytest.fixture(scope="module", params=["inprocess", "celery"])
-def deployment(request: pytest.FixtureRequest, store_url: str,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(
+    request: pytest.FixtureRequest, store_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     """A live server under the tiny limits, with the tests' `slow` process, on each executor."""
     if request.param == "inprocess":
         folder = tmp_path_factory.mktemp("heavy")
@@ -57,8 +63,15 @@ def deployment(request: pytest.FixtureRequest, store_url: str,
             yield Deployment(url, (folder / "gunicorn.log",))
         return
     folder = Path(tempfile.mkdtemp(prefix="ocsge-heavy-"))  # PostgreSQL must reach it: not under pytest's folder
-    topology = Topology(folder, BIN, store_url, replicas=1, workers=2, resources={"slow": SLOW_PROCESS},
-                        env={**LIMITS, "OCSGE_DATA_DIR": str(SHARED)})
+    topology = Topology(
+        folder,
+        BIN,
+        store_url,
+        replicas=1,
+        workers=2,
+        resources={"slow": SLOW_PROCESS},
+        env={**LIMITS, "OCSGE_DATA_DIR": str(SHARED)},
+    )
     try:
         topology.start()
         yield Deployment(topology.urls[0], (folder / "web0.log", folder / "worker0.log", folder / "worker1.log"))
@@ -68,8 +81,9 @@ def deployment(request: pytest.FixtureRequest, store_url: str,
 
 
 def execute(url: str, process: str, inputs: dict, headers: dict | None = None, **body: object) -> requests.Response:
-    return requests.post(f"{url}/processes/{process}/execution", json={"inputs": inputs, **body}, headers=headers,
-                         timeout=120)
+    return requests.post(
+        f"{url}/processes/{process}/execution", json={"inputs": inputs, **body}, headers=headers, timeout=120
+    )
 
 
 def job(url: str, job_id: str) -> dict:
@@ -135,8 +149,9 @@ def test_a_long_sync_request_does_not_kill_an_async_job_running_beside_it(deploy
 @pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 def test_a_sync_artificialisation_is_not_bound_by_the_web_statement_timeout(deployment: Deployment) -> None:
     """Its store queries run in a job: far longer than the 1 ms a web request's query may take, and no 503."""
-    response = execute(deployment.url, "artificialisation", {"territoire": {"communes": ["33009"]},
-                                                             "millesimes": [2021, 2024]})
+    response = execute(
+        deployment.url, "artificialisation", {"territoire": {"communes": ["33009"]}, "millesimes": [2021, 2024]}
+    )
     assert response.status_code in (200, 201), response.text
     job_id = response.headers["Location"].rsplit("/", 1)[-1]
     assert services.wait_for_job(deployment.url, job_id, 60)["status"] == "successful"
@@ -146,23 +161,33 @@ def test_a_sync_artificialisation_is_not_bound_by_the_web_statement_timeout(depl
 def wms_image(size_m: float) -> dict:
     """A WMS input whose grid is known from its bbox: at 0.2 m, ``(size_m / 0.2)²`` pixels. Nothing listens on
     port 9 of the loopback: an accepted job fails to fetch it, and no outside address is ever called."""
-    return {"wms": {"url": "http://localhost:9/wms", "bbox": [770000, 6277000, 770000 + size_m, 6277000 + size_m],
-                    "crs": "EPSG:2154", "resolution": 0.2}}
+    return {
+        "wms": {
+            "url": "http://localhost:9/wms",
+            "bbox": [770000, 6277000, 770000 + size_m, 6277000 + size_m],
+            "crs": "EPSG:2154",
+            "resolution": 0.2,
+        }
+    }
 
 
 COSTLY = [
     # 1 000 × 1 000 px on the CPU: at least 1e6 / (80 000 × 4) = 3.1 s > 1.5 s
     ("segmentation", {"image": wms_image(200), "device": "cpu"}, "1 000 000 pixels on the CPU"),
     # 100 communes: at least 100 × 0.08 / 4 = 2 s > 1.5 s
-    ("artificialisation", {"territoire": {"communes": [f"33{n:03d}" for n in range(1, 101)]},
-                           "millesimes": [2021, 2024]}, "100 communes"),
+    (
+        "artificialisation",
+        {"territoire": {"communes": [f"33{n:03d}" for n in range(1, 101)]}, "millesimes": [2021, 2024]},
+        "100 communes",
+    ),
 ]
 
 
 @pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 @pytest.mark.parametrize(("process", "inputs", "counted"), COSTLY, ids=["pixels", "communes"])
 def test_a_sync_execution_known_to_exceed_the_budget_is_refused_and_async_accepted(
-        deployment: Deployment, process: str, inputs: dict, counted: str) -> None:
+    deployment: Deployment, process: str, inputs: dict, counted: str
+) -> None:
     refused = execute(deployment.url, process, inputs)
     assert refused.status_code == 400, refused.text
     body = refused.json()
@@ -186,16 +211,21 @@ def test_a_sync_execution_just_under_the_known_cost_runs(deployment: Deployment)
 
 
 @pytest.mark.parametrize("store_url", ["gpkg", "postgis"], indirect=True)
-def test_a_slow_store_query_answers_503_and_the_workers_async_job_ends_successful(store_url: str,
-                                                                                  tmp_path: Path) -> None:
+def test_a_slow_store_query_answers_503_and_the_workers_async_job_ends_successful(
+    store_url: str, tmp_path: Path
+) -> None:
     with live_server(store_url, tmp_path, workers=1, resources={"slow": SLOW_PROCESS}, **LIMITS) as url:
         started = execute(url, "slow", {"seconds": 3}, ASYNC)
         assert started.status_code == 201, started.text
         job_id = started.json()["jobID"]
         services.wait_until(lambda: job(url, job_id)["status"] == "running", 30)
-        slow = requests.post(f"{url}/collections/ocsge-occupation-sol/items", json=slow_filter(store_url),
-                             headers={"Content-Type": "application/query-cql-json"}, timeout=120,
-                             params={"filter-crs": "http://www.opengis.net/def/crs/EPSG/0/2154"})
+        slow = requests.post(
+            f"{url}/collections/ocsge-occupation-sol/items",
+            json=slow_filter(store_url),
+            headers={"Content-Type": "application/query-cql-json"},
+            timeout=120,
+            params={"filter-crs": "http://www.opengis.net/def/crs/EPSG/0/2154"},
+        )
         assert slow.status_code == 503, slow.text
         assert slow.json()["code"] == "QueryTimeout"
         final = services.wait_for_job(url, job_id, 60)
@@ -204,16 +234,19 @@ def test_a_slow_store_query_answers_503_and_the_workers_async_job_ends_successfu
 
 
 @pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
-@pytest.mark.parametrize(("env", "message"), [
-    ({"OCSGE_SYNC_BUDGET": "60", "OCSGE_WORKER_TIMEOUT": "30"}, "must end at least 5 s before the worker timeout"),
-    ({"OCSGE_STATEMENT_TIMEOUT": "90"}, "must be below the sync budget"),
-    ({"OCSGE_STATEMENT_TIMEOUT": "0"}, "OCSGE_STATEMENT_TIMEOUT is 0 (no limit)"),
-])
-def test_a_server_with_time_limits_out_of_order_refuses_to_start(store_url: str, tmp_path: Path, env: dict,
-                                                                 message: str) -> None:
-    with pytest.raises(RuntimeError, match="exited at start") as refused:
-        with live_server(store_url, tmp_path, **env):
-            pass
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OCSGE_SYNC_BUDGET": "60", "OCSGE_WORKER_TIMEOUT": "30"}, "must end at least 5 s before the worker timeout"),
+        ({"OCSGE_STATEMENT_TIMEOUT": "90"}, "must be below the sync budget"),
+        ({"OCSGE_STATEMENT_TIMEOUT": "0"}, "OCSGE_STATEMENT_TIMEOUT is 0 (no limit)"),
+    ],
+)
+def test_a_server_with_time_limits_out_of_order_refuses_to_start(
+    store_url: str, tmp_path: Path, env: dict, message: str
+) -> None:
+    with pytest.raises(RuntimeError, match="exited at start") as refused, live_server(store_url, tmp_path, **env):
+        pass
     assert "time limits out of order" in str(refused.value) and message in str(refused.value)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from deploy import hostile
 from deploy.listener import listener
+
 from .conftest import live_server
 
 FAMILIES = {"cql2", "headers", "urls", "processes", "protocol"}
@@ -34,6 +35,7 @@ def test_listener_records_what_reaches_it() -> None:
     import socket
 
     import requests
+
     with listener() as heard:
         socket.create_connection(("127.0.0.1", heard.port), timeout=10).close()
         requests.get(f"http://127.0.0.1:{heard.port}/probe", timeout=10)

@@ -31,8 +31,11 @@ def _raw(server: str, head: str, body_parts: list[bytes] = ()) -> tuple[int, dic
 def test_declared_oversized_execution_is_refused_unread(server):
     """A Content-Length over 32 MiB is refused from the headers alone: we send 1 KiB of a 40 MiB body."""
     size = 40 * 1024 * 1024
-    status, body = _raw(server, f"POST {EXECUTION} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                f"Content-Length: {size}\r\n\r\n", [b"{" * 1024])
+    status, body = _raw(
+        server,
+        f"POST {EXECUTION} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n",
+        [b"{" * 1024],
+    )
     assert status == 413
     assert body["code"] == "RequestEntityTooLarge"
     assert f"{size} bytes" in body["description"] and str(DEFAULT_EXECUTION_LIMIT) in body["description"]
@@ -41,8 +44,11 @@ def test_declared_oversized_execution_is_refused_unread(server):
 def test_chunked_body_over_the_items_limit_is_refused(server):
     chunk = b"x" * 65536
     parts = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (DEFAULT_LIMIT // len(chunk) + 4) + [b"0\r\n\r\n"]
-    status, body = _raw(server, f"POST {ITEMS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                "Transfer-Encoding: chunked\r\n\r\n", parts)
+    status, body = _raw(
+        server,
+        f"POST {ITEMS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        parts,
+    )
     assert status == 413
     assert "chunked request body" in body["description"] and str(DEFAULT_LIMIT) in body["description"]
 
@@ -51,9 +57,13 @@ def test_chunked_body_under_the_limit_reaches_the_server(server):
     """A small chunked CQL2 JSON filter is read, given a length and answered like a plain one."""
     query = json.dumps({"op": "=", "args": [{"property": "code_cs"}, "CS1.1.1.1"]}).encode()
     parts = [b"%x\r\n%s\r\n" % (len(query), query), b"0\r\n\r\n"]
-    status, body = _raw(server, f"POST {ITEMS}?limit=3 HTTP/1.1\r\nHost: x\r\n"
-                                "Content-Type: application/query-cql-json\r\nTransfer-Encoding: chunked\r\n"
-                                "Connection: close\r\n\r\n", parts)
+    status, body = _raw(
+        server,
+        f"POST {ITEMS}?limit=3 HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/query-cql-json\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n",
+        parts,
+    )
     assert status == 200, body
     assert body["features"] and all(f["properties"]["code_cs"] == "CS1.1.1.1" for f in body["features"])
 

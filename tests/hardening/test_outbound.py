@@ -37,9 +37,12 @@ BBOX = [770549.8, 6277549.8, 770600.2, 6277600.2]
 
 def _resolver(*addresses: str):
     """getaddrinfo's answer for any name: ``addresses`` in that order."""
+
     def resolve(host: str, port: int, family: int = 0, kind: int = 0) -> list[tuple]:
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
-                for a in addresses]
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses
+        ]
+
     return resolve
 
 
@@ -90,10 +93,20 @@ def test_urls_the_parsers_could_read_differently_are_refused(url: object, messag
 
 
 ADDRESSES = [
-    ("127.0.0.1", "loopback"), ("127.255.0.9", "loopback"), ("::1", "loopback"),
-    ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("192.168.1.1", "private"), ("100.64.0.1", "private"),
-    ("fd00::1", "private"), ("169.254.169.254", "link-local"), ("fe80::1", "link-local"), ("fec0::1", "site-local"),
-    ("192.0.0.8", "private"), ("198.18.0.1", "private"), ("2001:db8::1", "private"),
+    ("127.0.0.1", "loopback"),
+    ("127.255.0.9", "loopback"),
+    ("::1", "loopback"),
+    ("10.1.2.3", "private"),
+    ("172.16.0.1", "private"),
+    ("192.168.1.1", "private"),
+    ("100.64.0.1", "private"),
+    ("fd00::1", "private"),
+    ("169.254.169.254", "link-local"),
+    ("fe80::1", "link-local"),
+    ("fec0::1", "site-local"),
+    ("192.0.0.8", "private"),
+    ("198.18.0.1", "private"),
+    ("2001:db8::1", "private"),
     ("::ffff:127.0.0.1", "IPv4-mapped IPv6 address embedding 127.0.0.1"),
     ("::ffff:8.8.8.8", "IPv4-mapped IPv6 address embedding 8.8.8.8"),
     ("::127.0.0.1", "IPv4-compatible IPv6 address embedding 127.0.0.1"),
@@ -120,8 +133,18 @@ def test_internal_and_transition_addresses_are_refused_unless_trusted(address: s
     assert trusted.addresses == (ipaddress.ip_address(address),)
 
 
-NEVER = ["0.0.0.0", "0.1.2.3", "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255", "::", "ff02::1",
-         "::ffff:0.0.0.0", "::ffff:224.0.0.1"]
+NEVER = [
+    "0.0.0.0",
+    "0.1.2.3",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "255.255.255.255",
+    "::",
+    "ff02::1",
+    "::ffff:0.0.0.0",
+    "::ffff:224.0.0.1",
+]
 
 
 @pytest.mark.parametrize("address", NEVER)
@@ -145,10 +168,15 @@ def test_a_name_with_one_private_address_among_public_ones_is_refused() -> None:
 
 
 def test_public_urls_pass_with_every_address_checked() -> None:
-    checked = outbound.check("HTTPS://Ortho.Example:8443/wms?LAYERS=a#frag",
-                             resolve=_resolver("93.184.215.14", "2606:4700::1111"))
-    assert (checked.url.scheme, checked.url.host, checked.url.port, checked.url.rest) == \
-        ("https", "ortho.example", 8443, "/wms?LAYERS=a")
+    checked = outbound.check(
+        "HTTPS://Ortho.Example:8443/wms?LAYERS=a#frag", resolve=_resolver("93.184.215.14", "2606:4700::1111")
+    )
+    assert (checked.url.scheme, checked.url.host, checked.url.port, checked.url.rest) == (
+        "https",
+        "ortho.example",
+        8443,
+        "/wms?LAYERS=a",
+    )
     assert checked.addresses == (ipaddress.ip_address("93.184.215.14"), ipaddress.ip_address("2606:4700::1111"))
     assert checked.url.host_header == "ortho.example:8443"
     assert outbound.check("http://1.1.1.1/a.tif").addresses == (ipaddress.ip_address("1.1.1.1"),)
@@ -172,8 +200,9 @@ def test_loopback_only_mode_refuses_every_public_address(monkeypatch: pytest.Mon
 def test_the_connection_goes_to_the_checked_address_with_the_name_in_the_host_header() -> None:
     with listener({"/a.tif": ("image/tiff", b"pixels")}) as heard:
         # The name exists nowhere: only the address checked from the one resolution can be reached.
-        destination = outbound.check(f"http://ortho.invalid:{heard.port}/a.tif", allow_internal=True,
-                                     resolve=_resolver("127.0.0.1"))
+        destination = outbound.check(
+            f"http://ortho.invalid:{heard.port}/a.tif", allow_internal=True, resolve=_resolver("127.0.0.1")
+        )
         response = outbound.request("GET", destination, 10, params={"LAYERS": "x"})
         assert response.status_code == 200 and response.content == b"pixels"
     assert heard.requests == [("/a.tif?LAYERS=x", f"ortho.invalid:{heard.port}", b"")]
@@ -182,8 +211,9 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_in_the_host_he
 def test_the_next_checked_address_is_tried_when_one_refuses_the_connection() -> None:
     with listener() as heard:
         # 127.0.0.2 is loopback too, but the listener is bound to 127.0.0.1 only: that connection is refused.
-        destination = outbound.check(f"http://ortho.invalid:{heard.port}/cb", allow_internal=True,
-                                     resolve=_resolver("127.0.0.2", "127.0.0.1"))
+        destination = outbound.check(
+            f"http://ortho.invalid:{heard.port}/cb", allow_internal=True, resolve=_resolver("127.0.0.2", "127.0.0.1")
+        )
         assert outbound.request("POST", destination, 10, json={"a": 1}).status_code == 200
     assert [body for _, _, body in heard.requests] == [b'{"a": 1}']
 
@@ -202,9 +232,28 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pa
     made = {}
     for name in ("ortho.test", "other.test"):
         cert, key = folder / f"{name}.pem", folder / f"{name}.key"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                        f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out",
-                        str(cert)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                f"/CN={name}",
+                "-addext",
+                f"subjectAltName=DNS:{name}",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
         made[name] = (cert, key)
     return made
 
@@ -212,12 +261,14 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pa
 def test_tls_is_verified_against_the_checked_name_not_the_address(certificates: dict) -> None:
     cert = certificates["ortho.test"][0]
     with listener(tls=certificates["ortho.test"]) as heard:
-        destination = outbound.check(f"https://ortho.test:{heard.port}/a", allow_internal=True,
-                                     resolve=_resolver("127.0.0.1"))
+        destination = outbound.check(
+            f"https://ortho.test:{heard.port}/a", allow_internal=True, resolve=_resolver("127.0.0.1")
+        )
         assert outbound.request("GET", destination, 10, verify=str(cert)).status_code == 200
     with listener(tls=certificates["other.test"]) as heard:
-        destination = outbound.check(f"https://ortho.test:{heard.port}/a", allow_internal=True,
-                                     resolve=_resolver("127.0.0.1"))
+        destination = outbound.check(
+            f"https://ortho.test:{heard.port}/a", allow_internal=True, resolve=_resolver("127.0.0.1")
+        )
         with pytest.raises(requests.exceptions.SSLError):
             outbound.request("GET", destination, 10, verify=str(certificates["other.test"][0]))
 
@@ -231,13 +282,15 @@ def test_callback_refusal_uses_the_policy() -> None:
 
 # -- over a live server --------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server as the tests start them (loopback-only outbound, example WMS on loopback) trusting ``localhost``,
     on an empty store (the processes under test need none)."""
     folder = tmp_path_factory.mktemp("outbound-server")
-    with web_server(str(folder / "empty.gpkg"), folder, BIN, OCSGE_DATA_DIR=str(SHARED),
-                    OCSGE_TRUSTED_HOSTS="localhost") as url:
+    with web_server(
+        str(folder / "empty.gpkg"), folder, BIN, OCSGE_DATA_DIR=str(SHARED), OCSGE_TRUSTED_HOSTS="localhost"
+    ) as url:
         yield url
 
 
@@ -248,10 +301,16 @@ def _execute(server: str, body: dict, prefer_async: bool = False) -> requests.Re
 
 def _tricks(port: int) -> list[str]:
     """URLs aimed at the listener on 127.0.0.1:``port`` that a naive check takes for public addresses."""
-    return [f"http://127.0.0.1:{port}\\@1.1.1.1/a.tif", f"http://localhost:{port}\\@1.1.1.1/a.tif",
-            f"http://1.1.1.1@127.0.0.1:{port}/a.tif", f"http://2130706433:{port}/a.tif",
-            f"http://0x7f.1:{port}/a.tif", f"http://[::ffff:127.0.0.1]:{port}/a.tif",
-            f"http://0.0.0.0:{port}/a.tif", f"http://127.0.0.1:{port}/a.tif"]
+    return [
+        f"http://127.0.0.1:{port}\\@1.1.1.1/a.tif",
+        f"http://localhost:{port}\\@1.1.1.1/a.tif",
+        f"http://1.1.1.1@127.0.0.1:{port}/a.tif",
+        f"http://2130706433:{port}/a.tif",
+        f"http://0x7f.1:{port}/a.tif",
+        f"http://[::ffff:127.0.0.1]:{port}/a.tif",
+        f"http://0.0.0.0:{port}/a.tif",
+        f"http://127.0.0.1:{port}/a.tif",
+    ]
 
 
 def test_image_href_tricks_reach_nothing(live: str) -> None:
@@ -272,8 +331,10 @@ def test_wms_url_tricks_reach_nothing(live: str) -> None:
 
 @pytest.mark.parametrize("field", ["successUri", "inProgressUri", "failedUri"])
 def test_subscriber_tricks_are_refused_and_never_called(live: str, field: str) -> None:
-    path_inputs = {"image": {"path": "montpellier-ortho-lidar/ortho/test_data_rgb.tif"},
-                   "irc": {"path": "montpellier-ortho-lidar/ortho/test_data_irc.tif"}}
+    path_inputs = {
+        "image": {"path": "montpellier-ortho-lidar/ortho/test_data_rgb.tif"},
+        "irc": {"path": "montpellier-ortho-lidar/ortho/test_data_irc.tif"},
+    }
     with listener() as heard:
         for url in _tricks(heard.port):
             response = _execute(live, {"inputs": path_inputs, "subscriber": {field: url}}, prefer_async=True)
@@ -284,13 +345,23 @@ def test_subscriber_tricks_are_refused_and_never_called(live: str, field: str) -
 
 def test_a_trusted_host_is_fetched_through_the_pinned_connection(live: str) -> None:
     """The control for the tests above: the same listener, named by a trusted host, does receive the request."""
-    with listener({"/rgb.tif": ("image/tiff", RGB.read_bytes()), "/irc.tif": ("image/tiff", IRC.read_bytes())}) \
-            as heard:
-        response = _execute(live, {"inputs": {"image": {"href": f"http://localhost:{heard.port}/rgb.tif"},
-                                              "irc": {"href": f"http://localhost:{heard.port}/irc.tif"}}})
+    with listener(
+        {"/rgb.tif": ("image/tiff", RGB.read_bytes()), "/irc.tif": ("image/tiff", IRC.read_bytes())}
+    ) as heard:
+        response = _execute(
+            live,
+            {
+                "inputs": {
+                    "image": {"href": f"http://localhost:{heard.port}/rgb.tif"},
+                    "irc": {"href": f"http://localhost:{heard.port}/irc.tif"},
+                }
+            },
+        )
         assert response.status_code == 200, response.text[:300]
-    assert sorted((path, host) for path, host, _ in heard.requests) == \
-        [("/irc.tif", f"localhost:{heard.port}"), ("/rgb.tif", f"localhost:{heard.port}")]
+    assert sorted((path, host) for path, host, _ in heard.requests) == [
+        ("/irc.tif", f"localhost:{heard.port}"),
+        ("/rgb.tif", f"localhost:{heard.port}"),
+    ]
 
 
 def test_test_servers_never_call_outside_loopback(live: str) -> None:

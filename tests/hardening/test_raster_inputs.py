@@ -52,8 +52,9 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def live(places: dict[str, Path]) -> Iterator[str]:
     folder = places["root"] / "server"
     folder.mkdir()
-    with web_server(str(folder / "empty.gpkg"), folder, BIN, OCSGE_DATA_DIR=str(places["data"]),
-                    OCSGE_TRUSTED_HOSTS="localhost") as url:
+    with web_server(
+        str(folder / "empty.gpkg"), folder, BIN, OCSGE_DATA_DIR=str(places["data"]), OCSGE_TRUSTED_HOSTS="localhost"
+    ) as url:
         yield url
 
 
@@ -61,18 +62,24 @@ def _vrt(path: Path, source: str, relative: bool = False) -> Path:
     """A 3-band VRT of the 252 × 252 Montpellier grid whose bands read ``source``."""
     with rasterio.open(RGB) as image:
         transform, width, height = image.transform, image.width, image.height
-    bands = "".join(f'<VRTRasterBand dataType="Byte" band="{b}"><SimpleSource><SourceFilename '
-                    f'relativeToVRT="{int(relative)}">{source}</SourceFilename><SourceBand>{b}</SourceBand>'
-                    f'</SimpleSource></VRTRasterBand>' for b in (1, 2, 3))
-    path.write_text(f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}"><SRS>EPSG:2154</SRS><GeoTransform>'
-                    f'{", ".join(map(str, transform.to_gdal()))}</GeoTransform>{bands}</VRTDataset>')
+    bands = "".join(
+        f'<VRTRasterBand dataType="Byte" band="{b}"><SimpleSource><SourceFilename '
+        f'relativeToVRT="{int(relative)}">{source}</SourceFilename><SourceBand>{b}</SourceBand>'
+        f"</SimpleSource></VRTRasterBand>"
+        for b in (1, 2, 3)
+    )
+    path.write_text(
+        f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}"><SRS>EPSG:2154</SRS><GeoTransform>'
+        f"{', '.join(map(str, transform.to_gdal()))}</GeoTransform>{bands}</VRTDataset>"
+    )
     return path
 
 
 def _execute(server: str, inputs: dict, prefer_async: bool = False) -> requests.Response:
     headers = {"Prefer": "respond-async"} if prefer_async else {}
-    return requests.post(f"{server}/processes/segmentation/execution", json={"inputs": inputs}, headers=headers,
-                         timeout=300)
+    return requests.post(
+        f"{server}/processes/segmentation/execution", json={"inputs": inputs}, headers=headers, timeout=300
+    )
 
 
 def _refused(response: requests.Response, hint: str) -> str:
@@ -122,16 +129,21 @@ def test_an_inline_vrt_fetching_a_url_is_refused_and_fetches_nothing(live: str, 
         assert heard.received_nothing(), heard
 
 
-@pytest.mark.parametrize(("source", "relative", "hint"), [
-    ("{secret}", False, "outside the server's data directory"),
-    ("../secret.tif", True, "outside the server's data directory"),
-    ("/vsicurl/http://127.0.0.1:{port}/a.tif", False, "not a plain file"),
-    ("/vsizip/{secret}.zip/secret.tif", False, "not a plain file"),
-    ("vrt://{secret}?bands=1", False, "not a plain file"),
-    ("GTIFF_DIR:1:{secret}", False, "not a plain file"),
-], ids=["absolute", "relative", "vsicurl", "vsizip", "vrt-connection", "driver-prefix"])
-def test_a_data_directory_mosaic_reaching_outside_is_refused(live: str, places: dict, source: str, relative: bool,
-                                                            hint: str) -> None:
+@pytest.mark.parametrize(
+    ("source", "relative", "hint"),
+    [
+        ("{secret}", False, "outside the server's data directory"),
+        ("../secret.tif", True, "outside the server's data directory"),
+        ("/vsicurl/http://127.0.0.1:{port}/a.tif", False, "not a plain file"),
+        ("/vsizip/{secret}.zip/secret.tif", False, "not a plain file"),
+        ("vrt://{secret}?bands=1", False, "not a plain file"),
+        ("GTIFF_DIR:1:{secret}", False, "not a plain file"),
+    ],
+    ids=["absolute", "relative", "vsicurl", "vsizip", "vrt-connection", "driver-prefix"],
+)
+def test_a_data_directory_mosaic_reaching_outside_is_refused(
+    live: str, places: dict, source: str, relative: bool, hint: str
+) -> None:
     with listener({"/a.tif": ("image/tiff", RGB.read_bytes())}) as heard:
         name = f"escape-{abs(hash(source))}.vrt"
         _vrt(places["data"] / name, source.format(secret=places["secret"], port=heard.port), relative)
@@ -153,10 +165,14 @@ BAD_GEOREFERENCING = [
 ]
 
 
-@pytest.mark.parametrize(("transform", "crs", "hint"), BAD_GEOREFERENCING,
-                         ids=["no-crs", "geographic", "no-geotransform", "null-pixel", "nan-pixel", "rotated", "feet"])
-def test_images_whose_areas_would_mean_nothing_are_refused(live: str, transform: Affine | None, crs: str | None,
-                                                           hint: str) -> None:
+@pytest.mark.parametrize(
+    ("transform", "crs", "hint"),
+    BAD_GEOREFERENCING,
+    ids=["no-crs", "geographic", "no-geotransform", "null-pixel", "nan-pixel", "rotated", "feet"],
+)
+def test_images_whose_areas_would_mean_nothing_are_refused(
+    live: str, transform: Affine | None, crs: str | None, hint: str
+) -> None:
     _refused(_execute(live, {"image": _b64(_geotiff(transform, crs))}), hint)
 
 
@@ -167,10 +183,14 @@ def _png(width: int, height: int, count: int = 3) -> bytes:
         return memory.read()
 
 
-@pytest.mark.parametrize(("answer", "hint"), [
-    (("image/png", _png(10, 10)), "the WMS answered a 10×10 px"),
-    (("image/png", _png(252, 252, 1)), "1-band"),
-], ids=["wrong-size", "one-band"])
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (("image/png", _png(10, 10)), "the WMS answered a 10×10 px"),
+        (("image/png", _png(252, 252, 1)), "1-band"),
+    ],
+    ids=["wrong-size", "one-band"],
+)
 def test_a_wms_answer_not_as_asked_is_refused(live: str, answer: tuple[str, bytes], hint: str) -> None:
     with listener({"/wms": answer}) as heard:
         wms = {"url": f"http://localhost:{heard.port}/wms", "bbox": BBOX, "resolution": 0.2}
@@ -196,13 +216,16 @@ def test_messages_show_no_server_path(live: str) -> None:
 
 
 def test_a_failed_job_records_no_server_path(live: str) -> None:
-    response = _execute(live, {"image": _b64(_geotiff(Affine(0.2, 0, 770549.8, 0, -0.2, 6277600.2), None))},
-                        prefer_async=True)
+    response = _execute(
+        live, {"image": _b64(_geotiff(Affine(0.2, 0, 770549.8, 0, -0.2, 6277600.2), None))}, prefer_async=True
+    )
     assert response.status_code == 201, response.text[:300]
     status_url = response.headers["Location"]
     deadline = time.monotonic() + 120
     while (status := requests.get(status_url, params={"f": "json"}, timeout=30).json())["status"] in (
-            "accepted", "running") and time.monotonic() < deadline:
+        "accepted",
+        "running",
+    ) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert status["status"] == "failed" and "no CRS" in status["message"], status
     assert not SERVER_PATH.search(status["message"]), status["message"]
@@ -213,8 +236,12 @@ def test_a_wms_layer_name_never_becomes_a_path(live: str, tmp_path: Path) -> Non
     such folder). Now the answer is checked like any other, and nothing lands outside the job folder."""
     target = tmp_path / "escaped"
     with listener({"/wms": ("image/png", _png(10, 10))}) as heard:
-        wms = {"url": f"http://localhost:{heard.port}/wms", "bbox": BBOX, "resolution": 0.2,
-               "layers": "../" * 16 + str(target).lstrip("/")}
+        wms = {
+            "url": f"http://localhost:{heard.port}/wms",
+            "bbox": BBOX,
+            "resolution": 0.2,
+            "layers": "../" * 16 + str(target).lstrip("/"),
+        }
         _refused(_execute(live, {"image": {"wms": wms}}), "the WMS answered a 10×10 px")
         assert len(heard.requests) == 1
     assert not list(tmp_path.iterdir())

@@ -11,8 +11,16 @@ import requests
 
 from ocsge_processes.server.request_head import DEFAULT_MAX_URL, acceptable
 
-ROUTES = ["/", "/conformance", "/collections", "/collections/communes", "/collections/communes/items",
-          "/collections/communes/queryables", "/collections/communes/items/33009", "/processes"]
+ROUTES = [
+    "/",
+    "/conformance",
+    "/collections",
+    "/collections/communes",
+    "/collections/communes/items",
+    "/collections/communes/queryables",
+    "/collections/communes/items/33009",
+    "/processes",
+]
 DIFF = "/collections/ocsge-difference/items"
 
 
@@ -28,8 +36,9 @@ def test_refused_html_is_answered_in_json(server: str, route: str) -> None:
 def test_the_format_accepted_is_the_one_served(server: str) -> None:
     html = requests.get(server + "/collections", headers={"Accept": "application/json;q=0, text/html"}, timeout=30)
     assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
-    as_json = requests.get(server + "/collections", timeout=30,
-                           headers={"Accept": "text/html;q=0,application/json;q=0.5"})
+    as_json = requests.get(
+        server + "/collections", timeout=30, headers={"Accept": "text/html;q=0,application/json;q=0.5"}
+    )
     assert as_json.status_code == 200 and "json" in as_json.headers["Content-Type"]
     # Media-type parameters other than q no longer hide an entry from pygeoapi.
     spaced = requests.get(server + "/collections", headers={"Accept": "text/html; charset=utf-8; q=0.9"}, timeout=30)
@@ -46,9 +55,24 @@ def test_refused_language_is_not_used(server: str) -> None:
     assert by_parameter.status_code == 200 and by_parameter.headers["Content-Language"].startswith("fr")
 
 
-HOSTILE_LISTS = ["text/html;q=0", "*/*;q=0", "application/json;q=0.0", "text/html;q=00", "text/html;q=0.000",
-                 "text/html;q=1.2.3", "text/html;q=.", "text/html;q=", "text/html;q=-1", "text/html;q=2",
-                 "text/html;q=abc", ",,,", ";q=0", "text/html;q=0;q=1", "a" * 4000 + ";q=0", "fr;q=0, en;q=0"]
+HOSTILE_LISTS = [
+    "text/html;q=0",
+    "*/*;q=0",
+    "application/json;q=0.0",
+    "text/html;q=00",
+    "text/html;q=0.000",
+    "text/html;q=1.2.3",
+    "text/html;q=.",
+    "text/html;q=",
+    "text/html;q=-1",
+    "text/html;q=2",
+    "text/html;q=abc",
+    ",,,",
+    ";q=0",
+    "text/html;q=0;q=1",
+    "a" * 4000 + ";q=0",
+    "fr;q=0, en;q=0",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE_LISTS, ids=[v[:30] for v in HOSTILE_LISTS])
@@ -72,8 +96,9 @@ def test_a_5000_value_in_fits_in_a_get(server: str) -> None:
     assert len(url) - len(server) < DEFAULT_MAX_URL
     response = requests.get(url, timeout=60)
     assert response.status_code == 200, response.text[:300]
-    short = requests.get(server + DIFF, params={"f": "json", "limit": 1, "filter": "millesime_avant IN (2015, 2021)"},
-                         timeout=60).json()
+    short = requests.get(
+        server + DIFF, params={"f": "json", "limit": 1, "filter": "millesime_avant IN (2015, 2021)"}, timeout=60
+    ).json()
     assert response.json()["numberMatched"] == short["numberMatched"] > 0
 
 
@@ -89,8 +114,11 @@ def test_a_request_target_over_the_limit_gets_a_414_saying_to_post(server: str) 
     assert f"{len(target)} bytes" in body["description"] and str(DEFAULT_MAX_URL) in body["description"]
     assert "POST" in body["description"]
     # The same filter as CQL2 JSON in a POST body is answered.
-    posted = requests.post(server + DIFF, params={"limit": 1}, timeout=60,
-                           headers={"Content-Type": "application/query-cql-json"},
-                           data=json.dumps({"op": "in", "args": [{"property": "code_cs_apres"},
-                                                                 [f"CS{i}" for i in range(6000)]]}))
+    posted = requests.post(
+        server + DIFF,
+        params={"limit": 1},
+        timeout=60,
+        headers={"Content-Type": "application/query-cql-json"},
+        data=json.dumps({"op": "in", "args": [{"property": "code_cs_apres"}, [f"CS{i}" for i in range(6000)]]}),
+    )
     assert posted.status_code == 200 and posted.json()["numberMatched"] == 0

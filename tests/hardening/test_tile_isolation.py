@@ -44,8 +44,21 @@ PROBES = ["/collections?f=json", f"/collections/{COLLECTION}/items?f=json&limit=
 @pytest.fixture(scope="module")
 def delivery(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     out = tmp_path_factory.mktemp("isolation-delivery")
-    ocsge("generate", "--communes", str(SYBARVAL), "--codes", CODES, "--departement", "33", "--cell-size", "300",
-          "--urban-cell-size", "60", "--out", str(out))
+    ocsge(
+        "generate",
+        "--communes",
+        str(SYBARVAL),
+        "--codes",
+        CODES,
+        "--departement",
+        "33",
+        "--cell-size",
+        "300",
+        "--urban-cell-size",
+        "60",
+        "--out",
+        str(out),
+    )
     return sorted(out.glob("*.7z"))
 
 
@@ -118,11 +131,20 @@ def test_expensive_tiles_queue_while_other_requests_keep_their_latency(store: st
             client.join()
         load_s = time.perf_counter() - started
 
-    print(f"load {load_s:.1f} s, builds {statistics.median(builds):.2f} s median, tiles alone "
-          f"{sorted(round(s, 2) for s in alone_s.values())} s; per probe: idle median, loaded median, loaded max "
-          "(ms), probes:",
-          {path: (round(idle[path] * 1000), round(statistics.median(loaded[path]) * 1000),
-                  round(max(loaded[path]) * 1000), len(loaded[path])) for path in PROBES})
+    print(
+        f"load {load_s:.1f} s, builds {statistics.median(builds):.2f} s median, tiles alone "
+        f"{sorted(round(s, 2) for s in alone_s.values())} s; per probe: idle median, loaded median, loaded max "
+        "(ms), probes:",
+        {
+            path: (
+                round(idle[path] * 1000),
+                round(statistics.median(loaded[path]) * 1000),
+                round(max(loaded[path]) * 1000),
+                len(loaded[path]),
+            )
+            for path in PROBES
+        },
+    )
     assert len(answers) == 2 * CLIENTS
     for tile, status, content in answers:
         assert status == 200 and content == alone[tile], f"tile {tile} under load differs from the tile alone"
@@ -134,8 +156,11 @@ def test_expensive_tiles_queue_while_other_requests_keep_their_latency(store: st
     for path, seconds in loaded.items():
         assert len(seconds) >= 5, "the tiles were all built before the probes ran: the load is too light"
         typical = statistics.quantiles(seconds, n=10)
-        assert statistics.median(seconds) < build / 2 and typical[-1] < build / 2 and max(seconds) < build, \
-            (path, f"idle median {idle[path]:.3f} s, median build {build:.3f} s", sorted(seconds)[-5:])
+        assert statistics.median(seconds) < build / 2 and typical[-1] < build / 2 and max(seconds) < build, (
+            path,
+            f"idle median {idle[path]:.3f} s, median build {build:.3f} s",
+            sorted(seconds)[-5:],
+        )
 
 
 @pytest.mark.parametrize("store", ["gpkg"], indirect=True)

@@ -42,8 +42,9 @@ def store_limit():
 
 def test_store_query_past_the_limit_raises_a_timeout(store_url: str, store_limit) -> None:
     store = open_store(store_url)
-    query = FeatureQuery(where=parse_filter(json.dumps(slow_filter(store_url)), "cql2-json"), limit=10_000,
-                         count_cap=10**9)
+    query = FeatureQuery(
+        where=parse_filter(json.dumps(slow_filter(store_url)), "cql2-json"), limit=10_000, count_cap=10**9
+    )
     unlimited = store.query(OCCUPATION_SOL, 2154, query)
     assert unlimited.features, "the slow filter matches the demo data"
     store_limit(0.001)
@@ -60,9 +61,13 @@ def test_batch_commands_have_no_limit() -> None:
 
 def test_web_query_past_the_limit_gets_a_503_ogc_exception(store_url: str, tmp_path) -> None:
     with live_server(store_url, tmp_path, OCSGE_STATEMENT_TIMEOUT="0.001") as url:
-        response = requests.post(f"{url}/collections/ocsge-occupation-sol/items", json=slow_filter(store_url),
-                                 headers={"Content-Type": "application/query-cql-json"}, timeout=120,
-                                 params={"filter-crs": "http://www.opengis.net/def/crs/EPSG/0/2154"})
+        response = requests.post(
+            f"{url}/collections/ocsge-occupation-sol/items",
+            json=slow_filter(store_url),
+            headers={"Content-Type": "application/query-cql-json"},
+            timeout=120,
+            params={"filter-crs": "http://www.opengis.net/def/crs/EPSG/0/2154"},
+        )
         assert response.status_code == 503, response.text
         body = response.json()
         assert body["code"] == "QueryTimeout"

@@ -28,14 +28,21 @@ X, Y = 400_000.0, 6_400_000.0
 
 
 def rows(count: int) -> dict[str, list[object]]:
-    return {"id": [f"B{i}" for i in range(count)], "code_cs": ["CS2.2.1"] * count, "code_us": ["US1.1"] * count,
-            "millesime": [2021] * count}
+    return {
+        "id": [f"B{i}" for i in range(count)],
+        "code_cs": ["CS2.2.1"] * count,
+        "code_us": ["US1.1"] * count,
+        "millesime": [2021] * count,
+    }
 
 
 def grid(columns: int, rows_: int, size: float = 100.0, x: float = X, y: float = Y) -> list[shapely.Geometry]:
     """A partition: ``columns`` × ``rows_`` squares of ``size`` metres."""
-    return [shapely.box(x + i * size, y + j * size, x + (i + 1) * size, y + (j + 1) * size)
-            for j in range(rows_) for i in range(columns)]
+    return [
+        shapely.box(x + i * size, y + j * size, x + (i + 1) * size, y + (j + 1) * size)
+        for j in range(rows_)
+        for i in range(columns)
+    ]
 
 
 @pytest.fixture(params=["gpkg", "postgis"])
@@ -64,7 +71,8 @@ def fingerprint(url: str) -> dict[str, object]:
     with psycopg.connect(url) as connection:
         tables = connection.execute(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-            "AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2").fetchall()
+            "AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+        ).fetchall()
         for schema, table in tables:
             name = f'"{schema}"."{table}"'
             count, digest = connection.execute(
@@ -100,7 +108,7 @@ def test_utm20n_prj_over_lambert_coordinates(store, tmp_path, write_layer) -> No
     message = refused(store, str(shp), "--departement", "33")
     assert "OCCUPATION_SOL.shp" in message and "WGS 84 / UTM zone 20N" in message
     assert "the CRS of département 33, RGF93 v1 / Lambert-93 (EPSG:2154)" in message
-    assert "extent found x -292" in message   # where the reprojection put it, about 2 900 km west of Brest
+    assert "extent found x -292" in message  # where the reprojection put it, about 2 900 km west of Brest
 
 
 #: Lambert-93 as ArcGIS writes it in a .prj: no EPSG code, so pyproj knows no area of use for it.
@@ -116,8 +124,9 @@ ESRI_LAMBERT_93 = (
 @pytest.mark.filterwarnings("ignore")
 def test_esri_lambert_prj_over_degrees(store, tmp_path, write_layer) -> None:
     """Longitudes and latitudes of Gironde under a Lambert-93 .prj that has no EPSG code (nor area of use)."""
-    shp = write_layer(tmp_path / "bare" / "OCCUPATION_SOL.shp", rows(6), grid(3, 2, size=0.001, x=-0.5, y=44.8),
-                      crs=None)
+    shp = write_layer(
+        tmp_path / "bare" / "OCCUPATION_SOL.shp", rows(6), grid(3, 2, size=0.001, x=-0.5, y=44.8), crs=None
+    )
     shp.with_suffix(".prj").write_text(ESRI_LAMBERT_93)
     message = refused(store, str(shp), "--departement", "33")
     assert "OCCUPATION_SOL.shp" in message and "the CRS of département 33, RGF93 v1 / Lambert-93" in message
@@ -144,8 +153,9 @@ def test_missing_dbf_is_named(store, tmp_path, write_layer) -> None:
 
 def test_outside_the_departement_communes(store, tmp_path, write_layer) -> None:
     """Lambert-93 is right but the data lies in Hérault (Montpellier): outside Gironde's communes."""
-    gpkg = write_layer(tmp_path / f"{GOOD_NAME}.gpkg", rows(6), grid(3, 2, x=770_000, y=6_277_000),
-                       layer="occupation_sol")
+    gpkg = write_layer(
+        tmp_path / f"{GOOD_NAME}.gpkg", rows(6), grid(3, 2, x=770_000, y=6_277_000), layer="occupation_sol"
+    )
     message = refused(store, str(gpkg))
     assert f"{GOOD_NAME}.gpkg" in message
     assert "6 of 6 geometries of ocsge-occupation-sol lie outside département 33" in message
@@ -155,19 +165,29 @@ def test_outside_the_departement_communes(store, tmp_path, write_layer) -> None:
 def test_outside_the_communes_of_the_same_delivery(tmp_path, write_layer) -> None:
     """With no store communes, those given in the same command place the département."""
     url = str(tmp_path / "fresh.gpkg")
-    ocsge("ingest", "--store", url, str(write_layer(tmp_path / "ok" / f"{GOOD_NAME}.gpkg", rows(6), grid(3, 2),
-                                                    layer="occupation_sol")))
-    far = write_layer(tmp_path / f"{GOOD_NAME}.gpkg", rows(6), grid(3, 2, x=770_000, y=6_277_000),
-                      layer="occupation_sol")
+    ocsge(
+        "ingest",
+        "--store",
+        url,
+        str(write_layer(tmp_path / "ok" / f"{GOOD_NAME}.gpkg", rows(6), grid(3, 2), layer="occupation_sol")),
+    )
+    far = write_layer(
+        tmp_path / f"{GOOD_NAME}.gpkg", rows(6), grid(3, 2, x=770_000, y=6_277_000), layer="occupation_sol"
+    )
     message = refused(url, str(GIRONDE_COMMUNES), str(far))
     assert "lie outside département 33" in message
 
 
 def test_western_french_guiana_is_inside_its_crs(tmp_path, write_layer) -> None:
     """EPSG's area of RGFG95 / UTM 22N stops at 54°W; IGN delivers all of Guyane in it, down to 54.6°W."""
-    x, y = Transformer.from_crs(4326, 2972, always_xy=True).transform(-54.5, 5.3)   # Maroni river, west of 54°W
-    gpkg = write_layer(tmp_path / "OCS-GE_2-0__GPKG_RGFG95UTM22_D973_2021-01-01.gpkg", rows(6),
-                       grid(3, 2, x=x, y=y), layer="occupation_sol", crs=2972)
+    x, y = Transformer.from_crs(4326, 2972, always_xy=True).transform(-54.5, 5.3)  # Maroni river, west of 54°W
+    gpkg = write_layer(
+        tmp_path / "OCS-GE_2-0__GPKG_RGFG95UTM22_D973_2021-01-01.gpkg",
+        rows(6),
+        grid(3, 2, x=x, y=y),
+        layer="occupation_sol",
+        crs=2972,
+    )
     (batch,) = read_delivery(gpkg)
     assert batch.epsg == 2972 and len(batch.frame) == 6
 
@@ -175,21 +195,27 @@ def test_western_french_guiana_is_inside_its_crs(tmp_path, write_layer) -> None:
 def test_overlaps_and_gaps_are_reported_and_strict_refuses(store, tmp_path, write_layer) -> None:
     """A 4 × 3 grid of 1 ha squares: one more square overlaps two cells by half each; one cell is missing."""
     polygons = grid(4, 3)
-    del polygons[5]                                    # second row, second column: a 1 ha hole
-    polygons.append(shapely.box(X + 250, Y + 200, X + 350, Y + 300))   # over cells (2, 2) and (3, 2)
+    del polygons[5]  # second row, second column: a 1 ha hole
+    polygons.append(shapely.box(X + 250, Y + 200, X + 350, Y + 300))  # over cells (2, 2) and (3, 2)
     gpkg = write_layer(tmp_path / f"{GOOD_NAME}.gpkg", rows(len(polygons)), polygons, layer="occupation_sol")
-    summary = ("12 polygons, overlaps 1.0000 ha (8.333 % of the polygons' area) in 2 pair(s), gaps 1.0000 ha "
-               "(8.333 % of the covered extent) in 1 hole(s), 10 polygon(s) involved")
+    summary = (
+        "12 polygons, overlaps 1.0000 ha (8.333 % of the polygons' area) in 2 pair(s), gaps 1.0000 ha "
+        "(8.333 % of the covered extent) in 1 hole(s), 10 polygon(s) involved"
+    )
     message = refused(store, "--strict", str(gpkg))
     assert "--strict: 1 layer(s) are not partitions" in message and summary in message
     result = ocsge("ingest", "--store", store, str(gpkg))
-    assert f"not a partition: ocsge-occupation-sol from {gpkg.name}:occupation_sol (departement=33, millesime=2021): " \
+    assert (
+        f"not a partition: ocsge-occupation-sol from {gpkg.name}:occupation_sol (departement=33, millesime=2021): "
         f"{summary}" in " ".join(result.stdout.split())
+    )
 
 
 def test_a_partition_reports_nothing_to_fix(store, tmp_path, write_layer) -> None:
     gpkg = write_layer(tmp_path / f"{GOOD_NAME}.gpkg", rows(12), grid(4, 3), layer="occupation_sol")
     result = ocsge("ingest", "--store", store, "--strict", str(gpkg))
     assert result.stdout.startswith("partition: ocsge-occupation-sol from")
-    assert ("12 polygons, overlaps 0.0000 ha (0.000 % of the polygons' area) in 0 pair(s), gaps 0.0000 ha "
-            "(0.000 % of the covered extent) in 0 hole(s), 0 polygon(s) involved") in " ".join(result.stdout.split())
+    assert (
+        "12 polygons, overlaps 0.0000 ha (0.000 % of the polygons' area) in 0 pair(s), gaps 0.0000 ha "
+        "(0.000 % of the covered extent) in 0 hole(s), 0 polygon(s) involved"
+    ) in " ".join(result.stdout.split())

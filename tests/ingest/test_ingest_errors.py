@@ -35,8 +35,12 @@ def test_truncated_7z(tmp_path, write_layer, make_7z, squares):
 
 
 def test_unknown_code_names_file_field_value_and_rows(tmp_path, write_layer, squares):
-    path = write_layer(tmp_path / f"{GOOD_NAME}.gpkg", OCCUPATION | {"code_cs": ["CS2.2.1", "CS9.9", "CS9.9"]},
-                       squares(3), layer="occupation_sol")
+    path = write_layer(
+        tmp_path / f"{GOOD_NAME}.gpkg",
+        OCCUPATION | {"code_cs": ["CS2.2.1", "CS9.9", "CS9.9"]},
+        squares(3),
+        layer="occupation_sol",
+    )
     message = read_error(path)
     assert path.name in message and "'code_cs'" in message and "'CS9.9' (2 rows)" in message
 
@@ -61,23 +65,28 @@ def test_not_a_delivery_suffix(tmp_path):
 
 
 def test_missing_required_field(tmp_path, write_layer, squares):
-    path = write_layer(tmp_path / f"{GOOD_NAME}.gpkg", {"id": ["A"], "code_cs": ["CS2.2.1"]}, squares(1),
-                       layer="occupation_sol")
+    path = write_layer(
+        tmp_path / f"{GOOD_NAME}.gpkg", {"id": ["A"], "code_cs": ["CS2.2.1"]}, squares(1), layer="occupation_sol"
+    )
     message = read_error(path)
     assert path.name in message and "code_us" in message
 
 
 def test_layer_without_geometry(tmp_path):
     path = tmp_path / f"{GOOD_NAME}.gpkg"
-    pyogrio.write_dataframe(pd.DataFrame({"code_cs": ["CS2.2.1"], "code_us": ["US1.1"]}), path,
-                            layer="occupation_sol")
+    pyogrio.write_dataframe(pd.DataFrame({"code_cs": ["CS2.2.1"], "code_us": ["US1.1"]}), path, layer="occupation_sol")
     message = read_error(path)
     assert path.name in message and "no geometry" in message
 
 
 def test_file_crs_contradicting_the_name(tmp_path, write_layer, squares):
-    path = write_layer(tmp_path / "OCS-GE_2-0__GPKG_RGR92UTM40S_D974_2022-01-01.gpkg", OCCUPATION, squares(3),
-                       layer="occupation_sol", crs=2154)
+    path = write_layer(
+        tmp_path / "OCS-GE_2-0__GPKG_RGR92UTM40S_D974_2022-01-01.gpkg",
+        OCCUPATION,
+        squares(3),
+        layer="occupation_sol",
+        crs=2154,
+    )
     message = read_error(path)
     assert path.name in message and "RGR92UTM40S" in message
 
@@ -94,21 +103,29 @@ def test_no_millesime(tmp_path, write_layer, squares):
     assert path.name in message and "millésime" in message
 
 
-@pytest.mark.parametrize(("field", "values", "expected"), [
-    ("artif", ["artif", "maybe", "artif"], "'artif' or 'non artif'"),
-    ("crit_seuil", ["true", "peut-être", "0"], "boolean"),
-    ("millesime", ["2021", "vingt", "2021"], "integer"),
-])
+@pytest.mark.parametrize(
+    ("field", "values", "expected"),
+    [
+        ("artif", ["artif", "maybe", "artif"], "'artif' or 'non artif'"),
+        ("crit_seuil", ["true", "peut-être", "0"], "boolean"),
+        ("millesime", ["2021", "vingt", "2021"], "integer"),
+    ],
+)
 def test_bad_values(tmp_path, write_layer, squares, field, values, expected):
-    path = write_layer(tmp_path / f"{GOOD_NAME}.gpkg", OCCUPATION | {"artif": ["artif"] * 3, field: values},
-                       squares(3), layer="artif_2021_33")
+    path = write_layer(
+        tmp_path / f"{GOOD_NAME}.gpkg",
+        OCCUPATION | {"artif": ["artif"] * 3, field: values},
+        squares(3),
+        layer="artif_2021_33",
+    )
     message = read_error(path)
     assert path.name in message and repr(field) in message and expected in message
 
 
 def test_duplicate_ids_in_one_slice(tmp_path, write_layer, squares):
-    path = write_layer(tmp_path / f"{GOOD_NAME}.gpkg", OCCUPATION | {"id": ["A", "A", "B"]}, squares(3),
-                       layer="occupation_sol")
+    path = write_layer(
+        tmp_path / f"{GOOD_NAME}.gpkg", OCCUPATION | {"id": ["A", "A", "B"]}, squares(3), layer="occupation_sol"
+    )
     message = read_error(path)
     assert path.name in message and "duplicate" in message and "'A'" in message
 
@@ -116,8 +133,12 @@ def test_duplicate_ids_in_one_slice(tmp_path, write_layer, squares):
 def test_nothing_is_yielded_when_a_later_file_is_bad(tmp_path, write_layer, make_7z, squares):
     """The first file is fine, the second has an unknown code: the first batch must not reach the store."""
     good = write_layer(tmp_path / "src" / "OCCUPATION_SOL.gpkg", OCCUPATION, squares(3), layer="occupation_sol")
-    bad = write_layer(tmp_path / "src" / "ZONE_CONSTRUITE.gpkg", {"id": ["Z"], "millesime": ["deux mille"]},
-                      squares(1), layer="zone_construite")
+    bad = write_layer(
+        tmp_path / "src" / "ZONE_CONSTRUITE.gpkg",
+        {"id": ["Z"], "millesime": ["deux mille"]},
+        squares(1),
+        layer="zone_construite",
+    )
     archive = make_7z(tmp_path / f"{GOOD_NAME}.7z", {"a/OCCUPATION_SOL.gpkg": good, "b/ZONE_CONSTRUITE.gpkg": bad})
     batches = read_delivery(archive)
     with pytest.raises(DeliveryError, match="ZONE_CONSTRUITE.gpkg"):

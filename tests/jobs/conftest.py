@@ -41,14 +41,31 @@ def records(request: pytest.FixtureRequest, tmp_path: Path) -> JobRecords:
     return open_records(fresh_database(request.getfixturevalue("postgis_url")))
 
 
-def new_job(records: JobRecords, process_id: str = "slow", request: dict | None = None,
-            created: str | None = None, status: str = "accepted") -> str:
+def new_job(
+    records: JobRecords,
+    process_id: str = "slow",
+    request: dict | None = None,
+    created: str | None = None,
+    status: str = "accepted",
+) -> str:
     """Add a job as pygeoapi's manager describes one (accepted unless told); return its id."""
     job_id = str(uuid.uuid4())
     now = created or now_text()
-    records.add({"identifier": job_id, "process_id": process_id, "status": status, "created": now,
-                 "started": now, "updated": now, "finished": None, "mimetype": "application/octet-stream",
-                 "message": "Job accepted and ready for execution", "progress": 5}, request)
+    records.add(
+        {
+            "identifier": job_id,
+            "process_id": process_id,
+            "status": status,
+            "created": now,
+            "started": now,
+            "updated": now,
+            "finished": None,
+            "mimetype": "application/octet-stream",
+            "message": "Job accepted and ready for execution",
+            "progress": 5,
+        },
+        request,
+    )
     return job_id
 
 
@@ -57,9 +74,16 @@ def topology_on(store_url: str, replicas: int, stale_after_s: float) -> Iterator
     """The local topology (two workers, the tests' `slow` process) on ``store_url``, stopped at the end."""
     # not under pytest's temporary folder, whose parent only root may enter: PostgreSQL needs to reach its data
     folder = Path(tempfile.mkdtemp(prefix="ocsge-topology-"))
-    topology = Topology(folder, BIN, store_url, replicas=replicas, workers=2,
-                        stale_after_s=stale_after_s, resources={"slow": SLOW_PROCESS},
-                        env={"PYTHONPATH": str(ROOT), "OCSGE_DATA_DIR": str(SHARED)})
+    topology = Topology(
+        folder,
+        BIN,
+        store_url,
+        replicas=replicas,
+        workers=2,
+        stale_after_s=stale_after_s,
+        resources={"slow": SLOW_PROCESS},
+        env={"PYTHONPATH": str(ROOT), "OCSGE_DATA_DIR": str(SHARED)},
+    )
     try:
         yield topology.start()
     finally:

@@ -15,12 +15,29 @@ from pygeoapi.process.base import BaseProcessor
 from ocsge_processes.server.processes.progress import job_progress
 
 PROCESS_METADATA = {
-    "version": "0.1.0", "id": "slow", "title": "Slow", "description": "Sleeps, reporting progress.",
-    "jobControlOptions": ["sync-execute", "async-execute"], "keywords": [], "links": [],
-    "inputs": {"seconds": {"title": "seconds", "description": "How long to run.", "schema": {"type": "number"},
-                           "minOccurs": 1, "maxOccurs": 1}},
-    "outputs": {"slept": {"title": "slept", "description": "What ran.",
-                          "schema": {"type": "object", "contentMediaType": "application/json"}}},
+    "version": "0.1.0",
+    "id": "slow",
+    "title": "Slow",
+    "description": "Sleeps, reporting progress.",
+    "jobControlOptions": ["sync-execute", "async-execute"],
+    "keywords": [],
+    "links": [],
+    "inputs": {
+        "seconds": {
+            "title": "seconds",
+            "description": "How long to run.",
+            "schema": {"type": "number"},
+            "minOccurs": 1,
+            "maxOccurs": 1,
+        }
+    },
+    "outputs": {
+        "slept": {
+            "title": "slept",
+            "description": "What ran.",
+            "schema": {"type": "object", "contentMediaType": "application/json"},
+        }
+    },
 }
 STEP_S = 0.2
 
@@ -40,5 +57,9 @@ class SlowProcessor(BaseProcessor):
         while (elapsed := time.monotonic() - started) < seconds:
             report(int(100 * elapsed / seconds), f"pid {os.getpid()} worker {os.getppid()}")
             time.sleep(STEP_S)
-        return "application/json", {"seconds": seconds, "pid": os.getpid(), "started": started,
-                                    "ended": time.monotonic()}
+        return "application/json", {
+            "seconds": seconds,
+            "pid": os.getpid(),
+            "started": started,
+            "ended": time.monotonic(),
+        }

@@ -17,8 +17,8 @@ import requests
 from deploy.topology import Topology
 from ocsge_processes.jobs.records import open_records
 
-from .conftest import ASYNC, alive, execute, new_job, running, status, submit, topology_on, worker_index
 from .. import services
+from .conftest import ASYNC, alive, execute, new_job, running, status, submit, topology_on, worker_index
 
 pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 #: Seconds without heartbeat after which a job ends failed: short, so that a killed worker shows fast.
@@ -33,21 +33,35 @@ def topology(store_url: str) -> Topology:
 
 def test_callback_to_a_loopback_address_gets_a_400(topology: Topology) -> None:
     url = topology.urls[0]
-    response = execute(url, "slow", {"inputs": {"seconds": 0.1},
-                                     "subscriber": {"successUri": "http://127.0.0.1:9/done"}}, ASYNC)
+    response = execute(
+        url, "slow", {"inputs": {"seconds": 0.1}, "subscriber": {"successUri": "http://127.0.0.1:9/done"}}, ASYNC
+    )
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["code"] == "InvalidParameterValue" and "loopback" in body["description"], body
-    unresolvable = execute(url, "slow", {"inputs": {"seconds": 0.1}, "subscriber": {
-        "successUri": "https://example.org/done", "inProgressUri": "http://no-such-host.invalid/progress"}})
+    unresolvable = execute(
+        url,
+        "slow",
+        {
+            "inputs": {"seconds": 0.1},
+            "subscriber": {
+                "successUri": "https://example.org/done",
+                "inProgressUri": "http://no-such-host.invalid/progress",
+            },
+        },
+    )
     assert unresolvable.status_code == 400 and "does not resolve" in unresolvable.json()["description"]
 
 
 REQUESTS = [
     ({"territoire": {"communes": communes}, "millesimes": years, "methode": method}, output)
     for communes in (["33009"], ["33527"], ["33229"], ["33009", "33527"], ["33009", "33527", "33229"])
-    for years, method, output in (([2021, 2024], "decree", None), ([2021, 2024], "matrix", None),
-                                  ([2024], "decree", None), ([2021, 2024], "decree", "tableau"))
+    for years, method, output in (
+        ([2021, 2024], "decree", None),
+        ([2021, 2024], "matrix", None),
+        ([2024], "decree", None),
+        ([2021, 2024], "decree", "tableau"),
+    )
 ]
 
 
@@ -112,8 +126,10 @@ def test_restarting_every_web_replica_loses_no_record_or_result(topology: Topolo
     url = topology.urls[1]
     before = requests.get(f"{url}/jobs", params={"f": "json", "limit": 1000}, timeout=30).json()
     finished = [job for job in before["jobs"] if job["status"] == "successful"]
-    results = {job["jobID"]: requests.get(f"{url}/jobs/{job['jobID']}/results", params={"f": "json"},
-                                          timeout=30).content for job in finished}
+    results = {
+        job["jobID"]: requests.get(f"{url}/jobs/{job['jobID']}/results", params={"f": "json"}, timeout=30).content
+        for job in finished
+    }
     assert len(results) >= 23
     for index in range(len(topology.urls)):
         topology.stop_web(index)
@@ -122,7 +138,8 @@ def test_restarting_every_web_replica_loses_no_record_or_result(topology: Topolo
     for url in topology.urls:
         after = requests.get(f"{url}/jobs", params={"f": "json", "limit": 1000}, timeout=30).json()
         assert {(job["jobID"], job["status"]) for job in after["jobs"]} == {
-            (job["jobID"], job["status"]) for job in before["jobs"]}
+            (job["jobID"], job["status"]) for job in before["jobs"]
+        }
         for job_id, content in results.items():
             assert requests.get(f"{url}/jobs/{job_id}/results", params={"f": "json"}, timeout=30).content == content
 
@@ -164,8 +181,9 @@ def test_killed_workers_leave_their_jobs_failed_with_the_reason_and_lose_no_queu
     print(f"job of the killed worker failed {took:.1f} s after SIGKILL")
     assert document["status"] == "failed", document
     assert document["message"].startswith("worker lost: no heartbeat since"), document
-    assert services.wait_for_job(url, submit(url, "slow", {"seconds": 0.2}), 30)["status"] == "successful", \
+    assert services.wait_for_job(url, submit(url, "slow", {"seconds": 0.2}), 30)["status"] == "successful", (
         "the other worker goes on"
+    )
     survivor = 1 - victim
     topology.kill_worker(survivor)
     waiting = submit(url, "slow", {"seconds": 0.2})

@@ -12,9 +12,9 @@ from ocsge_processes.jobs.inprocess import InProcessExecutor
 from ocsge_processes.jobs.records import JobRecords, open_records
 from ocsge_processes.jobs.runner import Heartbeat, decode
 
+from ..services import wait_until
 from .conftest import new_job
 from .slow import SlowProcessor
-from ..services import wait_until
 
 
 @pytest.fixture
@@ -63,12 +63,18 @@ def test_a_failing_process_ends_its_job_failed_with_the_error(sqlite_records: Jo
     assert "Error executing process: 'seconds'" in sqlite_records.get(job_id)["message"]
 
 
-@pytest.mark.parametrize(("url", "reason"), [
-    ("http://127.0.0.1:8080/done", "loopback"), ("http://localhost/done", "loopback"),
-    ("http://10.1.2.3/done", "private"), ("http://169.254.169.254/latest", "link-local"),
-    ("http://[::1]/done", "loopback"), ("http://no-such-host.invalid/done", "does not resolve"),
-    ("file:///etc/passwd", "not an absolute http(s) URL"),
-])
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:8080/done", "loopback"),
+        ("http://localhost/done", "loopback"),
+        ("http://10.1.2.3/done", "private"),
+        ("http://169.254.169.254/latest", "link-local"),
+        ("http://[::1]/done", "loopback"),
+        ("http://no-such-host.invalid/done", "does not resolve"),
+        ("file:///etc/passwd", "not an absolute http(s) URL"),
+    ],
+)
 def test_callbacks_to_the_servers_own_network_are_refused(url: str, reason: str) -> None:
     refusal = callbacks.refusal(url)
     assert refusal and (reason in refusal or "private, loopback or link-local" in refusal), refusal

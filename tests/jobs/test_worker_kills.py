@@ -19,8 +19,8 @@ import pytest
 from deploy.topology import Topology
 from ocsge_processes.jobs.records import open_records
 
-from .conftest import alive, new_job, running, status, submit, topology_on, worker_index
 from .. import services
+from .conftest import alive, new_job, running, status, submit, topology_on, worker_index
 
 pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 STALE_S = 3.0
@@ -119,8 +119,7 @@ def test_a_job_queued_just_after_a_workers_main_process_died_is_not_lost(topolog
     topology.start_worker(1 - index)
 
 
-def test_an_accepted_job_whose_message_never_reached_the_broker_is_run_by_an_idle_worker(
-        topology: Topology) -> None:
+def test_an_accepted_job_whose_message_never_reached_the_broker_is_run_by_an_idle_worker(topology: Topology) -> None:
     """As when a web process dies between recording a job and queuing it, or a message is lost in flight."""
     start_missing_workers(topology)
     records = open_records(topology.jobs_url)
@@ -140,8 +139,11 @@ class Workers:
 
     def up(self) -> list[int]:
         """The workers that said ready and are alive."""
-        return [index for index, ready in self.ready_at.items()
-                if ready is not None and self.topology.workers[index].poll() is None]
+        return [
+            index
+            for index, ready in self.ready_at.items()
+            if ready is not None and self.topology.workers[index].poll() is None
+        ]
 
     def kill(self, index: int) -> None:
         self.ready_at[index] = None
@@ -210,7 +212,7 @@ def one_round(topology: Topology, workers: Workers, point: str, rng: random.Rand
 
 
 def test_workers_killed_at_random_points_lose_no_job(topology: Topology) -> None:
-    seed = int(os.environ.get("OCSGE_KILL_SEED") or random.randrange(2 ** 32))
+    seed = int(os.environ.get("OCSGE_KILL_SEED") or random.randrange(2**32))
     print(f"\nOCSGE_KILL_SEED={seed}")
     rng = random.Random(seed)
     start_missing_workers(topology)
@@ -225,13 +227,17 @@ def test_workers_killed_at_random_points_lose_no_job(topology: Topology) -> None
             jobs, killed_at = one_round(topology, workers, point, rng)
             up_at = workers.up_since(killed_at)
             for job_id in jobs:
-                services.wait_until(lambda: status(url, job_id)["status"] in TERMINAL,
-                                    max(workers.up_since(killed_at) + BOUND_S - time.time(), 0.1))
+                services.wait_until(
+                    lambda: status(url, job_id)["status"] in TERMINAL,
+                    max(workers.up_since(killed_at) + BOUND_S - time.time(), 0.1),
+                )
                 document = status(url, job_id)
                 up_at = workers.up_since(killed_at)
                 ended = datetime.fromisoformat(document["finished"]).timestamp() - up_at
-                print(f"round {number} ({point}): job {document['status']} {ended:.1f} s after a worker was up"
-                      + (f": {document['message']}" if document["status"] == "failed" else ""))
+                print(
+                    f"round {number} ({point}): job {document['status']} {ended:.1f} s after a worker was up"
+                    + (f": {document['message']}" if document["status"] == "failed" else "")
+                )
                 assert document["status"] == "successful" or document["message"].startswith("worker lost"), document
                 assert ended <= BOUND_S, document
                 counts[document["status"]] += 1
@@ -239,5 +245,7 @@ def test_workers_killed_at_random_points_lose_no_job(topology: Topology) -> None
     finally:
         workers.join()
     logs = "".join(path.read_text(errors="replace") for path in topology.folder.glob("worker*.log"))
-    print(f"{ROUNDS} rounds in {time.monotonic() - started:.0f} s: {counts}, every job ended within {worst:.1f} s "
-          f"of a worker being up (bound {BOUND_S:.1f} s); lost messages sent again: {logs.count('queued again')}")
+    print(
+        f"{ROUNDS} rounds in {time.monotonic() - started:.0f} s: {counts}, every job ended within {worst:.1f} s "
+        f"of a worker being up (bound {BOUND_S:.1f} s); lost messages sent again: {logs.count('queued again')}"
+    )

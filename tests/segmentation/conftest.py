@@ -48,8 +48,17 @@ def random_state_dict(spec: ModelSpec, seed: int = 0) -> dict[str, torch.Tensor]
 
 def write_raster(path: Path, pixels: np.ndarray, transform: Affine = TRANSFORM, crs: str | None = CRS) -> Path:
     """A GeoTIFF of ``pixels`` (bands, rows, cols)."""
-    with rasterio.open(path, "w", driver="GTiff", width=pixels.shape[2], height=pixels.shape[1],
-                       count=pixels.shape[0], dtype=pixels.dtype, crs=crs, transform=transform) as dataset:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=pixels.shape[2],
+        height=pixels.shape[1],
+        count=pixels.shape[0],
+        dtype=pixels.dtype,
+        crs=crs,
+        transform=transform,
+    ) as dataset:
         dataset.write(pixels)
     return path
 
@@ -78,10 +87,14 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory, weights: dict[str, tor
     Lightning ``.ckpt`` (prefixed keys and the loss weights under ``state_dict``, with training counters)."""
     folder = tmp_path_factory.mktemp("checkpoints")
     prefixed = {f"model.seg_model.{key}": value for key, value in weights.items()}
-    files = {"plain": (folder / "plain_weights.pth", dict(weights)),
-             "prefixed": (folder / "prefixed_weights.pth", prefixed),
-             "lightning": (folder / "lightning.ckpt", {"epoch": 76, "global_step": 1000, "state_dict": {
-                 **prefixed, "criterion.weight": torch.ones(19)}})}
+    files = {
+        "plain": (folder / "plain_weights.pth", dict(weights)),
+        "prefixed": (folder / "prefixed_weights.pth", prefixed),
+        "lightning": (
+            folder / "lightning.ckpt",
+            {"epoch": 76, "global_step": 1000, "state_dict": {**prefixed, "criterion.weight": torch.ones(19)}},
+        ),
+    }
     for path, content in files.values():
         torch.save(content, path)
     return {name: path for name, (path, _) in files.items()}

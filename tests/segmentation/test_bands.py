@@ -67,11 +67,14 @@ def test_nir_without_irc_says_where_to_get_it(rvb_irc) -> None:
         assemble(rvb_irc[0], RGBI)
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"transform": TRANSFORM @ Affine.translation(1, 0)}, "has georeferencing .* both must cover the same grid"),
-    ({"crs": "EPSG:3857"}, "is in CRS EPSG:3857 but .* is in EPSG:2154"),
-    ({"shape": (40, 59)}, r"is 59×40 px but .* is 60×40 px"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"transform": TRANSFORM @ Affine.translation(1, 0)}, "has georeferencing .* both must cover the same grid"),
+        ({"crs": "EPSG:3857"}, "is in CRS EPSG:3857 but .* is in EPSG:2154"),
+        ({"shape": (40, 59)}, r"is 59×40 px but .* is 60×40 px"),
+    ],
+)
 def test_irc_on_another_grid_is_refused(tmp_path: Path, rvb_irc, change: dict, message: str) -> None:
     pixels = smooth_image(3, *change.pop("shape", (40, 60)))
     irc = write_raster(tmp_path / "other_irc.tif", pixels, **change)
@@ -79,10 +82,13 @@ def test_irc_on_another_grid_is_refused(tmp_path: Path, rvb_irc, change: dict, m
         assemble(rvb_irc[0], RGBI, irc=irc)
 
 
-@pytest.mark.parametrize(("bands", "message"), [
-    (2, r"has 2 band\(s\); expected 3 \(R,G,B\), 4 \(R,G,B,NIR\) or 5 \(R,G,B,NIR,E\)"),
-    (6, r"has 6 band\(s\)"),
-])
+@pytest.mark.parametrize(
+    ("bands", "message"),
+    [
+        (2, r"has 2 band\(s\); expected 3 \(R,G,B\), 4 \(R,G,B,NIR\) or 5 \(R,G,B,NIR,E\)"),
+        (6, r"has 6 band\(s\)"),
+    ],
+)
 def test_images_with_other_band_counts_are_refused(tmp_path: Path, bands: int, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         assemble(write_raster(tmp_path / "image.tif", smooth_image(bands, 20, 20)), ["R", "G", "B"])

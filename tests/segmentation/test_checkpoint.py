@@ -25,8 +25,9 @@ class NotATensor:
 
 
 @pytest.mark.parametrize("layout", ["plain", "prefixed", "lightning"])
-def test_every_ign_layout_loads_the_same_weights(layout: str, checkpoints: dict[str, Path],
-                                                 weights: dict[str, torch.Tensor], spec: ModelSpec) -> None:
+def test_every_ign_layout_loads_the_same_weights(
+    layout: str, checkpoints: dict[str, Path], weights: dict[str, torch.Tensor], spec: ModelSpec
+) -> None:
     model = load_model(spec, checkpoints[layout])
     assert not model.training
     loaded = model.state_dict()
@@ -46,8 +47,11 @@ def test_smp_is_kept_offline() -> None:
 def test_a_checkpoint_for_other_bands_is_refused(tmp_path: Path, spec: ModelSpec) -> None:
     path = tmp_path / "rgb_weights.pth"
     torch.save(random_state_dict(get_model("FLAIR-INC_rgb_15cl")), path)
-    with pytest.raises(InvalidInputError, match=r"checkpoint for 3 input bands; model FLAIR-INC_rgbie_15cl "
-                                                r"expects 5 \(R,G,B,NIR,E\)"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"checkpoint for 3 input bands; model FLAIR-INC_rgbie_15cl "
+        r"expects 5 \(R,G,B,NIR,E\)",
+    ):
         load_model(spec, path)
 
 
@@ -55,18 +59,23 @@ def test_a_checkpoint_for_other_classes_is_refused(tmp_path: Path, spec: ModelSp
     thirteen = dataclasses.replace(spec, classes=spec.classes[:13], masked=frozenset())
     path = tmp_path / "13cl.pth"
     torch.save(random_state_dict(thirteen), path)
-    with pytest.raises(InvalidInputError, match="checkpoint with 13 output classes; model FLAIR-INC_rgbie_15cl "
-                                                "expects 19"):
+    with pytest.raises(
+        InvalidInputError, match="checkpoint with 13 output classes; model FLAIR-INC_rgbie_15cl expects 19"
+    ):
         load_model(spec, path)
 
 
-def test_a_checkpoint_of_another_network_is_refused(tmp_path: Path, spec: ModelSpec,
-                                                    weights: dict[str, torch.Tensor]) -> None:
+def test_a_checkpoint_of_another_network_is_refused(
+    tmp_path: Path, spec: ModelSpec, weights: dict[str, torch.Tensor]
+) -> None:
     path = tmp_path / "other.pth"
     other = {key.replace("decoder.", "head."): value for key, value in weights.items()}
     torch.save(other, path)
-    with pytest.raises(InvalidInputError, match=r"does not hold the weights of a Unet-resnet34 "
-                                                r"\(FLAIR-INC_rgbie_15cl\): \d+ keys missing \(e.g. decoder"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"does not hold the weights of a Unet-resnet34 "
+        r"\(FLAIR-INC_rgbie_15cl\): \d+ keys missing \(e.g. decoder",
+    ):
         load_model(spec, path)
 
 
@@ -77,12 +86,14 @@ def test_a_tensor_of_another_shape_is_named(tmp_path: Path, spec: ModelSpec, wei
         load_model(spec, path)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"this is not a checkpoint\n", "is not a PyTorch checkpoint"),
-    (b"", "is not a PyTorch checkpoint"),
-])
-def test_a_file_that_is_no_checkpoint_is_refused(tmp_path: Path, spec: ModelSpec, content: bytes,
-                                                 message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is not a checkpoint\n", "is not a PyTorch checkpoint"),
+        (b"", "is not a PyTorch checkpoint"),
+    ],
+)
+def test_a_file_that_is_no_checkpoint_is_refused(tmp_path: Path, spec: ModelSpec, content: bytes, message: str) -> None:
     path = tmp_path / "weights.pth"
     path.write_bytes(content)
     with pytest.raises(InvalidInputError, match=message):

@@ -48,11 +48,13 @@ def reference_classes(spec: ModelSpec, weights: dict[str, torch.Tensor], image: 
     with torch.no_grad():
         for tile in plan(pixels.shape[2], pixels.shape[1], tiling):
             top, left = tile.read.row_off + pad, tile.read.col_off + pad
-            logits = model(x[None, :, top:top + tiling.window, left:left + tiling.window])[0]
+            logits = model(x[None, :, top : top + tiling.window, left : left + tiling.window])[0]
             logits[spec.masked_channels] = float("-inf")
             rows, cols = tile.crop
-            out[tile.core.row_off:tile.core.row_off + tile.core.height,
-                tile.core.col_off:tile.core.col_off + tile.core.width] = codes[logits.argmax(0).numpy()][rows, cols]
+            out[
+                tile.core.row_off : tile.core.row_off + tile.core.height,
+                tile.core.col_off : tile.core.col_off + tile.core.width,
+            ] = codes[logits.argmax(0).numpy()][rows, cols]
     return out
 
 
@@ -62,11 +64,13 @@ def expected(spec: ModelSpec, weights: dict[str, torch.Tensor], image: Path) -> 
 
 
 @pytest.mark.parametrize("layout", ["plain", "prefixed", "lightning"])
-def test_same_classes_as_a_direct_smp_forward_pass(layout: str, tmp_path: Path, spec: ModelSpec, image: Path,
-                                                   checkpoints: dict[str, Path], expected: np.ndarray) -> None:
+def test_same_classes_as_a_direct_smp_forward_pass(
+    layout: str, tmp_path: Path, spec: ModelSpec, image: Path, checkpoints: dict[str, Path], expected: np.ndarray
+) -> None:
     out = tmp_path / "classes.tif"
-    result = segment_files(image, out, model=spec.name, checkpoint=checkpoints[layout], tiling=TILING,
-                           device="cpu", output="class")
+    result = segment_files(
+        image, out, model=spec.name, checkpoint=checkpoints[layout], tiling=TILING, device="cpu", output="class"
+    )
     assert (result.windows, result.device) == (20, "cpu")
     with rasterio.open(out) as dataset:
         classes = dataset.read(1)
@@ -75,12 +79,21 @@ def test_same_classes_as_a_direct_smp_forward_pass(layout: str, tmp_path: Path, 
     assert not np.isin(expected, sorted(spec.masked)).any()
 
 
-def test_output_is_a_tiled_cog_on_the_input_grid(tmp_path: Path, spec: ModelSpec, image: Path,
-                                                 checkpoints: dict[str, Path], expected: np.ndarray) -> None:
+def test_output_is_a_tiled_cog_on_the_input_grid(
+    tmp_path: Path, spec: ModelSpec, image: Path, checkpoints: dict[str, Path], expected: np.ndarray
+) -> None:
     out, probabilities = tmp_path / "cs.tif", tmp_path / "probabilities.tif"
     calls: list[tuple[int, int]] = []
-    segment_files(image, out, model=spec, checkpoint=checkpoints["plain"], tiling=TILING, device="cpu",
-                  probabilities=probabilities, progress=lambda done, total: calls.append((done, total)))
+    segment_files(
+        image,
+        out,
+        model=spec,
+        checkpoint=checkpoints["plain"],
+        tiling=TILING,
+        device="cpu",
+        probabilities=probabilities,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     with rasterio.open(image) as source, rasterio.open(out) as result:
         assert result.transform == source.transform and result.crs == source.crs
         assert (result.width, result.height, result.count, result.dtypes) == (300, 200, 1, ("uint8",))
@@ -108,8 +121,15 @@ def test_real_bd_ortho_patch_keeps_its_grid(tmp_path: Path) -> None:
     torch.save(random_state_dict(spec, seed=1), weights)
     out = tmp_path / "montpellier.tif"
     rvb = ORTHO / "test_data_rgb.tif"
-    segment_files(rvb, out, model=spec.name, checkpoint=weights, irc=ORTHO / "test_data_irc.tif",
-                  tiling=Tiling(128, 32, 8), device="cpu")
+    segment_files(
+        rvb,
+        out,
+        model=spec.name,
+        checkpoint=weights,
+        irc=ORTHO / "test_data_irc.tif",
+        tiling=Tiling(128, 32, 8),
+        device="cpu",
+    )
     with rasterio.open(rvb) as source, rasterio.open(out) as result:
         assert result.transform == source.transform and result.crs == source.crs
         assert (result.width, result.height) == (source.width, source.height)
@@ -120,8 +140,9 @@ def test_a_raster_smaller_than_a_window(tmp_path: Path, spec: ModelSpec, weights
     image = write_raster(tmp_path / "tiny.tif", smooth_image(5, 37, 50))
     model = build_model(spec)
     model.load_state_dict(weights)
-    result = segment(assemble(image, spec.bands), model, spec, tmp_path / "tiny_cs.tif", tiling=TILING,
-                     device="cpu", output="class")
+    result = segment(
+        assemble(image, spec.bands), model, spec, tmp_path / "tiny_cs.tif", tiling=TILING, device="cpu", output="class"
+    )
     assert result.windows == 1
     with rasterio.open(result.path) as dataset:
         classes = dataset.read(1)
@@ -148,11 +169,13 @@ def test_a_failure_leaves_no_output(tmp_path: Path, spec: ModelSpec, image: Path
 
 
 @pytest.mark.gpu
-def test_gpu_runs_bf16_channels_last_and_agrees_with_cpu(tmp_path: Path, spec: ModelSpec, image: Path,
-                                                         checkpoints: dict[str, Path], expected: np.ndarray) -> None:
+def test_gpu_runs_bf16_channels_last_and_agrees_with_cpu(
+    tmp_path: Path, spec: ModelSpec, image: Path, checkpoints: dict[str, Path], expected: np.ndarray
+) -> None:
     out = tmp_path / "gpu.tif"
-    result = segment_files(image, out, model=spec.name, checkpoint=checkpoints["plain"], tiling=TILING,
-                           device="cuda", output="class")
+    result = segment_files(
+        image, out, model=spec.name, checkpoint=checkpoints["plain"], tiling=TILING, device="cuda", output="class"
+    )
     assert result.device == "cuda"
     predictor = Predictor(build_model(spec), spec, legend(spec, "class").lut, torch.device("cuda"))
     assert predictor.dtype is torch.bfloat16

@@ -58,15 +58,21 @@ def _edited_registry(tmp_path: Path, edit) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda d: d["class_sets"]["flair"][0].update(cs="CS9.9"), r"maps to 'CS9.9', which is not a couverture leaf"),
-    (lambda d: d["class_sets"]["flair"][0].update(cs="CS1.1"), r"not a couverture leaf"),
-    (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(mean=[1, 2]), r"one value per band \(3\)"),
-    (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(bands=["R", "G", "SWIR"]), r"bands .* among R, G, B, NIR, E"),
-    (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(masked=[42]), r"masked classes \[42\]"),
-    (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(classes="cosia"), r"unknown class set 'cosia'"),
-    (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].pop("encoder"), r"FLAIR-INC_rgb_15cl has no 'encoder'"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["class_sets"]["flair"][0].update(cs="CS9.9"), r"maps to 'CS9.9', which is not a couverture leaf"),
+        (lambda d: d["class_sets"]["flair"][0].update(cs="CS1.1"), r"not a couverture leaf"),
+        (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(mean=[1, 2]), r"one value per band \(3\)"),
+        (
+            lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(bands=["R", "G", "SWIR"]),
+            r"bands .* among R, G, B, NIR, E",
+        ),
+        (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(masked=[42]), r"masked classes \[42\]"),
+        (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(classes="cosia"), r"unknown class set 'cosia'"),
+        (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].pop("encoder"), r"FLAIR-INC_rgb_15cl has no 'encoder'"),
+    ],
+)
 def test_malformed_registry_is_refused_on_load(tmp_path: Path, edit, message: str) -> None:
     with pytest.raises(RegistryError, match=message):
         load_models(_edited_registry(tmp_path, edit))
@@ -83,7 +89,7 @@ def test_legends_map_channels_to_pixel_values() -> None:
     assert list(values.values()) == couverture().leaves() and min(values) == 1
     cs = legend(spec, "cs")
     assert [values.get(int(value)) for value in cs.lut] == [klass.cs for klass in spec.classes]
-    assert cs.colors[0][3] == 0 and cs.colors[1] == (0xff, 0x37, 0x7a, 255)
+    assert cs.colors[0][3] == 0 and cs.colors[1] == (0xFF, 0x37, 0x7A, 255)
     assert list(legend(spec, "class").lut) == list(range(1, 20))
     with pytest.raises(InvalidInputError, match="unknown output 'rgb'; expected one of cs, class"):
         legend(spec, "rgb")

@@ -22,8 +22,10 @@ LIDAR = DATA / "lidar" / "test_data_77055_627760_LA93_IGN69.laz"
 @pytest.fixture(scope="module")
 def patch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The real R, G, B, NIR patch, its labels and its elevation band."""
-    with rasterio.open(DATA / "ortho" / "test_data_rgb.tif") as rgb, \
-            rasterio.open(DATA / "ortho" / "test_data_irc.tif") as irc:
+    with (
+        rasterio.open(DATA / "ortho" / "test_data_rgb.tif") as rgb,
+        rasterio.open(DATA / "ortho" / "test_data_irc.tif") as irc,
+    ):
         image = np.concatenate([rgb.read(), irc.read(1)[None]])
         transform = rgb.transform
     labels, elevation = labels_and_elevation(read_points([LIDAR]), transform, image.shape[1:], image[0], image[3])
@@ -54,8 +56,10 @@ def test_training_is_reproducible_and_scored_on_unseen_pixels(patch: tuple) -> N
     first = train(spec, image, labels, steps=8, crop=64, batch=2, seed=3)
     second = train(spec, image, labels, steps=8, crop=64, batch=2, seed=3)
     assert first.pixel_accuracy == second.pixel_accuracy
-    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
-                                                  second.model.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True)
+    )
     assert first.train_pixels + first.heldout_pixels == int((labels != NO_LABEL).sum())
     assert first.iou["water"] is None, "no water in the held-out strip: no score rather than a made-up one"
 

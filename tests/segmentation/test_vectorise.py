@@ -31,7 +31,9 @@ PX = 5
 
 def put(raster: np.ndarray, value: int, row_m: float, col_m: float, height_m: float, width_m: float) -> None:
     """Paint a block given in metres from the top-left corner."""
-    raster[round(row_m * PX):round((row_m + height_m) * PX), round(col_m * PX):round((col_m + width_m) * PX)] = value
+    raster[round(row_m * PX) : round((row_m + height_m) * PX), round(col_m * PX) : round((col_m + width_m) * PX)] = (
+        value
+    )
 
 
 def centre(row_m: float, col_m: float) -> shapely.Point:
@@ -82,8 +84,13 @@ def assert_partition(polygons: np.ndarray, raster: np.ndarray) -> None:
 def test_patches_under_their_unit_merge_into_the_neighbour_with_the_longest_boundary() -> None:
     result = vectorise(landscape(), TRANSFORM, CRS, CLASSES, nodata=NODATA, tolerance_m=0)
     assert sorted(zip(result["code_cs"], result["surface_m2"])) == [
-        ("CS1.1.1.1", 225.0), ("CS1.1.1.1", 225.0), ("CS1.1.1.1", 225.0), ("CS1.1.1.2", 6525.0),
-        ("CS2.1.1.1", 3600.0), ("CS2.2.1", 900.0), ("CS2.2.1", 27400.0),
+        ("CS1.1.1.1", 225.0),
+        ("CS1.1.1.1", 225.0),
+        ("CS1.1.1.1", 225.0),
+        ("CS1.1.1.2", 6525.0),
+        ("CS2.1.1.1", 3600.0),
+        ("CS2.2.1", 900.0),
+        ("CS2.2.1", 27400.0),
     ]
 
     def code_at(row_m: float, col_m: float) -> str:
@@ -96,12 +103,15 @@ def test_patches_under_their_unit_merge_into_the_neighbour_with_the_longest_boun
     assert code_at(165, 160) == "CS2.1.1.1"  # the 3 600 m² wood
 
 
-@pytest.mark.parametrize(("building", "units", "kept"), [
-    (True, MinimumUnits(), True),  # 900 m² ≥ 500 within 20 m of a building
-    (False, MinimumUnits(), False),  # car parks alone are no zone construite: 900 m² < 2 500
-    (True, MinimumUnits(built_up_reach_m=5), False),  # the building too far for a 5 m reach
-    (False, MinimumUnits(open_m2=800), True),  # units are parameters
-])
+@pytest.mark.parametrize(
+    ("building", "units", "kept"),
+    [
+        (True, MinimumUnits(), True),  # 900 m² ≥ 500 within 20 m of a building
+        (False, MinimumUnits(), False),  # car parks alone are no zone construite: 900 m² < 2 500
+        (True, MinimumUnits(built_up_reach_m=5), False),  # the building too far for a 5 m reach
+        (False, MinimumUnits(open_m2=800), True),  # units are parameters
+    ],
+)
 def test_the_zone_construite_is_the_reach_of_buildings(building: bool, units: MinimumUnits, kept: bool) -> None:
     raster = np.full((500, 500), PAVED, dtype=np.uint8)
     put(raster, GRASS, 35, 35, 30, 30)
@@ -169,8 +179,18 @@ def test_a_small_patch_with_only_nodata_around_stays() -> None:
 
 
 def write_classes(path: Path, raster: np.ndarray, tags: dict[str, str]) -> Path:
-    with rasterio.open(path, "w", driver="GTiff", width=raster.shape[1], height=raster.shape[0], count=1,
-                       dtype="uint8", crs=CRS, transform=TRANSFORM, nodata=0) as dataset:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=raster.shape[1],
+        height=raster.shape[0],
+        count=1,
+        dtype="uint8",
+        crs=CRS,
+        transform=TRANSFORM,
+        nodata=0,
+    ) as dataset:
         dataset.write(raster, 1)
         dataset.update_tags(**tags)
     return path
@@ -192,22 +212,31 @@ def test_a_cs_raster_vectorises_with_its_own_legend_and_nodata(tmp_path: Path) -
     assert window.total_bounds[0] == pytest.approx((TRANSFORM @ (250, 0))[0])
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"pixels": np.zeros((10, 10), dtype=np.float32)}, "uint8"),
-    ({"pixels": np.zeros((2, 10, 10), dtype=np.uint8)}, "2-D"),
-    ({"pixels": np.zeros((0, 10), dtype=np.uint8)}, "empty"),
-    ({"pixels": np.full((10, 10), 7, dtype=np.uint8)}, r"pixel values \[7\] have no class"),
-    ({"classes": ["CS1.1.1.1", "CS9.9"]}, "unknown couverture"),
-    ({"classes": ["CS1.1.1.1", "CS1.1"]}, "not a couverture leaf"),
-    ({"crs": "EPSG:4326"}, "projected CRS in metres"),
-    ({"crs": None}, "no CRS"),
-    ({"max_pixels": 50}, "over the 50 px"),
-    ({"tolerance_m": -1.0}, "tolerance_m"),
-    ({"nodata": 300}, "nodata"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"pixels": np.zeros((10, 10), dtype=np.float32)}, "uint8"),
+        ({"pixels": np.zeros((2, 10, 10), dtype=np.uint8)}, "2-D"),
+        ({"pixels": np.zeros((0, 10), dtype=np.uint8)}, "empty"),
+        ({"pixels": np.full((10, 10), 7, dtype=np.uint8)}, r"pixel values \[7\] have no class"),
+        ({"classes": ["CS1.1.1.1", "CS9.9"]}, "unknown couverture"),
+        ({"classes": ["CS1.1.1.1", "CS1.1"]}, "not a couverture leaf"),
+        ({"crs": "EPSG:4326"}, "projected CRS in metres"),
+        ({"crs": None}, "no CRS"),
+        ({"max_pixels": 50}, "over the 50 px"),
+        ({"tolerance_m": -1.0}, "tolerance_m"),
+        ({"nodata": 300}, "nodata"),
+    ],
+)
 def test_bad_inputs_are_refused_with_a_clear_message(change: dict, message: str) -> None:
-    arguments = {"pixels": np.ones((10, 10), dtype=np.uint8), "transform": TRANSFORM, "crs": CRS,
-                 "classes": ["CS1.1.1.1", "CS2.2.1"], "max_pixels": 1000, "nodata": NODATA}
+    arguments = {
+        "pixels": np.ones((10, 10), dtype=np.uint8),
+        "transform": TRANSFORM,
+        "crs": CRS,
+        "classes": ["CS1.1.1.1", "CS2.2.1"],
+        "max_pixels": 1000,
+        "nodata": NODATA,
+    }
     arguments.update(change)
     with pytest.raises(InvalidInputError, match=message):
         vectorise(**arguments)

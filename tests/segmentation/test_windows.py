@@ -10,15 +10,18 @@ from ocsge_processes.segmentation import Tiling, plan
 from ocsge_processes.segmentation.windows import count, default_tiling
 
 
-@pytest.mark.parametrize(("width", "height", "tiling"), [
-    (300, 200, Tiling(128, 32)),
-    (128, 128, Tiling(128, 32)),
-    (1000, 65, Tiling(128, 32)),
-    (50, 37, Tiling(128, 32)),
-    (1, 1, Tiling(64, 16)),
-    (2049, 1537, Tiling(512, 128)),
-    (700, 300, Tiling(256, 0)),
-])
+@pytest.mark.parametrize(
+    ("width", "height", "tiling"),
+    [
+        (300, 200, Tiling(128, 32)),
+        (128, 128, Tiling(128, 32)),
+        (1000, 65, Tiling(128, 32)),
+        (50, 37, Tiling(128, 32)),
+        (1, 1, Tiling(64, 16)),
+        (2049, 1537, Tiling(512, 128)),
+        (700, 300, Tiling(256, 0)),
+    ],
+)
 def test_cores_cover_every_pixel_exactly_once(width: int, height: int, tiling: Tiling) -> None:
     written = np.zeros((height, width), np.int32)
     tiles = plan(width, height, tiling)
@@ -26,10 +29,12 @@ def test_cores_cover_every_pixel_exactly_once(width: int, height: int, tiling: T
     for tile in tiles:
         assert (tile.read.width, tile.read.height) == (tiling.window, tiling.window)
         rows, cols = tile.crop
-        assert 0 <= rows.start and rows.stop <= tiling.window and 0 <= cols.start and cols.stop <= tiling.window
+        assert rows.start >= 0 and rows.stop <= tiling.window and cols.start >= 0 and cols.stop <= tiling.window
         assert (rows.stop - rows.start, cols.stop - cols.start) == (tile.core.height, tile.core.width)
-        written[tile.core.row_off:tile.core.row_off + tile.core.height,
-                tile.core.col_off:tile.core.col_off + tile.core.width] += 1
+        written[
+            tile.core.row_off : tile.core.row_off + tile.core.height,
+            tile.core.col_off : tile.core.col_off + tile.core.width,
+        ] += 1
     assert (written == 1).all()
 
 
@@ -44,11 +49,14 @@ def test_a_pixel_sees_its_margin_and_windows_stay_near_the_raster() -> None:
         assert -tiling.margin <= tile.read.col_off and tile.read.col_off + tiling.window <= width + tiling.margin
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"window": 100}, "window must be a positive multiple of 32 px; got 100"),
-    ({"window": 128, "margin": 64}, "margin must be at least 0 and less than half the window"),
-    ({"batch_size": 0}, "batch_size must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window": 100}, "window must be a positive multiple of 32 px; got 100"),
+        ({"window": 128, "margin": 64}, "margin must be at least 0 and less than half the window"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+    ],
+)
 def test_bad_tilings_are_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         Tiling(**kwargs)

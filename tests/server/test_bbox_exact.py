@@ -36,8 +36,9 @@ EDGE_COMMUNES = ("33009", "33529", "33236", "33005")
 
 def _items(server: str, collection: str, **params: str) -> dict[object, shapely.Geometry]:
     """Every feature of a request (one page holds them all), by id."""
-    response = requests.get(f"{server}/collections/{collection}/items",
-                            params={"f": "json", "limit": 10_000, **params}, timeout=300)
+    response = requests.get(
+        f"{server}/collections/{collection}/items", params={"f": "json", "limit": 10_000, **params}, timeout=300
+    )
     assert response.status_code == 200, response.text[:500]
     page = response.json()
     assert page["numberReturned"] == len(page["features"]) < 10_000
@@ -109,22 +110,30 @@ def test_the_issue_example_matches_and_corner_projection_would_not(server: str) 
 def test_spatial_filters_select_the_true_shape_of_their_geometry(server: str, crs: str) -> None:
     """S_INTERSECTS with a polygon, CQL2 JSON bbox literals and S_DISJOINT, in filter-crs."""
     differences = _items(server, "ocsge-difference", crs=crs)
-    bbox = _in_axis_order(ISSUE_BBOX, crs) if crs != f"{EPSG}3857" else _edge_boxes(
-        _items(server, "communes", crs=crs), ("33009",))[1]
+    bbox = (
+        _in_axis_order(ISSUE_BBOX, crs)
+        if crs != f"{EPSG}3857"
+        else _edge_boxes(_items(server, "communes", crs=crs), ("33009",))[1]
+    )
     expected = _expected(differences, bbox)
     x0, y0, x1, y1 = bbox
     polygon = f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
     by_text = _items(server, "ocsge-difference", filter=f"S_INTERSECTS(geometry,{polygon})", **{"filter-crs": crs})
-    by_json = _items(server, "ocsge-difference", **{"filter-crs": crs, "filter-lang": "cql2-json"}, filter=json.dumps(
-        {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": list(bbox)}]}))
+    by_json = _items(
+        server,
+        "ocsge-difference",
+        **{"filter-crs": crs, "filter-lang": "cql2-json"},
+        filter=json.dumps({"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": list(bbox)}]}),
+    )
     disjoint = _items(server, "ocsge-difference", filter=f"S_DISJOINT(geometry,{polygon})", **{"filter-crs": crs})
     assert set(by_text) == set(by_json) == expected
     assert set(disjoint) == set(differences) - expected
 
 
 def _matched(server: str, **params: str) -> int:
-    response = requests.get(f"{server}/collections/ocsge-difference/items", params={"f": "json", "limit": 1, **params},
-                            timeout=120)
+    response = requests.get(
+        f"{server}/collections/ocsge-difference/items", params={"f": "json", "limit": 1, **params}, timeout=120
+    )
     assert response.status_code == 200, response.text[:500]
     return response.json()["numberMatched"]
 
@@ -147,9 +156,23 @@ def test_gdal_spat_reads_exactly_the_features_meeting_the_box(server: str, tmp_p
     for bbox in [ISSUE_BBOX, *_edge_boxes(_items(server, "communes", crs=CRS84), ("33529",))]:
         out = tmp_path / "spat.geojson"
         out.unlink(missing_ok=True)
-        done = subprocess.run(["ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{server}/collections/ocsge-difference",
-                               "-oo", "PAGE_SIZE=1000", "-preserve_fid", "-spat", *map(repr, bbox)],
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [
+                "ogr2ogr",
+                "-f",
+                "GeoJSON",
+                str(out),
+                f"OAPIF:{server}/collections/ocsge-difference",
+                "-oo",
+                "PAGE_SIZE=1000",
+                "-preserve_fid",
+                "-spat",
+                *map(repr, bbox),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         read = {f["id"] for f in json.loads(out.read_text())["features"]}
         assert read == _expected(in_crs84, bbox), bbox
@@ -179,15 +202,20 @@ def drom_server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str
         for epsg, (departement, _, (cx, cy)) in DROM_SITES.items():
             moved = frame.copy()
             moved["departement"] = departement
-            moved = moved.set_geometry(shapely.transform(
-                np.asarray(frame.geometry.values), lambda c: c + [cx - (x0 + x1) / 2, cy - (y0 + y1) / 2]), crs=epsg)
+            moved = moved.set_geometry(
+                shapely.transform(
+                    np.asarray(frame.geometry.values), lambda c: c + [cx - (x0 + x1) / 2, cy - (y0 + y1) / 2]
+                ),
+                crs=epsg,
+            )
             for keys, part in moved.groupby(list(layer.slice_keys)):
                 keys = keys if isinstance(keys, tuple) else (keys,)
                 values = [key.item() if isinstance(key, np.generic) else key for key in keys]
                 target.replace_slice(layer, epsg, part, dict(zip(layer.slice_keys, values)))
     target.close()
-    with web_server(url, tmp_path_factory.mktemp("drom-server"), BIN, OCSGE_DATA_DIR=str(SHARED),
-                    OCSGE_TRUSTED_HOSTS="localhost") as server_url:
+    with web_server(
+        url, tmp_path_factory.mktemp("drom-server"), BIN, OCSGE_DATA_DIR=str(SHARED), OCSGE_TRUSTED_HOSTS="localhost"
+    ) as server_url:
         yield server_url
 
 

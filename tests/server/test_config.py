@@ -17,13 +17,26 @@ from ..conftest import ROOT
 
 
 def _reunion_frame() -> gpd.GeoDataFrame:
-    squares = [shapely.MultiPolygon([shapely.box(340000 + i * 100, 7660000, 340100 + i * 100, 7660100)])
-               for i in range(3)]
-    return gpd.GeoDataFrame({
-        "id": ["a", "b", "c"], "code_cs": ["CS1.1.1.1"] * 3, "code_us": ["US5"] * 3, "millesime": [2022] * 3,
-        "source": ["test"] * 3, "ossature": [0] * 3, "id_origine": ["NC"] * 3, "code_or": ["NC"] * 3,
-        "departement": ["974"] * 3, "libelle_cs": ["Zones bâties"] * 3, "libelle_us": ["Usage résidentiel"] * 3,
-    }, geometry=squares, crs=2975)
+    squares = [
+        shapely.MultiPolygon([shapely.box(340000 + i * 100, 7660000, 340100 + i * 100, 7660100)]) for i in range(3)
+    ]
+    return gpd.GeoDataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "code_cs": ["CS1.1.1.1"] * 3,
+            "code_us": ["US5"] * 3,
+            "millesime": [2022] * 3,
+            "source": ["test"] * 3,
+            "ossature": [0] * 3,
+            "id_origine": ["NC"] * 3,
+            "code_or": ["NC"] * 3,
+            "departement": ["974"] * 3,
+            "libelle_cs": ["Zones bâties"] * 3,
+            "libelle_us": ["Usage résidentiel"] * 3,
+        },
+        geometry=squares,
+        crs=2975,
+    )
 
 
 def test_overseas_data_is_published_in_its_own_crs(tmp_path: Path) -> None:
@@ -46,7 +59,9 @@ def test_overseas_data_is_published_in_its_own_crs(tmp_path: Path) -> None:
 def test_generated_data_is_said_in_the_collection_description(server: str) -> None:
     import requests
 
-    collections = {c["id"]: c for c in requests.get(f"{server}/collections", params={"f": "json"}).json()["collections"]}
+    collections = {
+        c["id"]: c for c in requests.get(f"{server}/collections", params={"f": "json"}).json()["collections"]
+    }
     for name in ("ocsge-occupation-sol", "ocsge-zone-construite", "ocsge-difference"):
         assert "GÉNÉRÉES" in collections[name]["description"] and "2021" in collections[name]["description"], name
     assert "GÉNÉRÉES" not in collections["communes"]["description"]

@@ -51,6 +51,7 @@ def _and(f: Callable, g: Callable) -> Callable:
     def both(x):
         a, b = f(x), g(x)
         return False if a is False or b is False else (None if a is None or b is None else True)
+
     return both
 
 
@@ -58,75 +59,138 @@ def _or(f: Callable, g: Callable) -> Callable:
     def either(x):
         a, b = f(x), g(x)
         return True if a or b else (None if a is None or b is None else False)
+
     return either
 
 
 def _like(pattern: str, nocase: bool = False) -> Callable[[str], bool]:
     glob = pattern.replace("%", "*").replace("_", "?")
-    return (lambda v: fnmatch.fnmatchcase(v.lower(), glob.lower())) if nocase else (
-        lambda v: fnmatch.fnmatchcase(v, glob))
+    return (
+        (lambda v: fnmatch.fnmatchcase(v.lower(), glob.lower())) if nocase else (lambda v: fnmatch.fnmatchcase(v, glob))
+    )
 
 
-A = ("code_cs_apres = 'CS1.1.1.1'", _op("=", _p("code_cs_apres"), "CS1.1.1.1"),
-     _cmp("code_cs_apres", lambda v: v == "CS1.1.1.1"))
+A = (
+    "code_cs_apres = 'CS1.1.1.1'",
+    _op("=", _p("code_cs_apres"), "CS1.1.1.1"),
+    _cmp("code_cs_apres", lambda v: v == "CS1.1.1.1"),
+)
 B = ("millesime_avant = 2015", _op("=", _p("millesime_avant"), 2015), _cmp("millesime_avant", lambda v: v == 2015))
 C = ("code_us_avant = 'US5'", _op("=", _p("code_us_avant"), "US5"), _cmp("code_us_avant", lambda v: v == "US5"))
 
 
 def attribute_cases() -> list[Case]:
     """Cases on the properties of ocsge-difference (real SYBARVAL changes and generated ones, some nulls)."""
+
     def simple(cls: str, text: str, op: str, name: str, value: object, test: Callable) -> Case:
         return Case(cls, text, _op(op, _p(name), value), _cmp(name, test))
+
     return [
-        simple("basic-cql2", "code_cs_apres = 'CS1.1.1.1'", "=", "code_cs_apres", "CS1.1.1.1",
-               lambda v: v == "CS1.1.1.1"),
-        simple("basic-cql2", "code_cs_apres <> 'CS1.1.1.1'", "<>", "code_cs_apres", "CS1.1.1.1",
-               lambda v: v != "CS1.1.1.1"),
+        simple(
+            "basic-cql2", "code_cs_apres = 'CS1.1.1.1'", "=", "code_cs_apres", "CS1.1.1.1", lambda v: v == "CS1.1.1.1"
+        ),
+        simple(
+            "basic-cql2", "code_cs_apres <> 'CS1.1.1.1'", "<>", "code_cs_apres", "CS1.1.1.1", lambda v: v != "CS1.1.1.1"
+        ),
         simple("basic-cql2", "millesime_avant < 2018", "<", "millesime_avant", 2018, lambda v: v < 2018),
         simple("basic-cql2", "millesime_avant <= 2015", "<=", "millesime_avant", 2015, lambda v: v <= 2015),
         simple("basic-cql2", "millesime_apres > 2018", ">", "millesime_apres", 2018, lambda v: v > 2018),
         simple("basic-cql2", "millesime_apres >= 2024", ">=", "millesime_apres", 2024, lambda v: v >= 2024),
         simple("basic-cql2", "code_us_apres < 'US2'", "<", "code_us_apres", "US2", lambda v: v < "US2"),
-        Case("basic-cql2", "code_cs_avant IS NULL", _op("isNull", _p("code_cs_avant")),
-             lambda props: props.get("code_cs_avant") is None),
-        Case("basic-cql2", "code_cs_avant IS NOT NULL", _op("not", _op("isNull", _p("code_cs_avant"))),
-             lambda props: props.get("code_cs_avant") is not None),
+        Case(
+            "basic-cql2",
+            "code_cs_avant IS NULL",
+            _op("isNull", _p("code_cs_avant")),
+            lambda props: props.get("code_cs_avant") is None,
+        ),
+        Case(
+            "basic-cql2",
+            "code_cs_avant IS NOT NULL",
+            _op("not", _op("isNull", _p("code_cs_avant"))),
+            lambda props: props.get("code_cs_avant") is not None,
+        ),
         Case("basic-cql2", f"{A[0]} AND {B[0]}", _op("and", A[1], B[1]), _and(A[2], B[2])),
         Case("basic-cql2", f"{A[0]} OR {C[0]}", _op("or", A[1], C[1]), _or(A[2], C[2])),
         Case("basic-cql2", f"NOT ({C[0]})", _op("not", C[1]), _not(C[2])),
         Case("basic-cql2", f"NOT (NOT ({A[0]}))", _op("not", _op("not", A[1])), A[2]),
-        Case("basic-cql2", f"{A[0]} OR {B[0]} AND {C[0]}", _op("or", A[1], _op("and", B[1], C[1])),
-             _or(A[2], _and(B[2], C[2]))),
-        Case("basic-cql2", f"({A[0]} OR {B[0]}) AND NOT {C[0]}", _op("and", _op("or", A[1], B[1]), _op("not", C[1])),
-             _and(_or(A[2], B[2]), _not(C[2]))),
+        Case(
+            "basic-cql2",
+            f"{A[0]} OR {B[0]} AND {C[0]}",
+            _op("or", A[1], _op("and", B[1], C[1])),
+            _or(A[2], _and(B[2], C[2])),
+        ),
+        Case(
+            "basic-cql2",
+            f"({A[0]} OR {B[0]}) AND NOT {C[0]}",
+            _op("and", _op("or", A[1], B[1]), _op("not", C[1])),
+            _and(_or(A[2], B[2]), _not(C[2])),
+        ),
         Case("basic-cql2", "TRUE", True, lambda props: True),
         Case("basic-cql2", "FALSE", False, lambda props: False),
-        simple("advanced-comparison-operators", "code_cs_apres LIKE 'CS1.1%'", "like", "code_cs_apres", "CS1.1%",
-               _like("CS1.1%")),
-        simple("advanced-comparison-operators", "code_cs_apres LIKE 'CS2._._'", "like", "code_cs_apres", "CS2._._",
-               _like("CS2._._")),
-        Case("advanced-comparison-operators", "code_cs_apres NOT LIKE 'CS1%'",
-             _op("not", _op("like", _p("code_cs_apres"), "CS1%")), _not(_cmp("code_cs_apres", _like("CS1%")))),
-        Case("advanced-comparison-operators", "millesime_avant BETWEEN 2014 AND 2016",
-             _op("between", _p("millesime_avant"), 2014, 2016), _cmp("millesime_avant", lambda v: 2014 <= v <= 2016)),
-        Case("advanced-comparison-operators", "millesime_avant NOT BETWEEN 2014 AND 2016",
-             _op("not", _op("between", _p("millesime_avant"), 2014, 2016)),
-             _cmp("millesime_avant", lambda v: not 2014 <= v <= 2016)),
-        Case("advanced-comparison-operators", "code_us_apres IN ('US2', 'US5', 'US9')",
-             _op("in", _p("code_us_apres"), ["US2", "US5", "US9"]),
-             _cmp("code_us_apres", lambda v: v in ("US2", "US5", "US9"))),
-        Case("advanced-comparison-operators", "code_us_apres NOT IN ('US2', 'US5')",
-             _op("not", _op("in", _p("code_us_apres"), ["US2", "US5"])),
-             _cmp("code_us_apres", lambda v: v not in ("US2", "US5"))),
-        Case("case-insensitive-comparison", "CASEI(code_us_apres) = CASEI('us5')",
-             _op("=", _op("casei", _p("code_us_apres")), _op("casei", "us5")),
-             _cmp("code_us_apres", lambda v: v.lower() == "us5")),
-        Case("case-insensitive-comparison", "CASEI(code_cs_apres) LIKE CASEI('cs1.1.1%')",
-             _op("like", _op("casei", _p("code_cs_apres")), _op("casei", "cs1.1.1%")),
-             _cmp("code_cs_apres", _like("cs1.1.1%", nocase=True))),
-        Case("case-insensitive-comparison", "CASEI(code_us_avant) IN (CASEI('us1.1'), CASEI('Us5'))",
-             _op("in", _op("casei", _p("code_us_avant")), [_op("casei", "us1.1"), _op("casei", "Us5")]),
-             _cmp("code_us_avant", lambda v: v.lower() in ("us1.1", "us5"))),
+        simple(
+            "advanced-comparison-operators",
+            "code_cs_apres LIKE 'CS1.1%'",
+            "like",
+            "code_cs_apres",
+            "CS1.1%",
+            _like("CS1.1%"),
+        ),
+        simple(
+            "advanced-comparison-operators",
+            "code_cs_apres LIKE 'CS2._._'",
+            "like",
+            "code_cs_apres",
+            "CS2._._",
+            _like("CS2._._"),
+        ),
+        Case(
+            "advanced-comparison-operators",
+            "code_cs_apres NOT LIKE 'CS1%'",
+            _op("not", _op("like", _p("code_cs_apres"), "CS1%")),
+            _not(_cmp("code_cs_apres", _like("CS1%"))),
+        ),
+        Case(
+            "advanced-comparison-operators",
+            "millesime_avant BETWEEN 2014 AND 2016",
+            _op("between", _p("millesime_avant"), 2014, 2016),
+            _cmp("millesime_avant", lambda v: 2014 <= v <= 2016),
+        ),
+        Case(
+            "advanced-comparison-operators",
+            "millesime_avant NOT BETWEEN 2014 AND 2016",
+            _op("not", _op("between", _p("millesime_avant"), 2014, 2016)),
+            _cmp("millesime_avant", lambda v: not 2014 <= v <= 2016),
+        ),
+        Case(
+            "advanced-comparison-operators",
+            "code_us_apres IN ('US2', 'US5', 'US9')",
+            _op("in", _p("code_us_apres"), ["US2", "US5", "US9"]),
+            _cmp("code_us_apres", lambda v: v in ("US2", "US5", "US9")),
+        ),
+        Case(
+            "advanced-comparison-operators",
+            "code_us_apres NOT IN ('US2', 'US5')",
+            _op("not", _op("in", _p("code_us_apres"), ["US2", "US5"])),
+            _cmp("code_us_apres", lambda v: v not in ("US2", "US5")),
+        ),
+        Case(
+            "case-insensitive-comparison",
+            "CASEI(code_us_apres) = CASEI('us5')",
+            _op("=", _op("casei", _p("code_us_apres")), _op("casei", "us5")),
+            _cmp("code_us_apres", lambda v: v.lower() == "us5"),
+        ),
+        Case(
+            "case-insensitive-comparison",
+            "CASEI(code_cs_apres) LIKE CASEI('cs1.1.1%')",
+            _op("like", _op("casei", _p("code_cs_apres")), _op("casei", "cs1.1.1%")),
+            _cmp("code_cs_apres", _like("cs1.1.1%", nocase=True)),
+        ),
+        Case(
+            "case-insensitive-comparison",
+            "CASEI(code_us_avant) IN (CASEI('us1.1'), CASEI('Us5'))",
+            _op("in", _op("casei", _p("code_us_avant")), [_op("casei", "us1.1"), _op("casei", "Us5")]),
+            _cmp("code_us_avant", lambda v: v.lower() in ("us1.1", "us5")),
+        ),
     ]
 
 
@@ -147,11 +211,14 @@ def spatial_cases(communes: list[dict]) -> list[Case]:
         "polygon": centre,
         "multipoint": shapely.MultiPoint([s.representative_point() for s in shapes[1:4]]),
         "multilinestring": shapely.MultiLineString([line, shapely.LineString([(x0, y1), (x1, y0)])]),
-        "multipolygon": shapely.MultiPolygon([shapely.box(x0, y0, x0 + 0.2 * w, y0 + 0.2 * h),
-                                              shapely.box(x1 - 0.2 * w, y1 - 0.2 * h, x1, y1)]),
+        "multipolygon": shapely.MultiPolygon(
+            [shapely.box(x0, y0, x0 + 0.2 * w, y0 + 0.2 * h), shapely.box(x1 - 0.2 * w, y1 - 0.2 * h, x1, y1)]
+        ),
     }
-    cases = [_spatial("basic-spatial-functions", "s_intersects", literals["point"]),
-             _bbox_case((x0 + 0.3 * w, y0 + 0.3 * h, x0 + 0.5 * w, y0 + 0.5 * h))]
+    cases = [
+        _spatial("basic-spatial-functions", "s_intersects", literals["point"]),
+        _bbox_case((x0 + 0.3 * w, y0 + 0.3 * h, x0 + 0.5 * w, y0 + 0.5 * h)),
+    ]
     cases += [_spatial("basic-spatial-functions-plus", "s_intersects", g) for g in literals.values()]
     cases += [
         _spatial("spatial-functions", "s_intersects", literals["multipolygon"]),
@@ -167,15 +234,22 @@ def spatial_cases(communes: list[dict]) -> list[Case]:
 
 
 def _spatial(cls: str, op: str, literal: shapely.Geometry) -> Case:
-    return Case(cls, f"{op.upper()}(geometry, {literal.wkt})",
-                _op(op, _p("geometry"), shapely.geometry.mapping(literal)),
-                lambda shape: getattr(shape, op[2:])(literal))
+    return Case(
+        cls,
+        f"{op.upper()}(geometry, {literal.wkt})",
+        _op(op, _p("geometry"), shapely.geometry.mapping(literal)),
+        lambda shape: getattr(shape, op[2:])(literal),
+    )
 
 
 def _bbox_case(box: tuple[float, float, float, float]) -> Case:
     rectangle = shapely.box(*box)
-    return Case("basic-spatial-functions", f"S_INTERSECTS(geometry, BBOX({', '.join(map(repr, box))}))",
-                _op("s_intersects", _p("geometry"), {"bbox": list(box)}), lambda shape: shape.intersects(rectangle))
+    return Case(
+        "basic-spatial-functions",
+        f"S_INTERSECTS(geometry, BBOX({', '.join(map(repr, box))}))",
+        _op("s_intersects", _p("geometry"), {"bbox": list(box)}),
+        lambda shape: shape.intersects(rectangle),
+    )
 
 
 def _all(server: str, path: str, **params) -> list[dict]:
@@ -197,7 +271,7 @@ def _ids(server: str, path: str, case: Case, encoding: str, **params) -> set:
 @pytest.fixture(scope="module")
 def declared(server: str) -> set[str]:
     classes = requests.get(server + "/conformance", params={"f": "json"}, timeout=30).json()["conformsTo"]
-    return {uri[len(CQL2):] for uri in classes if uri.startswith(CQL2)}
+    return {uri[len(CQL2) :] for uri in classes if uri.startswith(CQL2)}
 
 
 def test_the_walk_covers_every_declared_cql2_class(server: str, declared: set[str]) -> None:
@@ -218,8 +292,9 @@ def test_attribute_operators_in_text_and_json(server: str, declared: set[str]) -
         if not by_text == by_json == expected:
             failures.append(f"{case.text}: text {len(by_text)}, json {len(by_json)}, expected {len(expected)}")
     assert not failures, failures
-    selective = [c for c in attribute_cases() if 0 < sum(c.expected(f["properties"]) is True for f in features)
-                 < len(features)]
+    selective = [
+        c for c in attribute_cases() if 0 < sum(c.expected(f["properties"]) is True for f in features) < len(features)
+    ]
     assert len(selective) >= len(attribute_cases()) - 3, "nearly every case selects some features, not all"
 
 
@@ -233,7 +308,9 @@ def test_spatial_operators_in_text_and_json(server: str, declared: set[str]) -> 
         by_text = _ids(server, COMMUNES, case, "text", **{"filter-crs": L93, "skipGeometry": "true"})
         by_json = _ids(server, COMMUNES, case, "json", **{"filter-crs": L93, "skipGeometry": "true"})
         if not by_text == by_json == expected:
-            failures.append(f"{case.conformance} {case.text[:60]}: text {sorted(by_text)}, json {sorted(by_json)}, "
-                            f"expected {sorted(expected)}")
+            failures.append(
+                f"{case.conformance} {case.text[:60]}: text {sorted(by_text)}, json {sorted(by_json)}, "
+                f"expected {sorted(expected)}"
+            )
     assert not failures, failures
     assert selective >= 12, "the literals select some communes and not others"

@@ -13,8 +13,13 @@ BAD_REQUESTS = [
     ({"filter": "nope = 1"}, "unknown property 'nope'"),
     ({"filter": "millesime = 'deux mille'"}, "type mismatch"),
     ({"filter": "millesime + 1 = 2019"}, "unsupported"),
-    ({"filter-lang": "cql2-json", "filter": '{"op": "t_after", "args": [{"property": "millesime"}, '
-      '{"timestamp": "2020-01-01T00:00:00Z"}]}'}, "unsupported"),
+    (
+        {
+            "filter-lang": "cql2-json",
+            "filter": '{"op": "t_after", "args": [{"property": "millesime"}, {"timestamp": "2020-01-01T00:00:00Z"}]}',
+        },
+        "unsupported",
+    ),
     ({"filter": "millesime = TIMESTAMP('2020-01-01T00:00:00Z')"}, "type mismatch"),
     ({"filter-lang": "sql", "filter": "1=1"}, "filter-lang"),
     ({"crs": "http://www.opengis.net/def/crs/EPSG/0/9999"}, "not supported"),
@@ -42,8 +47,12 @@ def test_bad_item_queries_get_a_clear_400(server: str, params: dict, hint: str) 
 
 
 def test_bad_cql2_json_body(server: str) -> None:
-    response = requests.post(server + ITEMS, data='{"op": "=", "args": [{"property": "code_cs"}', timeout=30,
-                             headers={"Content-Type": "application/query-cql-json"})
+    response = requests.post(
+        server + ITEMS,
+        data='{"op": "=", "args": [{"property": "code_cs"}',
+        timeout=30,
+        headers={"Content-Type": "application/query-cql-json"},
+    )
     assert response.status_code == 400 and "CQL2 JSON" in response.json()["description"]
 
 

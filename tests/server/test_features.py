@@ -18,23 +18,36 @@ def _get(server: str, path: str, **params) -> dict:
 
 def test_cql2_text_json_get_and_post_agree(server: str) -> None:
     text = "code_cs_apres IN ('CS1.1.1.1','CS1.1.1.2') AND millesime_avant BETWEEN 2014 AND 2016"
-    as_json = {"op": "and", "args": [
-        {"op": "in", "args": [{"property": "code_cs_apres"}, ["CS1.1.1.1", "CS1.1.1.2"]]},
-        {"op": "between", "args": [{"property": "millesime_avant"}, 2014, 2016]}]}
+    as_json = {
+        "op": "and",
+        "args": [
+            {"op": "in", "args": [{"property": "code_cs_apres"}, ["CS1.1.1.1", "CS1.1.1.2"]]},
+            {"op": "between", "args": [{"property": "millesime_avant"}, 2014, 2016]},
+        ],
+    }
     by_text = _get(server, DIFF, filter=text, limit=1)["numberMatched"]
     by_json = _get(server, DIFF, filter=json.dumps(as_json), **{"filter-lang": "cql2-json"}, limit=1)
-    posted = requests.post(server + DIFF, params={"limit": 1}, data=json.dumps(as_json), timeout=60,
-                           headers={"Content-Type": "application/query-cql-json"}).json()
+    posted = requests.post(
+        server + DIFF,
+        params={"limit": 1},
+        data=json.dumps(as_json),
+        timeout=60,
+        headers={"Content-Type": "application/query-cql-json"},
+    ).json()
     assert by_text == by_json["numberMatched"] == posted["numberMatched"] > 0
 
 
 def test_spatial_filters_and_bbox(server: str) -> None:
     box = (-1.17, 44.64, -1.15, 44.66)  # Arcachon, CRS84
-    polygon = (f"POLYGON(({box[0]} {box[1]},{box[2]} {box[1]},{box[2]} {box[3]},{box[0]} {box[3]},"
-               f"{box[0]} {box[1]}))")
+    polygon = f"POLYGON(({box[0]} {box[1]},{box[2]} {box[1]},{box[2]} {box[3]},{box[0]} {box[3]},{box[0]} {box[1]}))"
     by_filter = _get(server, DIFF, filter=f"S_INTERSECTS(geometry,{polygon})", limit=1000)
-    by_json_bbox = _get(server, DIFF, **{"filter-lang": "cql2-json"}, limit=1000, filter=json.dumps(
-        {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": list(box)}]}))
+    by_json_bbox = _get(
+        server,
+        DIFF,
+        **{"filter-lang": "cql2-json"},
+        limit=1000,
+        filter=json.dumps({"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": list(box)}]}),
+    )
     assert 0 < by_filter["numberMatched"] == by_json_bbox["numberMatched"]
     # A CRS84 bbox is the same curved shape in Lambert-93 as the filter's rectangle: exactly the same features.
     by_bbox = _get(server, DIFF, bbox=",".join(map(str, box)), limit=1000)
@@ -46,9 +59,16 @@ def test_spatial_filters_and_bbox(server: str) -> None:
     # In the storage CRS, bbox + bbox-crs and a filter in filter-crs select exactly the same features.
     l93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
     by_l93_bbox = _get(server, DIFF, limit=1000, bbox="361000,6399000,363500,6401500", **{"bbox-crs": l93})
-    by_l93_filter = _get(server, DIFF, limit=1000, **{"filter-crs": l93}, filter=(
-        "S_INTERSECTS(geometry,POLYGON((361000 6399000,363500 6399000,363500 6401500,361000 6401500,"
-        "361000 6399000)))"))
+    by_l93_filter = _get(
+        server,
+        DIFF,
+        limit=1000,
+        **{"filter-crs": l93},
+        filter=(
+            "S_INTERSECTS(geometry,POLYGON((361000 6399000,363500 6399000,363500 6401500,361000 6401500,"
+            "361000 6399000)))"
+        ),
+    )
     assert 0 < by_l93_bbox["numberMatched"] == by_l93_filter["numberMatched"]
     assert all(f["properties"]["departement"] == "33" for f in by_l93_bbox["features"])
 
@@ -94,8 +114,11 @@ def test_generated_data_says_it_is_generated(server: str) -> None:
 
 
 def test_single_item_in_another_crs(server: str) -> None:
-    feature = requests.get(f"{server}/collections/communes/items/33009", timeout=30,
-                           params={"f": "json", "crs": "http://www.opengis.net/def/crs/EPSG/0/3857"})
+    feature = requests.get(
+        f"{server}/collections/communes/items/33009",
+        timeout=30,
+        params={"f": "json", "crs": "http://www.opengis.net/def/crs/EPSG/0/3857"},
+    )
     assert feature.status_code == 200
     assert feature.headers["Content-Crs"].endswith("3857>")
     x = feature.json()["geometry"]["coordinates"][0][0][0][0]
@@ -103,8 +126,12 @@ def test_single_item_in_another_crs(server: str) -> None:
 
 
 def test_html_pages_render(server: str) -> None:
-    for path in ("/", "/collections/communes/items", "/collections/communes/items/33009",
-                 "/collections/ocsge-occupation-sol/queryables"):
+    for path in (
+        "/",
+        "/collections/communes/items",
+        "/collections/communes/items/33009",
+        "/collections/ocsge-occupation-sol/queryables",
+    ):
         response = requests.get(server + path, params={"f": "html"}, timeout=60)
         assert response.status_code == 200 and "<html" in response.text.lower(), path
     assert "IGN" in requests.get(server + "/collections/communes/items", params={"f": "html"}, timeout=60).text

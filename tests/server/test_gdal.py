@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..conftest import SYBARVAL_DIFF_ROWS
 from ocsge_processes.stores import open_store
+
+from ..conftest import SYBARVAL_DIFF_ROWS
 
 
 def _ogr(*args: str) -> str:
@@ -26,8 +27,9 @@ def test_ogrinfo_lists_the_collections(server: str) -> None:
 
 
 @pytest.mark.parametrize("collection", ["ocsge-difference", "ocsge-occupation-sol"])
-def test_ogr2ogr_fetches_every_feature_following_next_links(server: str, store_url: str, collection: str,
-                                                            tmp_path: Path) -> None:
+def test_ogr2ogr_fetches_every_feature_following_next_links(
+    server: str, store_url: str, collection: str, tmp_path: Path
+) -> None:
     matched = requests.get(f"{server}/collections/{collection}/items", params={"limit": 1}).json()["numberMatched"]
     out = tmp_path / "copy.geojson"
     # A small page size forces GDAL through many `next` links.

@@ -7,9 +7,10 @@ import numpy as np
 import shapely
 from owslib.ogcapi.features import Features
 
-from ..conftest import SYBARVAL
-from ocsge_processes.stores import open_store
 from ocsge_processes.layers import DIFFERENCE
+from ocsge_processes.stores import open_store
+
+from ..conftest import SYBARVAL
 
 
 def test_collections_and_conformance(server: str) -> None:
@@ -40,14 +41,17 @@ def test_cql2_filter_matches_the_source_file(server: str) -> None:
     source = gpd.read_file(SYBARVAL, layer="desartificialisation_2018_2015")
     expected += int(((source.cs_2018 == "CS1.1.1.1") & (source.us_2015 == "US5")).sum())
     page = Features(server).collection_items(
-        "ocsge-difference", limit=1,
-        filter="code_cs_apres = 'CS1.1.1.1' AND code_us_avant = 'US5' AND millesime_avant = 2015")
+        "ocsge-difference",
+        limit=1,
+        filter="code_cs_apres = 'CS1.1.1.1' AND code_us_avant = 'US5' AND millesime_avant = 2015",
+    )
     assert page["numberMatched"] == expected > 100
 
 
 def test_lambert93_coordinates_equal_the_stored_ones(server: str, store_url: str) -> None:
     page = Features(server).collection_items(
-        "ocsge-difference", limit=50, crs="http://www.opengis.net/def/crs/EPSG/0/2154")
+        "ocsge-difference", limit=50, crs="http://www.opengis.net/def/crs/EPSG/0/2154"
+    )
     stored = open_store(store_url).read_frame(DIFFERENCE, 2154).set_index("id")
     for feature in page["features"]:
         served = shapely.geometry.shape(feature["geometry"])

@@ -47,12 +47,16 @@ def _key(feature: dict) -> tuple:
     return feature["id"], tuple(sorted(feature["properties"].items()))
 
 
-@pytest.mark.parametrize("params", [
-    {},
-    {"sortby": "-code_cs_apres,millesime_avant"},
-    {"sortby": "code_us_avant", "properties": "code_cs_apres", "filter": "millesime_avant = 2015"},
-    {"bbox": "-1.20,44.62,-1.13,44.68", "skipGeometry": "true", "sortby": "-millesime_apres"},
-], ids=["default-order", "sorted-mixed", "sorted-null-and-filtered", "bbox-sorted"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"sortby": "-code_cs_apres,millesime_avant"},
+        {"sortby": "code_us_avant", "properties": "code_cs_apres", "filter": "millesime_avant = 2015"},
+        {"bbox": "-1.20,44.62,-1.13,44.68", "skipGeometry": "true", "sortby": "-millesime_apres"},
+    ],
+    ids=["default-order", "sorted-mixed", "sorted-null-and-filtered", "bbox-sorted"],
+)
 def test_next_links_carry_a_cursor_and_give_the_offset_sequence(server: str, params: dict) -> None:
     limit = 397  # not a divisor of the row counts: the last page is partial
     followed, links = _follow(server, DIFF, limit=limit, **params)
@@ -64,8 +68,11 @@ def test_next_links_carry_a_cursor_and_give_the_offset_sequence(server: str, par
     for number, link in enumerate(links, start=1):
         query = parse_qs(urlparse(link).query)
         assert "cursor" in query and query["offset"] == [str(number * limit)]
-        assert {k: v[0] for k, v in query.items() if k not in ("cursor", "offset")} == \
-            {"f": "json", "limit": str(limit), **params}
+        assert {k: v[0] for k, v in query.items() if k not in ("cursor", "offset")} == {
+            "f": "json",
+            "limit": str(limit),
+            **params,
+        }
 
 
 def test_cursor_pages_have_prev_links_and_the_last_page_has_no_next(server: str) -> None:
@@ -94,10 +101,15 @@ def test_cursor_keys_are_bound_not_spliced(server: str) -> None:
     """A sort value in a cursor is a query parameter: a quote in it is a value, never SQL."""
     import base64
     import json
-    token = base64.urlsafe_b64encode(json.dumps(
-        {"s": [["code_cs_apres", False]], "k": ["A' OR 1=1 --", 0], "o": 10}).encode()).decode().rstrip("=")
-    response = requests.get(server + DIFF, params={"f": "json", "sortby": "code_cs_apres", "cursor": token},
-                            timeout=60)
+
+    token = (
+        base64.urlsafe_b64encode(
+            json.dumps({"s": [["code_cs_apres", False]], "k": ["A' OR 1=1 --", 0], "o": 10}).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
+    response = requests.get(server + DIFF, params={"f": "json", "sortby": "code_cs_apres", "cursor": token}, timeout=60)
     assert response.status_code == 200
     codes = [f["properties"]["code_cs_apres"] for f in response.json()["features"]]
     assert codes and all(code > "A' OR 1=1 --" for code in codes)

@@ -28,14 +28,17 @@ def test_process_is_described(server: str) -> None:
 
 
 def test_sync_flows_where_only_a_difference_layer_exists(server: str) -> None:
-    result = Processes(server).execute("artificialisation", inputs={
-        "territoire": {"communes": ["33009", "33529"]}, "millesimes": [2015, 2018], "detail_communes": True},
-        response="raw")
+    result = Processes(server).execute(
+        "artificialisation",
+        inputs={"territoire": {"communes": ["33009", "33529"]}, "millesimes": [2015, 2018], "detail_communes": True},
+        response="raw",
+    )
     entry = result["territoires"][0]
     assert entry["stock_disponible"] is False and entry["surface_artificialisee_ha"] is None
     assert entry["artificialisation_ha"] > 0 and entry["desartificialisation_ha"] > 0
     assert entry["artificialisation_nette_ha"] == pytest.approx(
-        entry["artificialisation_ha"] - entry["desartificialisation_ha"])
+        entry["artificialisation_ha"] - entry["desartificialisation_ha"]
+    )
     communes = {c["code"]: c for c in result["communes"]}
     assert set(communes) == {"33009", "33529"}
     assert sum(c["artificialisation_ha"] for c in communes.values()) == pytest.approx(entry["artificialisation_ha"])
@@ -44,8 +47,12 @@ def test_sync_flows_where_only_a_difference_layer_exists(server: str) -> None:
 
 
 def test_async_job_reports_status_and_results(server: str) -> None:
-    job = Processes(server).execute("artificialisation", async_=True, response="raw", inputs={
-        "territoire": {"communes": ["33009"]}, "millesimes": [2021, 2024], "methode": "matrix"})
+    job = Processes(server).execute(
+        "artificialisation",
+        async_=True,
+        response="raw",
+        inputs={"territoire": {"communes": ["33009"]}, "millesimes": [2021, 2024], "methode": "matrix"},
+    )
     job_id = job["jobID"]
     status = services.wait_for_job(server, job_id)
     assert status["status"] == "successful", status
@@ -57,16 +64,22 @@ def test_async_job_reports_status_and_results(server: str) -> None:
     assert set(entry["stocks"]) == {"2021", "2024"}
     # The generated stock partitions the commune; its surface_ha is published to 0.0001 ha.
     assert sum(v["surface_ha"] for v in entry["stocks"]["2024"]["par_categorie"].values()) == pytest.approx(
-        entry["surface_ha"], abs=0.5e-4)
+        entry["surface_ha"], abs=0.5e-4
+    )
 
 
-TWO_COMMUNES = {"territoire": {"communes": ["33009", "33527"]}, "millesimes": [2021, 2024], "methode": "decree",
-                "detail_communes": True}
+TWO_COMMUNES = {
+    "territoire": {"communes": ["33009", "33527"]},
+    "millesimes": [2021, 2024],
+    "methode": "decree",
+    "detail_communes": True,
+}
 
 
 def _execute_output(server: str, inputs: dict, output: str) -> requests.Response:
-    return requests.post(f"{server}/processes/artificialisation/execution",
-                         json={"inputs": inputs, "outputs": {output: {}}}, timeout=300)
+    return requests.post(
+        f"{server}/processes/artificialisation/execution", json={"inputs": inputs, "outputs": {output: {}}}, timeout=300
+    )
 
 
 def test_csv_table_has_the_figures_of_the_json_document(server: str) -> None:
@@ -93,8 +106,9 @@ def test_zones_geojson_adds_up_to_the_artificialised_area_and_opens_in_gdal(serv
     assert all(f["properties"]["categorie_decret"] for f in zones["features"])
     total_ha = sum(f["properties"]["surface_m2"] for f in zones["features"]) / 10_000
     # Each zone's surface_m2 is published to 0.01 m²: their roundings add up to at most 0.005 m² each.
-    assert total_ha == pytest.approx(document["territoires"][0]["surface_artificialisee_ha"],
-                                     abs=len(zones["features"]) * 0.005 / 10_000)
+    assert total_ha == pytest.approx(
+        document["territoires"][0]["surface_artificialisee_ha"], abs=len(zones["features"]) * 0.005 / 10_000
+    )
     path = tmp_path / "zones.geojson"
     path.write_text(json.dumps(zones))
     info = subprocess.run(["ogrinfo", "-so", "-al", str(path)], capture_output=True, text=True, check=True).stdout
@@ -108,8 +122,13 @@ def test_unknown_output_gets_a_400(server: str) -> None:
 
 BAD_INPUTS = [
     ({"territoire": {"communes": ["33999"]}, "millesimes": [2018]}, "33999"),
-    ({"territoire": {"geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}},
-      "millesimes": [2021]}, "invalid"),
+    (
+        {
+            "territoire": {"geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}},
+            "millesimes": [2021],
+        },
+        "invalid",
+    ),
     ({"territoire": {"communes": ["33009"]}, "millesimes": [2019]}, "2019"),
     ({"territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018, 2021]}, "millesimes"),
     ({"territoire": {"communes": ["33009"]}, "millesimes": [2021], "methode": "guess"}, "methode"),

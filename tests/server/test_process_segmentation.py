@@ -22,8 +22,10 @@ from tests.conftest import SHARED
 ORTHO = SHARED / "montpellier-ortho-lidar" / "ortho"
 RGB, IRC = ORTHO / "test_data_rgb.tif", ORTHO / "test_data_irc.tif"
 BBOX = [770549.8, 6277549.8, 770600.2, 6277600.2]
-PATH_INPUTS = {"image": {"path": "montpellier-ortho-lidar/ortho/test_data_rgb.tif"},
-               "irc": {"path": "montpellier-ortho-lidar/ortho/test_data_irc.tif"}}
+PATH_INPUTS = {
+    "image": {"path": "montpellier-ortho-lidar/ortho/test_data_rgb.tif"},
+    "irc": {"path": "montpellier-ortho-lidar/ortho/test_data_irc.tif"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,10 @@ def test_surfaces_add_up_to_the_image_area(server: str) -> None:
 
 
 def test_inline_image_gives_the_same_result_as_by_path(server: str) -> None:
-    inline = {"image": {"value": base64.b64encode(RGB.read_bytes()).decode()},
-              "irc": {"value": base64.b64encode(IRC.read_bytes()).decode()}}
+    inline = {
+        "image": {"value": base64.b64encode(RGB.read_bytes()).decode()},
+        "irc": {"value": base64.b64encode(IRC.read_bytes()).decode()},
+    }
     assert _execute(server, inline).json()["surfaces_m2"] == _execute(server, PATH_INPUTS).json()["surfaces_m2"]
 
 
@@ -65,8 +69,9 @@ def test_wms_source_fetches_ortho_and_irc_layers(server: str, wms: str) -> None:
     inputs = {"image": {"wms": {"url": wms, "bbox": BBOX, "crs": "EPSG:2154", "resolution": 0.2}}}
     by_wms = _execute(server, inputs)
     assert by_wms.status_code == 200, by_wms.text[:300]
-    assert by_wms.json()["surfaces_m2"] == _execute(server, PATH_INPUTS).json()["surfaces_m2"], \
+    assert by_wms.json()["surfaces_m2"] == _execute(server, PATH_INPUTS).json()["surfaces_m2"], (
         "MapServer serves the file's own pixels, so the classes are the same"
+    )
 
 
 def test_polygons_cover_the_raster_without_gaps_or_overlaps(server: str) -> None:

@@ -45,11 +45,17 @@ def test_served_tiles_hold_codes_and_are_the_store_tiles(server: str, store_url:
     assert [(f.properties, f.geometry.wkb) for f in features] == [(f.properties, f.geometry.wkb) for f in built]
 
 
-@pytest.mark.parametrize("layer, name, value", [(OCCUPATION_SOL, "millesime", 2024), (OCCUPATION_SOL, "millesime", 2021),
-                                                (DIFFERENCE, "millesime_avant", 2015),
-                                                (DIFFERENCE, "millesime_apres", 2018),
-                                                (ARTIFICIALISATION_COMMUNES, "millesime_avant", 2021)],
-                         ids=lambda v: getattr(v, "collection_id", str(v)))
+@pytest.mark.parametrize(
+    "layer, name, value",
+    [
+        (OCCUPATION_SOL, "millesime", 2024),
+        (OCCUPATION_SOL, "millesime", 2021),
+        (DIFFERENCE, "millesime_avant", 2015),
+        (DIFFERENCE, "millesime_apres", 2018),
+        (ARTIFICIALISATION_COMMUNES, "millesime_avant", 2021),
+    ],
+    ids=lambda v: getattr(v, "collection_id", str(v)),
+)
 def test_millesime_filters_select(server: str, layer: Layer, name: str, value: int) -> None:
     everything = get_tile(server, layer)
     selected = get_tile(server, layer, **{name: str(value)})
@@ -57,19 +63,23 @@ def test_millesime_filters_select(server: str, layer: Layer, name: str, value: i
     assert len(selected) == sum(f.properties[name] == value for f in everything)
 
 
-@pytest.mark.parametrize("collection, path, params, status, words", [
-    ("ocsge-occupation-sol", (17, X, Y), {}, 404, "tile matrices 0 to 16"),
-    ("ocsge-occupation-sol", (25, 0, 0), {}, 404, "0 to 24"),
-    ("ocsge-occupation-sol", (14, 16384, 0), {}, 404, "columns 0 to 16383"),
-    ("ocsge-occupation-sol", (14, 0, -1), {}, 404, "rows 0 to 16383"),
-    ("ocsge-occupation-sol", ("a", 0, 0), {}, 400, "tileMatrix must be an integer"),
-    ("ocsge-occupation-sol", (Z, X, Y), {"millesime": "deux-mille"}, 400, "'millesime' is of type integer"),
-    ("ocsge-occupation-sol", (Z, X, Y), {"code_cs": "CS1.1.1.1"}, 400, "unknown query parameter 'code_cs'"),
-    ("ocsge-difference", (Z, X, Y), {"millesime": "2018"}, 400, "millesime_avant, millesime_apres"),
-    ("ocsge-difference", (Z, X, Y), {"f": "json"}, 400, "f=mvt"),
-])
-def test_bad_tile_requests_say_what_is_wrong(server: str, collection: str, path: tuple, params: dict, status: int,
-                                             words: str) -> None:
+@pytest.mark.parametrize(
+    "collection, path, params, status, words",
+    [
+        ("ocsge-occupation-sol", (17, X, Y), {}, 404, "tile matrices 0 to 16"),
+        ("ocsge-occupation-sol", (25, 0, 0), {}, 404, "0 to 24"),
+        ("ocsge-occupation-sol", (14, 16384, 0), {}, 404, "columns 0 to 16383"),
+        ("ocsge-occupation-sol", (14, 0, -1), {}, 404, "rows 0 to 16383"),
+        ("ocsge-occupation-sol", ("a", 0, 0), {}, 400, "tileMatrix must be an integer"),
+        ("ocsge-occupation-sol", (Z, X, Y), {"millesime": "deux-mille"}, 400, "'millesime' is of type integer"),
+        ("ocsge-occupation-sol", (Z, X, Y), {"code_cs": "CS1.1.1.1"}, 400, "unknown query parameter 'code_cs'"),
+        ("ocsge-difference", (Z, X, Y), {"millesime": "2018"}, 400, "millesime_avant, millesime_apres"),
+        ("ocsge-difference", (Z, X, Y), {"f": "json"}, 400, "f=mvt"),
+    ],
+)
+def test_bad_tile_requests_say_what_is_wrong(
+    server: str, collection: str, path: tuple, params: dict, status: int, words: str
+) -> None:
     z, x, y = path
     response = requests.get(tile_url(server, collection, z, x, y), params=params, timeout=60)
     assert response.status_code == status, response.text
@@ -81,9 +91,11 @@ def test_bad_tile_requests_say_what_is_wrong(server: str, collection: str, path:
 def test_unknown_tile_matrix_set_is_404(server: str) -> None:
     response = requests.get(tile_url(server, "ocsge-difference", tms="WorldCRS84Quad"), timeout=60)
     assert response.status_code == 404
-    assert response.json() == {"code": "NotFound", "type": "NotFound", "description":
-                               "tile matrix set 'WorldCRS84Quad' is not offered for ocsge-difference; "
-                               "offered: WebMercatorQuad"}
+    assert response.json() == {
+        "code": "NotFound",
+        "type": "NotFound",
+        "description": "tile matrix set 'WorldCRS84Quad' is not offered for ocsge-difference; offered: WebMercatorQuad",
+    }
 
 
 def test_etag_if_none_match_and_cache_control(server: str) -> None:
@@ -102,8 +114,11 @@ def test_etag_if_none_match_and_cache_control(server: str) -> None:
 
 
 def test_collections_link_tilesets_and_styles_whose_tiles_are_served(server: str) -> None:
-    expected = {"ocsge-occupation-sol": {"couverture", "usage"}, "ocsge-difference": {"difference"},
-                "artificialisation-communes": {"artificialisation"}}
+    expected = {
+        "ocsge-occupation-sol": {"couverture", "usage"},
+        "ocsge-difference": {"difference"},
+        "artificialisation-communes": {"artificialisation"},
+    }
     for collection, names in expected.items():
         links = requests.get(f"{server}/collections/{collection}", params={"f": "json"}, timeout=60).json()["links"]
         assert any(link["rel"].endswith("/tilesets-vector") for link in links)
@@ -117,9 +132,11 @@ def test_collections_link_tilesets_and_styles_whose_tiles_are_served(server: str
             assert tile.status_code == 200 and tile.headers["Content-Type"] == MVT
     tilesets = requests.get(f"{server}/collections/ocsge-difference/tiles", params={"f": "json"}, timeout=60).json()
     assert [t["tileMatrixSetURI"] for t in tilesets["tilesets"]] == [
-        "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"]
-    tilejson = requests.get(f"{server}/collections/ocsge-difference/tiles/WebMercatorQuad/metadata",
-                            params={"f": "tilejson"}, timeout=60).json()
+        "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+    ]
+    tilejson = requests.get(
+        f"{server}/collections/ocsge-difference/tiles/WebMercatorQuad/metadata", params={"f": "tilejson"}, timeout=60
+    ).json()
     assert (tilejson["minzoom"], tilejson["maxzoom"]) == (0, 16)
     assert tilejson["vector_layers"][0]["id"] == "ocsge-difference"
     assert requests.get(tilejson["tiles"][0].format(z=Z, x=X, y=Y), timeout=60).status_code == 200

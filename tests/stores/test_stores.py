@@ -19,8 +19,11 @@ from ..conftest import SYBARVAL
 @pytest.fixture(scope="module")
 def communes() -> gpd.GeoDataFrame:
     raw = gpd.read_file(SYBARVAL, layer="communes_sybarval")
-    return gpd.GeoDataFrame({"code_insee": raw.CODE_INSEE, "nom": raw.NOM, "departement": "33",
-                             "epci": raw._SIREN_EPC.astype(str)}, geometry=raw.geometry, crs=2154)
+    return gpd.GeoDataFrame(
+        {"code_insee": raw.CODE_INSEE, "nom": raw.NOM, "departement": "33", "epci": raw._SIREN_EPC.astype(str)},
+        geometry=raw.geometry,
+        crs=2154,
+    )
 
 
 @pytest.fixture(params=["gpkg", "postgis"])
@@ -55,8 +58,13 @@ def test_queries_agree_with_geopandas(empty_store, communes) -> None:
     page = store.query(COMMUNES, 2154, FeatureQuery(bbox=box, limit=100))
     expected = communes[communes.intersects(shapely.box(*box))]
     assert page.number_matched == len(expected) == len(page.features) > 0
-    within = store.query(COMMUNES, 2154, FeatureQuery(
-        where=parse_filter(f"S_WITHIN(geometry, {shapely.box(300000, 6300000, 400000, 6420000).wkt})"), limit=100))
+    within = store.query(
+        COMMUNES,
+        2154,
+        FeatureQuery(
+            where=parse_filter(f"S_WITHIN(geometry, {shapely.box(300000, 6300000, 400000, 6420000).wkt})"), limit=100
+        ),
+    )
     assert within.number_matched == int(communes.within(shapely.box(300000, 6300000, 400000, 6420000)).sum())
     sorted_page = store.query(COMMUNES, 2154, FeatureQuery(sortby=(("nom", True),), limit=5, skip_geometry=True))
     assert [f["properties"]["nom"] for f in sorted_page.features] == sorted(communes.nom, reverse=True)[:5]

@@ -60,7 +60,7 @@ def test_tile_holds_codes_only(store_url: str, layer: Layer, zxy: tuple[int, int
         for name in layer.coded:
             assert feature.properties[name].startswith(layer.coded[name].upper())
         minx, miny, maxx, maxy = feature.geometry.bounds
-        assert -64 <= minx and -64 <= miny and maxx <= 4160 and maxy <= 4160
+        assert minx >= -64 and miny >= -64 and maxx <= 4160 and maxy <= 4160
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +88,16 @@ def test_gpkg_and_postgis_tiles_agree(twins: tuple[str, str], layer: Layer) -> N
     PostGIS only), so shapes are compared by their parts over a pixel."""
     gpkg_url, pg_url = twins
     for zxy in [*SYBARVAL_TILES, tile_of(-1.16, 44.65, 11), tile_of(-1.16, 44.65, 12)]:
-        mine, theirs = features(make_tile(gpkg_url, layer, *zxy), layer), features(make_tile(pg_url, layer, *zxy),
-                                                                                    layer)
+        mine, theirs = (
+            features(make_tile(gpkg_url, layer, *zxy), layer),
+            features(make_tile(pg_url, layer, *zxy), layer),
+        )
         assert mine and theirs, zxy
-        alone = [(side[key].geometry.area, key) for side, other in ((mine, theirs), (theirs, mine))
-                 for key in side.keys() - other.keys()]
+        alone = [
+            (side[key].geometry.area, key)
+            for side, other in ((mine, theirs), (theirs, mine))
+            for key in side.keys() - other.keys()
+        ]
         assert all(area <= PIXEL_AREA for area, _ in alone), (zxy, alone)
         # Only near-degenerate features can differ, so they are counted against the sub-pixel features (about a
         # thousand of the 1 300 SYBARVAL changes at zoom 11, whose tolerance of 19 m is their size): 4-7 % of them
@@ -116,8 +121,9 @@ def spread(geom: shapely.Geometry, other: shapely.Geometry) -> float:
 
 
 def test_equals_selects_a_millesime(store_url: str) -> None:
-    found = features(make_tile(store_url, OCCUPATION_SOL, *SYBARVAL_TILES[0], equals={"millesime": "2024"}),
-                     OCCUPATION_SOL)
+    found = features(
+        make_tile(store_url, OCCUPATION_SOL, *SYBARVAL_TILES[0], equals={"millesime": "2024"}), OCCUPATION_SOL
+    )
     assert found and {f.properties["millesime"] for f in found.values()} == {2024}
 
 
@@ -126,8 +132,9 @@ def test_empty_area_gives_an_empty_tile(store_url: str) -> None:
     assert data == b"" and decode(data) == {}
 
 
-@pytest.mark.parametrize("zxy, message", [((25, 0, 0), "0 to 24"), ((14, 16384, 0), "columns 0 to 16383"),
-                                          ((14, 0, -1), "rows 0 to 16383")])
+@pytest.mark.parametrize(
+    "zxy, message", [((25, 0, 0), "0 to 24"), ((14, 16384, 0), "columns 0 to 16383"), ((14, 0, -1), "rows 0 to 16383")]
+)
 def test_bad_tile_coordinates(store_url: str, zxy: tuple[int, int, int], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         make_tile(store_url, OCCUPATION_SOL, *zxy)

@@ -31,12 +31,16 @@ def test_collection_is_served_with_cql2(server: str, store_url: str) -> None:
     everything = requests.get(url, params={"f": "json", "limit": 100}, timeout=60).json()
     rates = [f["properties"]["taux_artificialisation"] for f in everything["features"]]
     threshold = sorted(r for r in rates if r is not None)[0]
-    above = requests.get(url, params={"f": "json", "filter": f"taux_artificialisation > {threshold}"},
-                         timeout=60).json()
+    above = requests.get(
+        url, params={"f": "json", "filter": f"taux_artificialisation > {threshold}"}, timeout=60
+    ).json()
     assert above["numberMatched"] == sum(1 for r in rates if r is not None and r > threshold)
     one = requests.get(f"{url}/33009-2015-2018", params={"f": "json"}, timeout=60).json()
     assert one["properties"]["nom"] == "Arcachon" and one["geometry"]["type"] == "MultiPolygon"
     assert one["properties"]["artificialisation_ha"] == pytest.approx(
-        requests.post(f"{server}/processes/artificialisation/execution", timeout=120, json={"inputs": {
-            "territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018]}}).json()
-        ["territoires"][0]["artificialisation_ha"])
+        requests.post(
+            f"{server}/processes/artificialisation/execution",
+            timeout=120,
+            json={"inputs": {"territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018]}},
+        ).json()["territoires"][0]["artificialisation_ha"]
+    )

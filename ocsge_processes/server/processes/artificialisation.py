@@ -28,23 +28,45 @@ def _only(name: str, *optional: str) -> dict:
 _TERRITOIRE_SCHEMA = {
     "type": "object",
     "properties": {
-        "communes": {"type": "array", "minItems": 1, "maxItems": MAX_COMMUNES, "uniqueItems": True,
-                     "items": {"type": "string", "pattern": "^([0-9]{5}|2[AB][0-9]{3})$",
-                               "description": "an INSEE commune code (5 characters, e.g. 33009 or 2A004)"}},
+        "communes": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_COMMUNES,
+            "uniqueItems": True,
+            "items": {
+                "type": "string",
+                "pattern": "^([0-9]{5}|2[AB][0-9]{3})$",
+                "description": "an INSEE commune code (5 characters, e.g. 33009 or 2A004)",
+            },
+        },
         "epci": {"type": "string", "pattern": "^[0-9]{9}$", "description": "an EPCI SIREN (9 digits)"},
-        "departement": {"type": "string", "pattern": "^([0-9]{2}|2[AB]|97[1-6])$",
-                        "description": "an INSEE département code (e.g. 33, 2A or 974)"},
-        "geometry": {"type": "object", "required": ["type", "coordinates"],
-                     "properties": {"type": {"enum": ["Polygon", "MultiPolygon"]},
-                                    "coordinates": {"type": "array", "minItems": 1}}},
+        "departement": {
+            "type": "string",
+            "pattern": "^([0-9]{2}|2[AB]|97[1-6])$",
+            "description": "an INSEE département code (e.g. 33, 2A or 974)",
+        },
+        "geometry": {
+            "type": "object",
+            "required": ["type", "coordinates"],
+            "properties": {
+                "type": {"enum": ["Polygon", "MultiPolygon"]},
+                "coordinates": {"type": "array", "minItems": 1},
+            },
+        },
         "bbox": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
         "crs": _CRS,
     },
     "additionalProperties": False,
     "oneOf": [
-        _only("communes"), _only("epci"), _only("departement"), _only("geometry", "crs"),
-        {**_only("bbox"), "properties": {"bbox": {"items": {"minimum": -180, "maximum": 180}}},
-         "description": "a bbox without crs is in CRS84: longitude, latitude"},
+        _only("communes"),
+        _only("epci"),
+        _only("departement"),
+        _only("geometry", "crs"),
+        {
+            **_only("bbox"),
+            "properties": {"bbox": {"items": {"minimum": -180, "maximum": 180}}},
+            "description": "a bbox without crs is in CRS84: longitude, latitude",
+        },
         {"required": ["bbox", "crs"], "propertyNames": {"enum": ["bbox", "crs"]}},
     ],
 }
@@ -52,68 +74,88 @@ _TERRITOIRE_SCHEMA = {
 PROCESS_METADATA = {
     "version": "0.1.0",
     "id": "artificialisation",
-    "title": {"fr": "Artificialisation des sols (décret n° 2023-1096)",
-              "en": "Land artificialisation (décret n° 2023-1096)"},
+    "title": {
+        "fr": "Artificialisation des sols (décret n° 2023-1096)",
+        "en": "Land artificialisation (décret n° 2023-1096)",
+    },
     "description": {
         "fr": "Taux d'artificialisation d'un territoire pour un millésime OCS GE (stock), et flux d'artificialisation, "
-              "de désartificialisation et net entre deux millésimes, selon la nomenclature annexée à l'article "
-              "R.101-1 du code de l'urbanisme.",
+        "de désartificialisation et net entre deux millésimes, selon la nomenclature annexée à l'article "
+        "R.101-1 du code de l'urbanisme.",
         "en": "Artificialisation rate of a territory for one OCS GE millésime (stock), and artificialisation, "
-              "désartificialisation and net flows between two millésimes, per the annex to article R.101-1 of the "
-              "Code de l'urbanisme.",
+        "désartificialisation and net flows between two millésimes, per the annex to article R.101-1 of the "
+        "Code de l'urbanisme.",
     },
     "jobControlOptions": ["sync-execute", "async-execute"],
     "keywords": ["OCS GE", "artificialisation", "ZAN", "décret 2023-1096"],
-    "links": [{"type": "text/html", "rel": "about", "title": "Calcul de l'artificialisation des sols",
-               "href": "https://artificialisation.developpement-durable.gouv.fr/calcul-lartificialisation-des-sols",
-               "hreflang": "fr-FR"}],
+    "links": [
+        {
+            "type": "text/html",
+            "rel": "about",
+            "title": "Calcul de l'artificialisation des sols",
+            "href": "https://artificialisation.developpement-durable.gouv.fr/calcul-lartificialisation-des-sols",
+            "hreflang": "fr-FR",
+        }
+    ],
     "inputs": {
         "territoire": {
             "title": "Territoire",
-            "description": "One of {\"communes\": [INSEE codes]}, {\"epci\": SIREN}, {\"departement\": code}, "
-                           "{\"geometry\": GeoJSON, \"crs\": URI}, {\"bbox\": [minx, miny, maxx, maxy], \"crs\": URI}.",
-            "schema": _TERRITOIRE_SCHEMA, "minOccurs": 1, "maxOccurs": 1,
+            "description": 'One of {"communes": [INSEE codes]}, {"epci": SIREN}, {"departement": code}, '
+            '{"geometry": GeoJSON, "crs": URI}, {"bbox": [minx, miny, maxx, maxy], "crs": URI}.',
+            "schema": _TERRITOIRE_SCHEMA,
+            "minOccurs": 1,
+            "maxOccurs": 1,
         },
         "millesimes": {
             "title": "Millésimes",
             "description": "[year] for the stock; [year1, year2] for both stocks and the flows between them.",
-            "schema": {"type": "array", "minItems": 1, "maxItems": 2, "uniqueItems": True,
-                       "items": {"type": "integer", "minimum": 2000, "maximum": 2100}},
-            "minOccurs": 1, "maxOccurs": 1,
+            "schema": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 2,
+                "uniqueItems": True,
+                "items": {"type": "integer", "minimum": 2000, "maximum": 2100},
+            },
+            "minOccurs": 1,
+            "maxOccurs": 1,
         },
         "methode": {
             "title": "Méthode",
             "description": "ign: IGN's ARTIF layer (default when ingested); decree: the decree thresholds applied to "
-                           "OCCUPATION_SOL (default otherwise); matrix: the CS × US matrix without thresholds.",
-            "schema": {"type": "string", "enum": ["ign", "decree", "matrix"]}, "minOccurs": 0, "maxOccurs": 1,
+            "OCCUPATION_SOL (default otherwise); matrix: the CS × US matrix without thresholds.",
+            "schema": {"type": "string", "enum": ["ign", "decree", "matrix"]},
+            "minOccurs": 0,
+            "maxOccurs": 1,
         },
         "detail_communes": {
             "title": "Détail par commune",
             "description": "Also return one entry per commune of the territory.",
-            "schema": {"type": "boolean", "default": False}, "minOccurs": 0, "maxOccurs": 1,
+            "schema": {"type": "boolean", "default": False},
+            "minOccurs": 0,
+            "maxOccurs": 1,
         },
     },
     "outputs": {
         "artificialisation": {
             "title": "Indicateurs",
             "description": "One entry per territory (and per commune when asked): code, nom, surface_ha, "
-                           "surface_artificialisee_ha, taux_artificialisation, stocks per millésime with breakdowns "
-                           "by decree category, CS and US; with two millésimes the flows (artificialisation_ha, "
-                           "desartificialisation_ha, artificialisation_nette_ha, by transition) and the gap between "
-                           "the net flow and the change of stock (ecart_coherence_ha).",
+            "surface_artificialisee_ha, taux_artificialisation, stocks per millésime with breakdowns "
+            "by decree category, CS and US; with two millésimes the flows (artificialisation_ha, "
+            "desartificialisation_ha, artificialisation_nette_ha, by transition) and the gap between "
+            "the net flow and the change of stock (ecart_coherence_ha).",
             "schema": {"type": "object", "contentMediaType": "application/json"},
         },
         "tableau": {
             "title": "Tableau CSV",
             "description": "The main figures as CSV, one row per territory then per commune (ask for this output "
-                           "alone).",
+            "alone).",
             "schema": {"type": "string", "contentMediaType": "text/csv"},
         },
         "zones_artificialisees": {
             "title": "Zones artificialisées",
             "description": "GeoJSON (CRS84) of the artificialised polygons of the last millésime, cut to the "
-                           f"territory, with their codes and decree category; at most {MAX_ZONES} polygons (ask for "
-                           "this output alone).",
+            f"territory, with their codes and decree category; at most {MAX_ZONES} polygons (ask for "
+            "this output alone).",
             "schema": {"type": "object", "contentMediaType": "application/geo+json"},
         },
     },
@@ -134,8 +176,13 @@ class ArtificialisationProcessor(BaseProcessor):
         check_inputs(data, PROCESS_METADATA)
         wanted = requested_output(outputs, PROCESS_METADATA["outputs"], "artificialisation")
         store = open_store(self.store_url)
-        request = (store, data["territoire"], data["millesimes"], data.get("methode"),
-                   bool(data.get("detail_communes", False)))
+        request = (
+            store,
+            data["territoire"],
+            data["millesimes"],
+            data.get("methode"),
+            bool(data.get("detail_communes", False)),
+        )
         try:
             if wanted == "zones_artificialisees":
                 return "application/geo+json", artificial_zones(*request)
@@ -152,4 +199,3 @@ class ArtificialisationProcessor(BaseProcessor):
 
     def __repr__(self) -> str:
         return f"<ArtificialisationProcessor> {self.store_url}"
-

@@ -29,11 +29,20 @@ _IMAGE_SCHEMA = {
         "href": {**_TEXT, "format": "uri"},
         "path": _TEXT,
         "value": {"type": "string", "contentEncoding": "base64"},
-        "wms": {"type": "object", "required": ["url", "bbox"], "additionalProperties": False, "properties": {
-            "url": _TEXT, "layers": _TEXT, "irc_layers": _TEXT,
-            "bbox": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
-            "crs": {"type": "string", "maxLength": 200}, "resolution": {"type": "number", "exclusiveMinimum": 0},
-            "format": {"type": "string", "maxLength": 100}}},
+        "wms": {
+            "type": "object",
+            "required": ["url", "bbox"],
+            "additionalProperties": False,
+            "properties": {
+                "url": _TEXT,
+                "layers": _TEXT,
+                "irc_layers": _TEXT,
+                "bbox": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+                "crs": {"type": "string", "maxLength": 200},
+                "resolution": {"type": "number", "exclusiveMinimum": 0},
+                "format": {"type": "string", "maxLength": 100},
+            },
+        },
     },
     "additionalProperties": False,
     "oneOf": [{"required": [name], "propertyNames": {"enum": [name]}} for name in ("href", "path", "value", "wms")],
@@ -41,45 +50,74 @@ _IMAGE_SCHEMA = {
 
 OUTPUTS = {
     "surfaces": ("application/json", "Model, device, grid of the result and area (m²) of each couverture code."),
-    "classification": ("image/tiff; application=geotiff; profile=cloud-optimized",
-                       "The classification as a Cloud Optimised GeoTIFF on the input's exact grid: one OCS GE "
-                       "couverture value per pixel, colour table and legend (tag OCSGE_VALUES) included."),
-    "polygones": ("application/geo+json", "OCS GE polygons (code_cs, minimum mapping units, no gaps or overlaps), "
-                                          "CRS84."),
+    "classification": (
+        "image/tiff; application=geotiff; profile=cloud-optimized",
+        "The classification as a Cloud Optimised GeoTIFF on the input's exact grid: one OCS GE "
+        "couverture value per pixel, colour table and legend (tag OCSGE_VALUES) included.",
+    ),
+    "polygones": (
+        "application/geo+json",
+        "OCS GE polygons (code_cs, minimum mapping units, no gaps or overlaps), CRS84.",
+    ),
 }
 
 PROCESS_METADATA = {
     "version": "0.1.0",
     "id": "segmentation",
-    "title": {"fr": "Segmentation d'orthophotos en couverture OCS GE",
-              "en": "Orthophoto segmentation into OCS GE land cover"},
+    "title": {
+        "fr": "Segmentation d'orthophotos en couverture OCS GE",
+        "en": "Orthophoto segmentation into OCS GE land cover",
+    },
     "description": {
         "fr": "Classe chaque pixel d'une orthophoto (BD ORTHO RVB + IRC) en couverture OCS GE avec un modèle de "
-              "segmentation (FLAIR-INC d'IGN ou le petit modèle du projet), puis en polygones.",
+        "segmentation (FLAIR-INC d'IGN ou le petit modèle du projet), puis en polygones.",
         "en": "Classifies every pixel of an orthophoto (BD ORTHO RGB + IRC) into OCS GE couverture with a "
-              "segmentation model (IGN's FLAIR-INC or the project's small model), then into polygons.",
+        "segmentation model (IGN's FLAIR-INC or the project's small model), then into polygons.",
     },
     "jobControlOptions": ["sync-execute", "async-execute"],
     "keywords": ["OCS GE", "segmentation", "FLAIR", "BD ORTHO", "deep learning"],
     "links": [],
     "inputs": {
-        "image": {"title": "Image", "description": "The orthophoto: href (http(s) GeoTIFF/COG), path (under the "
-                  "server's data directory), value (base64 GeoTIFF) or wms (Géoplateforme-style GetMap: url, "
-                  "layers (default ORTHOIMAGERY.ORTHOPHOTOS), bbox, crs, resolution in m).",
-                  "schema": _IMAGE_SCHEMA, "minOccurs": 1, "maxOccurs": 1},
-        "irc": {"title": "Image IRC", "description": "The infrared image (NIR, R, G) on the same grid, given like "
-                "image; with a wms image it is fetched from the IRC layer when the model reads NIR.",
-                "schema": _IMAGE_SCHEMA, "minOccurs": 0, "maxOccurs": 1},
-        "model": {"title": "Modèle", "description": "A model of config/models.yml with weights on the server.",
-                  "schema": {"type": "string", "enum": sorted(models()), "default": DEFAULT_MODEL},
-                  "minOccurs": 0, "maxOccurs": 1},
-        "device": {"title": "Processeur", "description": "auto (GPU when present), cuda or cpu.",
-                   "schema": {"type": "string", "enum": list(DEVICES), "default": "auto"},
-                   "minOccurs": 0, "maxOccurs": 1},
+        "image": {
+            "title": "Image",
+            "description": "The orthophoto: href (http(s) GeoTIFF/COG), path (under the "
+            "server's data directory), value (base64 GeoTIFF) or wms (Géoplateforme-style GetMap: url, "
+            "layers (default ORTHOIMAGERY.ORTHOPHOTOS), bbox, crs, resolution in m).",
+            "schema": _IMAGE_SCHEMA,
+            "minOccurs": 1,
+            "maxOccurs": 1,
+        },
+        "irc": {
+            "title": "Image IRC",
+            "description": "The infrared image (NIR, R, G) on the same grid, given like "
+            "image; with a wms image it is fetched from the IRC layer when the model reads NIR.",
+            "schema": _IMAGE_SCHEMA,
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "model": {
+            "title": "Modèle",
+            "description": "A model of config/models.yml with weights on the server.",
+            "schema": {"type": "string", "enum": sorted(models()), "default": DEFAULT_MODEL},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "device": {
+            "title": "Processeur",
+            "description": "auto (GPU when present), cuda or cpu.",
+            "schema": {"type": "string", "enum": list(DEVICES), "default": "auto"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
     },
-    "outputs": {name: {"title": name, "description": text, "schema": {"type": "object" if "json" in media else
-                                                                       "string", "contentMediaType": media}}
-                for name, (media, text) in OUTPUTS.items()},
+    "outputs": {
+        name: {
+            "title": name,
+            "description": text,
+            "schema": {"type": "object" if "json" in media else "string", "contentMediaType": media},
+        }
+        for name, (media, text) in OUTPUTS.items()
+    },
 }
 
 
@@ -87,8 +125,13 @@ def _example(ortho_wms: str | None) -> dict:
     """The execution example: a small Montpellier extent from the configured ortho WMS (none without one)."""
     if not ortho_wms:
         return {}
-    return {"example": {"inputs": {"image": {"wms": {"url": ortho_wms, "bbox": [770550, 6277550, 770600, 6277600],
-                                                     "resolution": 0.2}}}}}
+    return {
+        "example": {
+            "inputs": {
+                "image": {"wms": {"url": ortho_wms, "bbox": [770550, 6277550, 770600, 6277600], "resolution": 0.2}}
+            }
+        }
+    }
 
 
 class SegmentationProcessor(BaseProcessor):
