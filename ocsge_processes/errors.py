@@ -4,6 +4,9 @@ Domain code raises these with the offending value in the message; the HTTP adapt
 exception code and status in one table (``server/errors.py``), so only one place knows HTTP.
 """
 
+from dataclasses import dataclass
+from http import HTTPStatus
+
 
 class OcsgeError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -31,3 +34,53 @@ class StoreError(OcsgeError):
 
 class StoreBusyError(StoreError):
     """Every connection to the store stayed in use past the wait for one: the client may retry shortly."""
+
+
+class QueryTimeoutError(StoreError):
+    """A query ran past the store's time limit and was stopped by the database."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the query took longer than {seconds:g} s and was stopped; "
+            "narrow the bbox or the filter, or lower the limit"
+        )
+        self.seconds = seconds
+
+
+class BusyError(OcsgeError):
+    """Work ahead of this request will not let it run in time: the client may retry after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """What a client is told about an error: the OGC exception code and the HTTP status."""
+
+    code: str
+    status: HTTPStatus
+
+
+#: The one table from our errors to what clients are told, most specific first; ``answer_for`` walks it.
+ERROR_TABLE: tuple[tuple[type[OcsgeError], ErrorAnswer], ...] = (
+    (QueryTimeoutError, ErrorAnswer("QueryTimeout", HTTPStatus.SERVICE_UNAVAILABLE)),
+    (StoreBusyError, ErrorAnswer("ServiceUnavailable", HTTPStatus.SERVICE_UNAVAILABLE)),
+    (BusyError, ErrorAnswer("ServiceUnavailable", HTTPStatus.SERVICE_UNAVAILABLE)),
+    (UnknownCodeError, ErrorAnswer("NotFound", HTTPStatus.NOT_FOUND)),
+    (InvalidInputError, ErrorAnswer("InvalidParameterValue", HTTPStatus.BAD_REQUEST)),
+    (DeliveryError, ErrorAnswer("InvalidParameterValue", HTTPStatus.BAD_REQUEST)),
+    (StoreError, ErrorAnswer("NoApplicableCode", HTTPStatus.INTERNAL_SERVER_ERROR)),
+)
+
+#: An exception that is not ours (a bug, a library failure): the client gets no detail, the log gets the traceback.
+INTERNAL = ErrorAnswer("NoApplicableCode", HTTPStatus.INTERNAL_SERVER_ERROR)
+
+
+def answer_for(err: BaseException) -> ErrorAnswer | None:
+    """The answer for one of our errors, or None for an unexpected exception (the caller logs it, says INTERNAL)."""
+    for kind, answer in ERROR_TABLE:
+        if isinstance(err, kind):
+            return answer
+    return None

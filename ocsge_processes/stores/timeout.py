@@ -15,23 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from ..errors import StoreError
+from ..errors import QueryTimeoutError
 
 #: Seconds a web request's query may run.
 DEFAULT_WEB_TIMEOUT_S = 30.0
 _timeout_s: float | None = None
 _unlimited: ContextVar[bool] = ContextVar("ocsge_unlimited_queries", default=False)
 
-
-class QueryTimeoutError(StoreError):
-    """A query ran past the limit and was stopped by the database."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(
-            f"the query took longer than {seconds:g} s and was stopped; "
-            "narrow the bbox or the filter, or lower the limit"
-        )
-        self.seconds = seconds
+__all__ = ["QueryTimeoutError", "query_timeout", "set_query_timeout", "unlimited_queries", "web_timeout_from_env"]
 
 
 def set_query_timeout(seconds: float | None) -> None:
