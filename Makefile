@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make serve  – virtualenv, demo data into the embedded store, OpenAPI generated and validated, gunicorn on :5000
-#   make test   – system packages the tests need, virtualenv, the whole test suite
+#   make test   – system packages the tests need, virtualenv, the guard rails (make check), the whole test suite
+# and, for a fast local loop, `make check` alone and `make test-fast` (the suite without the tests marked slow).
 PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,7 +18,7 @@ export HF_HUB_OFFLINE := 1
 export PYGEOAPI_CONFIG := $(CURDIR)/build/pygeoapi-config.yml
 export PYGEOAPI_OPENAPI := $(CURDIR)/build/openapi.yml
 
-.PHONY: serve test venv system-deps demo-data config clean web
+.PHONY: serve test test-fast check venv system-deps demo-data config clean web
 
 venv: $(VENV)/.installed
 
@@ -64,8 +65,20 @@ serve: $(STORE) web
 	$(BIN)/gunicorn -c python:ocsge_processes.server.gunicorn_conf --workers $(WORKERS) --bind $(HOST):$(PORT) \
 		ocsge_processes.server.app:APP
 
-test: system-deps $(VENV)/.installed web
+# The guard rails: lint and format (rules in pyproject [tool.ruff]), types (mypy --strict, [tool.mypy]) and the
+# architecture (import contracts, [tool.importlinter]). `make test` (so CI) fails when one of them fails.
+check: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: system-deps $(VENV)/.installed web check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Local runs while working: every test not marked slow (no live servers, databases or long runs); CI runs all.
+test-fast: system-deps $(VENV)/.installed web
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf build data/demo $(STORE)
