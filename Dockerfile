@@ -32,10 +32,9 @@ COPY pyproject.toml setup.py README.md pygeoapi-config.yml ./
 COPY ocsge_processes ./ocsge_processes
 COPY --from=web /src/ocsge_processes/webapp/static ./ocsge_processes/webapp/static
 COPY config ./config
-COPY schemas ./schemas
 RUN python3.12 -m venv /venv && /venv/bin/pip install --no-cache-dir . && useradd --system ocsge \
     && mkdir -p /app/build /data && chown ocsge /app/build /data
-ENV PATH=/venv/bin:$PATH OCSGE_CONFIG_DIR=/app/config OCSGE_SCHEMAS_DIR=/app/schemas
+ENV PATH=/venv/bin:$PATH OCSGE_CONFIG_DIR=/app/config
 
 USER ocsge
 EXPOSE 5000

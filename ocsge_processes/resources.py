@@ -1,4 +1,4 @@
-"""Where the package finds its data files (``config/``, ``schemas/``), installed or from a checkout."""
+"""Where the package finds its data files (``config/``), installed or from a checkout."""
 
 from __future__ import annotations
 
@@ -11,11 +11,6 @@ _CHECKOUT = Path(__file__).resolve().parent.parent
 def config_dir() -> Path:
     """The ``config/`` folder: ``OCSGE_CONFIG_DIR``, else the one shipped beside the package."""
     return _data_dir("OCSGE_CONFIG_DIR", "config")
-
-
-def schemas_dir() -> Path:
-    """The ``schemas/`` folder of JSON Schemas, one per collection."""
-    return _data_dir("OCSGE_SCHEMAS_DIR", "schemas")
 
 
 def _data_dir(variable: str, name: str) -> Path:
