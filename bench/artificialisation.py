@@ -145,7 +145,7 @@ def timed(kind: str, store: str, methode: str | None = None) -> dict:
 
 def disagreement(ours: dict, baseline: dict) -> float:
     """Largest per-commune gap (ha) between two sets of figures."""
-    return max(abs((a or 0.0) - (b or 0.0)) for code in ours for a, b in zip(ours[code], baseline[code]))
+    return max(abs((a or 0.0) - (b or 0.0)) for code in ours for a, b in zip(ours[code], baseline[code], strict=True))
 
 
 def report(results: dict, polygons: int, cell: int) -> str:

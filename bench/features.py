@@ -308,8 +308,7 @@ def build_queries(gpkg: Path) -> list[Query]:
     codes_cs = [c for (c,) in conn.execute(f"SELECT code_cs FROM {TABLE} GROUP BY code_cs ORDER BY count(*) DESC")]
     codes_us = [c for (c,) in conn.execute(f"SELECT code_us FROM {TABLE} GROUP BY code_us ORDER BY count(*) DESC")]
     conn.close()
-    for code in codes_cs[:6]:
-        queries.append(Query("cql-eq", code, cql(f"code_cs='{code}' AND millesime={MILLESIME}")))
+    queries.extend(Query("cql-eq", code, cql(f"code_cs='{code}' AND millesime={MILLESIME}")) for code in codes_cs[:6])
     for start in range(0, 6, 2):
         chosen = ", ".join(f"'{c}'" for c in codes_us[start : start + 3])
         queries.append(Query("cql-in", chosen, cql(f"code_us IN ({chosen}) AND millesime={MILLESIME}")))
@@ -892,9 +891,7 @@ def main() -> None:
         "the quietest), and niced ones, which mostly take only the CPU the servers leave idle.",
         "",
     ]
-    for server in servers:
-        if server.skipped:
-            lines.append(f"- {server.key}: not run – {server.skipped}")
+    lines.extend(f"- {server.key}: not run – {server.skipped}" for server in servers if server.skipped)
     for kind, title in KINDS.items():
         lines += [
             "",

@@ -33,8 +33,9 @@ One command: ``.venv/bin/python bench/segmentation.py [--device auto|cpu|cuda] [
      mask and argmax there, bf16 autocast + channels_last on CUDA, fp32 on the CPU, overlapped reader/compute/
      writer threads, COG output) at the SAME tiling (512/128, batch 4), so only the implementation differs.
    - ``ours-best``: the same engine at its own default tiling (``--best``, 1024/128 with batch 1 on the CPU and
-     batch 8 on CUDA, ``segmentation.windows.default_tiling``): less overlap (the margin is re-computed 4.0× at 512/128, 1.78× at 1024/128). Its classes
-     differ from the others near window seams (other context), so it is reported, not compared.
+     batch 8 on CUDA, ``segmentation.windows.default_tiling``): less overlap (the margin is re-computed 4.0× at
+     512/128, 1.78× at 1024/128). Its classes differ from the others near window seams (other context), so it is
+     reported, not compared.
 4. Agreement: the ``ign`` and ``ours`` class maps are compared pixel by pixel before any ratio is given
    (required ≥ 99.9 % equal on the CPU, where both are fp32; on CUDA ours runs bf16, so it is reported).
 5. Output: Mpx/s (output pixels), windows/s, the ratio ours / ign against the issue's targets (≥ 2× on the CPU,

@@ -156,8 +156,10 @@ def _read_junit(path: Path, exit_code: int, output: str) -> FuzzResult:
     operations, failures = 0, []
     for case in cases:
         operations += 1
-        for problem in [*case.iter("failure"), *case.iter("error")]:
-            failures.append(f"{case.get('name')}: {(problem.get('message') or problem.text or '').strip()[:500]}")
+        failures.extend(
+            f"{case.get('name')}: {(problem.get('message') or problem.text or '').strip()[:500]}"
+            for problem in [*case.iter("failure"), *case.iter("error")]
+        )
     generated = re.search(r"(\d+) generated", output)  # schemathesis' summary line
     # the FAILURES section: each failure with its response and the curl command that reproduces it
     details = output.split(" FAILURES ", 1)[-1].split(" SUMMARY ", 1)[0] if failures else ""

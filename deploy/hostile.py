@@ -459,7 +459,7 @@ def process_cases(port: int) -> Iterator[Case]:
         ARTIF,
         {
             "inputs": {
-                "territoire": {"geometry": {"type": "Polygon", "coordinates": [ring + [ring[0]]]}},
+                "territoire": {"geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}},
                 "millesimes": [2021],
             }
         },
