@@ -136,9 +136,11 @@ def mapserver(layers: dict[str, Path], epsg: int = 2154) -> Iterator[str]:
                 with urllib.request.urlopen(f"{url}?SERVICE=WMS&REQUEST=GetCapabilities", timeout=10) as response:
                     if response.status == 200:
                         break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError) as err:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the test WMS did not start:\n{(root / 'http.log').read_text()[-2000:]}")
+                    raise RuntimeError(
+                        f"the test WMS did not start:\n{(root / 'http.log').read_text()[-2000:]}"
+                    ) from err
                 time.sleep(0.2)
         yield url
     finally:

@@ -3,6 +3,7 @@ with the committed ``styles/`` folder."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -71,7 +72,7 @@ def test_us235_and_its_children_are_all_leaves_of_the_usage_map() -> None:
 
 def test_choropleth_breaks_increase_and_cover_0_to_100() -> None:
     assert BREAKS[0] == 0 and BREAKS[-1] == 100
-    assert all(low < high for low, high in zip(BREAKS, BREAKS[1:]))
+    assert all(low < high for low, high in itertools.pairwise(BREAKS))
     case = fill_color(artificialisation_style())
     assert case[0] == "case" and case[1] == ["==", ["typeof", ["get", "taux_artificialisation"]], "number"]
     step = case[2]
@@ -79,7 +80,7 @@ def test_choropleth_breaks_increase_and_cover_0_to_100() -> None:
     assert step[3::2] == list(BREAKS[1:-1])
     items = artificialisation_style()["metadata"]["ocsge:legend"]["items"]
     classes = [item for item in items if item["min"] is not None]
-    assert [(c["min"], c["max"]) for c in classes] == list(zip(BREAKS, BREAKS[1:]))
+    assert [(c["min"], c["max"]) for c in classes] == list(itertools.pairwise(BREAKS))
     assert [c["color"] for c in classes] == step[2::2]
 
 
@@ -92,7 +93,7 @@ def test_choropleth_ramp_darkens_class_by_class() -> None:
         return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
     lums = [luminance(c) for c in step[2::2]]
-    assert all(a > b for a, b in zip(lums, lums[1:])), lums
+    assert all(a > b for a, b in itertools.pairwise(lums)), lums
 
 
 @pytest.mark.parametrize("name", list(STYLES))

@@ -108,8 +108,12 @@ def test_flows_across_two_communes_split_and_add_up() -> None:
 
 
 def test_net_flow_matches_the_change_of_stock() -> None:
-    before = compute_stock(layer([(*codes, strip) for codes, strip in zip(BEFORE, STRIPS)]), COMMUNE, method="matrix")
-    after = compute_stock(layer([(*codes, strip) for codes, strip in zip(AFTER, STRIPS)]), COMMUNE, method="matrix")
+    before = compute_stock(
+        layer([(*codes, strip) for codes, strip in zip(BEFORE, STRIPS, strict=True)]), COMMUNE, method="matrix"
+    )
+    after = compute_stock(
+        layer([(*codes, strip) for codes, strip in zip(AFTER, STRIPS, strict=True)]), COMMUNE, method="matrix"
+    )
     flows = compute_flows(differences(), COMMUNE)
     assert consistency_gap_ha(flows, before, after) == pytest.approx(0, abs=1e-9)
     assert is_consistent(flows, before, after)

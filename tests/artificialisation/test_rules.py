@@ -117,8 +117,8 @@ def test_vectorised_lookups_agree_with_scalar_ones_on_every_cell() -> None:
     pairs = pd.DataFrame([(cs, us) for cs in CS_LEAVES for us in US_LEAVES], columns=["cs", "us"])
     flags = artificial_flags(pairs.cs, pairs.us)
     categories = decree_categories(pairs.cs, pairs.us)
-    assert flags.tolist() == [is_artificial(cs, us) for cs, us in zip(pairs.cs, pairs.us)]
-    assert categories.tolist() == [decree_category(cs, us) for cs, us in zip(pairs.cs, pairs.us)]
+    assert flags.tolist() == [is_artificial(cs, us) for cs, us in zip(pairs.cs, pairs.us, strict=True)]
+    assert categories.tolist() == [decree_category(cs, us) for cs, us in zip(pairs.cs, pairs.us, strict=True)]
 
 
 def test_vectorised_lookups_give_na_where_missing_unknown_or_non_leaf_codes_leave_a_doubt() -> None:

@@ -92,11 +92,12 @@ def test_filters_at_every_limit_work(server: str) -> None:
     for _ in range(MAX_FILTER_DEPTH // 2):
         document = {"op": "not", "args": [{"op": "not", "args": [document]}]}
     assert _matched(server, document=document) == _matched(server, B)
-    terms = [_equals("millesime_avant", 2015)] + [
-        _equals("millesime_avant", 1000 + i) for i in range(MAX_FILTER_TERMS - 1)
+    terms = [
+        _equals("millesime_avant", 2015),
+        *(_equals("millesime_avant", 1000 + i) for i in range(MAX_FILTER_TERMS - 1)),
     ]
     assert _matched(server, document={"op": "or", "args": terms}) == _matched(server, B)
-    values = [2015] + list(range(10_000, 10_000 + MAX_FILTER_VALUES - 1))
+    values = [2015, *range(10_000, 10_000 + MAX_FILTER_VALUES - 1)]
     assert _matched(server, document={"op": "in", "args": [{"property": "millesime_avant"}, values]}) == _matched(
         server, B
     )

@@ -213,5 +213,7 @@ def test_valid_requests_still_run_and_answer_strict_json(server: str) -> None:
             server, {"inputs": {**VALID, "territoire": territoire, "detail_communes": False}, "response": "raw"}
         )
         assert response.status_code == 200, (territoire, response.text[:500])
-        document = json.loads(response.text, parse_constant=lambda name: pytest.fail(f"{name} in {territoire}"))
+        document = json.loads(
+            response.text, parse_constant=lambda name, where=territoire: pytest.fail(f"{name} in {where}")
+        )
         assert document["territoires"][0]["surface_ha"] > 0

@@ -258,7 +258,9 @@ def test_gdal_network_access_is_closed_while_a_raster_is_opened() -> None:
             rasterio.open(f"/vsicurl/{url}").close()
         fetched = len(heard.connections)
         assert fetched > 0
-        with pytest.raises(InvalidInputError, match="not a raster image"):
-            with open_raster(Path(f"/vsicurl/{url}"), "image", SERVER_DRIVERS, root=Path("/")):
-                pass
+        with (
+            pytest.raises(InvalidInputError, match="not a raster image"),
+            open_raster(Path(f"/vsicurl/{url}"), "image", SERVER_DRIVERS, root=Path("/")),
+        ):
+            pass
         assert len(heard.connections) == fetched, "no connection once the settings are closed"

@@ -76,7 +76,7 @@ def test_twenty_async_executions_across_two_replicas_give_the_sync_results(topol
         other = (second, first)[n % 2]
         assert services.wait_for_job(other, job_id, 120)["status"] == "successful", status(other, job_id)
     print(f"20 async artificialisation jobs on two workers: {time.monotonic() - started:.1f} s")
-    for n, (job_id, body, (_, output)) in enumerate(zip(jobs, bodies, REQUESTS)):
+    for n, (job_id, body, (_, output)) in enumerate(zip(jobs, bodies, REQUESTS, strict=True)):
         result = requests.get(f"{(second, first)[n % 2]}/jobs/{job_id}/results", params={"f": "json"}, timeout=30)
         sync = execute(first, "artificialisation", body)
         assert sync.status_code == result.status_code == 200

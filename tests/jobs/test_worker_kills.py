@@ -228,7 +228,7 @@ def test_workers_killed_at_random_points_lose_no_job(topology: Topology) -> None
             up_at = workers.up_since(killed_at)
             for job_id in jobs:
                 services.wait_until(
-                    lambda: status(url, job_id)["status"] in TERMINAL,
+                    lambda job_id=job_id: status(url, job_id)["status"] in TERMINAL,
                     max(workers.up_since(killed_at) + BOUND_S - time.time(), 0.1),
                 )
                 document = status(url, job_id)

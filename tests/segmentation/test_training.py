@@ -33,7 +33,7 @@ def patch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_labels_follow_the_lidar_classes(patch: tuple) -> None:
-    image, labels, elevation = patch
+    _, labels, elevation = patch
     assert (labels == NO_LABEL).mean() < 0.02, "nearly every pixel gets a point or a neighbour's"
     for label in (BUILDING, SEALED, TREES):
         assert (labels == label).mean() > 0.1, f"label {label} is common on this urban patch"

@@ -83,7 +83,7 @@ def assert_partition(polygons: np.ndarray, raster: np.ndarray) -> None:
 
 def test_patches_under_their_unit_merge_into_the_neighbour_with_the_longest_boundary() -> None:
     result = vectorise(landscape(), TRANSFORM, CRS, CLASSES, nodata=NODATA, tolerance_m=0)
-    assert sorted(zip(result["code_cs"], result["surface_m2"])) == [
+    assert sorted(zip(result["code_cs"], result["surface_m2"], strict=True)) == [
         ("CS1.1.1.1", 225.0),
         ("CS1.1.1.1", 225.0),
         ("CS1.1.1.1", 225.0),
@@ -205,10 +205,11 @@ def test_a_cs_raster_vectorises_with_its_own_legend_and_nodata(tmp_path: Path) -
     path = write_classes(tmp_path / "classes.tif", raster, tags)
 
     whole = vectorise_file(path, units=MinimumUnits(open_m2=0))
-    assert sorted(zip(whole["code_cs"], whole["surface_m2"])) == [("CS1.2.1", 1600.0), ("CS2.2.1", 3200.0)]
+    assert sorted(zip(whole["code_cs"], whole["surface_m2"], strict=True)) == [("CS1.2.1", 1600.0), ("CS2.2.1", 3200.0)]
 
     window = vectorise_file(path, window=Window(250, 0, 150, 400), units=MinimumUnits(open_m2=0))
-    assert sorted(zip(window["code_cs"], window["surface_m2"])) == [("CS1.2.1", 1600.0), ("CS2.2.1", 800.0)]
+    areas = sorted(zip(window["code_cs"], window["surface_m2"], strict=True))
+    assert areas == [("CS1.2.1", 1600.0), ("CS2.2.1", 800.0)]
     assert window.total_bounds[0] == pytest.approx((TRANSFORM @ (250, 0))[0])
 
 

@@ -202,16 +202,14 @@ def drom_server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str
         for epsg, (departement, _, (cx, cy)) in DROM_SITES.items():
             moved = frame.copy()
             moved["departement"] = departement
+            offset = np.array([cx - (x0 + x1) / 2, cy - (y0 + y1) / 2])
             moved = moved.set_geometry(
-                shapely.transform(
-                    np.asarray(frame.geometry.values), lambda c: c + [cx - (x0 + x1) / 2, cy - (y0 + y1) / 2]
-                ),
-                crs=epsg,
+                shapely.transform(np.asarray(frame.geometry.values), lambda c, offset=offset: c + offset), crs=epsg
             )
             for keys, part in moved.groupby(list(layer.slice_keys)):
                 keys = keys if isinstance(keys, tuple) else (keys,)
                 values = [key.item() if isinstance(key, np.generic) else key for key in keys]
-                target.replace_slice(layer, epsg, part, dict(zip(layer.slice_keys, values)))
+                target.replace_slice(layer, epsg, part, dict(zip(layer.slice_keys, values, strict=True)))
     target.close()
     with web_server(
         url, tmp_path_factory.mktemp("drom-server"), BIN, OCSGE_DATA_DIR=str(SHARED), OCSGE_TRUSTED_HOSTS="localhost"

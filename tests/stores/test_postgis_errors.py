@@ -1,4 +1,5 @@
-"""The PostGIS store refuses what it cannot serve with our errors: a busy pool (503), a value PostgreSQL cannot take (400)."""
+"""The PostGIS store refuses what it cannot serve with our errors: a busy pool (503), a value PostgreSQL cannot take
+(400)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ def test_a_query_waiting_past_the_pool_wait_is_a_busy_store(postgis_url: str, mo
     monkeypatch.setattr(postgis, "POOL_SIZE", 1)
     monkeypatch.setattr(postgis, "POOL_WAIT_S", 0.5)
     store = open_store(f"{postgis_url}?application_name=pool-test")  # a pool of its own (pools are per URL)
-    with store._conn():  # the one connection, held as a slow request would
-        with pytest.raises(StoreBusyError, match="all 1 connections .* busy for 0.5 s; retry"):
-            store.tables()
+    with (
+        store._conn(),  # the one connection, held as a slow request would
+        pytest.raises(StoreBusyError, match="all 1 connections .* busy for 0.5 s; retry"),
+    ):
+        store.tables()
     assert isinstance(store.tables(), dict)  # released: the next request gets it
     error = to_provider_error(StoreBusyError("busy"))
     assert error.http_status_code == 503 and error.ogc_exception_code == "ServiceUnavailable"

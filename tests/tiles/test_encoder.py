@@ -37,14 +37,9 @@ def test_spec_example_polygon_stream() -> None:
     tile = encode_layer("l", [flip(shapely.Polygon([(3, 6), (8, 12), (20, 34)]))], [{}], UNIT)
     feature = decode(tile)["l"].features[0]
     assert feature.type == POLYGON
-    stream = pbf.packed(
-        dict(
-            (f, v)
-            for f, _, v in pbf.fields(
-                dict((f, v) for f, _, v in pbf.fields(dict((f, v) for f, _, v in pbf.fields(tile))[3]))[2]
-            )
-        )[4]
-    )
+    layer_bytes = {f: v for f, _, v in pbf.fields(tile)}[3]  # Tile.layers
+    feature_bytes = {f: v for f, _, v in pbf.fields(layer_bytes)}[2]  # Layer.features
+    stream = pbf.packed({f: v for f, _, v in pbf.fields(feature_bytes)}[4])  # Feature.geometry
     assert [stream[0], stream[3], stream[8], len(stream)] == [9, 18, 15, 9]
     assert {pbf.unzigzag(v) for v in stream[1:3]} <= {3, 6, 8, 12, 20, 34}
     assert shapely.equals(feature.geometry, shapely.Polygon([(3, 6), (8, 12), (20, 34)]))
@@ -69,7 +64,7 @@ def test_round_trip_of_points_lines_and_polygons_with_holes() -> None:
     layer = decode(encode_layer("demo", geoms, props, UNIT))["demo"]
     assert layer.version == 2 and layer.extent == 4096
     assert [f.type for f in layer.features] == [POLYGON, POLYGON, LINESTRING, LINESTRING, POINT, POINT]
-    for feature, geom, expected in zip(layer.features, geoms, props):
+    for feature, geom, expected in zip(layer.features, geoms, props, strict=True):
         assert shapely.equals(feature.geometry, flip(geom)), (feature.geometry, geom)
         assert feature.properties == {k: v for k, v in expected.items() if v is not None}
 

@@ -13,7 +13,7 @@ from ..conftest import DEMO_COMMUNES
 
 def test_every_commune_and_pair_is_stored(store_url: str) -> None:
     frame = open_store(store_url).read_frame(ARTIFICIALISATION_COMMUNES, 2154)
-    pairs = set(zip(frame.millesime_avant, frame.millesime_apres))
+    pairs = set(zip(frame.millesime_avant, frame.millesime_apres, strict=True))
     assert pairs == {(2015, 2018), (2021, 2024)}
     assert len(frame) == 2 * 17 and frame.id.is_unique
     sybarval = frame[frame.millesime_avant == 2015]
