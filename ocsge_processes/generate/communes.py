@@ -34,6 +34,8 @@ def read_communes(
     layer, code_field, name_field = _find_layer(path, layer)
     columns = [code_field] + ([name_field] if name_field else [])
     frame = pyogrio.read_dataframe(path, layer=layer, columns=columns)
+    if not isinstance(frame, gpd.GeoDataFrame):  # pyogrio reads a layer without geometry as a plain DataFrame
+        raise InvalidInputError(f"layer {layer!r} of {path} has no geometry; communes need their contours")
     if frame.crs is None:
         raise InvalidInputError(f"layer {layer!r} of {path} has no CRS; cannot reproject it to the territory CRS")
     frame = frame.rename(columns={code_field: "code_insee", **({name_field: "nom"} if name_field else {})})

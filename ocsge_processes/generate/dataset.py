@@ -250,4 +250,6 @@ def _dissolve(polygons: np.ndarray) -> np.ndarray:
 def _multi(geometry: np.ndarray) -> np.ndarray:
     """Each polygon as a MultiPolygon, the geometry type of IGN's layers."""
     polygons, index = polygon_parts(geometry)
-    return shapely.multipolygons(polygons, indices=index, out=np.empty(len(geometry), dtype=object))
+    multi = np.empty(len(geometry), dtype=object)
+    shapely.multipolygons(polygons, indices=index, out=multi)
+    return multi

@@ -317,8 +317,8 @@ def _nearest_site(xy: np.ndarray, spacing_m: float, seed: int, salt: int) -> np.
 def _hash_uniform(seed: int, ij: np.ndarray, salt: int) -> np.ndarray:
     """Uniform value in [0, 1) for each integer pair: a splitmix64 hash of (seed, salt, i, j)."""
     with np.errstate(over="ignore"):
-        h = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(salt) * np.uint64(0xD1B54A32D192ED03)
-        h = h ^ (ij[:, 0].astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9))
+        start = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(salt) * np.uint64(0xD1B54A32D192ED03)
+        h = start ^ (ij[:, 0].astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9))
         h = h ^ (ij[:, 1].astype(np.uint64) * np.uint64(0x94D049BB133111EB))
         for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
             h = (h ^ (h >> np.uint64(shift))) * np.uint64(factor)

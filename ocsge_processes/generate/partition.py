@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from shapely import Geometry
 
 from .layout import CommuneLayout
@@ -69,9 +70,12 @@ def polygon_parts(geometry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def jittered_grid(
-    bounds: tuple[float, float, float, float], spacing_m: float, rng: np.random.Generator
+    bounds: NDArray[np.float64], spacing_m: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seed points on a grid aligned to multiples of ``spacing_m``, each moved at random; also their (col, row)."""
+    """Seed points on a grid aligned to multiples of ``spacing_m``, each moved at random; also their (col, row).
+
+    ``bounds``: (minx, miny, maxx, maxy) as ``shapely.bounds`` gives them, NaN for an empty geometry.
+    """
     minx, miny, maxx, maxy = bounds
     if np.isnan(minx):  # the bounds of an empty geometry
         return np.empty((0, 2)), np.empty((0, 2), dtype=np.int64)
@@ -260,11 +264,12 @@ def _match_edges(geometry: np.ndarray, outside: np.ndarray, is_road: np.ndarray)
     """
     tree = shapely.STRtree(geometry)
     # Clipped edges may stop a hair's breadth short of what they touch: look a little further.
-    near = {"predicate": "dwithin", "distance": _SNAP_M}
-    touched = np.union1d(tree.query(outside, **near)[1], np.flatnonzero(is_road))
-    band = np.unique(tree.query(geometry[touched], **near)[1])
+    touched = np.union1d(tree.query(outside, predicate="dwithin", distance=_SNAP_M)[1], np.flatnonzero(is_road))
+    band = np.unique(tree.query(geometry[touched], predicate="dwithin", distance=_SNAP_M)[1])
     cleaned = geometry.copy()
-    cleaned[band] = shapely.coverage_clean(geometry[band], snapping_distance=_SNAP_M)
+    cleaned[band] = shapely.coverage_clean(  # type: ignore[attr-defined]  # new in shapely 2.2; types-shapely is 2.1
+        geometry[band], snapping_distance=_SNAP_M
+    )
     return cleaned
 
 

@@ -13,6 +13,7 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionDtype
 
 from ..errors import DeliveryError
 from ..layers import (
@@ -33,11 +34,11 @@ from .names import YEAR_COLUMN
 log = logging.getLogger(__name__)
 
 #: pandas dtype of each field type; the text dtype is pandas' default one, whose missing value is NaN.
-DTYPES: dict[str, object] = {
+DTYPES: dict[str, ExtensionDtype] = {
     STRING: pd.StringDtype(na_value=np.nan),
-    INTEGER: "Int64",
-    NUMBER: "Float64",
-    BOOLEAN: "boolean",
+    INTEGER: pd.Int64Dtype(),
+    NUMBER: pd.Float64Dtype(),
+    BOOLEAN: pd.BooleanDtype(),
 }
 
 #: Source names of each canonical column, lower case, preferred first.

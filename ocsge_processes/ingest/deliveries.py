@@ -7,9 +7,10 @@ untouched; source layers that feed the same (layer, slice) come out as one batch
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import SupportsInt
 
 import geopandas as gpd
 import numpy as np
@@ -44,6 +45,11 @@ class Batch:
     slice: dict[str, object]
     #: Where the rows come from, for messages: ``archive.7z!inner/path.gpkg:layer``.
     source: str
+
+    @property
+    def departement(self) -> str:
+        """The slice's département: every layer is sliced by it, and placement checks are made per département."""
+        return str(self.slice["departement"])
 
 
 @dataclass(frozen=True)
@@ -184,17 +190,18 @@ def _normalise(raw: _Raw, file: SourceFile, communes: set[str], fallback: str | 
     )
     full = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometries, index=values.index, crs=crs))
     return [
-        _batch(layer, dict(zip(layer.slice_keys, key)), group, source)
+        _batch(layer, dict(zip(layer.slice_keys, key, strict=True)), gpd.GeoDataFrame(group), crs, source)
         for key, group in full.groupby(list(layer.slice_keys), sort=True, dropna=False)
     ]
 
 
-def _batch(layer: Layer, slice_values: dict[str, object], group: gpd.GeoDataFrame, source: str) -> Batch:
-    slice_values = {k: int(v) if layer.fields[k] == INTEGER else str(v) for k, v in slice_values.items()}
+def _batch(layer: Layer, key: dict[str, Hashable], group: gpd.GeoDataFrame, crs: CRS, source: str) -> Batch:
+    """``group`` (the rows of one slice, in the source's ``crs``) in the CRS of its département."""
+    slice_values: dict[str, object] = {k: _slice_value(v, layer.fields[k]) for k, v in key.items()}
     departement = str(slice_values["departement"])
     epsg = departement_epsg(departement)
-    declared = group.crs.name
-    if group.crs.to_epsg() != epsg:
+    declared = crs.name
+    if crs.to_epsg() != epsg:
         group = group.to_crs(epsg=epsg)
     # also when nothing was reprojected: a .prj without EPSG code has no area of use of its own to check against
     refuse_outside_area_of_use(
@@ -204,6 +211,15 @@ def _batch(layer: Layer, slice_values: dict[str, object], group: gpd.GeoDataFram
         f"the CRS of département {departement},",
     )
     return Batch(layer, epsg, group.reset_index(drop=True), slice_values, source)
+
+
+def _slice_value(value: Hashable, kind: str) -> int | str:
+    """A slice key as the stores compare it: ``int`` for integer fields (numpy integers from ``groupby``), else text."""
+    if kind != INTEGER:
+        return str(value)
+    if not isinstance(value, SupportsInt):  # nulls were refused before (no millésime)
+        raise TypeError(f"integer slice value expected, got {value!r}")
+    return int(value)
 
 
 def _departement(
@@ -240,7 +256,7 @@ def _departements_of_communes(codes: pd.Series, source: str) -> pd.Series:
     return _map_distinct(codes, departement_of_commune, f"{source}: commune code").astype(object)
 
 
-def _map_distinct(values: pd.Series, convert: Callable[[object], str], context: str) -> pd.Series:
+def _map_distinct(values: pd.Series, convert: Callable[[str], str], context: str) -> pd.Series:
     """``convert`` applied once per distinct value; an unknown code becomes a DeliveryError naming the file."""
     try:
         mapping = {value: convert(value) for value in values.dropna().unique()}

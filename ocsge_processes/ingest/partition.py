@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from ..parallel import threaded
 
@@ -146,11 +147,15 @@ def _overlaps(
     a, b = np.minimum(a, b)[a != b], np.maximum(a, b)[a != b]
     pairs = np.unique(np.stack([a, b], axis=1), axis=0)
     a, b = pairs[:, 0], pairs[:, 1]
-    meet = threaded(lambda x, y: shapely.relate_pattern(x, y, _INTERIORS_MEET), geoms[a], geoms[b]).astype(bool)
+    meet = threaded(_interiors_meet, geoms[a], geoms[b]).astype(bool)
     a, b = a[meet], b[meet]
     area = shapely.area(threaded(shapely.intersection, geoms[a], geoms[b])) if len(a) else np.empty(0)
     above = area > SLIVER_M2
     return a[above], b[above], area[above]
+
+
+def _interiors_meet(first: np.ndarray, second: np.ndarray) -> NDArray[np.bool_]:
+    return shapely.relate_pattern(first, second, _INTERIORS_MEET)
 
 
 def _holes(unshared: np.ndarray, geoms: np.ndarray, tree: shapely.STRtree) -> tuple[np.ndarray, np.ndarray]:
@@ -177,6 +182,7 @@ def noded(segments: np.ndarray) -> np.ndarray:
     collinear segments (a generated Gironde has such runs, e.g. four edges within 1e-9 m of one line); snap-rounding
     to ``NODING_GRID_M`` always converges and moves no vertex further than the precision the data is written to."""
     lines = shapely.linestrings(segments)
+    assert isinstance(lines, np.ndarray), "segments of shape (n, 2, 2) give an array of n lines"
     try:
         return shapely.get_parts(shapely.node(shapely.multilinestrings(lines)))
     except shapely.errors.GEOSException:

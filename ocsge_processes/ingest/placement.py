@@ -54,13 +54,12 @@ def refuse_nonfinite(geoms: np.ndarray, invalid: np.ndarray, crs: CRS, source: s
 
 def refuse_outside_area_of_use(geoms: np.ndarray, crs: CRS, source: str, role: str = "the declared CRS") -> None:
     """Refuse geometries outside ``crs``'s area of use (its lon/lat box with a margin, projected into ``crs``)."""
-    box = area_of_use(crs)
-    if box is None or not len(geoms):
+    area, box = crs.area_of_use, area_of_use(crs)
+    if area is None or box is None or not len(geoms):
         return
     bounds = shapely.bounds(geoms)
     outside = ~_inside(bounds, box)
     if outside.any():
-        area = crs.area_of_use
         raise DeliveryError(
             f"{source}: {int(outside.sum())} of {len(geoms)} geometries lie outside the area of use of {role} "
             f"{_name(crs)} ({area.name.rstrip('.')}: {_extent(np.array([box]))} in its units); extent found "
@@ -80,7 +79,7 @@ def area_of_use(crs: CRS) -> Bounds | None:
     east, north = min(area.east + m, 180.0), min(area.north + m, 90.0)
     to_crs = Transformer.from_crs(CRS.from_epsg(4326), crs, always_xy=True)
     box = to_crs.transform_bounds(west, south, east, north, densify_pts=21)
-    return tuple(box) if np.isfinite(box).all() else None
+    return box if np.isfinite(box).all() else None
 
 
 def departement_extents(batches: Iterable[Batch], stored: Mapping[str, Bounds]) -> dict[str, Bounds]:
@@ -88,14 +87,15 @@ def departement_extents(batches: Iterable[Batch], stored: Mapping[str, Bounds]) 
     extents = dict(stored)
     for batch in batches:
         if batch.layer is COMMUNES and len(batch.frame):
-            extents[str(batch.slice["departement"])] = tuple(batch.frame.total_bounds)
+            x0, y0, x1, y1 = batch.frame.total_bounds
+            extents[batch.departement] = (float(x0), float(y0), float(x1), float(y1))
     return extents
 
 
 def refuse_outside_departements(batches: Iterable[Batch], extents: Mapping[str, Bounds]) -> None:
     """Refuse layers reaching beyond their département's communes by more than ``DEPARTEMENT_MARGIN_M``."""
     for batch in batches:
-        departement = batch.slice.get("departement")
+        departement = batch.departement
         if batch.layer is COMMUNES or departement not in extents or not len(batch.frame):
             continue
         x0, y0, x1, y1 = extents[departement]
