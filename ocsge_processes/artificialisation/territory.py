@@ -17,6 +17,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidInputError
+from ..territory import listed_epsgs
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class TerritoryPart:
         if not crs.is_projected:
             raise InvalidInputError(
                 f"EPSG:{self.epsg} ({crs.name}) is not projected; areas are planar in the "
-                "territory's projected CRS (EPSG:2154, 5490, 2972, 2975 or 4471)"
+                f"territory's projected CRS ({listed_epsgs()})"
             )
         if shapely.get_type_id(self.geometry) not in (3, 6):
             raise InvalidInputError(

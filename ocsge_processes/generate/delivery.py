@@ -13,7 +13,7 @@ import geopandas as gpd
 import py7zr
 import pyogrio
 
-from ..territory import CRS_TOKENS
+from ..territory import crs_token
 from .dataset import SOURCE, GeneratedOcsge
 
 #: Folder of the data files inside a delivery, as in IGN's archives.
@@ -21,11 +21,6 @@ DATA_FOLDER = Path("OCS-GE", "1_DONNEES_LIVRAISON")
 _LAYER_OPTIONS = {"GEOMETRY_NAME": "the_geom", "SPATIAL_INDEX": "YES", "DESCRIPTION": SOURCE}
 #: LZMA2 preset of the archives: on these GeoPackages higher presets are 6 times slower for the same size.
 _PRESET = 1
-
-
-def crs_token(epsg: int) -> str:
-    """Token naming ``epsg`` in IGN file names (LAMB93, RGAF09UTM20, ...)."""
-    return next(token for token, code in CRS_TOKENS.items() if code == epsg)
 
 
 def departement_token(departement: str) -> str:

@@ -16,18 +16,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionDtype
 
 from ..errors import DeliveryError
-from ..layers import (
-    ARTIF,
-    ARTIF_DIFFERENCE,
-    BOOLEAN,
-    COMMUNES,
-    DIFFERENCE,
-    INTEGER,
-    NUMBER,
-    OCCUPATION_SOL,
-    STRING,
-    Layer,
-)
+from ..layers import BOOLEAN, INTEGER, NUMBER, STRING, Layer
 from ..nomenclature import Nomenclature, couverture, usage
 from .names import YEAR_COLUMN
 
@@ -76,15 +65,6 @@ _PER_YEAR: dict[str, tuple[str, int]] = {
     "artif_avant": ("artif", 0),
     "artif_apres": ("artif", 1),
 }
-_CODES = ("code_cs_avant", "code_cs_apres", "code_us_avant", "code_us_apres")
-#: Columns without which a source layer cannot be published; the others become null.
-REQUIRED: dict[str, tuple[str, ...]] = {
-    OCCUPATION_SOL.collection_id: ("code_cs", "code_us"),
-    DIFFERENCE.collection_id: _CODES,
-    ARTIF.collection_id: ("code_cs", "code_us", "artif"),
-    ARTIF_DIFFERENCE.collection_id: ("artificialisation", *_CODES),
-    COMMUNES.collection_id: ("code_insee", "nom"),
-}
 #: Code values that mean "no code" in real deliveries (SYBARVAL has ``INDETERMINE`` usages); read as null.
 NO_CODE = frozenset({"", "INDETERMINE"})
 _ARTIF_VALUES = ("artif", "non artif")
@@ -119,9 +99,10 @@ def read_columns(raw: pd.DataFrame, layer: Layer, source: str) -> SourceColumns:
             found = per_year.get((prefix, years[which]))
         if found is not None:
             mapping[canonical] = found
-    missing = [name for name in REQUIRED.get(layer.collection_id, ()) if name not in mapping]
+    required = layer.delivery.required if layer.delivery is not None else ()
+    missing = [name for name in required if name not in mapping]
     if missing:
-        expected = "; ".join(f"{name} ({' / '.join(_VARIANTS[name])})" for name in missing)
+        expected = "; ".join(f"{name} ({' / '.join(_VARIANTS.get(name, (name,)))})" for name in missing)
         raise DeliveryError(
             f"{source}: missing field(s) for {layer.collection_id}: {expected}; "
             f"the layer has {', '.join(lookup.values()) or 'no fields'}"

@@ -25,7 +25,7 @@ from ..nomenclature import couverture, usage
 from ..territory import departement_epsg, departement_of_commune, normalise_departement
 from .columns import DTYPES, labels, read_columns, typed_column
 from .geometries import polygonal, source_crs
-from .names import departement_token, route_layer, single_year, year_pair
+from .names import departement_token, expected_names, route_layer, single_year, year_pair
 from .placement import refuse_outside_area_of_use
 from .sources import ARCHIVE_SUFFIX, SourceFile, list_archive, open_sources
 
@@ -109,8 +109,7 @@ def _read(path: Path, fallback: str | None) -> list[Batch]:
     if not parts:
         found = f"found {', '.join(skipped)}" if skipped else "found no vector layer"
         raise DeliveryError(
-            f"{path.name}: no recognisable OCS GE layer ({found}); expected occupation_sol, zone_construite, "
-            "a DIFF layer, an ARTIFICIALISATION or zan_evol layer, or commune contours"
+            f"{path.name}: no recognisable OCS GE layer ({found}); expected a layer whose name holds {expected_names()}"
         )
     return _merge(parts)
 

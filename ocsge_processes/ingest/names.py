@@ -6,15 +6,15 @@ token is looked up in a chain of names, most specific first: layer, file, folder
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
 from ..errors import UnknownCodeError
-from ..layers import ARTIF, ARTIF_DIFFERENCE, COMMUNES, DIFFERENCE, OCCUPATION_SOL, ZONE_CONSTRUITE, Layer
-from ..territory import CRS_TOKENS, normalise_departement
+from ..layers import Layer, delivered_layers
+from ..territory import crs_tokens, normalise_departement
 
 _DEPARTEMENT_TOKEN = re.compile(r"(?<![A-Za-z0-9])D(0?2[AB]|0?\d{2,3})(?![A-Za-z0-9])")
-_CRS_TOKEN = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(CRS_TOKENS) + r")(?![A-Za-z0-9])", re.IGNORECASE)
 _YEAR = r"(?:19|20)\d{2}"
 _YEAR_PAIR = re.compile(rf"(?<!\d)({_YEAR})[-_]({_YEAR})(?!\d)")
 _SINGLE_YEAR = re.compile(rf"(?<!\d)({_YEAR})(?!\d)")
@@ -39,12 +39,20 @@ def departement_token(names: Iterable[str]) -> str | None:
 
 def crs_token(names: Iterable[str]) -> tuple[str, int] | None:
     """CRS token (``LAMB93``...) of the first name that has one, and its EPSG code."""
+    tokens = crs_tokens()
+    pattern = _token_pattern(tuple(tokens))
     for name in names:
-        match = _CRS_TOKEN.search(name)
+        match = pattern.search(name)
         if match:
             token = match.group(1).upper()
-            return token, CRS_TOKENS[token]
+            return token, tokens[token]
     return None
+
+
+@functools.cache
+def _token_pattern(tokens: tuple[str, ...]) -> re.Pattern[str]:
+    """A whole-token match of any of ``tokens``, case-insensitive (compiled once per table)."""
+    return re.compile(r"(?<![A-Za-z0-9])(" + "|".join(map(re.escape, tokens)) + r")(?![A-Za-z0-9])", re.IGNORECASE)
 
 
 def year_pair(names: Iterable[str]) -> tuple[int, int] | None:
@@ -71,43 +79,42 @@ def single_year(names: Iterable[str]) -> int | None:
 
 
 def layer_by_name(name: str) -> Layer | None:
-    """Published layer that a file or layer name announces, as IGN and sparte name them; None when unknown."""
-    lowered = name.lower()
-    if "commune" in lowered:
-        return COMMUNES
-    if "zan_evol" in lowered:
-        return ARTIF_DIFFERENCE
-    is_diff = "diff" in lowered or "diif" in lowered  # some IGN archives misspell DIFF
-    if "artif" in lowered:
-        return ARTIF_DIFFERENCE if is_diff else ARTIF
-    if is_diff:
-        return DIFFERENCE
-    if "occupation" in lowered:
-        return OCCUPATION_SOL
-    if "construite" in lowered:
-        return ZONE_CONSTRUITE
-    return None
+    """Published layer that a file or layer name announces, as IGN and sparte name them (``Delivery.names``);
+    None when unknown."""
+    return next((layer for layer in delivered_layers() if layer.delivery and layer.delivery.named_in(name)), None)
 
 
 def layer_by_fields(fields: Iterable[str]) -> Layer | None:
-    """Published layer that a field list implies, or None when the fields alone do not tell.
+    """Published layer that a field list implies (``Delivery.fields``), or None when the fields alone do not tell.
 
     Fields win over names: SYBARVAL's ``artificialisation_2015_2018`` is a plain DIFF layer (codes of both years,
     no ``artif`` column), and an IGN DIFF file may sit in a folder named after OCCUPATION_SOL.
     """
+    tokens = field_tokens(fields)
+    return next((layer for layer in delivered_layers() if layer.delivery and layer.delivery.told_by(tokens)), None)
+
+
+def field_tokens(fields: Iterable[str]) -> set[str]:
+    """Lower-case field names, plus ``{prefix}_<avant>`` when per-millésime columns (``cs_2018``) name one year
+    and ``{prefix}_<apres>`` when they name two or more, as ``Delivery.fields`` spells them."""
     lowered = {field.lower() for field in fields}
-    per_year = [YEAR_COLUMN.match(field) for field in lowered]
-    prefixes_years = {(m.group(1).lower(), m.group(2)) for m in per_year if m}
-    cs_years = {year for prefix, year in prefixes_years if prefix == "cs"}
-    if "artificialisation" in lowered or any(prefix == "artif" for prefix, _ in prefixes_years):
-        return ARTIF_DIFFERENCE
-    if {"cs_avant", "cs_apres"} <= lowered or len(cs_years) >= 2:
-        return DIFFERENCE
-    if "artif" in lowered:
-        return ARTIF
-    if "code_cs" in lowered or "couverture" in lowered:
-        return OCCUPATION_SOL
-    return None
+    years: dict[str, set[str]] = {}
+    for match in filter(None, map(YEAR_COLUMN.match, lowered)):
+        years.setdefault(match.group(1).lower(), set()).add(match.group(2))
+    for prefix, named in years.items():
+        lowered.add(f"{prefix}_<avant>")
+        if len(named) >= 2:
+            lowered.add(f"{prefix}_<apres>")
+    return lowered
+
+
+def expected_names() -> str:
+    """What names route a layer to each published one, for messages (``occupation for ocsge-occupation-sol``)."""
+    return "; ".join(
+        f"{' or '.join('+'.join(group) for group in layer.delivery.names)} for {layer.collection_id}"
+        for layer in delivered_layers()
+        if layer.delivery is not None
+    )
 
 
 def route_layer(names: Sequence[str], fields: Iterable[str]) -> Layer | None:
@@ -116,6 +123,6 @@ def route_layer(names: Sequence[str], fields: Iterable[str]) -> Layer | None:
     A layer whose names announce nothing is not part of the delivery (``enveloppe_urbaine_2018``): None.
     """
     by_name = next((layer for layer in map(layer_by_name, names) if layer is not None), None)
-    if by_name is None or by_name is COMMUNES:
+    if by_name is None or (by_name.delivery is not None and by_name.delivery.by_name_only):
         return by_name
     return layer_by_fields(fields) or by_name

@@ -14,12 +14,12 @@ from ..errors import InvalidInputError, UnknownCodeError
 from ..layers import COMMUNES
 from ..stores import FeatureStore, table_name
 from ..territory import (
-    DROM_EPSG,
     METROPOLE_EPSG,
-    TERRITORY_EPSG,
     departement_epsg,
     departement_of_commune,
     normalise_departement,
+    overseas,
+    territory_epsgs,
 )
 
 KINDS = ("communes", "epci", "departement", "geometry", "bbox")
@@ -83,7 +83,7 @@ def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
 
 
 def _communes(store: FeatureStore, departements: set[str] | None) -> gpd.GeoDataFrame:
-    epsgs = sorted({departement_epsg(d) for d in departements}) if departements else list(TERRITORY_EPSG)
+    epsgs = sorted({departement_epsg(d) for d in departements}) if departements else list(territory_epsgs())
     tables = store.tables()
     frames = [
         store.read_frame(COMMUNES, epsg).assign(epsg=epsg) for epsg in epsgs if table_name(COMMUNES, epsg) in tables
@@ -147,10 +147,10 @@ def _territory_crs(geometry: shapely.Geometry, crs: object) -> int:
     """The territory CRS the geometry is measured in: its own if it is one, else the one of where it lies."""
     source = _crs(crs)
     epsg = source.to_epsg()
-    if epsg in TERRITORY_EPSG:
+    if epsg in territory_epsgs():
         return epsg
     point = _to_lonlat(geometry.representative_point(), source)
-    for drom_epsg in set(DROM_EPSG.values()):
+    for drom_epsg in (row.epsg for row in overseas()):
         west, south, east, north = pyproj.CRS.from_epsg(drom_epsg).area_of_use.bounds
         if west <= point.x <= east and south <= point.y <= north:
             return drom_epsg
