@@ -9,8 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
+import shapely
+
+if TYPE_CHECKING:
+    from shapely.strtree import _BinaryPredicate  # the stubs' name for STRtree.query's predicates
 
 #: Threads used: one per core the process may run on.
 WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -28,7 +33,9 @@ def threaded(func: Callable[..., np.ndarray], *arrays: np.ndarray, min_chunk: in
     return in_chunks(lambda start, stop: func(*(a[start:stop] for a in arrays)), len(arrays[0]), min_chunk)
 
 
-def query_pairs(tree: object, geometries: np.ndarray, predicate: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def query_pairs(
+    tree: shapely.STRtree, geometries: np.ndarray, predicate: _BinaryPredicate | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``tree.query(geometries, predicate)`` in threads: (index in ``geometries``, index in the tree).
 
     Each query geometry can be costly (a commune against a million polygons), so even a few are split.

@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .measure import M2_PER_HA, Layers, measured, overlay, percent, totals
+from .measure import M2_PER_HA, Layers, measured, overlay, percent
 from .methods import DECREE, IGN, MATRIX
 from .rules import artificial_flags
 from .stock import NOT_CLASSIFIED, Stock
@@ -76,17 +76,16 @@ def compute_all_flows(differences: Layers, territories: Sequence[Territory], met
     """The flows of each of ``territories`` (every commune of a département) from one pass over the layers."""
     if not territories:
         return []
-    method, table = measured(differences, territories, method, _resolve, _measure)
-    count = len(territories)
-    index, area_ha, sens = table["territory"].to_numpy(), table["area_m2"].to_numpy() / M2_PER_HA, table["sens"]
-    artificialisation = totals(index, area_ha * (sens == ARTIFICIALISATION).fillna(False).to_numpy(bool), count)
-    desartificialisation = totals(index, area_ha * (sens == DESARTIFICIALISATION).fillna(False).to_numpy(bool), count)
-    non_classee = totals(index, area_ha * sens.isna().to_numpy(), count)
-    transitions = _transitions(table, count)
+    measures = measured(differences, territories, method, _resolve, _measure)
+    area_ha, sens = measures.table["area_m2"].to_numpy() / M2_PER_HA, measures.table["sens"]
+    artificialisation = measures.per_territory(area_ha * (sens == ARTIFICIALISATION).fillna(False).to_numpy(bool))
+    desartificialisation = measures.per_territory(area_ha * (sens == DESARTIFICIALISATION).fillna(False).to_numpy(bool))
+    non_classee = measures.per_territory(area_ha * sens.isna().to_numpy())
+    transitions = _transitions(measures.table, measures.count)
     return [
         _flows(
             territory.code,
-            method,
+            measures.method,
             territory.surface_m2 / M2_PER_HA,
             artificialisation_ha=float(artificialisation[position]),
             desartificialisation_ha=float(desartificialisation[position]),
@@ -102,7 +101,7 @@ def aggregate_flows(flows: Sequence[Flows], territoire: str) -> Flows:
     methods = {flow.methode for flow in flows}
     if len(methods) != 1:
         raise InvalidInputError(f"cannot aggregate flows computed with different methods: {sorted(methods)}")
-    totals: dict[tuple, float] = {}
+    totals: dict[tuple[str, str, str, str, int | None], float] = {}
     for flow in flows:
         for item in flow.transitions:
             key = (item.code_cs_avant, item.code_us_avant, item.code_cs_apres, item.code_us_apres, item.sens)
@@ -114,7 +113,10 @@ def aggregate_flows(flows: Sequence[Flows], territoire: str) -> Flows:
         artificialisation_ha=sum(flow.artificialisation_ha for flow in flows),
         desartificialisation_ha=sum(flow.desartificialisation_ha for flow in flows),
         non_classee_ha=sum(flow.surface_non_classee_ha for flow in flows),
-        transitions=_sorted(Transition(*key, surface_ha) for key, surface_ha in totals.items()),
+        transitions=_sorted(
+            Transition(cs_avant, us_avant, cs_apres, us_apres, sens, surface_ha)
+            for (cs_avant, us_avant, cs_apres, us_apres, sens), surface_ha in totals.items()
+        ),
     )
 
 
@@ -179,9 +181,11 @@ def _transitions(table: pd.DataFrame, count: int) -> list[tuple[Transition, ...]
     """Area by CS/US transition and direction, for each territory."""
     sums = table.groupby(["territory", *CHANGE_COLUMNS, "sens"], dropna=False, sort=False)["area_m2"].sum() / M2_PER_HA
     found: list[list[Transition]] = [[] for _ in range(count)]
-    for key, surface_ha in sums.items():
-        sens = None if pd.isna(key[5]) else int(key[5])
-        found[key[0]].append(Transition(*map(str, key[1:5]), sens, float(surface_ha)))
+    for (position, cs_avant, us_avant, cs_apres, us_apres, value), surface_ha in zip(sums.index, sums, strict=True):
+        sens = None if pd.isna(value) else int(value)
+        found[position].append(
+            Transition(str(cs_avant), str(us_avant), str(cs_apres), str(us_apres), sens, float(surface_ha))
+        )
     return [_sorted(items) for items in found]
 
 

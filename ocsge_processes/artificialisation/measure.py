@@ -49,19 +49,33 @@ def layers_by_epsg(layers: Layers, territories: Sequence[Territory]) -> dict[int
     }
 
 
+@dataclass(frozen=True)
+class Measured:
+    """``measure``'s rows for the layers of every CRS (one per polygon piece in a territory, its position in the
+    column ``territory``), the method that applied and how many territories there are."""
+
+    method: str
+    table: pd.DataFrame
+    count: int
+
+    def per_territory(self, values: np.ndarray) -> np.ndarray:
+        """Σ ``values`` (one per row of ``table``) for each territory, in territory order."""
+        return totals(self.table["territory"].to_numpy(), values, self.count)
+
+
 def measured(
     layers: Layers,
     territories: Sequence[Territory],
     method: str | None,
     resolve: Callable[[list[gpd.GeoDataFrame], str | None], str],
     measure: Callable[[gpd.GeoDataFrame, Sequence[Territory], int, str], pd.DataFrame],
-) -> tuple[str, pd.DataFrame]:
-    """The method that applies (``resolve``), then ``measure``'s rows (one per polygon piece in a territory) for
-    the layers of every CRS, in one table: the common first step of stocks and flows."""
+) -> Measured:
+    """The method that applies (``resolve``), then ``measure``'s rows for the layers of every CRS, in one table: the
+    common first step of stocks and flows."""
     frames = layers_by_epsg(layers, territories)
     method = resolve(list(frames.values()), method)
     table = pd.concat([measure(frame, territories, epsg, method) for epsg, frame in frames.items()], ignore_index=True)
-    return method, table
+    return Measured(method, table, len(territories))
 
 
 def totals(territory: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from ..resources import config_dir
 
 #: Matches any code in a rule.
 ANY = "*"
+
+#: A mapping parsed from YAML, before validation: any of its values may be anything (each reader checks its own).
+_Yaml = dict[str, Any]
 
 
 class RulesError(OcsgeError, ValueError):
@@ -66,10 +70,10 @@ class Rules:
 
 
 @dataclass(frozen=True)
-class _Rule:
+class _Rule[V: (bool, int)]:
     cs: frozenset[str] | None
     us: frozenset[str] | None
-    value: bool | int
+    value: V
 
     def matches(self, cs: str, us: str) -> bool:
         return (self.cs is None or cs in self.cs) and (self.us is None or us in self.us)
@@ -127,13 +131,15 @@ def decree_category(code_cs: str, code_us: str) -> int:
 
 
 def artificial_flags(code_cs: pd.Series, code_us: pd.Series) -> pd.Series:
-    """Vectorised :func:`is_artificial`: nullable booleans, NA where missing, unknown or non-leaf codes leave a doubt."""
+    """Vectorised :func:`is_artificial`: nullable booleans, NA where missing, unknown or non-leaf codes leave a
+    doubt."""
     values = _map_pairs(rules().artificial, code_cs, code_us)
     return pd.Series(pd.arrays.BooleanArray(values == 1, values < 0), index=code_cs.index, name="artificial")
 
 
 def decree_categories(code_cs: pd.Series, code_us: pd.Series) -> pd.Series:
-    """Vectorised :func:`decree_category`: nullable integers, NA where missing, unknown or non-leaf codes leave a doubt."""
+    """Vectorised :func:`decree_category`: nullable integers, NA where missing, unknown or non-leaf codes leave a
+    doubt."""
     values = _map_pairs(rules().category, code_cs, code_us)
     return pd.Series(pd.arrays.IntegerArray(values, values < 0), index=code_cs.index, name="category")
 
@@ -166,7 +172,7 @@ def _known_or_any(code: object, nomenclature: Nomenclature) -> str:
     return code if isinstance(code, str) and code in nomenclature.codes else ANY
 
 
-def _read_matrix(path: Path, cs_nom: Nomenclature, us_nom: Nomenclature) -> list[_Rule]:
+def _read_matrix(path: Path, cs_nom: Nomenclature, us_nom: Nomenclature) -> list[_Rule[bool]]:
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     result = []
@@ -188,7 +194,7 @@ def _read_matrix(path: Path, cs_nom: Nomenclature, us_nom: Nomenclature) -> list
     return result
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path) -> _Yaml:
     with path.open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
     if not isinstance(data, dict):
@@ -196,14 +202,14 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _list(path: Path, data: dict, key: str) -> list:
+def _list(path: Path, data: _Yaml, key: str) -> list[Any]:
     value = data.get(key)
     if not isinstance(value, list) or not value:
         raise RulesError(f"{path}: {key} must be a non-empty list")
     return value
 
 
-def _read_categories(path: Path, data: dict) -> dict[int, DecreeCategory]:
+def _read_categories(path: Path, data: _Yaml) -> dict[int, DecreeCategory]:
     entries = data.get("categories")
     if not isinstance(entries, dict) or sorted(entries) != list(range(1, 11)):
         raise RulesError(f"{path}: categories must define 1 to 10, the rows of the annex to R.101-1")
@@ -213,7 +219,7 @@ def _read_categories(path: Path, data: dict) -> dict[int, DecreeCategory]:
     }
 
 
-def _category_of(path: Path, index: int, entry: dict, categories: dict[int, DecreeCategory]) -> int:
+def _category_of(path: Path, index: int, entry: _Yaml, categories: dict[int, DecreeCategory]) -> int:
     number = entry.get("category")
     if number not in categories:
         raise RulesError(f"{path}: rules[{index}] has category {number!r}; expected 1 to 10")
@@ -222,7 +228,7 @@ def _category_of(path: Path, index: int, entry: dict, categories: dict[int, Decr
     return int(number)
 
 
-def _read_thresholds(path: Path, data: dict, cs_nom: Nomenclature, us_nom: Nomenclature) -> Thresholds:
+def _read_thresholds(path: Path, data: _Yaml, cs_nom: Nomenclature, us_nom: Nomenclature) -> Thresholds:
     values = data.get("thresholds") or {}
     try:
         numbers = {key: float(values[key]) for key in ("built_min_area_m2", "min_area_m2", "linear_min_width_m")}
@@ -237,15 +243,15 @@ def _read_thresholds(path: Path, data: dict, cs_nom: Nomenclature, us_nom: Nomen
     )
 
 
-def _rule(
+def _rule[V: (bool, int)](
     path: Path,
     where: str,
     cs: Iterable[str] | None,
     us: Iterable[str] | None,
-    value: bool | int,
+    value: V,
     cs_nom: Nomenclature,
     us_nom: Nomenclature,
-) -> _Rule:
+) -> _Rule[V]:
     return _Rule(_code_set(path, where, cs, cs_nom), _code_set(path, where, us, us_nom), value)
 
 
@@ -270,11 +276,11 @@ def _leaves(path: Path, where: str, codes: Iterable[str], nomenclature: Nomencla
     return codes
 
 
-def _resolve_leaves(
-    path: Path, table: list[_Rule], cs_nom: Nomenclature, us_nom: Nomenclature
-) -> dict[tuple[str, str], bool | int]:
+def _resolve_leaves[V: (bool, int)](
+    path: Path, table: list[_Rule[V]], cs_nom: Nomenclature, us_nom: Nomenclature
+) -> dict[tuple[str, str], V]:
     """First matching rule for every leaf pair; a pair that no rule matches is an error in the file."""
-    answers = {}
+    answers: dict[tuple[str, str], V] = {}
     for cs in cs_nom.leaves():
         for us in us_nom.leaves():
             value = next((rule.value for rule in table if rule.matches(cs, us)), None)
@@ -284,10 +290,12 @@ def _resolve_leaves(
     return answers
 
 
-def _extend_to_nodes(leaf_answers: dict, cs_nom: Nomenclature, us_nom: Nomenclature) -> dict:
+def _extend_to_nodes[V: (bool, int)](
+    leaf_answers: dict[tuple[str, str], V], cs_nom: Nomenclature, us_nom: Nomenclature
+) -> dict[tuple[str, str], V]:
     """Give a non-leaf code (CS2.1.1, US4.1) or ANY the answer all its leaves share; none when they disagree."""
     cs_leaves, us_leaves = _leaves_under(cs_nom), _leaves_under(us_nom)
-    answers = {}
+    answers: dict[tuple[str, str], V] = {}
     for cs, cs_set in cs_leaves.items():
         for us, us_set in us_leaves.items():
             values = {leaf_answers[(a, b)] for a in cs_set for b in us_set}

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .measure import M2_PER_HA, Layers, measured, overlay, percent, totals
+from .measure import M2_PER_HA, Layers, measured, overlay, percent
 from .methods import artificial_status, resolve_method
 from .rules import decree_categories
 from .territory import Territory
@@ -68,20 +68,19 @@ def compute_all_stocks(layers: Layers, territories: Sequence[Territory], method:
     """The stock of each of ``territories`` (every commune of a département) from one pass over the layers."""
     if not territories:
         return []
-    method, table = measured(layers, territories, method, resolve_method, _measure)
-    count = len(territories)
-    index = table["territory"].to_numpy()
-    artificial_ha = totals(index, table["artificial_m2"].to_numpy(), count) / M2_PER_HA
-    covered_ha = totals(index, table["area_m2"].to_numpy(), count) / M2_PER_HA
-    unclassified_ha = totals(index, table["area_m2"].to_numpy() * table["unclassified"].to_numpy(), count) / M2_PER_HA
-    splits = {key: _splits(table, key, count) for key in ("category", "code_cs", "code_us")}
+    measures = measured(layers, territories, method, resolve_method, _measure)
+    table = measures.table
+    artificial_ha = measures.per_territory(table["artificial_m2"].to_numpy()) / M2_PER_HA
+    covered_ha = measures.per_territory(table["area_m2"].to_numpy()) / M2_PER_HA
+    unclassified_ha = measures.per_territory(table["area_m2"].to_numpy() * table["unclassified"].to_numpy()) / M2_PER_HA
+    splits = {key: _splits(table, key, measures.count) for key in ("category", "code_cs", "code_us")}
     stocks = []
     for position, territory in enumerate(territories):
         surface_ha = territory.surface_m2 / M2_PER_HA
         stocks.append(
             Stock(
                 territoire=territory.code,
-                methode=method,
+                methode=measures.method,
                 surface_ha=surface_ha,
                 surface_couverte_ha=float(covered_ha[position]),
                 surface_artificialisee_ha=float(artificial_ha[position]),
@@ -145,11 +144,11 @@ def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: in
     )
 
 
-def _keys(values: pd.Series) -> pd.Categorical:
+def _keys(values: pd.Series) -> pd.Categorical[str]:
     """Codes as a categorical, missing ones as "non classé": grouping a million rows by it is cheap."""
     codes, names = pd.factorize(values.to_numpy(dtype=object))
-    categories = [*map(str, names), NOT_CLASSIFIED]
-    return pd.Categorical.from_codes(np.where(codes < 0, len(names), codes), categories=categories)
+    categories = pd.Index([*map(str, names), NOT_CLASSIFIED])
+    return pd.Categorical.from_codes(np.where(codes < 0, len(names), codes).astype(np.intp, copy=False), categories)
 
 
 def _splits(table: pd.DataFrame, key: str, count: int) -> list[dict[str, AreaSplit]]:
@@ -172,6 +171,6 @@ def _sum_splits(splits: Sequence[dict[str, AreaSplit]]) -> dict[str, AreaSplit]:
     }
 
 
-def _order(key: str) -> tuple:
+def _order(key: str) -> tuple[bool, int, str]:
     """Categories in annex order (1 to 10), codes alphabetically, "non classé" last."""
     return (key == NOT_CLASSIFIED, int(key) if key.isdigit() else 0, key)

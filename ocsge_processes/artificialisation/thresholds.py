@@ -125,7 +125,8 @@ def _sieve(
         if not flip.any():
             break
         labels, cluster_area, cluster_class, edges = _merge(flip, labels, cluster_area, cluster_class, edges)
-    return cluster_class[labels]
+    polygon_class: np.ndarray = cluster_class[labels]
+    return polygon_class
 
 
 def _flippable(cluster_area: np.ndarray, edges: tuple[np.ndarray, np.ndarray], min_area_m2: float) -> np.ndarray:
@@ -148,7 +149,7 @@ def _merge(
     cluster_area: np.ndarray,
     cluster_class: np.ndarray,
     edges: tuple[np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Fold each flipped cluster into all its neighbours; the merged cluster keeps the neighbours' class.
 
     Adjacent clusters always differ in class and two flipped clusters are never adjacent, so every merged group has

@@ -7,6 +7,7 @@ error in any stage stops the others and is raised in the caller.
 
 from __future__ import annotations
 
+import enum
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -14,7 +15,14 @@ from collections.abc import Callable, Iterable
 #: Seconds between checks for a stopped pipeline while a queue is full or empty.
 POLL_S = 0.1
 
-_END = object()
+
+class _End(enum.Enum):
+    """The marker after the last item of a queue (an enum, so that its type tells it from any item)."""
+
+    END = enum.auto()
+
+
+_END = _End.END
 
 
 def overlapped[In, Out](
@@ -22,8 +30,8 @@ def overlapped[In, Out](
 ) -> None:
     """``sink(compute(item))`` for each item of ``source``, in order; ``source`` is iterated (and closed) in a reader
     thread and ``sink`` runs in a writer thread, each holding at most ``depth`` items waiting."""
-    inbox: queue.Queue = queue.Queue(depth)
-    outbox: queue.Queue = queue.Queue(depth)
+    inbox: queue.Queue[In | _End] = queue.Queue(depth)
+    outbox: queue.Queue[Out | _End] = queue.Queue(depth)
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -72,7 +80,7 @@ def overlapped[In, Out](
         raise errors[0]
 
 
-def _put(box: queue.Queue, item: object, stop: threading.Event) -> bool:
+def _put[T](box: queue.Queue[T | _End], item: T | _End, stop: threading.Event) -> bool:
     while not stop.is_set():
         try:
             box.put(item, timeout=POLL_S)
@@ -82,7 +90,7 @@ def _put(box: queue.Queue, item: object, stop: threading.Event) -> bool:
     return False
 
 
-def _get(box: queue.Queue, stop: threading.Event) -> object:
+def _get[T](box: queue.Queue[T | _End], stop: threading.Event) -> T | _End:
     """The next item, or the end marker once the pipeline is stopped."""
     while not stop.is_set():
         try:

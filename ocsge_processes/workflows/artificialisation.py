@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from typing import Any, NotRequired, TypedDict
 
 import geopandas as gpd
 
@@ -46,6 +47,67 @@ MAX_COVERAGE = 1.02
 DECREE_MARGIN_M = 1000.0
 
 
+class FlowFields(TypedDict, total=False):
+    """The flow figures of an entry, there with two millésimes; ``flux_message`` says why they are None."""
+
+    artificialisation_ha: float | None
+    desartificialisation_ha: float | None
+    artificialisation_nette_ha: float | None
+    artificialisation_pct: float | None
+    desartificialisation_pct: float | None
+    artificialisation_nette_pct: float | None
+    methode_flux: str
+    flux_non_classes_ha: float
+    #: ``Transition`` fields, one mapping per CS/US transition.
+    flux_par_transition: list[dict[str, Any]]
+    flux_message: str
+
+
+class Entry(FlowFields):
+    """The indicators of one territory (or commune), as the document gives them."""
+
+    code: str
+    nom: str
+    type: str
+    surface_ha: float
+    #: By millésime (as a string): the ``Stock`` fields less ``territoire``, or None where no rate can be given.
+    stocks: dict[str, dict[str, Any] | None]
+    surface_artificialisee_ha: float | None
+    taux_artificialisation: float | None
+    stock_disponible: bool
+    stock_message: NotRequired[str]
+    ecart_coherence_ha: NotRequired[float | None]
+
+
+class Indicators(TypedDict):
+    """The document the `artificialisation` process returns."""
+
+    millesimes: list[int]
+    territoires: list[Entry]
+    communes: NotRequired[list[Entry]]
+
+
+class Available(TypedDict):
+    """The millésimes held for a territory's CRSs."""
+
+    #: Stock millésimes (OCCUPATION_SOL or ARTIF), and those of IGN's ARTIF layer alone.
+    stock: list[int]
+    ign: list[int]
+    #: (before, after) of the difference layers, and every year they name.
+    pairs: list[tuple[int, int]]
+    difference: list[int]
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request's inputs, each checked (the process passes them as received)."""
+
+    store: FeatureStore
+    years: list[int]
+    resolved: ResolvedTerritory
+    methode: str | None
+
+
 def run(
     store: FeatureStore,
     territoire: object,
@@ -53,13 +115,14 @@ def run(
     methode: str | None = None,
     detail_communes: bool = False,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
+) -> Indicators:
     """The indicators document for one request (validated here: the process passes its inputs as received).
 
     ``progress(done, total)`` is called after each step (a stock per millésime, then the flows), for progress bars
     and job status.
     """
-    years, resolved = checked_request(store, territoire, millesimes, methode, detail_communes)
+    request = checked_request(store, territoire, millesimes, methode, detail_communes)
+    years, resolved = request.years, request.resolved
     with LayerCache(store, resolved.territory) as data:
         available = checked_available(data, years)
         _prefetch(data, years, methode, available["ign"])
@@ -79,8 +142,12 @@ def run(
 
 
 def checked_request(
-    store: FeatureStore, territoire: object, millesimes: object, methode: str | None, detail_communes: bool
-) -> tuple[list[int], ResolvedTerritory]:
+    store: FeatureStore,
+    territoire: object,
+    millesimes: object,
+    methode: str | None = None,
+    detail_communes: bool = False,
+) -> Request:
     """The millésimes and the territory of a request, each input checked (the process passes them as received)."""
     years = _millesimes(millesimes)
     if methode is not None and methode not in METHODS:
@@ -88,10 +155,10 @@ def checked_request(
     resolved = resolve(store, territoire)
     if detail_communes and not resolved.communes:
         raise InvalidInputError("detail_communes needs a territory made of communes (communes, epci or departement)")
-    return years, resolved
+    return Request(store, years, resolved, methode)
 
 
-def checked_available(data: LayerCache, years: list[int]) -> dict[str, list]:
+def checked_available(data: LayerCache, years: list[int]) -> Available:
     """``available_millesimes``, after checking that ``years`` can be computed from them."""
     available = available_millesimes(data)
     missing = [y for y in years if y not in available["stock"] and y not in available["difference"]]
@@ -112,7 +179,7 @@ def checked_available(data: LayerCache, years: list[int]) -> dict[str, list]:
     return available
 
 
-def available_millesimes(data: LayerCache) -> dict[str, list]:
+def available_millesimes(data: LayerCache) -> Available:
     """Stock millésimes (all, and those of IGN's ARTIF layer), difference millésimes and pairs held for the CRSs
     of the territory.
 
@@ -123,12 +190,14 @@ def available_millesimes(data: LayerCache) -> dict[str, list]:
     for epsg in data.territory.epsgs:
         for layer in (OCCUPATION_SOL, ARTIF):
             if table_name(layer, epsg) in tables:
-                held[layer.table] |= set(data.store.distinct(layer, epsg, "millesime"))
+                held[layer.table] |= _integers(data.store.distinct(layer, epsg, "millesime"))
     pairs = {
         pair
         for layer in (DIFFERENCE, ARTIF_DIFFERENCE)
         for frame in data.frames(layer)
-        for pair in zip(frame.millesime_avant.dropna().astype(int), frame.millesime_apres.dropna().astype(int))
+        for pair in zip(
+            frame.millesime_avant.dropna().astype(int), frame.millesime_apres.dropna().astype(int), strict=False
+        )
     }
     return {
         "stock": sorted(held[OCCUPATION_SOL.table] | held[ARTIF.table]),
@@ -144,6 +213,10 @@ def territory_bbox(territory: Territory, epsg: int, margin_m: float = 0.0) -> tu
     return minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m
 
 
+#: A read of the cache: table, CRS, margin (m) and the ``equals`` filter.
+_ReadKey = tuple[str, int, float, tuple[tuple[str, object], ...]]
+
+
 class LayerCache:
     """Layers read once per request for the whole territory, then shared by its communes.
 
@@ -154,7 +227,7 @@ class LayerCache:
     def __init__(self, store: FeatureStore, territory: Territory) -> None:
         self.store = store
         self.territory = territory
-        self._reads: dict[tuple, Future] = {}
+        self._reads: dict[_ReadKey, Future[gpd.GeoDataFrame]] = {}
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="ocsge-read")
         self._stock_cache: dict[tuple[int, str], list[gpd.GeoDataFrame]] = {}
 
@@ -178,7 +251,7 @@ class LayerCache:
         """Start reading ``layer`` (features with the ``equals`` values) in every CRS of the territory."""
         tables = self.store.tables()
         for epsg in self.territory.epsgs:
-            key = (layer.table, epsg, margin_m, tuple(sorted(equals.items())))
+            key: _ReadKey = (layer.table, epsg, margin_m, tuple(sorted(equals.items())))
             if table_name(layer, epsg) in tables and key not in self._reads:
                 bbox = territory_bbox(self.territory, epsg, margin_m)
                 # in the caller's context: a job's reads keep its lifted store time limit (stores/timeout.py)
@@ -189,7 +262,9 @@ class LayerCache:
     def frames(self, layer: Layer, margin_m: float = 0.0, **equals: object) -> list[gpd.GeoDataFrame]:
         """``layer`` in every CRS of the territory where the store has it."""
         self.prefetch(layer, margin_m, **equals)
-        keys = [(layer.table, epsg, margin_m, tuple(sorted(equals.items()))) for epsg in self.territory.epsgs]
+        keys: list[_ReadKey] = [
+            (layer.table, epsg, margin_m, tuple(sorted(equals.items()))) for epsg in self.territory.epsgs
+        ]
         return [self._reads[key].result() for key in keys if key in self._reads]
 
 
@@ -219,12 +294,12 @@ def _entries(
 ) -> list[Figures]:
     """Stocks and flows of every territory, each layer measured once for all of them."""
     steps = len(years) + (len(years) == 2)
-    stocks: dict[int, list[Stock | None]] = {}
+    stocks: dict[int, Sequence[Stock | None]] = {}
     for done, year in enumerate(years):
         stocks[year] = _stocks(data, territories, year, methode)
         if progress:
             progress(done + 1, steps)
-    flows: list[Flows | None] = [None] * len(territories)
+    flows: Sequence[Flows | None] = [None] * len(territories)
     if len(years) == 2:
         flows = _flows(data, territories, years, methode)
         if progress:
@@ -234,37 +309,40 @@ def _entries(
 
 def _aggregate(territory: Territory, parts: list[Figures]) -> Figures:
     """Figures of a territory from those of its communes: Σ areas / Σ areas, as the official tool aggregates."""
-    years = parts[0][0].keys()
-    stocks = {
-        year: (
-            aggregate_stocks([p[0][year] for p in parts], territory.code) if all(p[0][year] for p in parts) else None
-        )
-        for year in years
-    }
-    flows = aggregate_flows([p[1] for p in parts], territory.code) if all(p[1] for p in parts) else None
-    return stocks, flows
+    stocks: dict[int, Stock | None] = {}
+    for year in parts[0][0]:
+        found = _every([p[0][year] for p in parts])
+        stocks[year] = None if found is None else aggregate_stocks(found, territory.code)
+    flows = _every([p[1] for p in parts])
+    return stocks, None if flows is None else aggregate_flows(flows, territory.code)
 
 
-def _entry(territory: Territory, years: list[int], stocks: dict[int, Stock | None], flows: Flows | None) -> dict:
+def _every[T](items: list[T | None]) -> list[T] | None:
+    """``items`` when each is there (then they can be aggregated), else None."""
+    present = [item for item in items if item is not None]
+    return present if len(present) == len(items) else None
+
+
+def _entry(territory: Territory, years: list[int], stocks: dict[int, Stock | None], flows: Flows | None) -> Entry:
     refusals = {year: _refusal(year, stock) for year, stock in stocks.items()}
     stocks = {year: (None if refusals[year] else stock) for year, stock in stocks.items()}
-    entry: dict = {
+    latest, refusal = stocks[years[-1]], refusals[years[-1]]
+    entry: Entry = {
         "code": territory.code,
         "nom": territory.nom,
         "type": territory.kind,
         "surface_ha": round(territory.surface_m2 / 10_000, 4),
+        "stocks": {str(year): (_stock_fields(s) if s else None) for year, s in stocks.items()},
+        "surface_artificialisee_ha": latest.surface_artificialisee_ha if latest else None,
+        "taux_artificialisation": latest.taux_artificialisation if latest else None,
+        "stock_disponible": latest is not None,
     }
-    entry["stocks"] = {str(year): (_stock_fields(s) if s else None) for year, s in stocks.items()}
-    latest = stocks[years[-1]]
-    entry["surface_artificialisee_ha"] = latest.surface_artificialisee_ha if latest else None
-    entry["taux_artificialisation"] = latest.taux_artificialisation if latest else None
-    entry["stock_disponible"] = latest is not None
-    if latest is None:
-        entry["stock_message"] = refusals[years[-1]] + (
+    if refusal is not None:  # exactly when there is no latest stock: _refusal gives a reason for a missing one
+        entry["stock_message"] = refusal + (
             "; the flows come from the difference layer" if len(years) == 2 and flows else ""
         )
     if len(years) == 2:
-        entry.update(_flow_fields(flows))
+        _set_flow_fields(entry, flows)
         before, after = stocks[years[0]], stocks[years[1]]
         entry["ecart_coherence_ha"] = (
             round(consistency_gap_ha(flows, before, after), 4) if flows and before and after else None
@@ -272,7 +350,7 @@ def _entry(territory: Territory, years: list[int], stocks: dict[int, Stock | Non
     return entry
 
 
-def _stocks(data: LayerCache, territories: list[Territory], year: int, methode: str | None) -> list[Stock | None]:
+def _stocks(data: LayerCache, territories: list[Territory], year: int, methode: str | None) -> Sequence[Stock | None]:
     """Stocks before the coverage check, so that communes can be aggregated first."""
     source = stock_layers(data, year, methode)
     if source is None:
@@ -313,7 +391,9 @@ def _refusal(year: int, stock: Stock | None) -> str | None:
     return None
 
 
-def _flows(data: LayerCache, territories: list[Territory], years: list[int], methode: str | None) -> list[Flows | None]:
+def _flows(
+    data: LayerCache, territories: list[Territory], years: list[int], methode: str | None
+) -> Sequence[Flows | None]:
     y1, y2 = years
     for layer, method in ((ARTIF_DIFFERENCE, IGN), (DIFFERENCE, "matrix")):
         if methode == IGN and layer is DIFFERENCE:
@@ -324,28 +404,25 @@ def _flows(data: LayerCache, territories: list[Territory], years: list[int], met
     return [None] * len(territories)
 
 
-def _stock_fields(stock: Stock) -> dict:
+def _stock_fields(stock: Stock) -> dict[str, Any]:
     fields = asdict(stock)
     fields.pop("territoire")
     return fields
 
 
-def _flow_fields(flows: Flows | None) -> dict:
-    names = (
-        "artificialisation_ha",
-        "desartificialisation_ha",
-        "artificialisation_nette_ha",
-        "artificialisation_pct",
-        "desartificialisation_pct",
-        "artificialisation_nette_pct",
-    )
+def _set_flow_fields(entry: Entry, flows: Flows | None) -> None:
+    entry["artificialisation_ha"] = flows.artificialisation_ha if flows else None
+    entry["desartificialisation_ha"] = flows.desartificialisation_ha if flows else None
+    entry["artificialisation_nette_ha"] = flows.artificialisation_nette_ha if flows else None
+    entry["artificialisation_pct"] = flows.artificialisation_pct if flows else None
+    entry["desartificialisation_pct"] = flows.desartificialisation_pct if flows else None
+    entry["artificialisation_nette_pct"] = flows.artificialisation_nette_pct if flows else None
     if flows is None:
-        return dict.fromkeys(names) | {"flux_message": "no difference layer for this pair of millésimes"}
-    fields = {name: getattr(flows, name) for name in names}
-    fields["methode_flux"] = flows.methode
-    fields["flux_non_classes_ha"] = flows.surface_non_classee_ha
-    fields["flux_par_transition"] = [asdict(t) for t in flows.transitions]
-    return fields
+        entry["flux_message"] = "no difference layer for this pair of millésimes"
+        return
+    entry["methode_flux"] = flows.methode
+    entry["flux_non_classes_ha"] = flows.surface_non_classee_ha
+    entry["flux_par_transition"] = [asdict(t) for t in flows.transitions]
 
 
 def _millesimes(value: object) -> list[int]:
@@ -363,5 +440,15 @@ def _millesimes(value: object) -> list[int]:
     return list(value)
 
 
-def _listing(values: list) -> str:
+def _integers(values: Iterable[object]) -> set[int]:
+    """The values of an integer column (``millesime`` is one in every store)."""
+    found = set()
+    for value in values:
+        if not isinstance(value, int):
+            raise TypeError(f"expected the integers of an integer column, got {value!r}")
+        found.add(value)
+    return found
+
+
+def _listing(values: Iterable[object]) -> str:
     return ", ".join(map(str, values)) or "none"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 
 import geopandas as gpd
 
@@ -19,7 +20,7 @@ def periods(store: FeatureStore, departement: str) -> list[tuple[int, int]]:
     with LayerCache(store, territory) as data:
         available = available_millesimes(data)
     stock = available["stock"]
-    return sorted(set(map(tuple, available["pairs"])) | set(zip(stock, stock[1:])))
+    return sorted(set(available["pairs"]) | set(pairwise(stock)))
 
 
 def commune_rows(

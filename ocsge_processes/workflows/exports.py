@@ -6,14 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
 from ..artificialisation import artificial_status, decree_categories
 from ..errors import InvalidInputError
-from ..stores import FeatureStore
-from .artificialisation import LayerCache, checked_available, checked_request, stock_layers
+from .artificialisation import Indicators, LayerCache, Request, checked_available, stock_layers
 
 #: Columns of the CSV table, one row per territory then per commune.
 TABLE_COLUMNS = (
@@ -34,7 +34,7 @@ TABLE_COLUMNS = (
 MAX_ZONES = 100_000
 
 
-def table_csv(document: dict) -> str:
+def table_csv(document: Indicators) -> str:
     """The indicators document as CSV (RFC 4180, '.' decimals), empty cells where a figure is not available."""
     out = io.StringIO()
     writer = csv.DictWriter(
@@ -47,21 +47,14 @@ def table_csv(document: dict) -> str:
     return out.getvalue()
 
 
-def artificial_zones(
-    store: FeatureStore,
-    territoire: object,
-    millesimes: object,
-    methode: str | None = None,
-    detail_communes: bool = False,
-) -> dict:
-    """A GeoJSON FeatureCollection (CRS84) of the artificialised polygons of the last of ``millesimes`` cut to the
-    territory, with their codes, decree category and the method that decided. Inputs are checked as ``run`` checks
-    them, without computing the indicators."""
-    years, resolved = checked_request(store, territoire, millesimes, methode, detail_communes)
-    territory, millesime = resolved.territory, years[-1]
-    with LayerCache(store, territory) as data:
-        checked_available(data, years)
-        source = stock_layers(data, millesime, methode)
+# Any: a GeoJSON FeatureCollection, as geopandas writes it
+def artificial_zones(request: Request) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (CRS84) of the artificialised polygons of the last millésime of ``request`` (see
+    ``checked_request``) cut to the territory, with their codes, decree category and the method that decided."""
+    territory, millesime = request.resolved.territory, request.years[-1]
+    with LayerCache(request.store, territory) as data:
+        checked_available(data, request.years)
+        source = stock_layers(data, millesime, request.methode)
         if source is None:
             raise InvalidInputError(
                 f"no OCCUPATION_SOL or ARTIF layer is ingested for millésime {millesime} on "
@@ -70,7 +63,9 @@ def artificial_zones(
         frames, method = source
         zones = []
         for frame in frames:
-            epsg = frame.crs.to_epsg()
+            epsg = frame.crs.to_epsg() if frame.crs is not None else None
+            if epsg is None:  # the store reads each layer in the EPSG CRS of its table
+                raise InvalidInputError(f"an OCS GE layer has no EPSG CRS ({frame.crs})")
             mask = gpd.GeoSeries([part.geometry for part in territory.parts_in(epsg)], crs=frame.crs).union_all()
             candidates = frame[artificial_status(frame, method).fillna(False).to_numpy(bool)]
             candidates = candidates[candidates.intersects(mask)]
@@ -80,7 +75,7 @@ def artificial_zones(
                     f"{MAX_ZONES} for one GeoJSON: ask for a smaller territory, or read the "
                     "ocsge-occupation-sol collection by pages"
                 )
-            clipped = candidates.clip(mask, keep_geom_type=True)
+            clipped = candidates.clip(gpd.GeoSeries([mask], crs=frame.crs), keep_geom_type=True)
             zones.append(
                 gpd.GeoDataFrame(
                     {
@@ -96,4 +91,5 @@ def artificial_zones(
                 ).to_crs("OGC:CRS84")
             )
     merged = pd.concat(zones, ignore_index=True) if zones else gpd.GeoDataFrame(geometry=[], crs="OGC:CRS84")
-    return json.loads(merged.to_json(drop_id=True))
+    collection: dict[str, Any] = json.loads(merged.to_json(drop_id=True))
+    return collection
