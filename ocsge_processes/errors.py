@@ -64,13 +64,14 @@ class ErrorAnswer:
 
 
 #: The one table from our errors to what clients are told, most specific first; ``answer_for`` walks it.
+#: An UnknownCodeError is an InvalidInputError: a code, model or territory the client wrote in a parameter or a
+#: process input (400); a path that names nothing (a feature, a collection, a tile) is a 404 where the path is read.
+#: DeliveryError has no row: only ``ocsge ingest`` raises it, and no server path reads a delivery.
 ERROR_TABLE: tuple[tuple[type[OcsgeError], ErrorAnswer], ...] = (
     (QueryTimeoutError, ErrorAnswer("QueryTimeout", HTTPStatus.SERVICE_UNAVAILABLE)),
     (StoreBusyError, ErrorAnswer("ServiceUnavailable", HTTPStatus.SERVICE_UNAVAILABLE)),
     (BusyError, ErrorAnswer("ServiceUnavailable", HTTPStatus.SERVICE_UNAVAILABLE)),
-    (UnknownCodeError, ErrorAnswer("NotFound", HTTPStatus.NOT_FOUND)),
     (InvalidInputError, ErrorAnswer("InvalidParameterValue", HTTPStatus.BAD_REQUEST)),
-    (DeliveryError, ErrorAnswer("InvalidParameterValue", HTTPStatus.BAD_REQUEST)),
     (StoreError, ErrorAnswer("NoApplicableCode", HTTPStatus.INTERNAL_SERVER_ERROR)),
 )
 

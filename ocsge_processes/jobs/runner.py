@@ -22,6 +22,7 @@ from pygeoapi.plugin import load_plugin
 from pygeoapi.process.base import BaseProcessor
 from pygeoapi.util import json_serial
 
+from ..errors import ERROR_TABLE, INTERNAL, answer_for
 from ..stores.timeout import unlimited_queries
 from . import callbacks
 from .records import TERMINAL, JobRecords
@@ -32,8 +33,8 @@ MIN_REPORT_INTERVAL_S = 1.0
 #: First and longest pause between two status reads of a job someone waits for: short jobs answer fast, long ones
 #: cost a few reads a second.
 FIRST_POLL_S, LONGEST_POLL_S = 0.01, 0.25
-#: How a failure's OGC code is written at the head of the job's message (``InvalidParameterValue: …``).
-FAILURE_CODE = "InvalidParameterValue"
+#: The OGC codes a failed job's message may start with (``InvalidParameterValue: …``): the error table's.
+FAILURE_CODES = frozenset([INTERNAL.code, *(answer.code for _, answer in ERROR_TABLE)])
 Report = Callable[[int, str], None]
 _REPORTERS: dict[str, Report] = {}
 
@@ -124,10 +125,16 @@ def run_job(
                 return mimetype, None, records.status(job_id)
     except JobDismissed:
         return "application/json", None, "dismissed"
-    except Exception as err:  # any failure of the process ends the job failed, with its message
-        LOGGER.exception("job %s failed", job_id)
-        error = {"type": FAILURE_CODE, "code": FAILURE_CODE, "description": f"Error executing process: {err}"}
-        records.fail(job_id, f"{FAILURE_CODE}: {error['description']}")
+    except Exception as err:  # the job fails: ours with the table's code and message, anything else as internal
+        answer = answer_for(err)
+        if answer is None:
+            LOGGER.exception("job %s failed", job_id)
+            answer, description = INTERNAL, f"internal error, see the log for job {job_id}"
+        else:
+            LOGGER.info("job %s failed: %s", job_id, err)
+            description = str(err)
+        error = {"type": answer.code, "code": answer.code, "description": description}
+        records.fail(job_id, f"{answer.code}: {description}")
         callbacks.notify(
             subscriber.get("failedUri"), {"jobID": job_id, "status": "failed", **error}, allow_internal_callbacks
         )
@@ -162,7 +169,7 @@ def failure(message: str | None) -> dict:
     """The OGC exception of a failed job, from its message (the runner's, or the sweep's ``worker lost: …``)."""
     text = message or "the job failed"
     code, found, description = text.partition(": ")
-    if found and code == FAILURE_CODE:
+    if found and code in FAILURE_CODES:
         return {"type": code, "code": code, "description": description}
     return {"type": "NoApplicableCode", "code": "NoApplicableCode", "description": text}
 

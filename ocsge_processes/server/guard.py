@@ -12,15 +12,17 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from ..errors import InvalidInputError, OcsgeError
 from ..filters import JSON, parse_filter
 from ..layers import get_layer
 from ..stores.base import INT64_MAX, checked_integer
 from ..stores.cql2 import Dialect, translate
-from .errors import wsgi_exception
+from .errors import wsgi_error
 from .execution import ExecutionCheck
 
 _ITEMS = re.compile(r"^/collections/(?P<collection>[^/]+)/items/?$")
@@ -55,7 +57,8 @@ _CHECK_ONLY = Dialect("?", lambda op, geometry, params: "1 = 1")
 class RequestGuard:
     """Validates ``/collections/{id}/items`` requests for the collections our provider serves."""
 
-    def __init__(self, app: Callable, config: dict) -> None:
+    # Any: the pygeoapi configuration, free-form
+    def __init__(self, app: WSGIApplication, config: dict[str, Any]) -> None:
         self.app = app
         self.crs_lists = {
             name: provider.get("crs", [])
@@ -66,21 +69,21 @@ class RequestGuard:
         self.collections = {name: provider_collection(config, name) for name in self.crs_lists}
         self.executions = ExecutionCheck(config)
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         match = _ITEMS.match(environ.get("PATH_INFO", ""))
         if match and match["collection"] in self.collections and environ["REQUEST_METHOD"] in ("GET", "POST"):
             try:
                 self.check(match["collection"], environ)
             except OcsgeError as err:
-                return wsgi_exception(start_response, "400 Bad Request", "InvalidParameterValue", str(err))
+                return wsgi_error(start_response, err)
         elif environ["REQUEST_METHOD"] == "POST" and _EXECUTION.match(environ.get("PATH_INFO", "")):
             try:
                 self.executions.check(environ["PATH_INFO"], _read_body(environ))
             except OcsgeError as err:
-                return wsgi_exception(start_response, "400 Bad Request", "InvalidParameterValue", str(err))
+                return wsgi_error(start_response, err)
         return self.app(environ, start_response)
 
-    def check(self, collection: str, environ: dict) -> None:
+    def check(self, collection: str, environ: WSGIEnvironment) -> None:
         """Raise InvalidInputError for the first problem found in the request."""
         layer = get_layer(self.collections[collection])
         params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
@@ -114,10 +117,11 @@ class RequestGuard:
             translate(parse_filter(source, lang), layer, _CHECK_ONLY)
 
 
-def provider_collection(config: dict, name: str) -> str:
+# Any: the pygeoapi configuration, free-form
+def provider_collection(config: dict[str, Any], name: str) -> str:
     """The layer id our provider serves under resource ``name``."""
     provider = next(p for p in config["resources"][name]["providers"] if p.get("name", "").startswith("ocsge_"))
-    return provider.get("collection", name)
+    return str(provider.get("collection", name))
 
 
 def _check_bbox(text: str, crs: str) -> None:
@@ -155,7 +159,7 @@ def _check_offset(text: str) -> None:
         raise InvalidInputError(f"offset={text!r}: expected an integer from 0 to {INT64_MAX}") from None
 
 
-def _peek_body(environ: dict) -> str | None:
+def _peek_body(environ: WSGIEnvironment) -> str | None:
     """Read a POST filter body and put it back for pygeoapi."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     if length > 1_000_000:
@@ -164,7 +168,7 @@ def _peek_body(environ: dict) -> str | None:
     return body.decode("utf-8", errors="replace") if body else None
 
 
-def _read_body(environ: dict) -> bytes:
+def _read_body(environ: WSGIEnvironment) -> bytes:
     """The whole request body, put back for pygeoapi."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length > 0 else b""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
+from wsgiref.types import InputStream, StartResponse, WSGIApplication, WSGIEnvironment
 
 from .errors import wsgi_exception
 
@@ -23,7 +24,7 @@ _EXECUTION = re.compile(r"^/processes/[^/]+/execution/?$")
 _CHUNK = 64 * 1024
 
 
-def limits_from_env(environ: dict[str, str] = os.environ) -> tuple[int, int]:
+def limits_from_env(environ: Mapping[str, str] = os.environ) -> tuple[int, int]:
     """(execution limit, other limit) in bytes from OCSGE_MAX_BODY and OCSGE_MAX_BODY_OTHER."""
     return (
         int(environ.get("OCSGE_MAX_BODY", DEFAULT_EXECUTION_LIMIT)),
@@ -35,7 +36,7 @@ class BodyLimit:
     """Answers 413 with an OGC exception when a request body is larger than its route allows."""
 
     def __init__(
-        self, app: Callable, execution_limit: int = DEFAULT_EXECUTION_LIMIT, limit: int = DEFAULT_LIMIT
+        self, app: WSGIApplication, execution_limit: int = DEFAULT_EXECUTION_LIMIT, limit: int = DEFAULT_LIMIT
     ) -> None:
         self.app = app
         self.execution_limit = execution_limit
@@ -44,7 +45,7 @@ class BodyLimit:
     def limit_for(self, path: str) -> int:
         return self.execution_limit if _EXECUTION.match(path) else self.limit
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         limit = self.limit_for(environ.get("PATH_INFO", ""))
         length = environ.get("CONTENT_LENGTH") or ""
         if length:
@@ -69,8 +70,9 @@ class BodyLimit:
         return self.app(environ, start_response)
 
 
-def _read_at_most(stream, size: int) -> bytes:
-    parts, total = [], 0
+def _read_at_most(stream: InputStream, size: int) -> bytes:
+    parts: list[bytes] = []
+    total = 0
     while total < size:
         part = stream.read(min(_CHUNK, size - total))
         if not part:
@@ -80,7 +82,7 @@ def _read_at_most(stream, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _too_large(start_response: Callable, what: str, limit: int) -> list[bytes]:
+def _too_large(start_response: StartResponse, what: str, limit: int) -> list[bytes]:
     return wsgi_exception(
         start_response,
         "413 Request Entity Too Large",

@@ -16,7 +16,9 @@ No execution runs in a request's thread: a synchronous one is a job of the execu
 waits for it up to ``sync_budget_s``; past it the client gets what an asynchronous execution gets (201 Created, the
 job's status, ``Location: /jobs/{id}``) and the job carries on. A sync execution whose cost is known up front to
 exceed the budget (``sync_cost`` of its process, ``workflows/cost.py``) is refused with a 400 that says to execute
-it asynchronously. docs/limits.md has the figures.
+it asynchronously. A refused callback URL and a sync execution over budget are the client's InvalidInputError, and
+a failed sync execution is answered with its job's error, each with the code and status of the error table.
+docs/limits.md has the figures.
 
 pygeoapi calls this adapter; the records, executors and runner know nothing of pygeoapi's API.
 """
@@ -25,11 +27,12 @@ from __future__ import annotations
 
 import functools
 import logging
+from functools import partialmethod
 from http import HTTPStatus
 from typing import Any
 
 from pygeoapi.api import processes as processes_api
-from pygeoapi.process.base import BaseProcessor, JobNotFoundError, JobResultNotFoundError, ProcessorExecuteError
+from pygeoapi.process.base import BaseProcessor, JobNotFoundError, JobResultNotFoundError
 from pygeoapi.process.manager.base import BaseManager
 from pygeoapi.util import (
     JobStatus,
@@ -40,45 +43,23 @@ from pygeoapi.util import (
     to_json,
 )
 
-from ..errors import OcsgeError
+from ..errors import InvalidInputError, OcsgeError
 from ..jobs import callbacks
 from ..jobs.distributed import CeleryExecutor
 from ..jobs.inprocess import InProcessExecutor
 from ..jobs.records import ACTIVE, JobNotFound, open_records
 from ..jobs.runner import Heartbeat, decode, failure, wait_for_end
 from ..jobs.settings import JobSettings
-from ..workflows.cost import Cost
+from .errors import ProcessAnswerError, answer_for_code, process_error
 
 LOGGER = logging.getLogger(__name__)
-
-
-class CallbackRefused(ProcessorExecuteError):
-    """A subscriber URL the server will not call: the client's error."""
-
-    http_status_code = HTTPStatus.BAD_REQUEST
-    ogc_exception_code = "InvalidParameterValue"
-
-
-class SyncTooCostly(ProcessorExecuteError):
-    """A synchronous execution that surely cannot end within the sync budget: the client should run it async."""
-
-    http_status_code = HTTPStatus.BAD_REQUEST
-    ogc_exception_code = "InvalidParameterValue"
-
-    def __init__(self, cost: Cost, budget_s: float) -> None:
-        super().__init__(
-            user_msg=(
-                f"this execution needs at least {cost.seconds:.3g} s ({cost.what}), more than the {budget_s:g} s a "
-                "synchronous execution may take; execute it asynchronously (header 'Prefer: respond-async') and fetch "
-                "its result from /jobs/{jobID}/results"
-            )
-        )
 
 
 class OcsgeManager(BaseManager):
     """Jobs in SQLite or PostgreSQL, run in-process or on Celery workers."""
 
-    def __init__(self, manager_def: dict) -> None:
+    # Any: the manager block of the pygeoapi configuration, free-form
+    def __init__(self, manager_def: dict[str, Any]) -> None:
         super().__init__(manager_def)
         self.is_async = True
         self.supports_subscribing = True
@@ -92,28 +73,35 @@ class OcsgeManager(BaseManager):
                 self.records, self.heartbeat, self.settings.max_jobs, self.settings.allow_internal_callbacks
             )
 
-    def get_jobs(self, status: JobStatus = None, limit: int | None = None, offset: int | None = None) -> dict:
+    # Any: job documents as pygeoapi shapes them (its JSON)
+    def get_jobs(
+        self, status: JobStatus | None = None, limit: int | None = None, offset: int | None = None
+    ) -> dict[str, Any]:
         """One page of jobs, cut in the database; jobs whose worker died are failed first."""
         self.records.fail_stale(self.settings.stale_after_s)
         jobs, matched = self.records.list(limit or 10, offset or 0, status.value if status else None)
         return {"jobs": jobs, "numberMatched": matched}
 
-    def add_job(self, job_metadata: dict) -> str:
+    # Any: a job document as pygeoapi shapes it (its JSON)
+    def add_job(self, job_metadata: dict[str, Any]) -> str:
         self.records.add(job_metadata)
-        return job_metadata["identifier"]
+        return str(job_metadata["identifier"])
 
-    def update_job(self, job_id: str, update_dict: dict) -> bool:
+    # Any: pygeoapi's update of a job document (its JSON)
+    def update_job(self, job_id: str, update_dict: dict[str, Any]) -> bool:
         """Progress and message only: status changes go through the runner's conditional updates."""
         self.records.report(job_id, int(update_dict.get("progress", 0)), str(update_dict.get("message", "")))
         return True
 
-    def get_job(self, job_id: str) -> dict:
+    # Any: a job document as pygeoapi shapes it (its JSON)
+    def get_job(self, job_id: str) -> dict[str, Any]:
         self.records.fail_stale(self.settings.stale_after_s)
         try:
             return self.records.get(job_id)
         except JobNotFound as err:
             raise JobNotFoundError(job_id) from err
 
+    # Any: a result is whatever document or bytes its process gave
     def get_job_result(self, job_id: str) -> tuple[str, Any]:
         try:
             mimetype, data = self.records.result(job_id)
@@ -131,33 +119,45 @@ class OcsgeManager(BaseManager):
             self.executor.cancel(job_id)
         return True
 
-    def execute_process(
+    # Any: the inputs are the execution request's free-form JSON, the outputs whatever document the process gives
+    def execute_process(  # type: ignore[override]  # pygeoapi 0.24 annotates four values and returns five
         self,
         process_id: str,
-        data_dict: dict,
+        data_dict: dict[str, Any],
         execution_mode: RequestedProcessExecutionMode | None = None,
-        requested_outputs: dict | None = None,
+        requested_outputs: dict[str, Any] | None = None,
         subscriber: Subscriber | None = None,
-        requested_response: RequestedResponse | None = RequestedResponse.raw.value,
-    ) -> tuple:
+        requested_response: str | None = RequestedResponse.raw.value,
+    ) -> tuple[str, str, Any, JobStatus, dict[str, str] | None]:
         """Refuse callbacks to the server's own network and sync executions over budget before any job exists,
         then execute as pygeoapi does; a sync execution still running at the end of the budget answers as an async
         one (201 and the job's status: ``answer_sync_over_budget``)."""
-        for url in (subscriber.success_uri, subscriber.in_progress_uri, subscriber.failed_uri) if subscriber else ():
-            reason = url and callbacks.refusal(url, self.settings.allow_internal_callbacks)
-            if reason:
-                raise CallbackRefused(user_msg=reason)
-        self._refuse_costly_sync(process_id, data_dict, execution_mode)
-        job_id, mimetype, outputs, status, headers = super().execute_process(
-            process_id, data_dict, execution_mode, requested_outputs, subscriber, requested_response
+        try:
+            self._refuse_callbacks(subscriber)
+            self._refuse_costly_sync(process_id, data_dict, execution_mode)
+        except OcsgeError as err:
+            raise process_error(err) from err
+        job_id, mimetype, outputs, status, headers = super().execute_process(  # type: ignore[misc]  # five values
+            process_id,
+            data_dict,
+            execution_mode,
+            requested_outputs,
+            subscriber,
+            requested_response,  # type: ignore[arg-type]  # pygeoapi passes the body's string where it says the enum
         )
         asked_async = (headers or {}).get("Preference-Applied") == RequestedProcessExecutionMode.respond_async.value
         if status == JobStatus.accepted and not asked_async:
             headers = {}  # the client's wait was not honoured to the end: no Preference-Applied
         return job_id, mimetype, outputs, status, headers
 
+    def _refuse_callbacks(self, subscriber: Subscriber | None) -> None:
+        for url in (subscriber.success_uri, subscriber.in_progress_uri, subscriber.failed_uri) if subscriber else ():
+            reason = url and callbacks.refusal(url, self.settings.allow_internal_callbacks)
+            if reason:
+                raise InvalidInputError(reason)
+
     def _refuse_costly_sync(
-        self, process_id: str, data_dict: dict, execution_mode: RequestedProcessExecutionMode | None
+        self, process_id: str, data_dict: dict[str, Any], execution_mode: RequestedProcessExecutionMode | None
     ) -> None:
         processor = self.get_processor(process_id)
         options = processor.metadata.get("jobControlOptions", [])
@@ -172,27 +172,36 @@ class OcsgeManager(BaseManager):
             cost = estimate(data_dict)
         except OcsgeError:  # the store cannot say: the run will, with its own message
             cost = None
-        if cost is not None and cost.seconds > self.settings.sync_budget_s:
-            raise SyncTooCostly(cost, self.settings.sync_budget_s)
+        budget_s = self.settings.sync_budget_s
+        if cost is not None and cost.seconds > budget_s:
+            raise InvalidInputError(
+                f"this execution needs at least {cost.seconds:.3g} s ({cost.what}), more than the {budget_s:g} s a "
+                "synchronous execution may take; execute it asynchronously (header 'Prefer: respond-async') and fetch "
+                "its result from /jobs/{jobID}/results"
+            )
 
-    def _execute_handler_sync(
+    def _execute_handler(
         self,
+        wait: bool,
         p: BaseProcessor,
         job_id: str,
-        data_dict: dict,
-        requested_outputs: dict | None = None,
+        data_dict: dict[str, Any],
+        requested_outputs: dict[str, Any] | None = None,
         subscriber: Subscriber | None = None,
-        requested_response: RequestedResponse | None = RequestedResponse.raw.value,
+        requested_response: str | None = RequestedResponse.raw.value,
     ) -> tuple[str, Any, JobStatus]:
-        """A job of the executor like any other, waited for up to the sync budget; still running then: accepted."""
+        """A job of the executor like any other, accepted at once (async) or waited for up to the sync budget
+        (``wait``): still running then, accepted; failed, its error with the table's status (pygeoapi would
+        answer 400 whatever the error)."""
         self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
         self._submit(job_id)
-        status = wait_for_end(self.records, job_id, self.settings.sync_budget_s)
+        status = wait_for_end(self.records, job_id, self.settings.sync_budget_s) if wait else JobStatus.accepted.value
         if status == JobStatus.successful.value:
             mimetype, data = self.records.result(job_id)
             return mimetype, decode(mimetype, data), JobStatus.successful
         if status == JobStatus.failed.value:
-            return "application/json", failure(self.records.get(job_id)["message"]), JobStatus.failed
+            error = failure(self.records.get(job_id)["message"])
+            raise ProcessAnswerError(answer_for_code(error["code"]), error["description"])
         if status == JobStatus.dismissed.value:
             outputs = {
                 "type": "NoApplicableCode",
@@ -202,18 +211,8 @@ class OcsgeManager(BaseManager):
             return "application/json", outputs, JobStatus.failed
         return "application/json", None, JobStatus.accepted
 
-    def _execute_handler_async(
-        self,
-        p: BaseProcessor,
-        job_id: str,
-        data_dict: dict,
-        requested_outputs: dict | None = None,
-        subscriber: Subscriber | None = None,
-        requested_response: RequestedResponse | None = RequestedResponse.raw.value,
-    ) -> tuple[str, None, JobStatus]:
-        self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
-        self._submit(job_id)
-        return "application/json", None, JobStatus.accepted
+    _execute_handler_sync = partialmethod(_execute_handler, True)
+    _execute_handler_async = partialmethod(_execute_handler, False)
 
     def _submit(self, job_id: str) -> None:
         """Hand the job to the executor with a processor of its own: pygeoapi keeps the one it made on the shared
@@ -224,8 +223,8 @@ class OcsgeManager(BaseManager):
     def _save_request(
         self,
         job_id: str,
-        inputs: dict,
-        outputs: dict | None,
+        inputs: dict[str, Any],
+        outputs: dict[str, Any] | None,
         subscriber: Subscriber | None,
         response: str | None,
     ) -> None:
@@ -298,7 +297,8 @@ def answer_sync_over_budget() -> None:
     processes_api.execute_process = execute_process
 
 
-def status_document(job: dict, base_url: str) -> dict:
+# Any: job and status documents are pygeoapi's JSON
+def status_document(job: dict[str, Any], base_url: str) -> dict[str, Any]:
     """A job's status as ``GET /jobs/{id}`` gives it (OGC API – Processes ``statusInfo``), with its links."""
     job_url = f"{base_url}/jobs/{job['identifier']}"
     return {

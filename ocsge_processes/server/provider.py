@@ -13,17 +13,20 @@ Configured per collection in ``pygeoapi-config.yml``::
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyproj
-import shapely
 from pygeoapi.crs import CrsTransformSpec
 from pygeoapi.provider.base import BaseProvider, ProviderItemNotFoundError
+from pygeofilter import ast
+from shapely.geometry.base import BaseGeometry
 
 from ..errors import OcsgeError, UnsupportedQueryError
 from ..layers import get_layer
 from ..schema import field_enum
 from ..stores import FeatureQuery, open_store
-from ..stores.base import DEFAULT_COUNT_CAP, coerce_value
-from .errors import to_provider_error
+from ..stores.base import DEFAULT_COUNT_CAP, Box, coerce_value
+from .errors import provider_error
 from .paging import PARAMETER as CURSOR
 from .paging import decode_cursor, encode_cursor, page_links
 
@@ -31,8 +34,9 @@ from .paging import decode_cursor, encode_cursor, page_links
 class OcsgeProvider(BaseProvider):
     """One OCS GE layer of one store, as a pygeoapi feature provider."""
 
-    def __init__(self, provider_def: dict) -> None:
-        super().__init__(provider_def)
+    # Any: a provider block of the pygeoapi configuration, free-form
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)  # type: ignore[no-untyped-call]  # pygeoapi's BaseProvider is unannotated
         self.layer = get_layer(provider_def["collection"])
         self.epsg = int(provider_def.get("epsg", 2154))
         self.count_cap = int(provider_def.get("count_cap", DEFAULT_COUNT_CAP))
@@ -42,33 +46,34 @@ class OcsgeProvider(BaseProvider):
         #: Absolute URL of this collection's items (``ocsge config`` writes it), for the ``next`` links.
         self.items_url = str(provider_def.get("items_url", ""))
 
-    def get_fields(self) -> dict:
+    def get_fields(self) -> dict[str, dict[str, str | list[str]]]:
         """Field types for queryables and sortby checks, with nomenclature enums on coded fields."""
         fields = {}
         for name, kind in self.layer.fields.items():
-            entry: dict = {"type": kind}
+            entry: dict[str, str | list[str]] = {"type": kind}
             enum = field_enum(self.layer, name)
             if enum is not None:
                 entry["values"] = enum
             fields[name] = entry
         return fields
 
+    # Any: a GeoJSON FeatureCollection
     def query(
         self,
         offset: int = 0,
         limit: int = 10,
         resulttype: str = "results",
-        bbox: shapely.Geometry | list | None = None,
+        bbox: BaseGeometry | list[float] | None = None,
         datetime_: str | None = None,
-        properties: list | None = None,
-        sortby: list | None = None,
-        select_properties: list | None = None,
+        properties: list[tuple[str, str]] | None = None,
+        sortby: list[dict[str, str]] | None = None,
+        select_properties: list[str] | None = None,
         skip_geometry: bool = False,
         crs_transform_spec: CrsTransformSpec | None = None,
         q: str | None = None,
-        filterq=None,
-        **kwargs,
-    ) -> dict:
+        filterq: ast.Node | None = None,
+        **kwargs: object,
+    ) -> dict[str, Any]:
         """A page of features as a GeoJSON FeatureCollection.
 
         ``bbox`` is the true shape of the client's bbox in the storage CRS (``speedups.transform_bbox``), or a
@@ -98,10 +103,14 @@ class OcsgeProvider(BaseProvider):
             )
             page = self.store.query(self.layer, self.epsg, query)
         except OcsgeError as err:
-            raise to_provider_error(err) from err
+            raise provider_error(err) from err
         except ValueError as err:
-            raise to_provider_error(UnsupportedQueryError(str(err))) from err
-        collection = {"type": "FeatureCollection", "features": page.features, "numberReturned": len(page.features)}
+            raise provider_error(UnsupportedQueryError(str(err))) from err
+        collection: dict[str, Any] = {
+            "type": "FeatureCollection",
+            "features": page.features,
+            "numberReturned": len(page.features),
+        }
         if page.number_matched is not None:
             collection["numberMatched"] = page.number_matched
         if self.items_url and page.last_key is not None and len(page.features) == limit:  # else pygeoapi's links
@@ -109,19 +118,22 @@ class OcsgeProvider(BaseProvider):
             collection["links"] = page_links(self.items_url, following, offset, limit)
         return collection
 
-    def get(self, identifier: str, crs_transform_spec: CrsTransformSpec | None = None, **kwargs) -> dict:
+    # Any: a GeoJSON Feature
+    def get(
+        self, identifier: str, crs_transform_spec: CrsTransformSpec | None = None, **kwargs: object
+    ) -> dict[str, Any]:
         """One feature by id."""
         try:
             feature = self.store.get(self.layer, self.epsg, str(identifier), _target_crs(crs_transform_spec))
         except OcsgeError as err:
-            raise to_provider_error(err) from err
+            raise provider_error(err) from err
         if feature is None:
             raise ProviderItemNotFoundError(user_msg=f"no feature {identifier!r} in {self.layer.collection_id}")
         return feature
 
 
-def _storage_bbox(bbox: shapely.Geometry | list | None) -> shapely.Geometry | tuple | None:
-    if bbox is None or isinstance(bbox, shapely.Geometry):
+def _storage_bbox(bbox: BaseGeometry | list[float] | None) -> BaseGeometry | Box | None:
+    if bbox is None or isinstance(bbox, BaseGeometry):
         return bbox
     if not bbox:
         return None

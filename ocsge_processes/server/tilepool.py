@@ -16,8 +16,8 @@ through this pool, one per web worker process:
   builder bound is enough, and it also bounds the database cores that tiles take.
 
 A tile that finds the queue full, or waits longer than ``queue_wait_s`` for a builder, is refused with
-:class:`TileBusyError` (a 503 with ``Retry-After``); nothing else ever is. Settings come from the environment
-(``OCSGE_TILE_*``, docs/limits.md "Tiles under load").
+:class:`~ocsge_processes.errors.BusyError` (a 503 with ``Retry-After``); nothing else ever is. Settings come from
+the environment (``OCSGE_TILE_*``, docs/limits.md "Tiles under load").
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from ..errors import OcsgeError
+from ..errors import BusyError
 from ..layers import Layer, get_layer
 from ..stores import FeatureStore, open_store
 from ..stores.timeout import QueryTimeoutError, query_timeout, set_query_timeout
@@ -83,14 +83,6 @@ class TilePoolSettings:
         return settings
 
 
-class TileBusyError(OcsgeError):
-    """The expensive tiles ahead will not let this one build in time: retry after ``retry_after_s``."""
-
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
 @dataclass(frozen=True)
 class Built:
     """An expensive tile and where its time went."""
@@ -118,11 +110,11 @@ class TilePool:
     def build(
         self, store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: Mapping[str, str]
     ) -> Built:
-        """Tile z/x/y built by one of the builders once one is free; TileBusyError when the queue is full or the
+        """Tile z/x/y built by one of the builders once one is free; BusyError when the queue is full or the
         wait for a builder runs past ``queue_wait_s``."""
         with self._lock:
             if self._admitted >= self.settings.queue:
-                raise TileBusyError(
+                raise BusyError(
                     f"{self._admitted} expensive tiles are already queued in this server process "
                     f"(at most {self.settings.queue}); retry later",
                     self._retry_after(),
@@ -131,7 +123,7 @@ class TilePool:
         try:
             start = time.monotonic()
             if not self._builders.acquire(timeout=self.settings.queue_wait_s):
-                raise TileBusyError(
+                raise BusyError(
                     f"no tile builder became free within {self.settings.queue_wait_s:g} s (this "
                     "tile is expensive: many features); retry later",
                     self._retry_after(),
@@ -167,7 +159,7 @@ class TilePool:
         except BrokenProcessPool:
             with self._lock:
                 self._processes = None  # the next expensive tile starts fresh builders
-            raise TileBusyError("the tile builder process stopped while building this tile; retry", 1) from None
+            raise BusyError("the tile builder process stopped while building this tile; retry", 1) from None
         if isinstance(result, _Timeout):
             raise QueryTimeoutError(result.seconds)
         return result

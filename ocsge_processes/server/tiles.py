@@ -23,35 +23,37 @@ import hashlib
 import time
 from collections.abc import Mapping
 from http import HTTPStatus
+from typing import Any
 
 from flask import Flask, Response, request
-from pygeoapi.models.provider.base import TileMatrixSetEnum
+from flask.typing import ResponseReturnValue
+from pygeoapi.models.provider.base import TileMatrixSetEnumType, TilesMetadataFormat, tms_loader
 from pygeoapi.provider.base_mvt import BaseMVTProvider
 
 from .. import __version__
 from ..errors import InvalidInputError, OcsgeError
 from ..layers import get_layer
 from ..stores import open_store
-from ..stores.timeout import QueryTimeoutError
 from ..tiles import TILE_MATRIX_SET, store_tile, tile_fields, validate_tile
 from ..tiles.matrix import MAX_ZOOM
 from ..tiles.source import tile_feature_count, typed_equals
-from .errors import exception_response
-from .tilepool import TileBusyError, TilePool, TilePoolSettings
+from .errors import error_response, exception_response
+from .tilepool import TilePool, TilePoolSettings
 
 TILE_PROVIDER = "ocsge_processes.server.tiles.OcsgeTileProvider"
 MVT = "application/vnd.mapbox-vector-tile"
 #: Seconds a client may reuse a tile without asking; after that an If-None-Match costs one version lookup.
 DEFAULT_MAX_AGE = 600
-_WEB_MERCATOR = TileMatrixSetEnum.WEBMERCATORQUAD.value
+_WEB_MERCATOR: TileMatrixSetEnumType = tms_loader.load_from_file(f"{TILE_MATRIX_SET}.json")
 _TILING_SCHEME_REL = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 
 
 class OcsgeTileProvider(BaseMVTProvider):
     """Vector tiles of one OCS GE layer of one store, on WebMercatorQuad."""
 
-    def __init__(self, provider_def: dict) -> None:
-        super().__init__(provider_def)
+    # Any: a provider block of the pygeoapi configuration, free-form
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)  # type: ignore[no-untyped-call]  # pygeoapi's BaseMVTProvider is unannotated
         self.layer = get_layer(provider_def["collection"])
         self.epsg = int(provider_def.get("epsg", 2154))
         self.store = open_store(str(self.data))
@@ -66,11 +68,11 @@ class OcsgeTileProvider(BaseMVTProvider):
         """The MVT layer name, which styles use as ``source-layer``: the collection id."""
         return self.layer.collection_id
 
-    def get_fields(self) -> dict:
+    def get_fields(self) -> dict[str, dict[str, str]]:
         """The attributes tiles carry (codes, millésimes), with their JSON types."""
         return {name: {"type": self.layer.fields[name]} for name in tile_fields(self.layer)}
 
-    def get_tiling_schemes(self) -> list:
+    def get_tiling_schemes(self) -> list[TileMatrixSetEnumType]:
         return [_WEB_MERCATOR]
 
     def get_tiles_service(
@@ -79,10 +81,11 @@ class OcsgeTileProvider(BaseMVTProvider):
         servicepath: str | None = None,
         dirpath: str | None = None,
         tile_type: str | None = None,
-    ) -> dict:
+    ) -> dict[str, list[dict[str, str]]]:
         """Links of the tilesets list: pygeoapi gives the tile URL template as ``servicepath``."""
         self._service_url = servicepath
-        return self.get_tms_links()
+        links: dict[str, list[dict[str, str]]] = self.get_tms_links()  # type: ignore[no-untyped-call]  # pygeoapi's BaseMVTProvider is unannotated
+        return links
 
     def filters(self, params: Mapping[str, str]) -> dict[str, str]:
         """The millésime equality filters of a tile request; anything else is refused with what is allowed."""
@@ -113,28 +116,46 @@ class OcsgeTileProvider(BaseMVTProvider):
         equals: Mapping[str, str] | None = None,
     ) -> bytes:
         """Tile z/y/x as MVT bytes (b"" when nothing is drawn there); InvalidInputError for a bad filter value."""
+        if z is None or y is None or x is None:
+            raise InvalidInputError("a tile is addressed by its tile matrix, row and column")
         return store_tile(self.store, self.layer, self.epsg, z, x, y, dict(equals or {}))
 
     def version(self) -> str:
         """Changes whenever the layer is written, and with the encoder: what a tile's ETag is made of."""
         return f"{__version__}:{self.store.version(self.layer, self.epsg)}"
 
-    def get_default_metadata(
+    # Any: pygeoapi passes keywords (and a language) that these documents do not use
+    def get_metadata(  # type: ignore[override]  # pygeoapi's BaseTileProvider declares it without the arguments its MVT providers take
         self,
         dataset: str,
         server_url: str,
-        layer: str,
-        tileset: str,
-        title: str,
-        description: str,
-        keywords: list | None,
-        **kwargs,
-    ) -> dict:
+        layer: str | None = None,
+        tileset: str | None = None,
+        metadata_format: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        keywords: list[str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The tileset's metadata as pygeoapi asks for it: OGC Tile Set Metadata (JSON, JSON-LD), TileJSON 3.0 or
+        what its HTML page template reads."""
+        kind = (metadata_format or "JSON").upper()
+        if kind == TilesMetadataFormat.TILEJSON:
+            return self._tilejson(dataset, server_url, title or dataset, description or "")
+        if kind == TilesMetadataFormat.HTML:
+            return self._html_metadata(dataset, server_url, tileset or TILE_MATRIX_SET, title or dataset)
+        if kind in (TilesMetadataFormat.JSON, TilesMetadataFormat.JSONLD):
+            return self._tileset_metadata(dataset, server_url, title or dataset, description or "", keywords or [])
+        raise NotImplementedError(f"tileset metadata as {metadata_format!r} is not offered")
+
+    def _tileset_metadata(
+        self, dataset: str, server_url: str, title: str, description: str, keywords: list[str]
+    ) -> dict[str, Any]:
         """OGC Tile Set Metadata of the WebMercatorQuad tileset."""
         return {
             "title": title,
             "description": description,
-            "keywords": keywords or [],
+            "keywords": keywords,
             "dataType": "vector",
             "crs": _WEB_MERCATOR.crs,
             "tileMatrixSetURI": _WEB_MERCATOR.tileMatrixSetURI,
@@ -166,17 +187,7 @@ class OcsgeTileProvider(BaseMVTProvider):
             ],
         }
 
-    def get_vendor_metadata(
-        self,
-        dataset: str,
-        server_url: str,
-        layer: str,
-        tileset: str,
-        title: str,
-        description: str,
-        keywords: list | None,
-        **kwargs,
-    ) -> dict:
+    def _tilejson(self, dataset: str, server_url: str, title: str, description: str) -> dict[str, Any]:
         """TileJSON 3.0, for clients that take a TileJSON URL."""
         return {
             "tilejson": "3.0.0",
@@ -195,17 +206,7 @@ class OcsgeTileProvider(BaseMVTProvider):
             ],
         }
 
-    def get_html_metadata(
-        self,
-        dataset: str,
-        server_url: str,
-        layer: str,
-        tileset: str,
-        title: str,
-        description: str,
-        keywords: list | None,
-        **kwargs,
-    ) -> dict:
+    def _html_metadata(self, dataset: str, server_url: str, tileset: str, title: str) -> dict[str, Any]:
         """What pygeoapi's tileset page template reads."""
         metadata_url = f"{server_url}/collections/{dataset}/tiles/{tileset}/metadata"
         return {
@@ -221,7 +222,8 @@ class OcsgeTileProvider(BaseMVTProvider):
         return f"{server_url}/collections/{dataset}/tiles/{TILE_MATRIX_SET}/{zyx}?f=mvt"
 
 
-def install_tile_endpoint(app: Flask, config: dict) -> None:
+# Any: the pygeoapi configuration, free-form
+def install_tile_endpoint(app: Flask, config: dict[str, Any]) -> None:
     """Serve ``/collections/{id}/tiles/{tms}/{z}/{y}/{x}`` with our handler for the collections whose tile
     provider is ours; other collections keep pygeoapi's."""
     endpoint = "pygeoapi.get_collection_tiles_data"
@@ -234,10 +236,12 @@ def install_tile_endpoint(app: Flask, config: dict) -> None:
     }
     pool = TilePool(TilePoolSettings.from_env())  # one per web worker: the app is loaded in each
 
-    def view(collection_id: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str, tileCol: str) -> Response:
+    def view(
+        collection_id: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str, tileCol: str
+    ) -> ResponseReturnValue:
         provider = providers.get(collection_id)
         if provider is None:
-            return theirs(collection_id, tileMatrixSetId, tileMatrix, tileRow, tileCol)
+            return theirs(collection_id, tileMatrixSetId, tileMatrix, tileRow, tileCol)  # type: ignore[return-value]  # pygeoapi's views are synchronous; Flask types a view as maybe async
         return serve_tile(
             provider,
             tileMatrixSetId,
@@ -262,9 +266,9 @@ def serve_tile(
     if_none_match: str | None,
     pool: TilePool,
 ) -> Response:
-    """One tile with its ETag and Cache-Control, a 304 when the client's copy is current, or an OGC exception:
-    400 for a malformed request, 404 for a tile or tile matrix set that does not exist, 503 with Retry-After
-    for an expensive tile that waited too long for a builder of ``pool``."""
+    """One tile with its ETag and Cache-Control, a 304 when the client's copy is current, a 404 for a tile or tile
+    matrix set that does not exist, or the OGC exception of the error table (a malformed request, an expensive
+    tile that waited too long for a builder of ``pool``, with Retry-After)."""
     collection = provider.get_layer()
     if tms != TILE_MATRIX_SET:
         return exception_response(
@@ -275,37 +279,34 @@ def serve_tile(
     try:
         column, row, zoom = (_index(name, value) for name, value in (("tileCol", x), ("tileRow", y), ("tileMatrix", z)))
         equals = provider.filters(params)
-    except InvalidInputError as err:
-        return exception_response(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", str(err))
-    try:
-        validate_tile(zoom, column, row)
-        if not provider.min_zoom <= zoom <= provider.max_zoom:
-            raise InvalidInputError(
-                f"tile matrix {zoom} is outside the {collection} tileset: tile matrices "
-                f"{provider.min_zoom} to {provider.max_zoom} (clients overzoom beyond)"
-            )
-    except InvalidInputError as err:
-        return exception_response(HTTPStatus.NOT_FOUND, "NotFound", str(err))
-    try:
+        outside = _outside(provider, zoom, column, row)
+        if outside:  # the path names no tile: not a malformed request
+            return exception_response(HTTPStatus.NOT_FOUND, "NotFound", outside)
         etag = '"' + hashlib.sha256(provider.version().encode()).hexdigest()[:32] + '"'
         headers = {"ETag": etag, "Cache-Control": f"public, max-age={provider.max_age}"}
         if if_none_match and etag in (tag.strip() for tag in if_none_match.split(",")):
             return Response(status=HTTPStatus.NOT_MODIFIED, headers=headers)
         data, timing = _build(provider, pool, zoom, row, column, equals)
         headers["Server-Timing"] = timing
-    except InvalidInputError as err:
-        return exception_response(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", str(err))
-    except TileBusyError as err:
-        response = exception_response(HTTPStatus.SERVICE_UNAVAILABLE, "ServiceUnavailable", str(err))
-        response.headers["Retry-After"] = str(err.retry_after_s)
-        return response
-    except QueryTimeoutError as err:
-        return exception_response(HTTPStatus.SERVICE_UNAVAILABLE, "QueryTimeout", str(err))
     except OcsgeError as err:
-        return exception_response(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode", str(err))
+        return error_response(err)
     if not data:
         return Response(status=HTTPStatus.NO_CONTENT, mimetype=MVT, headers=headers)
     return Response(data, status=HTTPStatus.OK, mimetype=MVT, headers=headers)
+
+
+def _outside(provider: OcsgeTileProvider, zoom: int, column: int, row: int) -> str | None:
+    """Why z/y/x is not a tile of the provider's tileset (None when it is one)."""
+    try:
+        validate_tile(zoom, column, row)
+    except InvalidInputError as err:
+        return str(err)
+    if not provider.min_zoom <= zoom <= provider.max_zoom:
+        return (
+            f"tile matrix {zoom} is outside the {provider.get_layer()} tileset: tile matrices "
+            f"{provider.min_zoom} to {provider.max_zoom} (clients overzoom beyond)"
+        )
+    return None
 
 
 def _build(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ocsge_processes.errors import StoreBusyError
-from ocsge_processes.server.errors import to_provider_error
+from ocsge_processes.server.errors import provider_error
 from ocsge_processes.stores import open_store, postgis
 
 
@@ -20,7 +20,7 @@ def test_a_query_waiting_past_the_pool_wait_is_a_busy_store(postgis_url: str, mo
     ):
         store.tables()
     assert isinstance(store.tables(), dict)  # released: the next request gets it
-    error = to_provider_error(StoreBusyError("busy"))
+    error = provider_error(StoreBusyError("busy"))
     assert error.http_status_code == 503 and error.ogc_exception_code == "ServiceUnavailable"
 
 

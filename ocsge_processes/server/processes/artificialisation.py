@@ -5,21 +5,23 @@ Configured in ``pygeoapi-config.yml`` with ``processor: {name: ...Artificialisat
 
 from __future__ import annotations
 
-from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
+from dataclasses import dataclass
+from typing import Any
 
-from ...errors import OcsgeError
-from ...stores import open_store
-from ...workflows.artificialisation import run
+from pygeoapi.process.base import BaseProcessor
+
+from ...stores import FeatureStore, open_store
+from ...workflows.artificialisation import Indicators, checked_request, run
 from ...workflows.cost import Cost, artificialisation_cost
 from ...workflows.exports import MAX_ZONES, artificial_zones, table_csv
-from . import check_inputs, requested_output
+from . import Output, check_inputs, describe_outputs, requested_output
 
 #: Communes in one territory: more than any région holds (Grand Est: about 5 100).
 MAX_COMMUNES = 10_000
 _CRS = {"type": "string", "maxLength": 200, "description": "a CRS (e.g. EPSG:2154)"}
 
 
-def _only(name: str, *optional: str) -> dict:
+def _only(name: str, *optional: str) -> dict[str, Any]:
     """One way of naming a territory: member ``name``, maybe the ``optional`` ones, and no other."""
     return {"required": [name], "propertyNames": {"enum": [name, *optional]}}
 
@@ -71,7 +73,55 @@ _TERRITOIRE_SCHEMA = {
     ],
 }
 
-PROCESS_METADATA = {
+
+@dataclass(frozen=True)
+class Execution:
+    """One execution's store and inputs, as received (the workflow functions check them)."""
+
+    store: FeatureStore
+    territoire: object
+    millesimes: object
+    methode: str | None
+    detail_communes: bool
+
+    def indicators(self) -> Indicators:
+        """The indicators document (``workflows.artificialisation.run``)."""
+        return run(self.store, self.territoire, self.millesimes, self.methode, self.detail_communes)
+
+    # Any: a GeoJSON FeatureCollection
+    def zones(self) -> dict[str, Any]:
+        """The artificialised zones of the last millésime (``workflows.exports.artificial_zones``)."""
+        return artificial_zones(
+            checked_request(self.store, self.territoire, self.millesimes, self.methode, self.detail_communes)
+        )
+
+
+OUTPUTS: dict[str, Output[Execution]] = {
+    "artificialisation": Output(
+        "Indicateurs",
+        "application/json",
+        "One entry per territory (and per commune when asked): code, nom, surface_ha, surface_artificialisee_ha, "
+        "taux_artificialisation, stocks per millésime with breakdowns by decree category, CS and US; with two "
+        "millésimes the flows (artificialisation_ha, desartificialisation_ha, artificialisation_nette_ha, by "
+        "transition) and the gap between the net flow and the change of stock (ecart_coherence_ha).",
+        Execution.indicators,
+    ),
+    "tableau": Output(
+        "Tableau CSV",
+        "text/csv",
+        "The main figures as CSV, one row per territory then per commune (ask for this output alone).",
+        lambda execution: table_csv(execution.indicators()),
+    ),
+    "zones_artificialisees": Output(
+        "Zones artificialisées",
+        "application/geo+json",
+        "GeoJSON (CRS84) of the artificialised polygons of the last millésime, cut to the territory, with their "
+        f"codes and decree category; at most {MAX_ZONES} polygons (ask for this output alone).",
+        Execution.zones,
+    ),
+}
+
+PROCESS_METADATA: dict[str, Any] = {
     "version": "0.1.0",
     "id": "artificialisation",
     "title": {
@@ -135,30 +185,7 @@ PROCESS_METADATA = {
             "maxOccurs": 1,
         },
     },
-    "outputs": {
-        "artificialisation": {
-            "title": "Indicateurs",
-            "description": "One entry per territory (and per commune when asked): code, nom, surface_ha, "
-            "surface_artificialisee_ha, taux_artificialisation, stocks per millésime with breakdowns "
-            "by decree category, CS and US; with two millésimes the flows (artificialisation_ha, "
-            "desartificialisation_ha, artificialisation_nette_ha, by transition) and the gap between "
-            "the net flow and the change of stock (ecart_coherence_ha).",
-            "schema": {"type": "object", "contentMediaType": "application/json"},
-        },
-        "tableau": {
-            "title": "Tableau CSV",
-            "description": "The main figures as CSV, one row per territory then per commune (ask for this output "
-            "alone).",
-            "schema": {"type": "string", "contentMediaType": "text/csv"},
-        },
-        "zones_artificialisees": {
-            "title": "Zones artificialisées",
-            "description": "GeoJSON (CRS84) of the artificialised polygons of the last millésime, cut to the "
-            f"territory, with their codes and decree category; at most {MAX_ZONES} polygons (ask for "
-            "this output alone).",
-            "schema": {"type": "object", "contentMediaType": "application/geo+json"},
-        },
-    },
+    "outputs": describe_outputs(OUTPUTS),
     "example": {"inputs": {"territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018]}},
 }
 
@@ -166,34 +193,28 @@ PROCESS_METADATA = {
 class ArtificialisationProcessor(BaseProcessor):
     """Runs the artificialisation workflow on the configured store."""
 
-    def __init__(self, processor_def: dict) -> None:
+    # Any: the processor's block of the pygeoapi configuration, free-form
+    def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def, PROCESS_METADATA)
         self.store_url = str(processor_def["store"])
         self.supports_outputs = True
 
-    def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, dict]:
-        """Validate the inputs and return the indicators document."""
+    # Any: the request's inputs and outputs are free-form JSON
+    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, object]:
+        """Validate the inputs and return the output asked for (the indicators document by default)."""
         check_inputs(data, PROCESS_METADATA)
-        wanted = requested_output(outputs, PROCESS_METADATA["outputs"], "artificialisation")
-        store = open_store(self.store_url)
-        request = (
-            store,
+        output = requested_output(outputs, OUTPUTS, "artificialisation")
+        execution = Execution(
+            open_store(self.store_url),
             data["territoire"],
             data["millesimes"],
             data.get("methode"),
             bool(data.get("detail_communes", False)),
         )
-        try:
-            if wanted == "zones_artificialisees":
-                return "application/geo+json", artificial_zones(*request)
-            document = run(*request)
-            if wanted == "tableau":
-                return "text/csv", table_csv(document)
-        except OcsgeError as err:
-            raise ProcessorExecuteError(user_msg=str(err)) from err
-        return "application/json", document
+        return output.media_type, output.produce(execution)
 
-    def sync_cost(self, data: dict) -> Cost | None:
+    # Any: the request's inputs are free-form JSON
+    def sync_cost(self, data: dict[str, Any]) -> Cost | None:
         """A lower bound on the run time, known before running (the manager refuses a sync one over budget)."""
         return artificialisation_cost(open_store(self.store_url), data.get("territoire"))
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
+from pygeoapi.process.base import BaseProcessor
 
-from ...errors import OcsgeError
 from ...segmentation import models
 from ...workflows.cost import Cost, segmentation_cost
 from ...workflows.images import ImagePolicy
-from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, polygons_geojson, run
-from . import check_inputs, requested_output
+from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, Segmented, polygons_geojson, run
+from . import Output, check_inputs, describe_outputs, requested_output
 from .progress import job_progress
 
 _TEXT = {"type": "string", "maxLength": 2048}
@@ -48,20 +49,29 @@ _IMAGE_SCHEMA = {
     "oneOf": [{"required": [name], "propertyNames": {"enum": [name]}} for name in ("href", "path", "value", "wms")],
 }
 
-OUTPUTS = {
-    "surfaces": ("application/json", "Model, device, grid of the result and area (m²) of each couverture code."),
-    "classification": (
-        "image/tiff; application=geotiff; profile=cloud-optimized",
-        "The classification as a Cloud Optimised GeoTIFF on the input's exact grid: one OCS GE "
-        "couverture value per pixel, colour table and legend (tag OCSGE_VALUES) included.",
+OUTPUTS: dict[str, Output[Segmented]] = {
+    "surfaces": Output(
+        "Surfaces",
+        "application/json",
+        "Model, device, grid of the result and area (m²) of each couverture code.",
+        lambda result: result.summary,
     ),
-    "polygones": (
+    "classification": Output(
+        "Classification",
+        "image/tiff; application=geotiff; profile=cloud-optimized",
+        "The classification as a Cloud Optimised GeoTIFF on the input's exact grid: one OCS GE couverture value "
+        "per pixel, colour table and legend (tag OCSGE_VALUES) included.",
+        lambda result: result.classification.read_bytes(),
+    ),
+    "polygones": Output(
+        "Polygones",
         "application/geo+json",
         "OCS GE polygons (code_cs, minimum mapping units, no gaps or overlaps), CRS84.",
+        lambda result: polygons_geojson(result.classification),
     ),
 }
 
-PROCESS_METADATA = {
+PROCESS_METADATA: dict[str, Any] = {
     "version": "0.1.0",
     "id": "segmentation",
     "title": {
@@ -110,18 +120,12 @@ PROCESS_METADATA = {
             "maxOccurs": 1,
         },
     },
-    "outputs": {
-        name: {
-            "title": name,
-            "description": text,
-            "schema": {"type": "object" if "json" in media else "string", "contentMediaType": media},
-        }
-        for name, (media, text) in OUTPUTS.items()
-    },
+    "outputs": describe_outputs(OUTPUTS),
 }
 
 
-def _example(ortho_wms: str | None) -> dict:
+# Any: an execution example is free-form JSON
+def _example(ortho_wms: str | None) -> dict[str, Any]:
     """The execution example: a small Montpellier extent from the configured ortho WMS (none without one)."""
     if not ortho_wms:
         return {}
@@ -137,7 +141,8 @@ def _example(ortho_wms: str | None) -> dict:
 class SegmentationProcessor(BaseProcessor):
     """Runs the segmentation workflow under the server's image policy."""
 
-    def __init__(self, processor_def: dict) -> None:
+    # Any: the processor's block of the pygeoapi configuration, free-form
+    def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def, {**PROCESS_METADATA, **_example(processor_def.get("ortho_wms"))})
         self.supports_outputs = True
         data_dir = processor_def.get("data_dir")
@@ -152,24 +157,19 @@ class SegmentationProcessor(BaseProcessor):
     def set_job_id(self, job_id: str) -> None:
         self.job_id = job_id
 
-    def execute(self, data: dict, outputs: dict | None = None) -> tuple[str, object]:
+    # Any: the request's inputs and outputs are free-form JSON
+    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, object]:
         """Run and return the one output asked for (``surfaces`` by default)."""
         check_inputs(data, PROCESS_METADATA)
-        wanted = requested_output(outputs, OUTPUTS, "surfaces")
+        output = requested_output(outputs, OUTPUTS, "surfaces")
         workdir = Path(tempfile.mkdtemp(prefix="ocsge-segmentation-"))
         try:
-            result = run(data, self.policy, workdir, job_progress(self.job_id))
-            if wanted == "classification":
-                return OUTPUTS[wanted][0], result.classification.read_bytes()
-            if wanted == "polygones":
-                return OUTPUTS[wanted][0], polygons_geojson(result.classification)
-            return OUTPUTS[wanted][0], result.summary
-        except OcsgeError as err:
-            raise ProcessorExecuteError(user_msg=str(err)) from err
+            return output.media_type, output.produce(run(data, self.policy, workdir, job_progress(self.job_id)))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def sync_cost(self, data: dict) -> Cost | None:
+    # Any: the request's inputs are free-form JSON
+    def sync_cost(self, data: dict[str, Any]) -> Cost | None:
         """A lower bound on the run time, known before running (the manager refuses a sync one over budget)."""
         return segmentation_cost(data, self.policy)
 
@@ -181,4 +181,8 @@ def _names(value: object) -> list[str]:
     """A list from YAML, or from a comma-separated environment variable substituted into the configuration."""
     if isinstance(value, str):
         return [name.strip() for name in value.split(",") if name.strip()]
-    return [str(name) for name in value or ()]
+    if value is None:
+        return []
+    if isinstance(value, Iterable):
+        return [str(name) for name in value]
+    raise TypeError(f"expected a list of host names or a comma-separated string, got {value!r}")
