@@ -36,7 +36,7 @@ from ..errors import BusyError
 from ..layers import Layer, get_layer
 from ..stores import FeatureStore, open_store
 from ..stores.timeout import QueryTimeoutError, query_timeout, set_query_timeout
-from ..tiles.source import built_in_database, store_tile
+from ..tiles.source import store_tile
 from .gunicorn_conf import threads as WORKER_THREADS
 
 #: Request threads of a web worker that expensive tiles may never hold (the default queue is the rest).
@@ -148,7 +148,7 @@ class TilePool:
     def _run(
         self, store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: Mapping[str, str]
     ) -> bytes:
-        if built_in_database(store):
+        if store.builds_tiles_in_database:
             return store_tile(store, layer, epsg, z, x, y, dict(equals))
         try:
             result = (

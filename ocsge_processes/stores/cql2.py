@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import shapely
 from pygeofilter import ast, values
+from shapely.geometry.base import BaseGeometry
 
 from ..errors import UnsupportedQueryError
 from ..layers import Layer
-from .base import checked_integer
+from .base import checked_integer, quote
 
 #: CQL2 spatial operators we evaluate, by pygeofilter class, as the OGC/GEOS predicate name.
 SPATIAL_OPS: dict[type, str] = {
@@ -54,7 +55,7 @@ class Dialect:
 
     placeholder: str
     #: Builds the SQL of ``op(geometry column, literal)`` and appends its parameters.
-    spatial: Callable[[str, shapely.Geometry, list], str]
+    spatial: Callable[[str, BaseGeometry, list[object]], str]
     case_insensitive_like: str = "LOWER({0}) LIKE LOWER({1})"
 
 
@@ -63,22 +64,17 @@ class Translation:
     """A WHERE clause and its parameters, in placeholder order."""
 
     sql: str
-    params: list = field(default_factory=list)
-
-
-def quote(name: str) -> str:
-    """A double-quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
+    params: list[object] = field(default_factory=list)
 
 
 def translate(node: ast.Node, layer: Layer, dialect: Dialect) -> Translation:
     """SQL for ``node`` over the columns of ``layer``."""
-    params: list = []
+    params: list[object] = []
     sql = _Translator(layer, dialect, params).visit(node)
     return Translation(sql, params)
 
 
-def literal_geometry(value: object) -> shapely.Geometry:
+def literal_geometry(value: object) -> BaseGeometry:
     """A shapely geometry from a pygeofilter geometry or envelope literal."""
     if isinstance(value, values.Envelope):
         return shapely.box(
@@ -90,7 +86,7 @@ def literal_geometry(value: object) -> shapely.Geometry:
 
 
 class _Translator:
-    def __init__(self, layer: Layer, dialect: Dialect, params: list) -> None:
+    def __init__(self, layer: Layer, dialect: Dialect, params: list[object]) -> None:
         self.layer = layer
         self.dialect = dialect
         self.params = params
@@ -108,7 +104,7 @@ class _Translator:
             return "(1 = 1)" if node else "(1 = 0)"
         if isinstance(node, ast.Include):
             return "(1 = 0)" if node.not_ else "(1 = 1)"
-        if type(node) in _COMPARISONS:
+        if isinstance(node, ast.Comparison) and type(node) in _COMPARISONS:
             return self._comparison(node)
         if isinstance(node, ast.Between):
             lhs, field_type = self._scalar(node.lhs)
@@ -126,7 +122,7 @@ class _Translator:
             return f"({lhs} IS {'NOT ' if node.not_ else ''}NULL)"
         if isinstance(node, ast.Like):
             return self._like(node)
-        if type(node) in SPATIAL_OPS:
+        if isinstance(node, ast.SpatialComparisonPredicate) and type(node) in SPATIAL_OPS:
             return self._spatial(SPATIAL_OPS[type(node)], node.lhs, node.rhs)
         if isinstance(node, ast.BBox):
             box = values.Envelope(node.minx, node.maxx, node.miny, node.maxy)
@@ -149,7 +145,8 @@ class _Translator:
         lhs, field_type = self._scalar(node.lhs)
         if field_type != "string":
             raise UnsupportedQueryError(f"LIKE needs a text property, got {_describe(node.lhs)} ({field_type})")
-        text, nocase = node.pattern, node.nocase
+        text: object = node.pattern
+        nocase = node.nocase
         if isinstance(text, ast.Function) and text.name.lower() in ("lower", "casei") and len(text.arguments) == 1:
             text, nocase = text.arguments[0], True  # LIKE CASEI('pattern')
         if not isinstance(text, str):
@@ -194,12 +191,10 @@ class _Translator:
     def _value(self, value: object, field_type: str) -> str:
         if isinstance(value, ast.Function) and value.name.lower() in ("lower", "casei") and len(value.arguments) == 1:
             return f"LOWER({self._value(value.arguments[0], field_type)})"
-        if isinstance(value, (ast.Node, values.Geometry, values.Envelope)) or isinstance(value, (list, dict)):
+        if isinstance(value, (ast.Node, values.Geometry, values.Envelope, list, dict)):
             raise UnsupportedQueryError(f"expected a literal value, got {_describe(value)}")
-        if (
-            (value is not None
-            and not isinstance(value, _PY_TYPES[field_type]))
-            or (field_type != "boolean" and isinstance(value, bool))
+        if (value is not None and not isinstance(value, _PY_TYPES[field_type])) or (
+            field_type != "boolean" and isinstance(value, bool)
         ):
             raise UnsupportedQueryError(
                 f"type mismatch: a {field_type} property compared with {value!r} ({type(value).__name__})"
@@ -213,12 +208,14 @@ class _Translator:
         return self.dialect.placeholder
 
 
-def _chain(node: ast.And | ast.Or) -> list:
+def _chain(node: ast.And | ast.Or) -> list[ast.Node]:
     """The terms of a chain of one operator (And or Or) in order, however the tree nests them, without recursion."""
-    kind, terms, stack = type(node), [], [node]
+    kind = type(node)
+    terms: list[ast.Node] = []
+    stack: list[ast.Node] = [node]
     while stack:
         item = stack.pop()
-        if type(item) is kind:
+        if isinstance(item, (ast.And, ast.Or)) and type(item) is kind:
             stack.extend((item.rhs, item.lhs))
         else:
             terms.append(item)

@@ -12,51 +12,37 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Concatenate
 
 import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
 from pygeofilter import ast
+from shapely.geometry.base import BaseGeometry
 
 from ..errors import StoreError
 from ..layers import Layer
-from . import gpkgblob
-from .base import (
-    FeaturePage,
-    FeatureQuery,
-    FeatureStore,
-    bbox_area,
-    frame_from_rows,
-    key_condition,
-    keyset_condition,
-    layer_field,
-    order_by,
-    page_features,
-    selected_fields,
-    sort_columns,
-    split_keys,
-    table_name,
-)
-from .cql2 import CONVERSE, Dialect, quote, translate
+from . import base, gpkgblob
+from .base import Box, FeaturePage, FeatureQuery, FeatureStore, GeoJSON, TileEncoder, TileRequest, TileRows, quote
+from .cql2 import CONVERSE, Dialect, translate
 from .gpkgschema import create_feature_table, rtree_name
 from .timeout import QueryTimeoutError, query_timeout
 
 _GEOM = "geom"
-_Read = TypeVar("_Read", bound=Callable)
 
 
-def _time_limited(method: _Read) -> _Read:
+def _time_limited[**Args, Result](
+    method: Callable[Concatenate[GpkgStore, Args], Result],
+) -> Callable[Concatenate[GpkgStore, Args], Result]:
     """Run a read under this process's query time limit: SQLite's progress handler aborts it at the deadline.
 
     Nested reads (extent calls tables) share the outermost deadline.
     """
 
-    @functools.wraps(method)
-    def run(self: GpkgStore, *args, **kwargs):
+    def run(self: GpkgStore, /, *args: Args.args, **kwargs: Args.kwargs) -> Result:
         limit = query_timeout()
         if limit is None or getattr(self._local, "deadline", None) is not None or not self.path.exists():
             return method(self, *args, **kwargs)
@@ -73,7 +59,8 @@ def _time_limited(method: _Read) -> _Read:
             self._local.deadline = None
             conn.set_progress_handler(None, 0)
 
-    return run  # type: ignore[return-value]
+    functools.update_wrapper(run, method)
+    return run
 
 
 class GpkgStore(FeatureStore):
@@ -106,11 +93,11 @@ class GpkgStore(FeatureStore):
             "SELECT c.table_name, COALESCE(o.feature_count, -1) FROM gpkg_contents c "
             "LEFT JOIN gpkg_ogr_contents o ON o.table_name = c.table_name WHERE c.data_type = 'features'"
         )
-        return {name: count for name, count in rows}
+        return dict(rows)
 
     @_time_limited
-    def extent(self, layer: Layer, epsg: int) -> tuple[float, float, float, float] | None:
-        table = table_name(layer, epsg)
+    def extent(self, layer: Layer, epsg: int) -> Box | None:
+        table = base.table_name(layer, epsg)
         if table not in self.tables():
             return None
         # Kept by replace_slice in the same transaction as the rows; the R-tree scan is the fallback.
@@ -125,32 +112,23 @@ class GpkgStore(FeatureStore):
                 .execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {quote(_rtree(table))}")
                 .fetchone()
             )
-        return None if row[0] is None else tuple(row)
+        return None if row is None or row[0] is None else (row[0], row[1], row[2], row[3])
 
     @_time_limited
     def query(self, layer: Layer, epsg: int, query: FeatureQuery) -> FeaturePage:
-        table = table_name(layer, epsg)
+        table = base.table_name(layer, epsg)
         conn = self._reader()
         where, params = self._where(layer, table, query)
-        matched = self._count(conn, layer, table, where, params, query)
+        matched = self._count(conn, table, where, params, query)
         if query.hits_only:
             return FeaturePage([], matched)
-        names = selected_fields(layer, query)
-        columns = ", ".join([*sort_columns(query, quote), *(quote(n) for n in names)])
-        if not query.skip_geometry:
-            columns += f", {quote(_GEOM)}"
-        after, after_params = keyset_condition(query, quote, "?")
-        rows = conn.execute(
-            f"SELECT {columns} FROM {quote(table)} WHERE {where} AND {after} ORDER BY {order_by(query, quote)} "
-            "LIMIT ? OFFSET ?",
-            [*params, *after_params, query.limit, 0 if query.after else query.offset],
-        ).fetchall()
-        rows, last_key = split_keys(rows, query)
-        return FeaturePage(page_features(layer, epsg, names, rows, query, gpkgblob.decode), matched, last_key)
+        sql, sql_params = base.page_sql(layer, quote(table), where, params, query, quote(_GEOM), "?")
+        rows = conn.execute(sql, sql_params).fetchall()
+        return base.page_from_rows(layer, epsg, rows, query, gpkgblob.decode, matched)
 
     @_time_limited
-    def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:
-        condition = key_condition(layer, feature_id)
+    def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> GeoJSON | None:
+        condition = base.key_condition(layer, feature_id)
         if condition is None:
             return None
         names = list(layer.fields)
@@ -158,24 +136,20 @@ class GpkgStore(FeatureStore):
         rows = (
             self._reader()
             .execute(
-                f"SELECT {columns}, {quote(_GEOM)} FROM {quote(table_name(layer, epsg))} "
+                f"SELECT {columns}, {quote(_GEOM)} FROM {quote(base.table_name(layer, epsg))} "
                 f"WHERE {quote(condition[0])} = ? LIMIT 1",
                 [condition[1]],
             )
             .fetchall()
         )
-        features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), gpkgblob.decode)
+        features = base.page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), gpkgblob.decode)
         return features[0] if features else None
 
     @_time_limited
     def read_frame(
-        self,
-        layer: Layer,
-        epsg: int,
-        bbox: tuple[float, float, float, float] | None = None,
-        equals: dict[str, object] | None = None,
+        self, layer: Layer, epsg: int, bbox: Box | None = None, equals: Mapping[str, object] | None = None
     ) -> gpd.GeoDataFrame:
-        table = table_name(layer, epsg)
+        table = base.table_name(layer, epsg)
         where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
         if bbox is not None and not _contains(bbox, self.extent(layer, epsg)):
             where += " AND " + _box_sql(table, bbox, params)
@@ -189,55 +163,51 @@ class GpkgStore(FeatureStore):
             )
             .fetchall()
         )
-        return frame_from_rows(layer, epsg, rows, gpkgblob.decode)
+        return base.frame_from_rows(layer, epsg, rows, gpkgblob.decode)
 
     @_time_limited
-    def tile_rows(
-        self,
-        layer: Layer,
-        epsg: int,
-        fields: list[str],
-        bbox: tuple[float, float, float, float],
-        equals: dict[str, object] | None = None,
-    ) -> tuple[list[tuple], np.ndarray]:
-        """The ``fields`` values and geometries of the rows whose R-tree box meets ``bbox``, for a vector tile.
-
-        Leaner than read_frame (no data frame, only the fields a tile carries): tiles are requested by the hundred.
-        """
-        table = table_name(layer, epsg)
-        where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
-        where += " AND " + _box_sql(table, bbox, params)
+    def tile_rows(self, layer: Layer, epsg: int, request: TileRequest) -> TileRows:
+        """Through the R-tree; the fields of a tile only."""
+        table = base.table_name(layer, epsg)
+        where, params = self._where(layer, table, FeatureQuery(equals=request.equals))
+        where += " AND " + _box_sql(table, request.bbox, params)
         rows = (
             self._reader()
             .execute(
-                f"SELECT {', '.join([*(quote(n) for n in fields), quote(_GEOM)])} FROM {quote(table)} "
+                f"SELECT {', '.join([*map(quote, request.fields), quote(_GEOM)])} FROM {quote(table)} "
                 f"WHERE {where} ORDER BY fid",
                 params,
             )
             .fetchall()
         )
-        return [row[:-1] for row in rows], gpkgblob.decode([row[-1] for row in rows])
+        return TileRows([row[:-1] for row in rows], gpkgblob.decode([row[-1] for row in rows]))
+
+    def tile(self, layer: Layer, epsg: int, request: TileRequest, encode: TileEncoder) -> bytes:
+        """SQLite has no tile engine: the candidates are encoded in this process."""
+        return encode(self.tile_rows(layer, epsg, request))
 
     @_time_limited
     def version(self, layer: Layer, epsg: int) -> str:
-        """Changes whenever the layer's table is written: replace_slice stamps gpkg_contents.last_change (ms) and
-        the feature count in the same transaction as the rows."""
+        """replace_slice stamps gpkg_contents.last_change (ms) and the feature count in the same transaction as the
+        rows."""
+        if not self.path.exists():
+            return ""  # as tables() says: nothing was ever written
         row = (
             self._reader()
             .execute(
                 "SELECT c.last_change, o.feature_count FROM gpkg_contents c LEFT JOIN gpkg_ogr_contents o "
                 "ON o.table_name = c.table_name WHERE c.table_name = ?",
-                [table_name(layer, epsg)],
+                [base.table_name(layer, epsg)],
             )
             .fetchone()
         )
         return "" if row is None else f"{row[0]}-{row[1]}"
 
     @_time_limited
-    def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list:
-        table = table_name(layer, epsg)
+    def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list[object]:
+        table = base.table_name(layer, epsg)
         condition, params = self._where(layer, table, FeatureQuery(where=where))
-        column = quote(layer_field(layer, field))
+        column = quote(base.layer_field(layer, field))
         rows = (
             self._reader()
             .execute(
@@ -248,10 +218,10 @@ class GpkgStore(FeatureStore):
         )
         return [row[0] for row in rows]
 
-    def _where(self, layer: Layer, table: str, query: FeatureQuery) -> tuple[str, list]:
-        params: list = []
+    def _where(self, layer: Layer, table: str, query: FeatureQuery) -> tuple[str, list[object]]:
+        params: list[object] = []
         clauses = []
-        area = bbox_area(query)
+        area = base.bbox_area(query)
         if area is not None:
             clauses.append(_spatial_sql(table, "intersects", area, params))
         for name, value in query.equals:
@@ -265,7 +235,7 @@ class GpkgStore(FeatureStore):
         return (" AND ".join(clauses) or "1 = 1"), params
 
     def _count(
-        self, conn: sqlite3.Connection, layer: Layer, table: str, where: str, params: list, query: FeatureQuery
+        self, conn: sqlite3.Connection, table: str, where: str, params: list[object], query: FeatureQuery
     ) -> int | None:
         """Exact count, cheap when unfiltered (GDAL's feature count); None past the cap for filtered queries."""
         if where == "1 = 1":
@@ -275,12 +245,15 @@ class GpkgStore(FeatureStore):
         row = conn.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM {quote(table)} WHERE {where} LIMIT ?)", [*params, query.count_cap + 1]
         ).fetchone()
-        return None if row[0] > query.count_cap else row[0]
+        matched: int = row[0]
+        return None if matched > query.count_cap else matched
 
     # -- writing -------------------------------------------------------------------------------------------
 
-    def replace_slice(self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: dict) -> int:
-        table = table_name(layer, epsg)
+    def replace_slice(
+        self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: Mapping[str, object]
+    ) -> int:
+        table = base.table_name(layer, epsg)
         names = list(layer.fields)
         geoms = np.asarray(frame.geometry.values, dtype=object)
         blobs = gpkgblob.encode(geoms, epsg)
@@ -315,11 +288,15 @@ class GpkgStore(FeatureStore):
             marks = ", ".join("?" * (len(names) + 2))
             conn.executemany(
                 f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks})",
-                ((fid, blob, *rec) for fid, blob, rec in zip(fids, blobs, records)),
+                ((fid, blob, *rec) for fid, blob, rec in zip(fids, blobs, records, strict=True)),
             )
             conn.executemany(
                 f"INSERT INTO {quote(_rtree(table))} VALUES (?, ?, ?, ?, ?)",
-                ((fid, b[0], b[2], b[1], b[3]) for fid, b in zip(fids, bounds.tolist()) if not np.isnan(b[0])),
+                (
+                    (fid, b[0], b[2], b[1], b[3])
+                    for fid, b in zip(fids, bounds.tolist(), strict=True)
+                    if not np.isnan(b[0])
+                ),
             )
             for _, sql in triggers:
                 conn.execute(sql)
@@ -348,7 +325,7 @@ def _rtree(table: str) -> str:
     return rtree_name(table, _GEOM)
 
 
-def _spatial_sql(table: str, op: str, geometry: shapely.Geometry, params: list) -> str:
+def _spatial_sql(table: str, op: str, geometry: BaseGeometry, params: list[object]) -> str:
     """R-tree candidates, then the exact predicate; disjoint is the negation of intersects."""
     exact = "intersects" if op == "disjoint" else op
     sql = f"({_box_sql(table, geometry.bounds, params)} AND ocsge_relate({quote(_GEOM)}, ?, ?))"
@@ -356,14 +333,14 @@ def _spatial_sql(table: str, op: str, geometry: shapely.Geometry, params: list) 
     return f"(NOT {sql})" if op == "disjoint" else sql
 
 
-def _contains(bbox: tuple[float, float, float, float], extent: tuple[float, float, float, float] | None) -> bool:
+def _contains(bbox: Box, extent: Box | None) -> bool:
     """Whether ``bbox`` holds the whole ``extent``: then the R-tree filter would keep every row, slowly."""
     return extent is None or (
         bbox[0] <= extent[0] and bbox[1] <= extent[1] and bbox[2] >= extent[2] and bbox[3] >= extent[3]
     )
 
 
-def _box_sql(table: str, bounds: tuple[float, float, float, float], params: list) -> str:
+def _box_sql(table: str, bounds: Box, params: list[object]) -> str:
     """Rows whose R-tree box meets ``bounds`` (minx, miny, maxx, maxy)."""
     minx, miny, maxx, maxy = bounds
     params.extend([minx, maxx, miny, maxy])
@@ -371,14 +348,14 @@ def _box_sql(table: str, bounds: tuple[float, float, float, float], params: list
 
 
 @functools.lru_cache(maxsize=32)
-def _prepared(wkb: bytes) -> tuple[shapely.Geometry, tuple[float, float, float, float] | None]:
+def _prepared(wkb: bytes) -> tuple[BaseGeometry, Box | None]:
     """The query geometry, prepared, and a box inside it (enables a header-only test), when it has one."""
     geometry = shapely.from_wkb(wkb)
     shapely.prepare(geometry)
     return geometry, _inner_box(geometry)
 
 
-def _inner_box(geometry: shapely.Geometry) -> tuple[float, float, float, float] | None:
+def _inner_box(geometry: BaseGeometry) -> Box | None:
     """A large axis-aligned box inside a polygon: its envelope, shrunk about its centre as little as it must be to
     fit (found by bisection). For a box this is the box itself; for a bbox from another CRS (its edges bent and
     turned by a few degrees) most of it. A feature whose envelope lies in this box meets the polygon, which the
@@ -388,7 +365,7 @@ def _inner_box(geometry: shapely.Geometry) -> tuple[float, float, float, float] 
     minx, miny, maxx, maxy = geometry.bounds
     cx, cy, hx, hy = (minx + maxx) / 2, (miny + maxy) / 2, (maxx - minx) / 2, (maxy - miny) / 2
 
-    def scaled(k: float) -> tuple[float, float, float, float]:
+    def scaled(k: float) -> Box:
         return (minx, miny, maxx, maxy) if k == 1.0 else (cx - k * hx, cy - k * hy, cx + k * hx, cy + k * hy)
 
     if geometry.contains(shapely.box(*scaled(1.0))):
@@ -413,7 +390,7 @@ def _relate(blob: bytes | None, wkb: bytes, op: str) -> int:
     return int(getattr(shapely, CONVERSE.get(op, op))(geometry, feature))
 
 
-def _envelope_part(index: int):
+def _envelope_part(index: int) -> Callable[[bytes | None], float | None]:
     def part(blob: bytes | None) -> float | None:
         env = gpkgblob.envelope(blob)
         return None if env is None else env[index]

@@ -38,7 +38,7 @@ def encode(geoms: np.ndarray, srs_id: int) -> list[bytes]:
     bounds = shapely.bounds(geoms)
     empty = shapely.is_empty(geoms)
     out = []
-    for wkb, box, is_empty in zip(wkbs, bounds, empty):
+    for wkb, box, is_empty in zip(wkbs, bounds, empty, strict=True):
         if is_empty:
             header = struct.pack("<2sBBi", b"GP", 0, 0b00010001, srs_id)
         else:

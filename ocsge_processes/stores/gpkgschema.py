@@ -10,7 +10,7 @@ import sqlite3
 
 import pyproj
 
-from .cql2 import quote
+from .base import quote
 
 APPLICATION_ID = 0x47504B47  # "GPKG"
 USER_VERSION = 10300

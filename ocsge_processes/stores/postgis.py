@@ -10,7 +10,8 @@ import contextlib
 import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import geopandas as gpd
 import numpy as np
@@ -19,28 +20,30 @@ import pyproj
 import shapely
 from psycopg_pool import ConnectionPool, PoolTimeout
 from pygeofilter import ast
+from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidInputError, StoreBusyError, StoreError
 from ..layers import Layer
 from ..parallel import threaded
+from . import base
 from .base import (
+    Box,
     FeaturePage,
     FeatureQuery,
     FeatureStore,
-    bbox_area,
-    frame_from_rows,
-    key_condition,
-    keyset_condition,
-    layer_field,
-    order_by,
-    page_features,
-    selected_fields,
-    sort_columns,
-    split_keys,
-    table_name,
+    GeoJSON,
+    Geometries,
+    Row,
+    TileEncoder,
+    TileRequest,
+    TileRows,
+    quote,
 )
-from .cql2 import Dialect, quote, translate
+from .cql2 import Dialect, translate
 from .timeout import QueryTimeoutError, query_timeout
+
+#: A pooled connection; rows come back as tuples of Python values (what psycopg's default row factory makes).
+Connection = psycopg.Connection[tuple[Any, ...]]
 
 SCHEMA = "ocsge"
 _SQL_TYPES = {"string": "text", "integer": "bigint", "number": "double precision", "boolean": "boolean"}
@@ -63,14 +66,16 @@ POOL_WAIT_S = 30
 
 
 @functools.cache
-def _pool(url: str, timeout_ms: int = 0) -> ConnectionPool:
+def _pool(url: str, timeout_ms: int = 0) -> ConnectionPool[Connection]:
     """One pool per database URL, time limit and process: providers are rebuilt per request, connections must not be.
 
     The limit is PostgreSQL's ``statement_timeout``, set once per connection (0: none).
     """
     with _pool_lock:
-        kwargs = {"autocommit": True, "options": f"-c statement_timeout={timeout_ms}"}
-        pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, kwargs=kwargs, open=False)
+        kwargs: dict[str, Any] = {"autocommit": True, "options": f"-c statement_timeout={timeout_ms}"}
+        pool: ConnectionPool[Connection] = ConnectionPool(
+            url, min_size=1, max_size=POOL_SIZE, kwargs=kwargs, open=False
+        )
         try:
             pool.open(wait=True, timeout=10)
         except psycopg.OperationalError as err:
@@ -86,11 +91,13 @@ def _safe(url: str) -> str:
 class PostgisStore(FeatureStore):
     """OCS GE layers in a PostGIS database."""
 
+    builds_tiles_in_database: ClassVar[bool] = True
+
     def __init__(self, url: str) -> None:
         self.url = url
 
     @contextlib.contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection]:
+    def _conn(self) -> Iterator[Connection]:
         """A pooled connection under this process's query time limit; a cancelled statement is a QueryTimeoutError,
         a value PostgreSQL cannot take (a NUL in a text) the client's InvalidInputError."""
         limit = query_timeout()
@@ -124,8 +131,8 @@ class PostgisStore(FeatureStore):
             )
         return dict(rows)
 
-    def extent(self, layer: Layer, epsg: int) -> tuple[float, float, float, float] | None:
-        table = table_name(layer, epsg)
+    def extent(self, layer: Layer, epsg: int) -> Box | None:
+        table = base.table_name(layer, epsg)
         if table not in self.tables():
             return None
         with self._conn() as conn:
@@ -133,144 +140,132 @@ class PostgisStore(FeatureStore):
                 f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
                 f"(SELECT ST_Extent(geom) AS e FROM {SCHEMA}.{quote(table)}) s"
             ).fetchone()
-        return None if row[0] is None else tuple(row)
+        return None if row is None or row[0] is None else (row[0], row[1], row[2], row[3])
 
     def query(self, layer: Layer, epsg: int, query: FeatureQuery) -> FeaturePage:
-        table = f"{SCHEMA}.{quote(table_name(layer, epsg))}"
+        table = _qualified(layer, epsg)
         where, params = _where(layer, epsg, query)
         with self._conn() as conn:
             matched = self._count(conn, layer, epsg, table, where, params, query)
             if query.hits_only:
                 return FeaturePage([], matched)
-            names = selected_fields(layer, query)
-            columns = ", ".join([*sort_columns(query, quote), *(quote(n) for n in names)])
-            if not query.skip_geometry:
-                columns += ", ST_AsBinary(geom)"
-            after, after_params = keyset_condition(query, quote, "%s")
-            rows = conn.execute(
-                f"SELECT {columns} FROM {table} WHERE {where} AND {after} ORDER BY {order_by(query, quote)} "
-                "LIMIT %s OFFSET %s",
-                [*params, *after_params, query.limit, 0 if query.after else query.offset],
-            ).fetchall()
-        rows, last_key = split_keys(rows, query)
-        return FeaturePage(page_features(layer, epsg, names, rows, query, _decode), matched, last_key)
+            sql, sql_params = base.page_sql(layer, table, where, params, query, "ST_AsBinary(geom)", "%s")
+            rows = conn.execute(sql, sql_params).fetchall()
+        return base.page_from_rows(layer, epsg, rows, query, _decode, matched)
 
     def _count(
-        self, conn, layer: Layer, epsg: int, table: str, where: str, params: list, query: FeatureQuery
+        self,
+        conn: Connection,
+        layer: Layer,
+        epsg: int,
+        table: str,
+        where: str,
+        params: list[object],
+        query: FeatureQuery,
     ) -> int | None:
         """Exact; O(1) when unfiltered (maintained at write time), capped when filtered."""
         if where == "TRUE":
             row = conn.execute(
-                "SELECT feature_count FROM ocsge.layer_counts WHERE table_name = %s", [table_name(layer, epsg)]
+                "SELECT feature_count FROM ocsge.layer_counts WHERE table_name = %s", [base.table_name(layer, epsg)]
             ).fetchone()
-            return row[0] if row else 0
+            return int(row[0]) if row else 0
         row = conn.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT %s) s", [*params, query.count_cap + 1]
         ).fetchone()
-        return None if row[0] > query.count_cap else row[0]
+        count = int(row[0]) if row else 0
+        return None if count > query.count_cap else count
 
-    def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> dict | None:
-        condition = key_condition(layer, feature_id)
+    def get(self, layer: Layer, epsg: int, feature_id: str, out_crs: pyproj.CRS | None = None) -> GeoJSON | None:
+        condition = base.key_condition(layer, feature_id)
         if condition is None:
             return None
-        names = list(layer.fields)
-        with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT fid, {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
-                f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {quote(condition[0])} = %s LIMIT 1",
-                [condition[1]],
-            ).fetchall()
-        features = page_features(layer, epsg, names, rows, FeatureQuery(out_crs=out_crs), _decode)
+        rows = self._feature_rows(layer, epsg, f"{quote(condition[0])} = %s LIMIT 1", [condition[1]])
+        features = base.page_features(layer, epsg, list(layer.fields), rows, FeatureQuery(out_crs=out_crs), _decode)
         return features[0] if features else None
 
-    def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list:
+    def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list[object]:
         condition, params = _where(layer, epsg, FeatureQuery(where=where))
-        column = quote(layer_field(layer, field))
+        column = quote(base.layer_field(layer, field))
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT DISTINCT {column} FROM {SCHEMA}.{quote(table_name(layer, epsg))} "
+                f"SELECT DISTINCT {column} FROM {_qualified(layer, epsg)} "
                 f"WHERE {condition} AND {column} IS NOT NULL ORDER BY 1",
                 params,
             ).fetchall()
         return [row[0] for row in rows]
 
     def read_frame(
-        self,
-        layer: Layer,
-        epsg: int,
-        bbox: tuple[float, float, float, float] | None = None,
-        equals: dict[str, object] | None = None,
+        self, layer: Layer, epsg: int, bbox: Box | None = None, equals: Mapping[str, object] | None = None
     ) -> gpd.GeoDataFrame:
-        names = list(layer.fields)
         where, params = _where(layer, epsg, FeatureQuery(equals=tuple((equals or {}).items())))
         if bbox is not None:
             where += f" AND geom && ST_MakeEnvelope(%s, %s, %s, %s, {epsg})"
             params.extend(bbox)
+        rows = self._feature_rows(layer, epsg, f"{where} ORDER BY fid", params)
+        return base.frame_from_rows(layer, epsg, rows, _decode)
+
+    def _feature_rows(self, layer: Layer, epsg: int, condition: str, params: list[object]) -> list[Row]:
+        """The store key, every field and the WKB of the rows meeting ``condition`` (with any ORDER BY, LIMIT)."""
         with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT fid, {', '.join(quote(n) for n in names)}, ST_AsBinary(geom) FROM "
-                f"{SCHEMA}.{quote(table_name(layer, epsg))} WHERE {where} ORDER BY fid",
+            return conn.execute(
+                f"SELECT fid, {', '.join(quote(n) for n in layer.fields)}, ST_AsBinary(geom) FROM "
+                f"{_qualified(layer, epsg)} WHERE {condition}",
                 params,
             ).fetchall()
-        return frame_from_rows(layer, epsg, rows, _decode)
 
-    def tile(
-        self,
-        layer: Layer,
-        epsg: int,
-        fields: list[str],
-        z: int,
-        x: int,
-        y: int,
-        bbox: tuple[float, float, float, float],
-        tolerance: float,
-        equals: dict[str, object] | None = None,
-        extent: int = 4096,
-        buffer: int = 64,
-    ) -> bytes:
-        """Vector tile z/x/y (WebMercatorQuad) of ``layer`` with ``fields``, built in one query on the GiST index.
+    def tile_rows(self, layer: Layer, epsg: int, request: TileRequest) -> TileRows:
+        """Through the GiST index; the fields of a tile only."""
+        where, params = _tile_where(epsg, request)
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(f't.{quote(n)}' for n in request.fields)}, ST_AsBinary(t.geom) "
+                f"FROM {_qualified(layer, epsg)} t WHERE {where} ORDER BY t.fid",
+                params,
+            ).fetchall()
+        return TileRows([row[:-1] for row in rows], _decode([row[-1] for row in rows]))
 
-        ``bbox`` is the buffered tile in the layer CRS. Each geometry is clipped to the buffered tile before it
-        is simplified (a large polygon simplified whole can lose the sliver a tile shows), then ST_AsMVTGeom snaps,
-        validates and clips it; the GeoPackage path runs the same steps in shapely. b"" when nothing is drawn.
+    def tile(self, layer: Layer, epsg: int, request: TileRequest, encode: TileEncoder) -> bytes:
+        """Built in one query on the GiST index (``encode`` is not needed).
+
+        Each geometry is clipped to the buffered tile before it is simplified (a large polygon simplified whole can
+        lose the sliver a tile shows), then ST_AsMVTGeom snaps, validates and clips it, as ``tiles.mvt`` does.
         """
-        clauses, params = [f"t.geom && ST_MakeEnvelope(%s, %s, %s, %s, {epsg})"], list(bbox)
-        for name, value in (equals or {}).items():
-            clauses.append(f"t.{quote(name)} = %s")
-            params.append(value)
-        columns = ", ".join(f"t.{quote(n)}" for n in fields)
+        where, params = _tile_where(epsg, request)
+        columns = ", ".join(f"t.{quote(n)}" for n in request.fields)
+        extent, buffer = int(request.extent), int(request.buffer)
         envelope = "ST_TileEnvelope(%s, %s, %s)"
         sql = (
-            f"SELECT ST_AsMVT(m.*, %s, {int(extent)}, 'geom') FROM ("
+            f"SELECT ST_AsMVT(m.*, %s, {extent}, 'geom') FROM ("
             "SELECT ST_AsMVTGeom(ST_SimplifyPreserveTopology(ST_ClipByBox2D(ST_Transform(t.geom, 3857), "
-            f"ST_TileEnvelope(%s, %s, %s, margin => %s)), %s), {envelope}, {int(extent)}, {int(buffer)}, true) "
-            f"AS geom, {columns} FROM {SCHEMA}.{quote(table_name(layer, epsg))} t "
-            f"WHERE {' AND '.join(clauses)} ORDER BY t.fid) m WHERE m.geom IS NOT NULL"
+            f"ST_TileEnvelope(%s, %s, %s, margin => %s)), %s), {envelope}, {extent}, {buffer}, true) "
+            f"AS geom, {columns} FROM {_qualified(layer, epsg)} t "
+            f"WHERE {where} ORDER BY t.fid) m WHERE m.geom IS NOT NULL"
         )
+        z, x, y = request.z, request.x, request.y
         with self._conn() as conn:
             row = conn.execute(
-                sql, [layer.collection_id, z, x, y, buffer / extent, tolerance, z, x, y, *params]
+                sql, [layer.collection_id, z, x, y, buffer / extent, request.tolerance, z, x, y, *params]
             ).fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 
     def version(self, layer: Layer, epsg: int) -> str:
-        """Changes whenever the layer's table is written: the transaction id that last wrote its row count.
-
-        replace_slice updates that row in the same transaction as the data, so the marker cannot lag the data.
-        """
+        """The transaction id that last wrote the layer's row count: replace_slice updates that row in the same
+        transaction as the data."""
         with self._conn() as conn:
             row = (
                 conn.execute(
                     "SELECT xmin::text, feature_count FROM ocsge.layer_counts WHERE table_name = %s",
-                    [table_name(layer, epsg)],
+                    [base.table_name(layer, epsg)],
                 ).fetchone()
                 if _has_schema(conn)
                 else None
             )
         return "" if row is None else f"{row[0]}-{row[1]}"
 
-    def replace_slice(self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: dict) -> int:
-        table = table_name(layer, epsg)
+    def replace_slice(
+        self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: Mapping[str, object]
+    ) -> int:
+        table = base.table_name(layer, epsg)
         qualified = f"{SCHEMA}.{quote(table)}"
         names = list(layer.fields)
         geoms = shapely.to_wkb(
@@ -285,7 +280,7 @@ class PostgisStore(FeatureStore):
             )
             columns = ", ".join([*(quote(n) for n in names), "geom"])
             with conn.cursor().copy(f"COPY {qualified} ({columns}) FROM STDIN") as copy:
-                for record, geom in zip(records, geoms):
+                for record, geom in zip(records, geoms, strict=True):
                     copy.write_row((*record, geom))
             conn.execute(
                 "INSERT INTO ocsge.layer_counts VALUES (%s, (SELECT count(*) FROM " + qualified + ")) "
@@ -297,11 +292,27 @@ class PostgisStore(FeatureStore):
         return len(frame)
 
 
-def _has_schema(conn) -> bool:
-    return conn.execute("SELECT to_regclass('ocsge.layer_counts') IS NOT NULL").fetchone()[0]
+def _qualified(layer: Layer, epsg: int) -> str:
+    """The SQL name of a layer table, schema included."""
+    return f"{SCHEMA}.{quote(base.table_name(layer, epsg))}"
 
 
-def _create_table(conn, layer: Layer, epsg: int, table: str) -> None:
+def _tile_where(epsg: int, request: TileRequest) -> tuple[str, list[object]]:
+    """The candidates of a tile (table alias ``t``): box on the GiST index, then the ``equals`` values."""
+    clauses = [f"t.geom && ST_MakeEnvelope(%s, %s, %s, %s, {epsg})"]
+    params: list[object] = list(request.bbox)
+    for name, value in request.equals:
+        clauses.append(f"t.{quote(name)} = %s")
+        params.append(value)
+    return " AND ".join(clauses), params
+
+
+def _has_schema(conn: Connection) -> bool:
+    row = conn.execute("SELECT to_regclass('ocsge.layer_counts') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def _create_table(conn: Connection, layer: Layer, epsg: int, table: str) -> None:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     conn.execute("CREATE TABLE IF NOT EXISTS ocsge.layer_counts (table_name text PRIMARY KEY, feature_count bigint)")
     columns = ", ".join(f"{quote(n)} {_SQL_TYPES[t]}" for n, t in layer.fields.items())
@@ -315,15 +326,15 @@ def _create_table(conn, layer: Layer, epsg: int, table: str) -> None:
         conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{table}_{column}_idx')} ON {qualified} ({quote(column)})")
 
 
-def _where(layer: Layer, epsg: int, query: FeatureQuery) -> tuple[str, list]:
-    params: list = []
+def _where(layer: Layer, epsg: int, query: FeatureQuery) -> tuple[str, list[object]]:
+    params: list[object] = []
     clauses = []
 
-    def spatial(op: str, geometry: shapely.Geometry, p: list) -> str:
+    def spatial(op: str, geometry: BaseGeometry, p: list[object]) -> str:
         p.append(shapely.to_wkb(geometry))
         return f"{_PG_FUNCTIONS[op]}(geom, ST_GeomFromWKB(%s, {epsg}))"
 
-    area = bbox_area(query)
+    area = base.bbox_area(query)
     if area is not None:
         clauses.append(spatial("intersects", area, params))
     for name, value in query.equals:
@@ -336,5 +347,5 @@ def _where(layer: Layer, epsg: int, query: FeatureQuery) -> tuple[str, list]:
     return (" AND ".join(clauses) or "TRUE"), params
 
 
-def _decode(wkbs: list) -> np.ndarray:
+def _decode(wkbs: Sequence[bytes | None]) -> Geometries:
     return threaded(shapely.from_wkb, np.array([None if w is None else bytes(w) for w in wkbs], dtype=object))

@@ -15,8 +15,13 @@ from collections.abc import Callable
 import numpy as np
 import pyproj
 import shapely
+from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidInputError
+
+#: Rows of (x, y) coordinates.
+Coordinates = NDArray[np.float64]
 
 #: Largest distance, in storage CRS units (metres for every OCS GE territory CRS), between a transformed edge and
 #: the true image of the client's edge: 0.1 mm, ten times finer than the millimetre to which IGN's OCS GE
@@ -31,7 +36,7 @@ _MAX_ROUNDS = 40
 MAX_VERTICES = 500_000
 
 
-def to_storage(geometry: shapely.Geometry, source: pyproj.CRS, target: pyproj.CRS) -> shapely.Geometry:
+def to_storage(geometry: BaseGeometry, source: pyproj.CRS, target: pyproj.CRS) -> BaseGeometry:
     """``geometry`` (coordinates in ``source``'s axis order) as the same set of places in ``target``.
 
     The shape is clipped to where ``target`` can hold data, then each edge is densified and transformed; the
@@ -48,13 +53,13 @@ def to_storage(geometry: shapely.Geometry, source: pyproj.CRS, target: pyproj.CR
     return _transform_parts(clipped, lambda coords: _densified(coords, forward, budget))
 
 
-def covers_storage_region(geometry: shapely.Geometry, source: pyproj.CRS, target: pyproj.CRS) -> bool:
+def covers_storage_region(geometry: BaseGeometry, source: pyproj.CRS, target: pyproj.CRS) -> bool:
     """Whether ``geometry`` (in ``source``) covers every place ``target`` can hold data in: then it selects all."""
     return source != target and geometry.covers(storage_region(source.to_wkt(), target.to_wkt()))
 
 
 @functools.lru_cache(maxsize=64)
-def storage_region(source_wkt: str, target_wkt: str) -> shapely.Geometry:
+def storage_region(source_wkt: str, target_wkt: str) -> BaseGeometry:
     """The area of use of ``target`` widened by :data:`AREA_MARGIN_DEG`, as a polygon in ``source`` coordinates.
 
     Its exact outline does not matter (no data lies near it), so its edges are simply cut every 0.1 degree.
@@ -81,25 +86,35 @@ def _transformer(source_wkt: str, target_wkt: str) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(pyproj.CRS.from_wkt(source_wkt), pyproj.CRS.from_wkt(target_wkt))
 
 
-def _transform_parts(geometry: shapely.Geometry, transform: Callable[[np.ndarray], np.ndarray]) -> shapely.Geometry:
+def _transform_parts(geometry: BaseGeometry, transform: Callable[[Coordinates], Coordinates]) -> BaseGeometry:
     """``geometry`` with each ring and line rebuilt from ``transform`` of its coordinates (vertex counts change)."""
-    kind = shapely.get_type_id(geometry)
-    if kind == shapely.GeometryType.POLYGON:
-        return shapely.Polygon(
-            transform(np.asarray(geometry.exterior.coords)[:, :2]),
-            [transform(np.asarray(ring.coords)[:, :2]) for ring in geometry.interiors],
-        )
-    if kind == shapely.GeometryType.LINESTRING:
-        return shapely.LineString(transform(np.asarray(geometry.coords)[:, :2]))
-    if kind == shapely.GeometryType.POINT:
-        return shapely.Point(transform(np.asarray(geometry.coords)[:, :2])[0])
-    parts = [_transform_parts(part, transform) for part in geometry.geoms]
-    return (
-        shapely.GeometryCollection(parts) if kind == shapely.GeometryType.GEOMETRYCOLLECTION else type(geometry)(parts)
-    )
+    if isinstance(geometry, shapely.Polygon):
+        return _polygon(geometry, transform)
+    if isinstance(geometry, shapely.LineString):
+        return shapely.LineString(transform(_xy(geometry)))
+    if isinstance(geometry, shapely.Point):
+        return shapely.Point(transform(_xy(geometry))[0])
+    if isinstance(geometry, shapely.MultiPolygon):
+        return shapely.MultiPolygon([_polygon(part, transform) for part in geometry.geoms])
+    if isinstance(geometry, shapely.MultiLineString):
+        return shapely.MultiLineString([transform(_xy(part)) for part in geometry.geoms])
+    if isinstance(geometry, shapely.MultiPoint):
+        return shapely.MultiPoint([transform(_xy(part))[0] for part in geometry.geoms])
+    if isinstance(geometry, shapely.GeometryCollection):
+        return shapely.GeometryCollection([_transform_parts(part, transform) for part in geometry.geoms])
+    raise InvalidInputError(f"cannot reproject a {geometry.geom_type} query shape")
 
 
-def _densified(source: np.ndarray, forward: pyproj.Transformer, budget: list[int]) -> np.ndarray:
+def _polygon(polygon: shapely.Polygon, transform: Callable[[Coordinates], Coordinates]) -> shapely.Polygon:
+    return shapely.Polygon(transform(_xy(polygon.exterior)), [transform(_xy(ring)) for ring in polygon.interiors])
+
+
+def _xy(geometry: BaseGeometry) -> Coordinates:
+    """The x, y columns of a point's, line's or ring's coordinates."""
+    return np.asarray(geometry.coords, dtype=np.float64)[:, :2]
+
+
+def _densified(source: Coordinates, forward: pyproj.Transformer, budget: list[int]) -> Coordinates:
     """The transformed vertices of a line, its edges bisected until each transformed piece lies within
     :data:`MAX_DEVIATION` of the true image of its edge, judged at the piece's midpoint (where a smooth curve
     departs most from its chord). ``budget`` counts the vertices still allowed for the whole shape."""
@@ -132,7 +147,7 @@ def _densified(source: np.ndarray, forward: pyproj.Transformer, budget: list[int
     )
 
 
-def _apply(forward: pyproj.Transformer, coords: np.ndarray) -> np.ndarray:
+def _apply(forward: pyproj.Transformer, coords: Coordinates) -> Coordinates:
     x, y = forward.transform(coords[:, 0], coords[:, 1])
     out = np.column_stack([x, y])
     if not np.isfinite(out).all():

@@ -11,7 +11,7 @@ execution, the client's wait by the sync budget (docs/limits.md).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -46,6 +46,6 @@ def unlimited_queries() -> Iterator[None]:
         _unlimited.reset(token)
 
 
-def web_timeout_from_env(environ: dict[str, str] = os.environ) -> float | None:
+def web_timeout_from_env(environ: Mapping[str, str] = os.environ) -> float | None:
     """OCSGE_STATEMENT_TIMEOUT in seconds (0 turns the limit off)."""
     return float(environ.get("OCSGE_STATEMENT_TIMEOUT", DEFAULT_WEB_TIMEOUT_S)) or None

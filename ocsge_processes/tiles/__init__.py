@@ -3,16 +3,14 @@
 A pure library: the OGC API – Tiles wiring lives in the server package and calls :mod:`.source`.
 """
 
-from .matrix import TILE_MATRIX_SET, tile_bounds, tile_query_bbox, validate_tile
-from .mvt import EXTENT, encode_layer
-from .source import gpkg_tile, postgis_tile, store_tile, tile_fields
+from .matrix import EXTENT, TILE_MATRIX_SET, tile_bounds, tile_query_bbox, validate_tile
+from .mvt import encode_layer
+from .source import store_tile, tile_fields
 
 __all__ = [
     "EXTENT",
     "TILE_MATRIX_SET",
     "encode_layer",
-    "gpkg_tile",
-    "postgis_tile",
     "store_tile",
     "tile_bounds",
     "tile_fields",

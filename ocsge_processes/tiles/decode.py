@@ -6,6 +6,7 @@ import struct
 from dataclasses import dataclass
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidInputError
 from . import pbf
@@ -17,8 +18,8 @@ class Feature:
     """One decoded feature; ``geometry`` is in tile coordinates (0 to extent, y down)."""
 
     id: int | None
-    properties: dict
-    geometry: shapely.Geometry
+    properties: dict[str, object]
+    geometry: BaseGeometry
     type: int
 
 
@@ -31,68 +32,79 @@ class Layer:
 
 
 def decode(data: bytes) -> dict[str, Layer]:
-    """The layers of a tile by name; an empty tile (b"") has none."""
+    """The layers of a tile by name; an empty tile (b"") has none. A malformed tile is an InvalidInputError."""
     layers = {}
     for field, _, value in pbf.fields(data):
         if field == 3:
-            layer = _layer(value)
+            layer = _layer(pbf.as_bytes(value))
             layers[layer.name] = layer
     return layers
 
 
 def _layer(data: bytes) -> Layer:
-    name, extent, version, keys, values, raw = "", 4096, 1, [], [], []
+    name, extent, version = "", 4096, 1
+    keys: list[str] = []
+    values: list[object] = []
+    raw: list[bytes] = []
     for field, _, value in pbf.fields(data):
         if field == 1:
-            name = value.decode()
+            name = pbf.as_bytes(value).decode()
         elif field == 2:
-            raw.append(value)
+            raw.append(pbf.as_bytes(value))
         elif field == 3:
-            keys.append(value.decode())
+            keys.append(pbf.as_bytes(value).decode())
         elif field == 4:
-            values.append(_value(value))
+            values.append(_value(pbf.as_bytes(value)))
         elif field == 5:
-            extent = value
+            extent = pbf.as_int(value)
         elif field == 15:
-            version = value
+            version = pbf.as_int(value)
     return Layer(name, extent, version, [_feature(f, keys, values) for f in raw])
 
 
 def _value(data: bytes) -> object:
     for field, _, value in pbf.fields(data):
         if field == 1:
-            return value.decode()
-        if field == 2:
-            return struct.unpack("<f", value)[0]
-        if field == 3:
-            return struct.unpack("<d", value)[0]
+            return pbf.as_bytes(value).decode()
+        if field in (2, 3):
+            number: float = struct.unpack("<f" if field == 2 else "<d", pbf.as_bytes(value))[0]
+            return number
         if field == 4:
-            return value - (1 << 64) if value >= 1 << 63 else value
+            integer = pbf.as_int(value)
+            return integer - (1 << 64) if integer >= 1 << 63 else integer
         if field == 5:
-            return value
+            return pbf.as_int(value)
         if field == 6:
-            return pbf.unzigzag(value)
+            return pbf.unzigzag(pbf.as_int(value))
         if field == 7:
-            return bool(value)
+            return bool(pbf.as_int(value))
     raise InvalidInputError("vector tile value without a value")
 
 
-def _feature(data: bytes, keys: list[str], values: list) -> Feature:
-    feature_id, tags, kind, commands = None, [], 0, []
+def _feature(data: bytes, keys: list[str], values: list[object]) -> Feature:
+    feature_id: int | None = None
+    kind = 0
+    tags: list[int] = []
+    commands: list[int] = []
     for field, _, value in pbf.fields(data):
         if field == 1:
-            feature_id = value
+            feature_id = pbf.as_int(value)
         elif field == 2:
-            tags = pbf.packed(value)
+            tags = pbf.packed(pbf.as_bytes(value))
         elif field == 3:
-            kind = value
+            kind = pbf.as_int(value)
         elif field == 4:
-            commands = pbf.packed(value)
-    properties = {keys[k]: values[v] for k, v in zip(tags[::2], tags[1::2])}
+            commands = pbf.packed(pbf.as_bytes(value))
+    if len(tags) % 2:
+        raise InvalidInputError(f"vector tile feature with an odd number of tags ({len(tags)}): a key without value")
+    try:
+        properties = {keys[k]: values[v] for k, v in zip(tags[::2], tags[1::2], strict=True)}
+    except IndexError:
+        raise InvalidInputError("vector tile feature tag points past the layer's keys or values") from None
     return Feature(feature_id, properties, _geometry(kind, commands), kind)
 
 
-def _geometry(kind: int, commands: list[int]) -> shapely.Geometry:
+def _geometry(kind: int, commands: list[int]) -> BaseGeometry:
     """Rebuild a geometry from its command stream; rings with positive area in tile coordinates start polygons."""
     paths: list[list[tuple[int, int]]] = []
     x = y = i = 0
@@ -118,7 +130,7 @@ def _geometry(kind: int, commands: list[int]) -> shapely.Geometry:
         lines = [shapely.LineString(p) for p in paths]
         return lines[0] if len(lines) == 1 else shapely.MultiLineString(lines)
     if kind == POLYGON:
-        polygons: list[list] = []
+        polygons: list[list[list[tuple[int, int]]]] = []
         for ring in paths:
             if shapely.LinearRing(ring).is_ccw:  # positive area with the raw (y down) coordinates: an exterior
                 polygons.append([ring])

@@ -41,7 +41,7 @@ def validate_tile(z: int, x: int, y: int) -> None:
 
 def tile_span(z: int) -> float:
     """Side of a tile at zoom ``z`` in Web Mercator metres."""
-    return 2 * ORIGIN / 2**z
+    return 2 * ORIGIN / (1 << z)
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:

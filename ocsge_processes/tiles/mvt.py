@@ -11,10 +11,12 @@ streams and the varints are computed over the whole tile at once with shapely an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
 
 from . import pbf
 from .matrix import BUFFER, EXTENT
@@ -27,8 +29,8 @@ _TYPES = {0: POINT, 1: LINESTRING, 2: POLYGON}  # by topological dimension
 
 def encode_layer(
     name: str,
-    geometries: Sequence,
-    properties: Sequence[dict],
+    geometries: Sequence[BaseGeometry | None] | NDArray[np.object_],
+    properties: Sequence[Mapping[str, object]],
     bounds: tuple[float, float, float, float],
     tolerance: float = 0.0,
     extent: int = EXTENT,
@@ -47,7 +49,7 @@ def encode_layer(
     keys: dict[str, int] = {}
     values: dict[tuple[type, object], int] = {}
     features = []
-    for index, stream, kind in zip(kept.tolist(), streams, types):
+    for index, stream, kind in zip(kept.tolist(), streams, types, strict=True):
         tags = []
         for attr, value in properties[index].items():
             if value is None:
@@ -95,11 +97,11 @@ def tile_geometries(
     box = shapely.bounds(geoms)
     # like ST_AsMVTGeom: lines and polygons smaller than half a tile unit both ways are not drawn
     tiny = ((box[:, 2] - box[:, 0]) * scale[0] < 0.5) & ((box[:, 3] - box[:, 1]) * -scale[1] < 0.5)
-    geoms = np.where(tiny & (dims > 0), None, geoms)
+    geoms[tiny & (dims > 0)] = None
     origin = np.array([minx, maxy])
     geoms = _snap(shapely.transform(geoms, lambda c: np.round((c - origin) * scale)))
     # a polygon that collapsed to lines or points is dropped, not drawn as lines (ST_AsMVTGeom returns NULL)
-    geoms = np.where(shapely.get_dimensions(geoms) < dims, None, geoms)
+    geoms[shapely.get_dimensions(geoms) < dims] = None
     return shapely.orient_polygons(geoms, exterior_cw=False)
 
 
@@ -155,7 +157,8 @@ def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
     ab, ap = b - a, p - a
     length2 = np.einsum("ij,ij->i", ab, ab)
     t = np.clip(np.einsum("ij,ij->i", ap, ab) / np.where(length2 == 0, 1, length2), 0, 1)
-    return np.hypot(*(ap - t[:, None] * ab).T)
+    distance: NDArray[np.float64] = np.hypot(*(ap - t[:, None] * ab).T)
+    return distance
 
 
 def _snap_one(geom: shapely.Geometry) -> shapely.Geometry:
@@ -185,7 +188,7 @@ def _geometry_streams(geoms: np.ndarray) -> tuple[list[bytes], list[int]]:
     bounds = np.concatenate([path_starts, [len(stream)]])
     by_feature = {
         f: data[byte_at[bounds[a]] : byte_at[bounds[b]]]
-        for f, a, b in zip(features.tolist(), first.tolist(), last.tolist())
+        for f, a, b in zip(features.tolist(), first.tolist(), last.tolist(), strict=True)
     }
     return [by_feature[i] for i in range(len(geoms))], [_TYPES[d] for d in dims.tolist()]
 

@@ -10,16 +10,17 @@ import struct
 from collections.abc import Iterator
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..errors import InvalidInputError
 
 VARINT, FIXED64, BYTES, FIXED32 = 0, 1, 2, 5
 
 
-def zigzag(values: np.ndarray) -> np.ndarray:
+def zigzag(values: ArrayLike) -> NDArray[np.uint64]:
     """Signed integers mapped to unsigned ones so that small magnitudes stay small (0, -1, 1, -2 → 0, 1, 2, 3)."""
-    values = np.asarray(values, dtype=np.int64)
-    return ((values << 1) ^ (values >> 63)).astype(np.uint64)
+    signed = np.asarray(values, dtype=np.int64)
+    return ((signed << 1) ^ (signed >> 63)).astype(np.uint64)
 
 
 def unzigzag(value: int) -> int:
@@ -27,9 +28,9 @@ def unzigzag(value: int) -> int:
     return (value >> 1) ^ -(value & 1)
 
 
-def varints(values: np.ndarray) -> tuple[bytes, np.ndarray]:
+def varints(integers: ArrayLike) -> tuple[bytes, NDArray[np.int64]]:
     """Unsigned integers as concatenated base-128 varints, and the byte length of each, in one numpy pass."""
-    values = np.asarray(values, dtype=np.uint64)
+    values = np.asarray(integers, dtype=np.uint64)
     if values.size == 0:
         return b"", np.zeros(0, dtype=np.int64)
     shifts = np.arange(10, dtype=np.uint64) * np.uint64(7)
@@ -86,6 +87,7 @@ def fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
     while pos < len(data):
         tag, pos = read_varint(data, pos)
         field, wire = tag >> 3, tag & 7
+        value: int | bytes
         if wire == VARINT:
             value, pos = read_varint(data, pos)
         elif wire == BYTES:
@@ -99,9 +101,24 @@ def fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
         yield field, wire, value
 
 
+def as_bytes(value: int | bytes) -> bytes:
+    """The bytes of a length-delimited or fixed-size field; InvalidInputError when the message has a varint there."""
+    if isinstance(value, int):
+        raise InvalidInputError(f"expected a length-delimited protobuf field, got the varint {value}")
+    return value
+
+
+def as_int(value: int | bytes) -> int:
+    """The integer of a varint field; InvalidInputError when the message has bytes there."""
+    if isinstance(value, bytes):
+        raise InvalidInputError(f"expected a varint protobuf field, got {len(value)} bytes")
+    return value
+
+
 def packed(data: bytes) -> list[int]:
     """The unsigned integers of a packed repeated field."""
-    out, pos = [], 0
+    out: list[int] = []
+    pos = 0
     while pos < len(data):
         value, pos = read_varint(data, pos)
         out.append(value)

@@ -1,4 +1,5 @@
-"""Tiles of a layer from either store: PostGIS builds them in the database, the GeoPackage in Python.
+"""Tiles of a layer from any store, through the store interface: a store with a tile engine (PostGIS) builds them in
+the database, the others (the GeoPackage) hand their candidates to the encoder here (``mvt``).
 
 Both take the same candidates (the buffered tile's box in the layer CRS, through the spatial index), simplify
 with the same per-zoom tolerance and carry the same attributes, so a client gets the same features from either.
@@ -7,12 +8,13 @@ Attributes are codes only (identifier, CS/US codes, millésimes): labels come fr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pyproj
 
 from ..errors import InvalidInputError
 from ..layers import ARTIFICIALISATION_COMMUNES, Layer
-from ..stores.base import FeatureQuery, FeatureStore, coerce_value, layer_field
-from ..stores.postgis import PostgisStore
+from ..stores.base import FeatureQuery, FeatureStore, TileRequest, TileRows, coerce_value, layer_field
 from ..stores.reproject import reproject
 from .matrix import BUFFER, EXTENT, MERCATOR_EPSG, simplify_tolerance, tile_bounds, tile_query_bbox
 from .mvt import encode_layer
@@ -34,16 +36,37 @@ def tile_fields(layer: Layer) -> list[str]:
 
 
 def store_tile(
-    store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: dict[str, object] | None = None
+    store: FeatureStore,
+    layer: Layer,
+    epsg: int,
+    z: int,
+    x: int,
+    y: int,
+    equals: Mapping[str, object] | None = None,
 ) -> bytes:
-    """Tile z/x/y of ``layer``, built where it is cheapest: in the database for PostGIS, here for a GeoPackage."""
-    build = postgis_tile if built_in_database(store) else gpkg_tile
-    return build(store, layer, epsg, z, x, y, equals)
+    """Tile z/x/y of ``layer``, built where it is cheapest: by the store where it has a tile engine (PostGIS, in the
+    database), else encoded here from the candidates its spatial index finds (the GeoPackage's R-tree)."""
+    bounds = tile_bounds(z, x, y)
+    request = TileRequest(
+        z,
+        x,
+        y,
+        tuple(tile_fields(layer)),
+        tile_query_bbox(z, x, y, epsg),
+        simplify_tolerance(z),
+        EXTENT,
+        BUFFER,
+        tuple(typed_equals(layer, equals).items()),
+    )
 
+    def encode(candidates: TileRows) -> bytes:
+        properties = [dict(zip(request.fields, row, strict=True)) for row in candidates.rows]
+        geometries = reproject(candidates.geometries, epsg, _MERCATOR)
+        return encode_layer(
+            layer.collection_id, geometries, properties, bounds, request.tolerance, request.extent, request.buffer
+        )
 
-def built_in_database(store: FeatureStore) -> bool:
-    """Whether the store builds tiles itself (PostGIS), leaving this process idle while it does."""
-    return isinstance(store, PostgisStore)
+    return store.tile(layer, epsg, request, encode)
 
 
 def tile_feature_count(
@@ -53,7 +76,7 @@ def tile_feature_count(
     z: int,
     x: int,
     y: int,
-    equals: dict[str, object] | None = None,
+    equals: Mapping[str, object] | None = None,
     cap: int = 2000,
 ) -> int | None:
     """Features in tile z/x/y's buffered envelope, counted up to ``cap`` (None beyond): what a build's cost grows
@@ -67,40 +90,7 @@ def tile_feature_count(
     return store.query(layer, epsg, query).number_matched
 
 
-def gpkg_tile(
-    store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: dict[str, object] | None = None
-) -> bytes:
-    """Tile z/x/y of ``layer`` encoded in Python from the features the store's R-tree finds for the tile."""
-    bounds = tile_bounds(z, x, y)
-    names = tile_fields(layer)
-    rows, geoms = store.tile_rows(layer, epsg, names, tile_query_bbox(z, x, y, epsg), typed_equals(layer, equals))
-    properties = [dict(zip(names, row)) for row in rows]
-    return encode_layer(
-        layer.collection_id, reproject(geoms, epsg, _MERCATOR), properties, bounds, simplify_tolerance(z)
-    )
-
-
-def postgis_tile(
-    store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: dict[str, object] | None = None
-) -> bytes:
-    """Tile z/x/y of ``layer`` built by PostGIS (ST_AsMVTGeom then ST_AsMVT) in one query on the GiST index."""
-    tile_bounds(z, x, y)
-    return store.tile(
-        layer,
-        epsg,
-        tile_fields(layer),
-        z,
-        x,
-        y,
-        tile_query_bbox(z, x, y, epsg),
-        simplify_tolerance(z),
-        typed_equals(layer, equals),
-        EXTENT,
-        BUFFER,
-    )
-
-
-def typed_equals(layer: Layer, equals: dict[str, object] | None) -> dict[str, object]:
+def typed_equals(layer: Layer, equals: Mapping[str, object] | None) -> dict[str, object]:
     """``equals`` with known field names and values of the fields' types (InvalidInputError otherwise)."""
     try:
         return {layer_field(layer, k): coerce_value(layer, k, v) for k, v in (equals or {}).items()}

@@ -11,7 +11,7 @@ import shapely
 from ocsge_processes.errors import InvalidInputError
 from ocsge_processes.layers import ARTIFICIALISATION_COMMUNES, DIFFERENCE, OCCUPATION_SOL, Layer
 from ocsge_processes.stores import open_store
-from ocsge_processes.tiles import gpkg_tile, postgis_tile
+from ocsge_processes.tiles import store_tile
 from ocsge_processes.tiles.decode import decode
 
 from .. import services
@@ -29,10 +29,8 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
 SYBARVAL_TILES = [tile_of(-1.16, 44.65, 14), tile_of(-1.16, 44.65, 15)]
 
 
-def make_tile(url: str, layer: Layer, z: int, x: int, y: int, **kwargs) -> bytes:
-    store = open_store(url)
-    build = postgis_tile if url.startswith("postgresql") else gpkg_tile
-    return build(store, layer, 2154, z, x, y, **kwargs)
+def make_tile(url: str, layer: Layer, z: int, x: int, y: int, equals: dict[str, object] | None = None) -> bytes:
+    return store_tile(open_store(url), layer, 2154, z, x, y, equals)
 
 
 def features(data: bytes, layer: Layer) -> dict[tuple, object]:
