@@ -14,6 +14,12 @@ from pathlib import Path
 from .errors import UnknownCodeError
 from .resources import config_dir
 
+#: IGN minimum mapping units (legend "OCS GE socle – Couverture du sol", UMI), in m²: buildings (CS1.1.1.1), anything
+#: else inside a zone construite, and everywhere else. Generated data keeps to them and segmentation output too.
+MIN_AREA_BUILDING_M2 = 200.0
+MIN_AREA_BUILT_UP_M2 = 500.0
+MIN_AREA_M2 = 2500.0
+
 
 @dataclass(frozen=True)
 class Code:

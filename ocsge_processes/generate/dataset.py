@@ -18,18 +18,15 @@ from tqdm import tqdm
 
 from ..errors import InvalidInputError
 from ..layers import GENERATED_SOURCE
+from ..nomenclature import MIN_AREA_M2
 from ..territory import departement_epsg, departement_of_commune, normalise_departement
 from . import landcover
 from .landcover import CODE_CS, CODE_US, IS_BUILDING, IS_ROAD
 from .layout import commune_centres, plan_commune, road_network
-from .partition import MIN_AREA_M2, partition_commune, polygon_parts
+from .partition import partition_commune, polygon_parts
 
 #: Value of ``source`` in every generated polygon: generated data must say so.
 SOURCE = GENERATED_SOURCE
-#: Fields of the generated layers, in IGN's order (lowercase, as in IGN's GeoPackages).
-OCCUPATION_FIELDS = ("id", "code_cs", "code_us", "millesime", "source", "ossature", "id_origine", "code_or")
-DIFF_FIELDS = ("id", "cs_avant", "us_avant", "cs_apres", "us_apres", "millesime_avant", "millesime_apres")
-ZONE_FIELDS = ("id", "millesime")
 _YEARS = range(2000, 2101)
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from ..nomenclature import MIN_AREA_BUILT_UP_M2
 from .layout import CommuneLayout
-from .partition import MIN_AREA_BUILT_UP_M2, ROAD, RURAL, URBAN, CommunePartition, minimum_area_m2
+from .partition import ROAD, RURAL, URBAN, CommunePartition, minimum_area_m2
 
 #: Every (couverture, usage) pair the generator writes, by name. Only nomenclature leaves.
 CLASSES: dict[str, tuple[str, str]] = {

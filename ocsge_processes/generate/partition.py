@@ -14,12 +14,8 @@ import shapely
 from numpy.typing import NDArray
 from shapely import Geometry
 
+from ..nomenclature import MIN_AREA_BUILDING_M2, MIN_AREA_BUILT_UP_M2, MIN_AREA_M2
 from .layout import CommuneLayout
-
-#: IGN minimum mapping units (legend "OCS GE socle – Couverture du sol", UMI), in m².
-MIN_AREA_BUILDING_M2 = 200.0
-MIN_AREA_BUILT_UP_M2 = 500.0
-MIN_AREA_M2 = 2500.0
 
 #: Polygon kinds: a cell outside the envelope, a cell inside it, a road surface.
 RURAL, URBAN, ROAD = 0, 1, 2

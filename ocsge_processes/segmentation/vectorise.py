@@ -47,7 +47,7 @@ from shapely.geometry import shape
 
 from ..artificialisation.components import connected_components
 from ..errors import InvalidInputError, OcsgeError
-from ..nomenclature import couverture
+from ..nomenclature import MIN_AREA_BUILDING_M2, MIN_AREA_BUILT_UP_M2, MIN_AREA_M2, couverture
 
 #: Couverture code of buildings, the only class with its own unit.
 BUILDING = "CS1.1.1.1"
@@ -65,9 +65,9 @@ _COLLINEAR_PX = 1e-6
 class MinimumUnits:
     """OCS GE minimum mapping units (m²), and how far around buildings the zone construite reaches (m)."""
 
-    building_m2: float = 200.0
-    built_up_m2: float = 500.0
-    open_m2: float = 2500.0
+    building_m2: float = MIN_AREA_BUILDING_M2
+    built_up_m2: float = MIN_AREA_BUILT_UP_M2
+    open_m2: float = MIN_AREA_M2
     built_up_reach_m: float = 20.0
 
     def __post_init__(self) -> None:

@@ -9,15 +9,8 @@ import shapely
 
 from ocsge_processes.generate import GeneratedOcsge, generate
 from ocsge_processes.generate.layout import CommuneLayout, plan_commune
-from ocsge_processes.generate.partition import (
-    MIN_AREA_BUILDING_M2,
-    MIN_AREA_BUILT_UP_M2,
-    MIN_AREA_M2,
-    ROAD,
-    RURAL,
-    URBAN,
-    partition_commune,
-)
+from ocsge_processes.generate.partition import ROAD, RURAL, URBAN, partition_commune
+from ocsge_processes.nomenclature import MIN_AREA_BUILDING_M2, MIN_AREA_BUILT_UP_M2, MIN_AREA_M2
 
 from .conftest import commune_of
 
