@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyproj
 import rasterio
@@ -46,7 +47,8 @@ class Cost:
     what: str
 
 
-def segmentation_cost(inputs: dict, policy: ImagePolicy) -> Cost | None:
+# Any: the execution's inputs, JSON as the client sent it
+def segmentation_cost(inputs: dict[str, Any], policy: ImagePolicy) -> Cost | None:
     """From the image's pixels: a WMS grid (bbox / resolution) or a data-directory file's header."""
     pixels = _pixels(inputs.get("image"), policy)
     if pixels is None or pixels > policy.max_pixels:
@@ -99,7 +101,7 @@ def _pixels(image: object, policy: ImagePolicy) -> int | None:
     return None
 
 
-def _commune_count(store: FeatureStore, territoire: dict) -> int | None:
+def _commune_count(store: FeatureStore, territoire: dict[str, Any]) -> int | None:
     if isinstance(territoire.get("communes"), list):
         return len({str(code) for code in territoire["communes"]})
     if "departement" not in territoire:

@@ -88,7 +88,7 @@ def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer:
     width, height = round((maxx - minx) / resolution), round((maxy - miny) / resolution)
     _check_pixels(width * height, name, policy)
     layers = layer or str(wms.get("layers", ORTHO_LAYER))
-    params = {
+    params: dict[str, str | int] = {
         "SERVICE": "WMS",
         "VERSION": "1.3.0",
         "REQUEST": "GetMap",
@@ -174,7 +174,9 @@ def _checked(path: Path, name: str, policy: ImagePolicy, drivers: tuple[str, ...
     return path
 
 
-def _download(url: object, name: str, policy: ImagePolicy, out: Path, params: dict | None = None) -> Path:
+def _download(
+    url: object, name: str, policy: ImagePolicy, out: Path, params: dict[str, str | int] | None = None
+) -> Path:
     try:
         destination = outbound.check(url, policy.trusted_hosts)
     except InvalidInputError as err:

@@ -4,10 +4,14 @@ resolved against the communes held in a store."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import pyproj
 import shapely
+import shapely.ops
+from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
 
 from ..artificialisation import Territory, TerritoryPart, combine
 from ..errors import InvalidInputError, UnknownCodeError
@@ -95,15 +99,16 @@ def _communes(store: FeatureStore, departements: set[str] | None) -> gpd.GeoData
 
 
 def _from_communes(frame: gpd.GeoDataFrame, code: str, kind: str) -> ResolvedTerritory:
+    rows = frame.sort_values("code_insee")
     communes = tuple(
-        Territory(row.code_insee, row.nom, "commune", (TerritoryPart(int(row.epsg), row.geometry),))
-        for row in frame.sort_values("code_insee").itertuples()
+        Territory(code, nom, "commune", (TerritoryPart(int(epsg), geometry),))
+        for code, nom, epsg, geometry in zip(rows["code_insee"], rows["nom"], rows["epsg"], rows.geometry, strict=True)
     )
     nom = communes[0].nom if len(communes) == 1 else f"{len(communes)} communes"
     return ResolvedTerritory(combine(code, nom, kind, communes), communes, tuple(sorted(set(frame.departement))))
 
 
-def _user_geometry(spec: dict) -> shapely.Geometry:
+def _user_geometry(spec: dict[str, Any]) -> BaseGeometry:
     try:
         if "bbox" in spec:
             minx, miny, maxx, maxy = (float(v) for v in spec["bbox"])
@@ -120,7 +125,7 @@ def _user_geometry(spec: dict) -> shapely.Geometry:
     return geometry
 
 
-def _check_degrees(geometry: shapely.Geometry, crs: pyproj.CRS) -> None:
+def _check_degrees(geometry: BaseGeometry, crs: pyproj.CRS) -> None:
     """In a geographic CRS (longitude first, as every transform here reads it), coordinates must lie on the globe:
     beyond it, PROJ wraps longitudes round and the territory would silently be somewhere else."""
     if not crs.is_geographic:
@@ -143,7 +148,7 @@ def _crs(value: object) -> pyproj.CRS:
         ) from None
 
 
-def _territory_crs(geometry: shapely.Geometry, crs: object) -> int:
+def _territory_crs(geometry: BaseGeometry, crs: object) -> int:
     """The territory CRS the geometry is measured in: its own if it is one, else the one of where it lies."""
     source = _crs(crs)
     epsg = source.to_epsg()
@@ -151,17 +156,20 @@ def _territory_crs(geometry: shapely.Geometry, crs: object) -> int:
         return epsg
     point = _to_lonlat(geometry.representative_point(), source)
     for drom_epsg in (row.epsg for row in overseas()):
-        west, south, east, north = pyproj.CRS.from_epsg(drom_epsg).area_of_use.bounds
+        area = pyproj.CRS.from_epsg(drom_epsg).area_of_use
+        if area is None:  # every territory CRS has one in the EPSG database
+            continue
+        west, south, east, north = area.bounds
         if west <= point.x <= east and south <= point.y <= north:
             return drom_epsg
     return METROPOLE_EPSG
 
 
-def _to_lonlat(geometry: shapely.Geometry, source: pyproj.CRS) -> shapely.Geometry:
+def _to_lonlat(point: Point, source: pyproj.CRS) -> Point:
     transformer = pyproj.Transformer.from_crs(source, "OGC:CRS84", always_xy=True)
-    return shapely.ops.transform(transformer.transform, geometry)
+    return shapely.ops.transform(transformer.transform, point)
 
 
-def _to_epsg(geometry: shapely.Geometry, crs: object, epsg: int) -> shapely.Geometry:
+def _to_epsg(geometry: BaseGeometry, crs: object, epsg: int) -> BaseGeometry:
     transformer = pyproj.Transformer.from_crs(_crs(crs), pyproj.CRS.from_epsg(epsg), always_xy=True)
     return shapely.ops.transform(transformer.transform, geometry)
