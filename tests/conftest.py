@@ -21,6 +21,23 @@ BIN = Path(sys.executable).parent
 DEMO_COMMUNES = ["33009", "33527", "33229"]
 #: Rows of the real SYBARVAL change layers (3970 artificialisation + 1296 désartificialisation).
 SYBARVAL_DIFF_ROWS = 5266
+#: Fixtures that start a database or build the demo stores (every live server sits on one of them): a test that
+#: uses one, directly or through other fixtures, is marked slow, since the first such test of a session waits
+#: tens of seconds for it (`make test-fast` leaves them out).
+SLOW_FIXTURES = frozenset({"postgis_url", "demo_deliveries"})
+#: Fixture parameters that fetch ``postgis_url`` on demand (``request.getfixturevalue``), which the fixture closure
+#: does not show.
+SLOW_PARAMS = frozenset({"postgis", "postgresql"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow the tests that need a database or the demo stores (see SLOW_FIXTURES); the tests slow by their
+    own work carry the mark themselves."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = {str(value) for value in callspec.params.values()} if callspec else set()
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or SLOW_PARAMS & params:
+            item.add_marker(pytest.mark.slow)
 
 
 def ocsge(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
