@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 from dataclasses import dataclass, field
+from typing import SupportsInt
 
 from .errors import UnknownCodeError
 
@@ -290,6 +291,13 @@ def delivered_layers() -> list[Layer]:
     """The layers that deliveries fill, in routing order (lowest ``Delivery.rank`` first)."""
     delivered = [layer for layer in LAYERS.values() if layer.delivery is not None]
     return sorted(delivered, key=lambda layer: layer.delivery.rank if layer.delivery else 0)
+
+
+def millesime(value: object) -> int:
+    """A millésime as a store gives it back from its integer column (a Python or numpy integer)."""
+    if not isinstance(value, SupportsInt):
+        raise TypeError(f"a millésime is an integer, not {value!r}")
+    return int(value)
 
 
 def get_layer(collection_id: str) -> Layer:

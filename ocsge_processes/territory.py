@@ -52,6 +52,11 @@ def epsg_uri(epsg: int) -> str:
     return f"http://www.opengis.net/def/crs/EPSG/0/{epsg}"
 
 
+def territories() -> tuple[TerritoryCrs, ...]:
+    """The rows of :data:`TERRITORY_CRS`, the metropolitan default first."""
+    return TERRITORY_CRS
+
+
 def territory_epsgs() -> tuple[int, ...]:
     """EPSG codes of the territory CRSs, the metropolitan one first."""
     return tuple(row.epsg for row in TERRITORY_CRS)

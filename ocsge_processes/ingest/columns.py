@@ -164,6 +164,8 @@ def _converter(canonical: str, layer: Layer) -> Converter:
         return _boolean
     if layer.fields.get(canonical) == INTEGER:
         return _integer
+    if layer.fields.get(canonical) == NUMBER:
+        return _number
     return _any_text
 
 
@@ -224,6 +226,16 @@ def _integer(values: pd.Series, source: str, field: str) -> pd.Series:
     bad = text.notna() & (numbers.isna() | (numbers % 1 != 0))
     _refuse(values, bad, source, field, "an integer")
     return numbers.astype("Float64").astype("Int64")
+
+
+def _number(values: pd.Series, source: str, field: str) -> pd.Series:
+    """Numbers, also from text; text that is not a number is refused (pandas' cast would fail without a file)."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype(DTYPES[NUMBER])
+    text = _text(values)
+    numbers = pd.to_numeric(text, errors="coerce")
+    _refuse(values, text.notna() & numbers.isna(), source, field, "a number")
+    return numbers.astype(DTYPES[NUMBER])
 
 
 def _any_text(values: pd.Series, source: str, field: str) -> pd.Series:

@@ -19,6 +19,7 @@ from .errors import http_exception
 from .guard import RequestGuard
 from .limits import BodyLimit, limits_from_env
 from .manager import answer_dismissed_results, answer_sync_over_budget
+from .providers import store_of
 from .request_head import RequestHead, max_url_from_env
 from .tiles import install_tile_endpoint
 
@@ -60,7 +61,7 @@ speedups.install()
 answer_dismissed_results()
 answer_sync_over_budget()
 APP = flask_app.APP
-APP.register_blueprint(create_blueprint(flask_app.CONFIG))  # the web pages under /map
+APP.register_blueprint(create_blueprint(flask_app.CONFIG, store_of(flask_app.CONFIG)))  # the web pages under /map
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions
 APP.register_error_handler(HTTPException, http_exception)  # Flask's own 404/405 as OGC exceptions too
 APP.wsgi_app = RequestHead(

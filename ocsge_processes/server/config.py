@@ -7,7 +7,9 @@ exactly when its data was ingested, and its extent is the data's.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pyproj
 import yaml
@@ -16,72 +18,104 @@ from pygeoapi.util import yaml_load
 
 from .. import styles
 from ..filters import parse_filter
-from ..layers import GENERATED_SOURCE, OCCUPATION_SOL, Layer, get_layer
+from ..layers import GENERATED_SOURCE, LAYERS, OCCUPATION_SOL, Layer, millesime
 from ..stores import FeatureStore, open_store, table_name
-from ..territory import DROM_NAMES
-from .tiles import TILE_PROVIDER
+from ..territory import CRS84, METROPOLE_EPSG, territories
+from .providers import FEATURE_PROVIDER, provider_entries
 
-PROVIDER = "ocsge_processes.server.provider.OcsgeProvider"
 STYLE_TYPE = "application/vnd.mapbox.style+json"
 
+#: pygeoapi's configuration (and our template of it): free-form YAML, pygeoapi's shape, not ours.
+Config = dict[str, Any]
 
-def load_template(path: Path) -> dict:
+
+def load_template(path: Path) -> Config:
     """The template with ``${VAR:-default}`` replaced from the environment."""
     with path.open(encoding="utf-8") as handle:
-        return yaml_load(handle)
+        template: Config = yaml_load(handle)
+    return template
 
 
-def build_config(template: dict, store_url: str | None = None) -> dict:
-    """A copy of ``template`` pointing at ``store_url``, keeping only collections with data.
+def build_config(template: Config, store_url: str | None = None) -> Config:
+    """The runtime configuration: ``template`` pointing at ``store_url``, with one collection per layer and
+    territory CRS that the store holds.
 
+    Our collections are made from the layer table (``layers.LAYERS``) and the territory CRS table
+    (``territory.TERRITORY_CRS``): their providers, CRS lists and extents are written here, and the template only
+    gives each its French title, description and keywords (a layer it does not name is published with its own).
     Overseas data, stored in its own CRS, is published as extra collections named after the territory
     (``ocsge-occupation-sol-reunion``), since a collection has one storage CRS.
     """
-    config = copy.deepcopy(template)
-    config = {k: v for k, v in config.items() if not k.startswith("x-")}
-    resources = {}
-    for name, resource in config["resources"].items():
-        provider = next((p for p in resource.get("providers", []) if p.get("name") == PROVIDER), None)
-        if provider is None:
-            if store_url and "store" in resource.get("processor", {}):
-                resource["processor"]["store"] = store_url
-            resources[name] = resource
-            continue
-        if store_url:
-            for own in _own_providers(resource):
-                own["data"] = store_url
-        store = open_store(str(provider["data"]))
+    store_url = store_url or str(template["x-ocsge-store"])
+    defaults = {"links": template.get("x-ocsge-links", []), "extents": template.get("x-ocsge-extent", {})}
+    tiles: Mapping[str, Any] = template.get("x-ocsge-tiles", {})
+    config = {k: copy.deepcopy(v) for k, v in template.items() if not k.startswith("x-")}
+    store = open_store(store_url)
+    try:
         tables = set(store.tables())
-        candidates = {name: resource, **_overseas_resources(name, resource, provider, tables)}
-        for candidate_name, candidate in candidates.items():
-            own = next(p for p in candidate["providers"] if p.get("name") == PROVIDER)
-            layer, epsg = get_layer(own["collection"]), int(own.get("epsg", 2154))
-            if table_name(layer, epsg) not in tables:
+        resources: Config = {}
+        pending = dict(LAYERS)
+        for name, resource in config["resources"].items():
+            layer = pending.pop(name, None)
+            if layer is None:
+                if "store" in resource.get("processor", {}):
+                    resource["processor"]["store"] = store_url
+                resources[name] = resource
                 continue
-            own["items_url"] = f"{str(config['server']['url']).rstrip('/')}/collections/{candidate_name}/items"
-            own["include_extra_query_parameters"] = True  # the paging cursor (server/paging.py) reaches us
-            years = generated_millesimes(store, layer, epsg)
-            if years:
-                candidate["description"] = (
-                    f"{candidate['description']} Contient des données GÉNÉRÉES par `ocsge generate` (millésimes "
-                    f"{', '.join(map(str, years))}) : ce ne sont pas des données IGN."
-                )
-            extent = store.extent(layer, epsg)
-            if extent is not None:
-                candidate["extents"] = {
-                    "spatial": {
-                        "bbox": _crs84_bbox(extent, epsg),
-                        "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-                    }
-                }
-            if candidate_name == name:  # the styles' tile URLs name the metropolitan collection
-                candidate["links"] = [*candidate.get("links", []), *_style_links(config, layer)]
-            resources[candidate_name] = candidate
+            resources.update(_collections(config, store, tables, layer, resource, store_url, tiles))
+        for layer in pending.values():  # a layer the template does not describe
+            resource = {"type": "collection", "title": layer.title, "description": layer.description, **defaults}
+            resources.update(_collections(config, store, tables, layer, copy.deepcopy(resource), store_url, tiles))
+    finally:
+        store.close()
     config["resources"] = resources
     output_dir = config["server"].get("manager", {}).get("output_dir")
     if output_dir:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
     return config
+
+
+def _collections(
+    config: Config,
+    store: FeatureStore,
+    tables: set[str],
+    layer: Layer,
+    resource: Config,
+    store_url: str,
+    tiles: Mapping[str, Any],
+) -> Config:
+    """The collections of ``layer``: one per territory CRS in which the store holds it, ``resource`` giving their
+    texts."""
+    collections: Config = {}
+    base_url = str(config["server"]["url"]).rstrip("/")
+    for territory in territories():
+        epsg = territory.epsg
+        if table_name(layer, epsg) not in tables:
+            continue
+        metropole = epsg == METROPOLE_EPSG
+        name = layer.collection_id if metropole else f"{layer.collection_id}-{territory.name}"
+        collection = copy.deepcopy(resource)
+        providers = provider_entries(layer, epsg, store_url, tiles)
+        for provider in providers:
+            if provider["name"] == FEATURE_PROVIDER:
+                provider["items_url"] = f"{base_url}/collections/{name}/items"
+                provider["include_extra_query_parameters"] = True  # the paging cursor (server/paging.py) reaches us
+        collection["providers"] = providers
+        if not metropole:
+            collection["title"] = f"{resource['title']} ({territory.name})"
+        years = generated_millesimes(store, layer, epsg)
+        if years:
+            collection["description"] = (
+                f"{collection['description']} Contient des données GÉNÉRÉES par `ocsge generate` (millésimes "
+                f"{', '.join(map(str, years))}) : ce ne sont pas des données IGN."
+            )
+        extent = store.extent(layer, epsg)
+        if extent is not None:
+            collection["extents"] = {"spatial": {"bbox": _crs84_bbox(extent, epsg), "crs": CRS84}}
+        if metropole:  # the styles' tile URLs name the metropolitan collection
+            collection["links"] = [*collection.get("links", []), *_style_links(config, layer)]
+        collections[name] = collection
+    return collections
 
 
 def generated_millesimes(store: FeatureStore, layer: Layer, epsg: int) -> list[int]:
@@ -92,40 +126,15 @@ def generated_millesimes(store: FeatureStore, layer: Layer, epsg: int) -> list[i
     occupation = table_name(OCCUPATION_SOL, epsg)
     if occupation not in store.tables():
         return []
-    years = set(store.distinct(OCCUPATION_SOL, epsg, "millesime", parse_filter(f"source = '{GENERATED_SOURCE}'")))
+    generated = parse_filter(f"source = '{GENERATED_SOURCE}'")
+    years = {millesime(y) for y in store.distinct(OCCUPATION_SOL, epsg, "millesime", generated)}
     if layer is OCCUPATION_SOL:
         return sorted(years)
-    if "millesime" in layer.fields:
-        return sorted(years & set(store.distinct(layer, epsg, "millesime")))
-    if "millesime_apres" in layer.fields:
-        ends = set(store.distinct(layer, epsg, "millesime_avant")) | set(store.distinct(layer, epsg, "millesime_apres"))
-        return sorted(years & ends)
-    return []
+    held = [name for name in ("millesime", "millesime_avant", "millesime_apres") if name in layer.fields]
+    return sorted(years & {millesime(y) for name in held for y in store.distinct(layer, epsg, name)})
 
 
-def _overseas_resources(name: str, resource: dict, provider: dict, tables: set[str]) -> dict[str, dict]:
-    """Copies of a metropolitan collection for each overseas CRS the store holds that layer in."""
-    layer = get_layer(provider["collection"])
-    copies = {}
-    for epsg, territory in DROM_NAMES.items():
-        if table_name(layer, epsg) not in tables:
-            continue
-        copy_ = copy.deepcopy(resource)
-        for overseas in _own_providers(copy_):
-            overseas["epsg"] = epsg
-            if overseas["name"] == PROVIDER:
-                overseas["storage_crs"] = f"http://www.opengis.net/def/crs/EPSG/0/{epsg}"
-        copy_["title"] = f"{resource['title']} ({territory})"
-        copies[f"{name}-{territory}"] = copy_
-    return copies
-
-
-def _own_providers(resource: dict) -> list[dict]:
-    """The feature and tile providers of ``resource`` that read our store."""
-    return [p for p in resource.get("providers", []) if p.get("name") in (PROVIDER, TILE_PROVIDER)]
-
-
-def _style_links(config: dict, layer: Layer) -> list[dict]:
+def _style_links(config: Config, layer: Layer) -> list[dict[str, str]]:
     """A ``stylesheet`` link to each MapLibre style drawn from ``layer``'s tiles (served by the web pages)."""
     base_url = str(config["server"]["url"]).rstrip("/")
     links = []
@@ -143,7 +152,7 @@ def _style_links(config: dict, layer: Layer) -> list[dict]:
     return links
 
 
-def write_config(config: dict, path: Path) -> Path:
+def write_config(config: Config, path: Path) -> Path:
     """Write a runtime configuration (plain YAML, no anchors)."""
     path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -155,7 +164,7 @@ def write_config(config: dict, path: Path) -> Path:
     return path
 
 
-def write_openapi(config: dict, path: Path) -> Path:
+def write_openapi(config: Config, path: Path) -> Path:
     """pygeoapi's OpenAPI document for ``config``, with enum lists where pygeoapi copies our field 'values'.
 
     pygeoapi uses a provider's field descriptions as parameter schemas verbatim, and its queryables read the

@@ -22,14 +22,15 @@ from ..filters import JSON, parse_filter
 from ..layers import get_layer
 from ..stores.base import INT64_MAX, checked_integer
 from ..stores.cql2 import Dialect, translate
+from ..territory import CRS84, WGS84_EPSG, epsg_uri
 from .errors import wsgi_error
 from .execution import ExecutionCheck
+from .providers import FEATURE_PROVIDER, our_providers
 
 _ITEMS = re.compile(r"^/collections/(?P<collection>[^/]+)/items/?$")
 _EXECUTION = re.compile(r"^/processes/[^/]+/execution/?$")
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: EPSG:4326 as a bbox-crs: latitude first.
-LAT_FIRST = "http://www.opengis.net/def/crs/EPSG/0/4326"
+LAT_FIRST = epsg_uri(WGS84_EPSG)
 RESERVED = frozenset(
     {
         "bbox",
@@ -60,13 +61,9 @@ class RequestGuard:
     # Any: the pygeoapi configuration, free-form
     def __init__(self, app: WSGIApplication, config: dict[str, Any]) -> None:
         self.app = app
-        self.crs_lists = {
-            name: provider.get("crs", [])
-            for name, resource in config["resources"].items()
-            for provider in resource.get("providers", [])
-            if provider.get("name", "").startswith("ocsge_processes.") and provider.get("type") == "feature"
-        }
-        self.collections = {name: provider_collection(config, name) for name in self.crs_lists}
+        ours = dict(our_providers(config, FEATURE_PROVIDER))
+        self.crs_lists = {name: list(provider.crs) for name, provider in ours.items()}
+        self.collections = {name: provider.collection for name, provider in ours.items()}
         self.executions = ExecutionCheck(config)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -115,13 +112,6 @@ class RequestGuard:
                 )
         if source:
             translate(parse_filter(source, lang), layer, _CHECK_ONLY)
-
-
-# Any: the pygeoapi configuration, free-form
-def provider_collection(config: dict[str, Any], name: str) -> str:
-    """The layer id our provider serves under resource ``name``."""
-    provider = next(p for p in config["resources"][name]["providers"] if p.get("name", "").startswith("ocsge_"))
-    return str(provider.get("collection", name))
 
 
 def _check_bbox(text: str, crs: str) -> None:

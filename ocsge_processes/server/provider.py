@@ -29,6 +29,7 @@ from ..stores.base import DEFAULT_COUNT_CAP, Box, coerce_value
 from .errors import provider_error
 from .paging import PARAMETER as CURSOR
 from .paging import decode_cursor, encode_cursor, page_links
+from .providers import ProviderConfig
 
 
 class OcsgeProvider(BaseProvider):
@@ -37,8 +38,9 @@ class OcsgeProvider(BaseProvider):
     # Any: a provider block of the pygeoapi configuration, free-form
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)  # type: ignore[no-untyped-call]  # pygeoapi's BaseProvider is unannotated
-        self.layer = get_layer(provider_def["collection"])
-        self.epsg = int(provider_def.get("epsg", 2154))
+        settings = ProviderConfig.read(provider_def)
+        self.layer = get_layer(settings.collection)
+        self.epsg = settings.epsg
         self.count_cap = int(provider_def.get("count_cap", DEFAULT_COUNT_CAP))
         self.id_field = self.layer.id_field
         self.store = open_store(str(self.data))

@@ -38,9 +38,9 @@ from ..tiles import TILE_MATRIX_SET, store_tile, tile_fields, validate_tile
 from ..tiles.matrix import MAX_ZOOM
 from ..tiles.source import tile_feature_count, typed_equals
 from .errors import error_response, exception_response
+from .providers import TILE_PROVIDER, ProviderConfig, our_providers
 from .tilepool import TilePool, TilePoolSettings
 
-TILE_PROVIDER = "ocsge_processes.server.tiles.OcsgeTileProvider"
 MVT = "application/vnd.mapbox-vector-tile"
 #: Seconds a client may reuse a tile without asking; after that an If-None-Match costs one version lookup.
 DEFAULT_MAX_AGE = 600
@@ -54,8 +54,9 @@ class OcsgeTileProvider(BaseMVTProvider):
     # Any: a provider block of the pygeoapi configuration, free-form
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)  # type: ignore[no-untyped-call]  # pygeoapi's BaseMVTProvider is unannotated
-        self.layer = get_layer(provider_def["collection"])
-        self.epsg = int(provider_def.get("epsg", 2154))
+        settings = ProviderConfig.read(provider_def)
+        self.layer = get_layer(settings.collection)
+        self.epsg = settings.epsg
         self.store = open_store(str(self.data))
         zoom = (self.options or {}).get("zoom", {})
         self.min_zoom, self.max_zoom = int(zoom.get("min", 0)), int(zoom.get("max", MAX_ZOOM))
@@ -228,12 +229,8 @@ def install_tile_endpoint(app: Flask, config: dict[str, Any]) -> None:
     provider is ours; other collections keep pygeoapi's."""
     endpoint = "pygeoapi.get_collection_tiles_data"
     theirs = app.view_functions[endpoint]
-    providers = {
-        name: OcsgeTileProvider(provider)
-        for name, resource in config["resources"].items()
-        for provider in resource.get("providers", [])
-        if provider.get("name") == TILE_PROVIDER
-    }
+    ours = our_providers(config, TILE_PROVIDER)
+    providers = {name: OcsgeTileProvider(provider.definition) for name, provider in ours}
     pool = TilePool(TilePoolSettings.from_env())  # one per web worker: the app is loaded in each
 
     def view(

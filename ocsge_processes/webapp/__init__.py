@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, render_template
 
@@ -23,8 +24,10 @@ PAGES = {"": "map", "dashboard": "dashboard", "segmentation": "segmentation", "j
 DEFAULT_ORTHO_WMS = "https://data.geopf.fr/wms-r/wms"
 
 
-def create_blueprint(config: dict) -> Blueprint:
-    """The /map blueprint for a server running ``config`` (pygeoapi's configuration, already loaded)."""
+# Any: pygeoapi's configuration, free-form YAML
+def create_blueprint(config: dict[str, Any], store_url: str | None) -> Blueprint:
+    """The /map blueprint for a server running ``config`` (pygeoapi's configuration, already loaded) on the store
+    ``store_url`` (None: no collections)."""
     blueprint = Blueprint(
         "webapp",
         __name__,
@@ -35,7 +38,7 @@ def create_blueprint(config: dict) -> Blueprint:
     )
     base_url = str(config["server"]["url"]).rstrip("/")
 
-    def page(name: str) -> Response | tuple[str, int]:
+    def page(name: str) -> str | tuple[str, int]:
         if not (STATIC / f"{name}.js").is_file():
             return render_template("missing.html"), 503
         return render_template("page.html", page=name, title=config["metadata"]["identification"]["title"])
@@ -46,7 +49,7 @@ def create_blueprint(config: dict) -> Blueprint:
     @blueprint.route("/settings.json")
     def settings() -> Response:
         wms = os.environ.get("OCSGE_ORTHO_WMS") or DEFAULT_ORTHO_WMS
-        return jsonify(page_settings(config, wms))
+        return jsonify(page_settings(store_url, wms))
 
     @blueprint.route("/styles/<name>.json")
     def style(name: str) -> Response:

@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
-import re
+from typing import TypedDict
 
 from pygeofilter import ast
 
 from .. import nomenclature, styles
 from ..artificialisation.rules import rules
-from ..layers import ARTIFICIALISATION_COMMUNES, DIFFERENCE, OCCUPATION_SOL, Layer
-from ..stores import open_store
-from ..territory import METROPOLE_EPSG
+from ..layers import ARTIFICIALISATION_COMMUNES, DIFFERENCE, OCCUPATION_SOL, Layer, millesime
+from ..stores import FeatureStore, open_store, table_name
+from ..territory import territory_epsgs
 
 
-def page_settings(config: dict, ortho_wms: str) -> dict:
-    """Labels and colours (from config/), the decree categories, the millésimes held, the attribution of every map
-    and the default WMS of the segmentation page."""
-    store_url = _store_url(config)
+class CodeEntry(TypedDict):
+    """One nomenclature code as the pages draw it."""
+
+    label: str
+    short_label: str
+    color: str
+    leaf: bool
+
+
+class Category(TypedDict):
+    """One decree category: its label and whether it counts as artificialised."""
+
+    label: str
+    artificial: bool
+
+
+class PageSettings(TypedDict):
+    """The JSON of ``/map/settings.json``."""
+
+    ortho_wms: str
+    attribution: str
+    nomenclature: dict[str, dict[str, CodeEntry]]
+    categories: dict[str, Category]
+    millesimes: dict[str, list[int] | list[list[int]]]
+
+
+def page_settings(store_url: str | None, ortho_wms: str) -> PageSettings:
+    """Labels and colours (from config/), the decree categories, the millésimes held in ``store_url``, the
+    attribution of every map and the default WMS of the segmentation page."""
     return {
         "ortho_wms": ortho_wms,
         "attribution": styles.ATTRIBUTION,
@@ -26,58 +51,48 @@ def page_settings(config: dict, ortho_wms: str) -> dict:
     }
 
 
-def held_millesimes(store_url: str) -> dict:
+def held_millesimes(store_url: str) -> dict[str, list[int] | list[list[int]]]:
     """Stock millésimes of ``ocsge-occupation-sol``, and the pairs of the change and per-commune collections."""
     store = open_store(store_url)
     try:
         stock = sorted(
             {
-                int(y)
+                millesime(y)
                 for epsg in _epsgs(store, OCCUPATION_SOL)
                 for y in store.distinct(OCCUPATION_SOL, epsg, "millesime")
             }
         )
         pairs = {
             layer.collection_id: sorted(
-                {(int(a), int(b)) for epsg in _epsgs(store, layer) for a, b in _pairs(store, layer, epsg)}
+                {(a, b) for epsg in _epsgs(store, layer) for a, b in _pairs(store, layer, epsg)}
             )
             for layer in (DIFFERENCE, ARTIFICIALISATION_COMMUNES)
         }
     finally:
         store.close()
-    return {OCCUPATION_SOL.collection_id: stock, **{k: [list(p) for p in v] for k, v in pairs.items()}}
+    held: dict[str, list[int] | list[list[int]]] = {OCCUPATION_SOL.collection_id: stock}
+    held.update({k: [list(p) for p in v] for k, v in pairs.items()})
+    return held
 
 
-def _pairs(store, layer: Layer, epsg: int) -> list[tuple[int, int]]:
+def _pairs(store: FeatureStore, layer: Layer, epsg: int) -> list[tuple[int, int]]:
     """Distinct (avant, apres) pairs: one `distinct` per earlier year keeps it to indexed queries."""
     return [
-        (a, b)
+        (millesime(a), millesime(b))
         for a in store.distinct(layer, epsg, "millesime_avant")
-        for b in store.distinct(layer, epsg, "millesime_apres", ast.Equal(ast.Attribute("millesime_avant"), a))
+        for b in store.distinct(
+            layer, epsg, "millesime_apres", ast.Equal(ast.Attribute("millesime_avant"), millesime(a))
+        )
     ]
 
 
-def _epsgs(store, layer: Layer) -> list[int]:
-    """CRSs in which ``layer`` has a table (metropolitan tables carry no suffix)."""
-    found = []
-    for table in store.tables():
-        if table == layer.table:
-            found.append(METROPOLE_EPSG)
-        elif match := re.fullmatch(re.escape(layer.table) + r"_(\d+)", table):
-            found.append(int(match[1]))
-    return found
+def _epsgs(store: FeatureStore, layer: Layer) -> list[int]:
+    """The territory CRSs in which ``layer`` has a table."""
+    tables = store.tables()
+    return [epsg for epsg in territory_epsgs() if table_name(layer, epsg) in tables]
 
 
-def _store_url(config: dict) -> str | None:
-    """The store of the feature collections (all our providers share one)."""
-    for resource in config["resources"].values():
-        for provider in resource.get("providers", []):
-            if str(provider.get("name", "")).startswith("ocsge_processes."):
-                return str(provider["data"])
-    return None
-
-
-def _codes(codes: nomenclature.Nomenclature) -> dict:
+def _codes(codes: nomenclature.Nomenclature) -> dict[str, CodeEntry]:
     return {
         c.code: {"label": c.label, "short_label": c.short_label, "color": c.color, "leaf": c.leaf}
         for c in codes.codes.values()
