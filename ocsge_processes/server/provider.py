@@ -1,6 +1,6 @@
 """pygeoapi feature provider over our stores: a thin adapter from pygeoapi's arguments to a FeatureQuery.
 
-Configured per collection in ``pygeoapi-config.yml``::
+``ocsge config`` writes its entry for each collection in the runtime configuration (``providers.provider_entries``)::
 
     providers:
       - type: feature

@@ -5,7 +5,8 @@ pygeoapi serves ``/collections/{id}/tiles``, the tileset metadata and ``/TileMat
 Its tile handler passes no query parameters to the provider (so no ``millesime`` filter), answers an unknown
 tile with a plain-text 404 and sets no cache headers; :func:`install_tile_endpoint` puts our handler in its
 place for the collections this provider serves, and builds expensive tiles (zoomed out, many features) apart
-so that they never starve other requests (:mod:`.tilepool`). Configured per collection in ``pygeoapi-config.yml``::
+so that they never starve other requests (:mod:`.tilepool`). ``ocsge config`` writes its entry for each layer
+that has tiles (``providers.provider_entries``, options from the template's ``x-ocsge-tiles``)::
 
     providers:
       - type: tile
