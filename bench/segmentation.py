@@ -188,7 +188,8 @@ def checkpoint(model_name: str, image: Path) -> Path:
     """The weights both methods load: the model's own file, or random weights in IGN's Lightning layout."""
     import torch
 
-    from ocsge_processes.segmentation import build_model, get_model
+    from ocsge_processes.segmentation import get_model
+    from ocsge_processes.segmentation.checkpoint import build_model
 
     spec = get_model(model_name)
     if spec.checkpoint is not None:
@@ -349,7 +350,8 @@ def run_ign(image: Path, out: Path, model: object, spec: object, device: object)
 
 
 def run_ours(image: Path, out: Path, model: object, spec: object, device: str, tiling: object) -> dict:
-    from ocsge_processes.segmentation import assemble, segment
+    from ocsge_processes.segmentation import assemble
+    from ocsge_processes.segmentation.engine import segment
 
     result = segment(
         assemble(image, spec.bands), model, spec, out, tiling=tiling, device=device, output=output_kind(spec)
@@ -366,7 +368,9 @@ def measure(args: argparse.Namespace) -> dict:
     """One method in this process: load, warm up on a 512 px crop, then time the whole run."""
     import torch
 
-    from ocsge_processes.segmentation import Tiling, get_model, load_model, select_device
+    from ocsge_processes.segmentation import Tiling, get_model
+    from ocsge_processes.segmentation.checkpoint import load_model
+    from ocsge_processes.segmentation.device import select_device
 
     torch.set_num_threads(os.cpu_count())
     spec = get_model(args.model)
@@ -424,7 +428,7 @@ def flops_per_window(spec: object, window: int) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ocsge_processes.segmentation import build_model
+    from ocsge_processes.segmentation.checkpoint import build_model
 
     model = build_model(spec).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -578,7 +582,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from ocsge_processes.segmentation import get_model, select_device
+    from ocsge_processes.segmentation import get_model
+    from ocsge_processes.segmentation.device import select_device
 
     device = select_device(args.device).type
     args.device = device

@@ -180,9 +180,7 @@ def worker_command(name: str, queues: str) -> list[str]:
     """One Celery worker taking one job at a time from ``queues`` (cpu, gpu or gpu,cpu). Without mingle (a second
     spent asking other workers for revoked task ids: a dismissed job is refused by its record) or gossip."""
     return [
-        "celery",
-        "-A",
-        "ocsge_processes.jobs.worker",
+        "ocsge",
         "worker",
         "-Q",
         queues,

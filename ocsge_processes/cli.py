@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 from tqdm import tqdm
@@ -17,7 +18,11 @@ from .styles import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
     from .ingest import Batch
+    from .segmentation import ModelSpec
     from .stores import FeatureStore
+
+#: A click command function, before or after click has wrapped it.
+_Command = TypeVar("_Command", bound=Callable[..., object] | click.Command)
 
 STORE_OPTION = click.option(
     "--store",
@@ -26,6 +31,11 @@ STORE_OPTION = click.option(
     show_default=True,
     help="GeoPackage path (embedded store) or postgresql:// URL (PostGIS). Env: OCSGE_STORE.",
 )
+
+
+def _path_option(name: str, default: str, help_text: str | None = None) -> Callable[[_Command], _Command]:
+    """An option naming a file or folder, with its default shown in ``--help``."""
+    return click.option(name, default=default, show_default=True, type=click.Path(path_type=Path), help=help_text)
 
 
 @click.group()
@@ -58,7 +68,7 @@ def ingest(paths: tuple[Path, ...], store: str, departement: str | None, strict:
     from .stores import open_store
 
     try:
-        batches = []
+        batches: list[Batch] = []
         for path in tqdm(paths, desc="reading", unit="file", disable=len(paths) < 2):
             batches.extend(read_delivery(path, departement=departement))
         target = open_store(store)
@@ -82,13 +92,14 @@ def _stored_communes(target: FeatureStore, batches: list[Batch]) -> dict[str, tu
     from .stores import table_name
 
     tables = target.tables()
-    extents = {}
+    extents: dict[str, tuple[float, float, float, float]] = {}
     wanted = {(batch.epsg, str(batch.slice["departement"])) for batch in batches if "departement" in batch.slice}
     for epsg, departement in sorted(wanted):
         if table_name(COMMUNES, epsg) in tables:
             communes = target.read_frame(COMMUNES, epsg, equals={"departement": departement})
             if len(communes):
-                extents[departement] = tuple(communes.total_bounds)
+                x0, y0, x1, y1 = (float(bound) for bound in communes.total_bounds)
+                extents[departement] = (x0, y0, x1, y1)
     return extents
 
 
@@ -169,7 +180,8 @@ def segment(
     batch: int,
 ) -> None:
     """Classify an orthophoto into OCS GE couverture (a COG on the image's grid), and optionally polygons."""
-    from .segmentation import Tiling, get_model, models, segment_files
+    from .segmentation import Tiling, get_model, models
+    from .segmentation.engine import segment_files
     from .segmentation.vectorise import vectorise_file
 
     try:
@@ -198,7 +210,7 @@ def segment(
         raise click.ClickException(str(err)) from err
 
 
-def _model_for_bands(registry: dict, bands: str) -> str:
+def _model_for_bands(registry: dict[str, ModelSpec], bands: str) -> str:
     wanted = tuple(bands.split(","))
     matches = [
         name
@@ -254,14 +266,12 @@ def train(
             read_points(list(lidar)), stack.transform, (stack.height, stack.width), named["R"], named["NIR"]
         )
         with tqdm(total=steps, desc=f"training {model}", unit="step") as bar:
-            trained = fit(
-                spec,
-                image,
-                labels,
-                steps=steps,
-                seed=seed,
-                progress=lambda step, _total, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")),
-            )
+
+            def step_done(_step: int, _total: int, loss: float) -> None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}")
+
+            trained = fit(spec, image, labels, steps=steps, seed=seed, progress=step_done)
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
     target = out or spec.checkpoint
@@ -287,20 +297,10 @@ def train(
 
 @main.command()
 @STORE_OPTION
-@click.option(
-    "--template",
-    default="pygeoapi-config.yml",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="The pygeoapi configuration template.",
-)
-@click.option("--out", default="build/pygeoapi-config.yml", show_default=True, type=click.Path(path_type=Path))
-@click.option(
-    "--openapi",
-    default="build/openapi.yml",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Where to write the OpenAPI document generated from that configuration.",
+@_path_option("--template", "pygeoapi-config.yml", "The pygeoapi configuration template.")
+@_path_option("--out", "build/pygeoapi-config.yml")
+@_path_option(
+    "--openapi", "build/openapi.yml", "Where to write the OpenAPI document generated from that configuration."
 )
 def config(store: str, template: Path, out: Path, openapi: Path) -> None:
     """Write the runtime pygeoapi configuration (the collections the store holds) and its OpenAPI document."""
@@ -323,7 +323,7 @@ def config(store: str, template: Path, out: Path, openapi: Path) -> None:
 
 
 @main.command()
-@click.option("--out", default="schemas", show_default=True, type=click.Path(path_type=Path))
+@_path_option("--out", "schemas")
 def schemas(out: Path) -> None:
     """Write the JSON Schema of every collection (the files in schemas/)."""
     from .schema import write_schemas
@@ -333,7 +333,7 @@ def schemas(out: Path) -> None:
 
 
 @main.command()
-@click.option("--out", default="styles", show_default=True, type=click.Path(path_type=Path))
+@_path_option("--out", "styles")
 @click.option(
     "--base-url",
     default=DEFAULT_BASE_URL,
@@ -352,10 +352,24 @@ def styles(out: Path, base_url: str) -> None:
         click.echo(path)
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("celery_options", nargs=-1, type=click.UNPROCESSED)
+def worker(celery_options: tuple[str, ...]) -> None:
+    """Run a Celery worker for the jobs of the configuration PYGEOAPI_CONFIG names; every option goes to `celery
+    worker` (e.g. -Q cpu,gpu --concurrency 1 -n w1@%h; --help lists them)."""
+    from .jobs.worker import create_app, run_worker
+
+    try:
+        app = create_app()
+    except (ValueError, OSError) as err:
+        raise click.ClickException(f"cannot start the worker: {err}") from err
+    run_worker(app, celery_options)
+
+
 main.add_command(generate_command)
 
 
-def _advance(bar: tqdm, done: int, total: int) -> None:
+def _advance(bar: tqdm[NoReturn], done: int, total: int) -> None:
     """Move a progress bar to ``done`` of ``total`` steps."""
     bar.total = total
     bar.update(done - bar.n)

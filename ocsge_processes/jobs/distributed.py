@@ -8,8 +8,11 @@ take only the work that needs them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
-from pygeoapi.process.base import BaseProcessor
+
+from .processors import Processor
 
 TASK = "ocsge.run_job"
 DEFAULT_QUEUE = "cpu"
@@ -40,7 +43,8 @@ def make_app(broker: str, concurrency: int | None = None) -> Celery:
     return app
 
 
-def queue_for(process_id: str, processor_def: dict) -> str:
+# Any: a processor's definition is free-form pygeoapi configuration.
+def queue_for(process_id: str, processor_def: dict[str, Any]) -> str:
     """The queue a process's jobs go to."""
     return str(processor_def.get("queue") or ("gpu" if process_id in GPU_PROCESSES else DEFAULT_QUEUE))
 
@@ -48,11 +52,12 @@ def queue_for(process_id: str, processor_def: dict) -> str:
 class CeleryExecutor:
     """Sends jobs to the workers and stops them there."""
 
-    def __init__(self, broker: str, processes: dict[str, dict]) -> None:
+    # Any: the process resources of the pygeoapi configuration (free-form).
+    def __init__(self, broker: str, processes: dict[str, dict[str, Any]]) -> None:
         self.app = make_app(broker)
         self.queues = {name: queue_for(name, resource.get("processor", {})) for name, resource in processes.items()}
 
-    def submit(self, job_id: str, process_id: str, processor: BaseProcessor) -> None:
+    def submit(self, job_id: str, process_id: str, processor: Processor) -> None:
         """Queue ``job_id`` on its process's queue; the task id is the job id, so it can be revoked by it."""
         self.app.send_task(TASK, args=[job_id], task_id=job_id, queue=self.queues.get(process_id, DEFAULT_QUEUE))
 

@@ -15,8 +15,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from pygeoapi.process.base import BaseProcessor
-
+from .processors import Processor
 from .records import JobRecords
 from .runner import Heartbeat, run_job
 
@@ -35,7 +34,7 @@ class InProcessExecutor:
         self._pid = 0
         self._lock = threading.Lock()
 
-    def submit(self, job_id: str, process_id: str, processor: BaseProcessor) -> None:
+    def submit(self, job_id: str, process_id: str, processor: Processor) -> None:
         """Queue ``job_id``; it starts as soon as one of the ``max_jobs`` threads is free."""
         self.heartbeat.add(job_id)
         self._threads().submit(self._run, job_id, processor)
@@ -43,7 +42,7 @@ class InProcessExecutor:
     def cancel(self, job_id: str) -> None:
         """Nothing to signal: the runner reads the dismissal from the records."""
 
-    def _run(self, job_id: str, processor: BaseProcessor) -> None:
+    def _run(self, job_id: str, processor: Processor) -> None:
         try:
             run_job(self.records, job_id, processor, self.heartbeat, self.allow_internal_callbacks)
         finally:

@@ -8,6 +8,7 @@ Heartbeats use the database's clock, so workers on other machines with skewed cl
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -15,7 +16,10 @@ import threading
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
 
 ACTIVE = ("accepted", "running")
 TERMINAL = ("successful", "failed", "dismissed")
@@ -36,6 +40,10 @@ FIELDS = (
     "heartbeat",
 )
 _ACTIVE_SQL = "status IN ('accepted', 'running')"
+#: A row as the database drivers return it (their values are typed by the SQL, not by Python).
+Row = tuple[Any, ...]
+#: Values bound to a statement's placeholders.
+Params = tuple[object, ...]
 
 
 class JobNotFound(KeyError):
@@ -62,7 +70,7 @@ class JobRecords(ABC):
     now_sql = ""
 
     @abstractmethod
-    def _run(self, sql: str, params: tuple = (), fetch: bool = False) -> tuple[list[tuple], int]:
+    def _run(self, sql: str, params: Params = (), fetch: bool = False) -> tuple[builtins.list[Row], int]:
         """Execute ``sql`` (``?`` placeholders); return the rows when ``fetch`` and the row count."""
 
     def _schema(self) -> list[str]:
@@ -75,7 +83,8 @@ class JobRecords(ABC):
             f"CREATE INDEX IF NOT EXISTS {TABLE}_status ON {TABLE} (status)",
         ]
 
-    def add(self, job: dict, request: dict | None = None) -> None:
+    # Any: a job document as pygeoapi's manager passes it, and the execution request's free-form JSON.
+    def add(self, job: dict[str, Any], request: dict[str, Any] | None = None) -> None:
         """Record a new job (pygeoapi's job metadata) and the request that a worker will need to run it."""
         values = {**{name: job.get(name) for name in FIELDS}, "request": json.dumps(request or {}), "heartbeat": None}
         self._run(
@@ -83,18 +92,21 @@ class JobRecords(ABC):
             tuple(values[name] for name in FIELDS),
         )
 
-    def set_request(self, job_id: str, request: dict) -> None:
+    # Any: an execution request is free-form JSON (inputs, outputs, response, subscriber).
+    def set_request(self, job_id: str, request: dict[str, Any]) -> None:
         """Attach the execution request (inputs, outputs, response, subscriber) to an accepted job."""
         self._run(f"UPDATE {TABLE} SET request = ? WHERE identifier = ?", (json.dumps(request), job_id))
 
-    def get(self, job_id: str) -> dict:
+    # Any: a job document as pygeoapi's manager interface returns it (``BaseManager.get_job``: a plain dict).
+    def get(self, job_id: str) -> dict[str, Any]:
         """The record of ``job_id`` (no result bytes); raise JobNotFound."""
         rows, _ = self._run(f"SELECT {', '.join(FIELDS)} FROM {TABLE} WHERE identifier = ?", (job_id,), fetch=True)
         if not rows:
             raise JobNotFound(job_id)
         return _record(rows[0])
 
-    def list(self, limit: int, offset: int = 0, status: str | None = None) -> tuple[list[dict], int]:
+    # Any: job documents as pygeoapi's manager interface returns them (``BaseManager.get_jobs``: plain dicts).
+    def list(self, limit: int, offset: int = 0, status: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """One page of jobs, newest first, and how many jobs match in all (pages are cut by the database)."""
         where, params = ("WHERE status = ?", (status,)) if status else ("", ())
         rows, _ = self._run(
@@ -128,7 +140,7 @@ class JobRecords(ABC):
         rows, _ = self._run(f"SELECT status FROM {TABLE} WHERE identifier = ?", (job_id,), fetch=True)
         if not rows:
             raise JobNotFound(job_id)
-        return rows[0][0]
+        return str(rows[0][0])
 
     def succeed(self, job_id: str, mimetype: str, data: bytes) -> bool:
         """running → successful with its result, in one statement; False if the job was dismissed or failed."""
@@ -172,14 +184,14 @@ class JobRecords(ABC):
             raise JobNotFound(job_id)
         return rows[0][0], bytes(rows[0][1])
 
-    def beat(self, job_ids: list[str]) -> None:
+    def beat(self, job_ids: builtins.list[str]) -> None:
         """Tell the sweep that whoever runs or queues these jobs is alive."""
         for job_id in job_ids:
             self._run(
                 f"UPDATE {TABLE} SET heartbeat = {self.now_sql} WHERE identifier = ? AND {_ACTIVE_SQL}", (job_id,)
             )
 
-    def fail_stale(self, max_age_s: float) -> list[str]:
+    def fail_stale(self, max_age_s: float) -> builtins.list[str]:
         """Fail the active jobs whose heartbeat is older than ``max_age_s``: their worker died. Return their ids.
 
         Jobs never given a heartbeat (waiting in a broker queue) are left alone: no worker has taken them yet.
@@ -204,8 +216,8 @@ class JobRecords(ABC):
         return failed
 
 
-def _record(row: tuple) -> dict:
-    record = dict(zip(FIELDS, row))
+def _record(row: Row) -> dict[str, Any]:
+    record = dict(zip(FIELDS, row, strict=True))  # every SELECT of a record lists FIELDS
     record["request"] = json.loads(record["request"] or "{}")
     return record
 
@@ -226,7 +238,7 @@ class SqliteRecords(JobRecords):
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30, isolation_level=None)
 
-    def _run(self, sql: str, params: tuple = (), fetch: bool = False) -> tuple[list[tuple], int]:
+    def _run(self, sql: str, params: Params = (), fetch: bool = False) -> tuple[list[Row], int]:
         connection = self._connect()
         try:
             cursor = connection.execute(sql, params)
@@ -248,9 +260,9 @@ class PostgresRecords(JobRecords):
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.Lock()
-        self._connection: Any = None
+        self._connection: psycopg.Connection[Row] | None = None
         self._pid = 0
-        self._inherited: list[Any] = []
+        self._inherited: list[psycopg.Connection[Row]] = []
         import psycopg
 
         with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
@@ -258,7 +270,7 @@ class PostgresRecords(JobRecords):
             for statement in self._schema():
                 connection.execute(statement)
 
-    def _run(self, sql: str, params: tuple = (), fetch: bool = False) -> tuple[list[tuple], int]:
+    def _run(self, sql: str, params: Params = (), fetch: bool = False) -> tuple[list[Row], int]:
         import psycopg
 
         sql = sql.replace("?", "%s")
@@ -269,7 +281,7 @@ class PostgresRecords(JobRecords):
                 self._connection = None
                 return self._execute(sql, params, fetch)
 
-    def _execute(self, sql: str, params: tuple, fetch: bool) -> tuple[list[tuple], int]:
+    def _execute(self, sql: str, params: Params, fetch: bool) -> tuple[list[Row], int]:
         import psycopg
 
         if self._pid != os.getpid() and self._connection is not None:

@@ -16,15 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
-from pygeoapi.plugin import load_plugin
-from pygeoapi.process.base import BaseProcessor
-from pygeoapi.util import json_serial
 
 from ..errors import ERROR_TABLE, INTERNAL, answer_for
 from ..stores.timeout import unlimited_queries
 from . import callbacks
+from .processors import Processor, json_serial
 from .records import TERMINAL, JobRecords
 
 LOGGER = logging.getLogger(__name__)
@@ -36,6 +32,8 @@ FIRST_POLL_S, LONGEST_POLL_S = 0.01, 0.25
 #: The OGC codes a failed job's message may start with (``InvalidParameterValue: …``): the error table's.
 FAILURE_CODES = frozenset([INTERNAL.code, *(answer.code for _, answer in ERROR_TABLE)])
 Report = Callable[[int, str], None]
+#: A JSON document as ``json.loads`` reads it.
+type Json = dict[str, Json] | list[Json] | str | int | float | bool | None
 _REPORTERS: dict[str, Report] = {}
 
 
@@ -89,21 +87,13 @@ class Heartbeat:
                 LOGGER.exception("heartbeat failed")
 
 
-def load_processor(config: dict, process_id: str) -> BaseProcessor:
-    """The processor of ``process_id`` as the pygeoapi configuration declares it."""
-    resource = config.get("resources", {}).get(process_id)
-    if not resource or resource.get("type") != "process":
-        raise KeyError(f"no process {process_id!r} in the configuration")
-    return load_plugin("process", resource["processor"])
-
-
 def run_job(
     records: JobRecords,
     job_id: str,
-    processor: BaseProcessor,
+    processor: Processor,
     heartbeat: Heartbeat,
     allow_internal_callbacks: bool = False,
-) -> tuple[str, Any, str]:
+) -> tuple[str, object, str]:
     """Run an accepted job to its end; return (mimetype, outputs, final status).
 
     A job that is no longer ``accepted`` (dismissed while queued, or taken by another worker) is not run.
@@ -165,7 +155,7 @@ def wait_for_end(records: JobRecords, job_id: str, timeout_s: float) -> str:
     return status
 
 
-def failure(message: str | None) -> dict:
+def failure(message: str | None) -> dict[str, str]:
     """The OGC exception of a failed job, from its message (the runner's, or the sweep's ``worker lost: …``)."""
     text = message or "the job failed"
     code, found, description = text.partition(": ")
@@ -174,7 +164,7 @@ def failure(message: str | None) -> dict:
     return {"type": "NoApplicableCode", "code": "NoApplicableCode", "description": text}
 
 
-def encode(outputs: Any) -> bytes:
+def encode(outputs: object) -> bytes:
     """A process's outputs as the bytes stored for ``GET /jobs/{id}/results``."""
     if isinstance(outputs, bytes):
         return outputs
@@ -183,10 +173,11 @@ def encode(outputs: Any) -> bytes:
     return json.dumps(outputs, default=json_serial).encode("utf-8")
 
 
-def decode(mimetype: str | None, data: bytes) -> Any:
+def decode(mimetype: str | None, data: bytes) -> Json | bytes:
     """Stored bytes back as pygeoapi serves them: JSON documents parsed, everything else as bytes."""
     if mimetype in (None, "application/json"):
-        return json.loads(data)
+        document: Json = json.loads(data)
+        return document
     return data
 
 

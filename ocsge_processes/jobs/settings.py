@@ -6,6 +6,7 @@ Values substituted from the environment (``${OCSGE_MAX_JOBS:-2}``) arrive as str
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 EXECUTORS = ("inprocess", "celery")
 
@@ -23,7 +24,8 @@ class JobSettings:
     sync_budget_s: float = 60.0
 
     @classmethod
-    def from_manager(cls, manager_def: dict) -> JobSettings:
+    # Any: the ``server.manager`` section is free-form pygeoapi configuration.
+    def from_manager(cls, manager_def: dict[str, Any]) -> JobSettings:
         """Settings from a manager definition; raise ValueError for an unknown executor or a missing store."""
         if not manager_def.get("connection"):
             raise ValueError("server.manager.connection must name the job store (a SQLite path or postgresql:// URL)")

@@ -3,12 +3,13 @@
 ``registry`` reads the models of ``config/models.yml``; ``checkpoint`` builds one with segmentation-models-pytorch
 and loads local weights (IGN's FLAIR-INC files as published); ``bands`` assembles its input bands from BD ORTHO
 files; ``engine`` runs it over a raster of any size into a Cloud Optimised GeoTIFF whose values ``legend`` explains.
+
+Only the light modules are re-exported here. ``engine``, ``checkpoint``, ``device`` and ``training`` import torch
+(seconds and about a gigabyte): import them by their own name, where a segmentation actually runs, so that listing
+the processes or writing the configuration never loads torch (tests/server/test_startup.py checks it).
 """
 
 from .bands import BandStack, assemble
-from .checkpoint import build_model, load_model, read_state_dict
-from .device import select_device
-from .engine import Predictor, SegmentationResult, segment, segment_files
 from .legend import OUTPUTS, Legend, cs_values, legend
 from .registry import (
     ModelClass,
@@ -26,22 +27,14 @@ __all__ = [
     "Legend",
     "ModelClass",
     "ModelSpec",
-    "Predictor",
     "RegistryError",
-    "SegmentationResult",
     "Tile",
     "Tiling",
     "assemble",
-    "build_model",
     "cs_values",
     "get_model",
     "legend",
-    "load_model",
     "load_models",
     "models",
     "plan",
-    "read_state_dict",
-    "segment",
-    "segment_files",
-    "select_device",
 ]

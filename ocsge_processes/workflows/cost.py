@@ -20,7 +20,6 @@ import shapely.geometry
 
 from ..errors import OcsgeError
 from ..layers import COMMUNES
-from ..segmentation.device import select_device
 from ..stores import FeatureQuery, FeatureStore, table_name
 from ..territory import departement_epsg, normalise_departement
 from .images import ImagePolicy, fetch_image
@@ -53,6 +52,8 @@ def segmentation_cost(inputs: dict[str, Any], policy: ImagePolicy) -> Cost | Non
     pixels = _pixels(inputs.get("image"), policy)
     if pixels is None or pixels > policy.max_pixels:
         return None  # beyond the pixel limit of every execution, the run's own refusal says so: async would not help
+    from ..segmentation.device import select_device  # imports torch: only when a segmentation is asked for
+
     try:
         device = select_device(str(inputs.get("device", "auto"))).type
     except OcsgeError:

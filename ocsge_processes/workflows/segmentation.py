@@ -1,6 +1,9 @@
 """What the `segmentation` process does, without HTTP: fetch the images by policy, run the engine, and measure the
 area of each OCS GE couverture class; the polygons on request. Messages never show a server path: the files of the
-job's folder are named by their input, the data directory's by their relative path."""
+job's folder are named by their input, the data directory's by their relative path.
+
+The engine (torch, segmentation-models-pytorch) is imported by ``run`` only: importing this module, as the server
+does to describe the process, costs no torch."""
 
 from __future__ import annotations
 
@@ -10,13 +13,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioError
 
 from ..errors import InvalidInputError, OcsgeError
-from ..segmentation import get_model, segment_files
+from ..segmentation.registry import get_model
 from ..segmentation.vectorise import vectorise_file
 from .images import IRC_LAYER, ImagePolicy, fetch_image, fetch_wms
 
@@ -24,23 +28,45 @@ DEVICES = ("auto", "cuda", "cpu")
 DEFAULT_MODEL = "default"
 
 
+class Grid(TypedDict):
+    """The classification's raster grid and the area (m²) of each couverture code on it."""
+
+    width: int
+    height: int
+    crs: str | None
+    transform: list[float]
+    surfaces_m2: dict[str, float]
+
+
+class Summary(Grid):
+    """The ``surfaces`` output: which model ran where, for how long, and the grid's figures."""
+
+    model: str
+    device: str
+    windows: int
+    seconds: float
+
+
 @dataclass(frozen=True)
 class Segmented:
     """The classification COG and the figures the process returns."""
 
     classification: Path
-    summary: dict
+    summary: Summary
 
 
+# Any: the execution request's inputs are free-form JSON (checked against the process description before).
 def run(
-    inputs: dict, policy: ImagePolicy, workdir: Path, progress: Callable[[int, str], None] | None = None
+    inputs: dict[str, Any], policy: ImagePolicy, workdir: Path, progress: Callable[[int, str], None] | None = None
 ) -> Segmented:
     """Segment ``inputs["image"]`` (and ``irc``) with ``model`` on ``device``; ``progress(percent, message)``."""
     with _no_server_paths(workdir, policy.data_dir):
         return _run(inputs, policy, workdir, progress or (lambda _percent, _message: None))
 
 
-def _run(inputs: dict, policy: ImagePolicy, workdir: Path, report: Callable[[int, str], None]) -> Segmented:
+def _run(inputs: dict[str, Any], policy: ImagePolicy, workdir: Path, report: Callable[[int, str], None]) -> Segmented:
+    from ..segmentation.engine import segment_files  # torch and smp: imported when a segmentation runs, not before
+
     spec = get_model(str(inputs.get("model", DEFAULT_MODEL)))
     device = inputs.get("device", "auto")
     if device not in DEVICES:
@@ -59,24 +85,26 @@ def _run(inputs: dict, policy: ImagePolicy, workdir: Path, report: Callable[[int
         device=device,
         progress=lambda done, total: report(5 + 90 * done // max(total, 1), f"{done}/{total} windows"),
     )
-    summary = {
-        "model": spec.name,
-        "device": result.device,
-        "windows": result.windows,
-        "seconds": round(result.seconds, 3),
+    summary = Summary(
+        model=spec.name,
+        device=result.device,
+        windows=result.windows,
+        seconds=round(result.seconds, 3),
         **_surfaces(out),
-    }
+    )
     report(100, "done")
     return Segmented(out, summary)
 
 
-def polygons_geojson(classification: Path) -> dict:
+# Any: a GeoJSON FeatureCollection (free-form JSON).
+def polygons_geojson(classification: Path) -> dict[str, Any]:
     """The classification as OCS GE polygons (minimum mapping units, clean partition), GeoJSON in CRS84."""
     frame = vectorise_file(classification).to_crs("OGC:CRS84")
-    return json.loads(frame.to_json(drop_id=True))
+    collection: dict[str, Any] = json.loads(frame.to_json(drop_id=True))
+    return collection
 
 
-def _irc(inputs: dict, bands: tuple[str, ...], policy: ImagePolicy, workdir: Path) -> Path | None:
+def _irc(inputs: dict[str, Any], bands: tuple[str, ...], policy: ImagePolicy, workdir: Path) -> Path | None:
     """The IRC image: given, or from the same WMS (Géoplateforme IRC layer) when the model reads NIR."""
     if "irc" in inputs:
         return fetch_image(inputs["irc"], "irc", policy, workdir)
@@ -111,7 +139,7 @@ def without_server_paths(message: str, workdir: Path, data_dir: Path | None) -> 
     if data_dir is not None:
         roots += [(data_dir.resolve(), False), (data_dir.absolute(), False)]
 
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         path = Path(match.group(0).rstrip(".:'\""))
         tail = match.group(0)[len(str(path)) :]
         for root, is_workdir in roots:
@@ -123,17 +151,15 @@ def without_server_paths(message: str, workdir: Path, data_dir: Path | None) -> 
     return _ABSOLUTE_PATH.sub(replace, message)
 
 
-def _surfaces(classification: Path) -> dict:
+def _surfaces(classification: Path) -> Grid:
     """Area (m²) of each couverture code, read back from the COG and its own legend."""
     with rasterio.open(classification) as dataset:
-        values = {int(k): v for k, v in json.loads(dataset.tags()["OCSGE_VALUES"]).items()}
+        values = {int(k): str(v) for k, v in json.loads(dataset.tags()["OCSGE_VALUES"]).items()}
         pixel_m2 = abs(dataset.transform.a * dataset.transform.e)
         counts = np.bincount(dataset.read(1).ravel(), minlength=256)
-        grid = {
-            "width": dataset.width,
-            "height": dataset.height,
-            "crs": dataset.crs.to_string() if dataset.crs else None,
-            "transform": list(dataset.transform)[:6],
-        }
-    surfaces = {values[v]: round(float(counts[v] * pixel_m2), 2) for v in np.flatnonzero(counts) if v in values}
-    return {**grid, "surfaces_m2": dict(sorted(surfaces.items()))}
+        width, height = int(dataset.width), int(dataset.height)
+        crs = dataset.crs.to_string() if dataset.crs else None
+        transform = [float(c) for c in list(dataset.transform)[:6]]
+    present: list[int] = np.flatnonzero(counts).tolist()
+    surfaces = {values[v]: round(float(counts[v] * pixel_m2), 2) for v in present if v in values}
+    return Grid(width=width, height=height, crs=crs, transform=transform, surfaces_m2=dict(sorted(surfaces.items())))

@@ -13,7 +13,8 @@ import rasterio
 import torch
 from affine import Affine
 
-from ocsge_processes.segmentation import ModelSpec, build_model, get_model
+from ocsge_processes.segmentation import ModelSpec, get_model
+from ocsge_processes.segmentation.checkpoint import build_model
 
 #: Lambert-93, the CRS of BD ORTHO.
 CRS = "EPSG:2154"

@@ -10,12 +10,8 @@ import pytest
 import torch
 
 from ocsge_processes.errors import InvalidInputError
-from ocsge_processes.segmentation import (
-    ModelSpec,
-    get_model,
-    load_model,
-    read_state_dict,
-)
+from ocsge_processes.segmentation import ModelSpec, get_model
+from ocsge_processes.segmentation.checkpoint import load_model, read_state_dict
 
 from .conftest import random_state_dict
 

@@ -11,19 +11,9 @@ import rasterio
 import torch
 
 from ocsge_processes.errors import InvalidInputError
-from ocsge_processes.segmentation import (
-    ModelSpec,
-    Predictor,
-    Tiling,
-    assemble,
-    build_model,
-    cs_values,
-    get_model,
-    legend,
-    plan,
-    segment,
-    segment_files,
-)
+from ocsge_processes.segmentation import ModelSpec, Tiling, assemble, cs_values, get_model, legend, plan
+from ocsge_processes.segmentation.checkpoint import build_model
+from ocsge_processes.segmentation.engine import Predictor, segment, segment_files
 
 from .conftest import random_state_dict, smooth_image, write_raster
 

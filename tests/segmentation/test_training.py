@@ -11,7 +11,8 @@ import rasterio
 import torch
 
 from ocsge_processes.errors import InvalidInputError
-from ocsge_processes.segmentation import get_model, load_model
+from ocsge_processes.segmentation import get_model
+from ocsge_processes.segmentation.checkpoint import load_model
 from ocsge_processes.segmentation.lidar import BUILDING, NO_LABEL, SEALED, TREES, labels_and_elevation, read_points
 from ocsge_processes.segmentation.training import predict, train
 

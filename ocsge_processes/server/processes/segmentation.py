@@ -15,7 +15,7 @@ from typing import Any
 
 from pygeoapi.process.base import BaseProcessor
 
-from ...segmentation import models
+from ...segmentation.registry import models
 from ...workflows.cost import Cost, segmentation_cost
 from ...workflows.images import ImagePolicy
 from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, Segmented, polygons_geojson, run
