@@ -25,13 +25,10 @@ pygeoapi calls this adapter; the records, executors and runner know nothing of p
 
 from __future__ import annotations
 
-import functools
 import logging
 from functools import partialmethod
-from http import HTTPStatus
 from typing import Any
 
-from pygeoapi.api import processes as processes_api
 from pygeoapi.process.base import BaseProcessor, JobNotFoundError, JobResultNotFoundError
 from pygeoapi.process.manager.base import BaseManager
 from pygeoapi.util import (
@@ -40,7 +37,6 @@ from pygeoapi.util import (
     RequestedProcessExecutionMode,
     RequestedResponse,
     Subscriber,
-    to_json,
 )
 
 from ..errors import InvalidInputError, OcsgeError
@@ -131,7 +127,7 @@ class OcsgeManager(BaseManager):
     ) -> tuple[str, str, Any, JobStatus, dict[str, str] | None]:
         """Refuse callbacks to the server's own network and sync executions over budget before any job exists,
         then execute as pygeoapi does; a sync execution still running at the end of the budget answers as an async
-        one (201 and the job's status: ``answer_sync_over_budget``)."""
+        one (201 and the job's status: ``patches.answer_sync_over_budget``)."""
         try:
             self._refuse_callbacks(subscriber)
             self._refuse_costly_sync(process_id, data_dict, execution_mode)
@@ -247,54 +243,6 @@ class OcsgeManager(BaseManager):
 
     def __repr__(self) -> str:
         return f"<OcsgeManager> {self.settings.executor} {self.settings.connection}"
-
-
-def answer_dismissed_results() -> None:
-    """``GET /jobs/{id}/results`` of a dismissed job: 404 saying so, where pygeoapi 0.24 answers 500.
-
-    pygeoapi handles running, accepted and failed jobs itself and treats any other missing result as a server
-    fault; a dismissed job's result was deleted on purpose.
-    """
-    original = processes_api.get_job_result
-
-    @functools.wraps(original)
-    def get_job_result(api, request, job_id: str):
-        try:
-            dismissed = api.manager.get_job(job_id)["status"] == JobStatus.dismissed.value
-        except JobNotFoundError:
-            dismissed = False  # pygeoapi answers 404 NoSuchJob
-        if dismissed:
-            headers = request.get_response_headers(**api.api_headers)
-            return api.get_exception(
-                HTTPStatus.NOT_FOUND,
-                headers,
-                request.format,
-                "NoSuchJob",
-                f"job {job_id} was dismissed: its result was deleted",
-            )
-        return original(api, request, job_id)
-
-    processes_api.get_job_result = get_job_result
-
-
-def answer_sync_over_budget() -> None:
-    """A sync execution still running at the end of the budget: 201 Created, ``Location: /jobs/{id}`` and the job's
-    status document, as OGC API – Processes answers an async execution; the job carries on and its result stays at
-    ``/jobs/{id}/results``. (pygeoapi 0.24 would answer the empty result of a sync execution.)"""
-    original = processes_api.execute_process
-
-    @functools.wraps(original)
-    def execute_process(api, request, process_id: str):
-        headers, status, content = original(api, request, process_id)
-        asked_async = headers.get("Preference-Applied") == RequestedProcessExecutionMode.respond_async.value
-        if status != HTTPStatus.CREATED or asked_async or "Location" not in headers:
-            return headers, status, content
-        job_id = headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-        job = api.manager.get_job(job_id)
-        headers["Content-Type"] = "application/json"
-        return headers, status, to_json(status_document(job, api.base_url), api.pretty_print)
-
-    processes_api.execute_process = execute_process
 
 
 # Any: job and status documents are pygeoapi's JSON

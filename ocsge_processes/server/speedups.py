@@ -1,4 +1,4 @@
-"""Three functions of pygeoapi 0.24's items handler, replaced in the module that calls them.
+"""Three functions of pygeoapi 0.24's items handler, our replacements (``patches.apply`` puts them in its place).
 
 Profiling a 1 000-feature page (docs/benchmarks.md) found pygeoapi building new pyproj CRSs and Transformers for
 every bbox (about 12 ms) and every filter geometry (10–12 ms), and spending about 28 ms in ``json.dumps``. Its bbox
@@ -12,15 +12,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+from typing import Any, overload
 
 import orjson
 import pyproj
 import shapely
-from pygeoapi.api import itemtypes
 from pygeoapi.crs import _inplace_replace_geometry_filter_name, get_crs
 from pygeoapi.util import json_serial
 from pygeofilter import ast, values
 from pyproj.exceptions import CRSError
+from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidInputError
 from ..stores import queryshape
@@ -33,7 +34,7 @@ def _crs(uri: str) -> pyproj.CRS:
     return get_crs(uri)
 
 
-def transform_bbox(bbox: list, from_crs: str, to_crs: str, always_xy: bool = False) -> shapely.Geometry | None:
+def transform_bbox(bbox: list[float], from_crs: str, to_crs: str, always_xy: bool = False) -> BaseGeometry | None:
     """The bbox's true shape in the storage CRS, where pygeoapi transforms only its two corners: a polygon whose
     densified edges follow the bbox's edges in its own CRS (queryshape), or None when it covers every place the
     storage CRS holds data (no spatial condition is needed). The provider passes it on to the store."""
@@ -71,6 +72,18 @@ def modify_pygeofilter(
     return tree
 
 
+@overload
+def _with_shapes(node: ast.Node, source: pyproj.CRS, storage: pyproj.CRS) -> ast.Node: ...
+@overload
+def _with_shapes(
+    node: values.Geometry | values.Envelope, source: pyproj.CRS, storage: pyproj.CRS
+) -> values.Geometry: ...
+@overload
+def _with_shapes(
+    node: ast.Node | values.Geometry | values.Envelope, source: pyproj.CRS, storage: pyproj.CRS
+) -> ast.Node | values.Geometry: ...
+@overload
+def _with_shapes(node: object, source: pyproj.CRS, storage: pyproj.CRS) -> object: ...
 def _with_shapes(node: object, source: pyproj.CRS, storage: pyproj.CRS) -> object:
     """A copy of ``node`` whose geometry literals (and envelopes, and BBOX predicates) are in ``storage``."""
     if isinstance(node, list):
@@ -84,8 +97,8 @@ def _with_shapes(node: object, source: pyproj.CRS, storage: pyproj.CRS) -> objec
     if isinstance(node, ast.BBox):
         box = shapely.box(node.minx, node.miny, node.maxx, node.maxy)
         node = ast.GeometryIntersects(node.lhs, _literal(box, _crs(node.crs) if node.crs else source, storage))
-    if type(node) in SPATIAL_OPS:
-        lhs, rhs = (_with_shapes(side, source, storage) for side in (node.lhs, node.rhs))
+    if isinstance(node, ast.SpatialComparisonPredicate) and type(node) in SPATIAL_OPS:
+        lhs, rhs = _with_shapes(node.lhs, source, storage), _with_shapes(node.rhs, source, storage)
         if any(
             isinstance(side, values.Geometry)
             and not side.geometry.get("coordinates")
@@ -103,21 +116,15 @@ def _with_shapes(node: object, source: pyproj.CRS, storage: pyproj.CRS) -> objec
     return copy.deepcopy(node)
 
 
-def _literal(geometry: shapely.Geometry, source: pyproj.CRS, storage: pyproj.CRS) -> values.Geometry:
+def _literal(geometry: BaseGeometry, source: pyproj.CRS, storage: pyproj.CRS) -> values.Geometry:
     authority, code = storage.to_authority()
     mapped = shapely.geometry.mapping(queryshape.to_storage(geometry, source, storage))
     return values.Geometry({**mapped, "crs": {"properties": {"name": f"urn:ogc:def:crs:{authority}::{code}"}}})
 
 
-def to_json(dict_: dict, pretty: bool = False) -> str:
+# Any: a response document is free-form JSON.
+def to_json(dict_: dict[str, Any], pretty: bool = False) -> str:
     """pygeoapi's ``to_json`` (same escaping of < and >) on orjson."""
     option = orjson.OPT_INDENT_2 if pretty else 0
     text = orjson.dumps(dict_, default=json_serial, option=option | orjson.OPT_NON_STR_KEYS).decode("utf-8")
     return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
-def install() -> None:
-    """Use our equivalents in pygeoapi's items handler."""
-    itemtypes.transform_bbox = transform_bbox
-    itemtypes.modify_pygeofilter = modify_pygeofilter
-    itemtypes.to_json = to_json
