@@ -186,7 +186,7 @@ PROCESS_METADATA: dict[str, Any] = {
         },
     },
     "outputs": describe_outputs(OUTPUTS),
-    "example": {"inputs": {"territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018]}},
+    "example": {"inputs": {"territoire": {"communes": ["33009"]}, "millesimes": [2021, 2024]}},
 }
 
 
