@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import io
 import re
+import subprocess
 import tokenize
 import tomllib
 from collections.abc import Iterator
@@ -159,6 +160,27 @@ def test_mypy_configuration_is_strict_and_silences_no_error() -> None:
         silencing = {"ignore_errors", "disable_error_code", "ignore_missing_imports"} & set(section)
         assert not silencing, f"{sorted(silencing)} in [tool.mypy]: fix the types instead"
         assert section.get("strict", True) is not False
+
+
+def _make_dry_run(target: str) -> list[str]:
+    """The commands ``make target`` would run, in order (``make -n`` runs nothing)."""
+    done = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.splitlines()
+
+
+def test_make_test_runs_every_guard_rail_before_the_suite() -> None:
+    commands = _make_dry_run("test")
+    rails = ["ruff check .", "ruff format --check .", "/mypy", "lint-imports"]
+    where = [next((n for n, c in enumerate(commands) if c.rstrip().endswith(rail)), None) for rail in rails]
+    suite = next(n for n, c in enumerate(commands) if "-m pytest" in c)
+    assert None not in where, f"make test does not run all of {rails}: {commands}"
+    assert all(n < suite for n in where if n is not None), f"guard rails must run before the suite: {commands}"
+    assert "not slow" not in commands[suite], "CI (make test) runs the slow tests too"
+
+
+def test_make_test_fast_leaves_the_slow_tests_out() -> None:
+    (suite,) = [c for c in _make_dry_run("test-fast") if "-m pytest" in c]
+    assert '-m "not slow"' in suite
 
 
 # The checkers above, on code written to break each rule: each rule can fail.
