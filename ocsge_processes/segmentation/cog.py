@@ -41,25 +41,26 @@ def cog_writer(
     """
     path = Path(path)
     partial = path.with_name(path.name + ".partial.tif")
-    profile = {
-        "driver": "GTiff",
-        "width": grid.width,
-        "height": grid.height,
-        "count": count,
-        "dtype": "uint8",
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "nodata": nodata,
-        "tiled": True,
-        "blockxsize": BLOCK,
-        "blockysize": BLOCK,
-        "BIGTIFF": "IF_SAFER",
-    }
     try:
-        with rasterio.open(partial, "w", **profile) as dataset:
+        with rasterio.open(
+            partial,
+            "w",
+            driver="GTiff",
+            width=grid.width,
+            height=grid.height,
+            count=count,
+            dtype="uint8",
+            crs=grid.crs,
+            transform=grid.transform,
+            nodata=nodata,
+            tiled=True,
+            blockxsize=BLOCK,
+            blockysize=BLOCK,
+            BIGTIFF="IF_SAFER",
+        ) as dataset:
             if colormap:
-                dataset.write_colormap(1, colormap)
-            dataset.update_tags(**(tags or {}))
+                dataset.write_colormap(1, dict(colormap))
+            dataset.update_tags(0, None, **(tags or {}))  # dataset tags (band 0, default namespace)
             for band, description in enumerate(descriptions, start=1):
                 dataset.set_band_description(band, description)
             yield dataset

@@ -9,8 +9,10 @@ left as they fall.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +48,12 @@ class Points:
 def read_points(paths: list[Path]) -> Points:
     """Points of one or several LAS/LAZ files."""
     import laspy
+    from laspy.lib import read_las  # laspy.read, imported from where it is defined (laspy has no __all__)
 
     parts = []
     for path in paths:
         try:
-            las = laspy.read(path)
+            las = read_las(path)
         except (OSError, laspy.errors.LaspyException) as err:
             raise InvalidInputError(f"{path}: not a readable LAS/LAZ file ({err})") from None
         parts.append((np.asarray(las.x), np.asarray(las.y), np.asarray(las.z), np.asarray(las.classification)))
@@ -63,8 +66,9 @@ def labels_and_elevation(
     points: Points, transform: Affine, shape: tuple[int, int], red: np.ndarray, nir: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Label and 8-bit nDSM rasters of ``shape`` on ``transform`` (NO_LABEL / 0 where no point falls)."""
-    rows, cols = rowcol(transform, points.x, points.y)
-    rows, cols = np.asarray(rows), np.asarray(cols)
+    xs, ys = points.x, points.y
+    found_rows, found_cols = rowcol(transform, xs, ys)  # type: ignore[arg-type]  # vectorised: stubs say float or list
+    rows, cols = np.asarray(found_rows), np.asarray(found_cols)
     inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
     if not inside.any():
         raise InvalidInputError("no LiDAR point falls on the image: check that both are in the same place and CRS")
@@ -126,8 +130,8 @@ def _fill(grid: np.ndarray) -> np.ndarray:
         known = np.isfinite(grid)
         if not known.any():
             break
-        total = sum(_neighbours(np.where(known, grid, 0.0), 0.0))
-        count = sum(_neighbours(known.astype(float), 0.0))
+        total = reduce(operator.add, _neighbours(np.where(known, grid, 0.0), 0.0))
+        count = reduce(operator.add, _neighbours(known.astype(float), 0.0))
         grow = ~known & (count > 0)
         grid[grow] = total[grow] / count[grow]
     return grid
@@ -145,4 +149,5 @@ def _neighbours(grid: np.ndarray, outside: float) -> Iterator[np.ndarray]:
 
 def _ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
     red, nir = red.astype(float), nir.astype(float)
-    return np.divide(nir - red, nir + red, out=np.zeros_like(red), where=(nir + red) > 0)
+    ndvi: np.ndarray = np.divide(nir - red, nir + red, out=np.zeros_like(red), where=(nir + red) > 0)
+    return ndvi

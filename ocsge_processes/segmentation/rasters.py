@@ -16,6 +16,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 import rasterio
 from rasterio.errors import RasterioError
@@ -28,9 +29,21 @@ CLIENT_DRIVERS = ("GTiff",)
 WMS_DRIVERS = ("GTiff", "PNG", "JPEG", "JP2OpenJPEG")
 #: Drivers for files on the server (``path`` inputs, the command line): mosaics (VRT) allowed too.
 SERVER_DRIVERS = ("GTiff", "VRT", "PNG", "JPEG", "JP2OpenJPEG")
+
+
+class GdalSettings(TypedDict):
+    """The GDAL configuration options set while a raster is open (typed, so that they pass as ``Env`` keywords)."""
+
+    CPL_VSIL_CURL_ALLOWED_FILENAME: str
+    CPL_VSIL_CURL_ALLOWED_EXTENSIONS: str
+    GDAL_DISABLE_READDIR_ON_OPEN: str
+    GDAL_VRT_ENABLE_PYTHON: str
+    GDAL_VRT_ENABLE_RAWRASTERBAND: str
+
+
 #: GDAL settings while such a raster is open: no network (no /vsicurl/ name is allowed), no sidecar files
 #: discovered by listing the folder, no Python or raw-file VRT bands.
-CLOSED_GDAL = {
+CLOSED_GDAL: GdalSettings = {
     "CPL_VSIL_CURL_ALLOWED_FILENAME": "/vsicurl/ocsge-network-access-is-closed",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".ocsge-network-access-is-closed",
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,6 +20,10 @@ from ..resources import config_dir
 
 #: Input bands the band assembly knows: red, green, blue, near infrared, elevation (nDSM / 0.2 m, 8-bit).
 BANDS = ("R", "G", "B", "NIR", "E")
+
+
+#: A mapping parsed from YAML, before validation: any of its values may be anything (each reader checks its own).
+_Yaml = dict[str, Any]
 
 
 class RegistryError(OcsgeError, ValueError):
@@ -86,7 +91,7 @@ def load_models(path: Path) -> dict[str, ModelSpec]:
     return {name: _model(path, name, entry or {}, class_sets) for name, entry in (document.get("models") or {}).items()}
 
 
-def _class_set(path: Path, name: str, entries: list[dict]) -> tuple[ModelClass, ...]:
+def _class_set(path: Path, name: str, entries: list[_Yaml]) -> tuple[ModelClass, ...]:
     leaves = set(couverture().leaves())
     classes = []
     for entry in entries or []:
@@ -112,19 +117,31 @@ def _class_set(path: Path, name: str, entries: list[dict]) -> tuple[ModelClass, 
     return tuple(classes)
 
 
-def _model(path: Path, name: str, entry: dict, class_sets: dict[str, tuple[ModelClass, ...]]) -> ModelSpec:
+def _model(path: Path, name: str, entry: _Yaml, class_sets: dict[str, tuple[ModelClass, ...]]) -> ModelSpec:
     def need(key: str) -> object:
         if entry.get(key) is None:
             raise RegistryError(f"{path}: model {name} has no {key!r}")
         return entry[key]
 
-    bands = tuple(str(band) for band in need("bands"))
+    def listed(key: str, value: object) -> list[object]:
+        if not isinstance(value, list):
+            raise RegistryError(f"{path}: model {name}: {key} must be a list, not {value!r}")
+        return value
+
+    def numbers[N: (int, float)](key: str, value: object, kind: type[N]) -> tuple[N, ...]:
+        items = listed(key, value)
+        found = tuple(kind(item) for item in items if isinstance(item, int | float) and not isinstance(item, bool))
+        if len(found) != len(items):
+            raise RegistryError(f"{path}: model {name}: {key} must be a list of numbers, not {value!r}")
+        return found
+
+    bands = tuple(str(band) for band in listed("bands", need("bands")))
     unknown = [band for band in bands if band not in BANDS]
     if unknown or len(set(bands)) != len(bands):
         raise RegistryError(
             f"{path}: model {name}: bands {list(bands)} must be distinct names among {', '.join(BANDS)}"
         )
-    mean, std = tuple(map(float, need("mean"))), tuple(map(float, need("std")))
+    mean, std = numbers("mean", need("mean"), float), numbers("std", need("std"), float)
     if len(mean) != len(bands) or len(std) != len(bands) or min(std) <= 0:
         raise RegistryError(
             f"{path}: model {name}: mean and std need one value per band ({len(bands)}), "
@@ -136,7 +153,7 @@ def _model(path: Path, name: str, entry: dict, class_sets: dict[str, tuple[Model
             f"{path}: model {name}: unknown class set {set_name!r}; expected one of {', '.join(class_sets)}"
         )
     classes = class_sets[set_name]
-    masked = frozenset(int(code) for code in entry.get("masked") or [])
+    masked = frozenset(numbers("masked", entry.get("masked") or [], int))
     codes = {klass.code for klass in classes}
     if not masked <= codes or masked == codes:
         raise RegistryError(
