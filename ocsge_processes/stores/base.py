@@ -32,7 +32,8 @@ DEFAULT_COUNT_CAP = 10_000
 Box = tuple[float, float, float, float]
 #: A GeoJSON object (feature or geometry): free-form JSON, values of any JSON type.
 GeoJSON = dict[str, Any]
-#: One row as a database driver returns it: the store key or field values then, often, geometry bytes.
+#: One row as a database driver returns it: the store key or field values then, often, geometry bytes. Any: the
+#: column types vary per query (the SQL that selects them fixes them), which a tuple type cannot follow.
 Row = tuple[Any, ...]
 #: The sort values then the store key of one feature: where keyset paging resumes.
 SortKey = tuple[object, ...]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from ..parallel import threaded
 
@@ -26,13 +27,13 @@ def wkb_offset(blob: bytes) -> int:
     return 8 + _ENVELOPE_BYTES[indicator]
 
 
-def decode(blobs: Sequence[bytes | None]) -> np.ndarray:
+def decode(blobs: Sequence[bytes | None]) -> NDArray[np.object_]:
     """Shapely geometries of GeoPackage blobs (None stays None)."""
     wkbs = np.array([None if b is None else memoryview(b)[wkb_offset(b) :].tobytes() for b in blobs], dtype=object)
     return threaded(shapely.from_wkb, wkbs)
 
 
-def encode(geoms: np.ndarray, srs_id: int) -> list[bytes]:
+def encode(geoms: NDArray[np.object_], srs_id: int) -> list[bytes]:
     """GeoPackage blobs with an xy envelope, so that other readers can use the header without parsing WKB."""
     wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
     bounds = shapely.bounds(geoms)

@@ -11,7 +11,7 @@ import functools
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import geopandas as gpd
 import numpy as np
@@ -42,8 +42,8 @@ from .base import (
 from .cql2 import Dialect, translate
 from .timeout import QueryTimeoutError, query_timeout
 
-#: A pooled connection; rows come back as tuples of Python values (what psycopg's default row factory makes).
-Connection = psycopg.Connection[tuple[Any, ...]]
+#: A pooled connection; rows come back as tuples (psycopg's default row factory).
+Connection = psycopg.Connection[Row]
 
 SCHEMA = "ocsge"
 _SQL_TYPES = {"string": "text", "integer": "bigint", "number": "double precision", "boolean": "boolean"}
@@ -72,7 +72,7 @@ def _pool(url: str, timeout_ms: int = 0) -> ConnectionPool[Connection]:
     The limit is PostgreSQL's ``statement_timeout``, set once per connection (0: none).
     """
     with _pool_lock:
-        kwargs: dict[str, Any] = {"autocommit": True, "options": f"-c statement_timeout={timeout_ms}"}
+        kwargs: dict[str, object] = {"autocommit": True, "options": f"-c statement_timeout={timeout_ms}"}
         pool: ConnectionPool[Connection] = ConnectionPool(
             url, min_size=1, max_size=POOL_SIZE, kwargs=kwargs, open=False
         )
@@ -186,12 +186,11 @@ class PostgisStore(FeatureStore):
     def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list[object]:
         condition, params = _where(layer, epsg, FeatureQuery(where=where))
         column = quote(base.layer_field(layer, field))
-        with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT DISTINCT {column} FROM {_qualified(layer, epsg)} "
-                f"WHERE {condition} AND {column} IS NOT NULL ORDER BY 1",
-                params,
-            ).fetchall()
+        rows = self._fetch(
+            f"SELECT DISTINCT {column} FROM {_qualified(layer, epsg)} WHERE {condition} AND {column} IS NOT NULL "
+            "ORDER BY 1",
+            params,
+        )
         return [row[0] for row in rows]
 
     def read_frame(
@@ -206,22 +205,19 @@ class PostgisStore(FeatureStore):
 
     def _feature_rows(self, layer: Layer, epsg: int, condition: str, params: list[object]) -> list[Row]:
         """The store key, every field and the WKB of the rows meeting ``condition`` (with any ORDER BY, LIMIT)."""
+        columns = ", ".join(["fid", *map(quote, layer.fields), "ST_AsBinary(geom)"])
+        return self._fetch(f"SELECT {columns} FROM {_qualified(layer, epsg)} WHERE {condition}", params)
+
+    def _fetch(self, sql: str, params: list[object]) -> list[Row]:
+        """All the rows of one query, on a pooled connection given back before they are used."""
         with self._conn() as conn:
-            return conn.execute(
-                f"SELECT fid, {', '.join(quote(n) for n in layer.fields)}, ST_AsBinary(geom) FROM "
-                f"{_qualified(layer, epsg)} WHERE {condition}",
-                params,
-            ).fetchall()
+            return conn.execute(sql, params).fetchall()
 
     def tile_rows(self, layer: Layer, epsg: int, request: TileRequest) -> TileRows:
         """Through the GiST index; the fields of a tile only."""
         where, params = _tile_where(epsg, request)
-        with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT {', '.join(f't.{quote(n)}' for n in request.fields)}, ST_AsBinary(t.geom) "
-                f"FROM {_qualified(layer, epsg)} t WHERE {where} ORDER BY t.fid",
-                params,
-            ).fetchall()
+        columns = ", ".join([*(f"t.{quote(n)}" for n in request.fields), "ST_AsBinary(t.geom)"])
+        rows = self._fetch(f"SELECT {columns} FROM {_qualified(layer, epsg)} t WHERE {where} ORDER BY t.fid", params)
         return TileRows([row[:-1] for row in rows], _decode([row[-1] for row in rows]))
 
     def tile(self, layer: Layer, epsg: int, request: TileRequest, encode: TileEncoder) -> bytes:

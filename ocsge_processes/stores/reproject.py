@@ -7,6 +7,7 @@ import functools
 import numpy as np
 import pyproj
 import shapely
+from numpy.typing import NDArray
 
 
 @functools.lru_cache(maxsize=64)
@@ -15,13 +16,13 @@ def transformer(source_epsg: int, target_wkt: str) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(pyproj.CRS.from_epsg(source_epsg), pyproj.CRS.from_wkt(target_wkt))
 
 
-def reproject(geoms: np.ndarray, source_epsg: int, target: pyproj.CRS | None) -> np.ndarray:
+def reproject(geoms: NDArray[np.object_], source_epsg: int, target: pyproj.CRS | None) -> NDArray[np.object_]:
     """``geoms`` from ``source_epsg`` to ``target`` in one vectorised call (unchanged when target is None)."""
     if target is None or target == pyproj.CRS.from_epsg(source_epsg):
         return geoms
     tr = transformer(source_epsg, target.to_wkt())
 
-    def apply(coords: np.ndarray) -> np.ndarray:
+    def apply(coords: NDArray[np.float64]) -> NDArray[np.float64]:
         x, y = tr.transform(coords[:, 0], coords[:, 1])
         return np.column_stack([x, y])
 

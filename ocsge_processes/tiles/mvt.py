@@ -26,6 +26,13 @@ POINT, LINESTRING, POLYGON = 1, 2, 3
 MOVE_TO, LINE_TO, CLOSE_PATH = 1, 2, 7
 _TYPES = {0: POINT, 1: LINESTRING, 2: POLYGON}  # by topological dimension
 
+#: Shapely geometries (or None) in a numpy object array.
+Geometries = NDArray[np.object_]
+#: Positions in another array (which feature a part, ring or vertex belongs to).
+Indices = NDArray[np.int64]
+#: Rows of (x, y).
+Points = NDArray[np.float64]
+
 
 def encode_layer(
     name: str,
@@ -76,12 +83,12 @@ def encode_layer(
 
 
 def tile_geometries(
-    geoms: np.ndarray,
+    geoms: Geometries,
     bounds: tuple[float, float, float, float],
     tolerance: float,
     extent: int = EXTENT,
     buffer: int = BUFFER,
-) -> np.ndarray:
+) -> Geometries:
     """Geometries on the integer tile grid (y down), clipped, simplified, valid and oriented; None where dropped.
 
     Clipping comes first: simplifying a whole large polygon for the few metres of it inside a tile can shrink that
@@ -105,7 +112,7 @@ def tile_geometries(
     return shapely.orient_polygons(geoms, exterior_cw=False)
 
 
-def _snap(geoms: np.ndarray) -> np.ndarray:
+def _snap(geoms: Geometries) -> Geometries:
     """Rounded geometries made valid as ST_AsMVTGeom (wagyu) does: snap-rounding with hot pixels, so that a spike
     whose edge passes within half a unit of a vertex collapses there, as in PostGIS.
 
@@ -126,7 +133,7 @@ def _snap(geoms: np.ndarray) -> np.ndarray:
     return geoms
 
 
-def _spiked(geoms: np.ndarray) -> np.ndarray:
+def _spiked(geoms: Geometries) -> NDArray[np.bool_]:
     """Whether a polygon has a ring vertex closer than half a unit to an edge that ends at its neighbour's
     neighbour, i.e. a spike or a fold that snap-rounding would collapse (repeated vertices do not count)."""
     parts, owner = shapely.get_parts(geoms, return_index=True)
@@ -152,7 +159,7 @@ def _spiked(geoms: np.ndarray) -> np.ndarray:
     return spiked
 
 
-def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _segment_distance(p: Points, a: Points, b: Points) -> NDArray[np.float64]:
     """Distance from each point ``p`` to the segment ``a``–``b`` (rows of (x, y))."""
     ab, ap = b - a, p - a
     length2 = np.einsum("ij,ij->i", ab, ab)
@@ -173,7 +180,7 @@ def _snap_one(geom: shapely.Geometry) -> shapely.Geometry:
         return shapely.set_precision(shapely.make_valid(geom, method="structure"), 1.0)
 
 
-def _geometry_streams(geoms: np.ndarray) -> tuple[list[bytes], list[int]]:
+def _geometry_streams(geoms: Geometries) -> tuple[list[bytes], list[int]]:
     """The packed command stream of each geometry, and its MVT type (that of its highest-dimension parts)."""
     dims = shapely.get_dimensions(geoms)
     parts, owner = shapely.get_parts(geoms, return_index=True)
@@ -194,8 +201,8 @@ def _geometry_streams(geoms: np.ndarray) -> tuple[list[bytes], list[int]]:
 
 
 def _paths(
-    parts: np.ndarray, owner: np.ndarray, kind: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    parts: Geometries, owner: Indices, kind: NDArray[np.int32]
+) -> tuple[Indices, NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.bool_]]:
     """Every path to draw, grouped by feature: its feature, the concatenated integer vertices, the vertex count
     of each path, whether it is a ring (closing vertex dropped, ClosePath added) and whether it is a point group
     (all the points of a feature go in one MoveTo). ``parts`` are single geometries of dimension ``kind``."""
@@ -224,8 +231,12 @@ def _paths(
 
 
 def _commands(
-    path_owner: np.ndarray, coords: np.ndarray, counts: np.ndarray, closed: np.ndarray, grouped: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    path_owner: Indices,
+    coords: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    closed: NDArray[np.bool_],
+    grouped: NDArray[np.bool_],
+) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
     """The command integers of all paths and where each path starts in them.
 
     A path is MoveTo(1) x y, LineTo(n-1) dx dy..., then ClosePath for rings; a point group is MoveTo(n) dx dy...

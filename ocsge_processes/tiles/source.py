@@ -69,6 +69,8 @@ def store_tile(
     return store.tile(layer, epsg, request, encode)
 
 
+# The tile's address (store, layer, CRS, z/x/y, equals) is the parameter list of store_tile again: the server asks
+# both for the same request, the count first to decide where the build runs.
 def tile_feature_count(
     store: FeatureStore,
     layer: Layer,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import geopandas as gpd
 import psycopg
 import pyproj
 import pytest
@@ -15,18 +14,6 @@ from ocsge_processes.filters import parse_filter
 from ocsge_processes.layers import COMMUNES, DIFFERENCE
 from ocsge_processes.stores import FeatureQuery, open_store
 from ocsge_processes.stores.gpkg import GpkgStore
-
-from ..conftest import SYBARVAL
-
-
-@pytest.fixture(scope="module")
-def communes() -> gpd.GeoDataFrame:
-    raw = gpd.read_file(SYBARVAL, layer="communes_sybarval")
-    return gpd.GeoDataFrame(
-        {"code_insee": raw.CODE_INSEE, "nom": raw.NOM, "departement": "33", "epci": raw._SIREN_EPC.astype(str)},
-        geometry=raw.geometry,
-        crs=2154,
-    )
 
 
 @pytest.fixture(params=["gpkg", "postgis"])

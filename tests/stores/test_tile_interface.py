@@ -21,23 +21,13 @@ from ocsge_processes.tiles.decode import decode
 from ocsge_processes.tiles.matrix import BUFFER, EXTENT, simplify_tolerance, tile_query_bbox
 
 from .. import services
-from ..conftest import ROOT, SYBARVAL
+from ..conftest import ROOT
 
 #: Zoom 11 tile over the Bassin d'Arcachon (lon -1.16, lat 44.65): about 20 km a side, several communes.
 Z, X, Y = 11, 1017, 739
 #: Both spatial indexes (the GeoPackage R-tree, PostGIS's GiST) keep boxes as 32-bit floats rounded outward: at
 #: Lambert-93 magnitudes (6.4e6 m) one float32 step is half a metre, so a candidate may lie up to that far out.
 INDEX_SLACK_M = 1.0
-
-
-@pytest.fixture(scope="module")
-def communes() -> gpd.GeoDataFrame:
-    raw = gpd.read_file(SYBARVAL, layer="communes_sybarval")
-    return gpd.GeoDataFrame(
-        {"code_insee": raw.CODE_INSEE, "nom": raw.NOM, "departement": "33", "epci": raw._SIREN_EPC.astype(str)},
-        geometry=raw.geometry,
-        crs=2154,
-    )
 
 
 @pytest.fixture(scope="module")
