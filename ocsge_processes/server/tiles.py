@@ -78,11 +78,7 @@ class OcsgeTileProvider(BaseMVTProvider):
         return [_WEB_MERCATOR]
 
     def get_tiles_service(
-        self,
-        baseurl: str | None = None,
-        servicepath: str | None = None,
-        dirpath: str | None = None,
-        tile_type: str | None = None,
+        self, baseurl: str | None = None, servicepath: str | None = None, **kwargs: object
     ) -> dict[str, list[dict[str, str]]]:
         """Links of the tilesets list: pygeoapi gives the tile URL template as ``servicepath``."""
         self._service_url = servicepath
