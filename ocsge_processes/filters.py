@@ -12,6 +12,7 @@ Used by the request guard (every GET and POST filter) and as pygeoapi's parser.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import shapely
 from pygeofilter import ast, values
@@ -19,6 +20,7 @@ from pygeofilter.parsers.cql2_json import parse as parse_json_ast
 
 from .cql2_text import box_literal, parse_text
 from .errors import InvalidInputError
+from .jsondepth import json_depth
 
 TEXT, JSON = "cql2-text", "cql2-json"
 
@@ -37,7 +39,8 @@ MAX_FILTER_BRACKETS = 64
 MAX_FILTER_VERTICES = 20_000
 
 
-def parse_filter(source: str | dict, lang: str | None = None) -> ast.Node:
+# Any: a CQL2 JSON filter as decoded from a request, free-form until it is read here
+def parse_filter(source: str | dict[str, Any], lang: str | None = None) -> ast.Node:
     """The AST of a CQL2 filter; ``lang`` defaults to JSON for a dict or text starting with '{', else text."""
     if lang not in (None, TEXT, JSON, "cql-text", "cql-json"):
         raise InvalidInputError(f"unknown filter-lang {lang!r}; expected {TEXT} or {JSON}")
@@ -116,32 +119,10 @@ def _text_nesting(text: str) -> int:
     return deepest
 
 
-def _json_nesting(text: str) -> int:
-    """Deepest '[' / '{' nesting of a JSON text, strings (and their escapes) skipped."""
-    deepest = depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
 def _document_nesting(document: object) -> int:
     """Deepest list / object nesting of an already decoded JSON document, without recursion."""
     deepest = 0
-    stack = [(document, 0)]
+    stack: list[tuple[object, int]] = [(document, 0)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, (dict, list)):
@@ -150,9 +131,10 @@ def _document_nesting(document: object) -> int:
     return deepest
 
 
-def _parse_json(source: str | dict) -> ast.Node:
+def _parse_json(source: str | dict[str, Any]) -> ast.Node:
+    document: object
     if isinstance(source, str):
-        _check_brackets(_json_nesting(source), "brackets")
+        _check_brackets(json_depth(source), "brackets")
         try:
             document = json.loads(source)
         except json.JSONDecodeError as err:
@@ -160,10 +142,24 @@ def _parse_json(source: str | dict) -> ast.Node:
     else:
         _check_brackets(_document_nesting(source), "brackets")
         document = source
+    standard = _standard_to_pygeofilter(document)
+    if isinstance(standard, bool):  # the whole filter is true or false: the text parser's TRUE / FALSE
+        return ast.Include(not standard)
     try:
-        return parse_json_ast(_standard_to_pygeofilter(document))
+        node = parse_json_ast(standard) if isinstance(standard, dict) else None
     except (KeyError, IndexError, ValueError, TypeError, AttributeError) as err:
         raise InvalidInputError(f"malformed CQL2 JSON filter: {type(err).__name__} {err}") from None
+    if not isinstance(node, ast.Node):  # a literal: a number, a list, a bbox or a date is no condition
+        raise InvalidInputError(
+            'malformed CQL2 JSON filter: expected a condition (an object with "op" and "args") or true / false, '
+            f"got {_shown(document)}"
+        )
+    return node
+
+
+def _shown(document: object) -> str:
+    text = json.dumps(document, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else f"{text[:60]}…"
 
 
 def _standard_to_pygeofilter(node: object) -> object:

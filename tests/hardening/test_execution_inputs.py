@@ -49,11 +49,12 @@ def _nested(depth: int, inner: object, kind: str) -> object:
 
 @pytest.mark.parametrize("kind", ["list", "object"])
 def test_deep_nesting_is_refused_with_the_limit(server: str, kind: str) -> None:
-    """1000 levels once made the guard's recursive reader fail (a bare 500); the scan does not recurse."""
+    """1000 levels once made the guard's recursive reader fail (a bare 500); the scan does not recurse, and says
+    how deep the request goes: the document, ``inputs``, ``territoire`` and the 1000 levels inside it."""
     text = json.dumps({"inputs": {"territoire": _nested(1, 0, kind), "millesimes": [2021]}})
     deep = text.replace("0", json.dumps(_nested(1000, 0, kind)), 1)
     assert deep.count("[" if kind == "list" else "{") > 1000
-    _refused(_post(server, deep.encode()), f"more than {MAX_DEPTH} levels")
+    _refused(_post(server, deep.encode()), f"{3 + 1000} levels deep; the limit is {MAX_DEPTH}")
 
 
 def test_nesting_within_the_limit_reaches_the_schema_checks(server: str) -> None:
