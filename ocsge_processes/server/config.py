@@ -25,18 +25,17 @@ from .providers import FEATURE_PROVIDER, provider_entries
 
 STYLE_TYPE = "application/vnd.mapbox.style+json"
 
-#: pygeoapi's configuration (and our template of it): free-form YAML, pygeoapi's shape, not ours.
-Config = dict[str, Any]
 
-
-def load_template(path: Path) -> Config:
+# Any: the template is free-form YAML in pygeoapi's shape
+def load_template(path: Path) -> dict[str, Any]:
     """The template with ``${VAR:-default}`` replaced from the environment."""
     with path.open(encoding="utf-8") as handle:
-        template: Config = yaml_load(handle)
+        template: dict[str, Any] = yaml_load(handle)
     return template
 
 
-def build_config(template: Config, store_url: str | None = None) -> Config:
+# Any: pygeoapi's configuration, free-form YAML (ours are only the provider entries: providers.ProviderConfig)
+def build_config(template: dict[str, Any], store_url: str | None = None) -> dict[str, Any]:
     """The runtime configuration: ``template`` pointing at ``store_url``, with one collection per layer and
     territory CRS that the store holds.
 
@@ -53,7 +52,7 @@ def build_config(template: Config, store_url: str | None = None) -> Config:
     store = open_store(store_url)
     try:
         tables = set(store.tables())
-        resources: Config = {}
+        resources: dict[str, Any] = {}
         pending = dict(LAYERS)
         for name, resource in config["resources"].items():
             layer = pending.pop(name, None)
@@ -76,17 +75,17 @@ def build_config(template: Config, store_url: str | None = None) -> Config:
 
 
 def _collections(
-    config: Config,
+    config: dict[str, Any],
     store: FeatureStore,
     tables: set[str],
     layer: Layer,
-    resource: Config,
+    resource: dict[str, Any],
     store_url: str,
     tiles: Mapping[str, Any],
-) -> Config:
+) -> dict[str, Any]:
     """The collections of ``layer``: one per territory CRS in which the store holds it, ``resource`` giving their
     texts."""
-    collections: Config = {}
+    collections: dict[str, Any] = {}
     base_url = str(config["server"]["url"]).rstrip("/")
     for territory in territories():
         epsg = territory.epsg
@@ -134,7 +133,7 @@ def generated_millesimes(store: FeatureStore, layer: Layer, epsg: int) -> list[i
     return sorted(years & {millesime(y) for name in held for y in store.distinct(layer, epsg, name)})
 
 
-def _style_links(config: Config, layer: Layer) -> list[dict[str, str]]:
+def _style_links(config: dict[str, Any], layer: Layer) -> list[dict[str, str]]:
     """A ``stylesheet`` link to each MapLibre style drawn from ``layer``'s tiles (served by the web pages)."""
     base_url = str(config["server"]["url"]).rstrip("/")
     links = []
@@ -152,7 +151,8 @@ def _style_links(config: Config, layer: Layer) -> list[dict[str, str]]:
     return links
 
 
-def write_config(config: Config, path: Path) -> Path:
+# Any: pygeoapi's configuration, free-form YAML
+def write_config(config: dict[str, Any], path: Path) -> Path:
     """Write a runtime configuration (plain YAML, no anchors)."""
     path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -164,7 +164,8 @@ def write_config(config: Config, path: Path) -> Path:
     return path
 
 
-def write_openapi(config: Config, path: Path) -> Path:
+# Any: pygeoapi's configuration, free-form YAML
+def write_openapi(config: dict[str, Any], path: Path) -> Path:
     """pygeoapi's OpenAPI document for ``config``, with enum lists where pygeoapi copies our field 'values'.
 
     pygeoapi uses a provider's field descriptions as parameter schemas verbatim, and its queryables read the
