@@ -78,7 +78,11 @@ class OcsgeTileProvider(BaseMVTProvider):
         return [_WEB_MERCATOR]
 
     def get_tiles_service(
-        self, baseurl: str | None = None, servicepath: str | None = None, **kwargs: object
+        self,
+        baseurl: str | None = None,
+        servicepath: str | None = None,
+        dirpath: object = None,
+        tile_type: object = None,
     ) -> dict[str, list[dict[str, str]]]:
         """Links of the tilesets list: pygeoapi gives the tile URL template as ``servicepath``."""
         self._service_url = servicepath
