@@ -21,6 +21,7 @@ from ocsge_processes.errors import DeliveryError
 from ocsge_processes.ingest import read_delivery
 from ocsge_processes.ingest.names import crs_token, route_layer
 from ocsge_processes.layers import INTEGER, NUMBER, STRING, Delivery, Layer
+from ocsge_processes.schema import collection_schema
 from ocsge_processes.server.config import build_config, load_template, write_config, write_openapi
 from ocsge_processes.server.providers import FEATURE_PROVIDER, TILE_PROVIDER, our_providers
 from ocsge_processes.stores.gpkg import GpkgStore
@@ -51,6 +52,17 @@ def with_spm(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def with_hedges(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(layers.LAYERS, HEDGES.collection_id, HEDGES)
+    monkeypatch.setitem(layers.FIELD_DESCRIPTIONS, "hauteur_m", "Height of the hedge (m).")
+
+
+def test_every_field_of_every_layer_is_described() -> None:
+    """A field's meaning is its row of FIELD_DESCRIPTIONS, which the JSON Schemas read (a missing one would fail
+    there, at request time)."""
+    missing = {
+        layer.collection_id: sorted(set(layer.fields) - set(layers.FIELD_DESCRIPTIONS))
+        for layer in layers.LAYERS.values()
+    }
+    assert not any(missing.values()), missing
 
 
 def test_published_crs_list_is_the_one_the_template_wrote_by_hand() -> None:
@@ -188,3 +200,9 @@ def test_a_layer_row_routes_ingest_and_makes_its_collection(tmp_path: Path, monk
         (HEDGES.collection_id, TILE_PROVIDER, HEDGES.collection_id),
     ]
     assert resource["providers"][1]["options"]["schemes"] == ["WebMercatorQuad"]  # the template's tile settings
+    schema = collection_schema(HEDGES)
+    assert schema["properties"]["hauteur_m"] == {
+        "title": "hauteur_m",
+        "type": NUMBER,
+        "description": "Height of the hedge (m).",
+    }
