@@ -11,7 +11,10 @@ bounds before parsing (:func:`ocsge_processes.filters.parse_filter`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import NoReturn
 
 import shapely
 from pygeofilter import ast, values
@@ -40,6 +43,11 @@ _COMPARISONS = {
     ">": ast.GreaterThan,
     ">=": ast.GreaterEqual,
 }
+#: What a scalar expression reads as: a property or a function call (nodes), or a literal. pygeofilter's type hints
+#: for the operands of comparisons, LIKE, BETWEEN and spatial and temporal predicates are narrower than what CQL2
+#: allows there and its own parsers put there (dates, geometries, a literal on the left): the calls that pass an
+#: Operand say so, and the translator checks every operand against its field.
+Operand = ast.Node | values.Geometry | values.Interval | date | datetime | str | int | float
 _GEOMETRIES = {"POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON", "GEOMETRYCOLLECTION"}
 
 
@@ -55,7 +63,7 @@ def parse_text(text: str) -> ast.Node:
     return _Parser(text).parse()
 
 
-def balanced(kind: type, items: list) -> object:
+def balanced(kind: Callable[[ast.Node, ast.Node], ast.Node], items: list[ast.Node]) -> ast.Node:
     """``items`` joined by ``kind`` (ast.And or ast.Or) as a balanced tree, so its depth grows as log2 n."""
     while len(items) > 1:
         items = [kind(items[i], items[i + 1]) if i + 1 < len(items) else items[i] for i in range(0, len(items), 2)]
@@ -74,8 +82,10 @@ def _tokens(text: str) -> list[_Token]:
             raise InvalidInputError(
                 f"malformed CQL2 text filter at column {position + 1}: unexpected character {text[position]!r}"
             )
-        if match.lastgroup != "space":
-            tokens.append(_Token(match.lastgroup, match.group(), position))
+        kind = match.lastgroup
+        assert kind is not None, "every alternative of _TOKEN is a named group"
+        if kind != "space":
+            tokens.append(_Token(kind, match.group(), position))
         position = match.end()
     tokens.append(_Token("end", "", len(text)))
     return tokens
@@ -117,7 +127,7 @@ class _Parser:
             self.fail(f"expected {word}")
         self.index += 1
 
-    def fail(self, expected: str) -> None:
+    def fail(self, expected: str) -> NoReturn:
         token = self.token
         found = "the end of the filter" if token.kind == "end" else repr(token.text)
         near = self.text[max(0, token.start - 15) : token.start + 15]
@@ -134,18 +144,20 @@ class _Parser:
         return node
 
     def boolean(self) -> ast.Node:
-        terms = [self.term()]
-        while self.keyword("OR"):
-            self.index += 1
-            terms.append(self.term())
-        return balanced(ast.Or, terms)
+        return self.chain("OR", ast.Or, self.term)
 
     def term(self) -> ast.Node:
-        factors = [self.factor()]
-        while self.keyword("AND"):
+        return self.chain("AND", ast.And, self.factor)
+
+    def chain(
+        self, word: str, kind: Callable[[ast.Node, ast.Node], ast.Node], operand: Callable[[], ast.Node]
+    ) -> ast.Node:
+        """``operand (word operand)*`` as a balanced tree of ``kind``: OR of terms, AND of factors."""
+        operands = [operand()]
+        while self.keyword(word):
             self.index += 1
-            factors.append(self.factor())
-        return balanced(ast.And, factors)
+            operands.append(operand())
+        return balanced(kind, operands)
 
     def factor(self) -> ast.Node:
         if self.keyword("NOT"):
@@ -163,11 +175,11 @@ class _Parser:
         if self.keyword("TRUE", "FALSE", "INCLUDE", "EXCLUDE"):
             return ast.Include(self.take().text.upper() in ("FALSE", "EXCLUDE"))
         if self.keyword(*(name.upper() for name in SPATIAL_PREDICATES_MAP)):
-            cls = SPATIAL_PREDICATES_MAP[self.take().text.lower()]
-            return cls(*self.arguments(2))
+            spatial = SPATIAL_PREDICATES_MAP[self.take().text.lower()]
+            return spatial(*self.arguments(2))  # type: ignore[arg-type]  # pygeofilter's hints too narrow: see Operand
         if self.keyword(*(name.upper() for name in TEMPORAL_PREDICATES_MAP)):
-            cls = TEMPORAL_PREDICATES_MAP[self.take().text.lower()]
-            return cls(*self.arguments(2))
+            temporal = TEMPORAL_PREDICATES_MAP[self.take().text.lower()]
+            return temporal(*self.arguments(2))  # type: ignore[arg-type]  # pygeofilter's hints too narrow: see Operand
         if self.keyword("A_EQUALS", "A_CONTAINS", "A_CONTAINEDBY", "A_OVERLAPS"):
             raise UnsupportedQueryError(
                 f"unsupported CQL2 array function {self.token.text}: the collections have no array properties"
@@ -176,7 +188,7 @@ class _Parser:
             return self.bbox_predicate()
         return self.predicate()
 
-    def arguments(self, count: int) -> list:
+    def arguments(self, count: int) -> list[Operand]:
         self.expect("(", "'(' after the function name")
         found = [self.scalar()]
         for _ in range(count - 1):
@@ -204,22 +216,24 @@ class _Parser:
     def predicate(self) -> ast.Node:
         lhs = self.scalar()
         if self.token.kind == "op" and self.token.text in _COMPARISONS:
-            return _COMPARISONS[self.take().text](lhs, self.scalar())
+            comparison = _COMPARISONS[self.take().text]
+            return comparison(lhs, self.scalar())  # type: ignore[arg-type]  # pygeofilter's hints too narrow: see Operand
         negate = self.keyword("NOT")
         if negate:
             self.index += 1
         if self.keyword("LIKE"):
             self.index += 1
-            return ast.Like(lhs, self.like_pattern(), False, "%", ".", "\\", negate)
+            pattern = self.like_pattern()
+            return ast.Like(lhs, pattern, False, "%", ".", "\\", negate)  # type: ignore[arg-type]  # pygeofilter's hints too narrow: see Operand
         if self.keyword("BETWEEN"):
             self.index += 1
             low = self.scalar()
             self.expect_keyword("AND")
-            return ast.Between(lhs, low, self.scalar(), negate)
+            return ast.Between(lhs, low, self.scalar(), negate)  # type: ignore[arg-type]  # pygeofilter's hints too narrow: see Operand
         if self.keyword("IN"):
             self.index += 1
             self.expect("(", "'(' opening the IN list")
-            items = [self.scalar()]
+            items: list[ast.AstType] = [self.scalar()]
             while self.accept(","):
                 items.append(self.scalar())
             self.expect(")", "')' closing the IN list")
@@ -237,17 +251,18 @@ class _Parser:
             else "expected a comparison (=, <>, <, <=, >, >=, LIKE, BETWEEN, IN, IS NULL)"
         )
 
-    def like_pattern(self) -> object:
+    def like_pattern(self) -> str | ast.Function:
         """A pattern string, or CASEI(pattern) kept as a function the translator reads as case-insensitive."""
         pattern = self.scalar()
-        inner = pattern.arguments[0] if isinstance(pattern, ast.Function) and len(pattern.arguments) == 1 else None
-        if isinstance(pattern, str) or isinstance(inner, str):
+        if isinstance(pattern, str):
+            return pattern
+        if isinstance(pattern, ast.Function) and len(pattern.arguments) == 1 and isinstance(pattern.arguments[0], str):
             return pattern
         raise UnsupportedQueryError(f"LIKE needs a quoted pattern (or CASEI of one), got {pattern!r}")
 
     # -- scalar expressions -------------------------------------------------------------------------------
 
-    def scalar(self) -> object:
+    def scalar(self) -> Operand:
         value = self.operand()
         if self.token.kind == "op" and self.token.text in "+-*/":
             raise UnsupportedQueryError(
@@ -256,7 +271,7 @@ class _Parser:
             )
         return value
 
-    def operand(self) -> object:
+    def operand(self) -> Operand:
         token = self.token
         if token.kind == "string":
             self.index += 1
@@ -292,9 +307,9 @@ class _Parser:
         self.index += 1
         name = "lower" if word == "CASEI" else token.text.lower()
         self.expect("(", "'(' after the function name")
-        arguments = [] if self.accept(")") else None
-        if arguments is None:
-            arguments = [self.scalar()]
+        arguments: list[ast.AstType] = []
+        if not self.accept(")"):
+            arguments.append(self.scalar())
             while self.accept(","):
                 arguments.append(self.scalar())
             self.expect(")", "')' closing the function arguments")
@@ -326,7 +341,7 @@ class _Parser:
         self.expect(")", "')' closing the number list")
         return found
 
-    def instant_text(self) -> object:
+    def instant_text(self) -> date | datetime | None:
         if self.token.kind == "string" and self.token.text == "'..'":
             self.index += 1
             return None
@@ -337,7 +352,7 @@ class _Parser:
             return _instant("DATE" if len(text) == 10 else "TIMESTAMP", text, self)
         self.fail("expected a DATE, a TIMESTAMP or a quoted instant")
 
-    def instant(self, word: str) -> object:
+    def instant(self, word: str) -> date | datetime:
         self.expect("(", f"'(' after {word}")
         if self.token.kind != "string":
             self.fail(f"expected a quoted {word.lower()}")
@@ -375,7 +390,7 @@ class _Parser:
         return values.Geometry(shapely.geometry.mapping(geometry))
 
 
-def box_literal(numbers: list) -> values.Geometry:
+def box_literal(numbers: Sequence[float]) -> values.Geometry:
     """A CQL2 BBOX literal (4 numbers, or 6 with heights) as a polygon, like the JSON ``{"bbox": ...}`` form."""
     if len(numbers) not in (4, 6):
         raise InvalidInputError(f"a BBOX has 4 or 6 numbers, got {len(numbers)}")
@@ -384,7 +399,7 @@ def box_literal(numbers: list) -> values.Geometry:
     return values.Geometry({"type": "Polygon", "coordinates": [ring]})
 
 
-def _instant(word: str, text: str, parser: _Parser) -> object:
+def _instant(word: str, text: str, parser: _Parser) -> date | datetime:
     try:
         return parse_date(text) if word == "DATE" else parse_datetime(text)
     except (ValueError, TypeError):

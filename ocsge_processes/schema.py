@@ -8,9 +8,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypedDict
 
 from . import nomenclature
 from .layers import FIELD_DESCRIPTIONS, LAYERS, Layer
+
+# JSON Schema keys with a dollar sign or a hyphen: TypedDict's functional form.
+#: One property's schema: a field (title, type, description, enum when coded) or the geometry (format).
+PropertySchema = TypedDict(
+    "PropertySchema",
+    {"title": str, "type": str, "description": str, "enum": list[str], "format": str, "x-ogc-role": str},
+    total=False,
+)
+CollectionSchema = TypedDict(
+    "CollectionSchema",
+    {
+        "$schema": str,
+        "$id": str,
+        "title": str,
+        "description": str,
+        "type": str,
+        "properties": dict[str, PropertySchema],
+    },
+)
 
 
 def field_enum(layer: Layer, name: str) -> list[str] | None:
@@ -21,13 +41,13 @@ def field_enum(layer: Layer, name: str) -> list[str] | None:
     return (nomenclature.couverture() if kind == "cs" else nomenclature.usage()).leaves()
 
 
-def collection_schema(layer: Layer) -> dict:
+def collection_schema(layer: Layer) -> CollectionSchema:
     """The JSON Schema of one feature's properties and geometry."""
-    properties: dict[str, dict] = {
+    properties: dict[str, PropertySchema] = {
         "geometry": {"format": "geometry-multipolygon", "x-ogc-role": "primary-geometry"},
     }
     for name, kind in layer.fields.items():
-        entry: dict = {"title": name, "type": kind, "description": FIELD_DESCRIPTIONS[name]}
+        entry: PropertySchema = {"title": name, "type": kind, "description": FIELD_DESCRIPTIONS[name]}
         enum = field_enum(layer, name)
         if enum is not None:
             entry["enum"] = enum

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, TypedDict
 from urllib.parse import urlsplit
 
 from . import nomenclature
@@ -45,67 +47,132 @@ BREAKS: tuple[float, ...] = (0, 5, 10, 20, 40, 60, 100)
 RAMP_CODE = "CS1.1"
 
 
-def couverture_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> dict:
+#: A MapLibre expression: an operator name, then its arguments (literals or other expressions).
+Expression = list["Expression | str | float | None"]
+
+
+class CodeItem(TypedDict):
+    """A legend entry of a categorical map: one nomenclature leaf."""
+
+    code: str
+    label: str
+    short_label: str
+    color: str
+
+
+class ClassItem(TypedDict):
+    """A legend entry of a choropleth: a class of values (``min`` and ``max`` None for the "not computed" one)."""
+
+    min: float | None
+    max: float | None
+    label: str
+    color: str
+
+
+class CodesLegend(TypedDict):
+    title: str
+    field: str
+    kind: Literal["codes"]
+    items: list[CodeItem]
+
+
+class ClassesLegend(TypedDict):
+    title: str
+    field: str
+    kind: Literal["classes"]
+    items: list[ClassItem]
+
+
+Legend = CodesLegend | ClassesLegend
+# Style spec keys with a hyphen or a colon: TypedDict's functional form.
+StyleMetadata = TypedDict("StyleMetadata", {"ocsge:style": str, "ocsge:collection": str, "ocsge:legend": Legend})
+FillLayer = TypedDict(
+    "FillLayer",
+    {"id": str, "type": Literal["fill"], "source": str, "source-layer": str, "paint": dict[str, Expression]},
+)
+LinePaint = TypedDict("LinePaint", {"line-color": str, "line-opacity": float, "line-width": float})
+LineLayer = TypedDict(
+    "LineLayer",
+    {"id": str, "type": Literal["line"], "source": str, "source-layer": str, "minzoom": int, "paint": LinePaint},
+)
+
+
+class VectorSource(TypedDict):
+    type: Literal["vector"]
+    tiles: list[str]
+    minzoom: int
+    maxzoom: int
+    attribution: str
+
+
+class Style(TypedDict):
+    """A MapLibre style document (style spec version 8) with its legend in ``metadata``."""
+
+    version: int
+    name: str
+    metadata: StyleMetadata
+    sources: dict[str, VectorSource]
+    layers: list[FillLayer | LineLayer]
+
+
+@dataclass(frozen=True)
+class CodedMap:
+    """A categorical map: a coded field of one collection in the colours of its nomenclature's leaves."""
+
+    name: str
+    title: str
+    layer: Layer
+    field: str
+    codes: Callable[[], Nomenclature]
+
+
+COUVERTURE = CodedMap("couverture", "OCS GE – Couverture du sol", OCCUPATION_SOL, "code_cs", nomenclature.couverture)
+USAGE = CodedMap("usage", "OCS GE – Usage du sol", OCCUPATION_SOL, "code_us", nomenclature.usage)
+DIFFERENCE_MAP = CodedMap(
+    "difference", "OCS GE – Évolutions de la couverture du sol", DIFFERENCE, "code_cs_apres", nomenclature.couverture
+)
+
+
+def couverture_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
     """The couverture (CS) map of `ocsge-occupation-sol`: IGN's CS palette on `code_cs`."""
-    return _coded_style(
-        "couverture",
-        "OCS GE – Couverture du sol",
-        OCCUPATION_SOL,
-        "code_cs",
-        nomenclature.couverture(),
-        _tile_url(base_url, tiles, OCCUPATION_SOL),
-    )
+    return _coded_style(COUVERTURE, _tile_url(base_url, tiles, COUVERTURE.layer))
 
 
-def usage_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> dict:
+def usage_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
     """The usage (US) map of `ocsge-occupation-sol`: IGN's US palette on `code_us`."""
-    return _coded_style(
-        "usage",
-        "OCS GE – Usage du sol",
-        OCCUPATION_SOL,
-        "code_us",
-        nomenclature.usage(),
-        _tile_url(base_url, tiles, OCCUPATION_SOL),
-    )
+    return _coded_style(USAGE, _tile_url(base_url, tiles, USAGE.layer))
 
 
-def difference_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> dict:
+def difference_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
     """The changes of `ocsge-difference`, coloured by what the land became (`code_cs_apres`, CS palette)."""
-    return _coded_style(
-        "difference",
-        "OCS GE – Évolutions de la couverture du sol",
-        DIFFERENCE,
-        "code_cs_apres",
-        nomenclature.couverture(),
-        _tile_url(base_url, tiles, DIFFERENCE),
-    )
+    return _coded_style(DIFFERENCE_MAP, _tile_url(base_url, tiles, DIFFERENCE_MAP.layer))
 
 
-def artificialisation_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> dict:
+def artificialisation_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
     """Choropleth of `taux_artificialisation` over `artificialisation-communes`, in the classes of ``BREAKS``.
 
     A sequential ramp (light to dark) because the rate is an ordered quantity with no meaningful midpoint.
     """
     layer, field = ARTIFICIALISATION_COMMUNES, "taux_artificialisation"
     colors = _ramp(nomenclature.couverture().get(RAMP_CODE).color, len(BREAKS) - 1)
-    step: list = ["step", ["get", field], colors[0]]
+    step: Expression = ["step", ["get", field], colors[0]]
     for limit, color in zip(BREAKS[1:-1], colors[1:], strict=True):
         step += [limit, color]
     # `step` fails on null (rate not computed), and a failed expression paints black: test the type first.
-    fill = ["case", ["==", ["typeof", ["get", field]], "number"], step, NO_DATA_COLOR]
-    items = [
+    fill: Expression = ["case", ["==", ["typeof", ["get", field]], "number"], step, NO_DATA_COLOR]
+    items: list[ClassItem] = [
         {"min": low, "max": high, "label": f"{_percent(low)} – {_percent(high)} %", "color": color}
         for low, high, color in zip(BREAKS[:-1], BREAKS[1:], colors, strict=True)
     ]
     items.append({"min": None, "max": None, "label": NO_DATA_LABEL, "color": NO_DATA_COLOR})
-    legend = {"title": "Taux d'artificialisation (%)", "field": field, "kind": "classes", "items": items}
+    legend: ClassesLegend = {"title": "Taux d'artificialisation (%)", "field": field, "kind": "classes", "items": items}
     return _style(
         "artificialisation", "Artificialisation des communes", layer, _tile_url(base_url, tiles, layer), fill, legend
     )
 
 
 #: Every style by the name of its file in ``styles/``.
-STYLES: dict[str, Callable[[str, str], dict]] = {
+STYLES: dict[str, Callable[[str, str], Style]] = {
     "couverture": couverture_style,
     "usage": usage_style,
     "difference": difference_style,
@@ -113,7 +180,7 @@ STYLES: dict[str, Callable[[str, str], dict]] = {
 }
 
 
-def build_style(name: str, base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> dict:
+def build_style(name: str, base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
     """The style called ``name``, or an error that lists the known ones."""
     try:
         builder = STYLES[name]
@@ -134,23 +201,24 @@ def write_styles(folder: Path, base_url: str = DEFAULT_BASE_URL, tiles: str = DE
     return paths
 
 
-def _coded_style(name: str, title: str, layer: Layer, field: str, codes: Nomenclature, url: str) -> dict:
+def _coded_style(coded: CodedMap, url: str) -> Style:
     """A fill by nomenclature leaf: one `match` arm per leaf, so every code that occurs in deliveries has a colour."""
+    codes = coded.codes()
     leaves = [codes.get(code) for code in codes.leaves()]
-    fill: list = ["match", ["get", field]]
+    fill: Expression = ["match", ["get", coded.field]]
     for entry in leaves:
         fill += [entry.code, entry.color]
     fill.append(UNKNOWN_COLOR)
-    legend = {
-        "title": title,
-        "field": field,
+    legend: CodesLegend = {
+        "title": coded.title,
+        "field": coded.field,
         "kind": "codes",
         "items": [{"code": e.code, "label": e.label, "short_label": e.short_label, "color": e.color} for e in leaves],
     }
-    return _style(name, title, layer, url, fill, legend)
+    return _style(coded.name, coded.title, coded.layer, url, fill, legend)
 
 
-def _style(name: str, title: str, layer: Layer, url: str, fill: list, legend: dict) -> dict:
+def _style(name: str, title: str, layer: Layer, url: str, fill: Expression, legend: Legend) -> Style:
     """The document shared by every style: one vector source named and layered as the collection, fill + outline."""
     source = layer.collection_id
     return {

@@ -17,9 +17,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 import urllib3
@@ -31,8 +31,14 @@ from .urls import IPAddress, OutboundURL, parse
 
 __all__ = ["Destination", "OutboundURL", "check", "parse", "request"]
 
-#: Resolver with getaddrinfo's signature (host, port, family, type) → [(family, type, proto, name, sockaddr)].
-Resolver = Callable[..., Iterable[tuple]]
+
+class Resolver(Protocol):
+    """getaddrinfo's signature as called here: (host, port, family, type) → [(family, type, proto, name, sockaddr)],
+    the address first in ``sockaddr``."""
+
+    def __call__(
+        self, host: str, port: int, family: int, type: int, /
+    ) -> Iterable[tuple[object, object, object, object, tuple[object, ...]]]: ...
 
 
 @dataclass(frozen=True)
@@ -76,11 +82,20 @@ def check(
     return Destination(parsed, addresses)
 
 
-def request(method: str, destination: Destination, timeout: float, **kwargs: Any) -> requests.Response:
+def request(
+    method: str,
+    destination: Destination,
+    timeout: float,
+    *,
+    params: Mapping[str, str | int] | None = None,
+    json: object = None,
+    stream: bool = False,
+    verify: bool | str = True,
+) -> requests.Response:
     """``method`` on ``destination``, connected to its checked addresses in turn until one accepts the connection;
-    keyword arguments as ``requests.request`` (``params``, ``json``, ``stream``), redirects never followed."""
+    ``params``, ``json``, ``stream`` and ``verify`` (a CA bundle) as ``requests.request``; redirects never followed."""
     url = destination.url
-    headers = {**kwargs.pop("headers", {}), "Host": url.host_header}
+    headers = {"Host": url.host_header}
     for index, address in enumerate(destination.addresses, start=1):
         session = requests.Session()
         session.trust_env = False  # no proxy or .netrc from the environment: the connection goes where we checked
@@ -89,7 +104,15 @@ def request(method: str, destination: Destination, timeout: float, **kwargs: Any
         session.mount("https://", adapter)
         try:
             return session.request(
-                method, url.at(address), headers=headers, timeout=timeout, allow_redirects=False, **kwargs
+                method,
+                url.at(address),
+                params=params,
+                json=json,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=stream,
+                verify=verify,
             )
         except requests.ConnectionError as err:
             if index == len(destination.addresses) or not _not_connected(err):
@@ -104,6 +127,7 @@ class _PinnedAdapter(HTTPAdapter):
         self.server_name = server_name
         super().__init__(max_retries=0)
 
+    # Any: urllib3's pool options, as HTTPAdapter declares them (the set depends on the urllib3 version)
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
         if self.server_name:
             pool_kwargs.update(server_hostname=self.server_name, assert_hostname=self.server_name)

@@ -47,7 +47,7 @@ def internal_reason(address: IPAddress) -> str | None:
     """What kind of non-public address ``address`` is (loopback, private, NAT64 embedding …), or None when it is a
     public unicast address."""
     embedded = _embedded(address)
-    if embedded:
+    if embedded and isinstance(address, ipaddress.IPv6Address):  # only IPv6 transition addresses embed one
         return f"{_transition_kind(address)} address embedding {embedded[0]}"
     if address.is_loopback:
         return "loopback"

@@ -89,11 +89,12 @@ def parse(url: object) -> OutboundURL:
 
 
 def _host_and_port(netloc: str, shown: str) -> tuple[str, int | None]:
+    port: str | None
     if netloc.startswith("["):
-        host, bracket, port = netloc[1:].partition("]")
-        if not bracket or (port and not port.startswith(":")):
+        host, bracket, after = netloc[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
             raise InvalidInputError(f"URL {shown!r} has a malformed IPv6 literal")
-        port = port[1:] if port else None
+        port = after[1:] if after else None
     else:
         host, colon, port = netloc.rpartition(":") if ":" in netloc else (netloc, "", None)
         if colon and ":" in host:
@@ -138,7 +139,7 @@ def _same_for_every_parser(parsed: OutboundURL) -> None:
         theirs = urllib3.util.parse_url(parsed.url)
         prepared = requests.PreparedRequest()
         prepared.prepare_url(parsed.url, None)
-        again = urlsplit(prepared.url)
+        again = urlsplit(prepared.url or "")  # None only before prepare_url: then nothing matches ours
         readings = {
             (
                 (theirs.scheme or "").lower(),

@@ -7,7 +7,22 @@ Command-line options still win over these (``--workers``, ``--bind``).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+
+    class _Settings(Protocol):
+        timeout: int
+
+    class _Log(Protocol):
+        def info(self, msg: str, *args: object) -> None: ...
+
+    class Arbiter(Protocol):
+        """What ``on_starting`` uses of gunicorn's arbiter (gunicorn ships no type information)."""
+
+        cfg: _Settings
+        log: _Log
+
 
 #: gunicorn 27's control socket has one default path per user: a second server would take it over from the first,
 #: and stopping either deletes it. Nothing here uses it.
@@ -22,7 +37,7 @@ limit_request_line = 0
 timeout = int(os.environ.get("OCSGE_WORKER_TIMEOUT", "300"))
 
 
-def on_starting(server: Any) -> None:
+def on_starting(server: Arbiter) -> None:
     """Refuse to start when a store query or a sync execution's wait could outlast the worker timeout."""
     from ocsge_processes.server.time_limits import configured_limits  # the arbiter's only import of the package
 

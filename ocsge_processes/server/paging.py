@@ -19,17 +19,19 @@ import flask
 from ..errors import InvalidInputError
 
 PARAMETER = "cursor"
+#: The sort values and store key of a page's last feature, as the store reads and writes them.
+Key = tuple[object, ...]
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def encode_cursor(sortby: list[tuple[str, bool]], last_key: tuple, next_offset: int) -> str:
+def encode_cursor(sortby: list[tuple[str, bool]], last_key: Key, next_offset: int) -> str:
     """An opaque URL-safe token for the page after the one that ended on ``last_key``."""
     document = {"s": [[field, desc] for field, desc in sortby], "k": list(last_key), "o": next_offset}
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return base64.urlsafe_b64encode(text).rstrip(b"=").decode("ascii")
 
 
-def decode_cursor(token: str, sortby: list[tuple[str, bool]]) -> tuple[tuple, int]:
+def decode_cursor(token: str, sortby: list[tuple[str, bool]]) -> tuple[Key, int]:
     """(the key to start after, the offset of that page) from a token of :func:`encode_cursor`."""
     try:
         document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
@@ -56,7 +58,7 @@ def decode_cursor(token: str, sortby: list[tuple[str, bool]]) -> tuple[tuple, in
     return tuple(key), offset
 
 
-def page_links(items_url: str, cursor: str, offset: int, limit: int) -> list[dict]:
+def page_links(items_url: str, cursor: str, offset: int, limit: int) -> list[dict[str, str]]:
     """``next`` (with the cursor) and ``prev`` links of the current request, its other parameters kept; none
     outside a request (pygeoapi then writes its offset links)."""
     if not flask.has_request_context():

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from .errors import wsgi_exception
 
@@ -24,7 +25,7 @@ _QVALUE = re.compile(r"0(?:\.\d{0,3})?|1(?:\.0{0,3})?")  # RFC 9110 §12.4.2
 _NEGOTIATED = ("HTTP_ACCEPT", "HTTP_ACCEPT_LANGUAGE")
 
 
-def max_url_from_env(environ: dict[str, str] = os.environ) -> int:
+def max_url_from_env(environ: Mapping[str, str] = os.environ) -> int:
     """The longest request target in bytes, from OCSGE_MAX_URL."""
     return int(environ.get("OCSGE_MAX_URL", DEFAULT_MAX_URL))
 
@@ -49,11 +50,11 @@ def acceptable(header: str) -> str:
 class RequestHead:
     """Answers 414 for a request target over ``max_url`` bytes and cleans the negotiation lists."""
 
-    def __init__(self, app: Callable, max_url: int = DEFAULT_MAX_URL) -> None:
+    def __init__(self, app: WSGIApplication, max_url: int = DEFAULT_MAX_URL) -> None:
         self.app = app
         self.max_url = max_url
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         target = environ.get("RAW_URI") or environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
         if len(target) > self.max_url:
             return wsgi_exception(

@@ -9,6 +9,7 @@ when they are out of order (``gunicorn_conf.on_starting``); docs/limits.md has t
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pygeoapi.util import yaml_load
@@ -57,7 +58,7 @@ class TimeLimits:
         return None
 
 
-def configured_limits(worker_timeout_s: float, environ: dict[str, str] = os.environ) -> TimeLimits:
+def configured_limits(worker_timeout_s: float, environ: Mapping[str, str] = os.environ) -> TimeLimits:
     """The limits a server started with ``environ`` will apply: the sync budget from its runtime configuration."""
     budget = None
     path = environ.get("PYGEOAPI_CONFIG")

@@ -9,7 +9,8 @@ cheap keywords first for that reason).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
@@ -27,7 +28,7 @@ _TYPES = {
 _SHOWN = 60
 
 
-def check(schema: dict, instance: object, where: str) -> None:
+def check(schema: Mapping[str, object], instance: object, where: str) -> None:
     """Raise InvalidInputError describing the first place where ``instance`` (the value named ``where``) breaks
     ``schema``."""
     problem = first_problem(schema, instance)
@@ -36,7 +37,7 @@ def check(schema: dict, instance: object, where: str) -> None:
         raise InvalidInputError(f"{where}{'.' if path and not path.startswith('[') else ''}{path}: {sentence}")
 
 
-def first_problem(schema: dict, instance: object) -> tuple[str, str] | None:
+def first_problem(schema: Mapping[str, object], instance: object) -> tuple[str, str] | None:
     """(the path inside ``instance``, e.g. ``bbox[2]``; what is wrong there) for the first place where it breaks
     ``schema`` (JSON Schema 2020-12, which the OGC process descriptions' schemas are written in), or None."""
     error = next(Draft202012Validator(schema).iter_errors(instance), None)
@@ -67,7 +68,12 @@ def _path(parts: Iterable[str | int]) -> str:
 
 
 def _problem(error: ValidationError) -> str:
-    keyword, expected, value, schema = error.validator, error.validator_value, error.instance, error.schema
+    # The keyword's value and the value it refused: JSON of any shape, which iter_errors always sets (the stubs'
+    # Unset is for errors built by hand). The schema holding a keyword is an object (a bare true/false has none).
+    keyword = error.validator
+    expected: Any = error.validator_value
+    value: Any = error.instance
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
     if keyword == "type":
         kinds = [expected] if isinstance(expected, str) else expected
         return f"expected {' or '.join(_TYPES.get(kind, kind) for kind in kinds)}, got {show(value)}"
@@ -103,14 +109,15 @@ def _problem(error: ValidationError) -> str:
 def _meant_alternatives(error: ValidationError) -> list[int]:
     """The alternatives the value was meant for: those whose required (discriminating) members it has."""
     missing = {sub.relative_schema_path[0] for sub in error.context if sub.validator == "required"}
-    return [index for index in range(len(error.validator_value)) if index not in missing]
+    alternatives: Any = error.validator_value  # the oneOf / anyOf list of schemas, which iter_errors always sets
+    return [index for index in range(len(alternatives)) if index not in missing]
 
 
-def _names(branches: list[dict]) -> str:
+def _names(branches: Iterable[Mapping[str, Any]]) -> str:  # JSON Schema branches: free-form JSON
     return ", ".join(" + ".join(branch.get("required", [])) for branch in branches)
 
 
-def _first_repeat(items: list) -> str:
+def _first_repeat(items: Iterable[object]) -> str:
     seen: set[str] = set()
     for item in items:
         key = json.dumps(item, sort_keys=True, default=str)
