@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 import torch
+from rasterio.io import DatasetWriter
 
 from .bands import BandStack, assemble, open_reader
 from .checkpoint import load_model
@@ -34,6 +36,16 @@ from .windows import Tile, Tiling, default_tiling, plan
 
 #: ``progress(done_windows, total_windows)``, called from the writer thread after each batch is written.
 Progress = Callable[[int, int], None]
+
+
+class SegmentOptions(TypedDict, total=False):
+    """The keyword options of ``segment``, which ``segment_files`` passes on."""
+
+    tiling: Tiling | None
+    device: str
+    output: str
+    probabilities: Path | None
+    progress: Progress | None
 
 
 @dataclass(frozen=True)
@@ -93,7 +105,7 @@ def segment(
             values, probs = prediction.host()
             for index, tile in enumerate(batch):
                 classes.write(values[index][tile.crop], 1, window=tile.core)
-                if scores is not None:
+                if scores is not None and probs is not None:  # both or neither: probabilities were asked for
                     scores.write(probs[index][(slice(None), *tile.crop)], window=tile.core)
             done += len(batch)
             if progress:
@@ -117,7 +129,7 @@ def segment_files(
     checkpoint: Path | None = None,
     irc: Path | None = None,
     elevation: Path | None = None,
-    **options: object,
+    **options: Unpack[SegmentOptions],
 ) -> SegmentationResult:
     """``segment`` from files: the registry model ``model`` (or its spec), its weights, the bands it reads."""
     spec = get_model(model) if isinstance(model, str) else model
@@ -155,7 +167,8 @@ class Predictor:
         #: Autocast precision: bf16 on CUDA, None (fp32) on the CPU.
         self.dtype = torch.bfloat16 if self.cuda else None
         # channels_last pays on both: tensor cores on CUDA, ~10-20 % faster convolutions on the CPU (measured).
-        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
+        self.model = model.eval().to(device)
+        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented; not in the stubs
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         shape = (1, len(spec.bands), 1, 1)
@@ -185,14 +198,14 @@ class Predictor:
             return Prediction(values, probs, None)
         values = values.to("cpu", non_blocking=True)
         probs = None if probs is None else probs.to("cpu", non_blocking=True)
-        copied = torch.cuda.Event()
+        copied = torch.cuda.Event()  # type: ignore[no-untyped-call]  # torch.cuda.Event.__init__ is not annotated
         copied.record()
         return Prediction(values, probs, copied)
 
 
 def _optional_writer(
     path: Path | None, stack: BandStack, spec: ModelSpec, active: list[int]
-) -> contextlib.AbstractContextManager:
+) -> contextlib.AbstractContextManager[DatasetWriter | None]:
     if path is None:
         return contextlib.nullcontext()
     names = [spec.classes[index].name for index in active]

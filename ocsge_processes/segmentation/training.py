@@ -77,7 +77,8 @@ def predict(spec: ModelSpec, model: torch.nn.Module, image: np.ndarray) -> np.nd
     (large rasters go through the engine's windows instead)."""
     with torch.no_grad():
         inputs = _normalise(spec, torch.from_numpy(image.astype(np.float32)))
-        return model(_pad(inputs[None])).argmax(1)[0, : image.shape[1], : image.shape[2]].numpy()
+        classes: torch.Tensor = model(_pad(inputs[None])).argmax(1)[0, : image.shape[1], : image.shape[2]]
+        return classes.numpy()
 
 
 def _check(spec: ModelSpec, image: np.ndarray, labels: np.ndarray, crop: int, heldout: float) -> None:

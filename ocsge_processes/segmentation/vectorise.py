@@ -191,7 +191,8 @@ def _check_pixels(pixels: np.ndarray, nodata: int | None, max_pixels: int) -> No
         raise InvalidInputError(f"the class raster is empty ({pixels.shape[1]} × {pixels.shape[0]} px)")
     if nodata is not None and not 0 <= nodata <= 255:
         raise InvalidInputError(f"nodata of a uint8 class raster must be 0 to 255 or None; got {nodata}")
-    _check_size(*pixels.shape, max_pixels)
+    height, width = pixels.shape
+    _check_size(height, width, max_pixels)
 
 
 def _code_raster(pixels: np.ndarray, classes: Sequence[str | None], nodata: int | None) -> tuple[list[str], np.ndarray]:
@@ -257,7 +258,8 @@ def _apply_units(codes: np.ndarray, transform: Affine, building: int, units: Min
     )
     inside = np.bincount(labels[reach], minlength=count).astype(np.float64)
     owner = _merge_small(patch_code, pixels * pixel_area, inside * pixel_area, first, second, length, building, units)
-    return patch_code[owner][labels]
+    merged: np.ndarray = patch_code[owner][labels]
+    return merged
 
 
 def _patches(codes: np.ndarray, classified: np.ndarray) -> np.ndarray:
@@ -271,7 +273,8 @@ def _patches(codes: np.ndarray, classified: np.ndarray) -> np.ndarray:
     starts[:, 1:] = codes[:, 1:] != codes[:, :-1]
     runs = np.cumsum(starts.ravel()) - 1
     linked = np.flatnonzero((starts[:-1] | starts[1:]) & (codes[:-1] == codes[1:]) & classified[:-1])
-    return connected_components(int(runs[-1]) + 1, runs[linked], runs[linked + width])[runs].reshape(height, width)
+    labels: np.ndarray = connected_components(int(runs[-1]) + 1, runs[linked], runs[linked + width])[runs]
+    return labels.reshape(height, width)
 
 
 def _adjacency(
@@ -313,7 +316,8 @@ def _window_any(mask: np.ndarray, radius: int, axis: int) -> np.ndarray:
     upper = np.take(counts, np.minimum(index + radius, size - 1), axis=axis)
     lower = np.take(counts, np.maximum(index - radius - 1, 0), axis=axis)
     before = np.expand_dims(index - radius - 1 >= 0, 1 - axis)
-    return upper - np.where(before, lower, 0) > 0
+    near: np.ndarray = upper - np.where(before, lower, 0) > 0
+    return near
 
 
 def _merge_small(
@@ -368,7 +372,8 @@ def _fuse(code: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray
     component = connected_components(len(code), first[same], second[same])
     smallest = np.full(int(component.max()) + 1, len(code), dtype=np.int64)
     np.minimum.at(smallest, component, np.arange(len(code)))
-    return smallest[component]
+    representative: np.ndarray = smallest[component]
+    return representative
 
 
 def _trace(codes: np.ndarray, transform: Affine, tolerance_px: float) -> tuple[np.ndarray, np.ndarray]:
@@ -384,9 +389,15 @@ def _trace(codes: np.ndarray, transform: Affine, tolerance_px: float) -> tuple[n
     polygons = shapely.coverage_simplify(polygons, _COLLINEAR_PX)
     if tolerance_px > _COLLINEAR_PX:
         polygons = shapely.coverage_simplify(polygons, tolerance_px, simplify_boundary=False)
-    polygons = shapely.transform(polygons, lambda xy: np.column_stack(transform @ (xy[:, 0], xy[:, 1])))
+    polygons = shapely.transform(polygons, lambda xy: _to_world(transform, xy))
     if not (shapely.is_valid(polygons).all() and shapely.coverage_is_valid(polygons)):
         raise OcsgeError(
             "vectorisation produced polygons that do not form a valid coverage; please report the raster that caused it"
         )
     return polygons, values
+
+
+def _to_world(transform: Affine, xy: np.ndarray) -> np.ndarray:
+    """Pixel (column, row) coordinates to world ones, ``transform`` applied to whole arrays at once."""
+    world = transform @ (xy[:, 0], xy[:, 1])  # type: ignore[operator]  # affine takes arrays; its overloads say floats
+    return np.column_stack(world)
