@@ -208,6 +208,7 @@ ARTIFICIALISATION_COMMUNES = Layer(
     title="Artificialisation des communes",
     description="Per commune and pair of millésimes: artificialised area and rate (stock) at each millésime, and the "
     "flows between them, computed by `ocsge artificialisation` (décret n° 2023-1096).",
+    # `name: type` rows look alike in every field table (the duplicates tool pairs them by shape); the facts differ
     fields={
         "id": STRING,
         "code_insee": STRING,

@@ -32,7 +32,8 @@ from .conftest import BIN, ROOT
 #: A hypothetical territory on an existing EPSG code: Saint-Pierre-et-Miquelon, RGSPM06 / UTM zone 21N.
 SPM = TerritoryCrs(4467, "saint-pierre-et-miquelon", ("975",), ("RGSPM06UTM21",))
 SPM_COLLECTION = "ocsge-occupation-sol-saint-pierre-et-miquelon"
-#: A hypothetical new collection: hedges, with a measured height.
+#: A hypothetical new collection: hedges, with a measured height. Written as the rows of layers.py are (same shape
+#: as COMMUNES there): being such a row is what the tests below show is enough.
 HEDGES = Layer(
     collection_id="ocsge-haies",
     table="haies",
