@@ -55,7 +55,7 @@ ADDED_CONFORMANCE = [
 REMOVED_CONFORMANCE = ["http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete"]
 
 #: A pygeoapi API handler: (api, request, the path's id) → (headers, HTTP status, content).
-Handler = Callable[[API, APIRequest, str], tuple[dict[str, Any], int, str]]
+Handler = Callable[[API, APIRequest, str], tuple[dict[str, str], int, str]]
 
 
 @functools.cache
@@ -97,7 +97,7 @@ def answer_dismissed_results(original: Handler) -> Handler:
     """
 
     @functools.wraps(original)
-    def get_job_result(api: API, request: APIRequest, job_id: str) -> tuple[dict[str, Any], int, str]:
+    def get_job_result(api: API, request: APIRequest, job_id: str) -> tuple[dict[str, str], int, str]:
         try:
             dismissed = api.manager.get_job(job_id)["status"] == JobStatus.dismissed.value
         except JobNotFoundError:
@@ -122,7 +122,7 @@ def answer_sync_over_budget(original: Handler) -> Handler:
     execution; the job carries on and its result stays at ``/jobs/{id}/results``."""
 
     @functools.wraps(original)
-    def execute_process(api: API, request: APIRequest, process_id: str) -> tuple[dict[str, Any], int, str]:
+    def execute_process(api: API, request: APIRequest, process_id: str) -> tuple[dict[str, str], int, str]:
         headers, status, content = original(api, request, process_id)
         asked_async = headers.get("Preference-Applied") == RequestedProcessExecutionMode.respond_async.value
         if status != HTTPStatus.CREATED or asked_async or "Location" not in headers:
