@@ -9,7 +9,6 @@ connects to the address that was checked; a failed callback is logged and never 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import requests
 
@@ -34,7 +33,7 @@ def refusal(url: str, allow_internal: bool = False) -> str | None:
     return None
 
 
-def notify(url: str | None, payload: Any, allow_internal: bool = False) -> None:
+def notify(url: str | None, payload: object, allow_internal: bool = False) -> None:
     """POST ``payload`` to ``url`` when allowed; log and carry on on any failure."""
     if not url:
         return
