@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
+
+#: A mapping read from a YAML file of ``config/``, before validation: any value may be anything (each reader checks).
+ConfigMapping = dict[str, Any]
 
 
 def config_dir() -> Path:

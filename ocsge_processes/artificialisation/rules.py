@@ -21,13 +21,10 @@ import yaml
 
 from ..errors import InvalidInputError, OcsgeError
 from ..nomenclature import Nomenclature, couverture, usage
-from ..resources import config_dir
+from ..resources import ConfigMapping, config_dir
 
 #: Matches any code in a rule.
 ANY = "*"
-
-#: A mapping parsed from YAML, before validation: any of its values may be anything (each reader checks its own).
-_Yaml = dict[str, Any]
 
 
 class RulesError(OcsgeError, ValueError):
@@ -194,7 +191,7 @@ def _read_matrix(path: Path, cs_nom: Nomenclature, us_nom: Nomenclature) -> list
     return result
 
 
-def _read_yaml(path: Path) -> _Yaml:
+def _read_yaml(path: Path) -> ConfigMapping:
     with path.open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
     if not isinstance(data, dict):
@@ -202,14 +199,14 @@ def _read_yaml(path: Path) -> _Yaml:
     return data
 
 
-def _list(path: Path, data: _Yaml, key: str) -> list[Any]:
+def _list(path: Path, data: ConfigMapping, key: str) -> list[Any]:
     value = data.get(key)
     if not isinstance(value, list) or not value:
         raise RulesError(f"{path}: {key} must be a non-empty list")
     return value
 
 
-def _read_categories(path: Path, data: _Yaml) -> dict[int, DecreeCategory]:
+def _read_categories(path: Path, data: ConfigMapping) -> dict[int, DecreeCategory]:
     entries = data.get("categories")
     if not isinstance(entries, dict) or sorted(entries) != list(range(1, 11)):
         raise RulesError(f"{path}: categories must define 1 to 10, the rows of the annex to R.101-1")
@@ -219,7 +216,7 @@ def _read_categories(path: Path, data: _Yaml) -> dict[int, DecreeCategory]:
     }
 
 
-def _category_of(path: Path, index: int, entry: _Yaml, categories: dict[int, DecreeCategory]) -> int:
+def _category_of(path: Path, index: int, entry: ConfigMapping, categories: dict[int, DecreeCategory]) -> int:
     number = entry.get("category")
     if number not in categories:
         raise RulesError(f"{path}: rules[{index}] has category {number!r}; expected 1 to 10")
@@ -228,7 +225,7 @@ def _category_of(path: Path, index: int, entry: _Yaml, categories: dict[int, Dec
     return int(number)
 
 
-def _read_thresholds(path: Path, data: _Yaml, cs_nom: Nomenclature, us_nom: Nomenclature) -> Thresholds:
+def _read_thresholds(path: Path, data: ConfigMapping, cs_nom: Nomenclature, us_nom: Nomenclature) -> Thresholds:
     values = data.get("thresholds") or {}
     try:
         numbers = {key: float(values[key]) for key in ("built_min_area_m2", "min_area_m2", "linear_min_width_m")}

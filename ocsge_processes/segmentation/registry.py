@@ -10,20 +10,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from ..errors import OcsgeError, UnknownCodeError
 from ..nomenclature import couverture
-from ..resources import config_dir
+from ..resources import ConfigMapping, config_dir
 
 #: Input bands the band assembly knows: red, green, blue, near infrared, elevation (nDSM / 0.2 m, 8-bit).
 BANDS = ("R", "G", "B", "NIR", "E")
-
-
-#: A mapping parsed from YAML, before validation: any of its values may be anything (each reader checks its own).
-_Yaml = dict[str, Any]
 
 
 class RegistryError(OcsgeError, ValueError):
@@ -91,7 +86,7 @@ def load_models(path: Path) -> dict[str, ModelSpec]:
     return {name: _model(path, name, entry or {}, class_sets) for name, entry in (document.get("models") or {}).items()}
 
 
-def _class_set(path: Path, name: str, entries: list[_Yaml]) -> tuple[ModelClass, ...]:
+def _class_set(path: Path, name: str, entries: list[ConfigMapping]) -> tuple[ModelClass, ...]:
     leaves = set(couverture().leaves())
     classes = []
     for entry in entries or []:
@@ -117,7 +112,7 @@ def _class_set(path: Path, name: str, entries: list[_Yaml]) -> tuple[ModelClass,
     return tuple(classes)
 
 
-def _model(path: Path, name: str, entry: _Yaml, class_sets: dict[str, tuple[ModelClass, ...]]) -> ModelSpec:
+def _model(path: Path, name: str, entry: ConfigMapping, class_sets: dict[str, tuple[ModelClass, ...]]) -> ModelSpec:
     def need(key: str) -> object:
         if entry.get(key) is None:
             raise RegistryError(f"{path}: model {name} has no {key!r}")

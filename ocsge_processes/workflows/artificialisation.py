@@ -142,11 +142,7 @@ def run(
 
 
 def checked_request(
-    store: FeatureStore,
-    territoire: object,
-    millesimes: object,
-    methode: str | None = None,
-    detail_communes: bool = False,
+    store: FeatureStore, territoire: object, millesimes: object, methode: str | None, detail_communes: bool
 ) -> Request:
     """The millésimes and the territory of a request, each input checked (the process passes them as received)."""
     years = _millesimes(millesimes)
