@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import requests
 import yaml
 
@@ -16,6 +17,7 @@ from ocsge_processes.stores.gpkg import GpkgStore
 from .conftest import BIN, ROOT, SHARED, SYBARVAL, ocsge
 
 
+@pytest.mark.slow
 def test_ingest_is_idempotent(tmp_path: Path) -> None:
     store = tmp_path / "s.gpkg"
     first = ocsge("ingest", "--store", str(store), str(SYBARVAL))
@@ -24,6 +26,7 @@ def test_ingest_is_idempotent(tmp_path: Path) -> None:
     assert GpkgStore(store).tables() == {"difference": 5266, "communes": 17}
 
 
+@pytest.mark.slow
 def test_bad_file_is_refused_and_the_store_is_unchanged(tmp_path: Path) -> None:
     store = tmp_path / "s.gpkg"
     ocsge("ingest", "--store", str(store), str(SYBARVAL))
@@ -52,6 +55,7 @@ def test_openapi_document_validates(server: str, tmp_path: Path) -> None:
     assert "code_cs" in json.dumps(document["paths"]["/collections/ocsge-occupation-sol/items"])
 
 
+@pytest.mark.slow
 def test_segment_writes_a_cog_on_the_image_grid_and_polygons_gdal_reads(tmp_path: Path) -> None:
     import rasterio
 
@@ -78,6 +82,7 @@ def test_segment_writes_a_cog_on_the_image_grid_and_polygons_gdal_reads(tmp_path
     assert "code_cs" in info and "Feature Count: 0" not in info
 
 
+@pytest.mark.slow
 def test_segment_with_a_flair_model_needs_its_weights(tmp_path: Path) -> None:
     ortho = SHARED / "montpellier-ortho-lidar" / "ortho"
     result = subprocess.run(

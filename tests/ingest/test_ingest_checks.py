@@ -45,7 +45,7 @@ def grid(columns: int, rows_: int, size: float = 100.0, x: float = X, y: float =
     ]
 
 
-@pytest.fixture(params=["gpkg", "postgis"])
+@pytest.fixture(params=[pytest.param("gpkg", marks=pytest.mark.slow), "postgis"])  # ingests Gironde's communes
 def store(request: pytest.FixtureRequest, tmp_path: Path, write_layer) -> str:
     """A store of each kind (its own PostGIS database) holding Gironde's communes and a good 2021 layer."""
     if request.param == "gpkg":
@@ -162,6 +162,7 @@ def test_outside_the_departement_communes(store, tmp_path, write_layer) -> None:
     assert "2 km margin" in message and "extent found x 770000 to 770300, y 6277000 to 6277200" in message
 
 
+@pytest.mark.slow
 def test_outside_the_communes_of_the_same_delivery(tmp_path, write_layer) -> None:
     """With no store communes, those given in the same command place the département."""
     url = str(tmp_path / "fresh.gpkg")

@@ -33,7 +33,7 @@ def _true_edges(box: tuple[float, float, float, float], source: pyproj.CRS, targ
         ((-1.20, 44.62, -1.13, 44.68), CRS84, LAMBERT93),
         ((44.62, -1.20, 44.68, -1.13), pyproj.CRS.from_epsg(4326), LAMBERT93),  # latitude first
         ((-133_000.0, 5_560_000.0, -125_000.0, 5_570_000.0), pyproj.CRS.from_epsg(3857), LAMBERT93),
-        ((-5.0, 42.0, 8.3, 51.1), CRS84, LAMBERT93),  # all of France
+        pytest.param((-5.0, 42.0, 8.3, 51.1), CRS84, LAMBERT93, marks=pytest.mark.slow),  # all of France: 10 s
         ((55.2, -21.4, 55.9, -20.8), CRS84, pyproj.CRS.from_epsg(2975)),  # Réunion, UTM 40S
         ((-61.9, 15.8, -61.0, 16.6), CRS84, pyproj.CRS.from_epsg(5490)),  # Guadeloupe, UTM 20N
     ],
