@@ -53,6 +53,7 @@ def expected(spec: ModelSpec, weights: dict[str, torch.Tensor], image: Path) -> 
     return reference_classes(spec, weights, image, TILING)
 
 
+@pytest.mark.slow  # `expected` runs the reference forward pass on the CPU: 45 s
 @pytest.mark.parametrize("layout", ["plain", "prefixed", "lightning"])
 def test_same_classes_as_a_direct_smp_forward_pass(
     layout: str, tmp_path: Path, spec: ModelSpec, image: Path, checkpoints: dict[str, Path], expected: np.ndarray
@@ -69,6 +70,7 @@ def test_same_classes_as_a_direct_smp_forward_pass(
     assert not np.isin(expected, sorted(spec.masked)).any()
 
 
+@pytest.mark.slow
 def test_output_is_a_tiled_cog_on_the_input_grid(
     tmp_path: Path, spec: ModelSpec, image: Path, checkpoints: dict[str, Path], expected: np.ndarray
 ) -> None:
@@ -105,6 +107,7 @@ def test_output_is_a_tiled_cog_on_the_input_grid(
     assert not list(tmp_path.glob("*.partial.tif"))
 
 
+@pytest.mark.slow
 def test_real_bd_ortho_patch_keeps_its_grid(tmp_path: Path) -> None:
     spec = get_model("FLAIR-INC_rgbi_15cl")
     weights = tmp_path / "rgbi.pth"
@@ -126,6 +129,7 @@ def test_real_bd_ortho_patch_keeps_its_grid(tmp_path: Path) -> None:
         assert set(np.unique(result.read(1))) <= set(cs_values()) | {0}
 
 
+@pytest.mark.slow
 def test_a_raster_smaller_than_a_window(tmp_path: Path, spec: ModelSpec, weights: dict[str, torch.Tensor]) -> None:
     image = write_raster(tmp_path / "tiny.tif", smooth_image(5, 37, 50))
     model = build_model(spec)
@@ -159,6 +163,7 @@ def test_a_failure_leaves_no_output(tmp_path: Path, spec: ModelSpec, image: Path
 
 
 @pytest.mark.gpu
+@pytest.mark.slow  # compared with `expected`, the CPU reference
 def test_gpu_runs_bf16_channels_last_and_agrees_with_cpu(
     tmp_path: Path, spec: ModelSpec, image: Path, checkpoints: dict[str, Path], expected: np.ndarray
 ) -> None:

@@ -51,6 +51,7 @@ def test_lidar_elsewhere_is_refused(patch: tuple) -> None:
         labels_and_elevation(read_points([LIDAR]), far, image.shape[1:], image[0], image[3])
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_and_scored_on_unseen_pixels(patch: tuple) -> None:
     image, labels, _ = patch
     spec = get_model("default")
