@@ -21,10 +21,11 @@ BIN = Path(sys.executable).parent
 DEMO_COMMUNES = ["33009", "33527", "33229"]
 #: Rows of the real SYBARVAL change layers (3970 artificialisation + 1296 désartificialisation).
 SYBARVAL_DIFF_ROWS = 5266
-#: Fixtures that start a database or build the demo stores (every live server sits on one of them): a test that
-#: uses one, directly or through other fixtures, is marked slow, since the first such test of a session waits
-#: tens of seconds for it (`make test-fast` leaves them out).
-SLOW_FIXTURES = frozenset({"postgis_url", "demo_deliveries"})
+#: Fixtures that start a database, build the demo stores (most live servers sit on one of them) or start a server
+#: of their own (`live`: the hardening modules' servers on an empty store): a test that uses one, directly or
+#: through other fixtures, is marked slow, since the first such test of a session waits seconds to tens of seconds
+#: for it (`make test-fast` leaves them out).
+SLOW_FIXTURES = frozenset({"postgis_url", "demo_deliveries", "live"})
 #: Fixture parameters that fetch ``postgis_url`` on demand (``request.getfixturevalue``), which the fixture closure
 #: does not show.
 SLOW_PARAMS = frozenset({"postgis", "postgresql"})

@@ -22,6 +22,9 @@ from ..conftest import SYBARVAL, ocsge
 from ..tiles.test_sources import tile_of
 from .conftest import live_server
 
+#: Load tests on live servers over a generated delivery: 16-22 s each.
+pytestmark = pytest.mark.slow
+
 #: Arcachon and La Teste-de-Buch, with coarser seeds than the demo so that a zoomed-out tile takes about a second.
 CODES = "33009,33529"
 COLLECTION = "ocsge-occupation-sol"
