@@ -108,6 +108,7 @@ def _server(config: dict[str, object], folder: Path, url: str) -> Iterator[None]
             stop_process(proc)
 
 
+@pytest.mark.slow  # starts a live server
 @pytest.mark.usefixtures("with_spm")
 def test_a_territory_row_is_ingested_published_and_served_in_its_crs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

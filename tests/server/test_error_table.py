@@ -125,6 +125,7 @@ def test_invalid_input_is_a_400_on_every_path(server: str) -> None:
     assert "33999" in answers["execution (job)"].json()["description"], "an unknown commune is the client's 400"
 
 
+@pytest.mark.slow  # waits out the pool's 10 s for a first connection
 def test_unreachable_store_fails_the_job_with_its_message(records: JobRecords) -> None:
     """Nothing listens on port 1: the pool gives up after its 10 s wait for a first connection."""
     code, status = answer(StoreError)
