@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,11 +82,16 @@ def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer:
         crs = pyproj.CRS.from_user_input(wms.get("crs", "EPSG:2154"))
     except (TypeError, ValueError, pyproj.exceptions.CRSError) as err:
         raise InvalidInputError(f"{name}.wms: bad bbox, resolution or crs ({err})") from None
-    if not crs.is_projected or minx >= maxx or miny >= maxy or resolution <= 0:
+    finite = all(math.isfinite(value) for value in (minx, miny, maxx, maxy, resolution))
+    if not finite or not crs.is_projected or minx >= maxx or miny >= maxy or resolution <= 0:
         raise InvalidInputError(
-            f"{name}.wms: the bbox must be increasing, in a projected CRS (metres), with a positive resolution"
+            f"{name}.wms: the bbox must be finite and increasing, in a projected CRS (metres), with a positive "
+            "resolution"
         )
-    width, height = round((maxx - minx) / resolution), round((maxy - miny) / resolution)
+    across, down = (maxx - minx) / resolution, (maxy - miny) / resolution
+    if not across * down < 1e300:  # a huge bbox over a tiny resolution: past what a float (or round) can hold
+        _check_pixels(math.inf, name, policy)
+    width, height = round(across), round(down)
     _check_pixels(width * height, name, policy)
     layers = layer or str(wms.get("layers", ORTHO_LAYER))
     params: dict[str, str | int] = {
@@ -205,9 +211,9 @@ def _check_bytes(size: int, name: str, limit: int) -> None:
         raise InvalidInputError(f"{name} is over the size limit of {limit // 2**20} MiB")
 
 
-def _check_pixels(count: int, name: str, policy: ImagePolicy) -> None:
+def _check_pixels(count: float, name: str, policy: ImagePolicy) -> None:
     if count > policy.max_pixels:
-        shown = f"{count:.3g}" if count > 10**12 else str(count)
+        shown = f"{count:.3g}" if count > 10**12 else f"{count:.0f}"
         raise InvalidInputError(
             f"{name}: {shown} pixels is over the limit of {policy.max_pixels} per request; split the area"
         )
