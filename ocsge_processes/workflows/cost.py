@@ -91,7 +91,10 @@ def _pixels(image: object, policy: ImagePolicy) -> int | None:
                 return None
         except (TypeError, ValueError, KeyError, pyproj.exceptions.CRSError):
             return None
-        return max(0, round((maxx - minx) / resolution)) * max(0, round((maxy - miny) / resolution))
+        across, down = (maxx - minx) / resolution, (maxy - miny) / resolution
+        if not across * down < 1e300:  # inf or NaN: no estimate; the run refuses the extent with its message
+            return None
+        return max(0, round(across)) * max(0, round(down))
     if "path" in image:
         try:  # the same checks as the run (under the data directory, size): the header of nothing else is read
             path: Path = fetch_image({"path": image["path"]}, "image", policy, Path())

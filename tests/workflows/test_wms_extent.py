@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ocsge_processes.errors import InvalidInputError
+from ocsge_processes.workflows.cost import segmentation_cost
 from ocsge_processes.workflows.images import ImagePolicy, fetch_image
 
 # The URL is never fetched: each request is refused on its numbers first.
@@ -31,3 +32,11 @@ def test_an_oversized_or_non_finite_wms_extent_is_a_client_error(
     spec = {"wms": {"url": URL, "bbox": bbox, "resolution": resolution}}
     with pytest.raises(InvalidInputError, match=re.escape(message)):
         fetch_image(spec, "image", ImagePolicy(), tmp_path)
+
+
+@pytest.mark.parametrize("resolution", [1e-300, float("nan")])
+def test_the_sync_cost_of_an_overflowing_extent_is_no_estimate(resolution: float) -> None:
+    """The web worker estimates a sync request's cost before any job runs; an extent that overflows gives no
+    estimate (the run then refuses it with its message) instead of an OverflowError in the request."""
+    spec = {"image": {"wms": {"url": URL, "bbox": [0, 0, 1e300, 1e300], "resolution": resolution}}}
+    assert segmentation_cost(spec, ImagePolicy()) is None
