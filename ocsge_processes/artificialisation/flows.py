@@ -204,6 +204,7 @@ def _flows(
     transitions: tuple[Transition, ...],
 ) -> Flows:
     net_ha = artificialisation_ha - desartificialisation_ha
+    # Keyword arguments, one a line: alike in shape to other calls with many named values, not shared logic.
     return Flows(
         territoire=territoire,
         methode=methode,

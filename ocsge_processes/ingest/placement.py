@@ -57,6 +57,8 @@ def refuse_outside_area_of_use(geoms: np.ndarray, crs: CRS, source: str, role: s
     area, box = crs.area_of_use, area_of_use(crs)
     if area is None or box is None or not len(geoms):
         return
+    # The same shape as refuse_outside_departements (bounds, outside, raise) with another box and another message
+    # for another mistake (a wrong CRS there, a wrong département here): folding would only move the message.
     bounds = shapely.bounds(geoms)
     outside = ~_inside(bounds, box)
     if outside.any():

@@ -52,6 +52,8 @@ _TILING_SCHEME_REL = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 class OcsgeTileProvider(BaseMVTProvider):
     """Vector tiles of one OCS GE layer of one store, on WebMercatorQuad."""
 
+    # The opening lines are OcsgeProvider's: each pygeoapi base class needs its own constructor; what they share,
+    # reading our provider block, is ProviderConfig.read.
     # Any: a provider block of the pygeoapi configuration, free-form
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)  # type: ignore[no-untyped-call]  # pygeoapi's BaseMVTProvider is unannotated
