@@ -22,13 +22,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ocsge_processes"
 
-#: Targeted ignores in the package, each with its reason on its line. They sit where pygeoapi's own annotations are
-#: missing or wrong (unannotated base classes, a method annotated with four values that returns five) or where a
-#: stub package lags the library (shapely 2.2's coverage_clean): code we cannot type from our side.
-MAX_TYPE_IGNORES = 9
-#: Public functions and methods with `Any` in their signature, each with a `# Any:` reason: they take or give
-#: free-form JSON (pygeoapi configuration and process data, request bodies, GeoJSON) whose shape is the client's.
-MAX_PUBLIC_ANY = 60
+#: Targeted ignores in the package (2026-12-05: 20), each with its reason on its line, all where a library's types
+#: are not ours to fix: pygeoapi's unannotated base classes and wrong annotations (8: four values declared, five
+#: returned; the body's string where it says an enum), pygeofilter's node hints narrower than what it accepts (5),
+#: stubs behind their library (6: shapely 2.2's coverage_clean, rasterio's vectorised rowcol and affine, a Celery
+#: attribute, torch.cuda.Event, a documented overload) and Flask's documented way to add WSGI middleware (1).
+MAX_TYPE_IGNORES = 20
+#: Public functions and methods with `Any` in their signature (2026-12-05: 45), each with a `# Any:` reason: all
+#: take or give free-form JSON whose shape is not ours: pygeoapi's configuration (YAML) and job documents, execution
+#: requests and process descriptions, GeoJSON.
+MAX_PUBLIC_ANY = 45
 
 _IGNORE = re.compile(r"#\s*type:\s*ignore\b(?P<codes>\[[^\]]*\])?(?P<rest>.*)")
 _REASON = re.compile(r"\s*#\s*\S")
