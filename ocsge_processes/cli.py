@@ -235,13 +235,41 @@ def _model_for_bands(registry: dict[str, ModelSpec], bands: str) -> str:
     help="Classified LiDAR HD tiles (LAS/LAZ) over the image; repeat for several.",
 )
 @click.option("--model", default="default", show_default=True, help="Registry entry whose network is trained.")
-@click.option("--out", type=click.Path(path_type=Path), help="Weights file (default: the registry's checkpoint path).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Weights file to write (.pt); its held-out scores go beside it as .json.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace --out (and its .json) if they exist, e.g. the shipped model.")
 @click.option("--steps", default=600, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, show_default=True)
 def train(
-    rgb: Path, irc: Path | None, lidar: tuple[Path, ...], model: str, out: Path | None, steps: int, seed: int
+    rgb: Path,
+    irc: Path | None,
+    lidar: tuple[Path, ...],
+    model: str,
+    out: Path,
+    overwrite: bool,
+    steps: int,
+    seed: int,
 ) -> None:
-    """Train a small model on an orthophoto with labels derived from classified LiDAR (how the default is made)."""
+    """Train a small model on an orthophoto with labels derived from classified LiDAR (how the default is made).
+
+    The weights go to a file of the caller's choosing, never by default over the tracked config/models/default.pt:
+    replacing an existing file (the shipped model included) takes --overwrite, checked before the training starts.
+    """
+    if out.suffix != ".pt":
+        raise click.BadParameter(
+            f"{out} must end in .pt (its scores are written beside it as .json)", param_hint="--out"
+        )
+    scores_path = out.with_suffix(".json")
+    existing = [str(path) for path in (out, scores_path) if path.exists()]
+    if existing and not overwrite:
+        verb = "exists" if len(existing) == 1 else "exist"
+        raise click.ClickException(
+            f"{' and '.join(existing)} already {verb}: choose another --out, or give --overwrite to replace it"
+        )
     import json
 
     import numpy as np
@@ -274,11 +302,8 @@ def train(
             trained = fit(spec, image, labels, steps=steps, seed=seed, progress=step_done)
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
-    target = out or spec.checkpoint
-    if target is None:
-        raise click.ClickException(f"model {model} has no checkpoint path in the registry: give --out")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(trained.model.state_dict(), target)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(trained.model.state_dict(), out)
     scores = {
         "pixel_accuracy": trained.pixel_accuracy,
         "iou": trained.iou,
@@ -288,9 +313,9 @@ def train(
         "seed": seed,
         "labels": {name: int(np.sum(labels == i)) for i, name in enumerate(c.name for c in spec.classes)},
     }
-    target.with_suffix(".json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    scores_path.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
     click.echo(
-        f"{target}: held-out pixel accuracy {trained.pixel_accuracy:.3f}, IoU "
+        f"{out}: held-out pixel accuracy {trained.pixel_accuracy:.3f}, IoU "
         + ", ".join(f"{k} {v:.2f}" for k, v in trained.iou.items() if v is not None)
     )
 
