@@ -11,12 +11,19 @@ STORE ?= data/ocsge.gpkg
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
+# The base URL written in every link (next pages, tiles, styles, HTML navigation): where gunicorn listens, except that
+# a wildcard bind (HOST=0.0.0.0 or [::]) is no address a browser can open, so links use the loopback then. A server
+# reached under another name (a proxy, another machine) sets it: `make serve OCSGE_URL=https://ocsge.example.org`.
+LINK_HOST = $(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(if $(filter [::] ::,$(HOST)),[::1],$(HOST)))
+OCSGE_URL ?= http://$(LINK_HOST):$(PORT)
 APT_PACKAGES := postgresql-15-postgis-3 redis-server gdal-bin 7zip cgi-mapserver chromium wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export HF_HUB_OFFLINE := 1
 export PYGEOAPI_CONFIG := $(CURDIR)/build/pygeoapi-config.yml
 export PYGEOAPI_OPENAPI := $(CURDIR)/build/openapi.yml
+# `ocsge config` writes the URL into the runtime config, and the server process sees the same one.
+config serve: export OCSGE_URL := $(OCSGE_URL)
 
 .PHONY: serve test test-fast check venv system-deps demo-data config clean web
 
