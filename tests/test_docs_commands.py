@@ -7,7 +7,8 @@ folder laid out like a checkout (``data/`` is the test store's folder, ``../shar
 curl gets is a 2xx (or the status the docs show after the command, with its exception code), JSON parses and is no
 OGC exception, a feature query finds features, a filtered one not all of them, files written are readable and not
 empty. A block the test cannot run carries a ``<!-- not run: REASON -->`` marker in the docs; the reasons are
-listed by ``test_blocks_not_run_say_why`` (run pytest with ``-rP`` to see them).
+listed by ``test_blocks_not_run_say_why`` (run pytest with ``-rP`` to see them); its ``ocsge`` commands are still
+parsed by the real command line (subcommand, options, required options), which is what drifts when a command changes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ast
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import urllib.request
@@ -23,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
 
 from .conftest import BIN, ROOT, SHARED
@@ -247,3 +250,37 @@ def test_doc_command_works_as_written(command: DocCommand, server: str, checkout
         _run_python(command, server)
     else:
         _open_url(command, server)
+
+
+def _ocsge_arguments(command: DocCommand) -> list[str] | None:
+    """The arguments after ``ocsge`` of a command not run (a synopsis's ``[optional]`` parts dropped), or None when
+    it runs something else."""
+    text = command.text.replace("\\\n", " ")
+    while re.search(r"\[[^\[\]]*\]", text):
+        text = re.sub(r"\[[^\[\]]*\]", " ", text)
+    words = shlex.split(text, comments=True)
+    while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+        words = words[1:]
+    return words[1:] if words and words[0] == "ocsge" else None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [command for command in NOT_RUN if _ocsge_arguments(command) is not None],
+    ids=_ids([command for command in NOT_RUN if _ocsge_arguments(command) is not None]),
+)
+def test_ocsge_command_not_run_still_parses(command: DocCommand) -> None:
+    """An ``ocsge`` command the test cannot run still names a subcommand that exists, options it has and every
+    option it requires (what drifts when the command changes)."""
+    from ocsge_processes.cli import main
+
+    arguments = _ocsge_arguments(command)
+    assert arguments, command.text
+    with click.Context(main) as context:
+        subcommand = main.get_command(context, arguments[0])
+        assert subcommand is not None, f"ocsge has no subcommand {arguments[0]}"
+        sub_context = click.Context(subcommand, parent=context, info_name=arguments[0], **subcommand.context_settings)
+        parser = subcommand.make_parser(sub_context)
+        options, _, _ = parser.parse_args(arguments[1:])
+    missing = [param.opts[0] for param in subcommand.params if param.required and param.name not in options]
+    assert not missing, f"{command.id}: ocsge {arguments[0]} requires {missing}"
