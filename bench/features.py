@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import host, say, write_results  # noqa: E402
 
+from deploy.services import config_command, in_venv  # noqa: E402
 from tests.services import free_port, postgis, wait_for_server  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -409,20 +410,7 @@ def start_ours(fleet: Fleet, key: str, store: str) -> None:
     )
     folder = fleet.run_dir / key
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
-    run(
-        [
-            PROJECT_BIN / "ocsge",
-            "config",
-            "--store",
-            store,
-            "--template",
-            ROOT / "pygeoapi-config.yml",
-            "--out",
-            config,
-            "--openapi",
-            openapi,
-        ]
-    )
+    run(in_venv(config_command(store, ROOT / "pygeoapi-config.yml", config, openapi), PROJECT_BIN))
     env = {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}
     fleet.start(server, fleet.gunicorn(PROJECT_BIN, "ocsge_processes.server.app:APP"), env)
 

@@ -119,24 +119,16 @@ def main() -> None:
     args = parser.parse_args()
 
     config, openapi = args.work / "pygeoapi-config.yml", args.work / "openapi.yml"
+    sys.path.insert(0, str(ROOT))
+    from deploy.services import config_command, in_venv
+
+    command = config_command(args.store, ROOT / "pygeoapi-config.yml", config, openapi)
     subprocess.run(
-        [
-            Path(sys.executable).parent / "ocsge",
-            "config",
-            "--store",
-            args.store,
-            "--template",
-            ROOT / "pygeoapi-config.yml",
-            "--out",
-            config,
-            "--openapi",
-            openapi,
-        ],
+        in_venv(command, Path(sys.executable).parent),
         check=True,
         capture_output=True,
     )
     os.environ["PYGEOAPI_CONFIG"], os.environ["PYGEOAPI_OPENAPI"] = str(config), str(openapi)
-    sys.path.insert(0, str(ROOT))
     from ocsge_processes.server.app import APP
 
     client = APP.test_client()

@@ -61,6 +61,7 @@ from features import (
     wrk,
 )
 
+from deploy.services import config_command, in_venv
 from ocsge_processes.tiles.decode import decode
 
 COLLECTION = "ocsge-occupation-sol"
@@ -106,20 +107,7 @@ def start_ours(fleet: Fleet, key: str, store: str) -> None:
     folder = fleet.run_dir / key
     folder.mkdir(parents=True, exist_ok=True)
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
-    run(
-        [
-            PROJECT_BIN / "ocsge",
-            "config",
-            "--store",
-            store,
-            "--template",
-            ROOT / "pygeoapi-config.yml",
-            "--out",
-            config,
-            "--openapi",
-            openapi,
-        ]
-    )
+    run(in_venv(config_command(store, ROOT / "pygeoapi-config.yml", config, openapi), PROJECT_BIN))
     fleet.start(
         server,
         fleet.gunicorn(PROJECT_BIN, "ocsge_processes.server.app:APP"),
