@@ -186,6 +186,19 @@ class FeatureStore(ABC):
         """A marker that changes whenever the layer's table is written ("" when it does not exist): tile caches
         (ETags) are keyed on it, so it must change in the same transaction as the rows, never lag them."""
 
+    @abstractmethod
+    def slice_version(self, layer: Layer, epsg: int, slice_values: Mapping[str, object]) -> str:
+        """A marker of one delivery slice that changes whenever :meth:`replace_slice` rewrites it ("" when it holds
+        no row): a batch skips the slices whose inputs did not change, while :meth:`version` moves with any slice."""
+
+    @abstractmethod
+    def marks(self, scope: str) -> dict[str, str]:
+        """The notes of ``scope`` that :meth:`set_mark` wrote (a batch's record of what it completed), by key."""
+
+    @abstractmethod
+    def set_mark(self, scope: str, key: str, value: str | None) -> None:
+        """Write (None: delete) one note of ``scope``, kept in the store beside the rows it describes."""
+
     def close(self) -> None:  # noqa: B027  # a no-op by default: open_store shares a store for the process' life
         """Release connections."""
 

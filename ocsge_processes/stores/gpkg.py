@@ -63,6 +63,10 @@ def _time_limited[**Args, Result](
     return run
 
 
+#: The table of :meth:`GpkgStore.set_mark` notes.
+_MARKS = "ocsge_marks"
+
+
 class GpkgStore(FeatureStore):
     """OCS GE layers in one GeoPackage file."""
 
@@ -248,6 +252,54 @@ class GpkgStore(FeatureStore):
         matched: int = row[0]
         return None if matched > query.count_cap else matched
 
+    @_time_limited
+    def slice_version(self, layer: Layer, epsg: int, slice_values: Mapping[str, object]) -> str:
+        """Count and fid range of the slice: replace_slice gives a slice fids above all it held before."""
+        table = base.table_name(layer, epsg)
+        if table not in self.tables():
+            return ""
+        keys = list(slice_values)
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT count(*), min(fid), max(fid) FROM {quote(table)} WHERE "
+                + " AND ".join(f"{quote(k)} = ?" for k in keys),
+                [slice_values[k] for k in keys],
+            )
+            .fetchone()
+        )
+        return f"{row[0]}-{row[1]}-{row[2]}" if row[0] else ""
+
+    def marks(self, scope: str) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        conn = self._reader()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [_MARKS]).fetchone() is None:
+            return {}
+        return dict(conn.execute(f"SELECT key, value FROM {_MARKS} WHERE scope = ?", [scope]).fetchall())
+
+    def set_mark(self, scope: str, key: str, value: str | None) -> None:
+        """In an attributes table of the file (no features: ``tables`` and the server leave it out)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {_MARKS} (scope TEXT, key TEXT, value TEXT, PRIMARY KEY (scope, key))"
+            )
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_contents'").fetchone():
+                conn.execute(
+                    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier) "
+                    "VALUES (?, 'attributes', ?)",
+                    [_MARKS, _MARKS],
+                )
+            if value is None:
+                conn.execute(f"DELETE FROM {_MARKS} WHERE scope = ? AND key = ?", [scope, key])
+            else:
+                conn.execute(f"INSERT OR REPLACE INTO {_MARKS} VALUES (?, ?, ?)", [scope, key, value])
+        finally:
+            conn.close()
+
     # -- writing -------------------------------------------------------------------------------------------
 
     def replace_slice(
@@ -270,12 +322,13 @@ class GpkgStore(FeatureStore):
                 create_feature_table(
                     conn, table, layer.fields, _GEOM, epsg, sorted({layer.id_field, *layer.slice_keys, *layer.coded})
                 )
+            # before the DELETE: a slice's new fids are above its old ones, so slice_version always moves
+            start = conn.execute(f"SELECT COALESCE(max(fid), 0) + 1 FROM {quote(table)}").fetchone()[0]
             keys = list(slice_values)
             conn.execute(
                 f"DELETE FROM {quote(table)} WHERE " + " AND ".join(f"{quote(k)} = ?" for k in keys),
                 [slice_values[k] for k in keys],
             )
-            start = conn.execute(f"SELECT COALESCE(max(fid), 0) + 1 FROM {quote(table)}").fetchone()[0]
             fids = range(start, start + len(frame))
             # Bulk load: insert triggers (R-tree, GDAL's feature count) are replaced by one bulk step each.
             triggers = conn.execute(

@@ -258,6 +258,41 @@ class PostgisStore(FeatureStore):
             )
         return "" if row is None else f"{row[0]}-{row[1]}"
 
+    def slice_version(self, layer: Layer, epsg: int, slice_values: Mapping[str, object]) -> str:
+        """Count and fid range of the slice: fids are an identity column, so rewritten rows get new ones."""
+        if base.table_name(layer, epsg) not in self.tables():
+            return ""
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT count(*), min(fid), max(fid) FROM {_qualified(layer, epsg)} WHERE "
+                + " AND ".join(f"{quote(k)} = %s" for k in slice_values),
+                list(slice_values.values()),
+            ).fetchone()
+        return f"{row[0]}-{row[1]}-{row[2]}" if row and row[0] else ""
+
+    def marks(self, scope: str) -> dict[str, str]:
+        with self._conn() as conn:
+            exists = conn.execute("SELECT to_regclass('ocsge.marks') IS NOT NULL").fetchone()
+            if not (exists and exists[0]):
+                return {}
+            rows = conn.execute("SELECT key, value FROM ocsge.marks WHERE scope = %s", [scope]).fetchall()
+        return {str(key): str(value) for key, value in rows}
+
+    def set_mark(self, scope: str, key: str, value: str | None) -> None:
+        with self._conn() as conn:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS ocsge.marks (scope text, key text, value text, PRIMARY KEY (scope, key))"
+            )
+            if value is None:
+                conn.execute("DELETE FROM ocsge.marks WHERE scope = %s AND key = %s", [scope, key])
+            else:
+                conn.execute(
+                    "INSERT INTO ocsge.marks VALUES (%s, %s, %s) "
+                    "ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value",
+                    [scope, key, value],
+                )
+
     def replace_slice(
         self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: Mapping[str, object]
     ) -> int:
