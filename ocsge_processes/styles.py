@@ -4,20 +4,30 @@ Tiles carry codes only; colours and French labels come from ``config/nomenclatur
 map, its legend (in each style's ``metadata``) and the JSON Schemas cannot disagree. The files in ``styles/`` are
 this output with the default base URL, committed so that a web page can load them as they are; a test keeps them
 in step.
+
+A collection holds several millésimes in one table, so a style drawn from all of its tiles would paint 2021 and 2024
+on top of each other. A style of one millésime (``millesimes={"millesime": 2024}``) shows that one only, twice over:
+its tile URL asks the server for that millésime (smaller tiles, for MapLibre, which takes the style's sources), and
+its layers carry a ``filter`` on the same attributes (for QGIS, whose converter reads the layers but loads tiles from
+the URL its user typed). The styles without millésime are templates for pages that choose it themselves (``/map``).
+
+QGIS (3.22 at least) converts a ``match`` whose labels are bare strings into ``IN ()``, which matches nothing and
+paints every polygon in the fallback colour; a one-element array label (``["CS1.1.1.1"]``) means the same to MapLibre
+and converts to ``IN ('CS1.1.1.1')``, so every label is written that way.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypedDict
-from urllib.parse import urlsplit
+from typing import Literal, NotRequired, TypedDict
+from urllib.parse import urlencode, urlsplit
 
 from . import nomenclature
 from .errors import InvalidInputError, UnknownCodeError
-from .layers import ARTIFICIALISATION_COMMUNES, DIFFERENCE, OCCUPATION_SOL, Layer
+from .layers import ARTIFICIALISATION_COMMUNES, DIFFERENCE, OCCUPATION_SOL, Layer, get_layer
 from .nomenclature import Nomenclature
 
 #: Where ``make serve`` listens by default; the committed styles point there.
@@ -49,6 +59,9 @@ RAMP_CODE = "CS1.1"
 
 #: A MapLibre expression: an operator name, then its arguments (literals or other expressions).
 Expression = list["Expression | str | float | None"]
+#: The millésime a style shows: the value of each millésime attribute of its collection, e.g. ``{"millesime": 2024}``
+#: or ``{"millesime_avant": 2021, "millesime_apres": 2024}``; empty for a template that shows every millésime.
+Millesimes = Mapping[str, int]
 
 
 class CodeItem(TypedDict):
@@ -85,15 +98,33 @@ class ClassesLegend(TypedDict):
 
 Legend = CodesLegend | ClassesLegend
 # Style spec keys with a hyphen or a colon: TypedDict's functional form.
-StyleMetadata = TypedDict("StyleMetadata", {"ocsge:style": str, "ocsge:collection": str, "ocsge:legend": Legend})
+StyleMetadata = TypedDict(
+    "StyleMetadata",
+    {"ocsge:style": str, "ocsge:collection": str, "ocsge:millesimes": dict[str, int], "ocsge:legend": Legend},
+)
 FillLayer = TypedDict(
     "FillLayer",
-    {"id": str, "type": Literal["fill"], "source": str, "source-layer": str, "paint": dict[str, Expression]},
+    {
+        "id": str,
+        "type": Literal["fill"],
+        "source": str,
+        "source-layer": str,
+        "filter": NotRequired[Expression],
+        "paint": dict[str, Expression],
+    },
 )
 LinePaint = TypedDict("LinePaint", {"line-color": str, "line-opacity": float, "line-width": float})
 LineLayer = TypedDict(
     "LineLayer",
-    {"id": str, "type": Literal["line"], "source": str, "source-layer": str, "minzoom": int, "paint": LinePaint},
+    {
+        "id": str,
+        "type": Literal["line"],
+        "source": str,
+        "source-layer": str,
+        "minzoom": int,
+        "filter": NotRequired[Expression],
+        "paint": LinePaint,
+    },
 )
 
 
@@ -133,22 +164,30 @@ DIFFERENCE_MAP = CodedMap(
 )
 
 
-def couverture_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
+def couverture_style(
+    base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES, millesimes: Millesimes | None = None
+) -> Style:
     """The couverture (CS) map of `ocsge-occupation-sol`: IGN's CS palette on `code_cs`."""
-    return _coded_style(COUVERTURE, _tile_url(base_url, tiles, COUVERTURE.layer))
+    return _coded_style(COUVERTURE, base_url, tiles, millesimes or {})
 
 
-def usage_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
+def usage_style(
+    base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES, millesimes: Millesimes | None = None
+) -> Style:
     """The usage (US) map of `ocsge-occupation-sol`: IGN's US palette on `code_us`."""
-    return _coded_style(USAGE, _tile_url(base_url, tiles, USAGE.layer))
+    return _coded_style(USAGE, base_url, tiles, millesimes or {})
 
 
-def difference_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
+def difference_style(
+    base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES, millesimes: Millesimes | None = None
+) -> Style:
     """The changes of `ocsge-difference`, coloured by what the land became (`code_cs_apres`, CS palette)."""
-    return _coded_style(DIFFERENCE_MAP, _tile_url(base_url, tiles, DIFFERENCE_MAP.layer))
+    return _coded_style(DIFFERENCE_MAP, base_url, tiles, millesimes or {})
 
 
-def artificialisation_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
+def artificialisation_style(
+    base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES, millesimes: Millesimes | None = None
+) -> Style:
     """Choropleth of `taux_artificialisation` over `artificialisation-communes`, in the classes of ``BREAKS``.
 
     A sequential ramp (light to dark) because the rate is an ordered quantity with no meaningful midpoint.
@@ -166,13 +205,12 @@ def artificialisation_style(base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAU
     ]
     items.append({"min": None, "max": None, "label": NO_DATA_LABEL, "color": NO_DATA_COLOR})
     legend: ClassesLegend = {"title": "Taux d'artificialisation (%)", "field": field, "kind": "classes", "items": items}
-    return _style(
-        "artificialisation", "Artificialisation des communes", layer, _tile_url(base_url, tiles, layer), fill, legend
-    )
+    title = "Artificialisation des communes"
+    return _style("artificialisation", title, layer, (base_url, tiles), millesimes or {}, fill, legend)
 
 
 #: Every style by the name of its file in ``styles/``.
-STYLES: dict[str, Callable[[str, str], Style]] = {
+STYLES: dict[str, Callable[[str, str, Millesimes | None], Style]] = {
     "couverture": couverture_style,
     "usage": usage_style,
     "difference": difference_style,
@@ -180,13 +218,45 @@ STYLES: dict[str, Callable[[str, str], Style]] = {
 }
 
 
-def build_style(name: str, base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> Style:
-    """The style called ``name``, or an error that lists the known ones."""
+def build_style(
+    name: str, base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES, millesimes: Millesimes | None = None
+) -> Style:
+    """The style called ``name`` (of one millésime if ``millesimes`` is given), or an error that lists the known
+    ones."""
     try:
         builder = STYLES[name]
     except KeyError:
         raise UnknownCodeError(f"unknown style {name!r}; expected one of {', '.join(STYLES)}") from None
-    return builder(base_url, tiles)
+    return builder(base_url, tiles, millesimes)
+
+
+def style_layer(name: str) -> Layer:
+    """The collection whose tiles the style called ``name`` draws."""
+    return get_layer(build_style(name)["metadata"]["ocsge:collection"])
+
+
+def millesime_fields(layer: Layer) -> list[str]:
+    """The attributes that name a millésime of ``layer``: a style of one millésime gives a value to each."""
+    return [name for name in layer.fields if name.startswith("millesime")]
+
+
+def parse_millesimes(layer: Layer, params: Mapping[str, str]) -> dict[str, int]:
+    """The millésime of a style asked for as query parameters (``millesime=2024``); every millésime attribute of
+    ``layer`` or none, as years."""
+    fields = millesime_fields(layer)
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown parameter {unknown[0]!r} for a style of {layer.collection_id}; allowed: {', '.join(fields)}"
+        )
+    chosen: dict[str, int] = {}
+    for name in fields:
+        if name in params:
+            value = params[name].strip()
+            if not value.isdigit():
+                raise InvalidInputError(f"{name}={params[name]!r} is not a year such as 2024")
+            chosen[name] = int(value)
+    return _checked(layer, chosen)
 
 
 def write_styles(folder: Path, base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES) -> list[Path]:
@@ -201,13 +271,15 @@ def write_styles(folder: Path, base_url: str = DEFAULT_BASE_URL, tiles: str = DE
     return paths
 
 
-def _coded_style(coded: CodedMap, url: str) -> Style:
-    """A fill by nomenclature leaf: one `match` arm per leaf, so every code that occurs in deliveries has a colour."""
+def _coded_style(coded: CodedMap, base_url: str, tiles: str, millesimes: Millesimes) -> Style:
+    """A fill by nomenclature leaf: one `match` arm per leaf, so every code that occurs in deliveries has a colour.
+
+    Each label is a one-element array: the form QGIS converts (see the module's docstring)."""
     codes = coded.codes()
     leaves = [codes.get(code) for code in codes.leaves()]
     fill: Expression = ["match", ["get", coded.field]]
     for entry in leaves:
-        fill += [entry.code, entry.color]
+        fill += [[entry.code], entry.color]
     fill.append(UNKNOWN_COLOR)
     legend: CodesLegend = {
         "title": coded.title,
@@ -215,48 +287,85 @@ def _coded_style(coded: CodedMap, url: str) -> Style:
         "kind": "codes",
         "items": [{"code": e.code, "label": e.label, "short_label": e.short_label, "color": e.color} for e in leaves],
     }
-    return _style(coded.name, coded.title, coded.layer, url, fill, legend)
+    return _style(coded.name, coded.title, coded.layer, (base_url, tiles), millesimes, fill, legend)
 
 
-def _style(name: str, title: str, layer: Layer, url: str, fill: Expression, legend: Legend) -> Style:
-    """The document shared by every style: one vector source named and layered as the collection, fill + outline."""
+def _style(
+    name: str,
+    title: str,
+    layer: Layer,
+    url: tuple[str, str],
+    millesimes: Millesimes,
+    fill: Expression,
+    legend: Legend,
+) -> Style:
+    """The document shared by every style: one vector source named and layered as the collection, fill + outline,
+    both restricted to ``millesimes`` when given (``url``: the base URL and tile template)."""
     source = layer.collection_id
+    chosen = _checked(layer, millesimes)
+    tiles = _tile_url(*url, layer, chosen)
+    fill_layer: FillLayer = {
+        "id": f"{name}-fill",
+        "type": "fill",
+        "source": source,
+        "source-layer": source,
+        "paint": {"fill-color": fill},
+    }
+    outline: LineLayer = {
+        "id": f"{name}-outline",
+        "type": "line",
+        "source": source,
+        "source-layer": source,
+        "minzoom": OUTLINE_MIN_ZOOM,
+        "paint": {"line-color": "#000000", "line-opacity": 0.25, "line-width": 0.5},
+    }
+    if chosen:
+        tests: list[Expression] = [["==", ["get", field], year] for field, year in chosen.items()]
+        fill_layer["filter"] = outline["filter"] = tests[0] if len(tests) == 1 else ["all", *tests]
+        title = f"{title}, {' → '.join(map(str, chosen.values()))}"
     return {
         "version": 8,
         "name": title,
-        "metadata": {"ocsge:style": name, "ocsge:collection": source, "ocsge:legend": legend},
-        "sources": {
-            source: {"type": "vector", "tiles": [url], "minzoom": 0, "maxzoom": MAX_ZOOM, "attribution": ATTRIBUTION},
+        "metadata": {
+            "ocsge:style": name,
+            "ocsge:collection": source,
+            "ocsge:millesimes": chosen,
+            "ocsge:legend": legend,
         },
-        "layers": [
-            {
-                "id": f"{name}-fill",
-                "type": "fill",
-                "source": source,
-                "source-layer": source,
-                "paint": {"fill-color": fill},
-            },
-            {
-                "id": f"{name}-outline",
-                "type": "line",
-                "source": source,
-                "source-layer": source,
-                "minzoom": OUTLINE_MIN_ZOOM,
-                "paint": {"line-color": "#000000", "line-opacity": 0.25, "line-width": 0.5},
-            },
-        ],
+        "sources": {
+            source: {"type": "vector", "tiles": [tiles], "minzoom": 0, "maxzoom": MAX_ZOOM, "attribution": ATTRIBUTION},
+        },
+        "layers": [fill_layer, outline],
     }
 
 
-def _tile_url(base_url: str, tiles: str, layer: Layer) -> str:
-    """The tile URL of ``layer``; refuses what MapLibre could not fetch rather than write a style that shows nothing."""
+def _checked(layer: Layer, millesimes: Millesimes) -> dict[str, int]:
+    """``millesimes`` in the order of the layer's fields, refused unless it names every millésime attribute of
+    ``layer`` (a style of half a pair would still draw several millésimes) or none."""
+    fields = millesime_fields(layer)
+    if not millesimes:
+        return {}
+    if sorted(millesimes) != sorted(fields):
+        raise InvalidInputError(
+            f"a style of {layer.collection_id} for one millésime gives {' and '.join(fields)}, "
+            f"not {', '.join(sorted(millesimes))}"
+        )
+    return {name: int(millesimes[name]) for name in fields}
+
+
+def _tile_url(base_url: str, tiles: str, layer: Layer, millesimes: Millesimes) -> str:
+    """The tile URL of ``layer`` (with the tile endpoint's equality filter on ``millesimes``); refuses what MapLibre
+    could not fetch rather than write a style that shows nothing."""
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise InvalidInputError(f"base URL {base_url!r} must be an http(s) URL without query, e.g. {DEFAULT_BASE_URL}")
     missing = [p for p in ("{z}", "{x}", "{y}") if p not in tiles]
     if missing:
         raise InvalidInputError(f"tile URL template {tiles!r} lacks {', '.join(missing)}; e.g. {DEFAULT_TILES}")
-    return tiles.replace("{base}", base_url.rstrip("/")).replace("{id}", layer.collection_id)
+    url = tiles.replace("{base}", base_url.rstrip("/")).replace("{id}", layer.collection_id)
+    if millesimes:
+        url += ("&" if "?" in url else "?") + urlencode(millesimes)
+    return url
 
 
 def _ramp(color: str, count: int) -> list[str]:

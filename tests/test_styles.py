@@ -1,5 +1,6 @@
-"""The MapLibre styles: every nomenclature leaf coloured once, sound choropleth classes, valid documents in step
-with the committed ``styles/`` folder."""
+"""The MapLibre styles: every nomenclature leaf coloured once (in the one-element array labels QGIS converts), sound
+choropleth classes, a style per millésime that shows that millésime only, valid documents in step with the committed
+``styles/`` folder. QGIS and MapLibre drawing them: tests/web/test_styles_qgis.py."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from ocsge_processes.styles import (
     build_style,
     couverture_style,
     difference_style,
+    parse_millesimes,
+    style_layer,
     usage_style,
 )
 
@@ -49,6 +52,8 @@ def test_every_leaf_is_matched_once_with_its_nomenclature_colour(name: str) -> N
     arms, fallback = expression[2:-1], expression[-1]
     assert len(arms) % 2 == 0 and isinstance(fallback, str)
     labels, colors = arms[::2], arms[1::2]
+    assert all(isinstance(label, list) and len(label) == 1 for label in labels), "QGIS reads one-element arrays only"
+    labels = [label[0] for label in labels]
     assert sorted(labels) == sorted(codes.leaves()), "each leaf exactly once, nothing else"
     assert dict(zip(labels, colors, strict=True)) == {c: codes.get(c).color for c in codes.leaves()}
 
@@ -66,7 +71,7 @@ def test_legend_carries_the_french_labels_of_the_nomenclature(name: str) -> None
 
 def test_us235_and_its_children_are_all_leaves_of_the_usage_map() -> None:
     """US235 is used when IGN could not tell US2/US3/US5 apart, so it needs a colour beside its children's."""
-    labels = fill_color(usage_style())[2:-1:2]
+    labels = [label[0] for label in fill_color(usage_style())[2:-1:2]]
     assert {"US235", "US2", "US3", "US5"} <= set(labels)
 
 
@@ -160,3 +165,66 @@ def test_cli_refuses_a_bad_base_url_and_writes_nothing(tmp_path: Path) -> None:
     done = ocsge("styles", "--out", str(tmp_path / "out"), "--base-url", "localhost:5000", check=False)
     assert done.returncode != 0 and "must be an http(s) URL" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+#: A millésime of each style's collection, as query parameters and as the style's filter.
+ONE_MILLESIME = {
+    "couverture": {"millesime": 2021},
+    "usage": {"millesime": 2024},
+    "difference": {"millesime_avant": 2021, "millesime_apres": 2024},
+    "artificialisation": {"millesime_avant": 2015, "millesime_apres": 2018},
+}
+
+
+@pytest.mark.parametrize("name", list(STYLES))
+def test_style_of_one_millesime_asks_the_tiles_and_filters_the_layers_on_it(name: str) -> None:
+    chosen = ONE_MILLESIME[name]
+    style = build_style(name, millesimes=chosen)
+    collection = style["metadata"]["ocsge:collection"]
+    tiles = style["sources"][collection]["tiles"][0]
+    assert tiles.endswith("?f=mvt&" + "&".join(f"{k}={v}" for k, v in chosen.items()))
+    tests = [["==", ["get", field], year] for field, year in chosen.items()]
+    expected = tests[0] if len(tests) == 1 else ["all", *tests]
+    assert [layer["filter"] for layer in style["layers"]] == [expected, expected], "fill and outline alike"
+    assert style["metadata"]["ocsge:millesimes"] == chosen
+    assert style["name"].endswith(" → ".join(map(str, chosen.values())))
+    template = build_style(name)
+    assert all("filter" not in layer for layer in template["layers"]) and template["metadata"]["ocsge:millesimes"] == {}
+    assert "millesime" not in template["sources"][collection]["tiles"][0]
+    # the same drawing otherwise: colours and legend do not depend on the millésime
+    assert fill_color(style) == fill_color(template)
+    assert style["metadata"]["ocsge:legend"] == template["metadata"]["ocsge:legend"]
+
+
+def test_tile_template_without_query_gets_one_for_the_millesime() -> None:
+    style = couverture_style("https://example.org", "{base}/t/{id}/{z}/{x}/{y}.pbf", {"millesime": 2024})
+    assert style["sources"]["ocsge-occupation-sol"]["tiles"] == [
+        "https://example.org/t/ocsge-occupation-sol/{z}/{x}/{y}.pbf?millesime=2024"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("couverture", {"millesime": "deux-mille"}, "millesime='deux-mille' is not a year"),
+        ("couverture", {"annee": "2021"}, "unknown parameter 'annee'"),
+        ("couverture", {"millesime_avant": "2021"}, "allowed: millesime"),
+        ("difference", {"millesime_apres": "2024"}, "gives millesime_avant and millesime_apres, not millesime_apres"),
+        ("artificialisation", {"millesime": "2024"}, "allowed: millesime_avant, millesime_apres"),
+    ],
+)
+def test_millesime_parameters_are_checked_with_the_reason(name: str, params: dict, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        parse_millesimes(style_layer(name), params)
+
+
+def test_millesime_parameters_become_years_in_the_order_of_the_fields() -> None:
+    chosen = parse_millesimes(style_layer("difference"), {"millesime_apres": "2024", "millesime_avant": " 2021"})
+    assert list(chosen.items()) == [("millesime_avant", 2021), ("millesime_apres", 2024)]
+    assert parse_millesimes(style_layer("couverture"), {}) == {}
+
+
+def test_a_style_of_half_a_pair_is_refused() -> None:
+    """A change style on millesime_apres alone would still draw several earlier millésimes over each other."""
+    with pytest.raises(InvalidInputError, match="gives millesime_avant and millesime_apres"):
+        difference_style(millesimes={"millesime_apres": 2024})

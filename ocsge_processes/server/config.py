@@ -7,14 +7,17 @@ exactly when its data was ingested, and its extent is the data's.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pyproj
 import yaml
 from pygeoapi.openapi import get_oas
 from pygeoapi.util import yaml_load
+from pygeofilter import ast
 
 from .. import styles
 from ..filters import parse_filter
@@ -112,7 +115,8 @@ def _collections(
         if extent is not None:
             collection["extents"] = {"spatial": {"bbox": _crs84_bbox(extent, epsg), "crs": CRS84}}
         if metropole:  # the styles' tile URLs name the metropolitan collection
-            collection["links"] = [*collection.get("links", []), *_style_links(config, layer)]
+            slices = held_slices(store, layer, epsg)
+            collection["links"] = [*collection.get("links", []), *_style_links(config, layer, slices)]
         collections[name] = collection
     return collections
 
@@ -133,19 +137,43 @@ def generated_millesimes(store: FeatureStore, layer: Layer, epsg: int) -> list[i
     return sorted(years & {millesime(y) for name in held for y in store.distinct(layer, epsg, name)})
 
 
-def _style_links(config: dict[str, Any], layer: Layer) -> list[dict[str, str]]:
-    """A ``stylesheet`` link to each MapLibre style drawn from ``layer``'s tiles (served by the web pages)."""
+def held_slices(store: FeatureStore, layer: Layer, epsg: int) -> list[dict[str, int]]:
+    """The millésimes of ``layer`` held in ``store``, newest first: a value for each of its millésime attributes
+    (``{"millesime": 2024}``, or the pairs of a collection of changes), as its styles of one millésime take them."""
+    slices: list[dict[str, int]] = [{}]
+    for name in styles.millesime_fields(layer):
+        slices = [
+            {**chosen, name: millesime(value)}
+            for chosen in slices
+            for value in store.distinct(layer, epsg, name, _equal(chosen))
+        ]
+    return sorted((s for s in slices if s), key=lambda s: tuple(s.values()), reverse=True)
+
+
+def _equal(chosen: Mapping[str, int]) -> ast.Node | None:
+    """The filter that keeps the rows with the values of ``chosen`` (None: every row)."""
+    tests: list[ast.Node] = [ast.Equal(ast.Attribute(name), value) for name, value in chosen.items()]
+    return functools.reduce(ast.And, tests) if tests else None
+
+
+def _style_links(config: dict[str, Any], layer: Layer, slices: list[dict[str, int]]) -> list[dict[str, str]]:
+    """A ``stylesheet`` link to each MapLibre style drawn from ``layer``'s tiles (served by the web pages), one per
+    millésime held (``slices``, newest first), so that no style paints two millésimes over each other; the first of
+    each, the newest, is the default. With nothing held, the template of all millésimes."""
     base_url = str(config["server"]["url"]).rstrip("/")
     links = []
     for name in styles.STYLES:
-        style = styles.build_style(name, base_url)
-        if style["metadata"]["ocsge:collection"] == layer.collection_id:
+        if styles.style_layer(name) is not layer:
+            continue
+        for rank, chosen in enumerate(slices or [{}]):
+            style = styles.build_style(name, base_url, millesimes=chosen)
+            query = f"?{urlencode(chosen)}" if chosen else ""
             links.append(
                 {
                     "type": STYLE_TYPE,
                     "rel": "stylesheet",
-                    "title": style["name"],
-                    "href": f"{base_url}/map/styles/{name}.json",
+                    "title": style["name"] + (" (par défaut : le plus récent)" if rank == 0 and chosen else ""),
+                    "href": f"{base_url}/map/styles/{name}.json{query}",
                 }
             )
     return links

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template
+from flask import Blueprint, Response, abort, jsonify, render_template, request
 
 from .. import styles
 from ..errors import OcsgeError
@@ -53,9 +53,15 @@ def create_blueprint(config: dict[str, Any], store_url: str | None) -> Blueprint
 
     @blueprint.route("/styles/<name>.json")
     def style(name: str) -> Response:
+        """The style ``name``; of one millésime with ``?millesime=2024`` (``millesime_avant`` and ``millesime_apres``
+        for the collections of changes), the template that shows them all without."""
         try:
-            return jsonify(styles.build_style(name, base_url))
+            layer = styles.style_layer(name)
         except OcsgeError:
             abort(404)
+        try:
+            return jsonify(styles.build_style(name, base_url, millesimes=styles.parse_millesimes(layer, request.args)))
+        except OcsgeError as err:
+            abort(400, description=str(err))
 
     return blueprint

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 
@@ -123,7 +125,7 @@ def test_collections_link_tilesets_and_styles_whose_tiles_are_served(server: str
         links = requests.get(f"{server}/collections/{collection}", params={"f": "json"}, timeout=60).json()["links"]
         assert any(link["rel"].endswith("/tilesets-vector") for link in links)
         sheets = [link for link in links if link["rel"] == "stylesheet"]
-        assert {link["href"].rsplit("/", 1)[1] for link in sheets} == {f"{n}.json" for n in names}
+        assert {urlsplit(link["href"]).path.rsplit("/", 1)[1] for link in sheets} == {f"{n}.json" for n in names}
         for link in sheets:
             assert link["type"] == "application/vnd.mapbox.style+json"
             style = requests.get(link["href"], timeout=60).json()
