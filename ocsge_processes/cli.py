@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
@@ -18,6 +19,7 @@ from .styles import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
     from .ingest import Batch
+    from .jobs.fanout import Fanout, KeyState
     from .segmentation import ModelSpec
     from .stores import FeatureStore
 
@@ -105,39 +107,110 @@ def _stored_communes(target: FeatureStore, batches: list[Batch]) -> dict[str, tu
 
 @main.command()
 @STORE_OPTION
-@click.option("--departement", required=True, help="Département whose communes are computed (e.g. 33).")
+@click.option(
+    "--departement",
+    "departements",
+    required=True,
+    multiple=True,
+    help="Département whose communes are computed (e.g. 33); repeat it or separate codes with commas (33,40,47).",
+)
 @click.option(
     "--methode",
     type=click.Choice(["ign", "decree", "matrix"]),
     help="Default: ign when IGN's ARTIF layer is ingested, else decree.",
 )
-def artificialisation(store: str, departement: str, methode: str | None) -> None:
-    """Compute every commune of a département and fill the `artificialisation-communes` collection."""
-    from .layers import ARTIFICIALISATION_COMMUNES
+@click.option(
+    "--broker",
+    help="Redis URL of the `ocsge worker`s (server.manager.broker): one task per département goes to them. "
+    "Without it the départements are computed here, one after the other.",
+)
+@click.option(
+    "--stale-after",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Seconds without a heartbeat after which a département's worker is reported lost.",
+)
+def artificialisation(
+    store: str, departements: tuple[str, ...], methode: str | None, broker: str | None, stale_after: float
+) -> None:
+    """Compute every commune of each département, every pair of millésimes, into the `artificialisation-communes`
+    collection. A pair whose inputs did not change since it was computed is skipped: run it again after an
+    interruption and it resumes."""
+    from .jobs.fanout import DONE, Fanout, run_key
     from .stores import open_store
-    from .territory import departement_epsg
-    from .workflows.batch import commune_rows, periods
+    from .territory import normalise_departement
+    from .workflows.batch import SCOPE
 
     try:
-        target = open_store(store)
-        pairs = periods(target, departement)
-        if not pairs:
-            raise click.ClickException(
-                f"nothing to compute for département {departement}: ingest two millésimes "
-                "of OCCUPATION_SOL or a difference layer first"
-            )
-        for pair in pairs:
-            with tqdm(desc=f"{pair[0]}→{pair[1]}", unit="step") as bar:
-                frame = commune_rows(target, departement, pair, methode, progress=partial(_advance, bar))
-            slice_values = {
-                "departement": frame.departement.iloc[0],
-                "millesime_avant": pair[0],
-                "millesime_apres": pair[1],
-            }
-            target.replace_slice(ARTIFICIALISATION_COMMUNES, departement_epsg(departement), frame, slice_values)
-            click.echo(f"artificialisation-communes: {len(frame)} communes for {pair[0]}→{pair[1]}")
+        codes = list(dict.fromkeys(normalise_departement(c) for v in departements for c in v.replace(",", " ").split()))
+        fanout = Fanout(open_store(store), SCOPE, codes)
+        fanout.queue()
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
+    options = {"methode": methode} if methode else {}
+    beat_s = stale_after / 4  # four beats per stale period: one late beat never reports a live worker lost
+    if broker:
+        from .jobs.distributed import make_app
+
+        fanout.send(make_app(broker), DEPARTEMENT_TASK, store, options, beat_s)
+        states = _follow(fanout, stale_after)
+    else:
+        states = {}
+        for code in codes:
+            with tqdm(total=100, desc=code, unit="%", bar_format=_BAR) as bar:
+                states[code] = run_key(
+                    store, SCOPE, code, fanout.run_id, options, beat_s, _departement_work, partial(_percent, bar)
+                )
+            click.echo(f"{code}: {states[code].message}")
+    failed = [f"{code}: {state.message}" for code, state in states.items() if state.state != DONE]
+    if failed:
+        raise click.ClickException("not computed (run again to resume):\n" + "\n".join(failed))
+
+
+#: The Celery task of one département of `ocsge artificialisation` (registered by `ocsge worker`).
+DEPARTEMENT_TASK = "ocsge.artificialisation_departement"
+_BAR = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}"
+
+
+def _departement_work(
+    store: FeatureStore, departement: str, options: Mapping[str, object], progress: Callable[[float], None]
+) -> str:
+    """The fan-out's work for one département: the batch, then what it did in a line."""
+    from .workflows.batch import departement_batch
+
+    methode = options.get("methode")
+    done = departement_batch(store, departement, str(methode) if methode else None, progress)
+    computed = [d for d in done if d.rows is not None]
+    pairs = ", ".join(f"{d.pair[0]}→{d.pair[1]}" for d in computed) or "none"
+    return f"{len(computed)} of {len(done)} pairs computed ({pairs}), {sum(d.rows or 0 for d in computed)} rows"
+
+
+def _percent(bar: tqdm[NoReturn], done: float) -> None:
+    bar.update(round(100 * done) - bar.n)
+
+
+def _follow(fanout: Fanout, stale_after: float) -> dict[str, KeyState]:
+    """Bars of the départements the workers run, until each is done or failed; a line as each ends."""
+    from .jobs.fanout import DONE, FAILED, QUEUED
+
+    overall = tqdm(total=len(fanout.keys), desc="départements", unit="dep", position=0)
+    bars: dict[str, tqdm[NoReturn]] = {}
+    ended: dict[str, KeyState] = {}
+    while len(ended) < len(fanout.keys):
+        for code, state in fanout.states(stale_after).items():
+            if code in ended or state.state == QUEUED:
+                continue
+            bar = bars.setdefault(code, tqdm(total=100, desc=code, unit="%", bar_format=_BAR, leave=False))
+            _percent(bar, state.done)
+            if state.state in (DONE, FAILED):
+                ended[code] = state
+                bars.pop(code).close()
+                overall.update()
+                overall.write(f"{code}: {state.state}: {state.message}")
+        time.sleep(0.5)
+    overall.close()
+    return ended
 
 
 @main.command()
@@ -382,12 +455,14 @@ def styles(out: Path, base_url: str) -> None:
 def worker(celery_options: tuple[str, ...]) -> None:
     """Run a Celery worker for the jobs of the configuration PYGEOAPI_CONFIG names; every option goes to `celery
     worker` (e.g. -Q cpu,gpu --concurrency 1 -n w1@%h; --help lists them)."""
+    from .jobs.fanout import register
     from .jobs.worker import create_app, run_worker
 
     try:
         app = create_app()
     except (ValueError, OSError) as err:
         raise click.ClickException(f"cannot start the worker: {err}") from err
+    register(app, DEPARTEMENT_TASK, _departement_work)  # the fan-out of `ocsge artificialisation --broker`
     run_worker(app, celery_options)
 
 

@@ -1,17 +1,54 @@
-"""Every commune of a département at once: the rows of the `artificialisation-communes` collection."""
+"""Every commune of a département at once: the rows of the `artificialisation-communes` collection.
+
+``departement_batch`` is the unit of the national fan-out (one task per département): it computes each pair of
+millésimes, replaces that pair's slice atomically, then notes in the store the versions of the inputs it read. A run
+skips a pair whose inputs did not change since its note, so running again does nothing and a run killed half-way
+resumes where it stopped: a pair is either replaced whole or left as it was, and it is noted only once replaced.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import pairwise
 
 import geopandas as gpd
 
-from ..layers import ARTIFICIALISATION_COMMUNES, COMMUNES
-from ..stores import FeatureStore
+from .. import __version__
+from ..errors import InvalidInputError
+from ..layers import (
+    ARTIF,
+    ARTIF_DIFFERENCE,
+    ARTIFICIALISATION_COMMUNES,
+    COMMUNES,
+    DIFFERENCE,
+    OCCUPATION_SOL,
+    Layer,
+)
+from ..stores import FeatureStore, table_name
 from ..territory import departement_epsg, normalise_departement
-from .artificialisation import LayerCache, available_millesimes, run
+from .artificialisation import DECREE_MARGIN_M, LayerCache, available_millesimes, run, territory_bbox
 from .territories import resolve
+
+#: The store notes (``FeatureStore.marks``) of the pairs computed: key ``<département>/<avant>-<après>``.
+SCOPE = ARTIFICIALISATION_COMMUNES.collection_id
+#: The layers a pair's rows are computed from, and the slice of each for a département and a pair.
+_INPUTS: tuple[tuple[Layer, Callable[[str, tuple[int, int]], list[dict[str, object]]]], ...] = (
+    (OCCUPATION_SOL, lambda d, p: [{"departement": d, "millesime": y} for y in p]),
+    (ARTIF, lambda d, p: [{"departement": d, "millesime": y} for y in p]),
+    (DIFFERENCE, lambda d, p: [{"departement": d, "millesime_avant": p[0], "millesime_apres": p[1]}]),
+    (ARTIF_DIFFERENCE, lambda d, p: [{"departement": d, "millesime_avant": p[0], "millesime_apres": p[1]}]),
+    (COMMUNES, lambda d, _p: [{"departement": d}]),
+)
+
+
+@dataclass(frozen=True)
+class PairDone:
+    """What a batch did for one pair: ``rows`` written, or None when its inputs were unchanged (skipped)."""
+
+    pair: tuple[int, int]
+    rows: int | None
 
 
 def periods(store: FeatureStore, departement: str) -> list[tuple[int, int]]:
@@ -65,3 +102,74 @@ def commune_rows(
         )
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=f"EPSG:{epsg}")
     return frame[[*ARTIFICIALISATION_COMMUNES.fields, "geometry"]]
+
+
+def pair_key(departement: str, pair: tuple[int, int]) -> str:
+    """The note of one pair of one département."""
+    return f"{normalise_departement(departement)}/{pair[0]}-{pair[1]}"
+
+
+def input_versions(store: FeatureStore, departement: str, pair: tuple[int, int], methode: str | None) -> dict[str, str]:
+    """The versions of every slice a pair's rows are read from: the département's and those of the départements
+    within the decree's margin (whose polygons join the clusters at the border), with the method and the code's
+    version (a release may change the figures)."""
+    departement = normalise_departement(departement)
+    territory = resolve(store, {"departement": departement}).territory
+    tables = store.tables()
+    versions = {"code": __version__, "methode": methode or ""}
+    for epsg in territory.epsgs:
+        near = store.read_frame(COMMUNES, epsg, territory_bbox(territory, epsg, DECREE_MARGIN_M))
+        for other in sorted({departement, *near.departement.dropna().astype(str)}):
+            for layer, slices in _INPUTS:
+                if table_name(layer, epsg) not in tables:
+                    continue
+                for values in slices(other, pair):
+                    name = f"{layer.table}:{epsg}:" + ":".join(str(v) for v in values.values())
+                    versions[name] = store.slice_version(layer, epsg, values)
+    return versions
+
+
+def departement_batch(
+    store: FeatureStore,
+    departement: str,
+    methode: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> list[PairDone]:
+    """Fill ``departement``'s rows of `artificialisation-communes` for every pair ``periods`` gives, skipping the
+    pairs whose inputs are those noted at their last run. ``progress`` gets the share of the département done."""
+    departement = normalise_departement(departement)
+    epsg = departement_epsg(departement)
+    pairs = periods(store, departement)
+    if not pairs:
+        raise InvalidInputError(
+            f"nothing to compute for département {departement}: ingest two millésimes "
+            "of OCCUPATION_SOL or a difference layer first"
+        )
+    notes = store.marks(SCOPE)
+    done = []
+    for index, pair in enumerate(pairs):
+        key = pair_key(departement, pair)
+        versions = input_versions(store, departement, pair, methode)
+        noted = json.dumps(versions, sort_keys=True)
+        if notes.get(key) == noted:
+            done.append(PairDone(pair, None))
+        else:
+            step = _pair_progress(progress, index, len(pairs))
+            frame = commune_rows(store, departement, pair, methode, progress=step)
+            slice_values = {"departement": departement, "millesime_avant": pair[0], "millesime_apres": pair[1]}
+            written = store.replace_slice(ARTIFICIALISATION_COMMUNES, epsg, frame, slice_values)
+            store.set_mark(SCOPE, key, noted)  # after the rows: a run killed in between computes the pair again
+            done.append(PairDone(pair, written))
+        if progress is not None:
+            progress((index + 1) / len(pairs))
+    return done
+
+
+def _pair_progress(
+    progress: Callable[[float], None] | None, index: int, count: int
+) -> Callable[[int, int], None] | None:
+    """The steps of pair ``index`` of ``count`` as a share of the whole département."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda done, total: report((index + done / max(total, 1)) / count)

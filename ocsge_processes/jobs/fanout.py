@@ -1,0 +1,173 @@
+"""A batch over a feature store as one Celery task per key (a département), and the progress of each key.
+
+A task carries only the store URL, the key, the batch's options and a run id. Its state, its share done and a
+heartbeat are notes in the store itself (``FeatureStore.set_mark``, scope ``<batch>/progress``): the command that
+sent the tasks reads them to draw a bar per key, whether the tasks run on workers or, without a broker, one after
+the other in the command's own process (``run_key``, the same function). A worker that dies mid-task stops beating:
+the sender reports the key lost after ``stale_after_s``, and the next run of the batch resumes it (the batch itself
+is idempotent: this module only carries it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from celery import Celery
+
+from ..errors import OcsgeError
+from ..stores import FeatureStore, open_store
+from .distributed import DEFAULT_QUEUE
+
+LOGGER = logging.getLogger(__name__)
+
+#: The work of one key: (store, key, options, progress as a share done) → a line that says what it did.
+Work = Callable[[FeatureStore, str, Mapping[str, object], Callable[[float], None]], str]
+#: A key's states, in the order they are reached.
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """One key of one run, as its last note says."""
+
+    state: str
+    done: float = 0.0
+    #: Moves at every heartbeat of the task: the sender tells a live task from a dead one by it.
+    beat: int = 0
+    message: str = ""
+
+
+def progress_scope(scope: str) -> str:
+    """Where the progress notes of batch ``scope`` go (apart from the batch's own notes)."""
+    return f"{scope}/progress"
+
+
+class Reporter:
+    """Inside a task: writes the key's state, and a heartbeat every ``beat_s`` from a thread, so that a long read
+    with no progress still says the task is alive."""
+
+    def __init__(self, store: FeatureStore, scope: str, key: str, run_id: str, beat_s: float) -> None:
+        self.store, self.scope, self.key, self.run_id, self.beat_s = store, progress_scope(scope), key, run_id, beat_s
+        self.done = 0.0
+        self._beat = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._beating, name=f"ocsge-beat-{key}", daemon=True)
+
+    def __enter__(self) -> Reporter:
+        self.write(RUNNING)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def progress(self, done: float) -> None:
+        """Record the share done; the next heartbeat writes it."""
+        self.done = done
+
+    def write(self, state: str, message: str = "") -> None:
+        with self._lock:
+            self._beat += 1
+            note = {"run": self.run_id, "state": state, "done": self.done, "beat": self._beat, "message": message}
+            self.store.set_mark(self.scope, self.key, json.dumps(note))
+
+    def _beating(self) -> None:
+        while not self._stop.wait(self.beat_s):
+            try:
+                self.write(RUNNING)
+            except Exception as err:  # a missed beat (store busy) is not the task's failure; the next one may pass
+                LOGGER.warning("heartbeat of %s not written: %s", self.key, err)
+
+
+def run_key(
+    store_url: str,
+    scope: str,
+    key: str,
+    run_id: str,
+    options: Mapping[str, object],
+    beat_s: float,
+    work: Work,
+    on_progress: Callable[[float], None] | None = None,
+) -> KeyState:
+    """Run ``work`` for ``key`` with its progress notes; its end state (``failed`` with the error's text when it
+    raised: the batch goes on with the other keys)."""
+    store = open_store(store_url)
+    with Reporter(store, scope, key, run_id, beat_s) as reporter:
+
+        def progress(done: float) -> None:
+            reporter.progress(done)
+            if on_progress is not None:
+                on_progress(done)
+
+        try:
+            message = work(store, key, options, progress)
+        except Exception as err:
+            if isinstance(err, OcsgeError):  # what is wrong with the data: said as it is
+                text = str(err)
+            else:
+                LOGGER.exception("batch %s: %s failed", scope, key)
+                text = f"{type(err).__name__}: {err}"
+            reporter.write(FAILED, text)
+            return KeyState(FAILED, reporter.done, message=text)
+        reporter.progress(1.0)
+        reporter.write(DONE, message)
+    return KeyState(DONE, 1.0, message=message)
+
+
+def register(app: Celery, name: str, work: Work) -> None:
+    """Add the task ``name`` running ``work`` per key to a worker's ``app``."""
+
+    def task(store_url: str, scope: str, key: str, run_id: str, options: dict[str, object], beat_s: float) -> None:
+        run_key(store_url, scope, key, run_id, options, beat_s, work)
+
+    app.task(name=name, ignore_result=True)(task)
+
+
+class Fanout:
+    """The sender's side of one run: notes every key queued, sends the tasks, reads their states."""
+
+    def __init__(self, store: FeatureStore, scope: str, keys: Iterable[str]) -> None:
+        self.store, self.scope, self.keys = store, scope, list(keys)
+        self.run_id = uuid.uuid4().hex
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def queue(self) -> None:
+        """Note every key queued for this run (their notes of earlier runs no longer count)."""
+        for key in self.keys:
+            note = {"run": self.run_id, "state": QUEUED, "done": 0.0, "beat": 0, "message": ""}
+            self.store.set_mark(progress_scope(self.scope), key, json.dumps(note))
+
+    def send(self, app: Celery, task: str, store_url: str, options: Mapping[str, object], beat_s: float) -> None:
+        """One task per key on the workers' default queue."""
+        for key in self.keys:
+            app.send_task(
+                task, args=[store_url, self.scope, key, self.run_id, dict(options), beat_s], queue=DEFAULT_QUEUE
+            )
+
+    def states(self, stale_after_s: float) -> dict[str, KeyState]:
+        """Each key's state in this run; a running key whose heartbeat has not moved for ``stale_after_s`` (as
+        this process's clock measures it) is ``failed``: its worker died."""
+        notes = self.store.marks(progress_scope(self.scope))
+        now = time.monotonic()
+        states = {}
+        for key in self.keys:
+            note = json.loads(notes.get(key, "null")) or {}
+            if note.get("run") != self.run_id:
+                states[key] = KeyState(FAILED, message="its progress note was replaced by another run")
+                continue
+            state = KeyState(note["state"], float(note["done"]), int(note["beat"]), str(note["message"]))
+            beat, since = self._seen.get(key, (-1, now))
+            if beat != state.beat:
+                self._seen[key] = (state.beat, now)
+            elif state.state == RUNNING and now - since > stale_after_s:
+                state = KeyState(FAILED, state.done, state.beat, f"no heartbeat for {stale_after_s:g} s: worker lost")
+            states[key] = state
+        return states
