@@ -20,6 +20,7 @@ from .styles import DEFAULT_BASE_URL
 if TYPE_CHECKING:
     from .ingest import Batch
     from .jobs.fanout import Fanout, KeyState
+    from .layers import Layer
     from .segmentation import ModelSpec
     from .stores import FeatureStore
 
@@ -448,6 +449,77 @@ def styles(out: Path, base_url: str) -> None:
         raise click.ClickException(str(err)) from err
     for path in paths:
         click.echo(path)
+
+
+@main.group()
+def tiles() -> None:
+    """Vector tiles of the collections, made ahead of requests."""
+
+
+@tiles.command("export")
+@STORE_OPTION
+@click.option("--collection", required=True, help="Collection whose tiles are exported, e.g. ocsge-occupation-sol.")
+@click.option("--millesime", type=int, help="Only this millésime (layers with a `millesime` field); default: all.")
+@click.option("--zooms", default="0-14", show_default=True, help="Zoom or range of zooms (0 to 16).")
+@click.option("--format", "format_", type=click.Choice(["pmtiles"]), default="pmtiles", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def tiles_export(
+    store: str, collection: str, millesime: int | None, zooms: str, format_: str, overwrite: bool, out: Path
+) -> None:
+    """Write a collection's vector tiles, the ones the server serves, to OUT: a PMTiles archive that MapLibre (pmtiles
+    protocol) or GDAL reads without a server, for static maps."""
+    from .server.config import generated_millesimes
+    from .stores import open_store
+    from .styles import ATTRIBUTION
+    from .tiles.pmtiles import ExportRequest, export_pmtiles, parse_zooms
+
+    if out.exists() and not overwrite:
+        raise click.ClickException(f"{out} already exists: choose another OUT, or give --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise click.ClickException(f"{out.parent} is not a folder: create it first")
+    try:
+        layer, epsg = _collection(collection)
+        equals: dict[str, object] = {}
+        if millesime is not None:
+            if "millesime" not in layer.fields:
+                raise click.ClickException(f"{collection} has no millesime field: --millesime does not apply")
+            equals["millesime"] = millesime
+        target = open_store(store)
+        generated = [year for year in generated_millesimes(target, layer, epsg) if millesime in (None, year)]
+        description = layer.description + (
+            f" Contient des données GÉNÉRÉES par `ocsge generate` (millésimes {', '.join(map(str, generated))}) : "
+            "ce ne sont pas des données IGN."
+            if generated
+            else ""
+        )
+        request = ExportRequest(target, layer, epsg, parse_zooms(zooms), equals, description, ATTRIBUTION)
+        with tqdm(desc=f"{collection} → {out.name}", unit="tile") as bar:
+            stats = export_pmtiles(request, out, progress=partial(_advance, bar))
+    except OcsgeError as err:
+        raise click.ClickException(str(err)) from err
+    per_zoom = ", ".join(f"z{z}: {n}" for z, n in sorted(stats.tiles.items()))
+    click.echo(
+        f"{out}: {sum(stats.tiles.values())} tiles ({per_zoom}), {stats.empty} empty left out, "
+        f"{stats.contents} distinct, {stats.size / 1e6:.1f} MB"
+    )
+
+
+def _collection(collection: str) -> tuple[Layer, int]:
+    """The layer and territory CRS of a collection id (``ocsge-occupation-sol``, ``ocsge-occupation-sol-reunion``)."""
+    from .layers import LAYERS
+    from .territory import METROPOLE_EPSG, overseas, territories
+
+    for territory in territories():
+        suffix = "" if territory.epsg == METROPOLE_EPSG else f"-{territory.name}"
+        for layer in LAYERS.values():
+            if collection == layer.collection_id + suffix:
+                return layer, territory.epsg
+    raise click.BadParameter(
+        f"unknown collection {collection!r}; collections: {', '.join(LAYERS)} "
+        f"(followed by {' or '.join(f'-{t.name}' for t in overseas())} for overseas territories)",
+        param_hint="--collection",
+    )
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
