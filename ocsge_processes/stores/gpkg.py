@@ -8,6 +8,7 @@ file stays a standard GeoPackage (metadata, R-tree and triggers per the 1.3 stan
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import struct
 import threading
@@ -74,6 +75,9 @@ class GpkgStore(FeatureStore):
         self.path = Path(path)
         self.url = str(self.path)
         self._local = threading.local()
+        self._marks_lock = threading.Lock()
+        self._marks_conn: sqlite3.Connection | None = None
+        self._marks_pid = 0
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -280,10 +284,8 @@ class GpkgStore(FeatureStore):
 
     def set_mark(self, scope: str, key: str, value: str | None) -> None:
         """In an attributes table of the file (no features: ``tables`` and the server leave it out)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
+        with self._marks_lock:
+            conn = self._marks_writer()
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {_MARKS} (scope TEXT, key TEXT, value TEXT, PRIMARY KEY (scope, key))"
             )
@@ -297,8 +299,16 @@ class GpkgStore(FeatureStore):
                 conn.execute(f"DELETE FROM {_MARKS} WHERE scope = ? AND key = ?", [scope, key])
             else:
                 conn.execute(f"INSERT OR REPLACE INTO {_MARKS} VALUES (?, ?, ?)", [scope, key, value])
-        finally:
-            conn.close()
+
+    def _marks_writer(self) -> sqlite3.Connection:
+        """One writing connection per process, kept open: closing the file's last writing connection would remove
+        its WAL under this process's read-only readers (their next read: "disk I/O error")."""
+        if self._marks_conn is None or self._marks_pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._marks_conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            self._marks_conn.execute("PRAGMA journal_mode = WAL")
+            self._marks_pid = os.getpid()
+        return self._marks_conn
 
     # -- writing -------------------------------------------------------------------------------------------
 
