@@ -1,0 +1,150 @@
+"""The stylesheets each collection links, drawn by the clients users open them in: QGIS (Debian's 3.22, offscreen,
+through ``tests/qgis_client.py``) and MapLibre (Chromium, on the /map page), on both stores. Each linked style paints
+the nomenclature's colours of the codes present (not the grey of an unconverted expression) and shows its own
+millésime only."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from ocsge_processes import nomenclature
+from ocsge_processes.styles import UNKNOWN_COLOR
+
+from .. import qgis_client
+from .conftest import SCREENSHOTS, features, palette_pixels, screenshot
+
+COLLECTION = "ocsge-occupation-sol"
+#: Arcachon and La Teste-de-Buch, where the demo store holds both generated millésimes (lon/lat).
+BBOX = (-1.19, 44.63, -1.13, 44.67)
+#: Coded styles of the collection: the attribute each colours and its nomenclature.
+CODED = {"couverture": ("code_cs", nomenclature.couverture()), "usage": ("code_us", nomenclature.usage())}
+#: A code counts as painted from this many pixels: a 250 m cell of the generated data covers about 700 pixels of a
+#: 512-pixel render of the box, while colours blended at edges (antialiasing, outlines) rarely repeat that often.
+MIN_PIXELS = 50
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return json.load(response)
+
+
+def stylesheets(server: str) -> list[dict]:
+    """The collection's ``stylesheet`` links, in the order it lists them."""
+    links = get_json(f"{server}/collections/{COLLECTION}?f=json")["links"]
+    return [link for link in links if link["rel"] == "stylesheet"]
+
+
+def style_name(href: str) -> str:
+    return urllib.parse.urlsplit(href).path.rsplit("/", 1)[1].removesuffix(".json")
+
+
+def year_of(href: str) -> int:
+    return int(urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)["millesime"][0])
+
+
+def palette(codes: nomenclature.Nomenclature) -> dict[str, str]:
+    return {code: codes.get(code).color for code in codes.leaves()}
+
+
+def codes_present(server: str, field: str, year: int) -> set[str]:
+    """The codes of ``field`` that the features of ``year`` hold in the box, read through OGC API Features."""
+    found = features(server, COLLECTION, bbox=",".join(map(str, BBOX)), millesime=year, properties=field)
+    return {feature["properties"][field] for feature in found}
+
+
+@pytest.fixture(scope="module")
+def qgis() -> None:
+    qgis_client.require_qgis()
+
+
+def test_collection_links_a_style_per_millesime_the_newest_first(server: str) -> None:
+    links = stylesheets(server)
+    years = sorted({int(y) for y in get_json(f"{server}/map/settings.json")["millesimes"][COLLECTION]}, reverse=True)
+    assert len(years) >= 2, "the demo store holds two millésimes"
+    for name in CODED:
+        mine = [link for link in links if style_name(link["href"]) == name]
+        assert [year_of(link["href"]) for link in mine] == years
+        assert "par défaut" in mine[0]["title"] and all("par défaut" not in link["title"] for link in mine[1:])
+        for link in mine:
+            style = get_json(link["href"])
+            assert style["metadata"]["ocsge:millesimes"] == {"millesime": year_of(link["href"])}
+
+
+@pytest.mark.parametrize("name", list(CODED))
+def test_qgis_paints_each_linked_style_in_the_nomenclature_colours(qgis: None, server: str, name: str) -> None:
+    field, codes = CODED[name]
+    for link in [link for link in stylesheets(server) if style_name(link["href"]) == name]:
+        year = year_of(link["href"])
+        style = get_json(link["href"])
+        tiles = style["sources"][COLLECTION]["tiles"][0]
+        png = SCREENSHOTS / f"qgis-{name}-{year}-{server.rsplit(':', 1)[1]}.png"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        drawn = qgis_client.render(tiles, link["href"], BBOX, png=png)
+        painted = drawn.painted(palette(codes), MIN_PIXELS)
+        present = codes_present(server, field, year)
+        assert drawn.colours.get(UNKNOWN_COLOR, 0) == 0, f"QGIS painted the fallback grey: {drawn.warnings}"
+        assert painted, f"no nomenclature colour in QGIS's render of {link['href']} ({png}): {drawn.warnings}"
+        assert set(painted) <= present, f"colours of codes absent from {year}: {set(painted) - present}"
+        # every code with a cell of its own in the box shows; a code on a few slivers may fall under MIN_PIXELS
+        assert len(painted) >= len(present) // 2, (sorted(painted), sorted(present))
+        assert all(f'"millesime" IS {year}' in expression for expression in drawn.filters), drawn.filters
+
+
+def test_qgis_draws_the_millesime_of_the_style_only(qgis: None, server: str) -> None:
+    """The style of a millésime, put on the tiles of every millésime (as a QGIS user who typed the collection's tile
+    URL would), draws what it draws on the tiles of its own millésime: its filter leaves the other one out."""
+    links = [link for link in stylesheets(server) if style_name(link["href"]) == "couverture"]
+    colours = palette(nomenclature.couverture())
+    drawn = {}
+    for link in links:
+        style = get_json(link["href"])
+        own = style["sources"][COLLECTION]["tiles"][0]
+        every = own.split("&millesime=")[0]
+        assert "millesime" not in every
+        alone = qgis_client.render(own, link["href"], BBOX).painted(colours)
+        mixed = qgis_client.render(every, link["href"], BBOX).painted(colours)
+        assert mixed == alone, f"{link['href']} over the tiles of every millésime"
+        drawn[year_of(link["href"])] = alone
+    assert len(drawn) >= 2 and len({json.dumps(d, sort_keys=True) for d in drawn.values()}) == len(drawn), (
+        "each millésime draws a different map"
+    )
+
+
+@pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
+def test_maplibre_draws_each_linked_style_with_its_millesime_only(page, server: str) -> None:
+    """The /map page's MapLibre given each linked stylesheet as it is (``setStyle``): the tiles it asks carry the
+    style's millésime, the features it renders are of that millésime, in the nomenclature's colours."""
+    colours = palette(nomenclature.couverture())
+    page.goto(f"{server}/map#14/44.65/-1.16")
+    page.wait_for_selector("#map[data-ready=true]", timeout=60_000)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url) if "/tiles/" in request.url else None)
+    for link in [link for link in stylesheets(server) if style_name(link["href"]) == "couverture"]:
+        year = year_of(link["href"])
+        requested.clear()
+        page.evaluate(
+            """async (href) => {
+                const map = window.ocsgeMap;
+                map.setStyle(href, { diff: false });
+                await new Promise((done) => map.once("idle", done));
+            }""",
+            link["href"],
+        )
+        page.wait_for_function("() => window.ocsgeMap.loaded() && window.ocsgeMap.areTilesLoaded()", timeout=60_000)
+        rendered = page.evaluate(
+            "() => window.ocsgeMap.queryRenderedFeatures({ layers: ['couverture-fill'] })"
+            ".map((f) => [f.properties.millesime, f.properties.code_cs])"
+        )
+        assert rendered, f"MapLibre drew nothing with {link['href']}"
+        assert {millesime for millesime, _ in rendered} == {year}
+        assert requested and all(f"millesime={year}" in url for url in requested), requested[:3]
+        painted = {
+            code: n
+            for code, n in palette_pixels(screenshot(page, f"maplibre-couverture-{year}").read_bytes()).items()
+            if n >= MIN_PIXELS
+        }
+        assert painted and set(painted) <= {code for _, code in rendered}, (painted, colours)
