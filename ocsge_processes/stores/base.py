@@ -10,7 +10,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +24,9 @@ from ..errors import UnsupportedQueryError
 from ..layers import Layer
 from ..territory import METROPOLE_EPSG
 from .reproject import reproject
+
+if TYPE_CHECKING:
+    from .tilecache import TileCache
 
 #: Above this many matches a filtered query reports no numberMatched rather than counting them all.
 DEFAULT_COUNT_CAP = 10_000
@@ -198,6 +201,11 @@ class FeatureStore(ABC):
     @abstractmethod
     def set_mark(self, scope: str, key: str, value: str | None) -> None:
         """Write (None: delete) one note of ``scope``, kept in the store beside the rows it describes."""
+
+    @abstractmethod
+    def tile_cache(self) -> TileCache:
+        """The store's cache of built tiles (``stores.tilecache``), kept beside the layers so that all replicas share
+        it and ``replace_slice`` marks stale what it replaces."""
 
     def close(self) -> None:  # noqa: B027  # a no-op by default: open_store shares a store for the process' life
         """Release connections."""

@@ -26,10 +26,11 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import StoreError
 from ..layers import Layer
-from . import base, gpkgblob
+from . import base, gpkgblob, tilecache_gpkg
 from .base import Box, FeaturePage, FeatureQuery, FeatureStore, GeoJSON, TileEncoder, TileRequest, TileRows, quote
 from .cql2 import CONVERSE, Dialect, translate
 from .gpkgschema import create_feature_table, rtree_name
+from .tilecache import TileCache
 from .timeout import QueryTimeoutError, query_timeout
 
 _GEOM = "geom"
@@ -211,6 +212,10 @@ class GpkgStore(FeatureStore):
         )
         return "" if row is None else f"{row[0]}-{row[1]}"
 
+    @functools.cache  # noqa: B019  # one cache object per store, which open_store keeps for the process' life
+    def tile_cache(self) -> TileCache:
+        return tilecache_gpkg.GpkgTileCache(self.path)
+
     @_time_limited
     def distinct(self, layer: Layer, epsg: int, field: str, where: ast.Node | None = None) -> list[object]:
         table = base.table_name(layer, epsg)
@@ -334,6 +339,7 @@ class GpkgStore(FeatureStore):
                 )
             # before the DELETE: a slice's new fids are above its old ones, so slice_version always moves
             start = conn.execute(f"SELECT COALESCE(max(fid), 0) + 1 FROM {quote(table)}").fetchone()[0]
+            tilecache_gpkg.mark_stale(conn, layer, epsg, slice_values, _box(bounds))
             keys = list(slice_values)
             conn.execute(
                 f"DELETE FROM {quote(table)} WHERE " + " AND ".join(f"{quote(k)} = ?" for k in keys),
@@ -382,6 +388,18 @@ class GpkgStore(FeatureStore):
             conn.close()
         self._local.conn = None
         return len(frame)
+
+
+def _box(bounds: np.ndarray) -> Box | None:
+    """The box of rows' bounds (shapely.bounds), None when there are none."""
+    if not len(bounds) or np.isnan(bounds[:, 0]).all():
+        return None
+    return (
+        float(np.nanmin(bounds[:, 0])),
+        float(np.nanmin(bounds[:, 1])),
+        float(np.nanmax(bounds[:, 2])),
+        float(np.nanmax(bounds[:, 3])),
+    )
 
 
 def _rtree(table: str) -> str:

@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 from ..errors import InvalidInputError, StoreBusyError, StoreError
 from ..layers import Layer
 from ..parallel import threaded
-from . import base
+from . import base, tilecache_pg
 from .base import (
     Box,
     FeaturePage,
@@ -40,6 +40,7 @@ from .base import (
     quote,
 )
 from .cql2 import Dialect, translate
+from .tilecache import TileCache
 from .timeout import QueryTimeoutError, query_timeout
 
 #: A pooled connection; rows come back as tuples (psycopg's default row factory).
@@ -293,6 +294,10 @@ class PostgisStore(FeatureStore):
                     [scope, key, value],
                 )
 
+    @functools.cache  # noqa: B019  # one cache object per store, which open_store keeps for the process' life
+    def tile_cache(self) -> TileCache:
+        return tilecache_pg.PgTileCache(self._conn)
+
     def replace_slice(
         self, layer: Layer, epsg: int, frame: gpd.GeoDataFrame, slice_values: Mapping[str, object]
     ) -> int:
@@ -305,6 +310,7 @@ class PostgisStore(FeatureStore):
         records = frame[names].astype(object).where(frame[names].notna(), None).itertuples(index=False, name=None)
         with self._conn() as conn, conn.transaction():
             _create_table(conn, layer, epsg, table)
+            tilecache_pg.mark_stale(conn, layer, epsg, slice_values, _frame_box(frame))
             conn.execute(
                 f"DELETE FROM {qualified} WHERE " + " AND ".join(f"{quote(k)} = %s" for k in slice_values),
                 list(slice_values.values()),
@@ -321,6 +327,14 @@ class PostgisStore(FeatureStore):
         with self._conn() as conn:
             conn.execute(f"ANALYZE {qualified}")
         return len(frame)
+
+
+def _frame_box(frame: gpd.GeoDataFrame) -> Box | None:
+    """The box of a frame's geometries, None when it has none."""
+    if frame.empty:
+        return None
+    minx, miny, maxx, maxy = (float(v) for v in frame.total_bounds)
+    return (minx, miny, maxx, maxy)
 
 
 def _qualified(layer: Layer, epsg: int) -> str:

@@ -5,7 +5,7 @@ import { lang, setupShell, t } from "../i18n.js";
 setupShell();
 const RUNNING = new Set(["accepted", "running"]);
 const app = document.getElementById("app");
-app.innerHTML = `<div class="page"><h1>${t("jobs.title")}</h1><table id="jobs" class="grid"></table></div>`;
+app.innerHTML = `<div class="page"><h1>${t("jobs.title")}</h1><table id="jobs" class="grid stack"></table></div>`;
 const table = document.getElementById("jobs");
 
 function duration(state) {
@@ -24,20 +24,23 @@ function row(state) {
     `<a href="../jobs/${escapeHtml(id)}?f=html">HTML</a>`,
   ].join(" ");
   const started = state.started || state.created;
+  const progress = Number(state.progress ?? 0);
+  const cell = (key, html) => `<td class="${key}" data-label="${escapeHtml(t("jobs." + key))}">${html}</td>`;
   return `<tr data-job="${escapeHtml(id)}" data-status="${escapeHtml(state.status)}">
-    <td><code>${escapeHtml(id)}</code></td><td>${escapeHtml(state.processID ?? "")}</td>
-    <td class="status-${escapeHtml(state.status)}">${escapeHtml(t("status." + state.status))}</td>
-    <td><progress max="100" value="${Number(state.progress ?? 0)}"></progress> ${Number(state.progress ?? 0)} %</td>
-    <td>${escapeHtml(state.message ?? "")}</td>
-    <td>${started ? new Date(started).toLocaleString(lang() === "fr" ? "fr-FR" : "en-GB") : ""}</td>
-    <td>${duration(state)}</td><td>${actions}</td></tr>`;
+    <td class="id"><code title="${escapeHtml(id)}">${escapeHtml(id)}</code></td>
+    ${cell("process", escapeHtml(state.processID ?? ""))}
+    ${cell("status", `<span class="status-${escapeHtml(state.status)}">${escapeHtml(t("status." + state.status))}</span>`)}
+    ${cell("progress", `<span><progress max="100" value="${progress}"></progress> ${progress} %</span>`)}
+    ${cell("message", escapeHtml(state.message ?? ""))}
+    ${cell("started", started ? new Date(started).toLocaleString(lang() === "fr" ? "fr-FR" : "en-GB") : "")}
+    ${cell("duration", duration(state))}${cell("actions", `<span>${actions}</span>`)}</tr>`;
 }
 
 async function refresh() {
   const jobs = (await getJson("jobs?f=json&limit=100")).jobs || [];
   table.innerHTML = `<tr>${["id", "process", "status", "progress", "message", "started", "duration", "actions"]
     .map((k) => `<th>${t("jobs." + k)}</th>`).join("")}</tr>`
-    + (jobs.length ? jobs.map(row).join("") : `<tr><td colspan="8">${t("jobs.none")}</td></tr>`);
+    + (jobs.length ? jobs.map(row).join("") : `<tr><td class="empty" colspan="8">${t("jobs.none")}</td></tr>`);
   document.body.dataset.ready = "true";
 }
 

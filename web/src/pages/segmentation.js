@@ -12,6 +12,9 @@ const RESOLUTION_M = 0.2;
 const MAX_PIXELS = 25_000_000;
 const POLL_MS = 700;
 const ENDED = ["successful", "failed", "dismissed"];
+/** The ortho backdrop is drawn from this zoom on (about 10 m a pixel): farther out, the WMS would be asked for
+ *  whole regions at once. */
+const ORTHO_MIN_ZOOM = 14;
 const app = document.getElementById("app");
 app.innerHTML = `<div class="layout">
   <aside class="panel">
@@ -23,6 +26,7 @@ app.innerHTML = `<div class="layout">
     <div id="bbox-mode">
       <label for="wms">${t("seg.wms")}</label><input id="wms" type="url">
       <button id="draw" type="button">${t("seg.draw")}</button>
+      <p id="zoom-hint" class="note">${t("seg.zoom", { zoom: ORTHO_MIN_ZOOM })}</p>
       <p id="bbox-text" class="note"></p></div>
     <div id="upload-mode" hidden>
       <label for="rgb">${t("seg.rgb")}</label><input id="rgb" type="file" accept=".tif,.tiff,image/tiff">
@@ -48,7 +52,11 @@ await loaded(map);
 const orthoTiles = (url) => [`${url}?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=ORTHOIMAGERY.ORTHOPHOTOS&STYLES=`
   + "&CRS=EPSG:3857&BBOX={bbox-epsg-3857}&WIDTH=256&HEIGHT=256&FORMAT=image/png"];
 map.addSource("ortho", { type: "raster", tileSize: 256, tiles: orthoTiles(wmsInput.value) });
-map.addLayer({ id: "ortho", type: "raster", source: "ortho", minzoom: 14 });
+map.addLayer({ id: "ortho", type: "raster", source: "ortho", minzoom: ORTHO_MIN_ZOOM });
+const zoomHint = document.getElementById("zoom-hint");
+const showZoomHint = () => { zoomHint.hidden = map.getZoom() >= ORTHO_MIN_ZOOM; };
+map.on("zoomend", showZoomHint);
+showZoomHint();
 map.addSource("bbox", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
 map.addLayer({ id: "bbox", type: "line", source: "bbox", paint: { "line-color": "#d7191c", "line-width": 2 } });
 wmsInput.addEventListener("change", () => map.getSource("ortho").setTiles(orthoTiles(wmsInput.value)));
