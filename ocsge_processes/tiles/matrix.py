@@ -45,11 +45,23 @@ def tile_span(z: int) -> float:
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    """(minx, miny, maxx, maxy) of a tile in EPSG:3857; validates z/x/y first."""
+    """(minx, miny, maxx, maxy) of a tile in EPSG:3857; validates z/x/y first.
+
+    Computed on zoom ``z``'s grid of tile units (:func:`grid_x`, :func:`grid_y`), so that the edge two neighbours
+    share is the same float in both: the generalised pyramid unions pieces clipped on either side of it.
+    """
     validate_tile(z, x, y)
-    span = tile_span(z)
-    minx, maxy = -ORIGIN + x * span, ORIGIN - y * span
-    return minx, maxy - span, minx + span, maxy
+    return grid_x(z, x * EXTENT), grid_y(z, (y + 1) * EXTENT), grid_x(z, (x + 1) * EXTENT), grid_y(z, y * EXTENT)
+
+
+def grid_x(z: int, units: float) -> float:
+    """Web Mercator x of a position ``units`` tile units of zoom ``z`` east of the matrix's west edge."""
+    return -ORIGIN + units * (2 * ORIGIN / (EXTENT << z))
+
+
+def grid_y(z: int, units: float) -> float:
+    """Web Mercator y of a position ``units`` tile units of zoom ``z`` south of the matrix's north edge."""
+    return ORIGIN - units * (2 * ORIGIN / (EXTENT << z))
 
 
 def buffered_bounds(

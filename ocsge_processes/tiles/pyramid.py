@@ -1,0 +1,241 @@
+"""The cached zooms of a layer: a pyramid of generalised tiles built ahead of requests into the store's tile cache,
+and the one function that says which tile a client gets (:func:`served_tile`).
+
+The deepest cached zoom is generalised from the layer's polygons, each zoom above from its four children's
+features (:mod:`.generalise`), depth first so that only one path of the pyramid is in memory. A tile is written
+after its children, and ``replace_slice`` marks stale every cached tile over the rows it replaced, so a fresh tile
+has fresh children: a build skips fresh subtrees whole, which makes it resumable and makes a rebuild after an ingest
+touch only what the ingest replaced. Each tile is stored once per millésime filter (the generalised classes carry
+their millésimes, so a filtered tile is a subset of the unfiltered one's features).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyproj
+import shapely
+
+from ..layers import Layer
+from ..stores.base import FeatureStore, TileRequest
+from ..stores.reproject import reproject
+from ..stores.tilecache import CachedTile, TileCache, TileSlot, filter_key
+from .decode import decode
+from .generalise import ClassKey, Generalised, generalise
+from .matrix import (
+    BUFFER,
+    EXTENT,
+    MERCATOR_EPSG,
+    ORIGIN,
+    simplify_tolerance,
+    tile_bounds,
+    tile_query_bbox,
+    tile_span,
+)
+from .mvt import encode_layer
+from .source import store_tile, tile_fields, typed_equals
+
+#: Zooms cached by default: up to zoom 13, where a tile of a dense département still holds ~2 000 to 5 000 polygons
+#: and takes most of a second to build live; from 14 on a tile holds under ~1 000 and is built on request.
+DEFAULT_ZOOMS = (0, 13)
+#: Reports progress: tiles done, tiles in all.
+Progress = Callable[[int, int], None]
+_MERCATOR = pyproj.CRS.from_epsg(MERCATOR_EPSG)
+
+
+def served_tile(
+    store: FeatureStore,
+    layer: Layer,
+    epsg: int,
+    z: int,
+    x: int,
+    y: int,
+    equals: Mapping[str, object] | None = None,
+) -> bytes:
+    """Tile z/x/y as the server serves it: the cached generalised tile when one is fresh, else built live."""
+    cached = cached_tile(store, layer, epsg, z, x, y, equals)
+    return cached.data if cached is not None else store_tile(store, layer, epsg, z, x, y, equals)
+
+
+def cached_tile(
+    store: FeatureStore,
+    layer: Layer,
+    epsg: int,
+    z: int,
+    x: int,
+    y: int,
+    equals: Mapping[str, object] | None = None,
+) -> CachedTile | None:
+    """The fresh cached tile z/x/y for the ``equals`` millésime filter; None when not built or stale."""
+    return store.tile_cache().get(layer, epsg, z, x, y, filter_key(typed_equals(layer, equals)))
+
+
+@dataclass
+class BuildReport:
+    """What a build did: tiles generalised and written, tiles found fresh and kept, bytes written per zoom."""
+
+    built: int = 0
+    kept: int = 0
+    sizes: dict[int, list[int]] = field(default_factory=dict)
+
+
+def build_pyramid(
+    store: FeatureStore,
+    layer: Layer,
+    epsg: int,
+    zooms: tuple[int, int] = DEFAULT_ZOOMS,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Build the cached zooms of ``layer`` (its table in ``epsg``) over its extent: every missing or stale tile.
+
+    A build with another zoom range than the cache's empties it first.
+    """
+    low, high = zooms
+    if not 0 <= low <= high <= 24:
+        raise ValueError(f"zooms {low}-{high}: expected 0 <= first <= last <= 24")
+    cache = store.tile_cache()
+    cache.start(layer, epsg, zooms)
+    extent = store.extent(layer, epsg)
+    if extent is None:
+        return BuildReport()
+    builder = _Builder(store, cache, layer, epsg, zooms, _mercator_bounds(extent, epsg), progress)
+    for x, y in builder.covering(low):
+        builder.visit(low, x, y)
+    return builder.report
+
+
+def tile_ranges(bounds: tuple[float, float, float, float], z: int) -> tuple[range, range]:
+    """Columns and rows of the zoom-``z`` tiles meeting ``bounds`` (EPSG:3857)."""
+    span, last = tile_span(z), (1 << z) - 1
+    x0 = min(last, max(0, math.floor((bounds[0] + ORIGIN) / span)))
+    x1 = min(last, max(0, math.floor((bounds[2] + ORIGIN) / span)))
+    y0 = min(last, max(0, math.floor((ORIGIN - bounds[3]) / span)))
+    y1 = min(last, max(0, math.floor((ORIGIN - bounds[1]) / span)))
+    return range(x0, x1 + 1), range(y0, y1 + 1)
+
+
+class _Builder:
+    def __init__(
+        self,
+        store: FeatureStore,
+        cache: TileCache,
+        layer: Layer,
+        epsg: int,
+        zooms: tuple[int, int],
+        bounds: tuple[float, float, float, float],
+        progress: Progress | None,
+    ) -> None:
+        self.store, self.cache, self.layer, self.epsg = store, cache, layer, epsg
+        self.low, self.high = zooms
+        self.bounds = bounds
+        self.progress = progress
+        self.fields = tuple(name for name in tile_fields(layer) if name != layer.id_field)
+        self.filters = [name for name in self.fields if name.startswith("millesime")]
+        self.report = BuildReport()
+        self.total = sum(
+            len(xs) * len(ys) for xs, ys in (tile_ranges(bounds, z) for z in range(self.low, self.high + 1))
+        )
+        self.done = 0
+
+    def covering(self, z: int) -> Iterator[tuple[int, int]]:
+        xs, ys = tile_ranges(self.bounds, z)
+        return itertools.product(xs, ys)
+
+    def children(self, z: int, x: int, y: int) -> list[tuple[int, int]]:
+        xs, ys = tile_ranges(self.bounds, z + 1)
+        return [(cx, cy) for cx in (2 * x, 2 * x + 1) for cy in (2 * y, 2 * y + 1) if cx in xs and cy in ys]
+
+    def visit(self, z: int, x: int, y: int) -> Generalised | None:
+        """Build tile z/x/y (and the stale part of its subtree) unless fresh; its features when built."""
+        if self.cache.fresh(self.layer, self.epsg, z, x, y):
+            self.report.kept += 1
+            self._advance(self._subtree(z, x, y))
+            return None
+        if z == self.high:
+            features = self._from_layer(z, x, y)
+        else:
+            parts = [self.visit(z + 1, cx, cy) or self._cached(z + 1, cx, cy) for cx, cy in self.children(z, x, y)]
+            keys = [key for part in parts for key in part.keys]
+            geoms = np.concatenate([part.geometries for part in parts]) if parts else np.empty(0, dtype=object)
+            features = generalise(self.fields, keys, geoms, z, x, y)
+        variants = self._variants(features, tile_bounds(z, x, y))
+        self.cache.put(self.layer, self.epsg, TileSlot(z, x, y, tile_query_bbox(z, x, y, self.epsg)), variants)
+        self.report.built += 1
+        self.report.sizes.setdefault(z, []).append(len(variants[""]))
+        self._advance(1)
+        return features
+
+    def _from_layer(self, z: int, x: int, y: int) -> Generalised:
+        """The generalised features of a tile of the deepest cached zoom, from the layer's polygons."""
+        request = TileRequest(
+            z,
+            x,
+            y,
+            (self.layer.id_field, *self.fields),
+            tile_query_bbox(z, x, y, self.epsg),
+            simplify_tolerance(z),
+            EXTENT,
+            BUFFER,
+        )
+        rows = self.store.tile_rows(self.layer, self.epsg, request)
+        geoms = reproject(rows.geometries, self.epsg, _MERCATOR)
+        return generalise(self.fields, [tuple(row[1:]) for row in rows.rows], geoms, z, x, y)
+
+    def _cached(self, z: int, x: int, y: int) -> Generalised:
+        """The features of a fresh cached tile, decoded back to EPSG:3857 for its parent's generalisation."""
+        cached = self.cache.get(self.layer, self.epsg, z, x, y, "")
+        decoded = decode(cached.data) if cached is not None else {}
+        found = decoded[self.layer.collection_id].features if decoded else []
+        keys: list[ClassKey] = [tuple(f.properties.get(name) for name in self.fields) for f in found]
+        # on the zoom's grid of tile units with matrix.grid_x/grid_y's arithmetic: shared edges stay the same floats
+        unit = 2 * ORIGIN / (EXTENT << z)
+        geoms = shapely.transform(
+            np.array([f.geometry for f in found], dtype=object),
+            lambda c: np.column_stack(
+                (-ORIGIN + (x * EXTENT + c[:, 0]) * unit, ORIGIN - (y * EXTENT + c[:, 1]) * unit)
+            ),
+        )
+        return Generalised(self.fields, keys, geoms)
+
+    def _variants(self, features: Generalised, bounds: tuple[float, float, float, float]) -> dict[str, bytes]:
+        """The tile's bytes per millésime filter: none, then each combination of millésime values it holds."""
+        properties = features.properties()
+        name = self.layer.collection_id
+        variants = {"": encode_layer(name, features.geometries, properties, bounds, 0.0, EXTENT, 0)}
+        for count in range(1, len(self.filters) + 1):
+            for names in itertools.combinations(self.filters, count):
+                values = sorted({tuple(p[n] for n in names) for p in properties}, key=repr)
+                for value in values:
+                    equals = dict(zip(names, value, strict=True))
+                    chosen = [i for i, p in enumerate(properties) if all(p[n] == v for n, v in equals.items())]
+                    variants[filter_key(equals)] = encode_layer(
+                        name, features.geometries[chosen], [properties[i] for i in chosen], bounds, 0.0, EXTENT, 0
+                    )
+        return variants
+
+    def _subtree(self, z: int, x: int, y: int) -> int:
+        """Tiles of the pyramid under (and including) z/x/y, for the progress count."""
+        count = 0
+        for depth in range(self.high - z + 1):
+            xs, ys = tile_ranges(self.bounds, z + depth)
+            first, size = x << depth, 1 << depth
+            count += len(range(max(xs.start, first), min(xs.stop, first + size))) * len(
+                range(max(ys.start, y << depth), min(ys.stop, (y << depth) + size))
+            )
+        return count
+
+    def _advance(self, count: int) -> None:
+        self.done += count
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _mercator_bounds(extent: tuple[float, float, float, float], epsg: int) -> tuple[float, float, float, float]:
+    """A layer's extent (its CRS) as a box in EPSG:3857."""
+    transformer = pyproj.Transformer.from_crs(epsg, MERCATOR_EPSG, always_xy=True)
+    minx, miny, maxx, maxy = transformer.transform_bounds(*extent, densify_pts=21)
+    return float(minx), float(miny), float(maxx), float(maxy)
