@@ -28,9 +28,10 @@ from .. import __version__
 from ..errors import InvalidInputError
 from ..layers import BOOLEAN, INTEGER, NUMBER, Layer
 from ..stores.base import FeatureStore
-from .matrix import MAX_ZOOM
+from ..styles import MAX_ZOOM
 from .pbf import varint
-from .source import store_tile, tile_fields, typed_equals
+from .pyramid import served_tile
+from .source import tile_fields, typed_equals
 
 MAGIC = b"PMTiles"
 VERSION = 3
@@ -51,8 +52,9 @@ Progress = Callable[[int, int], None]
 def layer_tile(
     store: FeatureStore, layer: Layer, epsg: int, z: int, x: int, y: int, equals: Mapping[str, object]
 ) -> bytes:
-    """Tile z/x/y exactly as the server builds it: the one place the export asks for tiles."""
-    return store_tile(store, layer, epsg, z, x, y, equals)
+    """Tile z/x/y exactly as the server serves it (the cached generalised tile where one is fresh, else built
+    live): the one place the export asks for tiles."""
+    return served_tile(store, layer, epsg, z, x, y, equals)
 
 
 def tile_id(z: int, x: int, y: int) -> int:

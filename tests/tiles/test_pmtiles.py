@@ -21,10 +21,11 @@ import shapely
 
 from ocsge_processes.layers import OCCUPATION_SOL
 from ocsge_processes.stores import open_store
-from ocsge_processes.tiles import store_tile, tile_bounds
+from ocsge_processes.tiles import tile_bounds
 from ocsge_processes.tiles.decode import decode
 from ocsge_processes.tiles.mvt import encode_layer
 from ocsge_processes.tiles.pmtiles import ArchiveWriter, tile_id, tiles_covering
+from ocsge_processes.tiles.pyramid import served_tile
 
 from ..conftest import ocsge
 
@@ -86,7 +87,7 @@ def test_gdal_reads_per_tile_the_features_and_attributes_the_server_serves(archi
         tile_of = fids & ((1 << 2 * z) - 1)
         served = 0
         for x, y in tiles_covering(extent_lonlat(store_url), z):
-            features = decode(store_tile(store, OCCUPATION_SOL, 2154, z, x, y, {"millesime": MILLESIME}))
+            features = decode(served_tile(store, OCCUPATION_SOL, 2154, z, x, y, {"millesime": MILLESIME}))
             expected = features[OCCUPATION_SOL.collection_id].features if features else []
             read = frame[tile_of == (x | y << z)]
             assert len(read) == len(expected), (z, x, y)
