@@ -398,15 +398,3 @@ def page_features(
         return [make_feature(layer, names, row, None) for row in rows]
     geoms = reproject(decode([row[-1] for row in rows]), epsg, query.out_crs)
     return [make_feature(layer, names, row[:-1], g) for row, g in zip(rows, geojson_geometries(geoms), strict=True)]
-
-
-def frame_from_rows(layer: Layer, epsg: int, rows: list[Row], decode: Decoder) -> gpd.GeoDataFrame:
-    """A typed GeoDataFrame of rows holding the store key, every field of ``layer`` then the geometry bytes."""
-    names = list(layer.fields)
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in range(len(names) + 2)]
-    frame = gpd.GeoDataFrame(
-        {n: list(columns[i + 1]) for i, n in enumerate(names)},
-        geometry=decode(list(columns[-1])) if rows else [],
-        crs=f"EPSG:{epsg}",
-    )
-    return frame.astype({n: PANDAS_TYPES[t] for n, t in layer.fields.items()})

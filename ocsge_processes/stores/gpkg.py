@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import StoreError
 from ..layers import Layer
-from . import base, gpkgblob, tilecache_gpkg
+from . import base, columnar, gpkgblob, tilecache_gpkg
 from .base import Box, FeaturePage, FeatureQuery, FeatureStore, GeoJSON, TileEncoder, TileRequest, TileRows, quote
 from .cql2 import CONVERSE, Dialect, translate
 from .gpkgschema import create_feature_table, rtree_name
@@ -162,17 +162,10 @@ class GpkgStore(FeatureStore):
         where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
         if bbox is not None and not _contains(bbox, self.extent(layer, epsg)):
             where += " AND " + _box_sql(table, bbox, params)
-        names = list(layer.fields)
-        rows = (
-            self._reader()
-            .execute(
-                f"SELECT fid, {', '.join(quote(n) for n in names)}, {quote(_GEOM)} FROM {quote(table)} "
-                f"WHERE {where} ORDER BY fid",
-                params,
-            )
-            .fetchall()
-        )
-        return base.frame_from_rows(layer, epsg, rows, gpkgblob.decode)
+        if table not in self.tables():
+            raise StoreError(f"layer {table} is not in the GeoPackage store {self.path}; run `ocsge ingest` first")
+        deadline = getattr(self._local, "deadline", None)
+        return columnar.gpkg_frame(self.path, table, layer, epsg, columnar.sqlite_inline(where, params), deadline)
 
     @_time_limited
     def tile_rows(self, layer: Layer, epsg: int, request: TileRequest) -> TileRows:

@@ -1,0 +1,126 @@
+"""The columnar reads give the frames the row-by-row reader gave: same rows, order, dtypes, nulls, geometries, CRS.
+
+The expected frames are built here as the former reader built them (a list per column, pandas' inference, then
+``astype`` to ``PANDAS_TYPES``), from the rows written, so that a difference in nulls or dtypes shows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from ocsge_processes.layers import OCCUPATION_SOL
+from ocsge_processes.stores import open_store
+from ocsge_processes.stores.base import PANDAS_TYPES
+from ocsge_processes.stores.columnar import gpkg_frame, sqlite_inline
+from ocsge_processes.stores.gpkg import GpkgStore
+from ocsge_processes.stores.timeout import QueryTimeoutError
+
+#: A square of 10 m at (x, y).
+SQUARE = 10.0
+
+
+def _written(millesime: int, count: int) -> gpd.GeoDataFrame:
+    """OCCUPATION_SOL rows with nulls (text and integer), a text value with a quote, multipolygons of one and two
+    parts; polygons on a 100 m grid, so that a box between grid lines splits them exactly."""
+    rng = np.random.default_rng(millesime)
+    geoms = []
+    for k in range(count):
+        x, y = 700000.0 + 100 * (k % 10), 6600000.0 + 100 * (k // 10)
+        parts = [shapely.box(x, y, x + SQUARE, y + SQUARE)]
+        if k % 3 == 0:
+            parts.append(shapely.box(x + 20, y + 20, x + 20 + SQUARE, y + 25))
+        geoms.append(shapely.MultiPolygon(parts))
+    codes = rng.choice(["CS1.1.1.1", "CS2.2.1", "CS1.1.2.1"], count)
+    return gpd.GeoDataFrame(
+        {
+            "id": [f"OCS{millesime}_{k}" for k in range(count)],
+            "code_cs": codes,
+            "code_us": [None if k % 4 == 0 else "US235" for k in range(count)],
+            "millesime": millesime,
+            "source": "l'IGN" if millesime == 2021 else None,  # a quote, and a column without any value
+            "ossature": pd.array([None if k % 5 == 0 else k % 2 for k in range(count)], dtype="Int64"),
+            "id_origine": [f"o{k}" for k in range(count)],
+            "code_or": None,
+            "departement": "33",
+            "libelle_cs": [f"libellé {c}" for c in codes],
+            "libelle_us": "Activités",
+        },
+        geometry=geoms,
+        crs=2154,
+    )
+
+
+def _as_rows_reader_built(rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The frame the row-by-row reader built from these rows."""
+    names = list(OCCUPATION_SOL.fields)
+    records = rows[names].astype(object).where(rows[names].notna(), None)
+    frame = gpd.GeoDataFrame({n: list(records[n]) for n in names}, geometry=list(rows.geometry.values), crs="EPSG:2154")
+    return frame.astype({n: PANDAS_TYPES[t] for n, t in OCCUPATION_SOL.fields.items()})
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def filled(request: pytest.FixtureRequest, tmp_path):
+    """A store of each kind holding two millésimes, and the rows written in store order."""
+    if request.param == "gpkg":
+        store = GpkgStore(tmp_path / "s.gpkg")
+    else:
+        store = open_store(request.getfixturevalue("postgis_url"))
+        with store._conn() as conn:
+            conn.execute("DROP SCHEMA IF EXISTS ocsge CASCADE")
+    slices = [_written(2021, 40), _written(2024, 30)]
+    for frame in slices:
+        store.replace_slice(OCCUPATION_SOL, 2154, frame, {"departement": "33", "millesime": int(frame.millesime[0])})
+    return store, pd.concat(slices, ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("bbox", "equals"),
+    [
+        (None, None),
+        (None, {"millesime": 2024}),
+        ((700150.0, 6600050.0, 700450.0, 6600350.0), None),  # between grid lines: no polygon's box on an edge
+        ((700150.0, 6600050.0, 700450.0, 6600350.0), {"millesime": 2021}),
+        ((600000.0, 6600000.0, 600100.0, 6600100.0), None),  # nothing there
+        (None, {"millesime": 1999}),
+    ],
+)
+def test_read_frame_equals_the_row_reader(filled, bbox, equals) -> None:
+    store, written = filled
+    keep = np.ones(len(written), dtype=bool)
+    if bbox is not None:
+        keep &= written.intersects(shapely.box(*bbox)).to_numpy()
+    for name, value in (equals or {}).items():
+        keep &= (written[name] == value).to_numpy()
+    expected = _as_rows_reader_built(written[keep].reset_index(drop=True))
+
+    frame = store.read_frame(OCCUPATION_SOL, 2154, bbox, equals)
+
+    assert (len(frame) > 0) == bool(keep.any())
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+    assert frame.crs == expected.crs
+    assert list(shapely.to_wkb(frame.geometry.values)) == list(shapely.to_wkb(expected.geometry.values))
+    if len(frame):
+        assert set(shapely.get_num_geometries(frame.geometry.values)) == {1, 2}  # both kinds of multipolygon read
+        assert frame.source.isna().any() or equals == {"millesime": 2021}
+
+
+def test_gpkg_read_stops_at_the_deadline(tmp_path) -> None:
+    store = GpkgStore(tmp_path / "s.gpkg")
+    store.replace_slice(OCCUPATION_SOL, 2154, _written(2021, 20), {"departement": "33", "millesime": 2021})
+    with pytest.raises(QueryTimeoutError):
+        gpkg_frame(store.path, "occupation_sol", OCCUPATION_SOL, 2154, "1 = 1", time.monotonic() - 1)
+    assert len(gpkg_frame(store.path, "occupation_sol", OCCUPATION_SOL, 2154, "1 = 1", time.monotonic() + 60)) == 20
+
+
+@pytest.mark.parametrize("value", [0.1, -1234567.891, 6600000.0, 1e-300, 2.0**70 + 2.0**18, 7, "l'eau", None])
+def test_inlined_parameters_read_back_exactly(value) -> None:
+    sql = sqlite_inline("SELECT ?", [value])
+    (back,) = sqlite3.connect(":memory:").execute(sql).fetchone()
+    assert back == value and type(back) is type(value)
