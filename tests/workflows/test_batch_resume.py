@@ -3,6 +3,7 @@ recomputes only the pairs of its département that read it, and the rows are the
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import geopandas as gpd
@@ -55,7 +56,9 @@ def store(
     if request.param == "gpkg":
         url = str(tmp_path / "batch.gpkg")
     else:
-        url = services.fresh_database(request.getfixturevalue("postgis_url"), "batch_resume")
+        url = services.fresh_database(
+            request.getfixturevalue("postgis_url"), f"batch_resume_{uuid.uuid4().hex[:8]}"
+        )  # a new one: this process' pool holds the last
     ocsge("ingest", "--store", url, str(SYBARVAL), *map(str, demo_deliveries), *map(str, gers_deliveries))
     return url
 
