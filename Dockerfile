@@ -5,8 +5,12 @@
 # Run on PostGIS: add -e OCSGE_STORE=postgresql://user:pass@host:5432/db
 # Scaled out (replicas, Celery workers, PostGIS, Redis): deploy/compose.yaml.
 
-# The /map pages, bundled from web/ with npm at build time (never at run time).
-FROM node:20-slim AS web
+# The /map pages, bundled from web/ with npm at build time (never at run time), and the libraries pygeoapi's own
+# pages load, copied from npm into server/static/vendor: with Debian's Node.js and npm (web/package.json engines).
+ARG BASE=debian:bookworm-slim
+FROM ${BASE} AS web
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY web ./web
 RUN cd web && npm ci --no-audit --no-fund && node build.mjs
@@ -31,6 +35,7 @@ WORKDIR /app
 COPY pyproject.toml setup.py README.md pygeoapi-config.yml ./
 COPY ocsge_processes ./ocsge_processes
 COPY --from=web /src/ocsge_processes/webapp/static ./ocsge_processes/webapp/static
+COPY --from=web /src/ocsge_processes/server/static/vendor ./ocsge_processes/server/static/vendor
 COPY config ./config
 RUN python3.12 -m venv /venv && /venv/bin/pip install --no-cache-dir . && useradd --system ocsge \
     && mkdir -p /app/build /data && chown ocsge /app/build /data

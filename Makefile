@@ -35,8 +35,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# Debian's nodejs and npm (web/package.json engines) only where no node and npm are on PATH: a nodesource nodejs
+# already bundles npm, and Debian's npm package would conflict with it.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
@@ -54,8 +57,9 @@ $(STORE): data/demo/.done
 
 demo-data: $(STORE)
 
-# The /map web pages: npm ci + esbuild bundle into ocsge_processes/webapp/static (gitignored), rebuilt only when
-# web/ changed. The wheel build runs the same script (setup.py).
+# The /map web pages: npm ci + esbuild bundle into ocsge_processes/webapp/static, and the libraries of pygeoapi's
+# own pages into ocsge_processes/server/static/vendor (both gitignored), rebuilt only when web/ changed. The wheel
+# build runs the same script (setup.py).
 WEB_STAMP := ocsge_processes/webapp/static/.built
 web: $(WEB_STAMP)
 

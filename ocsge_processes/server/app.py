@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..stores.timeout import set_query_timeout, web_timeout_from_env
 from ..webapp import create_blueprint
-from . import patches
+from . import offline, patches
 from .errors import http_exception
 from .guard import RequestGuard
 from .limits import BodyLimit, limits_from_env
@@ -22,6 +22,8 @@ from .tiles import install_tile_endpoint
 
 patches.apply()  # every change to pygeoapi's handlers, after checking its version
 APP = flask_app.APP
+offline.use_our_templates(flask_app.CONFIG, flask_app.api_.tpl_config)  # our templates first, local basemap
+offline.install(APP, flask_app.CONFIG)  # pygeoapi's HTML pages load nothing from outside: /vendor, /basemap.svg
 APP.register_blueprint(create_blueprint(flask_app.CONFIG, store_of(flask_app.CONFIG)))  # the web pages under /map
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions
 APP.register_error_handler(HTTPException, http_exception)  # Flask's own 404/405 as OGC exceptions too
