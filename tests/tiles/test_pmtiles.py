@@ -1,16 +1,22 @@
 """`ocsge tiles export --format pmtiles`: archives read back with GDAL's PMTiles driver (pyogrio's bundled GDAL;
-Debian's GDAL 3.6 has none) hold, tile by tile, the features and attributes the server's tiles hold; the header
-and directories follow the PMTiles v3 spec (leaf directories included); refusals say what is wrong."""
+Debian's GDAL 3.6 has none) hold, tile by tile, the features and attributes the server's tiles hold; MapLibre in
+Chromium draws them in the couverture palette through the pmtiles protocol, with range requests to a static
+server; the header and directories follow the PMTiles v3 spec (leaf directories included); refusals say what is
+wrong."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import json
 import random
+import shutil
 import string
 import struct
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +24,12 @@ import pyogrio
 import pyproj
 import pytest
 import shapely
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
+from werkzeug.utils import send_from_directory
+from werkzeug.wrappers import Request, Response
 
+from ocsge_processes import styles
 from ocsge_processes.layers import OCCUPATION_SOL
 from ocsge_processes.stores import open_store
 from ocsge_processes.tiles import tile_bounds
@@ -27,7 +38,8 @@ from ocsge_processes.tiles.mvt import encode_layer
 from ocsge_processes.tiles.pmtiles import ArchiveWriter, tile_id, tiles_covering
 from ocsge_processes.tiles.pyramid import served_tile
 
-from ..conftest import ocsge
+from ..conftest import ROOT, ocsge
+from ..web.conftest import CHROMIUM, CHROMIUM_ARGS, palette_pixels, screenshot
 
 ZOOMS = range(11, 14)
 MILLESIME = 2024
@@ -193,3 +205,78 @@ def test_export_errors_say_what_is_wrong_and_write_nothing(
     result = ocsge("tiles", "export", "--store", store_url, *options, str(out), check=False)
     assert result.returncode != 0 and message in result.stderr, result.stderr
     assert not list(tmp_path.iterdir())
+
+
+#: The browser side: MapLibre as the web pages bundle it, and the pmtiles protocol (web/package.json devDependency).
+MAPLIBRE_DIST = ROOT / "web" / "node_modules" / "maplibre-gl" / "dist"
+PMTILES_JS = ROOT / "web" / "node_modules" / "pmtiles" / "dist" / "pmtiles.js"
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="stylesheet" href="maplibre-gl.css">
+<script src="pmtiles.js"></script><style>html, body, #map { margin: 0; height: 100%; }</style></head>
+<body><div id="map"></div><script type="module">
+import * as maplibregl from "./maplibre-gl.mjs";
+maplibregl.setWorkerUrl(new URL("maplibre-gl-worker.mjs", location.href).href);
+maplibregl.addProtocol("pmtiles", new pmtiles.Protocol().tile);
+const style = await (await fetch("style.json")).json();
+window.map = new maplibregl.Map({ container: "map", style, center: CENTER, zoom: ZOOM });
+</script></body></html>"""
+
+
+@contextlib.contextmanager
+def static_server(folder: Path) -> Iterator[str]:
+    """A loopback HTTP server of ``folder`` that answers Range requests (206), as the static host of a map."""
+
+    @Request.application
+    def app(request: Request) -> Response:
+        return send_from_directory(folder, request.path.lstrip("/"), request.environ, conditional=True)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+@pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)  # the archive is the same format from either store
+def test_maplibre_draws_the_archive_through_the_pmtiles_protocol(archive: Path, store_url: str, tmp_path: Path) -> None:
+    if not PMTILES_JS.is_file():
+        pytest.fail(f"{PMTILES_JS} is missing: `make web` installs web/package.json's devDependency pmtiles")
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("maplibre-gl.mjs", "maplibre-gl-worker.mjs", "maplibre-gl.css"):
+        shutil.copy(MAPLIBRE_DIST / name, site / name)
+    shutil.copy(PMTILES_JS, site / "pmtiles.js")
+    shutil.copy(archive, site / "occupation.pmtiles")
+    west, south, east, north = extent_lonlat(store_url)
+    zoom = ZOOMS.stop - 1
+    with static_server(site) as url:
+        style = styles.build_style("couverture", url)
+        for source in style["sources"].values():  # the same style, its tiles read from the archive
+            source.pop("tiles")
+            source["url"] = f"pmtiles://{url}/occupation.pmtiles"
+        (site / "style.json").write_text(json.dumps(style), encoding="utf-8")
+        center = json.dumps([-1.16, 44.65])  # Arcachon / Le Teich, inside the generated communes
+        (site / "index.html").write_text(PAGE.replace("CENTER", center).replace("ZOOM", str(zoom)), encoding="utf-8")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 800, "height": 600})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            answers: list[tuple[str, int, str | None]] = []
+            page.on("response", lambda r: answers.append((r.url, r.status, r.request.headers.get("range"))))
+            page.goto(f"{url}/index.html")
+            page.wait_for_function("() => window.map && window.map.loaded() && window.map.areTilesLoaded()",
+                                   timeout=60_000)  # fmt: skip
+            shot = screenshot(page, "pmtiles-maplibre-couverture")
+            png = page.screenshot()
+            browser.close()
+    assert not errors, errors
+    assert all(u.startswith(url) for u, _, _ in answers), answers  # nothing but the static server
+    reads = [(status, byte_range) for u, status, byte_range in answers if u.endswith(".pmtiles")]
+    assert reads and all(status == 206 and byte_range for status, byte_range in reads), reads
+    assert west < -1.16 < east and south < 44.65 < north
+    painted = {code for code, n in palette_pixels(png).items() if n >= 50}
+    held = set(pyogrio.read_dataframe(archive, ZOOM_LEVEL=str(zoom), columns=["code_cs"]).code_cs)
+    assert len(painted) >= 2 and painted <= held, (shot, painted, held)
