@@ -85,8 +85,20 @@ def ingest(paths: tuple[Path, ...], store: str, departement: str | None, strict:
                     f"{batch.layer.collection_id}: {written} features from {batch.source} "
                     f"({', '.join(f'{k}={v}' for k, v in batch.slice.items())})"
                 )
+        _refresh_tiles(target, batches)
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
+
+
+def _refresh_tiles(target: FeatureStore, batches: list[Batch]) -> None:
+    """Rebuild the cached tiles the ingest made stale, for the layers whose zoomed-out tiles are cached."""
+    from .tiles.pyramid import refresh_pyramid
+
+    for layer, epsg in dict.fromkeys((batch.layer, batch.epsg) for batch in batches):
+        with tqdm(desc=f"tiles of {layer.collection_id}", unit="tile", disable=None) as bar:
+            report = refresh_pyramid(target, layer, epsg, partial(_advance, bar))
+        if report is not None:
+            tqdm.write(f"{layer.collection_id}: {report.built} cached tiles rebuilt over what the ingest replaced")
 
 
 def _stored_communes(target: FeatureStore, batches: list[Batch]) -> dict[str, tuple[float, float, float, float]]:
@@ -503,6 +515,48 @@ def tiles_export(
         f"{out}: {sum(stats.tiles.values())} tiles ({per_zoom}), {stats.empty} empty left out, "
         f"{stats.contents} distinct, {stats.size / 1e6:.1f} MB"
     )
+
+
+@tiles.command("build")
+@STORE_OPTION
+@click.option(
+    "--collection",
+    "collections",
+    multiple=True,
+    help="Collection whose zoomed-out tiles are built (repeat for several); default: every collection with tiles.",
+)
+@click.option(
+    "--zooms",
+    default="0-13",  # tiles.pyramid.DEFAULT_ZOOMS, not imported here: the command line starts without the tile stack
+    show_default=True,
+    help="Cached zooms: generalised tiles, served from the store; the zooms above stay live.",
+)
+def tiles_build(store: str, collections: tuple[str, ...], zooms: str) -> None:
+    """Build the cached zooms of collections into the store's tile cache: generalised tiles (classes dissolved,
+    simplified per zoom) that the server serves instead of every polygon. Resumable: tiles already built from the
+    current data are kept; after an ingest only what it replaced is rebuilt (ingest does it itself)."""
+    from .layers import LAYERS
+    from .stores import open_store, table_name
+    from .territory import METROPOLE_EPSG
+    from .tiles.pmtiles import parse_zooms
+    from .tiles.pyramid import build_pyramid
+
+    try:
+        wanted = [_collection(c) for c in collections] or [
+            (layer, METROPOLE_EPSG) for layer in LAYERS.values() if layer.tiles
+        ]
+        span = parse_zooms(zooms)
+        target = open_store(store)
+        tables = target.tables()
+        for layer, epsg in wanted:
+            if table_name(layer, epsg) not in tables:
+                tqdm.write(f"{layer.collection_id}: not in the store, no tiles to build")
+                continue
+            with tqdm(desc=f"{layer.collection_id} z{span.start}-{span.stop - 1}", unit="tile") as bar:
+                report = build_pyramid(target, layer, epsg, (span.start, span.stop - 1), partial(_advance, bar))
+            tqdm.write(f"{layer.collection_id}: {report.built} tiles built, {report.kept} kept (already current)")
+    except OcsgeError as err:
+        raise click.ClickException(str(err)) from err
 
 
 def _collection(collection: str) -> tuple[Layer, int]:

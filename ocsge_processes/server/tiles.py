@@ -37,6 +37,7 @@ from ..layers import get_layer
 from ..stores import open_store
 from ..tiles import TILE_MATRIX_SET, store_tile, tile_fields, validate_tile
 from ..tiles.matrix import MAX_ZOOM
+from ..tiles.pyramid import cached_tile
 from ..tiles.source import tile_feature_count, typed_equals
 from .errors import error_response, exception_response
 from .providers import TILE_PROVIDER, ProviderConfig, our_providers
@@ -268,7 +269,11 @@ def serve_tile(
 ) -> Response:
     """One tile with its ETag and Cache-Control, a 304 when the client's copy is current, a 404 for a tile or tile
     matrix set that does not exist, or the OGC exception of the error table (a malformed request, an expensive
-    tile that waited too long for a builder of ``pool``, with Retry-After)."""
+    tile that waited too long for a builder of ``pool``, with Retry-After).
+
+    A tile of a cached zoom comes from the store's tile cache when ``ocsge tiles build`` made it and nothing under
+    it was written since; otherwise (never built, stale after an ingest until rebuilt, a filter combination not
+    cached) it is built live from the polygons, as the zooms above the cached ones always are."""
     collection = provider.get_layer()
     if tms != TILE_MATRIX_SET:
         return exception_response(
@@ -282,11 +287,17 @@ def serve_tile(
         outside = _outside(provider, zoom, column, row)
         if outside:  # the path names no tile: not a malformed request
             return exception_response(HTTPStatus.NOT_FOUND, "NotFound", outside)
-        etag = '"' + hashlib.sha256(provider.version().encode()).hexdigest()[:32] + '"'
+        start = time.monotonic()
+        cached = cached_tile(provider.store, provider.layer, provider.epsg, zoom, column, row, equals)
+        # a cached tile's ETag is its bytes' digest; a live one's, the layer's version (no build to answer a 304)
+        etag = cached.etag if cached else '"' + hashlib.sha256(provider.version().encode()).hexdigest()[:32] + '"'
         headers = {"ETag": etag, "Cache-Control": f"public, max-age={provider.max_age}"}
         if if_none_match and etag in (tag.strip() for tag in if_none_match.split(",")):
             return Response(status=HTTPStatus.NOT_MODIFIED, headers=headers)
-        data, timing = _build(provider, pool, zoom, row, column, equals)
+        if cached:
+            data, timing = cached.data, f"cache;dur={(time.monotonic() - start) * 1000:.1f}"
+        else:
+            data, timing = _build(provider, pool, zoom, row, column, equals)
         headers["Server-Timing"] = timing
     except OcsgeError as err:
         return error_response(err)

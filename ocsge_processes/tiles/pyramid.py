@@ -76,7 +76,8 @@ def cached_tile(
 
 @dataclass
 class BuildReport:
-    """What a build did: tiles generalised and written, tiles found fresh and kept, bytes written per zoom."""
+    """What a build did: tiles generalised and written, tiles found fresh (with their subtrees) and kept, and the
+    bytes of each unfiltered tile written, per zoom."""
 
     built: int = 0
     kept: int = 0
@@ -106,6 +107,14 @@ def build_pyramid(
     for x, y in builder.covering(low):
         builder.visit(low, x, y)
     return builder.report
+
+
+def refresh_pyramid(
+    store: FeatureStore, layer: Layer, epsg: int, progress: Progress | None = None
+) -> BuildReport | None:
+    """Rebuild what a write made stale in ``layer``'s cached zooms, if it has any (None when it has none)."""
+    zooms = store.tile_cache().zooms(layer, epsg)
+    return None if zooms is None else build_pyramid(store, layer, epsg, zooms, progress)
 
 
 def tile_ranges(bounds: tuple[float, float, float, float], z: int) -> tuple[range, range]:
@@ -149,16 +158,20 @@ class _Builder:
         xs, ys = tile_ranges(self.bounds, z + 1)
         return [(cx, cy) for cx in (2 * x, 2 * x + 1) for cy in (2 * y, 2 * y + 1) if cx in xs and cy in ys]
 
-    def visit(self, z: int, x: int, y: int) -> Generalised | None:
-        """Build tile z/x/y (and the stale part of its subtree) unless fresh; its features when built."""
+    def visit(self, z: int, x: int, y: int) -> None:
+        """Build tile z/x/y and the stale part of its subtree, unless it is fresh."""
         if self.cache.fresh(self.layer, self.epsg, z, x, y):
-            self.report.kept += 1
-            self._advance(self._subtree(z, x, y))
-            return None
+            kept = self._subtree(z, x, y)
+            self.report.kept += kept
+            self._advance(kept)
+            return
         if z == self.high:
             features = self._from_layer(z, x, y)
         else:
-            parts = [self.visit(z + 1, cx, cy) or self._cached(z + 1, cx, cy) for cx, cy in self.children(z, x, y)]
+            # children always as stored, decoded: a resumed build makes the bytes a full build makes
+            for cx, cy in self.children(z, x, y):
+                self.visit(z + 1, cx, cy)
+            parts = [self._cached(z + 1, cx, cy) for cx, cy in self.children(z, x, y)]
             keys = [key for part in parts for key in part.keys]
             geoms = np.concatenate([part.geometries for part in parts]) if parts else np.empty(0, dtype=object)
             features = generalise(self.fields, keys, geoms, z, x, y)
@@ -167,7 +180,6 @@ class _Builder:
         self.report.built += 1
         self.report.sizes.setdefault(z, []).append(len(variants[""]))
         self._advance(1)
-        return features
 
     def _from_layer(self, z: int, x: int, y: int) -> Generalised:
         """The generalised features of a tile of the deepest cached zoom, from the layer's polygons."""
