@@ -27,8 +27,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "test-artifacts" / "screenshots"
 #: Software WebGL for MapLibre with no GPU, and none of Chromium's own connections (the network is closed).
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
     "--disable-quic",
 ]
 STATIC = ROOT / "ocsge_processes" / "webapp" / "static"
@@ -58,10 +64,22 @@ def browser(web_bundle: Path):
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, request: pytest.FixtureRequest) -> Iterator:
-    """A fresh page (French, 1280 × 800); JavaScript errors fail the test, a screenshot is kept at the end."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR", accept_downloads=True)
+#: The window sizes every /map page is laid out for: a laptop screen, and a phone as Playwright's "iPhone 13"
+#: descriptor emulates it (mobile viewport meta honoured, touch, 3 device pixels per CSS pixel).
+SIZES: dict[str, dict] = {
+    "desktop": {"viewport": {"width": 1400, "height": 900}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 3,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+
+
+def _page(browser, request: pytest.FixtureRequest, **options) -> Iterator:
+    """A fresh French page in a context of ``options``; JavaScript errors fail the test, a screenshot is kept."""
+    context = browser.new_context(locale="fr-FR", accept_downloads=True, **options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -72,19 +90,42 @@ def page(browser, request: pytest.FixtureRequest) -> Iterator:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+@pytest.fixture
+def page(browser, request: pytest.FixtureRequest) -> Iterator:
+    """A fresh page (French, 1280 × 800); JavaScript errors fail the test, a screenshot is kept at the end."""
+    yield from _page(browser, request, viewport={"width": 1280, "height": 800})
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request: pytest.FixtureRequest) -> str:
+    """Each window size of SIZES in turn."""
+    return request.param
+
+
+@pytest.fixture
+def sized_page(browser, size: str, request: pytest.FixtureRequest) -> Iterator:
+    """A fresh page at the window ``size`` (French); JavaScript errors fail the test."""
+    yield from _page(browser, request, **SIZES[size])
+
+
 @pytest.fixture(scope="session")
 def wms() -> Iterator[str]:
     """Debian's MapServer serving the real Montpellier ortho (RVB and IRC) under the Géoplateforme's layer names."""
-    with services.mapserver({"ORTHOIMAGERY.ORTHOPHOTOS": ORTHO / "test_data_rgb.tif",
-                             "ORTHOIMAGERY.ORTHOPHOTOS.IRC": ORTHO / "test_data_irc.tif"}) as url:
+    with services.mapserver(
+        {
+            "ORTHOIMAGERY.ORTHOPHOTOS": ORTHO / "test_data_rgb.tif",
+            "ORTHOIMAGERY.ORTHOPHOTOS.IRC": ORTHO / "test_data_irc.tif",
+        }
+    ) as url:
         yield url
 
 
-def screenshot(page, name: str) -> Path:
-    """Save a screenshot under build/test-artifacts/screenshots and return its path."""
+def screenshot(page, name: str, full_page: bool = False) -> Path:
+    """Save a screenshot (of the window, or of the whole scrolled page) under build/test-artifacts/screenshots and
+    return its path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=path)
+    page.screenshot(path=path, full_page=full_page)
     return path
 
 
@@ -93,13 +134,17 @@ def features(server: str, collection: str, first: int | None = None, **params: s
     them, following `next` links."""
     found: list[dict] = []
     url: str | None = f"{server}/collections/{collection}/items?" + urllib.parse.urlencode(
-        {"f": "json", "limit": first or 10000, **params})
+        {"f": "json", "limit": first or 10000, **params}
+    )
     while url:
         with urllib.request.urlopen(url, timeout=60) as response:
             page = json.load(response)
         found += page["features"]
-        url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None) \
-            if page["features"] and not first else None
+        url = (
+            next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+            if page["features"] and not first
+            else None
+        )
     return found
 
 
@@ -113,5 +158,6 @@ def palette_pixels(png: bytes) -> dict[str, int]:
     values, counts = np.unique(packed, return_counts=True)
     found = dict(zip(values.tolist(), counts.tolist(), strict=True))
     cs = nomenclature.couverture()
-    return {code: found[int(cs.get(code).color[1:], 16)] for code in cs.leaves()
-            if int(cs.get(code).color[1:], 16) in found}
+    return {
+        code: found[int(cs.get(code).color[1:], 16)] for code in cs.leaves() if int(cs.get(code).color[1:], 16) in found
+    }

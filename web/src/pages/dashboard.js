@@ -66,7 +66,7 @@ const COMMUNE_COLUMNS = [
 function card([field, key, unit, digits], entry) {
   const value = entry[field];
   return `<div class="card" data-field="${field}" data-value="${value ?? ""}"><span class="name">${t(key)}</span>`
-    + `<span class="value">${value === null || value === undefined ? t("missing") : `${num(value, digits)}\u00a0${unit}`}</span></div>`;
+    + `<span class="value">${value === null || value === undefined ? t("missing") : `${num(value, digits)} ${unit}`}</span></div>`;
 }
 
 function barChart(id, labels, datasets, options = {}) {
@@ -155,8 +155,9 @@ async function emptyState() {
       <div class="cards">${CARDS.map((c) => card(c, total(own))).join("")}</div>
       <a href="${pageUrl("dashboard", { departement: code, millesimes: pair })}">${escapeHtml(t("dash.open_departement", { code }))}</a></div>`;
   });
-  const ranked = rows.filter((r) => r.artificialisation_ha !== null)
-    .sort((x, y) => y.artificialisation_ha - x.artificialisation_ha).slice(0, 6);
+  // communes with something to show: flows, or at least a stock
+  const ranked = rows.filter((r) => r.artificialisation_ha > 0 || r.taux_artificialisation !== null)
+    .sort((x, y) => (y.artificialisation_ha ?? 0) - (x.artificialisation_ha ?? 0)).slice(0, 6);
   const epcis = [...new Set(ranked.map((r) => r.epci).filter(Boolean))].slice(0, 2);
   const example = (params, title, figures) => `<li><a href="${pageUrl("dashboard", { ...params, millesimes: pair })}">`
     + `<span class="title">${escapeHtml(title)}</span><span class="figures">${escapeHtml(figures)}</span></a></li>`;
