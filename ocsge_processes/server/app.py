@@ -23,7 +23,7 @@ from .tiles import install_tile_endpoint
 patches.apply()  # every change to pygeoapi's handlers, after checking its version
 APP = flask_app.APP
 offline.use_our_templates(flask_app.CONFIG, flask_app.api_.tpl_config)  # our templates first, local basemap
-offline.install(APP, flask_app.CONFIG)  # pygeoapi's HTML pages load nothing from outside: /vendor, /basemap.svg
+offline.install(APP, flask_app.CONFIG["server"]["url"])  # pygeoapi's HTML pages offline: /vendor, /basemap.svg
 APP.register_blueprint(create_blueprint(flask_app.CONFIG, store_of(flask_app.CONFIG)))  # the web pages under /map
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions
 APP.register_error_handler(HTTPException, http_exception)  # Flask's own 404/405 as OGC exceptions too

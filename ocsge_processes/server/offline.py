@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from flask import Blueprint, Flask, Response, send_from_directory
 from werkzeug.datastructures import Headers
@@ -32,14 +31,22 @@ CDN: dict[str, str | None] = {
     "https://unpkg.com/leaflet@1.3.1/dist/leaflet.js": "leaflet/dist/leaflet.js",
     "https://cdnjs.cloudflare.com/ajax/libs/leaflet/1.3.1/leaflet.js": "leaflet/dist/leaflet.js",
     "https://unpkg.com/leaflet.markercluster/dist/MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
-    "https://unpkg.com/leaflet.markercluster/dist/MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
-    "https://unpkg.com/leaflet.markercluster/dist/leaflet.markercluster-src.js": "leaflet.markercluster/dist/leaflet.markercluster-src.js",
+    "https://unpkg.com/leaflet.markercluster/dist/MarkerCluster.Default.css": (
+        "leaflet.markercluster/dist/MarkerCluster.Default.css"
+    ),
+    "https://unpkg.com/leaflet.markercluster/dist/leaflet.markercluster-src.js": (
+        "leaflet.markercluster/dist/leaflet.markercluster-src.js"
+    ),
     "https://unpkg.com/leaflet-draw@1.0.4/dist/leaflet.draw.css": "leaflet-draw/dist/leaflet.draw.css",
     "https://unpkg.com/leaflet-draw@1.0.4/dist/leaflet.draw.js": "leaflet-draw/dist/leaflet.draw.js",
-    "https://unpkg.com/leaflet.vectorgrid@latest/dist/Leaflet.VectorGrid.bundled.js": "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js",
+    "https://unpkg.com/leaflet.vectorgrid@latest/dist/Leaflet.VectorGrid.bundled.js": (
+        "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js"
+    ),
     "https://unpkg.com/swagger-ui-dist/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
     "https://unpkg.com/swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
-    "https://unpkg.com/swagger-ui-dist/swagger-ui-standalone-preset.js": "swagger-ui-dist/swagger-ui-standalone-preset.js",
+    "https://unpkg.com/swagger-ui-dist/swagger-ui-standalone-preset.js": (
+        "swagger-ui-dist/swagger-ui-standalone-preset.js"
+    ),
     "https://unpkg.com/swagger-ui-dist/favicon-32x32.png": "swagger-ui-dist/favicon-32x32.png",
     "https://unpkg.com/swagger-ui-dist/favicon-16x16.png": "swagger-ui-dist/favicon-16x16.png",
     # Internet Explorer 8 and older only, inside a conditional comment no browser of today reads.
@@ -78,26 +85,24 @@ def rewrite(html: str, base_url: str) -> str:
     return html
 
 
-# Any: pygeoapi's configuration, free-form YAML
-def use_our_templates(config: dict[str, Any], tpl_config: dict[str, Any]) -> None:
+def use_our_templates(config: dict[str, dict[str, object]], tpl_config: dict[str, dict[str, object]]) -> None:
     """Put our templates first in pygeoapi's search path and fill in the default basemap.
 
     ``config`` is pygeoapi's configuration, ``tpl_config`` the copy its API object renders templates with (its
     server URL is the one links use). An empty ``server.map.url`` (no ``OCSGE_BASEMAP``) becomes our neutral tile.
     """
-    templates = {"path": str(TEMPLATES)}
-    config["server"]["templates"] = templates
-    tpl_config["server"]["templates"] = dict(templates)
+    config["server"]["templates"] = {"path": str(TEMPLATES)}
+    tpl_config["server"]["templates"] = {"path": str(TEMPLATES)}
     base_url = str(tpl_config["server"]["url"]).rstrip("/")
     for conf in (config, tpl_config):
-        if not conf["server"]["map"].get("url"):
-            conf["server"]["map"]["url"] = f"{base_url}/basemap.svg"
+        basemap = conf["server"].get("map")
+        if isinstance(basemap, dict) and not basemap.get("url"):
+            basemap["url"] = f"{base_url}/basemap.svg"
 
 
-# Any: pygeoapi's configuration, free-form YAML
-def install(app: Flask, config: dict[str, Any]) -> None:
-    """Serve /vendor and /basemap.svg on ``app`` and rewrite its HTML answers (``config``: the server's)."""
-    base_url = str(config["server"]["url"]).rstrip("/")
+def install(app: Flask, base_url: str) -> None:
+    """Serve /vendor and /basemap.svg on ``app`` and rewrite its HTML answers (links under ``base_url``)."""
+    base_url = base_url.rstrip("/")
     blueprint = Blueprint("offline", __name__)
 
     @blueprint.route("/vendor/<path:name>")
