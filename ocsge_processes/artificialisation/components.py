@@ -26,7 +26,9 @@ def connected_components(count: int, first: np.ndarray, second: np.ndarray) -> n
         high = np.maximum(root_a[apart], root_b[apart])
         np.minimum.at(parent, high, low)
         parent = _flatten(parent)
-    _, labels = np.unique(parent, return_inverse=True)
+    # Every node now points at its root, the smallest node of its component: number the roots in order.
+    is_root = parent == np.arange(count)
+    labels: np.ndarray = (np.cumsum(is_root) - 1)[parent]
     return labels.astype(np.int64)
 
 
@@ -37,3 +39,25 @@ def _flatten(parent: np.ndarray) -> np.ndarray:
         if np.array_equal(grand, parent):
             return parent
         parent = grand
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a 1-D array, sorted, as ``np.unique`` gives them, found by sorting.
+
+    numpy 2.3+ finds the distinct values of an integer array by hashing when no inverse is asked for; on millions
+    of scattered int64 pair codes that measured 20× slower here than one sort (6 s against 0.3 s for 1.5 M).
+    """
+    ordered = np.sort(values)
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    distinct: np.ndarray = ordered[first]
+    return distinct
+
+
+def found_in(values: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """Whether each of ``values`` is in ``distinct`` (sorted, as :func:`sorted_unique` gives), by binary search."""
+    if not len(distinct):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(distinct, values), len(distinct) - 1)
+    found: np.ndarray = distinct[at] == values
+    return found

@@ -26,7 +26,7 @@ import shapely
 
 from ..errors import InvalidInputError
 from ..parallel import query_pairs, threaded
-from .components import connected_components
+from .components import connected_components, found_in, sorted_unique
 from .rules import Thresholds, artificial_flags, rules
 
 #: Columns the method reads, as OCCUPATION_SOL names them.
@@ -50,7 +50,7 @@ def apply_thresholds(polygons: gpd.GeoDataFrame, thresholds: Thresholds | None =
     area = shapely.area(geoms)
     narrow = known & code_us.isin(limits.linear_usages).to_numpy() & (linear_width_m(geoms) < limits.linear_min_width_m)
     active = known & ~narrow
-    first, second = _touching_pairs(geoms, (area < limits.min_area_m2) | narrow)
+    first, second = _touching_pairs(geoms, (area < limits.min_area_m2) | narrow, known)
 
     status = _sieve(klass, area, active, first, second, limits.min_area_m2)
     built = code_cs.isin(limits.built_covers).to_numpy() & klass & (area >= limits.built_min_area_m2)
@@ -92,19 +92,52 @@ def _check(polygons: gpd.GeoDataFrame) -> None:
         )
 
 
-def _touching_pairs(geoms: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair (i < j) of polygons that intersect or touch, with at least one ``relevant`` polygon.
+def _touching_pairs(geoms: np.ndarray, relevant: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i < j) of polygons that intersect or touch, with at least one ``relevant`` polygon, both ``used``.
 
-    Boxes come from an STR-tree, then GEOS tests each pair once, on all cores. A pair of two polygons of at least
-    2 500 m² (neither a narrow linear one) cannot change any answer: each lies in a cluster too large to flip, so
-    joining two such clusters, or knowing they border each other, decides nothing. In a real OCS GE layer most
-    pairs are of that kind, and skipping them halves the work or better.
+    Boxes come from an STR-tree. A pair of two polygons of at least 2 500 m² (neither a narrow linear one) cannot
+    change any answer: each lies in a cluster too large to flip, so joining two such clusters, or knowing they
+    border each other, decides nothing; nor can a pair with a polygon the rules never read (``used``). Of the
+    rest, pairs that share a vertex touch (found with array operations, see :func:`_share_a_vertex`); GEOS tests
+    only the others, on all cores: mostly boxes that overlap without the polygons meeting, and T-junctions.
     """
     first, second = query_pairs(shapely.STRtree(geoms), geoms)
-    keep = (first < second) & (relevant[first] | relevant[second])
+    keep = (first < second) & (relevant[first] | relevant[second]) & used[first] & used[second]
     first, second = first[keep], second[keep]
-    touching = threaded(shapely.intersects, geoms[first], geoms[second])
+    touching = _share_a_vertex(geoms, first, second)
+    unsure = np.flatnonzero(~touching)
+    touching[unsure] = threaded(shapely.intersects, geoms[first[unsure]], geoms[second[unsure]])
     return first[touching], second[touching]
+
+
+def _share_a_vertex(geoms: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Whether polygons ``first[k]`` and ``second[k]`` have a vertex with exactly the same coordinates.
+
+    Such polygons intersect (a vertex lies on its polygon's boundary), which in a partition is how most
+    neighbours meet. Vertices are sorted by a hash of their coordinates' bits; equal hashes are compared exactly,
+    so a collision cannot make a pair touch.
+    """
+    count = np.int64(max(len(geoms), 1))
+    involved = sorted_unique(np.concatenate([first, second]))
+    coords, owner = shapely.get_coordinates(geoms[involved], return_index=True)
+    owner = involved[owner]
+    bits = np.ascontiguousarray(coords).view(np.uint64)
+    keys = bits[:, 0] * np.uint64(0x9E3779B97F4A7C15) ^ bits[:, 1]
+    order = np.argsort(keys)
+    keys = keys[order]
+    shared = []
+    step = 1
+    while True:  # vertex k against vertex k + step in hash order, for as long as some still have equal hashes
+        at = np.flatnonzero(keys[step:] == keys[:-step])
+        if not len(at):
+            break
+        a, b = order[at], order[at + step]
+        same = (owner[a] != owner[b]) & (coords[a, 0] == coords[b, 0]) & (coords[a, 1] == coords[b, 1])
+        low, high = np.minimum(owner[a[same]], owner[b[same]]), np.maximum(owner[a[same]], owner[b[same]])
+        shared.append(low * count + high)
+        step += 1
+    codes = sorted_unique(np.concatenate(shared)) if shared else np.empty(0, dtype=np.int64)
+    return found_in(first * count + second, codes)
 
 
 def _sieve(
@@ -170,7 +203,7 @@ def _merge(
 def _unique_edges(first: np.ndarray, second: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     low, high = np.minimum(first, second), np.maximum(first, second)
     keep = low != high
-    codes = np.unique(low[keep] * np.int64(max(count, 1)) + high[keep])
+    codes = sorted_unique(low[keep] * np.int64(max(count, 1)) + high[keep])
     return codes // max(count, 1), codes % max(count, 1)
 
 
@@ -187,7 +220,7 @@ def _fill_narrow(
     source = np.concatenate([second[touching], first[touching]])
     keep = narrow[target]
     target, source = target[keep], source[keep]
-    involved = np.unique(np.concatenate([target, source]))
+    involved = sorted_unique(np.concatenate([target, source]))
     boundaries = np.empty(len(geoms), dtype=object)
     boundaries[involved] = shapely.boundary(geoms[involved])
     shared = shapely.length(shapely.intersection(boundaries[target], boundaries[source]))
