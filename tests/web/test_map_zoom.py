@@ -1,0 +1,71 @@
+"""The /map page stays fluid while zooming in: from the whole département at zoom 6 to zoom 16, one zoom at a time,
+each zoom is drawn (MapLibre's `idle`: tiles loaded, nothing left to render) within a second, tiles cold (a fresh
+browser context and server, tiles of the view never asked before at that zoom).
+
+The server is the one deployed after `ocsge tiles build` (its zoomed-out tiles in the store's tile cache, the zooms
+above live), on its own copy of the test store so that the other tests keep a store without cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from deploy.services import web_server
+
+from ..conftest import BIN, ROOT, SHARED, ocsge
+from .test_map import open_map
+
+pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
+
+#: Zooms from the whole département to the street, one step each (the issue's 6 to 16).
+ZOOMS = range(6, 17)
+#: The time a user waits after a zoom before the map is complete, on this 2-vCPU machine.
+LIMIT_MS = 1000
+#: Arcachon / Le Teich: inside the generated couverture of the test store, so every zoom draws polygons.
+CENTER = [-1.16, 44.65]
+TIMES = ROOT / "build" / "test-artifacts" / "map-zoom-times.json"
+
+#: One zoom step: jump (no animation, so the wait is the tiles' and rendering's only), time until `idle`; the
+#: slowest tile response of the step (Resource Timing) tells the server's share from the browser's.
+ZOOM_TO_IDLE = """async ([zoom, center]) => {
+  const map = window.ocsgeMap;
+  performance.clearResourceTimings();
+  const start = performance.now();
+  const idle = new Promise((resolve) => map.once("idle", resolve));
+  map.jumpTo({ zoom, center });
+  await idle;
+  const ms = performance.now() - start;
+  const tiles = performance.getEntriesByType("resource").filter((e) => e.name.includes("/tiles/"));
+  return { ms, loaded: map.areTilesLoaded(), requests: tiles.length,
+           slowest_tile_ms: Math.max(0, ...tiles.map((e) => e.responseEnd - e.startTime)),
+           drawn: map.queryRenderedFeatures({ layers: ["ocs-fill"] }).length };
+}"""
+
+
+@pytest.fixture(scope="module")
+def cached_server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A live server on a copy of the GeoPackage test store whose couverture tiles `ocsge tiles build` cached."""
+    folder = tmp_path_factory.mktemp("cached")
+    store = folder / "ocsge.gpkg"
+    shutil.copy(store_url, store)
+    ocsge("tiles", "build", "--store", str(store), "--collection", "ocsge-occupation-sol")
+    with web_server(str(store), folder, BIN, OCSGE_DATA_DIR=str(SHARED), OCSGE_TRUSTED_HOSTS="localhost") as url:
+        yield url
+
+
+@pytest.mark.slow  # a tile cache built, then eleven zooms of cold tiles in Chromium
+def test_each_zoom_from_6_to_16_is_drawn_within_a_second(page, cached_server: str) -> None:
+    open_map(page, cached_server)  # the whole département (the view fits the collection's extent)
+    steps = {}
+    for zoom in ZOOMS:
+        step = page.evaluate(ZOOM_TO_IDLE, [zoom, CENTER])
+        assert step["loaded"], f"zoom {zoom}: idle before the tiles were loaded"
+        assert step["drawn"] > 0, f"zoom {zoom}: no polygon drawn at {CENTER}"
+        steps[zoom] = {key: round(step[key]) for key in ("ms", "requests", "slowest_tile_ms")}
+    TIMES.parent.mkdir(parents=True, exist_ok=True)
+    TIMES.write_text(json.dumps(steps, indent=1) + "\n", encoding="utf-8")
+    slow = {zoom: step for zoom, step in steps.items() if step["ms"] >= LIMIT_MS}
+    assert not slow, f"zooms drawn in {LIMIT_MS} ms or more: {slow} (all: {steps})"
