@@ -64,6 +64,10 @@ Expression = list["Expression | str | float | None"]
 Millesimes = Mapping[str, int]
 
 
+#: A fill layer of a style: the suffix of its id, the tests a feature it paints passes (none: all) and its colour.
+Fill = tuple[str, list["Expression"], "Expression | str"]
+
+
 class CodeItem(TypedDict):
     """A legend entry of a categorical map: one nomenclature leaf."""
 
@@ -110,7 +114,7 @@ FillLayer = TypedDict(
         "source": str,
         "source-layer": str,
         "filter": NotRequired[Expression],
-        "paint": dict[str, Expression],
+        "paint": dict[str, Expression | str],
     },
 )
 LinePaint = TypedDict("LinePaint", {"line-color": str, "line-opacity": float, "line-width": float})
@@ -190,15 +194,18 @@ def artificialisation_style(
 ) -> Style:
     """Choropleth of `taux_artificialisation` over `artificialisation-communes`, in the classes of ``BREAKS``.
 
-    A sequential ramp (light to dark) because the rate is an ordered quantity with no meaningful midpoint.
+    A sequential ramp (light to dark) because the rate is an ordered quantity with no meaningful midpoint. One fill
+    layer per class, selected by a ``filter`` on the rate, rather than one ``step`` expression: QGIS 3.22 converts
+    filters but skips ``step`` and ``typeof`` (it painted every commune alike). A commune whose rate was not computed
+    has no rate in its tile (vector tiles hold no nulls), hence the ``!has`` of the last class.
     """
     layer, field = ARTIFICIALISATION_COMMUNES, "taux_artificialisation"
     colors = _ramp(nomenclature.couverture().get(RAMP_CODE).color, len(BREAKS) - 1)
-    step: Expression = ["step", ["get", field], colors[0]]
-    for limit, color in zip(BREAKS[1:-1], colors[1:], strict=True):
-        step += [limit, color]
-    # `step` fails on null (rate not computed), and a failed expression paints black: test the type first.
-    fill: Expression = ["case", ["==", ["typeof", ["get", field]], "number"], step, NO_DATA_COLOR]
+    fills: list[Fill] = []
+    for rank, (low, high, color) in enumerate(zip(BREAKS[:-1], BREAKS[1:], colors, strict=True)):
+        below = "<=" if rank == len(colors) - 1 else "<"  # the last class is closed: 100 % belongs to it
+        fills.append((f"fill-{rank}", [[">=", ["get", field], low], [below, ["get", field], high]], color))
+    fills.append(("fill-nodata", [["!", ["has", field]]], NO_DATA_COLOR))
     items: list[ClassItem] = [
         {"min": low, "max": high, "label": f"{_percent(low)} – {_percent(high)} %", "color": color}
         for low, high, color in zip(BREAKS[:-1], BREAKS[1:], colors, strict=True)
@@ -206,7 +213,7 @@ def artificialisation_style(
     items.append({"min": None, "max": None, "label": NO_DATA_LABEL, "color": NO_DATA_COLOR})
     legend: ClassesLegend = {"title": "Taux d'artificialisation (%)", "field": field, "kind": "classes", "items": items}
     title = "Artificialisation des communes"
-    return _style("artificialisation", title, layer, (base_url, tiles), millesimes or {}, fill, legend)
+    return _style("artificialisation", title, layer, (base_url, tiles), millesimes or {}, fills, legend)
 
 
 #: Every style by the name of its file in ``styles/``.
@@ -272,13 +279,13 @@ def write_styles(folder: Path, base_url: str = DEFAULT_BASE_URL, tiles: str = DE
 
 
 def _coded_style(coded: CodedMap, base_url: str, tiles: str, millesimes: Millesimes) -> Style:
-    """A fill by nomenclature leaf: one `match` arm per leaf, so every code that occurs in deliveries has a colour.
-
-    Each label is a one-element array: the form QGIS converts (see the module's docstring)."""
+    """A fill by nomenclature code: one `match` arm per code, leaves and the levels above them, so every code that
+    occurs in deliveries has its colour (SYBARVAL's changes stop at CS2.1.1, for example); the legend lists the
+    leaves. Each label is a one-element array: the form QGIS converts (see the module's docstring)."""
     codes = coded.codes()
     leaves = [codes.get(code) for code in codes.leaves()]
     fill: Expression = ["match", ["get", coded.field]]
-    for entry in leaves:
+    for entry in codes.codes.values():
         fill += [[entry.code], entry.color]
     fill.append(UNKNOWN_COLOR)
     legend: CodesLegend = {
@@ -287,7 +294,7 @@ def _coded_style(coded: CodedMap, base_url: str, tiles: str, millesimes: Millesi
         "kind": "codes",
         "items": [{"code": e.code, "label": e.label, "short_label": e.short_label, "color": e.color} for e in leaves],
     }
-    return _style(coded.name, coded.title, coded.layer, (base_url, tiles), millesimes, fill, legend)
+    return _style(coded.name, coded.title, coded.layer, (base_url, tiles), millesimes, [("fill", [], fill)], legend)
 
 
 def _style(
@@ -296,21 +303,27 @@ def _style(
     layer: Layer,
     url: tuple[str, str],
     millesimes: Millesimes,
-    fill: Expression,
+    fills: list[Fill],
     legend: Legend,
 ) -> Style:
-    """The document shared by every style: one vector source named and layered as the collection, fill + outline,
-    both restricted to ``millesimes`` when given (``url``: the base URL and tile template)."""
+    """The document shared by every style: one vector source named and layered as the collection, its ``fills``
+    then an outline, all restricted to ``millesimes`` when given (``url``: the base URL and tile template)."""
     source = layer.collection_id
     chosen = _checked(layer, millesimes)
     tiles = _tile_url(*url, layer, chosen)
-    fill_layer: FillLayer = {
-        "id": f"{name}-fill",
-        "type": "fill",
-        "source": source,
-        "source-layer": source,
-        "paint": {"fill-color": fill},
-    }
+    keep: list[Expression] = [["==", ["get", field], year] for field, year in chosen.items()]
+    layers: list[FillLayer | LineLayer] = []
+    for suffix, only, color in fills:
+        fill_layer: FillLayer = {
+            "id": f"{name}-{suffix}",
+            "type": "fill",
+            "source": source,
+            "source-layer": source,
+            "paint": {"fill-color": color},
+        }
+        if keep or only:
+            fill_layer["filter"] = _all([*keep, *only])
+        layers.append(fill_layer)
     outline: LineLayer = {
         "id": f"{name}-outline",
         "type": "line",
@@ -319,9 +332,8 @@ def _style(
         "minzoom": OUTLINE_MIN_ZOOM,
         "paint": {"line-color": "#000000", "line-opacity": 0.25, "line-width": 0.5},
     }
-    if chosen:
-        tests: list[Expression] = [["==", ["get", field], year] for field, year in chosen.items()]
-        fill_layer["filter"] = outline["filter"] = tests[0] if len(tests) == 1 else ["all", *tests]
+    if keep:
+        outline["filter"] = _all(keep)
         title = f"{title}, {' → '.join(map(str, chosen.values()))}"
     return {
         "version": 8,
@@ -335,8 +347,13 @@ def _style(
         "sources": {
             source: {"type": "vector", "tiles": [tiles], "minzoom": 0, "maxzoom": MAX_ZOOM, "attribution": ATTRIBUTION},
         },
-        "layers": [fill_layer, outline],
+        "layers": [*layers, outline],
     }
+
+
+def _all(tests: list[Expression]) -> Expression:
+    """The filter that passes what every test of ``tests`` passes."""
+    return tests[0] if len(tests) == 1 else ["all", *tests]
 
 
 def _checked(layer: Layer, millesimes: Millesimes) -> dict[str, int]:

@@ -45,7 +45,8 @@ def fill_color(style: dict) -> list:
 
 
 @pytest.mark.parametrize("name", list(CODED))
-def test_every_leaf_is_matched_once_with_its_nomenclature_colour(name: str) -> None:
+def test_every_code_is_matched_once_with_its_nomenclature_colour(name: str) -> None:
+    """Leaves and the levels above them: a delivery coded at a coarser level (SYBARVAL's CS2.1.1) keeps its colour."""
     _collection, field, codes = CODED[name]
     expression = fill_color(build_style(name))
     assert expression[:2] == ["match", ["get", field]]
@@ -54,8 +55,10 @@ def test_every_leaf_is_matched_once_with_its_nomenclature_colour(name: str) -> N
     labels, colors = arms[::2], arms[1::2]
     assert all(isinstance(label, list) and len(label) == 1 for label in labels), "QGIS reads one-element arrays only"
     labels = [label[0] for label in labels]
-    assert sorted(labels) == sorted(codes.leaves()), "each leaf exactly once, nothing else"
-    assert dict(zip(labels, colors, strict=True)) == {c: codes.get(c).color for c in codes.leaves()}
+    assert sorted(labels) == sorted(codes.codes), "each code exactly once, nothing else"
+    assert set(codes.leaves()) < set(labels)
+    assert dict(zip(labels, colors, strict=True)) == {c: codes.get(c).color for c in codes.codes}
+    assert fallback not in colors, "a code outside the nomenclature is told apart"
 
 
 @pytest.mark.parametrize("name", list(CODED))
@@ -75,29 +78,65 @@ def test_us235_and_its_children_are_all_leaves_of_the_usage_map() -> None:
     assert {"US235", "US2", "US3", "US5"} <= set(labels)
 
 
+def passes(test: list, feature: dict) -> bool:
+    """Whether ``feature`` (properties, absent for null as in a vector tile) passes the filter ``test``: the
+    operators the styles use, evaluated as MapLibre does (a comparison with a missing value fails)."""
+    operator, *args = test
+    if operator == "all":
+        return all(passes(arg, feature) for arg in args)
+    if operator == "!":
+        return not passes(args[0], feature)
+    if operator == "has":
+        return args[0] in feature
+    (_, field), value = args
+    if field not in feature:
+        return False
+    compare = {"==": float.__eq__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}[operator]
+    return compare(float(feature[field]), float(value))
+
+
 def test_choropleth_breaks_increase_and_cover_0_to_100() -> None:
     assert BREAKS[0] == 0 and BREAKS[-1] == 100
     assert all(low < high for low, high in itertools.pairwise(BREAKS))
-    case = fill_color(artificialisation_style())
-    assert case[0] == "case" and case[1] == ["==", ["typeof", ["get", "taux_artificialisation"]], "number"]
-    step = case[2]
-    assert step[:2] == ["step", ["get", "taux_artificialisation"]]
-    assert step[3::2] == list(BREAKS[1:-1])
     items = artificialisation_style()["metadata"]["ocsge:legend"]["items"]
     classes = [item for item in items if item["min"] is not None]
     assert [(c["min"], c["max"]) for c in classes] == list(itertools.pairwise(BREAKS))
-    assert [c["color"] for c in classes] == step[2::2]
+
+
+@pytest.mark.parametrize(
+    ("rate", "label"),
+    [
+        (0, "0 – 5 %"),
+        (4.99, "0 – 5 %"),
+        (5, "5 – 10 %"),
+        (37.5, "20 – 40 %"),
+        (60, "60 – 100 %"),
+        (100, "60 – 100 %"),
+        (None, "Non calculé"),
+    ],
+)
+def test_each_rate_is_painted_by_one_class_layer_in_its_legend_colour(rate: float | None, label: str) -> None:
+    """One fill layer per class, chosen by filters (QGIS 3.22 skips `step`): a rate passes exactly one of them."""
+    style = artificialisation_style(millesimes={"millesime_avant": 2021, "millesime_apres": 2024})
+    feature = {"millesime_avant": 2021, "millesime_apres": 2024}
+    if rate is not None:
+        feature["taux_artificialisation"] = rate
+    fills = [layer for layer in style["layers"] if layer["type"] == "fill"]
+    painting = [layer for layer in fills if passes(layer["filter"], feature)]
+    (item,) = [i for i in style["metadata"]["ocsge:legend"]["items"] if i["label"] == label]
+    assert [layer["paint"]["fill-color"] for layer in painting] == [item["color"]]
+    assert not any(passes(layer["filter"], {**feature, "millesime_apres": 2018}) for layer in fills)
 
 
 def test_choropleth_ramp_darkens_class_by_class() -> None:
     """A sequential palette: each class is darker than the one below it."""
-    step = fill_color(artificialisation_style())[2]
+    items = artificialisation_style()["metadata"]["ocsge:legend"]["items"]
 
     def luminance(color: str) -> float:
         r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
         return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
-    lums = [luminance(c) for c in step[2::2]]
+    lums = [luminance(item["color"]) for item in items if item["min"] is not None]
     assert all(a > b for a, b in itertools.pairwise(lums)), lums
 
 
@@ -183,16 +222,23 @@ def test_style_of_one_millesime_asks_the_tiles_and_filters_the_layers_on_it(name
     collection = style["metadata"]["ocsge:collection"]
     tiles = style["sources"][collection]["tiles"][0]
     assert tiles.endswith("?f=mvt&" + "&".join(f"{k}={v}" for k, v in chosen.items()))
-    tests = [["==", ["get", field], year] for field, year in chosen.items()]
-    expected = tests[0] if len(tests) == 1 else ["all", *tests]
-    assert [layer["filter"] for layer in style["layers"]] == [expected, expected], "fill and outline alike"
+    template = build_style(name)
+    assert [layer["id"] for layer in style["layers"]] == [layer["id"] for layer in template["layers"]]
+    rates = [{"taux_artificialisation": rate} for rate in (0, 12, 100)] + [{}]  # what the class filters read
+    for layer, same in zip(style["layers"], template["layers"], strict=True):
+        assert "filter" in layer, f"{layer['id']} would draw every millésime"
+        for sample in rates:
+            mine = {**sample, **chosen}
+            assert passes(layer["filter"], mine) == ("filter" not in same or passes(same["filter"], mine))
+            for field in chosen:  # another millésime in any one attribute: left out
+                assert not passes(layer["filter"], {**mine, field: chosen[field] - 3})
     assert style["metadata"]["ocsge:millesimes"] == chosen
     assert style["name"].endswith(" → ".join(map(str, chosen.values())))
-    template = build_style(name)
-    assert all("filter" not in layer for layer in template["layers"]) and template["metadata"]["ocsge:millesimes"] == {}
+    assert all("millesime" not in json.dumps(layer.get("filter")) for layer in template["layers"])
+    assert template["metadata"]["ocsge:millesimes"] == {}
     assert "millesime" not in template["sources"][collection]["tiles"][0]
     # the same drawing otherwise: colours and legend do not depend on the millésime
-    assert fill_color(style) == fill_color(template)
+    assert [layer["paint"] for layer in style["layers"]] == [layer["paint"] for layer in template["layers"]]
     assert style["metadata"]["ocsge:legend"] == template["metadata"]["ocsge:legend"]
 
 

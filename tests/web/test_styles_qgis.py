@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+import shapely.geometry
 
 from ocsge_processes import nomenclature
 from ocsge_processes.styles import UNKNOWN_COLOR
@@ -22,9 +23,15 @@ COLLECTION = "ocsge-occupation-sol"
 BBOX = (-1.19, 44.63, -1.13, 44.67)
 #: Coded styles of the collection: the attribute each colours and its nomenclature.
 CODED = {"couverture": ("code_cs", nomenclature.couverture()), "usage": ("code_us", nomenclature.usage())}
+#: The nomenclature of each coded field that a style colours.
+NOMENCLATURES = {"code_cs": nomenclature.couverture(), "code_cs_apres": nomenclature.couverture()}
+NOMENCLATURES["code_us"] = nomenclature.usage()
 #: A code counts as painted from this many pixels: a 250 m cell of the generated data covers about 700 pixels of a
 #: 512-pixel render of the box, while colours blended at edges (antialiasing, outlines) rarely repeat that often.
 MIN_PIXELS = 50
+#: A value covering this share of the box must show: 1 % of a 512-pixel render is some 2 600 pixels, far more than
+#: the few hundred that antialiased edges and outlines can take from a patch.
+LARGE_SHARE = 0.01
 
 
 def get_json(url: str) -> dict:
@@ -32,14 +39,19 @@ def get_json(url: str) -> dict:
         return json.load(response)
 
 
-def stylesheets(server: str) -> list[dict]:
+def stylesheets(server: str, collection: str = COLLECTION) -> list[dict]:
     """The collection's ``stylesheet`` links, in the order it lists them."""
-    links = get_json(f"{server}/collections/{COLLECTION}?f=json")["links"]
+    links = get_json(f"{server}/collections/{collection}?f=json")["links"]
     return [link for link in links if link["rel"] == "stylesheet"]
 
 
 def style_name(href: str) -> str:
     return urllib.parse.urlsplit(href).path.rsplit("/", 1)[1].removesuffix(".json")
+
+
+def port(server: str) -> str:
+    """The server's port, which tells the two stores' renders apart in the screenshots folder."""
+    return server.rsplit(":", 1)[1]
 
 
 def year_of(href: str) -> int:
@@ -48,12 +60,6 @@ def year_of(href: str) -> int:
 
 def palette(codes: nomenclature.Nomenclature) -> dict[str, str]:
     return {code: codes.get(code).color for code in codes.leaves()}
-
-
-def codes_present(server: str, field: str, year: int) -> set[str]:
-    """The codes of ``field`` that the features of ``year`` hold in the box, read through OGC API Features."""
-    found = features(server, COLLECTION, bbox=",".join(map(str, BBOX)), millesime=year, properties=field)
-    return {feature["properties"][field] for feature in found}
 
 
 @pytest.fixture(scope="module")
@@ -74,24 +80,65 @@ def test_collection_links_a_style_per_millesime_the_newest_first(server: str) ->
             assert style["metadata"]["ocsge:millesimes"] == {"millesime": year_of(link["href"])}
 
 
-@pytest.mark.parametrize("name", list(CODED))
-def test_qgis_paints_each_linked_style_in_the_nomenclature_colours(qgis: None, server: str, name: str) -> None:
-    field, codes = CODED[name]
-    for link in [link for link in stylesheets(server) if style_name(link["href"]) == name]:
-        year = year_of(link["href"])
+def legend_palette(legend: dict) -> set[str]:
+    """Every colour the style may paint but its fallback: the nomenclature's (each code, leaf or not) or the
+    classes'."""
+    if legend["kind"] == "codes":
+        return {code.color for code in NOMENCLATURES[legend["field"]].codes.values()}
+    return {item["color"] for item in legend["items"]}
+
+
+def colour_shares(server: str, collection: str, legend: dict, chosen: dict[str, int]) -> dict[str, float]:
+    """The share of the box that the features of millésime ``chosen`` cover, by the colour the legend gives them."""
+    box = shapely.geometry.box(*BBOX)
+    found = features(server, collection, bbox=",".join(map(str, BBOX)), properties=legend["field"], **chosen)
+    shares: dict[str, float] = {}
+    for feature in found:
+        colour = legend_colour(legend, feature["properties"].get(legend["field"]))
+        assert colour, f"{feature['properties']} has no colour in the legend"
+        area = shapely.geometry.shape(feature["geometry"]).intersection(box).area / box.area
+        shares[colour] = shares.get(colour, 0) + area
+    return shares
+
+
+def legend_colour(legend: dict, value: object) -> str | None:
+    """The colour ``value`` of the legend's field has: a code's in its nomenclature, a rate's class's."""
+    if legend["kind"] == "codes":
+        codes = NOMENCLATURES[legend["field"]]
+        return codes.get(str(value)).color if value in codes.codes else None
+    for item in legend["items"]:
+        if item["min"] is None:
+            if value is None:
+                return item["color"]
+        elif value is not None and item["min"] <= value and (value < item["max"] or item["max"] == 100):
+            return item["color"]
+    return None
+
+
+@pytest.mark.parametrize("collection", ["ocsge-occupation-sol", "ocsge-difference", "artificialisation-communes"])
+def test_qgis_paints_each_linked_style_in_its_legend_colours(qgis: None, server: str, collection: str) -> None:
+    """Every style the collection links, loaded in QGIS from its link: the colours painted are the legend's (the
+    nomenclature's, or the classes') for what the features of its millésime hold in the box, and never the grey of
+    an expression QGIS could not convert."""
+    links = stylesheets(server, collection)
+    assert links, f"{collection} links no style"
+    for link in links:
         style = get_json(link["href"])
-        tiles = style["sources"][COLLECTION]["tiles"][0]
-        png = SCREENSHOTS / f"qgis-{name}-{year}-{server.rsplit(':', 1)[1]}.png"
+        chosen, legend = style["metadata"]["ocsge:millesimes"], style["metadata"]["ocsge:legend"]
+        assert chosen, f"{link['href']} is a style of every millésime"
+        png = SCREENSHOTS / f"qgis-{style_name(link['href'])}-{'-'.join(map(str, chosen.values()))}-{port(server)}.png"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        drawn = qgis_client.render(tiles, link["href"], BBOX, png=png)
-        painted = drawn.painted(palette(codes), MIN_PIXELS)
-        present = codes_present(server, field, year)
+        drawn = qgis_client.render(style["sources"][collection]["tiles"][0], link["href"], BBOX, png=png)
+        shares = colour_shares(server, collection, legend, chosen)
+        painted = {colour for colour in legend_palette(legend) if drawn.colours.get(colour, 0) >= MIN_PIXELS}
         assert drawn.colours.get(UNKNOWN_COLOR, 0) == 0, f"QGIS painted the fallback grey: {drawn.warnings}"
-        assert painted, f"no nomenclature colour in QGIS's render of {link['href']} ({png}): {drawn.warnings}"
-        assert set(painted) <= present, f"colours of codes absent from {year}: {set(painted) - present}"
-        # every code with a cell of its own in the box shows; a code on a few slivers may fall under MIN_PIXELS
-        assert len(painted) >= len(present) // 2, (sorted(painted), sorted(present))
-        assert all(f'"millesime" IS {year}' in expression for expression in drawn.filters), drawn.filters
+        assert painted, f"no legend colour in QGIS's render of {link['href']} ({png}): {drawn.warnings}"
+        assert painted <= set(shares), f"{link['href']}: colours of values absent from its millésime"
+        # the colour covering most of the box shows, and so does any covering a good share of it
+        large = {colour for colour, share in shares.items() if share >= LARGE_SHARE} | {max(shares, key=shares.get)}
+        assert large <= painted, f"{link['href']}: {large - painted} not painted ({png})"
+        for expression in drawn.filters:  # QGIS kept the style's millésime
+            assert all(f'"{field}" IS {year}' in expression for field, year in chosen.items()), expression
 
 
 def test_qgis_draws_the_millesime_of_the_style_only(qgis: None, server: str) -> None:
