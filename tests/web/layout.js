@@ -50,3 +50,14 @@
   for (const bar of el.querySelectorAll("progress")) rects.push(bar.getBoundingClientRect());
   return rects.length > 0 && Math.max(...rects.map((r) => r.top)) < Math.min(...rects.map((r) => r.bottom));
 }
+//--
+/** The point of the map (in its own pixels) nearest its centre where a couverture polygon is drawn, or null. */
+() => {
+  const map = window.ocsgeMap;
+  const { width, height } = map.getCanvas().getBoundingClientRect();
+  const points = [];
+  for (let x = 10; x < width; x += 10) for (let y = 10; y < height; y += 10) points.push([x, y]);
+  const away = ([x, y]) => Math.hypot(x - width / 2, y - height / 2);
+  points.sort((a, b) => away(a) - away(b));
+  return points.find((p) => map.queryRenderedFeatures(p, { layers: ["ocs-fill"] }).length) ?? null;
+}

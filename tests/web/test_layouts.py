@@ -31,8 +31,8 @@ MIN_FONT_PX = 11
 MIN_WMS_FIELD_PX = 280
 
 #: The in-page checks (JavaScript functions): LAYOUT_FAULTS lists the faults of a page, ON_ONE_LINE tells whether an
-#: element's text and progress bars sit on one line.
-LAYOUT_FAULTS, ON_ONE_LINE = (
+#: element's text and progress bars sit on one line, FIRST_POLYGON_POINT finds a polygon to click on the map.
+LAYOUT_FAULTS, ON_ONE_LINE, FIRST_POLYGON_POINT = (
     # each function without the comment lines above it
     chunk[chunk.index("\n(") + 1 :]
     for chunk in ("\n" + Path(__file__).with_name("layout.js").read_text(encoding="utf-8")).split("\n//--\n")
@@ -63,6 +63,15 @@ def test_map(sized_page, size: str, server: str) -> None:
     assert box["width"] >= 0.6 * viewport["width"] and box["height"] >= 0.5 * viewport["height"], box
     assert page.locator("#legend li").count() > 0
     assert page.locator("nav a[aria-current=page]").inner_text() == "Carte"
+    # a polygon's attributes open in a popup that stays inside the window
+    point = page.evaluate(FIRST_POLYGON_POINT)
+    assert point, "no polygon drawn in the map"
+    page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+    popup = page.locator(".maplibregl-popup")
+    popup.wait_for(timeout=10_000)
+    shape = popup.bounding_box()
+    assert shape["x"] >= 0 and shape["x"] + shape["width"] <= viewport["width"], shape
+    check_layout(page, size)
 
 
 def chart_colours(page) -> dict:

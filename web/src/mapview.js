@@ -152,7 +152,8 @@ export function describe(properties, nomenclature) {
 }
 
 export function popup(map, lngLat, html) {
-  return new maplibregl.Popup({ maxWidth: "420px" }).setLngLat(lngLat).setHTML(html).addTo(map);
+  // never wider than a phone's window
+  return new maplibregl.Popup({ maxWidth: "min(420px, 90vw)" }).setLngLat(lngLat).setHTML(html).addTo(map);
 }
 
 export { maplibregl };
