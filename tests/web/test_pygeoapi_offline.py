@@ -86,6 +86,23 @@ def test_rewrite_replaces_and_drops() -> None:
     assert "html5shiv" not in out and "<script" not in out
 
 
+def test_basemap_is_ours_unless_one_is_set() -> None:
+    def configs(url: str) -> tuple[dict, dict]:
+        server = {"url": "http://127.0.0.1:5000/", "map": {"url": url, "attribution": "OCS GE © IGN"}}
+        return {"server": server}, {"server": {**server, "map": dict(server["map"])}}
+
+    config, tpl_config = configs("")
+    offline.use_our_templates(config, tpl_config)
+    assert tpl_config["server"]["map"]["url"] == "http://127.0.0.1:5000/basemap.svg"
+    assert config["server"]["templates"]["path"] == str(offline.TEMPLATES) == tpl_config["server"]["templates"]["path"]
+    plan_ign = (
+        "https://data.geopf.fr/wmts?LAYER=GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+    )
+    config, tpl_config = configs(plan_ign)
+    offline.use_our_templates(config, tpl_config)
+    assert tpl_config["server"]["map"]["url"] == plan_ign
+
+
 def test_vendored_files_exist(web_bundle: Path) -> None:
     missing = [path for path in offline.CDN.values() if path and not (offline.VENDOR / path).is_file()]
     assert not missing, f"web/build.mjs did not vendor {missing}"
@@ -125,7 +142,8 @@ def _styled(page, kind: str) -> None:
     # Bootstrap's .sticky-top keeps pygeoapi's header at the top; the browser's default position is static
     assert page.eval_on_selector(".sticky-top", "e => getComputedStyle(e).position") == "sticky"
     if kind == "map":
-        page.wait_for_selector(".leaflet-container .leaflet-tile-loaded", timeout=60_000)
+        # the basemap is our neutral tile (no OCSGE_BASEMAP), drawn
+        page.wait_for_selector(".leaflet-container img.leaflet-tile-loaded[src$='/basemap.svg']", timeout=60_000)
         # leaflet.css positions the panes absolutely; unstyled, the tiles would fall into the page's flow
         assert page.eval_on_selector(".leaflet-pane", "e => getComputedStyle(e).position") == "absolute"
 
@@ -154,16 +172,16 @@ def test_page_stays_on_the_loopback_and_is_styled(browser, server: str, path: st
         url = f"{server}{path}{'&' if '?' in path else '?'}f=html"
         page.goto(url, wait_until="networkidle")
         _styled(page, PAGES[path])
-        if PAGES[path] == "swagger":  # Swagger UI looks $refs up when an operation opens
-            for summary in page.locator(".opblock-summary-control").all():
-                summary.click()
-            page.wait_for_load_state("networkidle")
         page.evaluate("window.scrollTo(0, 0)")
         name = "-".join(["pygeoapi", *re.findall(r"[a-zA-Z0-9]+", path)])
         screenshot(page, f"{name}-1400x900")
         page.set_viewport_size(PHONE)
         page.wait_for_load_state("networkidle")
         screenshot(page, f"{name}-390x844")
+        if PAGES[path] == "swagger":  # Swagger UI looks $refs up when an operation opens: open them all
+            for summary in page.locator(".opblock-summary-control").all():
+                summary.click()
+            page.wait_for_load_state("networkidle")
         assert not outside, f"{path} asked for {outside}"
         assert not failed, f"{path}: requests failed: {failed}"
         assert not errors, f"{path}: JavaScript errors: {errors}"
