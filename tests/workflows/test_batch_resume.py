@@ -3,6 +3,7 @@ recomputes only the pairs of its département that read it, and the rows are the
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -101,9 +102,14 @@ def test_a_reingested_millesime_recomputes_only_the_pairs_that_read_it(store: st
 
     assert computed(departement_batch(target, "33")) == {(2021, 2024)}
     assert computed(departement_batch(target, "32")) == set(), "another département's inputs did not change"
-    after = target.marks(SCOPE)
-    assert after[pair_key("33", (2015, 2018))] == notes[pair_key("33", (2015, 2018))]
-    assert after[pair_key("33", (2021, 2024))] != notes[pair_key("33", (2021, 2024))], "the new versions are noted"
+    after = {key: json.loads(note) for key, note in target.marks(SCOPE).items()}
+    before_notes = {key: json.loads(note) for key, note in notes.items()}
+    assert after[pair_key("33", (2015, 2018))]["inputs"] == before_notes[pair_key("33", (2015, 2018))]["inputs"]
+    assert after[pair_key("33", (2021, 2024))]["inputs"] != before_notes[pair_key("33", (2021, 2024))]["inputs"]
+    assert all(note["tables"] == after[pair_key("32", (2021, 2024))]["tables"] for note in after.values()), (
+        "every pair noted again with the tables as they are now: the next run skips them without counting slices"
+    )
+    assert all(d.rows is None for d in departement_batch(target, "33") + departement_batch(target, "32"))
     pd.testing.assert_frame_equal(stored_rows(store), before)
 
 
