@@ -510,10 +510,10 @@ def tiles_export(
             stats = export_pmtiles(request, out, progress=partial(_advance, bar))
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
-    per_zoom = ", ".join(f"z{z}: {n}" for z, n in sorted(stats.tiles.items()))
+    per_zoom = " ".join(f"z{z}: {n}" for z, n in sorted(stats.tiles.items()))
     click.echo(
-        f"{out}: {sum(stats.tiles.values())} tiles ({per_zoom}), {stats.empty} empty left out, "
-        f"{stats.contents} distinct, {stats.size / 1e6:.1f} MB"
+        f"{out}: {sum(stats.tiles.values())} tiles ({per_zoom}) in {stats.size / 1e6:.1f} MB; "
+        f"{stats.contents} distinct; {stats.empty} empty tiles left out"
     )
 
 
