@@ -52,6 +52,9 @@ def build_config(template: dict[str, Any], store_url: str | None = None) -> dict
     defaults = {"links": template.get("x-ocsge-links", []), "extents": template.get("x-ocsge-extent", {})}
     tiles: Mapping[str, Any] = template.get("x-ocsge-tiles", {})
     config = {k: copy.deepcopy(v) for k, v in template.items() if not k.startswith("x-")}
+    contact = config.get("metadata", {}).get("contact", {})
+    for key in [key for key, value in contact.items() if value == ""]:  # a setting left unset: OCSGE_CONTACT_EMAIL
+        del contact[key]
     store = open_store(store_url)
     try:
         tables = set(store.tables())

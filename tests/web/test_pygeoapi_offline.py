@@ -133,6 +133,13 @@ def test_home_page_links_the_map_pages_in_both_languages(server: str) -> None:
     assert "example.org" not in french and "n/a" not in french
 
 
+@LIVE
+def test_unset_contact_email_is_left_out(server: str) -> None:
+    info = requests.get(f"{server}/openapi", params={"f": "json"}, timeout=60).json()["info"]
+    assert info["contact"]["name"].startswith("IGN") and info["contact"]["url"] == "https://www.ign.fr/"
+    assert "emails" not in info["contact"]["x-ogc-serviceContact"], "no OCSGE_CONTACT_EMAIL, so no address"
+
+
 def _styled(page, kind: str) -> None:
     if kind == "swagger":
         page.wait_for_selector(".opblock", timeout=60_000)
