@@ -94,7 +94,9 @@ def _refresh_tiles(target: FeatureStore, batches: list[Batch]) -> None:
     """Rebuild the cached tiles the ingest made stale, for the layers whose zoomed-out tiles are cached."""
     from .tiles.pyramid import refresh_pyramid
 
-    for layer, epsg in dict.fromkeys((batch.layer, batch.epsg) for batch in batches):
+    # Each (layer, EPSG) once; a Layer holds dicts, so it cannot be a key itself.
+    layers = {(batch.layer.collection_id, batch.epsg): (batch.layer, batch.epsg) for batch in batches}
+    for layer, epsg in layers.values():
         with tqdm(desc=f"tiles of {layer.collection_id}", unit="tile", disable=None) as bar:
             report = refresh_pyramid(target, layer, epsg, partial(_advance, bar))
         if report is not None:
