@@ -203,7 +203,7 @@ async function show() {
   splitChart("chart-cs", latest?.par_couverture, "cs");
   splitChart("chart-us", latest?.par_usage, "us");
   const transitions = (entry.flux_par_transition || []).filter((x) => x.sens).slice(0, 10);
-  document.getElementById("transitions").innerHTML = transitions.length ? `<tr><th>CS / US avant</th><th>CS / US après</th><th></th><th>ha</th></tr>`
+  document.getElementById("transitions").innerHTML = transitions.length ? `<tr><th>${t("dash.before")}</th><th>${t("dash.after")}</th><th></th><th>ha</th></tr>`
     + transitions.map((x) => `<tr><td>${label("cs", x.code_cs_avant)}<br>${label("us", x.code_us_avant)}</td>`
       + `<td>${label("cs", x.code_cs_apres)}<br>${label("us", x.code_us_apres)}</td><td>${x.sens > 0 ? "+" : "−"}</td>`
       + `<td class="n">${num(x.surface_ha, 2)}</td></tr>`).join("") : "";
