@@ -6,6 +6,7 @@ millésime only."""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -78,6 +79,26 @@ def test_collection_links_a_style_per_millesime_the_newest_first(server: str) ->
         for link in mine:
             style = get_json(link["href"])
             assert style["metadata"]["ocsge:millesimes"] == {"millesime": year_of(link["href"])}
+
+
+@pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
+@pytest.mark.parametrize(
+    ("query", "status", "says"),
+    [
+        ("millesime=deux-mille", 400, "millesime='deux-mille' is not a year"),
+        ("millesime=2024&annee=2021", 400, "unknown parameter 'annee'"),
+        ("millesime_apres=2024", 400, "allowed: millesime"),
+    ],
+)
+def test_a_bad_style_millesime_is_answered_with_the_reason(server: str, query: str, status: int, says: str) -> None:
+    try:
+        urllib.request.urlopen(f"{server}/map/styles/couverture.json?{query}", timeout=60)
+    except urllib.error.HTTPError as error:
+        body = json.load(error)
+        assert error.code == status and error.headers["Content-Type"] == "application/json"
+        assert body["code"] == "InvalidRequest" and says in body["description"], body
+    else:
+        pytest.fail(f"{query} was accepted")
 
 
 def legend_palette(legend: dict) -> set[str]:
@@ -161,7 +182,6 @@ def test_qgis_draws_the_millesime_of_the_style_only(qgis: None, server: str) -> 
     )
 
 
-@pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 def test_maplibre_draws_each_linked_style_with_its_millesime_only(page, server: str) -> None:
     """The /map page's MapLibre given each linked stylesheet as it is (``setStyle``): the tiles it asks carry the
     style's millésime, the features it renders are of that millésime, in the nomenclature's colours."""
