@@ -22,11 +22,14 @@ from .conftest import SCREENSHOTS, features, palette_pixels, screenshot
 COLLECTION = "ocsge-occupation-sol"
 #: Arcachon and La Teste-de-Buch, where the demo store holds both generated millésimes (lon/lat).
 BBOX = (-1.19, 44.63, -1.13, 44.67)
-#: Coded styles of the collection: the attribute each colours and its nomenclature.
-CODED = {"couverture": ("code_cs", nomenclature.couverture()), "usage": ("code_us", nomenclature.usage())}
+#: The styles of the collection.
+STYLE_NAMES = ("couverture", "usage")
 #: The nomenclature of each coded field that a style colours.
-NOMENCLATURES = {"code_cs": nomenclature.couverture(), "code_cs_apres": nomenclature.couverture()}
-NOMENCLATURES["code_us"] = nomenclature.usage()
+NOMENCLATURES = {
+    "code_cs": nomenclature.couverture(),
+    "code_cs_apres": nomenclature.couverture(),
+    "code_us": nomenclature.usage(),
+}
 #: A code counts as painted from this many pixels: a 250 m cell of the generated data covers about 700 pixels of a
 #: 512-pixel render of the box, while colours blended at edges (antialiasing, outlines) rarely repeat that often.
 MIN_PIXELS = 50
@@ -72,7 +75,7 @@ def test_collection_links_a_style_per_millesime_the_newest_first(server: str) ->
     links = stylesheets(server)
     years = sorted({int(y) for y in get_json(f"{server}/map/settings.json")["millesimes"][COLLECTION]}, reverse=True)
     assert len(years) >= 2, "the demo store holds two millésimes"
-    for name in CODED:
+    for name in STYLE_NAMES:
         mine = [link for link in links if style_name(link["href"]) == name]
         assert [year_of(link["href"]) for link in mine] == years
         assert "par défaut" in mine[0]["title"] and all("par défaut" not in link["title"] for link in mine[1:])
