@@ -25,7 +25,7 @@ app.innerHTML = `<div class="layout">
     </fieldset>
     <div id="bbox-mode">
       <label for="wms">${t("seg.wms")}</label><input id="wms" type="url">
-      <button id="draw" type="button">${t("seg.draw")}</button>
+      <button id="draw" type="button">${t("seg.draw")}</button><p class="note">${t("seg.draw.help")}</p>
       <p id="zoom-hint" class="note">${t("seg.zoom", { zoom: ORTHO_MIN_ZOOM })}</p>
       <p id="bbox-text" class="note"></p></div>
     <div id="upload-mode" hidden>
