@@ -198,7 +198,9 @@ async function show() {
   status.textContent = entry.stock_message ? `${t("dash.nostock")} : ${entry.stock_message}` : "";
   barChart("chart-flows", [t("dash.artif"), t("dash.desartif"), t("dash.net")], [{
     label: "ha", data: [entry.artificialisation_ha, entry.desartificialisation_ha, entry.artificialisation_nette_ha],
-    backgroundColor: FLOW_COLORS }]);
+    backgroundColor: FLOW_COLORS }],
+  // on a phone, bars along the width keep the three names level instead of slanted under narrow columns
+  { indexAxis: document.getElementById("chart-flows").parentElement.clientWidth < NARROW_CHART_PX ? "y" : "x" });
   splitChart("chart-categories", latest?.par_categorie, null);
   splitChart("chart-cs", latest?.par_couverture, "cs");
   splitChart("chart-us", latest?.par_usage, "us");
