@@ -160,12 +160,14 @@ async function emptyState() {
     .sort((x, y) => (y.artificialisation_ha ?? 0) - (x.artificialisation_ha ?? 0)).slice(0, 6);
   const epcis = [...new Set(ranked.map((r) => r.epci).filter(Boolean))].slice(0, 2);
   const example = (params, title, figures) => `<li><a href="${pageUrl("dashboard", { ...params, millesimes: pair })}">`
-    + `<span class="title">${escapeHtml(title)}</span><span class="figures">${escapeHtml(figures)}</span></a></li>`;
+    + `<span class="title">${escapeHtml(title)}</span>`
+    + figures.map((text) => `<span class="figures">${escapeHtml(text)}</span>`).join("") + "</a></li>";
   const examples = [
-    ...ranked.map((r) => example({ communes: r.code_insee }, `${r.nom} (${r.code_insee})`, t("dash.example", { artif: num(r.artificialisation_ha, 1) })
-      + (r.taux_artificialisation === null ? "" : t("dash.example.rate", { rate: num(r.taux_artificialisation, 2) })))),
-    ...epcis.map((code) => example({ epci: code }, `${t("search.epci")} ${code}`, t("dash.example.communes", {
-      n: rows.filter((r) => r.epci === code).length }))),
+    ...ranked.map((r) => example({ communes: r.code_insee }, `${r.nom} (${r.code_insee})`, [
+      t("dash.example", { artif: num(r.artificialisation_ha, 2) }),
+      ...(r.taux_artificialisation === null ? [] : [t("dash.example.rate", { rate: num(r.taux_artificialisation, 2) })])])),
+    ...epcis.map((code) => example({ epci: code }, `${t("search.epci")} ${code}`, [t("dash.example.communes", {
+      n: rows.filter((r) => r.epci === code).length })])),
   ];
   section.innerHTML = rows.length ? overviews.join("")
     + `<h2>${escapeHtml(t("dash.examples", { a, b }))}</h2><ul class="examples">${examples.join("")}</ul>`
