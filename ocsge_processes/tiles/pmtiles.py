@@ -231,7 +231,13 @@ def _e7(degrees: float) -> int:
 
 def _center_zoom(bounds: tuple[float, float, float, float], zooms: range) -> int:
     """The deepest zoom of ``zooms`` at which ``bounds`` spans at most 2 × 2 tiles: where a viewer opens."""
-    fitting = [z for z in zooms if len(tiles_covering(bounds, z)) <= 4]
+    west, south, east, north = bounds
+
+    def side(z: int) -> int:
+        (x0, y0), (x1, y1) = _tile_of(west, north, z), _tile_of(east, south, z)
+        return max(x1 - x0, y1 - y0) + 1
+
+    fitting = [z for z in zooms if side(z) <= 2]
     return fitting[-1] if fitting else zooms.start
 
 

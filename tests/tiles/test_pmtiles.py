@@ -135,6 +135,7 @@ def test_header_and_metadata_follow_the_spec(archive: Path, store_url: str) -> N
     assert head["data_offset"] + head["data_length"] == archive.stat().st_size
     assert head["contents"] <= head["entries"] <= head["addressed"]
     assert head["west"] < head["center_lon"] < head["east"] and head["south"] < head["center_lat"] < head["north"]
+    assert head["center_zoom"] in ZOOMS
     data = archive.read_bytes()
     start = head["metadata_offset"]
     metadata = json.loads(gzip.decompress(data[start : start + head["metadata_length"]]))
