@@ -112,7 +112,8 @@ def test_search_opens_the_dashboard_of_the_territory(page, server: str) -> None:
     link = page.locator("#territory-results a[data-code='33009']")
     link.wait_for(timeout=10_000)
     epci = page.locator("#territory-results a[data-kind=epci]")
-    assert epci.count() == 1 and page.locator("#territory-results a[data-kind=departement][data-code='33']").count() == 1
+    departement = page.locator("#territory-results a[data-kind=departement][data-code='33']")
+    assert epci.count() == 1 and departement.count() == 1
     link.click()
     page.wait_for_url("**/map/dashboard?communes=33009")
 
