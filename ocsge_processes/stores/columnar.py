@@ -1,94 +1,33 @@
-"""Whole layers read as columns: a département's polygons without a Python step per row.
+"""Whole layers turned into frames without a Python step per row.
 
-``read_frame`` feeds the artificialisation workflow millions of polygons. Reading them row by row (one tuple per
-row from sqlite3 or psycopg, one header slice per geometry) cost about 15 µs a polygon; here the rows arrive as
-arrays (GDAL's Arrow stream for a GeoPackage, one array per column and chunk for PostGIS), the WKB of a whole array
-is parsed by ``shapely.from_wkb`` on all cores, and a text column that repeats few values (codes, département)
-builds each distinct string once. The frames equal those the row-by-row reader built: same columns, dtypes
-(``base.PANDAS_TYPES``), row order (by store key), nulls, geometries and CRS.
+``read_frame`` feeds the artificialisation workflow millions of polygons. The rows still come from the database
+driver (sqlite3, psycopg in binary), whose C code builds them; from there everything runs on whole columns: each
+column becomes an Arrow array in one call, the WKB of a whole column is parsed by ``shapely.from_wkb`` on all cores,
+and a text column that repeats few values (codes, département) builds each distinct string once. (GDAL's Arrow
+stream reads a GeoPackage faster, but GDAL brings its own SQLite: two SQLite libraries in one process do not see
+each other's locks, and reading through it while the store wrote corrupted the file.) The frames equal those the
+row-by-row reader built: same columns, dtypes (``base.PANDAS_TYPES``), row order (by store key), nulls,
+geometries and CRS.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyogrio
 import shapely
 
-from ..errors import InvalidInputError
 from ..layers import Layer
 from ..parallel import threaded
 from .base import PANDAS_TYPES
-from .timeout import QueryTimeoutError, query_timeout
 
-#: Rows per Arrow batch: the time limit is checked between batches, so one batch must take well under a second.
-BATCH_ROWS = 65_536
 #: A text column with fewer distinct values than this share of its rows converts each distinct value once.
 _REPEATED_SHARE = 0.5
 #: Arrow type of each kind of layer field.
 _ARROW_TYPES = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
-
-
-def gpkg_frame(path: Path, table: str, layer: Layer, epsg: int, where: str, deadline: float | None) -> gpd.GeoDataFrame:
-    """The rows of ``table`` meeting the SQLite condition ``where``, through GDAL's Arrow stream, by fid.
-
-    ``deadline`` (``time.monotonic``, None: no limit) is checked between batches, so the store's time limit holds.
-    """
-    names = list(layer.fields)
-    with pyogrio.raw.open_arrow(
-        path, layer=table, columns=names, where=where, batch_size=BATCH_ROWS, return_fids=True, use_pyarrow=True
-    ) as (meta, reader):
-        batches = []
-        for batch in reader:
-            if deadline is not None and time.monotonic() > deadline:
-                raise QueryTimeoutError(query_timeout() or 0)
-            batches.append(batch)
-        rows = pa.Table.from_batches(batches, schema=reader.schema)
-    fids = rows.column(meta["fid_column"] or "OGC_FID").to_numpy()
-    if len(fids) > 1 and not bool(np.all(fids[1:] > fids[:-1])):
-        rows = rows.take(np.argsort(fids, kind="stable"))
-    columns = {name: rows.column(name) for name in names}
-    return frame(layer, epsg, columns, rows.column(meta["geometry_name"]))
-
-
-def sqlite_inline(sql: str, params: Sequence[object]) -> str:
-    """``sql`` with each ``?`` replaced by its parameter as an SQLite literal (GDAL's filter takes no parameters).
-
-    A float becomes an exact quotient of integers, not a decimal SQLite would round again, so a box edge compares
-    exactly as the bound parameter did.
-    """
-    pieces = sql.split("?")
-    if len(pieces) != len(params) + 1:
-        raise ValueError(f"{len(pieces) - 1} placeholders for {len(params)} parameters in {sql!r}")
-    out = [pieces[0]]
-    for value, piece in zip(params, pieces[1:], strict=True):
-        out.extend([_literal(value), piece])
-    return "".join(out)
-
-
-def _literal(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool | int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        numerator, denominator = float(value).as_integer_ratio()
-        if denominator == 1 or denominator > 2**62:
-            return repr(float(value)) if denominator > 2**62 else f"{numerator}.0"
-        return f"({numerator}.0 / {denominator})"
-    if isinstance(value, str):
-        if "\x00" in value:  # GDAL takes the filter as a C string: a NUL would cut it short
-            raise InvalidInputError(f"a text value with a NUL character cannot be looked up: {value!r}")
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, bytes):
-        return f"X'{value.hex()}'"
-    raise TypeError(f"no SQLite literal for {type(value).__name__} {value!r}")
 
 
 def frame_from_rows(layer: Layer, epsg: int, rows: Sequence[Sequence[object]]) -> gpd.GeoDataFrame:

@@ -162,10 +162,11 @@ class GpkgStore(FeatureStore):
         where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
         if bbox is not None and not _contains(bbox, self.extent(layer, epsg)):
             where += " AND " + _box_sql(table, bbox, params)
-        if table not in self.tables():
-            raise StoreError(f"layer {table} is not in the GeoPackage store {self.path}; run `ocsge ingest` first")
-        deadline = getattr(self._local, "deadline", None)
-        return columnar.gpkg_frame(self.path, table, layer, epsg, columnar.sqlite_inline(where, params), deadline)
+        # sqlite3, not GDAL: two SQLite libraries in one process do not see each other's locks, and GDAL reading
+        # while this store writes marks or slices corrupted the file. SQLite cuts the blob headers itself.
+        columns = ", ".join([*map(quote, layer.fields), gpkgblob.wkb_sql(quote(_GEOM))])
+        rows = self._reader().execute(f"SELECT {columns} FROM {quote(table)} WHERE {where} ORDER BY fid", params)
+        return columnar.frame_from_rows(layer, epsg, rows.fetchall())
 
     @_time_limited
     def tile_rows(self, layer: Layer, epsg: int, request: TileRequest) -> TileRows:

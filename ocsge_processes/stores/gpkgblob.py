@@ -27,6 +27,14 @@ def wkb_offset(blob: bytes) -> int:
     return 8 + _ENVELOPE_BYTES[indicator]
 
 
+def wkb_sql(column: str) -> str:
+    """SQL giving the WKB of a blob column, cut by SQLite itself: a whole layer is read without a Python step per
+    row. The envelope indicator is bits 1-3 of the flags byte (the fourth), read from its hex digits."""
+    indicator = f"(instr('0123456789ABCDEF', substr(hex(substr({column}, 4, 1)), 2, 1)) - 1) / 2"
+    sizes = " ".join(f"WHEN {k} THEN {v}" for k, v in _ENVELOPE_BYTES.items())
+    return f"substr({column}, 9 + CASE {indicator} {sizes} END)"
+
+
 def decode(blobs: Sequence[bytes | None]) -> NDArray[np.object_]:
     """Shapely geometries of GeoPackage blobs (None stays None)."""
     wkbs = np.array([None if b is None else memoryview(b)[wkb_offset(b) :].tobytes() for b in blobs], dtype=object)
