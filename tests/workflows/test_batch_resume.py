@@ -129,3 +129,16 @@ def test_a_changed_stock_changes_the_rows_of_its_pair_only(store: str) -> None:
     assert len(changed) and all(code.endswith("-2021-2024") for code in changed)
     untouched = [i for i in before.index if not i.endswith("-2021-2024") or i.startswith("32")]
     pd.testing.assert_frame_equal(after.loc[untouched], before.loc[untouched])
+
+
+def test_the_command_runs_each_departement_here_and_says_what_it_did(store: str) -> None:
+    first = ocsge("artificialisation", "--store", store, "--departement", "33,32")
+    assert "33: 2 of 2 pairs computed (2015→2018, 2021→2024), 34 rows in" in first.stdout
+    assert "32: 1 of 1 pairs computed (2021→2024), 3 rows in" in first.stdout
+    again = ocsge("artificialisation", "--store", store, "--departement", "32", "--departement", "33")
+    assert "32: 0 of 1 pairs computed (none), 0 rows" in again.stdout
+    assert "33: 0 of 2 pairs computed (none), 0 rows" in again.stdout
+    missing = ocsge("artificialisation", "--store", store, "--departement", "33,40", check=False)
+    assert missing.returncode == 1
+    assert "not computed (run again to resume):\n40: no commune of département 40 is ingested" in missing.stderr
+    assert "33: 0 of 2 pairs computed" in missing.stdout, "the other départements still run"
