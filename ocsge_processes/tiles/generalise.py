@@ -2,11 +2,12 @@
 
 A zoomed-out tile over a département would hold ~100 000 polygons, most of them smaller than a screen pixel. Here
 the polygons of one class (the same values of every attribute a tile carries but the identifier) are dissolved
-inside the tile, simplified to half a rendered pixel, and the patches smaller than a pixel are not drawn one by one
-but aggregated: per class and per cell of :data:`CELL_PIXELS` pixels, one square of their total area at their
-area-weighted centre (a dot map of the scattered buildings, kept inside its cell). So the area of each class in a
-tile stays that of the full-resolution data (only simplification moves boundaries) while a tile holds a few
-features per class, which bounds its size.
+inside the tile and simplified to a fraction of a rendered pixel. The patches smaller than a pixel, and those
+narrower than two tile units (roads and hedges at low zooms, which the tile grid would collapse), are not drawn one
+by one but aggregated: per class and per cell of :data:`CELL_PIXELS` pixels, one square of the area they hold in
+that cell, at their area-weighted centre (a dot map of scattered buildings, kept inside its cell). So the area of
+each class in a tile stays that of the full-resolution data (only simplification moves boundaries) while a tile
+holds a few features per class, which bounds its size.
 
 Tiles are generalised from the tile's own polygons at the deepest cached zoom and from their four children's
 generalised features above it (a pyramid): a zoom-0 tile never reads the 1.75 M polygons under it. Geometries are
@@ -15,6 +16,7 @@ in EPSG:3857 and clipped to the tile's exact bounds, so that the children of a t
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,10 +24,15 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from .matrix import RENDERED_PIXELS, simplify_tolerance, tile_bounds, tile_span
+from .matrix import EXTENT, RENDERED_PIXELS, tile_bounds, tile_span
 
 #: Side, in rendered pixels, of the cells in which sub-pixel patches of one class are aggregated into one square.
 CELL_PIXELS = 8
+#: Douglas–Peucker tolerance in rendered pixels: one tile unit (4096 units on 512 pixels), the grid the encoder
+#: rounds to anyway. Half a pixel (the live tiles') cannot be seen, but on the corridors a few units wide that make
+#: some classes (roads, rivers, hedges) it cuts corners on both sides and takes 5-25 % of their area per zoom,
+#: compounding up the pyramid; one unit keeps each class's area within a few percent (tests/tiles/test_generalise.py).
+TOLERANCE_PIXELS = 1 / 8
 #: A class's properties: the values of the tile's fields but the identifier, in field order.
 ClassKey = tuple[object, ...]
 #: Shapely geometries in a numpy object array.
@@ -62,20 +69,23 @@ def generalise(
     for position, feature in enumerate(index.tolist()):
         classes.setdefault(tuple(keys[feature]), []).append(position)
     pixel = tile_span(z) / RENDERED_PIXELS
+    tolerance = pixel * TOLERANCE_PIXELS
+    unit = tile_span(z) / EXTENT
     out_keys: list[ClassKey] = []
     out_geoms: list[shapely.Geometry] = []
     for key in sorted(classes, key=repr):
         merged = _dissolve(parts[classes[key]])
-        simplified = shapely.get_parts(shapely.simplify(merged, simplify_tolerance(z), preserve_topology=True))
+        simplified = shapely.get_parts(shapely.simplify(merged, tolerance, preserve_topology=True))
         polygons = simplified[shapely.get_type_id(simplified) == shapely.GeometryType.POLYGON.value]
         areas = shapely.area(polygons)
-        large = areas >= pixel * pixel
+        # drawn as they are: at least a pixel, and a mean width (2 · area / perimeter) of at least two tile units
+        large = (areas >= pixel * pixel) & (areas >= unit * shapely.length(polygons))
         if large.any():
             out_keys.append(key)
             out_geoms.append(shapely.MultiPolygon(list(polygons[large])))
         if (~large & (areas > 0)).any():
             out_keys.append(key)
-            out_geoms.append(_aggregate(polygons[~large], areas[~large], bounds, pixel * CELL_PIXELS))
+            out_geoms.append(_aggregate(polygons[~large], bounds, pixel * CELL_PIXELS))
     return Generalised(tuple(fields), out_keys, np.array(out_geoms, dtype=object))
 
 
@@ -95,13 +105,13 @@ def _dissolve(polygons: Geometries) -> shapely.Geometry:
         return shapely.union_all(shapely.make_valid(polygons))
 
 
-def _aggregate(
-    parts: Geometries, areas: NDArray[np.float64], bounds: tuple[float, float, float, float], cell: float
-) -> shapely.Geometry:
-    """One square per cell of side ``cell`` holding the patches centred there: their total area, at their
-    area-weighted centre moved as little as needed to keep the square inside its cell (squares of one class never
-    overlap, so the area drawn is the area summed)."""
+def _aggregate(parts: Geometries, bounds: tuple[float, float, float, float], cell: float) -> shapely.Geometry:
+    """One square per cell of side ``cell`` holding the area of the patches (or pieces of a thin network) centred
+    there, at their area-weighted centre moved as little as needed to keep the square inside its cell (squares of one
+    class never overlap, so the area drawn is the area summed)."""
     minx, miny = bounds[0], bounds[1]
+    parts = _split_by_cells(parts, bounds, cell)
+    areas = shapely.area(parts)
     centres = shapely.get_coordinates(shapely.centroid(parts))
     cells = np.floor((centres - (minx, miny)) / cell).astype(np.int64)
     columns = int(np.ceil((bounds[2] - minx) / cell))
@@ -117,3 +127,29 @@ def _aggregate(
     cy = np.clip(cy, bottom + half, bottom + cell - half)
     squares = shapely.box(cx - half, cy - half, cx + half, cy + half)
     return shapely.MultiPolygon(list(squares))
+
+
+def _split_by_cells(parts: Geometries, bounds: tuple[float, float, float, float], cell: float) -> Geometries:
+    """``parts`` cut along the cell grid where they span several cells (a thin network), so that each cell gets the
+    area it holds."""
+    minx, miny = bounds[0], bounds[1]
+    box = shapely.bounds(parts)
+    first = np.floor((box[:, :2] - (minx, miny)) / cell)
+    last = np.floor((box[:, 2:] - (minx, miny)) / cell)
+    single = (first == last).all(axis=1)
+    pieces = [parts[single]]
+    for part, (i0, j0), (i1, j1) in zip(parts[~single], first[~single], last[~single], strict=True):
+        for i, j in itertools.product(range(int(i0), int(i1) + 1), range(int(j0), int(j1) + 1)):
+            x0, y0 = minx + i * cell, miny + j * cell
+            pieces.append(np.array([_clip(part, (x0, y0, x0 + cell, y0 + cell))], dtype=object))
+    split = np.concatenate(pieces)
+    return split[shapely.area(split) > 0]
+
+
+def _clip(polygon: shapely.Geometry, box: tuple[float, float, float, float]) -> shapely.Geometry:
+    """``polygon`` inside ``box``: the fast rectangle clip, or a full intersection where the fast one cannot build
+    a ring (a degenerate one left by simplification)."""
+    try:
+        return shapely.clip_by_rect(polygon, *box)
+    except shapely.errors.GEOSException:
+        return shapely.intersection(shapely.make_valid(polygon), shapely.box(*box))

@@ -25,7 +25,7 @@ from ..stores.base import FeatureStore, TileRequest
 from ..stores.reproject import reproject
 from ..stores.tilecache import CachedTile, TileCache, TileSlot, filter_key
 from .decode import decode
-from .generalise import ClassKey, Generalised, generalise
+from .generalise import ClassKey, Generalised, Geometries, generalise
 from .matrix import (
     BUFFER,
     EXTENT,
@@ -175,7 +175,10 @@ class _Builder:
             keys = [key for part in parts for key in part.keys]
             geoms = np.concatenate([part.geometries for part in parts]) if parts else np.empty(0, dtype=object)
             features = generalise(self.fields, keys, geoms, z, x, y)
-        variants = self._variants(features, tile_bounds(z, x, y))
+        bounds = tile_bounds(z, x, y)
+        variants = self._variants(
+            Generalised(features.fields, features.keys, on_grid(features.geometries, bounds)), bounds
+        )
         self.cache.put(self.layer, self.epsg, TileSlot(z, x, y, tile_query_bbox(z, x, y, self.epsg)), variants)
         self.report.built += 1
         self.report.sizes.setdefault(z, []).append(len(variants[""]))
@@ -244,6 +247,19 @@ class _Builder:
         self.done += count
         if self.progress is not None:
             self.progress(self.done, self.total)
+
+
+def on_grid(geoms: Geometries, bounds: tuple[float, float, float, float]) -> Geometries:
+    """Geometries snapped onto the tile's integer grid while they are valid, so the encoder's rounding keeps them so.
+
+    Rounding large dissolved polygons can make a hole touch its shell; repairing that after the fact (the encoder's
+    snap of invalid input) can drop the hole and fill it, adding its area to the class: snap-rounding valid input
+    (GEOS's precision reducer) gives valid output, and the encoder then rounds coordinates already on the grid.
+    """
+    minx, _, maxx, maxy = bounds
+    origin, scale = np.array([minx, maxy]), np.array([EXTENT, -EXTENT]) / (maxx - minx)
+    units = shapely.set_precision(shapely.transform(geoms, lambda c: (c - origin) * scale), 1.0)
+    return shapely.transform(units, lambda c: origin + c / scale)
 
 
 def _mercator_bounds(extent: tuple[float, float, float, float], epsg: int) -> tuple[float, float, float, float]:
