@@ -4,6 +4,7 @@ bytes do, and a live server serves cached zooms from it."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,9 @@ NEW_CODE = "CS2.2.2"
 TO_MERCATOR = pyproj.Transformer.from_crs(EPSG, 3857, always_xy=True)
 
 
+_DATABASES = itertools.count()
+
+
 class Interrupted(Exception):
     pass
 
@@ -46,7 +50,8 @@ class Interrupted(Exception):
 @pytest.fixture(params=store_kinds())
 def built(request: pytest.FixtureRequest, demo_deliveries: list[Path], tmp_path: Path) -> str:
     postgis = request.getfixturevalue("postgis_url") if request.param == "postgis" else None
-    return make_store(request.param, "ocsge_cache", demo_deliveries, tmp_path, postgis)
+    # a database per test: the previous one's connection pool stays open for the process (open_store caches it)
+    return make_store(request.param, f"ocsge_cache_{next(_DATABASES)}", demo_deliveries, tmp_path, postgis)
 
 
 def snapshot(url: str) -> dict[tuple[int, int, int], tuple[str, bytes]]:
