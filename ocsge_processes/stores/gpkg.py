@@ -300,8 +300,9 @@ class GpkgStore(FeatureStore):
                 conn.execute(f"INSERT OR REPLACE INTO {_MARKS} VALUES (?, ?, ?)", [scope, key, value])
 
     def _marks_writer(self) -> sqlite3.Connection:
-        """One writing connection per process, kept open: closing the file's last writing connection would remove
-        its WAL under this process's read-only readers (their next read: "disk I/O error")."""
+        """One writing connection per process, reused: a batch writes a note at every heartbeat. (The "disk I/O
+        error" once blamed on closing it came from GDAL's own SQLite reading the file in the same process, which no
+        longer happens: see ``columnar``.)"""
         if self._marks_conn is None or self._marks_pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._marks_conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
