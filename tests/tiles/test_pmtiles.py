@@ -218,7 +218,7 @@ import * as maplibregl from "./maplibre-gl.mjs";
 maplibregl.setWorkerUrl(new URL("maplibre-gl-worker.mjs", location.href).href);
 maplibregl.addProtocol("pmtiles", new pmtiles.Protocol().tile);
 const style = await (await fetch("style.json")).json();
-window.map = new maplibregl.Map({ container: "map", style, center: CENTER, zoom: ZOOM });
+window.archiveMap = new maplibregl.Map({ container: "map", style, center: CENTER, zoom: ZOOM });
 </script></body></html>"""
 
 
@@ -268,8 +268,10 @@ def test_maplibre_draws_the_archive_through_the_pmtiles_protocol(archive: Path, 
             answers: list[tuple[str, int, str | None]] = []
             page.on("response", lambda r: answers.append((r.url, r.status, r.request.headers.get("range"))))
             page.goto(f"{url}/index.html")
-            page.wait_for_function("() => window.map && window.map.loaded() && window.map.areTilesLoaded()",
-                                   timeout=60_000)  # fmt: skip
+            # window.archiveMap, not window.map: before the module runs, window.map is the <div id="map"> itself.
+            page.wait_for_function(
+                "() => window.archiveMap?.loaded() && window.archiveMap.areTilesLoaded()", timeout=60_000
+            )
             shot = screenshot(page, "pmtiles-maplibre-couverture")
             png = page.screenshot()
             browser.close()
