@@ -96,9 +96,9 @@ class TileCache(ABC):
     def get(self, layer: Layer, epsg: int, z: int, x: int, y: int, key: str) -> CachedTile | None:
         """The cached tile for filter ``key`` (:func:`filter_key`), None when absent or stale."""
 
-    @abstractmethod
     def fresh(self, layer: Layer, epsg: int, z: int, x: int, y: int) -> bool:
-        """Whether tile z/x/y was built and nothing under it was written since."""
+        """Whether tile z/x/y was built and nothing under it was written since, judged by its unfiltered variant."""
+        return self.get(layer, epsg, z, x, y, "") is not None
 
     @abstractmethod
     def put(self, layer: Layer, epsg: int, slot: TileSlot, variants: Mapping[str, bytes]) -> None:

@@ -110,9 +110,6 @@ class GpkgTileCache(TileCache):
         )
         return None if row is None else CachedTile(bytes(row[0]), row[1])
 
-    def fresh(self, layer: Layer, epsg: int, z: int, x: int, y: int) -> bool:
-        return self.get(layer, epsg, z, x, y, "") is not None
-
     def put(self, layer: Layer, epsg: int, slot: TileSlot, variants: Mapping[str, bytes]) -> None:
         marks = ", ".join("?" * len(TILE_COLUMNS))
         self._write(
