@@ -46,6 +46,7 @@ from ..jobs.inprocess import InProcessExecutor
 from ..jobs.records import ACTIVE, JobNotFound, open_records
 from ..jobs.runner import Heartbeat, decode, failure, wait_for_end
 from ..jobs.settings import JobSettings
+from ..results import open_results
 from .errors import ProcessAnswerError, answer_for_code, process_error
 
 LOGGER = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class OcsgeManager(BaseManager):
         self.settings = JobSettings.from_manager(manager_def)
         self.records = open_records(self.settings.connection)
         self.heartbeat = Heartbeat(self.records, self.settings.heartbeat_s)
+        self.results = open_results(self.settings.connection)
         if self.settings.executor == "celery":
             self.executor: CeleryExecutor | InProcessExecutor = CeleryExecutor(self.settings.broker, self.processes)
         else:
@@ -113,6 +115,7 @@ class OcsgeManager(BaseManager):
             raise JobNotFoundError(job_id) from err
         if before in ACTIVE:
             self.executor.cancel(job_id)
+        self.results.remove_job(job_id)  # its result files (extractions) go with it
         return True
 
     # Any: the inputs are the execution request's free-form JSON, the outputs whatever document the process gives
@@ -131,6 +134,9 @@ class OcsgeManager(BaseManager):
         try:
             self._refuse_callbacks(subscriber)
             self._refuse_costly_sync(process_id, data_dict, execution_mode)
+            check = getattr(self.get_processor(process_id), "check_request", None)  # a process's own checks
+            if check is not None and isinstance(data_dict, dict):
+                check(data_dict)
         except OcsgeError as err:
             raise process_error(err) from err
         job_id, mimetype, outputs, status, headers = super().execute_process(  # type: ignore[misc]  # five values
