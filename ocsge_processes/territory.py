@@ -8,8 +8,12 @@ read from it, so a new territory is one row.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import pyproj
 
 from .errors import UnknownCodeError
 
@@ -72,6 +76,28 @@ def published_crs() -> list[str]:
     Mercator, then the overseas CRSs."""
     globals_ = [epsg_uri(METROPOLE_EPSG), epsg_uri(WGS84_EPSG), epsg_uri(WEB_MERCATOR_EPSG)]
     return [CRS84, *globals_, *(epsg_uri(row.epsg) for row in overseas())]
+
+
+def covering_crs(bbox: Sequence[float], storage_epsg: int) -> list[str]:
+    """The published CRSs (:func:`published_crs`, in its order) fit for data lying in ``bbox`` (CRS84): those whose
+    area of use in the EPSG database meets it, and the storage CRS always. Elsewhere a projected CRS gives
+    coordinates without meaning (Lambert-93 in La Réunion). Meeting, not containing: EPSG's area of use of UTM 22N
+    stops at 54° W, inside Guyane, which IGN delivers and measures wholly in it."""
+    west, south, east, north = bbox
+    kept = []
+    for uri in published_crs():
+        epsg = int(uri.rsplit("/", 1)[1]) if uri != CRS84 else WGS84_EPSG
+        a_west, a_south, a_east, a_north = _area_of_use(epsg)
+        if epsg == storage_epsg or (a_west <= east and west <= a_east and a_south <= north and south <= a_north):
+            kept.append(uri)
+    return kept
+
+
+@functools.cache
+def _area_of_use(epsg: int) -> tuple[float, float, float, float]:
+    """West, south, east, north (degrees) where EPSG:``epsg`` applies; the globe if the database gives none."""
+    area = pyproj.CRS.from_epsg(epsg).area_of_use
+    return area.bounds if area is not None else (-180.0, -90.0, 180.0, 90.0)
 
 
 def crs_tokens() -> dict[str, int]:

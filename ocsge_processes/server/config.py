@@ -23,7 +23,7 @@ from .. import styles
 from ..filters import parse_filter
 from ..layers import GENERATED_SOURCE, LAYERS, OCCUPATION_SOL, Layer, millesime
 from ..stores import FeatureStore, open_store, table_name
-from ..territory import CRS84, METROPOLE_EPSG, territories
+from ..territory import CRS84, METROPOLE_EPSG, covering_crs, territories
 from .providers import FEATURE_PROVIDER, provider_entries
 
 STYLE_TYPE = "application/vnd.mapbox.style+json"
@@ -116,7 +116,11 @@ def _collections(
             )
         extent = store.extent(layer, epsg)
         if extent is not None:
-            collection["extents"] = {"spatial": {"bbox": _crs84_bbox(extent, epsg), "crs": CRS84}}
+            bbox = _crs84_bbox(extent, epsg)
+            collection["extents"] = {"spatial": {"bbox": bbox, "crs": CRS84}}
+            for provider in providers:  # only the CRSs meaningful where the data lies
+                if provider["name"] == FEATURE_PROVIDER:
+                    provider["crs"] = covering_crs(bbox, epsg)
         if metropole:  # the styles' tile URLs name the metropolitan collection
             slices = held_slices(store, layer, epsg)
             collection["links"] = [*collection.get("links", []), *_style_links(config, layer, slices)]

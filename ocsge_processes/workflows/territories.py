@@ -14,6 +14,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from ..artificialisation import Territory, TerritoryPart, combine
+from ..crsnames import ogc_uri
 from ..errors import InvalidInputError, UnknownCodeError
 from ..layers import COMMUNES
 from ..stores import FeatureStore, table_name
@@ -140,7 +141,8 @@ def _check_degrees(geometry: BaseGeometry, crs: pyproj.CRS) -> None:
 
 def _crs(value: object) -> pyproj.CRS:
     try:
-        return pyproj.CRS.from_user_input(value or "OGC:CRS84")
+        name = value or "OGC:CRS84"
+        return pyproj.CRS.from_user_input(ogc_uri(name) if isinstance(name, str) else name)
     except pyproj.exceptions.CRSError:
         raise InvalidInputError(
             f"territoire.crs {value!r} is not a known CRS (e.g. EPSG:2154 or "
