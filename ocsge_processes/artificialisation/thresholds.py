@@ -50,7 +50,7 @@ def apply_thresholds(polygons: gpd.GeoDataFrame, thresholds: Thresholds | None =
     area = shapely.area(geoms)
     narrow = known & code_us.isin(limits.linear_usages).to_numpy() & (linear_width_m(geoms) < limits.linear_min_width_m)
     active = known & ~narrow
-    first, second = _touching_pairs(geoms, (area < limits.min_area_m2) | narrow, known)
+    first, second = _deciding_pairs(geoms, klass, active, (area < limits.min_area_m2) | narrow, known)
 
     status = _sieve(klass, area, active, first, second, limits.min_area_m2)
     built = code_cs.isin(limits.built_covers).to_numpy() & klass & (area >= limits.built_min_area_m2)
@@ -92,22 +92,55 @@ def _check(polygons: gpd.GeoDataFrame) -> None:
         )
 
 
-def _touching_pairs(geoms: np.ndarray, relevant: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair (i < j) of polygons that intersect or touch, with at least one ``relevant`` polygon, both ``used``.
+def _deciding_pairs(
+    geoms: np.ndarray, klass: np.ndarray, active: np.ndarray, relevant: np.ndarray, used: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (i < j) of touching polygons whose contact can change the decree's answer.
 
     Boxes come from an STR-tree. A pair of two polygons of at least 2 500 m² (neither a narrow linear one) cannot
     change any answer: each lies in a cluster too large to flip, so joining two such clusters, or knowing they
     border each other, decides nothing; nor can a pair with a polygon the rules never read (``used``). Of the
-    rest, pairs that share a vertex touch (found with array operations, see :func:`_share_a_vertex`); GEOS tests
-    only the others, on all cores: mostly boxes that overlap without the polygons meeting, and T-junctions.
+    rest, pairs that share a vertex touch (found with array operations, see :func:`_share_a_vertex`). GEOS tests
+    only the pairs left whose contact the shared vertices have not already settled (see :func:`_settled`): proving
+    two polygons apart costs GEOS several times what finding a contact does, and most pairs left are apart.
     """
     first, second = query_pairs(shapely.STRtree(geoms), geoms)
     keep = (first < second) & (relevant[first] | relevant[second]) & used[first] & used[second]
     first, second = first[keep], second[keep]
     touching = _share_a_vertex(geoms, first, second)
     unsure = np.flatnonzero(~touching)
+    settled = _settled(klass, active, (first[touching], second[touching]), first[unsure], second[unsure])
+    unsure = unsure[~settled]
     touching[unsure] = threaded(shapely.intersects, geoms[first[unsure]], geoms[second[unsure]])
     return first[touching], second[touching]
+
+
+def _settled(
+    klass: np.ndarray, active: np.ndarray, known: tuple[np.ndarray, np.ndarray], first: np.ndarray, second: np.ndarray
+) -> np.ndarray:
+    """Whether a contact between ``first[k]`` and ``second[k]`` would change nothing the ``known`` contacts decide.
+
+    The sieve reads only which polygons form a cluster (contacts of the same class) and which clusters border each
+    other. Two polygons of the same class already in one cluster through known contacts, or of two classes whose
+    clusters already border each other, add nothing: more contacts only merge clusters, never split them, so this
+    stays true once every contact is known. A pair with a polygon not ``active`` (a narrow linear one) is never
+    settled: the length of boundary a narrow polygon shares is read.
+    """
+    known_first, known_second = known
+    both = active[known_first] & active[known_second]
+    same = both & (klass[known_first] == klass[known_second])
+    labels = connected_components(len(klass), known_first[same], known_second[same])
+    count = np.int64(max(int(labels.max()) + 1 if len(labels) else 1, 1))
+    cut = both & ~same
+    borders = sorted_unique(
+        np.minimum(labels[known_first[cut]], labels[known_second[cut]]) * count
+        + np.maximum(labels[known_first[cut]], labels[known_second[cut]])
+    )
+    label_first, label_second = labels[first], labels[second]
+    border = np.minimum(label_first, label_second) * count + np.maximum(label_first, label_second)
+    decided = np.where(klass[first] == klass[second], label_first == label_second, found_in(border, borders))
+    settled: np.ndarray = active[first] & active[second] & decided
+    return settled
 
 
 def _share_a_vertex(geoms: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:

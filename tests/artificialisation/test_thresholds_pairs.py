@@ -1,8 +1,9 @@
-"""The touching-pair search of the decree method: vertices shared found with arrays, GEOS for the rest.
+"""The touching-pair search of the decree method: vertices shared found with arrays, GEOS for the rest it needs.
 
 Hand-built cases where the shortcut could go wrong (a single shared corner, a T-junction whose vertex sets differ,
 boxes that overlap without the polygons meeting), and a brick-wall partition full of T-junctions checked pair by
-pair against GEOS over every pair.
+pair against GEOS over every pair: the pairs found all touch, and the sieve decides with them what it decides
+with every touching pair.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import itertools
 
 import numpy as np
 import shapely
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
 
 from ocsge_processes.artificialisation.components import found_in, sorted_unique
-from ocsge_processes.artificialisation.thresholds import _share_a_vertex, _touching_pairs
+from ocsge_processes.artificialisation.thresholds import _deciding_pairs, _settled, _share_a_vertex, _sieve
 
 from .test_thresholds import FIELD, YARD, decide, enclosed
 
@@ -38,7 +39,8 @@ def test_overlapping_boxes_without_contact_are_not_neighbours() -> None:
     corner = box(100, 100, 250, 110).union(box(100, 100, 110, 250))
     small = box(150, 150, 170, 170)
     geoms = np.array([corner, small])
-    first, second = _touching_pairs(geoms, np.array([False, True]), np.array([True, True]))
+    both = np.array([True, True])
+    first, second = _deciding_pairs(geoms, both, both, np.array([False, True]), both)
     assert len(first) == len(second) == 0
     assert decide(enclosed(FIELD, (YARD, corner), (YARD, small))) == [False, True, False]
 
@@ -54,22 +56,64 @@ def brick_wall(rows: int, columns: int) -> np.ndarray:
     return np.array(bricks)
 
 
-def test_pairs_equal_geos_over_every_pair() -> None:
+def triangles(x0: float, cells: int) -> np.ndarray:
+    """Squares of 10 m cut along a diagonal: the triangles of two cells that meet at a corner have boxes that touch
+    while the triangles are apart (neither has that corner)."""
+    out = []
+    for i, j in itertools.product(range(cells), repeat=2):
+        x, y = x0 + 10 * i, 10 * j
+        out += [Polygon([(x, y), (x + 10, y), (x, y + 10)]), Polygon([(x + 10, y), (x + 10, y + 10), (x, y + 10)])]
+    return np.array(out)
+
+
+def test_contacts_the_shared_vertices_settle_are_not_tested() -> None:
+    geoms = triangles(0, 6)
+    every = np.array(list(itertools.combinations(range(len(geoms)), 2)))
+    first, second = every[
+        shapely.intersects(shapely.envelope(geoms[every[:, 0]]), shapely.envelope(geoms[every[:, 1]]))
+    ].T
+    shared = _share_a_vertex(geoms, first, second)
+    klass = np.arange(len(geoms)) % 2 == 0  # lower triangles one class, upper ones the other
+    active = np.ones(len(geoms), dtype=bool)
+    settled = _settled(klass, active, (first[shared], second[shared]), first[~shared], second[~shared])
+    assert settled.sum() > 10  # boxes meeting at a corner, triangles of one class joined or bordering already
+    active[first[~shared][settled][0]] = False  # a narrow polygon's contacts are always tested
+    assert (
+        _settled(klass, active, (first[shared], second[shared]), first[~shared], second[~shared]).sum() < settled.sum()
+    )
+
+
+def test_pairs_decide_what_every_touching_pair_decides() -> None:
     geoms = np.concatenate(
-        [brick_wall(12, 10), [box(300, 0, 400, 5).union(box(300, 0, 305, 100)), box(340, 40, 350, 50)]]
+        [
+            brick_wall(12, 10),
+            [box(300, 0, 400, 5).union(box(300, 0, 305, 100)), box(340, 40, 350, 50)],
+            triangles(500, 8),
+        ]
     )
     rng = np.random.default_rng(18)
-    relevant = rng.random(len(geoms)) < 0.5
+    area = shapely.area(geoms)
+    klass = rng.random(len(geoms)) < 0.5
     known = rng.random(len(geoms)) < 0.9
-    expected = {
+    narrow = known & (rng.random(len(geoms)) < 0.1)
+    active = known & ~narrow
+    relevant = rng.random(len(geoms)) < 0.5
+    every = sorted(
         (i, j)
         for i, j in itertools.combinations(range(len(geoms)), 2)
         if (relevant[i] or relevant[j]) and known[i] and known[j] and shapely.intersects(geoms[i], geoms[j])
-    }
-    first, second = _touching_pairs(geoms, relevant, known)
-    assert set(zip(first.tolist(), second.tolist(), strict=True)) == expected
-    assert len(first) == len(expected) > 100
-    shared = _share_a_vertex(geoms, first, second)
+    )
+    first, second = _deciding_pairs(geoms, klass, active, relevant, known)
+    found = set(zip(first.tolist(), second.tolist(), strict=True))
+    assert found <= set(every)  # each pair found touches
+    assert len(found) > 100
+    assert {(i, j) for i, j in every if narrow[i] or narrow[j]} <= found  # a narrow polygon's contacts are all read
+    all_first, all_second = np.array(every).T
+    # the brick area is 200 m²: a threshold of 1 000 m² makes clusters of up to five bricks flip
+    assert np.array_equal(
+        _sieve(klass, area, active, first, second, 1_000), _sieve(klass, area, active, all_first, all_second, 1_000)
+    )
+    shared = _share_a_vertex(geoms, all_first, all_second)
     assert 0 < shared.sum() < len(shared)  # both ways were taken: shared vertices, and T-junctions left to GEOS
 
 
