@@ -19,7 +19,7 @@ from pygeoapi.openapi import get_oas
 from pygeoapi.util import yaml_load
 from pygeofilter import ast
 
-from .. import styles
+from .. import geoplateforme_links, styles
 from ..filters import parse_filter
 from ..layers import GENERATED_SOURCE, LAYERS, OCCUPATION_SOL, Layer, millesime
 from ..stores import FeatureStore, open_store, table_name
@@ -121,11 +121,28 @@ def _collections(
             for provider in providers:  # only the CRSs meaningful where the data lies
                 if provider["name"] == FEATURE_PROVIDER:
                     provider["crs"] = covering_crs(bbox, epsg)
+        collection["links"] = [*collection.get("links", []), *_geoplateforme_links(store, layer, epsg)]
+        catalogue = geoplateforme_links.names().catalogue_id(layer.collection_id)
+        if catalogue:  # the IGN catalogue id of the product, as cartes.gouv.fr searches it
+            collection["keywords"] = [*collection.get("keywords", []), catalogue]
         if metropole:  # the styles' tile URLs name the metropolitan collection
             slices = held_slices(store, layer, epsg)
             collection["links"] = [*collection.get("links", []), *_style_links(config, layer, slices)]
         collections[name] = collection
     return collections
+
+
+def _geoplateforme_links(store: FeatureStore, layer: Layer, epsg: int) -> list[dict[str, str]]:
+    """Links to the Géoplateforme's WMTS layers of the millésimes held, its download resource of each département
+    held, and its catalogue record."""
+    years = {
+        millesime(value)
+        for name in ("millesime", "millesime_avant", "millesime_apres")
+        if name in layer.fields
+        for value in store.distinct(layer, epsg, name)
+    }
+    departements = store.distinct(layer, epsg, "departement") if "departement" in layer.fields else []
+    return geoplateforme_links.names().links(layer.collection_id, years, map(str, departements))
 
 
 def generated_millesimes(store: FeatureStore, layer: Layer, epsg: int) -> list[int]:
