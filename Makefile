@@ -54,6 +54,7 @@ data/demo/.done: $(VENV)/.installed
 $(STORE): data/demo/.done
 	$(BIN)/ocsge ingest --store $(STORE) $(SYBARVAL) data/demo/*.7z
 	$(BIN)/ocsge artificialisation --store $(STORE) --departement 33
+	$(BIN)/ocsge tiles build --store $(STORE)
 
 demo-data: $(STORE)
 

@@ -92,15 +92,21 @@ def ingest(paths: tuple[Path, ...], store: str, departement: str | None, strict:
 
 def _refresh_tiles(target: FeatureStore, batches: list[Batch]) -> None:
     """Rebuild the cached tiles the ingest made stale, for the layers whose zoomed-out tiles are cached."""
-    from .tiles.pyramid import refresh_pyramid
-
     # Each (layer, EPSG) once; a Layer holds dicts, so it cannot be a key itself.
     layers = {(batch.layer.collection_id, batch.epsg): (batch.layer, batch.epsg) for batch in batches}
     for layer, epsg in layers.values():
-        with tqdm(desc=f"tiles of {layer.collection_id}", unit="tile", disable=None) as bar:
-            report = refresh_pyramid(target, layer, epsg, partial(_advance, bar))
-        if report is not None:
-            tqdm.write(f"{layer.collection_id}: {report.built} cached tiles rebuilt over what the ingest replaced")
+        _refresh_layer_tiles(target, layer, epsg, "the ingest")
+
+
+def _refresh_layer_tiles(target: FeatureStore, layer: Layer, epsg: int, writer: str) -> None:
+    """Rebuild the cached tiles of ``layer`` that a write made stale (``replace_slice`` marked them), if any are
+    cached: until then they are built live, so this is for speed, not correctness."""
+    from .tiles.pyramid import refresh_pyramid
+
+    with tqdm(desc=f"tiles of {layer.collection_id}", unit="tile", disable=None) as bar:
+        report = refresh_pyramid(target, layer, epsg, partial(_advance, bar))
+    if report is not None:
+        tqdm.write(f"{layer.collection_id}: {report.built} cached tiles rebuilt over what {writer} replaced")
 
 
 def _stored_communes(target: FeatureStore, batches: list[Batch]) -> dict[str, tuple[float, float, float, float]]:
@@ -153,8 +159,9 @@ def artificialisation(
     collection. A pair whose inputs did not change since it was computed is skipped: run it again after an
     interruption and it resumes."""
     from .jobs.fanout import DONE, Fanout, run_key
+    from .layers import ARTIFICIALISATION_COMMUNES
     from .stores import open_store
-    from .territory import normalise_departement
+    from .territory import departement_epsg, normalise_departement
     from .workflows.batch import SCOPE
 
     try:
@@ -178,6 +185,11 @@ def artificialisation(
                     store, SCOPE, code, fanout.run_id, options, beat_s, _departement_work, partial(_percent, bar)
                 )
             click.echo(f"{code}: {states[code].message}")
+    try:
+        for epsg in sorted({departement_epsg(code) for code in codes}):
+            _refresh_layer_tiles(open_store(store), ARTIFICIALISATION_COMMUNES, epsg, "the computation")
+    except OcsgeError as err:
+        raise click.ClickException(str(err)) from err
     failed = [f"{code}: {state.message}" for code, state in states.items() if state.state != DONE]
     if failed:
         raise click.ClickException("not computed (run again to resume):\n" + "\n".join(failed))

@@ -12,6 +12,7 @@ The tile grid and the tile content are the ``tiles`` package's business: here ti
 from __future__ import annotations
 
 import hashlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from .base import Box
 #: Table names (the PostGIS store puts them in its schema).
 TILES_TABLE = "ocsge_tile_cache"
 ZOOMS_TABLE = "ocsge_tile_cache_zooms"
+#: Seconds a process trusts a cached zoom range it read (:meth:`TileCache.cached_zooms`). A range changes only by
+#: ``ocsge tiles build --zooms``, and a tile outside the range a server trusts is built live, which is always right:
+#: a stale range costs speed for this long, never correctness.
+ZOOMS_TRUSTED_S = 30.0
 #: The columns of :data:`TILES_TABLE`, in the order :meth:`TileCache.put` writes them.
 TILE_COLUMNS = ("collection", "epsg", "z", "x", "y", "filter", "data", "etag", "minx", "miny", "maxx", "maxy")
 
@@ -83,14 +88,33 @@ def real_boxes(boxes: list[Box | None]) -> list[Box]:
 class TileCache(ABC):
     """The tile cache of one store."""
 
+    def __init__(self) -> None:
+        self._zooms_read: dict[tuple[str, int], tuple[float, tuple[int, int] | None]] = {}
+
+    def cached_zooms(self, layer: Layer, epsg: int) -> tuple[int, int] | None:
+        """:meth:`zooms`, read again at most every :data:`ZOOMS_TRUSTED_S` seconds: a tile of a live zoom then costs
+        no cache lookup at all."""
+        key, now = (layer.collection_id, epsg), time.monotonic()
+        read = self._zooms_read.get(key)
+        if read is None or now - read[0] > ZOOMS_TRUSTED_S:
+            read = (now, self.zooms(layer, epsg))
+            self._zooms_read[key] = read
+        return read[1]
+
     @abstractmethod
     def zooms(self, layer: Layer, epsg: int) -> tuple[int, int] | None:
         """The cached zoom range of ``layer`` in ``epsg`` (None when no build ever started)."""
 
-    @abstractmethod
     def start(self, layer: Layer, epsg: int, zooms: tuple[int, int]) -> bool:
         """Record ``zooms`` as the cached range; a different range than the recorded one empties the layer's cache
         first (its tiles were generalised from another deepest zoom). Returns whether it was emptied."""
+        emptied = self._record(layer, epsg, zooms)
+        self._zooms_read[(layer.collection_id, epsg)] = (time.monotonic(), zooms)
+        return emptied
+
+    @abstractmethod
+    def _record(self, layer: Layer, epsg: int, zooms: tuple[int, int]) -> bool:
+        """:meth:`start` in the store."""
 
     @abstractmethod
     def get(self, layer: Layer, epsg: int, z: int, x: int, y: int, key: str) -> CachedTile | None:

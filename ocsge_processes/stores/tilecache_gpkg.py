@@ -37,6 +37,7 @@ _SCHEMA = (
 
 class GpkgTileCache(TileCache):
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self._local = threading.local()
 
@@ -86,7 +87,7 @@ class GpkgTileCache(TileCache):
         )
         return None if row is None else (int(row[0]), int(row[1]))
 
-    def start(self, layer: Layer, epsg: int, zooms: tuple[int, int]) -> bool:
+    def _record(self, layer: Layer, epsg: int, zooms: tuple[int, int]) -> bool:
         if self.zooms(layer, epsg) == zooms:
             return False
         self._write(

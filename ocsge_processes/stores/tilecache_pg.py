@@ -43,6 +43,7 @@ _CREATE = (
 
 class PgTileCache(TileCache):
     def __init__(self, connect: Connect) -> None:
+        super().__init__()
         self._connect = connect
 
     @contextlib.contextmanager
@@ -71,7 +72,7 @@ class PgTileCache(TileCache):
             )
         return None if row is None else (int(row[0]), int(row[1]))
 
-    def start(self, layer: Layer, epsg: int, zooms: tuple[int, int]) -> bool:
+    def _record(self, layer: Layer, epsg: int, zooms: tuple[int, int]) -> bool:
         if self.zooms(layer, epsg) == zooms:
             return False
         with self._writing() as conn:

@@ -70,8 +70,13 @@ def cached_tile(
     y: int,
     equals: Mapping[str, object] | None = None,
 ) -> CachedTile | None:
-    """The fresh cached tile z/x/y for the ``equals`` millésime filter; None when not built or stale."""
-    return store.tile_cache().get(layer, epsg, z, x, y, filter_key(typed_equals(layer, equals)))
+    """The fresh cached tile z/x/y for the ``equals`` millésime filter; None when not built or stale, and at once
+    (no lookup) at a zoom outside the cached range, where every tile is live."""
+    cache = store.tile_cache()
+    zooms = cache.cached_zooms(layer, epsg)
+    if zooms is None or not zooms[0] <= z <= zooms[1]:
+        return None
+    return cache.get(layer, epsg, z, x, y, filter_key(typed_equals(layer, equals)))
 
 
 @dataclass

@@ -165,11 +165,13 @@ def test_qgis_paints_each_linked_style_in_its_legend_colours(qgis: None, server:
             assert all(f'"{field}" IS {year}' in expression for field, year in chosen.items()), expression
 
 
-def test_qgis_draws_the_millesime_of_the_style_only(qgis: None, server: str) -> None:
+@pytest.mark.parametrize(("name", "field"), [("couverture", "code_cs"), ("usage", "code_us")])
+def test_qgis_draws_the_millesime_of_the_style_only(qgis: None, server: str, name: str, field: str) -> None:
     """The style of a millésime, put on the tiles of every millésime (as a QGIS user who typed the collection's tile
-    URL would), draws what it draws on the tiles of its own millésime: its filter leaves the other one out."""
-    links = [link for link in stylesheets(server) if style_name(link["href"]) == "couverture"]
-    colours = palette(nomenclature.couverture())
+    URL would), draws what it draws on the tiles of its own millésime: its filter leaves the other one out. For
+    each style of the collection, with the colours of the nomenclature of the field it colours."""
+    links = [link for link in stylesheets(server) if style_name(link["href"]) == name]
+    colours = palette(NOMENCLATURES[field])
     drawn = {}
     for link in links:
         style = get_json(link["href"])
