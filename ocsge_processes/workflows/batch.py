@@ -28,7 +28,9 @@ from ..layers import (
 )
 from ..stores import FeatureStore, table_name
 from ..territory import departement_epsg, normalise_departement
-from .artificialisation import DECREE_MARGIN_M, LayerCache, available_millesimes, run, territory_bbox
+from .artificialisation import run
+from .holdings import holdings
+from .layer_cache import DECREE_MARGIN_M, LayerCache, territory_bbox
 from .territories import resolve
 
 #: The store notes (``FeatureStore.marks``) of the pairs computed: key ``<département>/<avant>-<après>``.
@@ -53,11 +55,11 @@ class PairDone:
 
 def periods(store: FeatureStore, departement: str) -> list[tuple[int, int]]:
     """Pairs of millésimes to compute: those with a difference layer, and consecutive stock millésimes."""
-    territory = resolve(store, {"departement": departement}).territory
-    with LayerCache(store, territory) as data:
-        available = available_millesimes(data)
-    stock = available["stock"]
-    return sorted(set(available["pairs"]) | set(pairwise(stock)))
+    resolved = resolve(store, {"departement": departement})
+    with LayerCache(store, resolved.territory) as data:
+        found = holdings(data, resolved.departements)
+    stock = sorted(found.stock.get(normalise_departement(departement), set()))
+    return sorted(found.pairs.get(normalise_departement(departement), set()) | set(pairwise(stock)))
 
 
 def commune_rows(

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..artificialisation import artificial_status, decree_categories
 from ..errors import InvalidInputError
-from .artificialisation import Indicators, LayerCache, Request, checked_available, stock_layers
+from .artificialisation import Indicators, LayerCache, Request, checked_millesimes, stock_layers
 
 #: Columns of the CSV table, one row per territory then per commune.
 TABLE_COLUMNS = (
@@ -51,10 +51,11 @@ def table_csv(document: Indicators) -> str:
 def artificial_zones(request: Request) -> dict[str, Any]:
     """A GeoJSON FeatureCollection (CRS84) of the artificialised polygons of the last millésime of ``request`` (see
     ``checked_request``) cut to the territory, with their codes, decree category and the method that decided."""
-    territory, millesime = request.resolved.territory, request.years[-1]
+    territory = request.resolved.territory
     with LayerCache(request.store, territory) as data:
-        checked_available(data, request.years)
-        source = stock_layers(data, millesime, request.methode)
+        _, selection = checked_millesimes(data, request)
+        millesime = selection.labels[-1]
+        source = stock_layers(data, selection.at(len(selection.labels) - 1), request.methode)
         if source is None:
             raise InvalidInputError(
                 f"no OCCUPATION_SOL or ARTIF layer is ingested for millésime {millesime} on "
@@ -83,7 +84,7 @@ def artificial_zones(request: Request) -> dict[str, Any]:
                         "code_us": clipped["code_us"],
                         "categorie_decret": decree_categories(clipped["code_cs"], clipped["code_us"]).astype("string"),
                         "surface_m2": clipped.area.round(2),
-                        "millesime": millesime,
+                        "millesime": clipped["millesime"],
                         "methode": method,
                     },
                     geometry=clipped.geometry.values,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 import shapely.ops
@@ -87,23 +89,39 @@ def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
     return ResolvedTerritory(territory, (), ())
 
 
-def _communes(store: FeatureStore, departements: set[str] | None) -> gpd.GeoDataFrame:
+def _communes(store: FeatureStore, departements: set[str] | None) -> pd.DataFrame:
+    """The communes held for ``departements`` (None: all), each with the EPSG code of its table in ``epsg``.
+
+    A plain table whose geometries are shapely objects: the communes of several CRSs (a metropolitan and an overseas
+    one, or every commune for an EPCI) cannot share one GeoDataFrame, whose geometry column has a single CRS.
+    """
     epsgs = sorted({departement_epsg(d) for d in departements}) if departements else list(territory_epsgs())
     tables = store.tables()
     frames = [
-        store.read_frame(COMMUNES, epsg).assign(epsg=epsg) for epsg in epsgs if table_name(COMMUNES, epsg) in tables
+        _plain(store.read_frame(COMMUNES, epsg)).assign(epsg=epsg)
+        for epsg in epsgs
+        if table_name(COMMUNES, epsg) in tables
     ]
     if not frames:
-        return gpd.GeoDataFrame({"code_insee": [], "departement": [], "epci": [], "nom": [], "epsg": []}, geometry=[])
-    frame = gpd.pd.concat(frames, ignore_index=True)
+        return pd.DataFrame({"code_insee": [], "departement": [], "epci": [], "nom": [], "epsg": [], "geometry": []})
+    frame = pd.concat(frames, ignore_index=True)
     return frame if departements is None else frame[frame.departement.isin(departements)]
 
 
-def _from_communes(frame: gpd.GeoDataFrame, code: str, kind: str) -> ResolvedTerritory:
+def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    """``frame`` as a pandas table whose ``geometry`` holds shapely objects, its CRS left to the caller."""
+    return pd.DataFrame(frame.drop(columns=frame.geometry.name)).assign(
+        geometry=np.asarray(frame.geometry.array, dtype=object)
+    )
+
+
+def _from_communes(frame: pd.DataFrame, code: str, kind: str) -> ResolvedTerritory:
     rows = frame.sort_values("code_insee")
     communes = tuple(
         Territory(code, nom, "commune", (TerritoryPart(int(epsg), geometry),))
-        for code, nom, epsg, geometry in zip(rows["code_insee"], rows["nom"], rows["epsg"], rows.geometry, strict=True)
+        for code, nom, epsg, geometry in zip(
+            rows["code_insee"], rows["nom"], rows["epsg"], rows["geometry"], strict=True
+        )
     )
     nom = communes[0].nom if len(communes) == 1 else f"{len(communes)} communes"
     return ResolvedTerritory(combine(code, nom, kind, communes), communes, tuple(sorted(set(frame.departement))))

@@ -130,9 +130,9 @@ BAD_INPUTS = [
         "invalid",
     ),
     ({"territoire": {"communes": ["33009"]}, "millesimes": [2019]}, "2019"),
-    ({"territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018, 2021]}, "millesimes"),
+    ({"territoire": {"communes": ["33009"]}, "millesimes": [2015, 2018, 2021]}, "between 2018 and 2021"),
     ({"territoire": {"communes": ["33009"]}, "millesimes": [2021], "methode": "guess"}, "methode"),
-    ({"territoire": {"communes": ["33009"]}}, "millesimes"),
+    ({"territoire": {"communes": ["33009"]}, "millesimes": [2024, 2021]}, "increasing"),
     ({"territoire": {"epci": "000000000"}, "millesimes": [2021]}, "EPCI"),
 ]
 

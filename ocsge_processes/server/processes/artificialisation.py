@@ -11,7 +11,7 @@ from typing import Any
 from pygeoapi.process.base import BaseProcessor
 
 from ...stores import FeatureStore, open_store
-from ...workflows.artificialisation import Indicators, checked_request, run
+from ...workflows.artificialisation import MAX_MILLESIMES, Indicators, checked_request, run
 from ...workflows.cost import Cost, artificialisation_cost
 from ...workflows.exports import MAX_ZONES, artificial_zones, table_csv
 from . import Output, check_inputs, describe_outputs, requested_output
@@ -100,10 +100,12 @@ OUTPUTS: dict[str, Output[Execution]] = {
     "artificialisation": Output(
         "Indicateurs",
         "application/json",
-        "One entry per territory (and per commune when asked): code, nom, surface_ha, surface_artificialisee_ha, "
-        "taux_artificialisation, stocks per millésime with breakdowns by decree category, CS and US; with two "
-        "millésimes the flows (artificialisation_ha, desartificialisation_ha, artificialisation_nette_ha, by "
-        "transition) and the gap between the net flow and the change of stock (ecart_coherence_ha).",
+        "The millésimes used (millesimes, their ranks rangs_millesimes, the years of each département "
+        "millesimes_par_departement, the pairs periodes), then one entry per territory (and per commune when "
+        "asked): code, nom, surface_ha, surface_artificialisee_ha, taux_artificialisation, stocks per millésime with "
+        "breakdowns by decree category, CS and US; flux per consecutive pair (artificialisation_ha, "
+        "desartificialisation_ha, artificialisation_nette_ha, by transition, and the gap between the net flow and "
+        "the change of stock, ecart_coherence_ha), the last pair's also as flat fields.",
         Execution.indicators,
     ),
     "tableau": Output(
@@ -129,12 +131,12 @@ PROCESS_METADATA: dict[str, Any] = {
         "en": "Land artificialisation (décret n° 2023-1096)",
     },
     "description": {
-        "fr": "Taux d'artificialisation d'un territoire pour un millésime OCS GE (stock), et flux d'artificialisation, "
-        "de désartificialisation et net entre deux millésimes, selon la nomenclature annexée à l'article "
-        "R.101-1 du code de l'urbanisme.",
-        "en": "Artificialisation rate of a territory for one OCS GE millésime (stock), and artificialisation, "
-        "désartificialisation and net flows between two millésimes, per the annex to article R.101-1 of the "
-        "Code de l'urbanisme.",
+        "fr": "Taux d'artificialisation d'un territoire à chaque millésime OCS GE (stock), et flux "
+        "d'artificialisation, de désartificialisation et net entre millésimes consécutifs, selon la nomenclature "
+        "annexée à l'article R.101-1 du code de l'urbanisme.",
+        "en": "Artificialisation rate of a territory at each OCS GE millésime (stock), and artificialisation, "
+        "désartificialisation and net flows between consecutive millésimes, per the annex to article R.101-1 of "
+        "the Code de l'urbanisme.",
     },
     "jobControlOptions": ["sync-execute", "async-execute"],
     "keywords": ["OCS GE", "artificialisation", "ZAN", "décret 2023-1096"],
@@ -158,15 +160,18 @@ PROCESS_METADATA: dict[str, Any] = {
         },
         "millesimes": {
             "title": "Millésimes",
-            "description": "[year] for the stock; [year1, year2] for both stocks and the flows between them.",
+            "description": "Years, increasing: the stock at each and the flows between each consecutive pair; none "
+            "(or []) for every millésime ingested. A territory across départements is computed by rank, as the "
+            "official tool does: a named year stands for its rank (1st, 2nd, 3rd millésime) in the départements "
+            "that hold it, and each département uses its own millésime of that rank (the answer says which, in "
+            "millesimes_par_departement).",
             "schema": {
                 "type": "array",
-                "minItems": 1,
-                "maxItems": 2,
+                "maxItems": MAX_MILLESIMES,
                 "uniqueItems": True,
                 "items": {"type": "integer", "minimum": 2000, "maximum": 2100},
             },
-            "minOccurs": 1,
+            "minOccurs": 0,
             "maxOccurs": 1,
         },
         "methode": {
@@ -207,7 +212,7 @@ class ArtificialisationProcessor(BaseProcessor):
         execution = Execution(
             open_store(self.store_url),
             data["territoire"],
-            data["millesimes"],
+            data.get("millesimes"),
             data.get("methode"),
             bool(data.get("detail_communes", False)),
         )
