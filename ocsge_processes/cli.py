@@ -262,9 +262,9 @@ def _follow(fanout: Fanout, stale_after: float) -> dict[str, KeyState]:
 )
 @click.option("--bands", help="Bands of the checkpoint, e.g. R,G,B,NIR,E (picks the matching FLAIR-INC model).")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
-@click.option("--window", default=512, show_default=True, type=click.IntRange(32))
-@click.option("--margin", default=128, show_default=True, type=click.IntRange(0))
-@click.option("--batch", default=4, show_default=True, type=click.IntRange(1))
+@click.option("--window", type=click.IntRange(32), help="Window side in px (default: 1024, or less for a small image).")
+@click.option("--margin", type=click.IntRange(0), help="Context cropped on each side, px (default: 128, IGN's).")
+@click.option("--batch", type=click.IntRange(1), help="Windows per batch (default: 8 on CUDA, 1 on the CPU).")
 def segment(
     image: Path,
     irc: Path | None,
@@ -275,14 +275,15 @@ def segment(
     checkpoint: Path | None,
     bands: str | None,
     device: str,
-    window: int,
-    margin: int,
-    batch: int,
+    window: int | None,
+    margin: int | None,
+    batch: int | None,
 ) -> None:
     """Classify an orthophoto into OCS GE couverture (a COG on the image's grid), and optionally polygons."""
-    from .segmentation import Tiling, get_model, models
+    from .segmentation import get_model, models
     from .segmentation.engine import segment_files
     from .segmentation.vectorise import vectorise_file
+    from .segmentation.windows import TilingChoice
 
     try:
         name = model or (_model_for_bands(models(), bands) if bands else "default")
@@ -297,7 +298,7 @@ def segment(
                 checkpoint=checkpoint,
                 irc=irc,
                 elevation=elevation,
-                tiling=Tiling(window, margin, batch),
+                tiling=TilingChoice(window, margin, batch),
                 device=device,
                 progress=lambda done, total: _advance(bar, done, total),
             )

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
 from ..errors import InvalidInputError
+from .crs import crs_name, same_crs
 from .rasters import ANYWHERE, open_raster
 
 #: Bands of an image by its band count.
@@ -40,6 +43,8 @@ class BandStack:
     height: int
     transform: Affine
     crs: CRS | None
+    #: The parts of the grid that have files (a mosaic with missing dalles); None: all of it.
+    coverage: tuple[Window, ...] | None = None
 
 
 def assemble(image: Path, bands: Sequence[str], irc: Path | None = None, elevation: Path | None = None) -> BandStack:
@@ -83,6 +88,9 @@ def assemble(image: Path, bands: Sequence[str], irc: Path | None = None, elevati
 def open_reader(stack: BandStack) -> Iterator[Callable[[Window], np.ndarray]]:
     """A function reading a window of the stack as uint8 (bands, rows, cols), padding outside the raster by mirror.
 
+    The mirror is the raster's (as ``np.pad(raster, mode="symmetric")`` would give, however far the window goes
+    out), never the window's own part inside: a pixel then reads the same context whatever the plan of windows.
+
     Files are opened by the thread that enters this context and must be read by that thread only (GDAL datasets are
     not thread-safe).
     """
@@ -93,14 +101,66 @@ def open_reader(stack: BandStack) -> Iterator[Callable[[Window], np.ndarray]]:
         }
 
         def read(window: Window) -> np.ndarray:
-            inside = window.intersection(Window(0, 0, stack.width, stack.height)).round_offsets().round_lengths()
+            rows = _mirrored(int(window.row_off), int(window.height), stack.height)
+            cols = _mirrored(int(window.col_off), int(window.width), stack.width)
+            top, left = int(rows.min()), int(cols.min())
+            inside = Window(left, top, int(cols.max()) - left + 1, int(rows.max()) - top + 1)
             pixels = np.stack([files[path].read(index, window=inside) for path, index in stack.sources])
-            top, left = int(inside.row_off - window.row_off), int(inside.col_off - window.col_off)
-            bottom, right = window.height - inside.height - top, window.width - inside.width - left
-            pad = ((0, 0), (top, int(bottom)), (left, int(right)))
-            return np.pad(pixels, pad, mode="symmetric") if any(p for axis in pad for p in axis) else pixels
+            if inside.width == window.width and inside.height == window.height:
+                return pixels  # wholly inside the raster: the rows and columns are already in order
+            return pixels[:, (rows - top)[:, None], (cols - left)[None, :]]
 
         yield read
+
+
+def _mirrored(start: int, size: int, length: int) -> np.ndarray:
+    """Raster indices of ``start`` … ``start + size - 1`` on an axis of ``length`` mirrored at both ends (edge pixel
+    repeated, period 2 × length)."""
+    index = np.arange(start, start + size) % (2 * length)
+    mirrored: np.ndarray = np.where(index < length, index, 2 * length - 1 - index)
+    return mirrored
+
+
+@contextlib.contextmanager
+def open_validity(stack: BandStack) -> Iterator[Callable[[Window], np.ndarray | None]]:
+    """A function telling, for a window inside the raster, which pixels have data in every file of the stack
+    (bool rows × cols), or None where every file says all its pixels are valid.
+
+    It reads GDAL's mask band of each file as a whole (``dataset_mask``: an alpha band, an internal mask, or a
+    nodata value matched on every band at once), never a value per band: the real Montpellier patch declares 255
+    as nodata, and a white roof is 255 in one band without being missing. Same thread rule as ``open_reader``.
+    """
+    with contextlib.ExitStack() as stack_of_files:
+        files = [
+            stack_of_files.enter_context(open_raster(path, str(path), root=ANYWHERE)) for path in dict(stack.sources)
+        ]
+        masked = [dataset for dataset in files if not _all_valid(dataset)]
+
+        def valid(window: Window) -> np.ndarray | None:
+            masks = [dataset.dataset_mask(window=window) > 0 for dataset in masked]
+            if stack.coverage is not None:
+                masks.append(_covered(window, stack.coverage))
+            if not masks:
+                return None
+            usable: np.ndarray = np.logical_and.reduce(masks)
+            return usable
+
+        yield valid
+
+
+def _covered(window: Window, coverage: tuple[Window, ...]) -> np.ndarray:
+    """Pixels of ``window`` inside one of the ``coverage`` windows."""
+    inside = np.zeros((int(window.height), int(window.width)), bool)
+    for part in coverage:
+        top, left = int(part.row_off - window.row_off), int(part.col_off - window.col_off)
+        rows = slice(max(top, 0), max(min(top + int(part.height), inside.shape[0]), 0))
+        cols = slice(max(left, 0), max(min(left + int(part.width), inside.shape[1]), 0))
+        inside[rows, cols] = True
+    return inside
+
+
+def _all_valid(dataset: rasterio.io.DatasetReader) -> bool:
+    return all(flags == [MaskFlags.all_valid] for flags in dataset.mask_flag_enums)
 
 
 @dataclass(frozen=True)
@@ -129,9 +189,9 @@ def _same_grid(image: Path, reference: _Info, path: Path, info: _Info) -> None:
             f"{path} is {info.width}×{info.height} px but {image} is "
             f"{reference.width}×{reference.height} px; both must cover the same grid"
         )
-    if info.crs != reference.crs:
+    if not same_crs(info.crs, reference.crs):
         raise InvalidInputError(
-            f"{path} is in CRS {_crs_name(info.crs)} but {image} is in {_crs_name(reference.crs)}; "
+            f"{path} is in CRS {crs_name(info.crs)} but {image} is in {crs_name(reference.crs)}; "
             f"both must share the CRS"
         )
     pixel = max(abs(reference.transform.a), abs(reference.transform.e))
@@ -140,9 +200,3 @@ def _same_grid(image: Path, reference: _Info, path: Path, info: _Info) -> None:
             f"{path} has georeferencing {tuple(info.transform)[:6]} but {image} has "
             f"{tuple(reference.transform)[:6]}; both must cover the same grid"
         )
-
-
-def _crs_name(crs: CRS | None) -> str:
-    if crs is None:
-        return "none"
-    return crs.to_string() if crs.to_epsg() else crs.to_wkt()[:80]

@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from rasterio.io import DatasetWriter
 
-from .bands import BandStack, assemble, open_reader
+from .bands import BandStack, assemble, open_reader, open_validity
 from .checkpoint import load_model
 from .cog import cog_writer
 from .device import select_device
 from .legend import NODATA, legend
 from .pipeline import overlapped
 from .registry import ModelSpec, get_model
-from .windows import Tile, Tiling, default_tiling, plan
+from .windows import Tile, Tiling, TilingChoice, plan
 
 #: ``progress(done_windows, total_windows)``, called from the writer thread after each batch is written.
 Progress = Callable[[int, int], None]
@@ -41,7 +41,7 @@ Progress = Callable[[int, int], None]
 class SegmentOptions(TypedDict, total=False):
     """The keyword options of ``segment``, which ``segment_files`` passes on."""
 
-    tiling: Tiling | None
+    tiling: Tiling | TilingChoice | None
     device: str
     output: str
     probabilities: Path | None
@@ -57,6 +57,16 @@ class SegmentationResult:
     windows: int
     device: str
     seconds: float
+    #: Pixels without data in some input (GDAL's mask band): value ``NODATA`` in the output, tag OCSGE_NODATA_PIXELS.
+    nodata_pixels: int = 0
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Windows read together, and for each the pixels of its core that have data (None: all of them)."""
+
+    tiles: list[Tile]
+    valid: list[np.ndarray | None]
 
 
 def segment(
@@ -65,7 +75,7 @@ def segment(
     spec: ModelSpec,
     out: Path,
     *,
-    tiling: Tiling | None = None,
+    tiling: Tiling | TilingChoice | None = None,
     device: str = "auto",
     output: str = "cs",
     probabilities: Path | None = None,
@@ -73,25 +83,29 @@ def segment(
 ) -> SegmentationResult:
     """Classify every pixel of ``stack`` with ``model`` (moved to the device) into the COG ``out``.
 
-    ``tiling`` defaults to ``default_tiling``: IGN's 128 px margins around larger windows. ``output`` picks the legend
+    ``tiling`` (or what a ``TilingChoice`` leaves unset) defaults to ``windows.default_tiling``: IGN's 128 px
+    margins around larger windows. A pixel without data in any input (GDAL's mask band) gets ``NODATA``, whatever
+    the model says, and is counted. ``output`` picks the legend
     (``legend.OUTPUTS``). ``probabilities``, when given, is a second COG with one uint8 band per class that the model
     may predict (softmax × 255), in class order. ``progress`` reaches the total before the final COG copy.
     """
     started = time.perf_counter()
     target = select_device(device)
-    tiling = tiling or default_tiling(stack.width, stack.height, batch_size=8 if target.type == "cuda" else 1)
+    if not isinstance(tiling, Tiling):
+        tiling = (tiling or TilingChoice()).resolve(stack.width, stack.height, target.type)
     key = legend(spec, output)
     predictor = Predictor(model, spec, key.lut, target, with_probabilities=probabilities is not None)
     tiles = plan(stack.width, stack.height, tiling)
     batches = [tiles[start : start + tiling.batch_size] for start in range(0, len(tiles), tiling.batch_size)]
-    done = 0
+    done = nodata = 0
     if progress:
         progress(0, len(tiles))
 
-    def read() -> Iterator[tuple[list[Tile], torch.Tensor]]:
-        with open_reader(stack) as read_window:
-            for batch in batches:
-                pixels = torch.from_numpy(np.stack([read_window(tile.read) for tile in batch]))
+    def read() -> Iterator[tuple[Batch, torch.Tensor]]:
+        with open_reader(stack) as read_window, open_validity(stack) as valid_core:
+            for tiles_of_batch in batches:
+                pixels = torch.from_numpy(np.stack([read_window(tile.read) for tile in tiles_of_batch]))
+                batch = Batch(tiles_of_batch, [valid_core(tile.core) for tile in tiles_of_batch])
                 yield batch, pixels.pin_memory() if target.type == "cuda" else pixels
 
     with (
@@ -99,25 +113,33 @@ def segment(
         _optional_writer(probabilities, stack, spec, predictor.active) as scores,
     ):
 
-        def write(result: tuple[list[Tile], Prediction]) -> None:
-            nonlocal done
+        def write(result: tuple[Batch, Prediction]) -> None:
+            nonlocal done, nodata
             batch, prediction = result
             values, probs = prediction.host()
-            for index, tile in enumerate(batch):
-                classes.write(values[index][tile.crop], 1, window=tile.core)
+            for index, tile in enumerate(batch.tiles):
+                core = values[index][tile.crop]
+                valid = batch.valid[index]
+                if valid is not None:
+                    core = np.where(valid, core, NODATA)
+                    nodata += int(valid.size - np.count_nonzero(valid))
+                classes.write(core, 1, window=tile.core)
                 if scores is not None and probs is not None:  # both or neither: probabilities were asked for
-                    scores.write(probs[index][(slice(None), *tile.crop)], window=tile.core)
-            done += len(batch)
+                    part = probs[index][(slice(None), *tile.crop)]
+                    scores.write(part if valid is None else np.where(valid, part, 0), window=tile.core)
+            done += len(batch.tiles)
             if progress:
                 progress(done, len(tiles))
 
         overlapped(read(), lambda item: (item[0], predictor(item[1])), write)
+        classes.update_tags(OCSGE_NODATA_PIXELS=str(nodata))
     return SegmentationResult(
         Path(out),
         Path(probabilities) if probabilities else None,
         len(tiles),
         target.type,
         time.perf_counter() - started,
+        nodata,
     )
 
 

@@ -45,6 +45,8 @@ class Summary(Grid):
     device: str
     windows: int
     seconds: float
+    #: Area without data in an input (GDAL's mask band): left unclassified (nodata) and out of every polygon.
+    nodata_m2: float
 
 
 @dataclass(frozen=True)
@@ -85,12 +87,14 @@ def _run(inputs: dict[str, Any], policy: ImagePolicy, workdir: Path, report: Cal
         device=device,
         progress=lambda done, total: report(5 + 90 * done // max(total, 1), f"{done}/{total} windows"),
     )
+    grid = _surfaces(out)
     summary = Summary(
         model=spec.name,
         device=result.device,
         windows=result.windows,
         seconds=round(result.seconds, 3),
-        **_surfaces(out),
+        **grid,
+        nodata_m2=round(result.nodata_pixels * _pixel_m2(grid), 2),
     )
     report(100, "done")
     return Segmented(out, summary)
@@ -149,6 +153,11 @@ def without_server_paths(message: str, workdir: Path, data_dir: Path | None) -> 
         return "<server file>" + tail
 
     return _ABSOLUTE_PATH.sub(replace, message)
+
+
+def _pixel_m2(grid: Grid) -> float:
+    a, _, _, _, e, _ = grid["transform"]
+    return abs(a * e)
 
 
 def _surfaces(classification: Path) -> Grid:
