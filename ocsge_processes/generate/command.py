@@ -29,7 +29,7 @@ def _departement(_ctx: click.Context, _param: click.Parameter, value: str | None
         raise click.BadParameter(str(error)) from None
 
 
-def _millesimes(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
+def _millesimes(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
     try:
         return check_millesimes(value.split(","))
     except InvalidInputError as error:
@@ -53,7 +53,8 @@ def _millesimes(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
     default="2021,2024",
     show_default=True,
     callback=_millesimes,
-    help="The two millésimes, earlier first.",
+    help="The millésimes, increasing: two, or three as IGN delivers for some départements (each evolves from the "
+    "one before; a DIFF per consecutive pair).",
 )
 @click.option(
     "--cell-size",
@@ -84,7 +85,7 @@ def generate_command(
     communes_path: Path,
     codes: list[str] | None,
     departement: str | None,
-    millesimes: tuple[int, int],
+    millesimes: tuple[int, ...],
     cell_size_m: float,
     urban_cell_size_m: float,
     seed: int,
@@ -112,9 +113,9 @@ def generate_command(
         raise click.UsageError(str(error)) from None
     for path in write_delivery(generated, out_dir, archive=not no_archive):
         click.echo(path)
-    before, after = generated.millesimes
+    changed = ", ".join(f"{len(diff)} changed between {a} and {b}" for (a, b), diff in generated.diffs.items())
     click.echo(
-        f"{len(communes)} communes, {len(generated.occupation[before])} polygons per millésime, "
-        f"{len(generated.diff)} changed between {before} and {after}",
+        f"{len(communes)} communes, {len(generated.occupation[generated.millesimes[0]])} polygons per millésime, "
+        f"{changed}",
         err=True,
     )

@@ -7,6 +7,7 @@ drawn between the centres of the communes given, depend on the selection.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,11 +37,18 @@ class GeneratedOcsge:
 
     departement: str
     epsg: int
-    millesimes: tuple[int, int]
-    #: OCCUPATION_SOL per millésime; polygon ids are the same in both.
+    #: Two or more increasing years.
+    millesimes: tuple[int, ...]
+    #: OCCUPATION_SOL per millésime; polygon ids are the same in every one.
     occupation: dict[int, gpd.GeoDataFrame]
     zone_construite: dict[int, gpd.GeoDataFrame]
-    diff: gpd.GeoDataFrame
+    #: The DIFF of each consecutive pair of millésimes, as IGN delivers them.
+    diffs: dict[tuple[int, int], gpd.GeoDataFrame]
+
+    @property
+    def diff(self) -> gpd.GeoDataFrame:
+        """The DIFF between the first two millésimes."""
+        return self.diffs[(self.millesimes[0], self.millesimes[1])]
 
 
 def generate(
@@ -53,14 +61,15 @@ def generate(
     seed: int = 0,
     progress: bool = True,
 ) -> GeneratedOcsge:
-    """Partition each commune into OCS GE-like polygons and derive the second millésime and the DIFF.
+    """Partition each commune into OCS GE-like polygons and derive each later millésime from the one before, and
+    the DIFF of each consecutive pair.
 
     ``communes`` needs ``code_insee`` and a geometry; ``cell_size_m`` is the seed spacing outside built-up zones and
     ``urban_cell_size_m`` inside them, in metres.
     """
     departement = normalise_departement(departement)
     epsg = departement_epsg(departement)
-    before, after = check_millesimes(millesimes)
+    years = check_millesimes(millesimes)
     _check_sizes(cell_size_m, urban_cell_size_m, seed)
     communes = _prepare(communes, departement, epsg)
 
@@ -78,6 +87,7 @@ def generate(
             seed=seed,
             cell_size_m=cell_size_m,
             urban_cell_size_m=urban_cell_size_m,
+            count=len(years),
         )
         for code, geometry, centre in tqdm(
             rows, total=len(communes), disable=not progress, unit="commune", desc="ocsge generate"
@@ -85,7 +95,6 @@ def generate(
     ]
 
     geometry = _multi(np.concatenate([result.geometry for result in results]))
-    years = (before, after)
     classes = {year: np.concatenate([result.classes[i] for result in results]) for i, year in enumerate(years)}
     ids = _ids("OCSGE", len(geometry), 13)
     return GeneratedOcsge(
@@ -97,17 +106,20 @@ def generate(
             year: _zones(np.concatenate([result.zones[i] for result in results]), year, epsg)
             for i, year in enumerate(years)
         },
-        diff=_diff(geometry, classes[before], classes[after], (before, after), epsg),
+        diffs={
+            (before, after): _diff(geometry, classes[before], classes[after], (before, after), epsg)
+            for before, after in itertools.pairwise(years)
+        },
     )
 
 
 @dataclass(frozen=True)
 class _CommuneResult:
     geometry: np.ndarray
-    #: Class indices of each polygon in the two millésimes.
-    classes: tuple[np.ndarray, np.ndarray]
-    #: Zone construite polygons of the two millésimes.
-    zones: tuple[np.ndarray, np.ndarray]
+    #: Class indices of each polygon at each millésime.
+    classes: tuple[np.ndarray, ...]
+    #: Zone construite polygons at each millésime.
+    zones: tuple[np.ndarray, ...]
 
 
 def _generate_commune(
@@ -119,30 +131,39 @@ def _generate_commune(
     seed: int,
     cell_size_m: float,
     urban_cell_size_m: float,
+    count: int = 2,
 ) -> _CommuneResult:
-    """One commune, from its own random streams (layout, partition, land cover, changes)."""
+    """One commune at ``count`` millésimes, from its own random streams (layout, partition, land cover, changes:
+    each millésime evolves from the one before with the same stream, so the first two do not depend on ``count``)."""
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, zlib.crc32(code.encode())]).spawn(4)]
     layout = plan_commune(geometry, centre, network, streams[0])
     cells = partition_commune(layout, cell_size_m=cell_size_m, urban_cell_size_m=urban_cell_size_m, rng=streams[1])
-    before = landcover.assign_classes(cells, layout, seed=seed, cell_size_m=cell_size_m, rng=streams[2])
-    after = landcover.evolve_classes(before, cells, layout, streams[3])
-    zone = _dissolve(cells.geometry[cells.built_up])
-    # The zone construite grows with the new buildings outside it, so every unit stays valid in both millésimes.
-    new_buildings = cells.geometry[~cells.built_up & IS_BUILDING[after] & (before != after)]
-    return _CommuneResult(cells.geometry, (before, after), (zone, _dissolve(np.concatenate([zone, new_buildings]))))
+    classes = [landcover.assign_classes(cells, layout, seed=seed, cell_size_m=cell_size_m, rng=streams[2])]
+    zones = [_dissolve(cells.geometry[cells.built_up])]
+    for _ in range(count - 1):
+        before = classes[-1]
+        after = landcover.evolve_classes(before, cells, layout, streams[3])
+        # The zone construite grows with the new buildings outside it, so every unit stays valid at each millésime.
+        new_buildings = cells.geometry[~cells.built_up & IS_BUILDING[after] & (before != after)]
+        classes.append(after)
+        zones.append(_dissolve(np.concatenate([zones[-1], new_buildings])))
+    return _CommuneResult(cells.geometry, tuple(classes), tuple(zones))
 
 
-def check_millesimes(millesimes: Sequence[int | str]) -> tuple[int, int]:
-    """The two millésimes as (earlier, later) years; an error unless they are two increasing years."""
+def check_millesimes(millesimes: Sequence[int | str]) -> tuple[int, ...]:
+    """The millésimes as increasing years; an error unless they are two or more increasing years (IGN delivers two
+    or three per département)."""
     try:
         years = tuple(int(year) for year in millesimes)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"millésimes must be two years such as 2021,2024; got {millesimes!r}") from None
-    if len(years) != 2 or years[0] >= years[1] or any(year not in _YEARS for year in years):
         raise InvalidInputError(
-            f"millésimes must be two increasing years between {_YEARS[0]} and {_YEARS[-1]}; got {millesimes!r}"
+            f"millésimes must be two or more years such as 2021,2024 or 2018,2021,2024; got {millesimes!r}"
+        ) from None
+    if len(years) < 2 or any(a >= b for a, b in itertools.pairwise(years)) or any(y not in _YEARS for y in years):
+        raise InvalidInputError(
+            f"millésimes must be two or more increasing years between {_YEARS[0]} and {_YEARS[-1]}; got {millesimes!r}"
         )
-    return years[0], years[1]
+    return years
 
 
 def _check_sizes(cell_size_m: float, urban_cell_size_m: float, seed: int) -> None:

@@ -33,9 +33,8 @@ def millesime_name(generated: GeneratedOcsge, millesime: int) -> str:
     return f"OCS-GE_2-0__GPKG_{crs_token(generated.epsg)}_{departement_token(generated.departement)}_{millesime}-01-01"
 
 
-def diff_name(generated: GeneratedOcsge) -> str:
-    """Delivery name of the DIFF, dated the 1st of January after the later millésime."""
-    before, after = generated.millesimes
+def diff_name(generated: GeneratedOcsge, before: int, after: int) -> str:
+    """Delivery name of the DIFF between ``before`` and ``after``, dated the 1st of January after the later one."""
     return (
         f"OCS-GE_2-0_DIFF-{before}-{after}_GPKG_{crs_token(generated.epsg)}"
         f"_{departement_token(generated.departement)}_{after + 1}-01-01"
@@ -43,22 +42,23 @@ def diff_name(generated: GeneratedOcsge) -> str:
 
 
 def write_delivery(generated: GeneratedOcsge, out_dir: str | Path, *, archive: bool = True) -> list[Path]:
-    """Write the two millésimes and the DIFF under ``out_dir``; returns the 7z files (or folders, unarchived).
+    """Write every millésime and the DIFF of each consecutive pair under ``out_dir``; returns the 7z files (or
+    folders, unarchived).
 
     ``archive=False`` leaves the delivery folders unpacked: LZMA over a million-polygon département takes minutes.
     Existing outputs of the same names are replaced.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    before, after = generated.millesimes
     layers = {
         millesime_name(generated, year): {
             "OCCUPATION_SOL.gpkg": ("occupation_sol", generated.occupation[year]),
             "ZONE_CONSTRUITE.gpkg": ("zone_construite", generated.zone_construite[year]),
         }
-        for year in (before, after)
+        for year in generated.millesimes
     }
-    layers[diff_name(generated)] = {f"DIFF_{before}_{after}.gpkg": ("diff", generated.diff)}
+    for (before, after), diff in generated.diffs.items():
+        layers[diff_name(generated, before, after)] = {f"DIFF_{before}_{after}.gpkg": ("diff", diff)}
 
     written = []
     for name, files in layers.items():
