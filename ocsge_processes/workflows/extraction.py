@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,8 +151,14 @@ def _relation(name: str, spec: Mapping[str, Any], known: Mapping[str, tuple[Laye
         )
     text = spec.get("filters")
     where = _filter(name, str(text)) if text else None
-    fields = tuple(a for a in attributes if a not in GEOMETRY_NAMES)
-    return Relation(name, layer, epsg, fields, len(fields) < len(attributes), str(text) if text else None, where)
+    strangers = sorted(_attributes_of(where) - {*layer.fields, *GEOMETRY_NAMES})
+    if strangers:
+        raise InvalidInputError(
+            f"relations.{name}.filters: unknown attribute {strangers[0]!r} of {layer.collection_id}; expected some "
+            f"of {', '.join([*layer.fields, GEOMETRY_NAMES[0]])}"
+        )
+    kept = tuple(a for a in attributes if a not in GEOMETRY_NAMES)
+    return Relation(name, layer, epsg, kept, len(kept) < len(attributes), str(text) if text else None, where)
 
 
 def _filter(name: str, text: str) -> ast.Node:
@@ -166,6 +172,21 @@ def _filter(name: str, text: str) -> ast.Node:
                 f"longitude, latitude); the CQL2 parser said: {err}"
             ) from err
         raise InvalidInputError(f"relations.{name}.filters is not CQL2 text: {err}") from err
+
+
+def _attributes_of(node: object) -> set[str]:
+    """The attribute names a parsed filter reads (walked without recursion)."""
+    names: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Attribute):
+            names.add(item.name)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in fields(item))
+    return names
 
 
 def _srs(value: object, relations: tuple[Relation, ...]) -> int | None:
