@@ -9,6 +9,8 @@ those names, in the modules that call them:
 - bbox and filter geometries take their true shapes in the storage CRS, and JSON is written by orjson
   (``speedups``);
 - ``GET /jobs/{id}/results`` of a dismissed job is a 404 saying so, where pygeoapi answers 500;
+- ``/conformance`` declares the Processes classes we serve and test, and ``DELETE /jobs/{id}`` answers the
+  statusInfo document they require (``process_conformance``);
 - a sync execution still running at the end of the sync budget answers 201 with the job's status, as an async one
   (pygeoapi would answer the empty result of a sync execution).
 
@@ -35,6 +37,7 @@ from pygeofilter import ast
 from ..filters import parse_filter
 from . import speedups
 from .manager import status_document
+from .process_conformance import answer_dismissal, declare_process_conformance
 
 #: The pygeoapi release (major.minor) the patches were written and tested for.
 PYGEOAPI_SERIES = "0.24"
@@ -63,6 +66,7 @@ def apply() -> None:
     """Apply every patch, once per process; raise RuntimeError on a pygeoapi they were not written for."""
     check_version(pygeoapi.__version__)
     declare_conformance(itemtypes.CONFORMANCE_CLASSES_FEATURES)
+    declare_process_conformance(processes_api.CONFORMANCE_CLASSES)
     _replace(itemtypes, "parse_cql2_text", parse_filter)
     _replace(itemtypes, "parse_cql2_json", _parse_cql2_json)
     _replace(itemtypes, "transform_bbox", speedups.transform_bbox)
@@ -70,6 +74,7 @@ def apply() -> None:
     _replace(itemtypes, "to_json", speedups.to_json)
     _replace(processes_api, "get_job_result", answer_dismissed_results(processes_api.get_job_result))
     _replace(processes_api, "execute_process", answer_sync_over_budget(processes_api.execute_process))
+    _replace(processes_api, "delete_job", answer_dismissal(processes_api.delete_job))
 
 
 def check_version(version: str) -> None:
