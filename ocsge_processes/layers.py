@@ -206,8 +206,8 @@ ARTIFICIALISATION_COMMUNES = Layer(
     collection_id="artificialisation-communes",
     table="artificialisation_communes",
     title="Artificialisation des communes",
-    description="Per commune and pair of millésimes: artificialised area and rate (stock) at each millésime, and the "
-    "flows between them, computed by `ocsge artificialisation` (décret n° 2023-1096).",
+    description="Per commune and pair of millésimes: artificialised and sealed (imperméabilisé) area and rate (stock) "
+    "at each millésime, and the flows between them, computed by `ocsge artificialisation` (décret n° 2023-1096).",
     # `name: type` rows look alike in every field table (the duplicates tool pairs them by shape); the facts differ
     fields={
         "id": STRING,
@@ -228,6 +228,14 @@ ARTIFICIALISATION_COMMUNES = Layer(
         "artificialisation_nette_ha": NUMBER,
         "artificialisation_nette_pct": NUMBER,
         "ecart_coherence_ha": NUMBER,
+        "surface_impermeabilisee_avant_ha": NUMBER,
+        "taux_impermeabilisation_avant": NUMBER,
+        "surface_impermeabilisee_ha": NUMBER,
+        "taux_impermeabilisation": NUMBER,
+        "impermeabilisation_ha": NUMBER,
+        "desimpermeabilisation_ha": NUMBER,
+        "impermeabilisation_nette_ha": NUMBER,
+        "impermeabilisation_nette_pct": NUMBER,
     },
     unique_id=True,
     slice_keys=("departement", "millesime_avant", "millesime_apres"),
@@ -272,6 +280,14 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "artificialisation_nette_ha": "artificialisation_ha − desartificialisation_ha.",
     "artificialisation_nette_pct": "Net artificialisation as a share of the commune's area (%).",
     "ecart_coherence_ha": "Net flow minus the change of stock (ha); the official tool expects |gap| ≤ 0.5 ha.",
+    "surface_impermeabilisee_avant_ha": "Sealed area (CS1.1.1.1 + CS1.1.1.2) at millesime_avant (ha).",
+    "taux_impermeabilisation_avant": "Sealed share of the commune at millesime_avant (%).",
+    "surface_impermeabilisee_ha": "Sealed area (CS1.1.1.1 + CS1.1.1.2) at millesime_apres (ha).",
+    "taux_impermeabilisation": "Sealed share of the commune at millesime_apres (%).",
+    "impermeabilisation_ha": "Area that became sealed between the two millésimes (ha).",
+    "desimpermeabilisation_ha": "Area that stopped being sealed between the two millésimes (ha).",
+    "impermeabilisation_nette_ha": "impermeabilisation_ha − desimpermeabilisation_ha.",
+    "impermeabilisation_nette_pct": "Net imperméabilisation as a share of the commune's area (%).",
 }
 
 LAYERS: dict[str, Layer] = {

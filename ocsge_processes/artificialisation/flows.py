@@ -12,9 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
+from .impermeable import impermeable_flags
 from .measure import M2_PER_HA, Layers, measured, overlay, percent
 from .methods import DECREE, IGN, MATRIX
 from .rules import artificial_flags
@@ -41,6 +43,8 @@ class Transition:
     #: 1: artificialisation, -1: désartificialisation, 0: no change of status, None: cannot be told.
     sens: int | None
     surface_ha: float
+    #: 1: imperméabilisation, -1: désimperméabilisation, 0: sealed before and after, or neither.
+    sens_impermeabilisation: int
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,13 @@ class Flows:
     artificialisation_nette_pct: float
     #: Changed area whose direction cannot be told (missing or unknown codes); in neither flow.
     surface_non_classee_ha: float
+    #: Sealing flows (couverture ``impermeable`` before and after), whatever the method.
+    impermeabilisation_ha: float
+    desimpermeabilisation_ha: float
+    impermeabilisation_nette_ha: float
+    impermeabilisation_pct: float
+    desimpermeabilisation_pct: float
+    impermeabilisation_nette_pct: float
     #: By CS/US transition, largest first.
     transitions: tuple[Transition, ...]
 
@@ -81,6 +92,9 @@ def compute_all_flows(differences: Layers, territories: Sequence[Territory], met
     artificialisation = measures.per_territory(area_ha * (sens == ARTIFICIALISATION).fillna(False).to_numpy(bool))
     desartificialisation = measures.per_territory(area_ha * (sens == DESARTIFICIALISATION).fillna(False).to_numpy(bool))
     non_classee = measures.per_territory(area_ha * sens.isna().to_numpy())
+    sealing = measures.table["sens_impermeabilisation"].to_numpy()
+    impermeabilisation = measures.per_territory(area_ha * (sealing == ARTIFICIALISATION))
+    desimpermeabilisation = measures.per_territory(area_ha * (sealing == DESARTIFICIALISATION))
     transitions = _transitions(measures.table, measures.count)
     return [
         _flows(
@@ -90,6 +104,7 @@ def compute_all_flows(differences: Layers, territories: Sequence[Territory], met
             artificialisation_ha=float(artificialisation[position]),
             desartificialisation_ha=float(desartificialisation[position]),
             non_classee_ha=float(non_classee[position]),
+            sealing_ha=(float(impermeabilisation[position]), float(desimpermeabilisation[position])),
             transitions=transitions[position],
         )
         for position, territory in enumerate(territories)
@@ -101,10 +116,17 @@ def aggregate_flows(flows: Sequence[Flows], territoire: str) -> Flows:
     methods = {flow.methode for flow in flows}
     if len(methods) != 1:
         raise InvalidInputError(f"cannot aggregate flows computed with different methods: {sorted(methods)}")
-    totals: dict[tuple[str, str, str, str, int | None], float] = {}
+    totals: dict[tuple[str, str, str, str, int | None, int], float] = {}
     for flow in flows:
         for item in flow.transitions:
-            key = (item.code_cs_avant, item.code_us_avant, item.code_cs_apres, item.code_us_apres, item.sens)
+            key = (
+                item.code_cs_avant,
+                item.code_us_avant,
+                item.code_cs_apres,
+                item.code_us_apres,
+                item.sens,
+                item.sens_impermeabilisation,
+            )
             totals[key] = totals.get(key, 0.0) + item.surface_ha
     return _flows(
         territoire,
@@ -113,9 +135,13 @@ def aggregate_flows(flows: Sequence[Flows], territoire: str) -> Flows:
         artificialisation_ha=sum(flow.artificialisation_ha for flow in flows),
         desartificialisation_ha=sum(flow.desartificialisation_ha for flow in flows),
         non_classee_ha=sum(flow.surface_non_classee_ha for flow in flows),
+        sealing_ha=(
+            sum(flow.impermeabilisation_ha for flow in flows),
+            sum(flow.desimpermeabilisation_ha for flow in flows),
+        ),
         transitions=_sorted(
-            Transition(cs_avant, us_avant, cs_apres, us_apres, sens, surface_ha)
-            for (cs_avant, us_avant, cs_apres, us_apres, sens), surface_ha in totals.items()
+            Transition(cs_avant, us_avant, cs_apres, us_apres, sens, surface_ha, sealing)
+            for (cs_avant, us_avant, cs_apres, us_apres, sens, sealing), surface_ha in totals.items()
         ),
     )
 
@@ -156,6 +182,10 @@ def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: in
             "territory": pieces.territory,
             "area_m2": pieces.area_m2,
             "sens": _sens(rows, method).to_numpy(),
+            "sens_impermeabilisation": (
+                impermeable_flags(rows["code_cs_apres"]).astype(np.int8)
+                - impermeable_flags(rows["code_cs_avant"]).astype(np.int8)
+            ),
             **{
                 column: rows[column].astype("string").fillna(NOT_CLASSIFIED).to_numpy(dtype=object)
                 for column in CHANGE_COLUMNS
@@ -179,12 +209,17 @@ def _sens(frame: gpd.GeoDataFrame, method: str) -> pd.Series:
 
 def _transitions(table: pd.DataFrame, count: int) -> list[tuple[Transition, ...]]:
     """Area by CS/US transition and direction, for each territory."""
-    sums = table.groupby(["territory", *CHANGE_COLUMNS, "sens"], dropna=False, sort=False)["area_m2"].sum() / M2_PER_HA
+    keys = ["territory", *CHANGE_COLUMNS, "sens", "sens_impermeabilisation"]
+    sums = table.groupby(keys, dropna=False, sort=False)["area_m2"].sum() / M2_PER_HA
     found: list[list[Transition]] = [[] for _ in range(count)]
-    for (position, cs_avant, us_avant, cs_apres, us_apres, value), surface_ha in zip(sums.index, sums, strict=True):
+    for (position, cs_avant, us_avant, cs_apres, us_apres, value, sealing), surface_ha in zip(
+        sums.index, sums, strict=True
+    ):
         sens = None if pd.isna(value) else int(value)
         found[position].append(
-            Transition(str(cs_avant), str(us_avant), str(cs_apres), str(us_apres), sens, float(surface_ha))
+            Transition(
+                str(cs_avant), str(us_avant), str(cs_apres), str(us_apres), sens, float(surface_ha), int(sealing)
+            )
         )
     return [_sorted(items) for items in found]
 
@@ -201,9 +236,11 @@ def _flows(
     artificialisation_ha: float,
     desartificialisation_ha: float,
     non_classee_ha: float,
+    sealing_ha: tuple[float, float],
     transitions: tuple[Transition, ...],
 ) -> Flows:
     net_ha = artificialisation_ha - desartificialisation_ha
+    sealed_ha, unsealed_ha = sealing_ha
     # Keyword arguments, one a line: alike in shape to other calls with many named values, not shared logic.
     return Flows(
         territoire=territoire,
@@ -216,5 +253,11 @@ def _flows(
         desartificialisation_pct=percent(desartificialisation_ha, surface_ha),
         artificialisation_nette_pct=percent(net_ha, surface_ha),
         surface_non_classee_ha=non_classee_ha,
+        impermeabilisation_ha=sealed_ha,
+        desimpermeabilisation_ha=unsealed_ha,
+        impermeabilisation_nette_ha=sealed_ha - unsealed_ha,
+        impermeabilisation_pct=percent(sealed_ha, surface_ha),
+        desimpermeabilisation_pct=percent(unsealed_ha, surface_ha),
+        impermeabilisation_nette_pct=percent(sealed_ha - unsealed_ha, surface_ha),
         transitions=transitions,
     )

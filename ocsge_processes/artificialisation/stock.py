@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
+from .impermeable import impermeable_flags
 from .measure import M2_PER_HA, Layers, measured, overlay, percent
 from .methods import artificial_status, resolve_method
 from .rules import decree_categories
@@ -29,10 +30,11 @@ NOT_CLASSIFIED = "non classé"
 
 @dataclass(frozen=True)
 class AreaSplit:
-    """Area of one class in the territory, and how much of it is artificialised (ha)."""
+    """Area of one class in the territory, and how much of it is artificialised and sealed (ha)."""
 
     surface_ha: float
     surface_artificialisee_ha: float
+    surface_impermeabilisee_ha: float
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class Stock:
     taux_artificialisation: float
     #: Area whose artificialisation cannot be told (missing or unknown codes); counted as not artificialised.
     surface_non_classee_ha: float
+    #: Sealed area (couverture CS1.1.1.1 or CS1.1.1.2, ``impermeable``), whatever the method.
+    surface_impermeabilisee_ha: float
+    #: surface_impermeabilisee_ha / surface_couverte_ha × 100.
+    taux_impermeabilisation: float
     #: By category of the annex to R.101-1 ("1" to "10"), by CS code and by US code.
     par_categorie: dict[str, AreaSplit]
     par_couverture: dict[str, AreaSplit]
@@ -73,6 +79,7 @@ def compute_all_stocks(layers: Layers, territories: Sequence[Territory], method:
     artificial_ha = measures.per_territory(table["artificial_m2"].to_numpy()) / M2_PER_HA
     covered_ha = measures.per_territory(table["area_m2"].to_numpy()) / M2_PER_HA
     unclassified_ha = measures.per_territory(table["area_m2"].to_numpy() * table["unclassified"].to_numpy()) / M2_PER_HA
+    sealed_ha = measures.per_territory(table["impermeable_m2"].to_numpy()) / M2_PER_HA
     splits = {key: _splits(table, key, measures.count) for key in ("category", "code_cs", "code_us")}
     stocks = []
     for position, territory in enumerate(territories):
@@ -86,6 +93,8 @@ def compute_all_stocks(layers: Layers, territories: Sequence[Territory], method:
                 surface_artificialisee_ha=float(artificial_ha[position]),
                 taux_artificialisation=percent(float(artificial_ha[position]), float(covered_ha[position])),
                 surface_non_classee_ha=float(unclassified_ha[position]),
+                surface_impermeabilisee_ha=float(sealed_ha[position]),
+                taux_impermeabilisation=percent(float(sealed_ha[position]), float(covered_ha[position])),
                 par_categorie=splits["category"][position],
                 par_couverture=splits["code_cs"][position],
                 par_usage=splits["code_us"][position],
@@ -101,6 +110,7 @@ def aggregate_stocks(stocks: Sequence[Stock], territoire: str) -> Stock:
         raise InvalidInputError(f"cannot aggregate stocks computed with different methods: {sorted(methods)}")
     covered_ha = sum(stock.surface_couverte_ha for stock in stocks)
     artificial_ha = sum(stock.surface_artificialisee_ha for stock in stocks)
+    sealed_ha = sum(stock.surface_impermeabilisee_ha for stock in stocks)
     return Stock(
         territoire=territoire,
         methode=methods.pop(),
@@ -109,6 +119,8 @@ def aggregate_stocks(stocks: Sequence[Stock], territoire: str) -> Stock:
         surface_artificialisee_ha=artificial_ha,
         taux_artificialisation=percent(artificial_ha, covered_ha),
         surface_non_classee_ha=sum(stock.surface_non_classee_ha for stock in stocks),
+        surface_impermeabilisee_ha=sealed_ha,
+        taux_impermeabilisation=percent(sealed_ha, covered_ha),
         par_categorie=_sum_splits([stock.par_categorie for stock in stocks]),
         par_couverture=_sum_splits([stock.par_couverture for stock in stocks]),
         par_usage=_sum_splits([stock.par_usage for stock in stocks]),
@@ -136,6 +148,7 @@ def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: in
             "territory": pieces.territory,
             "area_m2": pieces.area_m2,
             "artificial_m2": pieces.area_m2 * flag,
+            "impermeable_m2": pieces.area_m2 * impermeable_flags(code_cs),
             "unclassified": ~known,
             "category": _keys(decree_categories(code_cs, code_us)),
             "code_cs": _keys(code_cs),
@@ -152,11 +165,12 @@ def _keys(values: pd.Series) -> pd.Categorical[str]:
 
 
 def _splits(table: pd.DataFrame, key: str, count: int) -> list[dict[str, AreaSplit]]:
-    """Area and artificialised area by ``key`` value, for each territory."""
-    sums = table.groupby(["territory", key], sort=False, observed=True)[["area_m2", "artificial_m2"]].sum() / M2_PER_HA
+    """Area, artificialised and sealed area by ``key`` value, for each territory."""
+    columns = ["area_m2", "artificial_m2", "impermeable_m2"]
+    sums = table.groupby(["territory", key], sort=False, observed=True)[columns].sum() / M2_PER_HA
     found: list[dict[str, AreaSplit]] = [{} for _ in range(count)]
-    for (position, name), area, artificial in zip(sums.index, sums["area_m2"], sums["artificial_m2"], strict=True):
-        found[position][str(name)] = AreaSplit(float(area), float(artificial))
+    for (position, name), area, artificial, sealed in zip(sums.index, *(sums[c] for c in columns), strict=True):
+        found[position][str(name)] = AreaSplit(float(area), float(artificial), float(sealed))
     return [{name: split[name] for name in sorted(split, key=_order)} for split in found]
 
 
@@ -166,6 +180,7 @@ def _sum_splits(splits: Sequence[dict[str, AreaSplit]]) -> dict[str, AreaSplit]:
         key: AreaSplit(
             sum(split[key].surface_ha for split in splits if key in split),
             sum(split[key].surface_artificialisee_ha for split in splits if key in split),
+            sum(split[key].surface_impermeabilisee_ha for split in splits if key in split),
         )
         for key in keys
     }

@@ -59,6 +59,12 @@ class FlowFields(TypedDict, total=False):
     artificialisation_pct: float | None
     desartificialisation_pct: float | None
     artificialisation_nette_pct: float | None
+    impermeabilisation_ha: float | None
+    desimpermeabilisation_ha: float | None
+    impermeabilisation_nette_ha: float | None
+    impermeabilisation_pct: float | None
+    desimpermeabilisation_pct: float | None
+    impermeabilisation_nette_pct: float | None
     methode_flux: str
     flux_non_classes_ha: float
     #: ``Transition`` fields, one mapping per CS/US transition.
@@ -80,6 +86,8 @@ class Entry(FlowFields):
     stocks: dict[str, dict[str, Any] | None]
     surface_artificialisee_ha: float | None
     taux_artificialisation: float | None
+    surface_impermeabilisee_ha: float | None
+    taux_impermeabilisation: float | None
     stock_disponible: bool
     stock_message: NotRequired[str]
     #: By pair of consecutive millésimes ("2018-2021"): the flow fields.
@@ -256,6 +264,8 @@ def _entry(
         "stocks": {label: (_stock_fields(s) if s else None) for label, s in stocks.items()},
         "surface_artificialisee_ha": latest.surface_artificialisee_ha if latest else None,
         "taux_artificialisation": latest.taux_artificialisation if latest else None,
+        "surface_impermeabilisee_ha": latest.surface_impermeabilisee_ha if latest else None,
+        "taux_impermeabilisation": latest.taux_impermeabilisation if latest else None,
         "stock_disponible": latest is not None,
     }
     if every:
@@ -341,6 +351,12 @@ def _fill_flow_fields(target: FlowFields, flows: Flows | None, before: Stock | N
     target["artificialisation_pct"] = flows.artificialisation_pct if flows else None
     target["desartificialisation_pct"] = flows.desartificialisation_pct if flows else None
     target["artificialisation_nette_pct"] = flows.artificialisation_nette_pct if flows else None
+    target["impermeabilisation_ha"] = flows.impermeabilisation_ha if flows else None
+    target["desimpermeabilisation_ha"] = flows.desimpermeabilisation_ha if flows else None
+    target["impermeabilisation_nette_ha"] = flows.impermeabilisation_nette_ha if flows else None
+    target["impermeabilisation_pct"] = flows.impermeabilisation_pct if flows else None
+    target["desimpermeabilisation_pct"] = flows.desimpermeabilisation_pct if flows else None
+    target["impermeabilisation_nette_pct"] = flows.impermeabilisation_nette_pct if flows else None
     if flows is None:
         target["flux_message"] = "no difference layer for this pair of millésimes"
     else:

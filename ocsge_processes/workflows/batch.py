@@ -99,6 +99,14 @@ def commune_rows(
                 "artificialisation_nette_ha": entry["artificialisation_nette_ha"],
                 "artificialisation_nette_pct": entry["artificialisation_nette_pct"],
                 "ecart_coherence_ha": entry["ecart_coherence_ha"],
+                "surface_impermeabilisee_avant_ha": before["surface_impermeabilisee_ha"] if before else None,
+                "taux_impermeabilisation_avant": before["taux_impermeabilisation"] if before else None,
+                "surface_impermeabilisee_ha": entry["surface_impermeabilisee_ha"],
+                "taux_impermeabilisation": entry["taux_impermeabilisation"],
+                "impermeabilisation_ha": entry["impermeabilisation_ha"],
+                "desimpermeabilisation_ha": entry["desimpermeabilisation_ha"],
+                "impermeabilisation_nette_ha": entry["impermeabilisation_nette_ha"],
+                "impermeabilisation_nette_pct": entry["impermeabilisation_nette_pct"],
                 "geometry": commune.geometry,
             }
         )

@@ -28,6 +28,12 @@ TABLE_COLUMNS = (
     "artificialisation_nette_ha",
     "artificialisation_nette_pct",
     "ecart_coherence_ha",
+    "surface_impermeabilisee_ha",
+    "taux_impermeabilisation",
+    "impermeabilisation_ha",
+    "desimpermeabilisation_ha",
+    "impermeabilisation_nette_ha",
+    "impermeabilisation_nette_pct",
 )
 
 #: Most polygons a GeoJSON of zones may hold; larger territories are better read from the Features collections.

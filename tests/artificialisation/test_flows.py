@@ -70,9 +70,9 @@ def test_flows_from_the_matrix() -> None:
 def test_flows_by_transition() -> None:
     transitions = compute_flows(differences(), COMMUNE).transitions
     assert transitions == (
-        Transition("CS2.2.1", "US1.1", "CS1.1.1.2", "US5", 1, pytest.approx(1.1)),
-        Transition("CS1.1.1.1", "US5", "CS1.1.1.2", "US5", 0, pytest.approx(0.5)),  # artificial both times
-        Transition("CS1.1.1.2", "US5", "CS2.2.1", "US1.1", -1, pytest.approx(0.5)),  # equal areas: by codes
+        Transition("CS2.2.1", "US1.1", "CS1.1.1.2", "US5", 1, pytest.approx(1.1), 1),
+        Transition("CS1.1.1.1", "US5", "CS1.1.1.2", "US5", 0, pytest.approx(0.5), 0),  # artificial both times
+        Transition("CS1.1.1.2", "US5", "CS2.2.1", "US1.1", -1, pytest.approx(0.5), -1),  # equal areas: by codes
     )
 
 
@@ -89,7 +89,7 @@ def test_null_codes_are_reported_not_guessed() -> None:
     flows = compute_flows(differences(before=before), COMMUNE)
     assert flows.artificialisation_ha == pytest.approx(1)
     assert flows.surface_non_classee_ha == pytest.approx(0.1)
-    assert Transition("non classé", "non classé", "CS1.1.1.2", "US5", None, pytest.approx(0.1)) in flows.transitions
+    assert Transition("non classé", "non classé", "CS1.1.1.2", "US5", None, pytest.approx(0.1), 1) in flows.transitions
 
 
 def test_flows_across_two_communes_split_and_add_up() -> None:

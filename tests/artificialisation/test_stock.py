@@ -38,9 +38,9 @@ def test_stock_of_a_commune() -> None:
     assert stock.surface_artificialisee_ha == pytest.approx(0.5)
     assert stock.taux_artificialisation == pytest.approx(25)
     assert stock.surface_non_classee_ha == 0
-    assert stock.par_couverture == {"CS1.1.1.2": AreaSplit(0.5, 0.5), "CS2.2.1": AreaSplit(1.5, 0.0)}
-    assert stock.par_usage == {"US1.1": AreaSplit(1.5, 0.0), "US5": AreaSplit(0.5, 0.5)}
-    assert stock.par_categorie == {"2": AreaSplit(0.5, 0.5), "7": AreaSplit(1.5, 0.0)}
+    assert stock.par_couverture == {"CS1.1.1.2": AreaSplit(0.5, 0.5, 0.5), "CS2.2.1": AreaSplit(1.5, 0.0, 0.0)}
+    assert stock.par_usage == {"US1.1": AreaSplit(1.5, 0.0, 0.0), "US5": AreaSplit(0.5, 0.5, 0.5)}
+    assert stock.par_categorie == {"2": AreaSplit(0.5, 0.5, 0.5), "7": AreaSplit(1.5, 0.0, 0.0)}
 
 
 def test_polygon_across_two_communes_is_split_between_them() -> None:
@@ -58,7 +58,7 @@ def test_multi_commune_territory_is_sum_over_sum() -> None:
     assert direct.surface_artificialisee_ha == pytest.approx(1)
     assert direct.taux_artificialisation == pytest.approx(100 / 6)  # not the mean of 25 % and 12.5 %
     assert summed.taux_artificialisation == pytest.approx(direct.taux_artificialisation)
-    assert summed.par_couverture["CS1.1.1.2"] == AreaSplit(pytest.approx(1), pytest.approx(1))
+    assert summed.par_couverture["CS1.1.1.2"] == AreaSplit(pytest.approx(1), pytest.approx(1), pytest.approx(1))
     assert summed.par_categorie.keys() == direct.par_categorie.keys()
 
 
@@ -114,7 +114,7 @@ def test_unclassified_polygons_are_reported_not_guessed() -> None:
     stock = compute_stock(rows, A, method="matrix")
     assert stock.surface_non_classee_ha == pytest.approx(0.5)
     assert stock.surface_artificialisee_ha == 0
-    assert stock.par_couverture[NOT_CLASSIFIED] == AreaSplit(pytest.approx(0.5), 0.0)
+    assert stock.par_couverture[NOT_CLASSIFIED] == AreaSplit(pytest.approx(0.5), 0.0, 0.0)
     assert list(stock.par_categorie) == ["7", NOT_CLASSIFIED]
 
 

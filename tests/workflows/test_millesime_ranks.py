@@ -4,6 +4,9 @@ consecutive pair of millésimes, exact areas."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 import requests
 from owslib.ogcapi.processes import Processes
@@ -12,7 +15,7 @@ from deploy.services import web_server
 from ocsge_processes.stores import open_store
 from tests import services
 
-from ..conftest import BIN, SHARED
+from ..conftest import BIN, SHARED, ocsge
 from . import territory_data
 
 METROPOLE_OVERSEAS = {"communes": ["33001", "97401"]}
@@ -30,6 +33,7 @@ def ranks_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     store = open_store(url)
     territory_data.load(store)
     store.close()
+    ocsge("artificialisation", "--store", url, "--departement", "33,40,974")
     with web_server(
         url, tmp_path_factory.mktemp("ranks-server"), BIN, OCSGE_DATA_DIR=str(SHARED), OCSGE_TRUSTED_HOSTS="localhost"
     ) as server_url:
@@ -45,17 +49,20 @@ def _stock_ha(entry: dict) -> dict[str, float]:
     return {label: stock["surface_artificialisee_ha"] for label, stock in entry["stocks"].items()}
 
 
-def _flows_ha(entry: dict) -> dict[str, tuple[float, float, float]]:
-    return {
-        label: (f["artificialisation_ha"], f["desartificialisation_ha"], f["artificialisation_nette_ha"])
-        for label, f in entry["flux"].items()
-    }
+def _flows_ha(entry: dict, kind: str = "artificialisation") -> dict[str, tuple[float, float, float]]:
+    return {label: (f[f"{kind}_ha"], f[f"des{kind}_ha"], f[f"{kind}_nette_ha"]) for label, f in entry["flux"].items()}
+
+
+def _sealed_ha(entry: dict) -> dict[str, float]:
+    return {label: stock["surface_impermeabilisee_ha"] for label, stock in entry["stocks"].items()}
 
 
 # Hand-computed from territory_data's strips (a strip w m wide covers w / 10 ha):
 # 33001 artificial 2018: 100 m = 10 ha; 2021: 100 + 50 + 30 = 18 ha; 2024: 100 + 50 + 20 = 17 ha.
 # 33002 artificial 5 ha at every millésime; 40001: 20 ha (2020), 30 ha (2023); 97401: 30 ha (2017), 40 ha (2022).
 # 33001's flows: 2018-2021 +5 (road) +3 (garden) = 8 ha; 2021-2024 +2 (building), −3 (garden back to forest).
+# Sealed (CS1.1.1.1, CS1.1.1.2): 33001 10, 15 (+ the road), 12 ha (road → garden −5, building +2); 33002 5 ha;
+# 40001 20, 30 ha (road, factory); 97401 30 ha at both (the new garden is not sealed).
 
 
 def test_metropolitan_and_overseas_commune_by_rank(ranks_server: str) -> None:
@@ -72,6 +79,9 @@ def test_metropolitan_and_overseas_commune_by_rank(ranks_server: str) -> None:
     assert entry["taux_artificialisation"] == pytest.approx(58 / 200 * 100)
     assert _flows_ha(entry) == {"2018-2021": (8 + 10, 0, 18)}
     assert entry["artificialisation_ha"] == 18 and entry["ecart_coherence_ha"] == 0
+    assert _sealed_ha(entry) == {"2018": 10 + 30, "2021": 15 + 30}
+    assert entry["taux_impermeabilisation"] == pytest.approx(45 / 200 * 100)
+    assert _flows_ha(entry, "impermeabilisation") == {"2018-2021": (5, 0, 5)}
     communes = {c["code"]: c for c in document["communes"]}
     assert _stock_ha(communes["97401"]) == {"2018": 30, "2021": 40}, "974 at its 1st and 2nd millésimes"
 
@@ -93,6 +103,9 @@ def test_epci_with_overseas_communes_ingested_has_three_millesimes(ranks_server:
     assert _flows_ha(entry) == {"2018-2021": (8, 0, 8), "2021-2024": (2, 3, -1)}
     assert entry["artificialisation_nette_ha"] == -1, "the flat flow fields are the last pair's"
     assert {label: f["ecart_coherence_ha"] for label, f in entry["flux"].items()} == {"2018-2021": 0, "2021-2024": 0}
+    assert _sealed_ha(entry) == {"2018": 15, "2021": 20, "2024": 17}
+    assert _flows_ha(entry, "impermeabilisation") == {"2018-2021": (5, 0, 5), "2021-2024": (2, 5, -3)}
+    assert entry["stocks"]["2024"]["par_couverture"]["CS1.1.1.1"]["surface_impermeabilisee_ha"] == 10 + 2 + 5
     assert [c["code"] for c in document["communes"]] == ["33001", "33002"]
 
 
@@ -110,14 +123,32 @@ def test_two_departements_of_one_crs_with_different_years(ranks_server: str) -> 
     entry = by_40["territoires"][0]
     assert _stock_ha(entry) == {"2020": 10 + 20, "2023": 18 + 30}
     assert _flows_ha(entry) == {"2020-2023": (8 + 10, 0, 18)}
+    assert _flows_ha(entry, "impermeabilisation") == {"2020-2023": (5 + 10, 0, 15)}
     assert _stock_ha(by_33["territoires"][0]) == {"2018": 30, "2021": 48}
 
 
 def test_csv_has_every_millesime(ranks_server: str) -> None:
     response = _execute(ranks_server, {"territoire": EPCI_33}, {"tableau": {}})
     assert response.status_code == 200, response.text[:300]
-    header, row = response.text.splitlines()[:2]
-    assert header.startswith("millesimes,code") and row.startswith("2018-2021-2024,200000001,")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert rows[0]["millesimes"] == "2018-2021-2024" and rows[0]["code"] == "200000001"
+    assert float(rows[0]["surface_impermeabilisee_ha"]) == 17 and float(rows[0]["impermeabilisation_nette_ha"]) == -3
+
+
+def test_collection_has_impermeabilisation_for_each_pair(ranks_server: str) -> None:
+    url = f"{ranks_server}/collections/artificialisation-communes/items"
+    found = requests.get(url, params={"f": "json", "code_insee": "33001", "limit": 10}, timeout=60).json()
+    rows = {
+        (f["properties"]["millesime_avant"], f["properties"]["millesime_apres"]): f["properties"]
+        for f in found["features"]
+    }
+    assert set(rows) == {(2018, 2021), (2021, 2024)}
+    last = rows[(2021, 2024)]
+    assert (last["surface_impermeabilisee_avant_ha"], last["surface_impermeabilisee_ha"]) == (15, 12)
+    assert (last["taux_impermeabilisation_avant"], last["taux_impermeabilisation"]) == (15, 12)
+    assert (last["impermeabilisation_ha"], last["desimpermeabilisation_ha"]) == (2, 5)
+    assert (last["impermeabilisation_nette_ha"], last["impermeabilisation_nette_pct"]) == (-3, -3)
+    assert rows[(2018, 2021)]["impermeabilisation_ha"] == 5
 
 
 BAD = [
