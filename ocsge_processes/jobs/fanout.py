@@ -5,7 +5,8 @@ heartbeat are notes in the store itself (``FeatureStore.set_mark``, scope ``<bat
 sent the tasks reads them to draw a bar per key, whether the tasks run on workers or, without a broker, one after
 the other in the command's own process (``run_key``, the same function). A worker that dies mid-task stops beating:
 the sender reports the key lost after ``stale_after_s``, and the next run of the batch resumes it (the batch itself
-is idempotent: this module only carries it).
+is idempotent: this module only carries it). A key is computed by one run at a time: a task holds the key's lease
+(``lease``), renewed at each heartbeat, and a second run's task for the same key fails at once saying who holds it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from celery import Celery
 from ..errors import OcsgeError
 from ..stores import FeatureStore, open_store
 from .distributed import DEFAULT_QUEUE
+from .lease import Lease, LeaseTakenError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -50,10 +52,13 @@ def progress_scope(scope: str) -> str:
 
 class Reporter:
     """Inside a task: writes the key's state, and a heartbeat every ``beat_s`` from a thread, so that a long read
-    with no progress still says the task is alive."""
+    with no progress still says the task is alive; each heartbeat renews the key's ``lease``."""
 
-    def __init__(self, store: FeatureStore, scope: str, key: str, run_id: str, beat_s: float) -> None:
+    def __init__(
+        self, store: FeatureStore, scope: str, key: str, run_id: str, beat_s: float, lease: Lease | None = None
+    ) -> None:
         self.store, self.scope, self.key, self.run_id, self.beat_s = store, progress_scope(scope), key, run_id, beat_s
+        self.lease = lease
         self.done = 0.0
         self._beat = 0
         self._stop = threading.Event()
@@ -82,6 +87,8 @@ class Reporter:
     def _beating(self) -> None:
         while not self._stop.wait(self.beat_s):
             try:
+                if self.lease is not None and not self.lease.renew():
+                    LOGGER.warning("lease of %s lost: it lapsed and another run took it", self.key)
                 self.write(RUNNING)
             except Exception as err:  # a missed beat (store busy) is not the task's failure; the next one may pass
                 LOGGER.warning("heartbeat of %s not written: %s", self.key, err)
@@ -97,31 +104,44 @@ def run_key(
     work: Work,
     on_progress: Callable[[float], None] | None = None,
 ) -> KeyState:
-    """Run ``work`` for ``key`` with its progress notes; its end state (``failed`` with the error's text when it
-    raised: the batch goes on with the other keys)."""
+    """Run ``work`` for ``key`` with its progress notes, holding the key's lease; its end state (``failed`` with the
+    error's text when it raised or another run holds the key: the batch goes on with the other keys).
+
+    The lease lasts four heartbeats: three may be missed (a store busy for a moment) before another run may take it.
+    """
     store = open_store(store_url)
     started, cpu = time.monotonic(), time.process_time()
-    with Reporter(store, scope, key, run_id, beat_s) as reporter:
+    lease = Lease(store, scope, key, 4 * beat_s)
+    try:
+        lease.take()
+    except LeaseTakenError as err:
+        note = {"run": run_id, "state": FAILED, "done": 0.0, "beat": 1, "message": str(err)}
+        store.set_mark(progress_scope(scope), key, json.dumps(note))
+        return KeyState(FAILED, message=str(err))
+    try:
+        with Reporter(store, scope, key, run_id, beat_s, lease) as reporter:
 
-        def progress(done: float) -> None:
-            reporter.progress(done)
-            if on_progress is not None:
-                on_progress(done)
+            def progress(done: float) -> None:
+                reporter.progress(done)
+                if on_progress is not None:
+                    on_progress(done)
 
-        try:
-            message = work(store, key, options, progress)
-        except Exception as err:
-            if isinstance(err, OcsgeError):  # what is wrong with the data: said as it is
-                text = str(err)
-            else:
-                LOGGER.exception("batch %s: %s failed", scope, key)
-                text = f"{type(err).__name__}: {err}"
-            reporter.write(FAILED, text)
-            return KeyState(FAILED, reporter.done, message=text)
-        # CPU seconds too: on shared cores the wall time also counts the waits for a core
-        message = f"{message} in {time.monotonic() - started:.1f} s ({time.process_time() - cpu:.1f} s CPU)"
-        reporter.progress(1.0)
-        reporter.write(DONE, message)
+            try:
+                message = work(store, key, options, progress)
+            except Exception as err:
+                if isinstance(err, OcsgeError):  # what is wrong with the data: said as it is
+                    text = str(err)
+                else:
+                    LOGGER.exception("batch %s: %s failed", scope, key)
+                    text = f"{type(err).__name__}: {err}"
+                reporter.write(FAILED, text)
+                return KeyState(FAILED, reporter.done, message=text)
+            # CPU seconds too: on shared cores the wall time also counts the waits for a core
+            message = f"{message} in {time.monotonic() - started:.1f} s ({time.process_time() - cpu:.1f} s CPU)"
+            reporter.progress(1.0)
+            reporter.write(DONE, message)
+    finally:
+        lease.release()
     return KeyState(DONE, 1.0, message=message)
 
 

@@ -203,6 +203,11 @@ class FeatureStore(ABC):
         """Write (None: delete) one note of ``scope``, kept in the store beside the rows it describes."""
 
     @abstractmethod
+    def swap_mark(self, scope: str, key: str, expected: str | None, value: str | None) -> bool:
+        """Write ``value`` (None: delete) to one note only if it holds ``expected`` (None: no note), in one step
+        that no other writer can split (two runs taking the same lease); whether it was written."""
+
+    @abstractmethod
     def tile_cache(self) -> TileCache:
         """The store's cache of built tiles (``stores.tilecache``), kept beside the layers so that all replicas share
         it and ``replace_slice`` marks stale what it replaces."""

@@ -7,13 +7,13 @@ file stays a standard GeoPackage (metadata, R-tree and triggers per the 1.3 stan
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import os
 import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Concatenate
 
@@ -76,9 +76,6 @@ class GpkgStore(FeatureStore):
         self.path = Path(path)
         self.url = str(self.path)
         self._local = threading.local()
-        self._marks_lock = threading.Lock()
-        self._marks_conn: sqlite3.Connection | None = None
-        self._marks_pid = 0
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -283,8 +280,35 @@ class GpkgStore(FeatureStore):
 
     def set_mark(self, scope: str, key: str, value: str | None) -> None:
         """In an attributes table of the file (no features: ``tables`` and the server leave it out)."""
-        with self._marks_lock:
-            conn = self._marks_writer()
+        with self._marks_writer() as conn:
+            if value is None:
+                conn.execute(f"DELETE FROM {_MARKS} WHERE scope = ? AND key = ?", [scope, key])
+            else:
+                conn.execute(f"INSERT OR REPLACE INTO {_MARKS} VALUES (?, ?, ?)", [scope, key, value])
+
+    def swap_mark(self, scope: str, key: str, expected: str | None, value: str | None) -> bool:
+        """Each case is one statement, and SQLite runs one writer at a time: the test and the write are one step."""
+        where = "scope = ? AND key = ? AND value = ?"
+        with self._marks_writer() as conn:
+            if expected is None:
+                if value is None:
+                    found = conn.execute(f"SELECT 1 FROM {_MARKS} WHERE scope = ? AND key = ?", [scope, key])
+                    return found.fetchone() is None
+                done = conn.execute(f"INSERT OR IGNORE INTO {_MARKS} VALUES (?, ?, ?)", [scope, key, value])
+            elif value is None:
+                done = conn.execute(f"DELETE FROM {_MARKS} WHERE {where}", [scope, key, expected])
+            else:
+                done = conn.execute(f"UPDATE {_MARKS} SET value = ? WHERE {where}", [value, scope, key, expected])
+            return done.rowcount == 1
+
+    @contextlib.contextmanager
+    def _marks_writer(self) -> Iterator[sqlite3.Connection]:
+        """A writing connection for one note, closed after it: notes are few (a heartbeat every few seconds), and
+        one connection per note cannot outlive a fork or be shared by two threads."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {_MARKS} (scope TEXT, key TEXT, value TEXT, PRIMARY KEY (scope, key))"
             )
@@ -294,21 +318,9 @@ class GpkgStore(FeatureStore):
                     "VALUES (?, 'attributes', ?)",
                     [_MARKS, _MARKS],
                 )
-            if value is None:
-                conn.execute(f"DELETE FROM {_MARKS} WHERE scope = ? AND key = ?", [scope, key])
-            else:
-                conn.execute(f"INSERT OR REPLACE INTO {_MARKS} VALUES (?, ?, ?)", [scope, key, value])
-
-    def _marks_writer(self) -> sqlite3.Connection:
-        """One writing connection per process, reused: a batch writes a note at every heartbeat. (The "disk I/O
-        error" once blamed on closing it came from GDAL's own SQLite reading the file in the same process, which no
-        longer happens: see ``columnar``.)"""
-        if self._marks_conn is None or self._marks_pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._marks_conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-            self._marks_conn.execute("PRAGMA journal_mode = WAL")
-            self._marks_pid = os.getpid()
-        return self._marks_conn
+            yield conn
+        finally:
+            conn.close()
 
     # -- writing -------------------------------------------------------------------------------------------
 

@@ -284,11 +284,7 @@ class PostgisStore(FeatureStore):
         return {str(key): str(value) for key, value in rows}
 
     def set_mark(self, scope: str, key: str, value: str | None) -> None:
-        with self._conn() as conn:
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS ocsge.marks (scope text, key text, value text, PRIMARY KEY (scope, key))"
-            )
+        with self._marks_writer() as conn:
             if value is None:
                 conn.execute("DELETE FROM ocsge.marks WHERE scope = %s AND key = %s", [scope, key])
             else:
@@ -297,6 +293,34 @@ class PostgisStore(FeatureStore):
                     "ON CONFLICT (scope, key) DO UPDATE SET value = EXCLUDED.value",
                     [scope, key, value],
                 )
+
+    def swap_mark(self, scope: str, key: str, expected: str | None, value: str | None) -> bool:
+        """Each case is one statement: an UPDATE or DELETE waits for a concurrent one's row lock, then tests its
+        WHERE again on the row as that one left it; a concurrent INSERT of the same key makes this one do nothing."""
+        where = "scope = %s AND key = %s AND value = %s"
+        with self._marks_writer() as conn:
+            if expected is None:
+                if value is None:
+                    found = conn.execute("SELECT 1 FROM ocsge.marks WHERE scope = %s AND key = %s", [scope, key])
+                    return found.fetchone() is None
+                done = conn.execute(
+                    "INSERT INTO ocsge.marks VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", [scope, key, value]
+                )
+            elif value is None:
+                done = conn.execute(f"DELETE FROM ocsge.marks WHERE {where}", [scope, key, expected])
+            else:
+                done = conn.execute(f"UPDATE ocsge.marks SET value = %s WHERE {where}", [value, scope, key, expected])
+            return done.rowcount == 1
+
+    @contextlib.contextmanager
+    def _marks_writer(self) -> Iterator[Connection]:
+        """A pooled connection with the notes' table created."""
+        with self._conn() as conn:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS ocsge.marks (scope text, key text, value text, PRIMARY KEY (scope, key))"
+            )
+            yield conn
 
     @functools.cache  # noqa: B019  # one cache object per store, which open_store keeps for the process' life
     def tile_cache(self) -> TileCache:
