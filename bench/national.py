@@ -1,6 +1,6 @@
 """National simulation of issue 18: all of France as a fan-out of one task per département over two workers.
 
-One command: ``.venv/bin/python bench/national.py [--workers N]`` (default 2).
+One command: ``.venv/bin/python bench/national.py [--workers N] [--linearity]`` (default 2 workers).
 
 1. Data, GENERATED (not IGN data; cached in bench/.cache/national-<scale>): 101 départements (96 metropolitan, 5
    overseas), each with two millésimes (2021, 2024) and their DIFF made by ``ocsge generate``'s library functions
@@ -16,7 +16,12 @@ One command: ``.venv/bin/python bench/national.py [--workers N]`` (default 2).
    full-scale count (1.75 M polygons a millésime, the reference size for every département) on N = 2, 16, 64
    workers (101 equal tasks: ceil(101 / N) rounds).
 
-Results go to bench/results/national-<date>.md and .json.
+``--linearity`` runs the same fan-out on 10 GENERATED départements of five sizes spanning 10× (4 to 40 squares of
+5 km, two départements a size, seeds every 100 m: about 12 000 to 125 000 polygons a millésime), large enough that
+the time that grows with the polygons outweighs each département's fixed part and the noise of a shared machine:
+the line is fitted there, and the extrapolation made from it.
+
+Results go to bench/results/national-<date>.md and .json (national-linearity-<date> with ``--linearity``).
 """
 
 from __future__ import annotations
@@ -73,13 +78,17 @@ OVERSEAS_ORIGIN = {
 #: Gironde's full-scale OCCUPATION_SOL count (polygons a millésime): the reference size of a full département.
 FULL_POLYGONS = 1_750_000
 WORKER_COUNTS = (2, 16, 64)
+#: The linearity run: squares a département (five sizes spanning 10×), two départements each, and the seed spacing.
+LINEAR_SIZES = (4, 8, 16, 28, 40)
+LINEAR_CELL_M = 100.0
+LINEAR_DEPARTEMENTS = [d for d in METROPOLE if d not in REAL][: 2 * len(LINEAR_SIZES)]
 DONE_LINE = re.compile(r"^(\w+): done: .* in ([0-9.]+) s \(([0-9.]+) s CPU\)$")
 
 
 # -- data -------------------------------------------------------------------------------------------------------
 
 
-def communes_of(departement: str, index: int, taken: list[tuple[float, float, float, float]], folder: Path) -> Path:
+def communes_of(departement: str, count: int, taken: list[tuple[float, float, float, float]], folder: Path) -> Path:
     """The commune file of one département (EPSG:4326 GeoJSON, as Admin Express): real or GENERATED squares."""
     import geopandas as gpd
     import pyogrio
@@ -87,7 +96,6 @@ def communes_of(departement: str, index: int, taken: list[tuple[float, float, fl
 
     from ocsge_processes.territory import departement_epsg
 
-    count = SIZES[index % len(SIZES)]
     path = folder / f"communes-{departement}.geojson"
     if departement in REAL:
         name = REAL[departement]
@@ -103,7 +111,7 @@ def communes_of(departement: str, index: int, taken: list[tuple[float, float, fl
     if departement in OVERSEAS_ORIGIN:
         x0, y0 = OVERSEAS_ORIGIN[departement]
     else:
-        x0, y0 = _free_slot(taken)
+        x0, y0 = _free_slot(taken, count)
     digits = 3 if len(departement) == 2 else 2
     boxes = [
         shapely.box(
@@ -123,20 +131,20 @@ def communes_of(departement: str, index: int, taken: list[tuple[float, float, fl
     return path
 
 
-def _free_slot(taken: list[tuple[float, float, float, float]]) -> tuple[float, float]:
+def _free_slot(taken: list[tuple[float, float, float, float]], count: int) -> tuple[float, float]:
     """The next 80 × 110 km cell of metropolitan France (Lambert-93) clear of the blocks already placed (the real
     communes' included): départements must not overlap, or a commune would count another's polygons."""
     for row in range(9):
         for col in range(12):
             x0, y0 = 150000.0 + col * 80000.0, 6150000.0 + row * 110000.0
-            box = (x0 - 5000, y0 - 5000, x0 + 4 * SIDE_M + 5000, y0 + math.ceil(max(SIZES) / 4) * SIDE_M + 5000)
+            box = (x0 - 5000, y0 - 5000, x0 + 4 * SIDE_M + 5000, y0 + math.ceil(count / 4) * SIDE_M + 5000)
             if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
                 taken.append(box)
                 return x0, y0
     raise RuntimeError("no free cell left for a generated département")
 
 
-def generate_one(departement: str, communes: Path, out: Path) -> int:
+def generate_one(departement: str, communes: Path, out: Path, cell_m: float = CELL_M) -> int:
     """``ocsge generate`` for one département (its library functions); returns the polygons a millésime."""
     from ocsge_processes.generate.communes import read_communes
     from ocsge_processes.generate.dataset import generate
@@ -145,7 +153,7 @@ def generate_one(departement: str, communes: Path, out: Path) -> int:
     generated = generate(
         read_communes(communes, departement=departement),
         departement=departement,
-        cell_size_m=CELL_M,
+        cell_size_m=cell_m,
         urban_cell_size_m=URBAN_CELL_M,
         progress=False,
     )
@@ -153,25 +161,33 @@ def generate_one(departement: str, communes: Path, out: Path) -> int:
     return len(generated.occupation[2021])
 
 
-def deliveries(folder: Path) -> list[Path]:
-    """Every commune file and delivery folder of the 101 départements, generated once (cached in ``folder``)."""
+def deliveries(folder: Path, sizes: dict[str, int], cell_m: float) -> list[Path]:
+    """Every commune file and delivery folder of the départements (``sizes``: communes of each), generated once
+    (cached in ``folder``)."""
     import pyogrio
 
     done = folder / "complete"
+    codes = list(sizes)
     if not done.exists():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         taken: list[tuple[float, float, float, float]] = []
-        for departement in REAL:  # the real blocks first: generated ones go around them
-            path = communes_of(departement, DEPARTEMENTS.index(departement), taken, folder)
+        for departement in set(REAL) & set(codes):  # the real blocks first: generated ones go around them
+            path = communes_of(departement, sizes[departement], taken, folder)
             taken.append(tuple(pyogrio.read_dataframe(path).to_crs(2154).total_bounds))
-        communes = {d: communes_of(d, i, taken, folder) for i, d in enumerate(DEPARTEMENTS) if d not in REAL}
-        communes |= {d: folder / f"communes-{d}.geojson" for d in REAL}
+        communes = {d: communes_of(d, sizes[d], taken, folder) for d in codes if d not in REAL}
+        communes |= {d: folder / f"communes-{d}.geojson" for d in set(REAL) & set(codes)}
         with ProcessPoolExecutor(2) as pool:
             counts = dict(
                 zip(
-                    DEPARTEMENTS,
-                    pool.map(generate_one, DEPARTEMENTS, [communes[d] for d in DEPARTEMENTS], [folder / "ocsge"] * 101),
+                    codes,
+                    pool.map(
+                        generate_one,
+                        codes,
+                        [communes[d] for d in codes],
+                        [folder / "ocsge"] * len(codes),
+                        [cell_m] * len(codes),
+                    ),
                     strict=True,
                 )
             )
@@ -198,7 +214,7 @@ def polygon_counts(store: Path) -> dict[str, int]:
 # -- the fan-out ------------------------------------------------------------------------------------------------
 
 
-def fan_out(store: Path, workers: int) -> tuple[float, dict[str, tuple[float, float]], str]:
+def fan_out(store: Path, workers: int, codes: list[str]) -> tuple[float, dict[str, tuple[float, float]], str]:
     """Wall seconds of the whole batch, each département's own (wall, CPU) seconds, and the command's output."""
     folder = Path(tempfile.mkdtemp(prefix="ocsge-national-"))
     topology = Topology(
@@ -218,12 +234,12 @@ def fan_out(store: Path, workers: int) -> tuple[float, dict[str, tuple[float, fl
             "--store",
             store,
             "--departement",
-            ",".join(DEPARTEMENTS),
+            ",".join(codes),
             "--broker",
             topology.broker,
         ]
         start = time.monotonic()
-        with step(f"ocsge artificialisation --broker over {len(DEPARTEMENTS)} départements"):
+        with step(f"ocsge artificialisation --broker over {len(codes)} départements"):
             result = subprocess.run(
                 [str(c) for c in command], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
             )
@@ -267,12 +283,29 @@ def report(results: dict) -> str:
     )
     walls = sum(w for w, _ in results["seconds"].values())
     cpus = sum(c for _, c in results["seconds"].values())
-    return f"""# National simulation (issue 18): 101 départements as one fan-out ({results["date"]})
+    count = len(results["polygons"])
+    if results["linearity"]:
+        title = f"linearity run, {count} départements of five sizes"
+        per_departement = "\n".join(
+            f"| {d} | {results['communes'][d]} | {results['polygons'][d]:,} | {w:.1f} s | {c:.1f} s |"
+            for d, (w, c) in results["seconds"].items()
+        )
+        data = (
+            f"{count} départements of {', '.join(map(str, LINEAR_SIZES))} generated 5 km squares (two of each), "
+            f"seeds every {LINEAR_CELL_M:.0f} m"
+        )
+        table = (
+            "\n\n| département | communes | polygons a millésime | wall | CPU |\n| --- | ---: | ---: | ---: | ---: |\n"
+            + per_departement
+        )
+    else:
+        title, table = f"{count} départements as one fan-out", ""
+        data = f"{count} départements; real commune contours for {', '.join(REAL)}, generated 5 km squares elsewhere"
+    return f"""# National simulation (issue 18): {title} ({results["date"]})
 
-Data: GENERATED (`ocsge generate`), not IGN data: 101 départements, two millésimes (2021, 2024) and their DIFF,
+Data: GENERATED (`ocsge generate`), not IGN data: {data}; two millésimes (2021, 2024) and their DIFF,
 {results["polygons_total"]:,} polygons a millésime in all ({results["polygons_min"]:,} to
-{results["polygons_max"]:,} a département); real commune contours for {", ".join(REAL)}, generated 5 km squares
-elsewhere. One GeoPackage store.
+{results["polygons_max"]:,} a département). One GeoPackage store.
 
 Machine: {results["machine"]["cpus"]} vCPU {results["machine"]["cpu_model"]}, {results["machine"]["ram_gib"]} GiB,
 Python {results["machine"]["python"]}; load average {results["load_before"]} before the run (other work shares
@@ -280,10 +313,10 @@ the cores). Local topology (deploy/topology.py): {results["workers"]} Celery wor
 
 | measure | value |
 | --- | --- |
-| wall time of `ocsge artificialisation --broker` (101 départements) | {results["wall_s"]:.1f} s |
+| wall time of `ocsge artificialisation --broker` ({count} départements) | {results["wall_s"]:.1f} s |
 | sum of the départements' own wall times / CPU times | {walls:.1f} s / {cpus:.1f} s |
 | wall time = a + b × polygons (a millésime) | {_line(line)} |
-| CPU time = a + b × polygons (a millésime) | {_line(cpu)} |
+| CPU time = a + b × polygons (a millésime) | {_line(cpu)} |{table}
 
 Extrapolation to full size: every département at Gironde's full-scale count ({FULL_POLYGONS:,} polygons a
 millésime, the reference size), one pair of millésimes: {full["departement_s"] / 60:.1f} min a département by the
@@ -302,10 +335,18 @@ def _line(fitted: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--linearity", action="store_true", help="10 départements of five sizes spanning 10×")
     args = parser.parse_args()
-    cache = CACHE / f"national-cell{int(CELL_M)}-urban{int(URBAN_CELL_M)}-sizes{'-'.join(map(str, SIZES))}"
-    with step("generated deliveries of 101 départements (cached)"):
-        paths = deliveries(cache)
+    if args.linearity:
+        sizes = {d: LINEAR_SIZES[i // 2] for i, d in enumerate(LINEAR_DEPARTEMENTS)}
+        cell_m, label = LINEAR_CELL_M, "-".join(map(str, LINEAR_SIZES))
+    else:
+        sizes = {d: SIZES[i % len(SIZES)] for i, d in enumerate(DEPARTEMENTS)}
+        cell_m, label = CELL_M, "-".join(map(str, SIZES))
+    codes = list(sizes)
+    cache = CACHE / f"national-cell{int(cell_m)}-urban{int(URBAN_CELL_M)}-sizes{label}"
+    with step(f"generated deliveries of {len(codes)} départements (cached)"):
+        paths = deliveries(cache, sizes, cell_m)
     with tempfile.TemporaryDirectory(prefix="ocsge-national-store-") as tmp:
         store = Path(tmp) / "france.gpkg"
         with step("ocsge ingest of every delivery"):
@@ -314,20 +355,22 @@ def main() -> None:
             )
         counts = polygon_counts(store)
         load_before = os.getloadavg()[0]
-        wall, seconds, output = fan_out(store, args.workers)
-    missing = sorted(set(DEPARTEMENTS) - set(seconds))
+        wall, seconds, output = fan_out(store, args.workers, codes)
+    missing = sorted(set(codes) - set(seconds))
     if missing:
         raise RuntimeError(f"no time for {missing}:\n{output[-3000:]}")
-    polygons = [counts[d] for d in DEPARTEMENTS]
-    line = fit(polygons, [seconds[d][0] for d in DEPARTEMENTS])
-    cpu_line = fit(polygons, [seconds[d][1] for d in DEPARTEMENTS])
+    polygons = [counts[d] for d in codes]
+    line = fit(polygons, [seconds[d][0] for d in codes])
+    cpu_line = fit(polygons, [seconds[d][1] for d in codes])
     import datetime as dt
 
     results = {
         "date": dt.date.today().isoformat(),
+        "linearity": args.linearity,
         "machine": machine(),
         "load_before": round(load_before, 1),
         "workers": args.workers,
+        "communes": sizes,
         "polygons": counts,
         "polygons_total": sum(counts.values()),
         "polygons_min": min(counts.values()),
@@ -341,7 +384,7 @@ def main() -> None:
     }
     text = report(results)
     print(text)
-    say(f"results: {write_results('national', results, text)}")
+    say(f"results: {write_results('national-linearity' if args.linearity else 'national', results, text)}")
 
 
 if __name__ == "__main__":
