@@ -322,3 +322,25 @@ def test_bad_inputs_are_refused_before_any_job(server: str, change: dict, named:
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "InvalidParameterValue" and named in response.json()["description"]
     assert jobs() == jobs_before  # refused before any job was created
+
+
+def test_a_cog_in_the_result_store_is_read_by_gdal_over_http(served: tuple[str, str], tmp_path: Path) -> None:
+    """The segmentation's rasters use the same store: GDAL reads a COG window through /vsicurl/ by ranges."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    server, jobs = served
+    # 2048² bytes of noise (no compression gains): the COG spans several chunks, so reads cross chunk borders.
+    values = np.random.default_rng(7).integers(0, 255, (2048, 2048), dtype=np.uint8)
+    cog = tmp_path / "classes.tif"
+    profile = {"driver": "COG", "width": 2048, "height": 2048, "count": 1, "dtype": "uint8", "crs": "EPSG:2154"}
+    with rasterio.open(cog, "w", transform=from_origin(770_000, 6_278_000, 0.2, 0.2), blocksize=256, **profile) as out:
+        out.write(values, 1)
+    stored = open_results(jobs).put("cog-test", "classes.tif", cog, "image/tiff; application=geotiff", 3600)
+    assert stored.size > 3 * 1024 * 1024
+    with rasterio.open(f"/vsicurl/{server}/results/cog-test/classes.tif") as remote:
+        assert remote.crs.to_epsg() == 2154 and remote.overviews(1)
+        window = Window(1500, 700, 300, 200)
+        assert (remote.read(1, window=window) == values[700:900, 1500:1800]).all()

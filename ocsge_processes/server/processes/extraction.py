@@ -203,6 +203,7 @@ class ExtractionProcessor(BaseProcessor):
         report = job_progress(self.job_id)
         result_id = self.job_id or uuid.uuid4().hex
         results = open_results(self.results)
+        results.sweep()  # expired files go even when nobody downloads any more
         with tempfile.TemporaryDirectory(prefix="ocsge-extraction-") as folder:
             extraction = extract(store, request, Path(folder), _to_storage, report)
             links = []
