@@ -15,7 +15,9 @@ pytestmark = pytest.mark.parametrize("store_url", ["gpkg"], indirect=True)
 COMMUNE, EPCI = "33009", "243300563"
 #: The figures the dashboard shows as cards, as the process names them.
 CARDS = ["taux_artificialisation", "surface_artificialisee_ha", "surface_ha", "artificialisation_ha",
-         "desartificialisation_ha", "artificialisation_nette_ha", "ecart_coherence_ha"]
+         "desartificialisation_ha", "artificialisation_nette_ha", "ecart_coherence_ha", "taux_impermeabilisation",
+         "surface_impermeabilisee_ha", "impermeabilisation_ha", "desimpermeabilisation_ha",
+         "impermeabilisation_nette_ha"]
 
 
 def process(server: str, territoire: dict, millesimes: list[int], output: str | None = None) -> requests.Response:
@@ -62,6 +64,9 @@ def test_commune_dashboard_shows_the_figures_of_the_process(page, server: str) -
     flows = chart(page, "chart-flows")
     assert flows["data"][0] == pytest.approx([expected["artificialisation_ha"], expected["desartificialisation_ha"],
                                               expected["artificialisation_nette_ha"]])
+    sealing = chart(page, "chart-imper-flows")
+    assert sealing["data"][0] == pytest.approx([expected["impermeabilisation_ha"], expected["desimpermeabilisation_ha"],
+                                                expected["impermeabilisation_nette_ha"]])
     stock = expected["stocks"][str(pair[1])]
     for canvas, split in (("chart-categories", "par_categorie"), ("chart-cs", "par_couverture"),
                           ("chart-us", "par_usage")):
@@ -71,6 +76,7 @@ def test_commune_dashboard_shows_the_figures_of_the_process(page, server: str) -
         assert codes == list(present), canvas
         assert drawn["data"][0] == pytest.approx([v["surface_ha"] for v in present.values()]), canvas
         assert drawn["data"][1] == pytest.approx([v["surface_artificialisee_ha"] for v in present.values()]), canvas
+        assert drawn["data"][2] == pytest.approx([v["surface_impermeabilisee_ha"] for v in present.values()]), canvas
 
     # The per-commune row comes from the `artificialisation-communes` collection, which holds the same rate.
     [row] = features(server, "artificialisation-communes", skipGeometry="true", code_insee=COMMUNE,

@@ -25,6 +25,7 @@ app.innerHTML = `<div class="page">
     <div class="cards" id="cards"></div>
     <div class="charts">
       <figure><figcaption>${t("dash.flows")}</figcaption><canvas id="chart-flows"></canvas></figure>
+      <figure><figcaption>${t("dash.imper_flows")}</figcaption><canvas id="chart-imper-flows"></canvas></figure>
       <figure><figcaption>${t("dash.by_category")}</figcaption><canvas id="chart-categories"></canvas></figure>
       <figure><figcaption>${t("dash.by_cs")}</figcaption><canvas id="chart-cs"></canvas></figure>
       <figure><figcaption>${t("dash.by_us")}</figcaption><canvas id="chart-us"></canvas></figure>
@@ -54,13 +55,17 @@ const CARDS = [
   ["surface_ha", "dash.surface", "ha", 2], ["artificialisation_ha", "dash.artif", "ha", 2],
   ["desartificialisation_ha", "dash.desartif", "ha", 2], ["artificialisation_nette_ha", "dash.net", "ha", 2],
   ["ecart_coherence_ha", "dash.gap", "ha", 4],
+  ["taux_impermeabilisation", "dash.imper_rate", "%", 3], ["surface_impermeabilisee_ha", "dash.imper_area", "ha", 2],
+  ["impermeabilisation_ha", "dash.imper", "ha", 2], ["desimpermeabilisation_ha", "dash.desimper", "ha", 2],
+  ["impermeabilisation_nette_ha", "dash.imper_net", "ha", 2],
 ];
 
 /** The columns of the per-commune table, after the commune's name. */
 const COMMUNE_COLUMNS = [
   ["taux_artificialisation", "dash.rate", "%", 3], ["surface_artificialisee_ha", "dash.area", "ha", 2],
   ["artificialisation_ha", "dash.artif", "ha", 2], ["desartificialisation_ha", "dash.desartif", "ha", 2],
-  ["artificialisation_nette_ha", "dash.net", "ha", 2],
+  ["artificialisation_nette_ha", "dash.net", "ha", 2], ["taux_impermeabilisation", "dash.imper_rate", "%", 3],
+  ["impermeabilisation_nette_ha", "dash.imper_net", "ha", 2],
 ];
 
 function card([field, key, unit, digits], entry) {
@@ -78,7 +83,7 @@ function barChart(id, labels, datasets, options = {}) {
 }
 
 /** One colour per series in every breakdown chart, so that the legend's swatch is the colour of its bars. */
-const SERIES = { total: "#a9b6d3", artificial: "#e1000f" };
+const SERIES = { total: "#a9b6d3", artificial: "#e1000f", sealed: "#3a3a3a" };
 /** The flows chart: artificialisation, désartificialisation, net (one series, named on the axis). */
 const FLOW_COLORS = ["#e1000f", "#18753c", "#5e5e5e"];
 /** Below this width (a phone) a breakdown chart names its bars by code only. */
@@ -98,6 +103,7 @@ function splitChart(id, split, kind) {
   barChart(id, labels, [
     { label: t("dash.total"), data: codes.map((c) => split[c].surface_ha), backgroundColor: SERIES.total },
     { label: t("dash.artificial"), data: codes.map((c) => split[c].surface_artificialisee_ha), backgroundColor: SERIES.artificial },
+    { label: t("dash.sealed"), data: codes.map((c) => split[c].surface_impermeabilisee_ha), backgroundColor: SERIES.sealed },
   ], { indexAxis: "y", scales: { y: { ticks: { callback: tick } } },
     plugins: { legend: { position: "top", align: "start" }, tooltip: { callbacks: { title: (items) => kind ? items[0].label
     : `${codes[items[0].dataIndex]}° ${settings.categories[codes[items[0].dataIndex]]?.label ?? ""}` } } } });
@@ -136,6 +142,8 @@ function total(rows) {
   const entry = Object.fromEntries(CARDS.map(([field]) => [field, sum(field)]));
   entry.taux_artificialisation = entry.surface_artificialisee_ha === null || !entry.surface_ha ? null
     : (100 * entry.surface_artificialisee_ha) / entry.surface_ha;
+  entry.taux_impermeabilisation = entry.surface_impermeabilisee_ha === null || !entry.surface_ha ? null
+    : (100 * entry.surface_impermeabilisee_ha) / entry.surface_ha;
   return entry;
 }
 
@@ -203,6 +211,10 @@ async function show() {
     backgroundColor: FLOW_COLORS }],
   // on a phone, bars along the width keep the three names level instead of slanted under narrow columns
   { indexAxis: document.getElementById("chart-flows").parentElement.clientWidth < NARROW_CHART_PX ? "y" : "x" });
+  barChart("chart-imper-flows", [t("dash.imper"), t("dash.desimper"), t("dash.imper_net")], [{
+    label: "ha", data: [entry.impermeabilisation_ha, entry.desimpermeabilisation_ha, entry.impermeabilisation_nette_ha],
+    backgroundColor: FLOW_COLORS }],
+  { indexAxis: document.getElementById("chart-imper-flows").parentElement.clientWidth < NARROW_CHART_PX ? "y" : "x" });
   splitChart("chart-categories", latest?.par_categorie, null);
   splitChart("chart-cs", latest?.par_couverture, "cs");
   splitChart("chart-us", latest?.par_usage, "us");
