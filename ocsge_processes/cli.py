@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .jobs.fanout import Fanout, KeyState
     from .layers import Layer
     from .segmentation import ModelSpec
+    from .segmentation.windows import TilingChoice
     from .stores import FeatureStore
 
 #: A click command function, before or after click has wrapped it.
@@ -265,6 +266,14 @@ def _follow(fanout: Fanout, stale_after: float) -> dict[str, KeyState]:
 @click.option("--window", type=click.IntRange(32), help="Window side in px (default: 1024, or less for a small image).")
 @click.option("--margin", type=click.IntRange(0), help="Context cropped on each side, px (default: 128, IGN's).")
 @click.option("--batch", type=click.IntRange(1), help="Windows per batch (default: 8 on CUDA, 1 on the CPU).")
+@click.option(
+    "--territoire",
+    help="With BD ORTHO dalles (IMAGE a folder, a .txt list, a .7z archive, a VRT): the territory to segment, a "
+    "commune, EPCI or département code (communes from --store) or minx,miny,maxx,maxy[,CRS]. --out is then the run "
+    "folder: run again to resume.",
+)
+@click.option("--block-side", type=click.IntRange(32), help="Block side in px (default: from the window).")
+@STORE_OPTION
 def segment(
     image: Path,
     irc: Path | None,
@@ -278,8 +287,12 @@ def segment(
     window: int | None,
     margin: int | None,
     batch: int | None,
+    territoire: str | None,
+    block_side: int | None,
+    store: str,
 ) -> None:
-    """Classify an orthophoto into OCS GE couverture (a COG on the image's grid), and optionally polygons."""
+    """Classify an orthophoto into OCS GE couverture (a COG on the image's grid), and optionally polygons; or BD
+    ORTHO dalles over a territory, block by block, resumable."""
     from .segmentation import get_model, models
     from .segmentation.engine import segment_files
     from .segmentation.vectorise import vectorise_file
@@ -290,6 +303,10 @@ def segment(
         spec = get_model(name)
         if bands and tuple(bands.split(",")) != spec.bands:
             raise click.ClickException(f"model {name} reads {','.join(spec.bands)}, not {bands}")
+        if territoire or image.is_dir() or image.suffix.lower() in (".txt", ".7z"):
+            options = (name, checkpoint, device, TilingChoice(window, margin, batch), block_side)
+            _segment_dalles(image, out, territoire, store, *options)
+            return
         with tqdm(desc=f"segment ({name})", unit="window") as bar:
             result = segment_files(
                 image,
@@ -309,6 +326,44 @@ def segment(
             click.echo(f"{vectors}: {len(polygons)} polygons")
     except OcsgeError as err:
         raise click.ClickException(str(err)) from err
+
+
+def _segment_dalles(
+    source: Path,
+    run_dir: Path,
+    territoire: str | None,
+    store: str,
+    model: str,
+    checkpoint: Path | None,
+    device: str,
+    tiling: TilingChoice,
+    block_side: int | None,
+) -> None:
+    """``ocsge segment`` over dalles: the plan of blocks run in this process, its summary printed as JSON."""
+    import json
+
+    from .segmentation import get_model
+    from .stores import open_store
+    from .workflows.segmentation_run import RunOptions, prepare, run_blocks, store_territory, territory_from_text
+
+    territory = None
+    if territoire:
+        territory = territory_from_text(territoire, lambda spec: store_territory(open_store(store), spec))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    root = source if source.is_dir() else source.parent
+    mosaic = prepare(source, root, run_dir / "mosaic", get_model(model).bands, territory)
+    for line in mosaic.missing:
+        click.echo(f"missing: {line}", err=True)
+    with tqdm(desc="segment", unit="block") as bar:
+        summary = run_blocks(
+            mosaic,
+            run_dir,
+            RunOptions(model, checkpoint, device, tiling, block_side),
+            lambda done, total, km2, total_km2: _advance(bar, done, total),
+        )
+    click.echo(json.dumps(summary, indent=1))
+    if summary["failed"]:
+        raise click.ClickException(f"{len(summary['failed'])} block(s) failed; run again to retry them")
 
 
 def _model_for_bands(registry: dict[str, ModelSpec], bands: str) -> str:

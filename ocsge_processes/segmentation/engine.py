@@ -15,6 +15,7 @@ Each pixel is predicted by the window whose centre holds it (``windows.plan``): 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from typing import TypedDict, Unpack
 
 import numpy as np
 import torch
+from affine import Affine
 from rasterio.io import DatasetWriter
+from rasterio.windows import Window
 
 from .bands import BandStack, assemble, open_reader, open_validity
 from .checkpoint import load_model
@@ -80,14 +83,17 @@ def segment(
     output: str = "cs",
     probabilities: Path | None = None,
     progress: Progress | None = None,
+    region: Window | None = None,
 ) -> SegmentationResult:
     """Classify every pixel of ``stack`` with ``model`` (moved to the device) into the COG ``out``.
 
     ``tiling`` (or what a ``TilingChoice`` leaves unset) defaults to ``windows.default_tiling``: IGN's 128 px
     margins around larger windows. A pixel without data in any input (GDAL's mask band) gets ``NODATA``, whatever
-    the model says, and is counted. ``output`` picks the legend
-    (``legend.OUTPUTS``). ``probabilities``, when given, is a second COG with one uint8 band per class that the model
-    may predict (softmax × 255), in class order. ``progress`` reaches the total before the final COG copy.
+    the model says, and is counted. ``region`` (a block of ``blocks.plan_blocks``) limits the output to those pixels
+    of the stack, read with their context from around it; ``out`` is then on the region's grid. ``output`` picks
+    the legend (``legend.OUTPUTS``). ``probabilities``, when given, is a second COG with one uint8 band per class
+    that the model may predict (softmax × 255), in class order. ``progress`` reaches the total before the final
+    COG copy.
     """
     started = time.perf_counter()
     target = select_device(device)
@@ -95,7 +101,8 @@ def segment(
         tiling = (tiling or TilingChoice()).resolve(stack.width, stack.height, target.type)
     key = legend(spec, output)
     predictor = Predictor(model, spec, key.lut, target, with_probabilities=probabilities is not None)
-    tiles = plan(stack.width, stack.height, tiling)
+    tiles = plan(stack.width, stack.height, tiling, region)
+    grid, origin = _output_grid(stack, region)
     batches = [tiles[start : start + tiling.batch_size] for start in range(0, len(tiles), tiling.batch_size)]
     done = nodata = 0
     if progress:
@@ -109,8 +116,8 @@ def segment(
                 yield batch, pixels.pin_memory() if target.type == "cuda" else pixels
 
     with (
-        cog_writer(out, stack, 1, nodata=NODATA, colormap=key.colors, tags=key.tags(spec.name)) as classes,
-        _optional_writer(probabilities, stack, spec, predictor.active) as scores,
+        cog_writer(out, grid, 1, nodata=NODATA, colormap=key.colors, tags=key.tags(spec.name)) as classes,
+        _optional_writer(probabilities, grid, spec, predictor.active) as scores,
     ):
 
         def write(result: tuple[Batch, Prediction]) -> None:
@@ -123,10 +130,13 @@ def segment(
                 if valid is not None:
                     core = np.where(valid, core, NODATA)
                     nodata += int(valid.size - np.count_nonzero(valid))
-                classes.write(core, 1, window=tile.core)
+                target = Window(
+                    tile.core.col_off - origin[0], tile.core.row_off - origin[1], tile.core.width, tile.core.height
+                )
+                classes.write(core, 1, window=target)
                 if scores is not None and probs is not None:  # both or neither: probabilities were asked for
                     part = probs[index][(slice(None), *tile.crop)]
-                    scores.write(part if valid is None else np.where(valid, part, 0), window=tile.core)
+                    scores.write(part if valid is None else np.where(valid, part, 0), window=target)
             done += len(batch.tiles)
             if progress:
                 progress(done, len(tiles))
@@ -223,6 +233,16 @@ class Predictor:
         copied = torch.cuda.Event()  # type: ignore[no-untyped-call]  # torch.cuda.Event.__init__ is not annotated
         copied.record()
         return Prediction(values, probs, copied)
+
+
+def _output_grid(stack: BandStack, region: Window | None) -> tuple[BandStack, tuple[int, int]]:
+    """The grid the output is written on (the stack's, or the region's), and its corner in the stack's pixels."""
+    if region is None:
+        return stack, (0, 0)
+    col, row = int(region.col_off), int(region.row_off)
+    corner = stack.transform * Affine.translation(col, row)
+    grid = dataclasses.replace(stack, width=int(region.width), height=int(region.height), transform=corner)
+    return grid, (col, row)
 
 
 def _optional_writer(

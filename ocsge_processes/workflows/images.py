@@ -144,17 +144,26 @@ def fetch_wms(wms: object, name: str, policy: ImagePolicy, workdir: Path, layer:
 
 
 def _local(path: str, name: str, policy: ImagePolicy) -> Path:
-    if policy.data_dir is None:
-        raise InvalidInputError(f"{name}.path: this server has no data directory; give an href or a value")
-    if not path or any(ord(char) < 32 or ord(char) == 127 for char in path):
-        raise InvalidInputError(f"{name}.path must be a non-empty relative path without control characters")
-    root = policy.data_dir.resolve()
-    target = (root / path).resolve()
-    if not target.is_relative_to(root):
-        raise InvalidInputError(f"{name}.path {path!r} is outside the server's data directory")
+    target = server_path(path, name, policy.data_dir)
     if not target.is_file():
         raise InvalidInputError(f"{name}.path {path!r} does not exist in the server's data directory")
     _check_bytes(target.stat().st_size, name, policy.max_bytes)
+    return target
+
+
+def server_path(path: object, name: str, data_dir: Path | None) -> Path:
+    """The file or folder ``path`` names under ``data_dir``, resolved (links followed) and refused outside it: the
+    one rule for every server-side path a request gives."""
+    if data_dir is None:
+        raise InvalidInputError(f"{name}.path: this server has no data directory; give an href or a value")
+    if not isinstance(path, str) or not path or any(ord(char) < 32 or ord(char) == 127 for char in path):
+        raise InvalidInputError(f"{name}.path must be a non-empty relative path without control characters")
+    root = data_dir.resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root):
+        raise InvalidInputError(f"{name}.path {path!r} is outside the server's data directory")
+    if not target.exists():
+        raise InvalidInputError(f"{name}.path {path!r} does not exist in the server's data directory")
     return target
 
 

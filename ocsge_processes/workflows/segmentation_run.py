@@ -1,0 +1,366 @@
+"""A segmentation run over BD ORTHO dalles: a plan of blocks, each a unit of work whose output is checksummed, so
+that a run killed or cancelled resumes without recomputing a finished block.
+
+The run folder holds ``plan.json`` (what the run is: dalles, territory, model, tiling, blocks; a folder holding
+another run is refused, never mixed), ``blocks/<id>.tif`` (the block's class COG on its own grid) and
+``blocks/<id>.json`` (its record: SHA-256 of the COG, pixel counts per value, seconds). A block is finished when its
+record exists and the COG's checksum matches it; the COG is renamed into place before the record is written, so a
+crash leaves at worst a COG without a record, computed again. A block that fails (an unreadable dalle) is reported
+with its reason and computed again by the next run; the others go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
+
+import numpy as np
+import pyproj
+import rasterio
+import shapely
+import shapely.errors
+import shapely.geometry
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+
+from ..errors import InvalidInputError, OcsgeError
+from ..segmentation.blocks import Block, plan_blocks
+from ..segmentation.dalles import describe, list_files, pair, product_of
+from ..segmentation.legend import legend
+from ..segmentation.mosaic import Mosaic, Territory, build
+from ..segmentation.registry import get_model
+from ..segmentation.windows import Tiling, TilingChoice
+from ..stores import FeatureStore
+from .territories import resolve
+
+#: ``progress(blocks done, blocks in all, km² done, km² in all)``, after each block (finished or reused).
+RunProgress = Callable[[int, int, float, float], None]
+#: Version of the run folder's layout, in ``plan.json``.
+LAYOUT = 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run computes with: the registry model, its weights, the device, the tiling, the block side."""
+
+    model: str = "default"
+    checkpoint: Path | None = None
+    device: str = "auto"
+    tiling: TilingChoice = dataclasses.field(default_factory=TilingChoice)
+    block_side: int | None = None
+
+
+class BlockFailure(TypedDict):
+    block: str
+    reason: str
+
+
+class RunSummary(TypedDict):
+    """What a run did: blocks (finished now, reused from before, failed), area, speed, and areas per class."""
+
+    model: str
+    device: str
+    tiling: list[int]
+    blocks: int
+    computed: int
+    reused: int
+    failed: list[BlockFailure]
+    cancelled: bool
+    km2: float
+    seconds: float
+    mpx_per_s: float
+    surfaces_m2: dict[str, float]
+    nodata_m2: float
+    missing: list[str]
+
+
+def prepare(source: Path, root: Path, workdir: Path, bands: tuple[str, ...], territory: Territory | None) -> Mosaic:
+    """The mosaic of the dalles ``source`` delivers (under ``root``), limited to ``territory``; refused with the
+    reasons when dalles are of two grids or an IRC has no RVB."""
+    files = list_files(source, root, workdir)
+    dalles = [
+        describe(path, root if path.is_relative_to(root) else workdir, product_of(path, source)) for path in files
+    ]
+    pairs, problems = pair(dalles)
+    if problems:
+        raise InvalidInputError("; ".join(problems))
+    return build(pairs, bands, workdir, territory)
+
+
+def run_blocks(
+    mosaic: Mosaic,
+    run_dir: Path,
+    options: RunOptions,
+    progress: RunProgress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> RunSummary:
+    """Segment every block of ``mosaic`` not finished in ``run_dir`` yet; the summary of the whole run."""
+    from ..segmentation.checkpoint import load_model  # torch: imported when a run starts, not before
+    from ..segmentation.device import select_device
+    from ..segmentation.engine import segment
+
+    spec = get_model(options.model)
+    device = select_device(options.device)
+    stack = mosaic.stack
+    tiling = options.tiling.resolve(stack.width, stack.height, device.type)
+    blocks = plan_blocks(stack.width, stack.height, tiling, options.block_side, _keep(mosaic))
+    _write_plan(run_dir, mosaic, options, tiling, blocks)
+    network = load_model(spec, options.checkpoint)
+    started, computed_px = time.perf_counter(), 0
+    records: dict[str, BlockRecord] = {}
+    failed: list[BlockFailure] = []
+    reused = 0
+    stopped = False
+    total_km2 = sum(block.pixels for block in blocks) * mosaic.pixel_m2 / 1e6
+    for block in blocks:
+        if cancelled is not None and cancelled():
+            stopped = True
+            break
+        record = finished(run_dir, block)
+        if record is not None:
+            reused += 1
+        else:
+            out = run_dir / "blocks" / f"{block.id}.tif"
+            partial = out.with_name(f"{block.id}.partial.tif")
+            try:
+                result = segment(
+                    stack, network, spec, partial, tiling=tiling, device=options.device, region=block.window
+                )
+            except (OcsgeError, RasterioError, OSError) as err:
+                failed.append(BlockFailure(block=block.id, reason=_reason(err)))
+                partial.unlink(missing_ok=True)
+                continue
+            os.replace(partial, out)
+            record = _record(block, out, result.seconds, result.nodata_pixels)
+            _write_json(run_dir / "blocks" / f"{block.id}.json", record)
+            computed_px += block.pixels
+        records[block.id] = record
+        if progress is not None:
+            done = len(records) + len(failed)
+            progress(done, len(blocks), sum(r["pixels"] for r in records.values()) * mosaic.pixel_m2 / 1e6, total_km2)
+    seconds = time.perf_counter() - started
+    return RunSummary(
+        model=spec.name,
+        device=device.type,
+        tiling=[tiling.window, tiling.margin, tiling.batch_size],
+        blocks=len(blocks),
+        computed=len(records) - reused,
+        reused=reused,
+        failed=failed,
+        cancelled=stopped,
+        km2=round(total_km2, 6),
+        seconds=round(seconds, 3),
+        mpx_per_s=round(computed_px / 1e6 / seconds, 4) if seconds > 0 else 0.0,
+        surfaces_m2=_surfaces(records, spec.name, mosaic.pixel_m2),
+        nodata_m2=round(sum(r["nodata_pixels"] for r in records.values()) * mosaic.pixel_m2, 2),
+        missing=list(mosaic.missing),
+    )
+
+
+class BlockRecord(TypedDict):
+    """A finished block: where it is, the checksum of its COG, its pixel counts per output value."""
+
+    block: str
+    window: list[int]
+    sha256: str
+    pixels: int
+    nodata_pixels: int
+    counts: dict[str, int]
+    seconds: float
+
+
+def finished(run_dir: Path, block: Block) -> BlockRecord | None:
+    """The block's record when its COG is there with the checksum recorded; None otherwise (computed again)."""
+    record_path, out = run_dir / "blocks" / f"{block.id}.json", run_dir / "blocks" / f"{block.id}.tif"
+    try:
+        record: BlockRecord = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not out.is_file() or _sha256(out) != record.get("sha256") or record.get("window") != _window_list(block):
+        return None
+    return record
+
+
+def territory_of(spec: dict[str, object], resolve_codes: Callable[[dict[str, object]], Territory]) -> Territory:
+    """A ``bbox`` or ``geometry`` territory (with its optional ``crs``, Lambert-93 by default) directly; codes
+    (communes, EPCI, département) through ``resolve_codes``, which knows the store of communes."""
+    crs = str(spec.get("crs", "EPSG:2154"))
+    try:
+        pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        raise InvalidInputError(f"territoire.crs {crs!r} is not a known CRS") from None
+    if "bbox" in spec:
+        bbox = spec["bbox"]
+        if not isinstance(bbox, list | tuple) or len(bbox) != 4 or not all(isinstance(v, int | float) for v in bbox):
+            raise InvalidInputError("territoire.bbox must be [minx, miny, maxx, maxy]")
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+        if minx >= maxx or miny >= maxy:
+            raise InvalidInputError("territoire.bbox must have minx < maxx and miny < maxy")
+        return Territory(box(minx, miny, maxx, maxy), crs, f"bbox {list(bbox)}")
+    if "geometry" in spec:
+        value = spec["geometry"]
+        try:
+            if not isinstance(value, dict):
+                raise TypeError(value)
+            geometry = shapely.geometry.shape(value)
+        except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError):
+            raise InvalidInputError("territoire.geometry is not a GeoJSON geometry") from None
+        return Territory(geometry, crs, "geometry")
+    return resolve_codes(spec)
+
+
+def territory_from_text(text: str, resolve_codes: Callable[[dict[str, object]], Territory]) -> Territory:
+    """The command line's territory: ``minx,miny,maxx,maxy[,CRS]`` (Lambert-93 by default), or a code: 9 digits an
+    EPCI, 5 characters a commune, else a département."""
+    if "," in text:
+        *numbers, crs = text.split(",") if len(text.split(",")) == 5 else [*text.split(","), "EPSG:2154"]
+        try:
+            bbox = [float(value) for value in numbers]
+        except ValueError:
+            raise InvalidInputError(f"territoire {text!r}: a bbox is minx,miny,maxx,maxy[,CRS]") from None
+        return territory_of({"bbox": bbox, "crs": crs}, resolve_codes)
+    code = text.strip()
+    kind = "epci" if len(code) == 9 and code.isdigit() else "communes" if len(code) == 5 else "departement"
+    return resolve_codes({kind: [code] if kind == "communes" else code})
+
+
+def _keep(mosaic: Mosaic) -> Callable[[Window], bool]:
+    """A block is worked on when it overlaps the territory and holds a dalle's pixels."""
+    transform, coverage = mosaic.stack.transform, mosaic.stack.coverage or ()
+
+    def keep(window: Window) -> bool:
+        left, top = transform @ (window.col_off, window.row_off)
+        right, bottom = transform @ (window.col_off + window.width, window.row_off + window.height)
+        if mosaic.area.intersection(box(left, min(top, bottom), right, max(top, bottom))).area <= 0:
+            return False
+        return not coverage or any(_overlap(window, part) for part in coverage)
+
+    return keep
+
+
+def _overlap(one: Window, other: Window) -> bool:
+    return (
+        one.col_off < other.col_off + other.width
+        and other.col_off < one.col_off + one.width
+        and one.row_off < other.row_off + other.height
+        and other.row_off < one.row_off + one.height
+    )
+
+
+def _write_plan(run_dir: Path, mosaic: Mosaic, options: RunOptions, tiling: Tiling, blocks: list[Block]) -> None:
+    """``plan.json``, or the check that the one there is this run's."""
+    stack = mosaic.stack
+    plan = {
+        "layout": LAYOUT,
+        "model": options.model,
+        "checkpoint": _sha256(options.checkpoint) if options.checkpoint else None,
+        "tiling": dataclasses.astuple(tiling)[:2],  # the batch changes no class
+        "grid": {"width": stack.width, "height": stack.height, "transform": list(stack.transform)[:6]},
+        "crs": stack.crs.to_wkt() if stack.crs else None,
+        "dalles": sorted(
+            [_file_identity(p.rvb.path), _file_identity(p.irc.path) if p.irc else None] for p in mosaic.pairs
+        ),
+        "area": shapely.to_wkt(mosaic.area, rounding_precision=3),
+        "blocks": [[block.id, *_window_list(block)] for block in blocks],
+    }
+    path = run_dir / "plan.json"
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except ValueError:
+            before = None
+        if before != json.loads(json.dumps(plan)):
+            raise InvalidInputError(
+                "the run folder holds another run (other dalles, territory, model or tiling); give a new folder"
+            )
+        return
+    (run_dir / "blocks").mkdir(parents=True, exist_ok=True)
+    _write_json(path, plan)
+
+
+def _record(block: Block, out: Path, seconds: float, nodata_pixels: int) -> BlockRecord:
+    with rasterio.open(out) as dataset:
+        counts = np.bincount(dataset.read(1).ravel(), minlength=256)
+    return BlockRecord(
+        block=block.id,
+        window=_window_list(block),
+        sha256=_sha256(out),
+        pixels=block.pixels,
+        nodata_pixels=nodata_pixels,
+        counts={str(value): int(counts[value]) for value in np.flatnonzero(counts)},
+        seconds=round(seconds, 3),
+    )
+
+
+def _surfaces(records: dict[str, BlockRecord], model: str, pixel_m2: float) -> dict[str, float]:
+    values = legend(get_model(model)).values
+    totals: dict[str, float] = {}
+    for record in records.values():
+        for value, count in record["counts"].items():
+            code = values.get(int(value))
+            if code is not None:
+                totals[code] = totals.get(code, 0.0) + count * pixel_m2
+    return {code: round(area, 2) for code, area in sorted(totals.items())}
+
+
+def _window_list(block: Block) -> list[int]:
+    window = block.window
+    return [int(window.col_off), int(window.row_off), int(window.width), int(window.height)]
+
+
+def _file_identity(path: Path) -> list[object]:
+    """A dalle by name, size and modification time (7-Zip keeps it): a changed file is another run."""
+    stat = path.stat()
+    return [path.name, stat.st_size, stat.st_mtime_ns]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, content: object) -> None:
+    """Written whole or not at all (a crash mid-write leaves the old file or none)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(content, indent=1))
+    os.replace(partial, path)
+
+
+def _reason(err: BaseException) -> str:
+    """The reason a block failed, without server paths (file names only)."""
+    text = str(err.__cause__ or err) if isinstance(err, RasterioError) else str(err)
+    return " ".join(Path(word).name if word.startswith("/") else word for word in text.split())
+
+
+def store_territory(store: FeatureStore, spec: dict[str, object]) -> Territory:
+    """A territory named by codes, resolved against the communes of ``store``, as one geometry in the CRS of its
+    first part (the parts of an overseas and a metropolitan commune are projected there)."""
+    resolved = resolve(store, spec).territory
+    first = resolved.parts[0].epsg
+    geometries = [_projected(part.geometry, part.epsg, first) for part in resolved.parts]
+    return Territory(shapely.union_all(geometries), f"EPSG:{first}", f"{resolved.code}")
+
+
+def _projected(geometry: BaseGeometry, source: int, target: int) -> BaseGeometry:
+    """``geometry`` from EPSG:``source`` to EPSG:``target``."""
+    if source == target:
+        return geometry
+    transformer = pyproj.Transformer.from_crs(source, target, always_xy=True)
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+
+    moved: BaseGeometry = shapely.transform(geometry, project)
+    return moved
