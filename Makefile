@@ -16,7 +16,8 @@ WORKERS ?= 2
 # reached under another name (a proxy, another machine) sets it: `make serve OCSGE_URL=https://ocsge.example.org`.
 LINK_HOST = $(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(if $(filter [::] ::,$(HOST)),[::1],$(HOST)))
 OCSGE_URL ?= http://$(LINK_HOST):$(PORT)
-APT_PACKAGES := postgresql-15-postgis-3 redis-server gdal-bin 7zip cgi-mapserver chromium wrk qgis python3-qgis
+APT_PACKAGES := postgresql-15-postgis-3 redis-server gdal-bin 7zip cgi-mapserver chromium wrk qgis python3-qgis \
+	debootstrap buildah docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export HF_HUB_OFFLINE := 1
