@@ -68,6 +68,8 @@ class Layer:
     delivery: Delivery | None = None
     #: Whether it is also served as vector tiles (OGC API – Tiles).
     tiles: bool = False
+    #: The order of its items when a request gives no ``sortby``: (field, descending) pairs, then the store key.
+    default_sortby: tuple[tuple[str, bool], ...] = ()
 
 
 OCCUPATION_SOL = Layer(
@@ -238,6 +240,9 @@ ARTIFICIALISATION_COMMUNES = Layer(
         "impermeabilisation_nette_pct": NUMBER,
     },
     unique_id=True,
+    # Newest pair of millésimes first: its stock figures are the ones most often present, and clients that type
+    # fields from the first page (QGIS 3.22 reads ten features) would make a numeric field that is null there text.
+    default_sortby=(("millesime_apres", True), ("millesime_avant", True)),
     slice_keys=("departement", "millesime_avant", "millesime_apres"),
     tiles=True,
 )

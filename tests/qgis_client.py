@@ -15,6 +15,7 @@ import pytest
 #: Debian's Python, the one ``python3-qgis`` installs ``qgis.core`` for.
 QGIS_PYTHON = Path("/usr/bin/python3")
 SCRIPT = Path(__file__).with_name("qgis_render.py")
+OAPIF_SCRIPT = Path(__file__).with_name("qgis_oapif.py")
 #: Seconds a render may take: QGIS starts (about 2 s), fetches the style and some tiles over loopback, draws.
 TIMEOUT_S = 120
 
@@ -64,6 +65,22 @@ def render(
     assert done.returncode == 0, f"QGIS failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return Rendering(result["colours"], result["filters"], result["warnings"])
+
+
+def load_oapif(server: str, collections: list[str], bbox: tuple[float, float, float, float]) -> dict:
+    """Add ``collections`` of ``server`` with QGIS's OGC API – Features provider and fetch the features of a map
+    view of ``bbox`` (CRS84), as ``tests/qgis_oapif.py`` reports them."""
+    request = {"server": server, "collections": collections, "bbox": list(bbox)}
+    done = subprocess.run(
+        [str(QGIS_PYTHON), str(OAPIF_SCRIPT), json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S * max(1, len(collections)),
+        env=_environment(),
+    )
+    assert done.returncode == 0, f"QGIS failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    result: dict = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def _environment() -> dict[str, str]:

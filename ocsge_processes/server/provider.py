@@ -87,7 +87,7 @@ class OcsgeProvider(BaseProvider):
                 raise UnsupportedQueryError("q (free-text search) is not supported; use filter=nom LIKE '...'")
             cursor = next((value for name, value in properties or [] if name == CURSOR), None)
             properties = [(name, value) for name, value in properties or [] if name != CURSOR]
-            order = [(s["property"], s["order"] == "-") for s in sortby or []]
+            order = [(s["property"], s["order"] == "-") for s in sortby or []] or list(self.layer.default_sortby)
             after, offset = decode_cursor(cursor, order) if cursor else (None, offset)
             query = FeatureQuery(
                 bbox=_storage_bbox(bbox),
