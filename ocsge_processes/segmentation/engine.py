@@ -240,7 +240,7 @@ def _output_grid(stack: BandStack, region: Window | None) -> tuple[BandStack, tu
     if region is None:
         return stack, (0, 0)
     col, row = int(region.col_off), int(region.row_off)
-    corner = stack.transform * Affine.translation(col, row)
+    corner = stack.transform @ Affine.translation(col, row)
     grid = dataclasses.replace(stack, width=int(region.width), height=int(region.height), transform=corner)
     return grid, (col, row)
 

@@ -266,9 +266,8 @@ def _write_plan(run_dir: Path, mosaic: Mosaic, options: RunOptions, tiling: Tili
         "tiling": dataclasses.astuple(tiling)[:2],  # the batch changes no class
         "grid": {"width": stack.width, "height": stack.height, "transform": list(stack.transform)[:6]},
         "crs": stack.crs.to_wkt() if stack.crs else None,
-        "dalles": sorted(
-            [_file_identity(p.rvb.path), _file_identity(p.irc.path) if p.irc else None] for p in mosaic.pairs
-        ),
+        # By name: a dalle fixed after a block failed on it (a corrupt file delivered again) resumes the run.
+        "dalles": sorted([p.rvb.path.name, p.irc.path.name if p.irc else ""] for p in mosaic.pairs),
         "area": shapely.to_wkt(mosaic.area, rounding_precision=3),
         "blocks": [[block.id, *_window_list(block)] for block in blocks],
     }
@@ -315,12 +314,6 @@ def _surfaces(records: dict[str, BlockRecord], model: str, pixel_m2: float) -> d
 def _window_list(block: Block) -> list[int]:
     window = block.window
     return [int(window.col_off), int(window.row_off), int(window.width), int(window.height)]
-
-
-def _file_identity(path: Path) -> list[object]:
-    """A dalle by name, size and modification time (7-Zip keeps it): a changed file is another run."""
-    stat = path.stat()
-    return [path.name, stat.st_size, stat.st_mtime_ns]
 
 
 def _sha256(path: Path) -> str:
