@@ -2,8 +2,9 @@
 
 OGC API – Processes 1.0 (``results.yaml``) answers a document request with a map from output id to the output's
 value qualified by its media type, and OWSLib and the standard's generated clients read outputs by id; pygeoapi 0.24
-wraps the result in a list instead. Our processes make one output per execution: the one the request names, or the
-first their description lists (their default).
+wraps the result in a list instead. Most of our processes make one output per execution: the one the request names,
+or the first their description lists (their default). A process that makes several at once (``extraction``) returns
+them already keyed by output id and says so with a class attribute ``outputs_by_id = True``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,21 @@ import base64
 from collections.abc import Mapping
 
 #: What a document carries: JSON values, keyed by output id.
-type Document = dict[str, dict[str, object]]
+type Document = dict[str, object]
+
+
+def document(
+    described: Mapping[str, object],
+    requested: Mapping[str, object] | None,
+    mimetype: str | None,
+    value: object,
+    by_id: bool = False,
+) -> Document:
+    """The document of an execution whose process gave ``value``: as it is when the process keys its outputs by id
+    (``by_id``), else the one output it made (:func:`output_id`) qualified by its media type."""
+    if by_id and isinstance(value, Mapping):
+        return {str(name): output for name, output in value.items()}
+    return results_document(output_id(described, requested), mimetype, value)
 
 
 def output_id(described: Mapping[str, object], requested: Mapping[str, object] | None) -> str:

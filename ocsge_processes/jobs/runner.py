@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from ..errors import ERROR_TABLE, INTERNAL, answer_for
 from ..stores.timeout import unlimited_queries
 from . import callbacks
-from .document import output_id, results_document
+from .document import document
 from .processors import Processor, json_serial
 from .records import TERMINAL, JobRecords
 
@@ -111,8 +111,9 @@ def run_job(
             extra = {"outputs": request.get("outputs")} if processor.supports_outputs else {}
             mimetype, outputs = processor.execute(request.get("inputs") or {}, **extra)
             if request.get("response") == "document":
-                name = output_id(processor.metadata.get("outputs") or {}, request.get("outputs"))
-                mimetype, outputs = "application/json", results_document(name, mimetype, outputs)
+                described, by_id = processor.metadata.get("outputs") or {}, getattr(processor, "outputs_by_id", False)
+                outputs = document(described, request.get("outputs"), mimetype, outputs, by_id)
+                mimetype = "application/json"
             if not records.succeed(job_id, mimetype, encode(outputs)):
                 return mimetype, None, records.status(job_id)
     except JobDismissed:

@@ -21,7 +21,7 @@ import requests
 from owslib.ogcapi.processes import Processes
 
 from deploy.services import web_server
-from ocsge_processes.jobs.document import output_id, results_document
+from ocsge_processes.jobs.document import document, output_id, results_document
 from tests import services
 
 from ..conftest import BIN, ROOT, SHARED
@@ -75,6 +75,15 @@ def test_document_names_the_requested_output_else_the_first_described() -> None:
     assert output_id(described, {"tableau": {}}) == "tableau"
     with pytest.raises(ValueError, match="no output"):
         output_id({}, None)
+
+
+def test_a_process_that_keys_its_outputs_keeps_them_in_the_document() -> None:
+    outputs = {"summary": {"features": 3}, "extractedData": {"href": "http://127.0.0.1/results/a/b.gpkg"}}
+    described = {"logs": {}, "summary": {}, "extractedData": {}}
+    assert document(described, None, "application/json", outputs, by_id=True) == outputs
+    assert document({"slept": {}}, None, "application/json", {"seconds": 1}) == {
+        "slept": {"mediaType": "application/json", "value": {"seconds": 1}}
+    }
 
 
 def test_document_values_text_as_text_and_binary_in_base64() -> None:

@@ -172,6 +172,9 @@ PROCESS_METADATA: dict[str, Any] = {
 class ExtractionProcessor(BaseProcessor):
     """Runs the extraction workflow on the configured store; files go to the result store."""
 
+    #: Its outputs come keyed by output id: a ``response=document`` answer keeps them so (``jobs/document.py``).
+    outputs_by_id = True
+
     # Any: the processor's block of the pygeoapi configuration, free-form
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def, PROCESS_METADATA)
