@@ -172,6 +172,9 @@ PROCESS_METADATA: dict[str, Any] = {
 class ExtractionProcessor(BaseProcessor):
     """Runs the extraction workflow on the configured store; files go to the result store."""
 
+    #: Its result holds several outputs keyed by id (``jobs.document``: a document response keeps them so).
+    outputs_by_id = True
+
     #: Its outputs come keyed by output id: a ``response=document`` answer keeps them so (``jobs/document.py``).
     outputs_by_id = True
 
