@@ -13,6 +13,7 @@ import requests
 
 from ocsge_processes.crsnames import ignf_aliases, ogc_uri
 from ocsge_processes.territory import CRS84, TERRITORY_CRS, covering_crs, epsg_uri
+from tests import services
 
 from .test_bbox_exact import DROM_SITES, drom_server  # noqa: F401  # the overseas server, reused
 
@@ -142,3 +143,20 @@ def test_overseas_collection_offers_its_own_crs_by_alias_and_refuses_lambert93(d
     assert own and aliased == own and response.headers["Content-Crs"] == f"<{epsg_uri(epsg)}>"
     refused = requests.get(f"{drom_server}/collections/{collection}/items", params={"crs": "IGNF:LAMB93"}, timeout=30)
     assert refused.status_code == 400 and L93 in refused.json()["description"]
+
+
+def test_alias_as_the_extraction_srs(server: str) -> None:
+    def submit(srs: str) -> requests.Response:
+        inputs = {"relations": {"ocsge-difference": {"attributes": ["id"]}}, "format": "GEOJSON", "srs": srs}
+        return requests.post(
+            f"{server}/processes/extraction/execution",
+            json={"inputs": inputs},
+            headers={"Prefer": "respond-async"},
+            timeout=60,
+        )
+
+    overseas = submit("IGNF:RGAF09UTM20")  # read as EPSG:5490, which a metropolitan table is not offered in
+    assert overseas.status_code == 400 and "not offered" in overseas.json()["description"], overseas.text
+    accepted = submit("ignf:lamb93")
+    assert accepted.status_code == 201, accepted.text
+    assert services.wait_for_job(server, accepted.json()["jobID"])["status"] == "successful"
