@@ -127,6 +127,14 @@ def test_two_departements_of_one_crs_with_different_years(ranks_server: str) -> 
     assert _stock_ha(by_33["territoires"][0]) == {"2018": 30, "2021": 48}
 
 
+def test_a_bbox_territory_finds_its_departements(ranks_server: str) -> None:
+    # 33001 and 33002 side by side: 150 ha of département 33, found from the communes around the box.
+    inputs = {"territoire": {"bbox": [400_000, 6_400_000, 401_500, 6_401_000], "crs": "EPSG:2154"}}
+    document = _execute(ranks_server, inputs).json()
+    assert document["millesimes_par_departement"] == {"33": [2018, 2021, 2024]}
+    assert _stock_ha(document["territoires"][0]) == {"2018": 15, "2021": 23, "2024": 22}
+
+
 def test_csv_has_every_millesime(ranks_server: str) -> None:
     response = _execute(ranks_server, {"territoire": EPCI_33}, {"tableau": {}})
     assert response.status_code == 200, response.text[:300]
