@@ -35,10 +35,13 @@ from ..errors import InvalidInputError
 from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL
 from ..stores import FeatureStore
 from .holdings import Holdings, checked_selection, holdings
-from .layer_cache import DECREE_MARGIN_M, LayerCache, margin, territory_bbox
-from .territories import ResolvedTerritory, resolve
 
-__all__ = ["DECREE_MARGIN_M", "LayerCache", "territory_bbox"]
+# Re-exported: batch, exports and the benchmark read the layers through this module.
+from .layer_cache import DECREE_MARGIN_M as DECREE_MARGIN_M
+from .layer_cache import LayerCache as LayerCache
+from .layer_cache import margin
+from .layer_cache import territory_bbox as territory_bbox
+from .territories import ResolvedTerritory, resolve
 
 #: Share of a territory the stock layer must cover for a rate to be given (real layers are partitions; 2 % absorbs
 #: commune contours drawn from another source than the layer's limits). Covered area as ``stock.coverage`` measures

@@ -104,7 +104,8 @@ class LayerCache:
                 if key in self._reads:
                     frame = self._reads[key].result()
                     users = [d for d, y in here.items() if y == year]
-                    parts.append(frame[frame["departement"].isin(users) | ~frame["departement"].isin(years)])
+                    keep = (frame["departement"].isin(users) | ~frame["departement"].isin(years)).to_numpy(bool)
+                    parts.append(frame if keep.all() else frame[keep])  # one département: no copy of the layer
             if parts:
                 found.append(parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True))
         return found
@@ -119,5 +120,5 @@ class LayerCache:
             pair = pd.Series(list(zip(frame["millesime_avant"], frame["millesime_apres"], strict=True)), frame.index)
             mine = pd.Series([pairs.get(d) for d in departement], index=frame.index, dtype=object)
             keep = (pair == mine) | (~departement.isin(pairs) & pair.isin(chosen))
-            found.append(frame[keep.to_numpy(bool)])
+            found.append(frame if keep.all() else frame[keep.to_numpy(bool)])
         return found
