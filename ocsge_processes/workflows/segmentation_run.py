@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -39,7 +39,8 @@ from ..segmentation.legend import legend
 from ..segmentation.mosaic import Mosaic, Territory, build
 from ..segmentation.registry import get_model
 from ..segmentation.windows import Tiling, TilingChoice
-from ..stores import FeatureStore
+from ..stores import FeatureStore, open_store
+from .images import ImagePolicy, server_path
 from .territories import resolve
 
 #: ``progress(blocks done, blocks in all, km² done, km² in all)``, after each block (finished or reused).
@@ -357,3 +358,48 @@ def _projected(geometry: BaseGeometry, source: int, target: int) -> BaseGeometry
 
     moved: BaseGeometry = shapely.transform(geometry, project)
     return moved
+
+
+def run_dalles(
+    inputs: Mapping[str, object],
+    policy: ImagePolicy,
+    runs_dir: Path,
+    store_url: str | None,
+    report: Callable[[int, str], None],
+) -> RunSummary:
+    """The ``segmentation`` process over dalles: ``dalles.path`` under the data directory, an optional
+    ``territoire``. Its run folder is named by the inputs, so that executing the same request again after a crash
+    or a dismissal resumes it; ``report`` raising (a dismissed job) stops it after the block in progress."""
+    if "image" in inputs or "irc" in inputs:
+        raise InvalidInputError("give either image (and irc) or dalles, not both")
+    data_dir = policy.data_dir
+    if data_dir is None:
+        raise InvalidInputError("dalles.path: this server has no data directory to read dalles from")
+    dalles = inputs["dalles"]
+    source = server_path(dalles.get("path") if isinstance(dalles, dict) else None, "dalles", data_dir)
+    model = str(inputs.get("model", "default"))
+    spec = get_model(model)
+
+    def resolve_codes(spec_: dict[str, object]) -> Territory:
+        if store_url is None:
+            raise InvalidInputError("this server resolves no commune codes for segmentation; give a bbox or geometry")
+        return store_territory(open_store(store_url), spec_)
+
+    territoire = inputs.get("territoire")
+    territory = territory_of(territoire, resolve_codes) if isinstance(territoire, dict) else None
+    identity = {**inputs, "dalles": str(source.relative_to(data_dir.resolve())), "model": model}
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    run_dir = runs_dir / key
+    mosaic = prepare(source, data_dir.resolve(), run_dir / "mosaic", spec.bands, territory)
+    report(1, f"{len(mosaic.pairs)} dalles, {len(mosaic.missing)} missing")
+
+    def progress(done: int, total: int, km2: float, total_km2: float) -> None:
+        report(1 + 98 * done // max(total, 1), f"{done}/{total} blocks, {km2:.3f}/{total_km2:.3f} km²")
+
+    tiling = inputs.get("tiling")
+    sizes = {k: v for k, v in tiling.items() if isinstance(v, int)} if isinstance(tiling, dict) else {}
+    choice = TilingChoice(sizes.get("window"), sizes.get("margin"))
+    options = RunOptions(
+        model, device=str(inputs.get("device", "auto")), tiling=choice, block_side=sizes.get("block_side")
+    )
+    return run_blocks(mosaic, run_dir, options, progress)

@@ -24,11 +24,12 @@ from ocsge_processes.segmentation.mosaic import Territory
 from ocsge_processes.segmentation.windows import TilingChoice
 from ocsge_processes.workflows.segmentation_run import RunOptions, prepare, run_blocks, territory_from_text
 
-from ..conftest import BIN
+from ..conftest import BIN, SHARED, ocsge
 from .ign_dalles import write_dalles
 
 pytestmark = pytest.mark.slow  # the default model on the CPU over a few hundred thousand pixels, several times
 
+HERAULT = SHARED / "communes-admin-express-2018" / "34-herault" / "communes-34-herault.geojson"
 #: 256 px windows with 64 px margins: a 128 px stride, and blocks of one stride (one window each).
 CHOICE = TilingChoice(256, 64, 1)
 BLOCK = 128
@@ -80,10 +81,13 @@ def test_blocks_give_the_classes_of_the_whole_mosaic(tmp_path: Path) -> None:
 
 
 def test_a_sigkilled_worker_resumes_without_redoing_finished_blocks(tmp_path: Path) -> None:
+    """``ocsge segment --territoire 34172 DALLES``: Montpellier from the real Hérault communes, 12 dalles."""
     write_dalles(tmp_path / "d", 4, 3, side=125)
     run_dir = tmp_path / "run"
-    bbox = "770000,6276000,774000,6279000"
-    command = [str(BIN / "ocsge"), "segment", str(tmp_path / "d"), "--territoire", bbox, "--out", str(run_dir)]
+    store = tmp_path / "communes.gpkg"
+    ocsge("ingest", "--store", str(store), str(HERAULT))
+    command = [str(BIN / "ocsge"), "segment", str(tmp_path / "d"), "--territoire", "34172", "--store", str(store)]
+    command += ["--out", str(run_dir)]
     command += ["--device", "cpu", "--window", "256", "--margin", "64", "--block-side", str(BLOCK)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -96,7 +100,7 @@ def test_a_sigkilled_worker_resumes_without_redoing_finished_blocks(tmp_path: Pa
     worker.wait()
     before = _blocks_done(run_dir)
     total = len(json.loads((run_dir / "plan.json").read_text())["blocks"])
-    assert total == 12 and 2 <= len(before) < total, f"killed after {len(before)} of {total} blocks"
+    assert total >= 6 and 2 <= len(before) < total, f"killed after {len(before)} of {total} blocks"
 
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     summary = json.loads(done.stdout[done.stdout.index("{") :])

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from pygeoapi.process.base import BaseProcessor
 
+from ...errors import InvalidInputError
 from ...segmentation.registry import models
 from ...workflows.cost import Cost, segmentation_cost
 from ...workflows.images import ImagePolicy
 from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, Segmented, polygons_geojson, run
+from ...workflows.segmentation_run import run_dalles
 from . import Output, check_inputs, describe_outputs, requested_output
 from .progress import job_progress
 
@@ -94,7 +96,7 @@ PROCESS_METADATA: dict[str, Any] = {
             "server's data directory), value (base64 GeoTIFF) or wms (Géoplateforme-style GetMap: url, "
             "layers (default ORTHOIMAGERY.ORTHOPHOTOS), bbox, crs, resolution in m).",
             "schema": _IMAGE_SCHEMA,
-            "minOccurs": 1,
+            "minOccurs": 0,
             "maxOccurs": 1,
         },
         "irc": {
@@ -102,6 +104,43 @@ PROCESS_METADATA: dict[str, Any] = {
             "description": "The infrared image (NIR, R, G) on the same grid, given like "
             "image; with a wms image it is fetched from the IRC layer when the model reads NIR.",
             "schema": _IMAGE_SCHEMA,
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "dalles": {
+            "title": "Dalles BD ORTHO",
+            "description": "Instead of image: BD ORTHO dalles as IGN delivers them, a path under the server's data "
+            "directory to a folder (RVB and IRC product folders), a .txt list, a .7z archive, a VRT or a COG mosaic. "
+            "Segmented block by block; the same request executed again resumes an interrupted run. Output: surfaces.",
+            "schema": {
+                "type": "object",
+                "required": ["path"],
+                "additionalProperties": False,
+                "properties": {"path": _TEXT},
+            },
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "territoire": {
+            "title": "Territoire",
+            "description": "With dalles: the territory to segment, one of communes (INSEE codes), epci, "
+            "departement, geometry (GeoJSON) or bbox, with an optional crs (Lambert-93 by default).",
+            "schema": {"type": "object", "minProperties": 1, "maxProperties": 2},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "tiling": {
+            "title": "Fenêtres et blocs",
+            "description": "With dalles, to tune a run: window and margin (px, as ocsge segment --window/--margin) "
+            "and block_side (px, a multiple of window - 2 × margin). Defaults: segmentation.windows and .blocks.",
+            "schema": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    name: {"type": "integer", "minimum": minimum, "maximum": 100_000}
+                    for name, minimum in (("window", 32), ("margin", 0), ("block_side", 32))
+                },
+            },
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -153,18 +192,34 @@ class SegmentationProcessor(BaseProcessor):
             trusted_hosts=frozenset(_names(processor_def.get("trusted_hosts"))),
         )
         self.job_id: str | None = None
+        #: Run folders of dalles runs, kept between executions so that one can resume.
+        self.runs_dir = Path(processor_def.get("runs_dir") or Path(tempfile.gettempdir()) / "ocsge-segmentation-runs")
+        #: The store whose communes name territories (none: bbox and geometry only).
+        self.store_url: str | None = processor_def.get("store") or None
 
     def set_job_id(self, job_id: str) -> None:
         self.job_id = job_id
+
+    def _report(self) -> Callable[[int, str], None]:
+        """The job's progress report (raises when the job is dismissed: the run stops after its block)."""
+        return job_progress(self.job_id)
 
     # Any: the request's inputs and outputs are free-form JSON
     def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, object]:
         """Run and return the one output asked for (``surfaces`` by default)."""
         check_inputs(data, PROCESS_METADATA)
         output = requested_output(outputs, OUTPUTS, "surfaces")
+        if "dalles" in data:
+            if output is not OUTPUTS["surfaces"]:
+                raise InvalidInputError(
+                    "a run over dalles gives the surfaces output (its blocks stay in its run folder)"
+                )
+            return "application/json", run_dalles(data, self.policy, self.runs_dir, self.store_url, self._report())
+        if "territoire" in data:
+            raise InvalidInputError("territoire limits a run over dalles; give dalles, or crop the image")
         workdir = Path(tempfile.mkdtemp(prefix="ocsge-segmentation-"))
         try:
-            return output.media_type, output.produce(run(data, self.policy, workdir, job_progress(self.job_id)))
+            return output.media_type, output.produce(run(data, self.policy, workdir, self._report()))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
