@@ -245,7 +245,10 @@ def fan_out(store: Path, workers: int, codes: list[str]) -> tuple[float, dict[st
             )
         wall = time.monotonic() - start
         if result.returncode != 0:
-            raise RuntimeError(f"the fan-out failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            logs = "\n".join(
+                f"{log.name}:\n{log.read_text(errors='replace')[-4000:]}" for log in folder.glob("worker*.log")
+            )
+            raise RuntimeError(f"the fan-out failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}\n{logs}")
         lines = result.stdout.splitlines()
         seconds = {m[1]: (float(m[2]), float(m[3])) for line in lines if (m := DONE_LINE.match(line.strip()))}
         return wall, seconds, result.stdout
