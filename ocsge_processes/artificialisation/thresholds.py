@@ -165,7 +165,7 @@ def _share_a_vertex(geoms: np.ndarray, first: np.ndarray, second: np.ndarray) ->
     so a collision cannot make a pair touch.
     """
     count = np.int64(max(len(geoms), 1))
-    involved = sorted_unique(np.concatenate([first, second]))
+    involved = _members(len(geoms), first, second)
     coords, owner = shapely.get_coordinates(geoms[involved], return_index=True)
     owner = involved[owner]
     bits = np.ascontiguousarray(coords).view(np.uint64)
@@ -185,6 +185,14 @@ def _share_a_vertex(geoms: np.ndarray, first: np.ndarray, second: np.ndarray) ->
         step += 1
     codes = sorted_unique(np.concatenate(shared)) if shared else np.empty(0, dtype=np.int64)
     return found_in(first * count + second, codes)
+
+
+def _members(count: int, *indexes: np.ndarray) -> np.ndarray:
+    """The distinct indexes (below ``count``) found in ``indexes``, sorted: a mask, not a sort of millions."""
+    mask = np.zeros(count, dtype=bool)
+    for index in indexes:
+        mask[index] = True
+    return np.flatnonzero(mask)
 
 
 def _sieve(
@@ -267,7 +275,7 @@ def _fill_narrow(
     source = np.concatenate([second[touching], first[touching]])
     keep = narrow[target]
     target, source = target[keep], source[keep]
-    involved = sorted_unique(np.concatenate([target, source]))
+    involved = _members(len(geoms), target, source)
     boundaries = np.empty(len(geoms), dtype=object)
     boundaries[involved] = shapely.boundary(geoms[involved])
     shared = shapely.length(shapely.intersection(boundaries[target], boundaries[source]))
