@@ -40,6 +40,7 @@ from ..segmentation.mosaic import Mosaic, Territory, build
 from ..segmentation.registry import get_model
 from ..segmentation.windows import Tiling, TilingChoice
 from ..stores import FeatureStore, open_store
+from .cost import CPU_PIXELS_PER_S, GPU_PIXELS_PER_S, SPEEDUP, Cost
 from .images import ImagePolicy, server_path
 from .territories import resolve
 
@@ -403,3 +404,39 @@ def run_dalles(
         model, device=str(inputs.get("device", "auto")), tiling=choice, block_side=sizes.get("block_side")
     )
     return run_blocks(mosaic, run_dir, options, progress)
+
+
+def dalles_cost(inputs: Mapping[str, object], policy: ImagePolicy, workdir: Path) -> Cost | None:
+    """A lower bound on a run over dalles, from the pixels of the dalles its territory touches (their headers),
+    at the rates ``workflows.cost`` measured; None for an archive (its headers need an extraction) or bad input
+    (the run's own refusal says why)."""
+    dalles = inputs.get("dalles")
+    if not isinstance(dalles, dict) or policy.data_dir is None:
+        return None
+    try:
+        source = server_path(dalles.get("path"), "dalles", policy.data_dir)
+        if source.suffix.lower() == ".7z":
+            return None
+        territoire = inputs.get("territoire")
+        territory = None
+        if isinstance(territoire, dict):
+            if "bbox" not in territoire and "geometry" not in territoire:
+                return None  # communes need the store: the whole mosaic would overstate a lower bound
+            territory = territory_of(territoire, _codes_unknown)
+        spec = get_model(str(inputs.get("model", "default")))
+        mosaic = prepare(source, policy.data_dir.resolve(), workdir, spec.bands, territory)
+    except OcsgeError:
+        return None
+    pixels = sum(int(window.width * window.height) for window in mosaic.stack.coverage or ())
+    from ..segmentation.device import select_device  # imports torch: only when a segmentation is asked for
+
+    try:
+        device = select_device(str(inputs.get("device", "auto"))).type
+    except OcsgeError:
+        return None
+    rate = GPU_PIXELS_PER_S if device == "cuda" else CPU_PIXELS_PER_S
+    return Cost(pixels / rate / SPEEDUP, f"{len(mosaic.pairs)} dalles, {pixels:,} pixels on the {device.upper()}")
+
+
+def _codes_unknown(spec: dict[str, object]) -> Territory:
+    raise InvalidInputError(f"no store here to resolve {spec}")

@@ -16,8 +16,8 @@ from shapely.geometry import box
 from ocsge_processes.errors import InvalidInputError
 from ocsge_processes.segmentation.dalles import DalleName, describe, extract, list_files, pair, parse_name, product_of
 from ocsge_processes.segmentation.mosaic import Territory, build
-from ocsge_processes.workflows.images import server_path
-from ocsge_processes.workflows.segmentation_run import prepare, territory_from_text
+from ocsge_processes.workflows.images import ImagePolicy, server_path
+from ocsge_processes.workflows.segmentation_run import dalles_cost, prepare, territory_from_text
 
 from .ign_dalles import ORIGIN_KM, resampled, write_dalles, write_image
 
@@ -148,3 +148,15 @@ def test_a_territory_in_another_crs_keeps_the_dalles_it_touches(tmp_path: Path) 
     pairs, _ = pair([describe(p, tmp_path, product_of(p, tmp_path)) for p in sorted((tmp_path / "d").rglob("*.tif"))])
     mosaic = build(pairs, RGBI, tmp_path / "w", territory)
     assert [p.rvb.name.x_km for p in mosaic.pairs] == [771]
+
+
+def test_the_cost_of_a_run_counts_the_dalles_its_territory_touches(tmp_path: Path) -> None:
+    write_dalles(tmp_path / "data" / "d", 3, 1, driver="GTiff")
+    policy = ImagePolicy(data_dir=tmp_path / "data")
+    whole = dalles_cost({"dalles": {"path": "d"}, "device": "cpu"}, policy, tmp_path / "w1")
+    one = {"dalles": {"path": "d"}, "device": "cpu", "territoire": {"bbox": [771100, 6278100, 771900, 6278900]}}
+    part = dalles_cost(one, policy, tmp_path / "w2")
+    assert whole is not None and part is not None
+    assert whole.seconds == pytest.approx(3 * part.seconds)
+    assert "3 dalles" in whole.what and "1 dalles" in part.what
+    assert dalles_cost({"dalles": {"path": "../"}}, policy, tmp_path / "w3") is None

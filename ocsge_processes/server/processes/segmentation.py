@@ -20,7 +20,7 @@ from ...segmentation.registry import models
 from ...workflows.cost import Cost, segmentation_cost
 from ...workflows.images import ImagePolicy
 from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, Segmented, polygons_geojson, run
-from ...workflows.segmentation_run import run_dalles
+from ...workflows.segmentation_run import dalles_cost, run_dalles
 from . import Output, check_inputs, describe_outputs, requested_output
 from .progress import job_progress
 
@@ -226,6 +226,9 @@ class SegmentationProcessor(BaseProcessor):
     # Any: the request's inputs are free-form JSON
     def sync_cost(self, data: dict[str, Any]) -> Cost | None:
         """A lower bound on the run time, known before running (the manager refuses a sync one over budget)."""
+        if "dalles" in data:
+            with tempfile.TemporaryDirectory(prefix="ocsge-segmentation-cost-") as workdir:
+                return dalles_cost(data, self.policy, Path(workdir))
         return segmentation_cost(data, self.policy)
 
     def __repr__(self) -> str:
