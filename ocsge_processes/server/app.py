@@ -19,7 +19,7 @@ from .guard import RequestGuard
 from .limits import BodyLimit, limits_from_env
 from .providers import store_of
 from .request_head import RequestHead, max_url_from_env
-from .results import install_results_endpoint
+from .results import install_results_endpoint, results_connection
 from .tiles import install_tile_endpoint
 
 patches.apply()  # every change to pygeoapi's handlers, after checking its version
@@ -28,7 +28,7 @@ offline.use_our_templates(flask_app.CONFIG, flask_app.api_.tpl_config)  # our te
 offline.install(APP, flask_app.CONFIG["server"]["url"])  # pygeoapi's HTML pages offline: /vendor, /basemap.svg
 APP.register_blueprint(create_blueprint(flask_app.CONFIG, store_of(flask_app.CONFIG)))  # the web pages under /map
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions
-install_results_endpoint(APP, flask_app.CONFIG)  # result files of processes (extractions), with Range
+install_results_endpoint(APP, results_connection(flask_app.CONFIG))  # result files of processes, with Range
 APP.register_error_handler(HTTPException, http_exception)  # Flask's own 404/405 as OGC exceptions too
 APP.wsgi_app = RequestHead(  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
     BodyLimit(CrsAliases(RequestGuard(APP.wsgi_app, flask_app.CONFIG)), *limits_from_env()), max_url_from_env()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from flask import Flask, Response, request
 
@@ -30,8 +29,8 @@ def results_url(base_url: str, result_id: str, name: str) -> str:
     return f"{base_url.rstrip('/')}/results/{result_id}/{name}"
 
 
-def results_connection(config: Mapping[str, Any]) -> str:
-    """The result store's connection: the job database's."""
+def results_connection(config: Mapping[str, Mapping[str, Mapping[str, object]]]) -> str:
+    """The result store's connection in a pygeoapi configuration: the job database's."""
     return str(config["server"]["manager"]["connection"])
 
 
@@ -51,9 +50,9 @@ class _Sweeper:
         self.store.sweep()
 
 
-def install_results_endpoint(app: Flask, config: Mapping[str, Any]) -> None:
-    """Add the download route of result files to ``app``."""
-    store = open_results(results_connection(config))
+def install_results_endpoint(app: Flask, connection: str) -> None:
+    """Add the download route of result files (kept in the database ``connection`` names) to ``app``."""
+    store = open_results(connection)
     sweeper = _Sweeper(store)
 
     def download(result_id: str, name: str) -> Response:

@@ -111,14 +111,15 @@ def tables_of(store: FeatureStore) -> dict[str, tuple[Layer, int]]:
     return names
 
 
-# Any: the request's inputs are free-form JSON, already checked against the published schema
-def plan(store: FeatureStore, inputs: Mapping[str, Any], max_lifetime_h: int = MAX_LIFETIME_H) -> Plan:
+def plan(store: FeatureStore, inputs: Mapping[str, object], max_lifetime_h: int = MAX_LIFETIME_H) -> Plan:
     """The checked request; InvalidInputError naming the first table, attribute, filter, format, srs or lifetime
     that is wrong."""
     fmt = str(inputs.get("format", "GPKG")).upper()
     if fmt not in FORMATS:
         raise InvalidInputError(f"format {inputs.get('format')!r} is not offered; expected one of {', '.join(FORMATS)}")
-    lifetime_h = int(inputs.get("lifetime", DEFAULT_LIFETIME_H))
+    lifetime_h = inputs.get("lifetime", DEFAULT_LIFETIME_H)
+    if not isinstance(lifetime_h, int) or isinstance(lifetime_h, bool):
+        raise InvalidInputError(f"lifetime {lifetime_h!r} is not a whole number of hours")
     if not MIN_LIFETIME_H <= lifetime_h <= max_lifetime_h:
         raise InvalidInputError(
             f"lifetime {lifetime_h} h is out of range: results are kept {MIN_LIFETIME_H} to {max_lifetime_h} hours"
@@ -130,21 +131,21 @@ def plan(store: FeatureStore, inputs: Mapping[str, Any], max_lifetime_h: int = M
         )
     known = tables_of(store)
     relations_in = inputs.get("relations") or {}
-    if not relations_in:
+    if not isinstance(relations_in, Mapping) or not relations_in:
         raise InvalidInputError("relations names no table; expected some of " + ", ".join(sorted(known)))
     relations = tuple(_relation(name, spec, known) for name, spec in relations_in.items())
     srs = _srs(inputs.get("srs"), relations)
-    return Plan(relations, fmt, srs, bool(inputs.get("append", False)), compression, lifetime_h)
+    return Plan(relations, fmt, srs, bool(inputs.get("append", False)), str(compression or "") or None, lifetime_h)
 
 
-# Any: one relation of the request, free-form JSON already checked against the published schema
-def _relation(name: str, spec: Mapping[str, Any], known: Mapping[str, tuple[Layer, int]]) -> Relation:
+def _relation(name: str, spec: object, known: Mapping[str, tuple[Layer, int]]) -> Relation:
     if name not in known:
         raise InvalidInputError(
             f"relations: unknown table {name!r}; expected one of {', '.join(sorted(n for n in known if n.islower()))}"
         )
     layer, epsg = known[name]
-    attributes = list(dict.fromkeys(str(a) for a in spec.get("attributes") or []))
+    listed = spec.get("attributes") if isinstance(spec, Mapping) else None
+    attributes = list(dict.fromkeys(str(a) for a in listed)) if isinstance(listed, list) else []
     if not attributes:
         raise InvalidInputError(f"relations.{name}.attributes is empty: name every attribute to extract")
     unknown = [a for a in attributes if a not in layer.fields and a not in GEOMETRY_NAMES]
@@ -153,7 +154,7 @@ def _relation(name: str, spec: Mapping[str, Any], known: Mapping[str, tuple[Laye
             f"relations.{name}.attributes: unknown attribute {unknown[0]!r} of {layer.collection_id}; expected some "
             f"of {', '.join([*layer.fields, GEOMETRY_NAMES[0]])}"
         )
-    text = spec.get("filters")
+    text = spec.get("filters") if isinstance(spec, Mapping) else None
     where = _filter(name, str(text)) if text else None
     strangers = sorted(_attributes_of(where) - {*layer.fields, *GEOMETRY_NAMES})
     if strangers:
@@ -200,7 +201,7 @@ def _srs(value: object, relations: tuple[Relation, ...]) -> int | None:
         return None
     try:
         crs = pyproj.CRS.from_user_input(ogc_uri(str(value)))  # IGNF:LAMB93 too, as crs= and territoire take it
-    except pyproj.exceptions.CRSError as err:
+    except (pyproj.exceptions.CRSError, ValueError) as err:
         raise InvalidInputError(f"srs {value!r} is not a CRS: {err}") from err
     epsg = WGS84_EPSG if crs.equals(pyproj.CRS("OGC:CRS84")) else crs.to_epsg()
     for relation in relations:

@@ -191,14 +191,12 @@ class ExtractionProcessor(BaseProcessor):
     def set_job_id(self, job_id: str) -> None:
         self.job_id = job_id
 
-    # Any: the request's inputs are free-form JSON
-    def check_request(self, data: dict[str, Any]) -> None:
+    def check_request(self, data: dict[str, object]) -> None:
         """Every check of the inputs, before a job exists (the manager calls it): bad input is a 400 at once."""
         check_inputs(data, PROCESS_METADATA)
         plan(open_store(self.store_url), data, self.max_lifetime_h)
 
-    # Any: the request's inputs and outputs are free-form JSON
-    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, object]:
+    def execute(self, data: dict[str, object], outputs: dict[str, object] | None = None) -> tuple[str, object]:
         """Extract, store the files for ``lifetime`` hours, answer the outputs asked (all three by default)."""
         check_inputs(data, PROCESS_METADATA)
         unknown = [name for name in outputs or {} if name not in OUTPUTS]
