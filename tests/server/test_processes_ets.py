@@ -200,6 +200,18 @@ def test_core_unknown_job_and_its_results_are_404_exceptions(live: str) -> None:
     _exception(_get(live, "/jobs/00000000-0000-0000-0000-000000000000/results", status=404))
 
 
+def test_core_results_of_a_running_job_are_not_ready(live: str) -> None:
+    """/conf/core/job-results-exception/results-not-ready: 404 with an exception while the job runs."""
+    job_id = _json(_execute(live, "slow", {"inputs": {"seconds": 30.0}}, prefer_async=True), 201)["jobID"]
+    try:
+        services.wait_until(lambda: _get(live, f"/jobs/{job_id}")["status"] == "running")
+        not_ready = _get(live, f"/jobs/{job_id}/results", status=404)
+        _exception(not_ready)
+        assert not_ready["code"] == "ResultNotReady", not_ready
+    finally:
+        requests.delete(f"{live}/jobs/{job_id}", timeout=30)
+
+
 # --- Process Description --------------------------------------------------------------------------------------------
 
 
