@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from .jobs.fanout import Fanout, KeyState
     from .layers import Layer
     from .segmentation import ModelSpec
-    from .segmentation.windows import TilingChoice
+    from .segmentation.mosaic import Mosaic
     from .stores import FeatureStore
+    from .workflows.segmentation_run import RunOptions, RunSummary
 
 #: A click command function, before or after click has wrapped it.
 _Command = TypeVar("_Command", bound=Callable[..., object] | click.Command)
@@ -51,7 +52,7 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @STORE_OPTION
 @click.option("--departement", help="Département code for files that name none (e.g. 33).")
 @click.option(
@@ -59,19 +60,58 @@ def main(verbose: bool) -> None:
     is_flag=True,
     help="Refuse an OCCUPATION_SOL or ARTIF layer whose polygons overlap or leave holes (of over 0.01 m²).",
 )
-def ingest(paths: tuple[Path, ...], store: str, departement: str | None, strict: bool) -> None:
+@click.option("--geoplateforme", "zone", help="Download this zone (D033, D02A, D971) from the Géoplateforme first.")
+@click.option("--millesime", type=int, help="With --geoplateforme: this millésime and the DIFF that ends at it.")
+@click.option(
+    "--produit",
+    "produits",
+    multiple=True,
+    type=click.Choice(["OCSGE", "OCSGE-ARTIFICIALISATION"]),
+    help="With --geoplateforme: the product(s) to download (repeat it; default OCSGE).",
+)
+@click.option(
+    "--geoplateforme-url",
+    envvar="OCSGE_GEOPLATEFORME_URL",
+    default="https://data.geopf.fr/telechargement",
+    show_default=True,
+    help="Base URL of the Géoplateforme download service. Env: OCSGE_GEOPLATEFORME_URL.",
+)
+@_path_option("--download-dir", "data/geoplateforme", "Where downloads are kept (a new run resumes them).")
+def ingest(
+    paths: tuple[Path, ...],
+    store: str,
+    departement: str | None,
+    strict: bool,
+    zone: str | None,
+    millesime: int | None,
+    produits: tuple[str, ...],
+    geoplateforme_url: str,
+    download_dir: Path,
+) -> None:
     """Load IGN OCS GE deliveries (7z, GPKG, SHP, folders) and commune contours into the store.
 
     Every file is read and checked before anything is written, so a bad file leaves the store as it was: finite
     coordinates inside the CRS's area of use and the département's communes, and for OCCUPATION_SOL and ARTIF a
     line on their overlaps and gaps. Re-ingesting a delivery replaces its rows (per layer, département and
-    millésime): it is idempotent.
+    millésime): it is idempotent. With --geoplateforme, the zone's editions are downloaded (resumed after an
+    interruption, checked by MD5 or length and CRCs) and ingested with the PATHS given.
     """
     from .ingest import read_delivery
     from .ingest.checks import check_batches
     from .stores import open_store
+    from .workflows.geoplateforme_download import fetch_editions
 
+    if not paths and zone is None:
+        raise click.UsageError("give delivery PATHS, or a zone with --geoplateforme")
     try:
+        if zone is not None:
+            with tqdm(desc="downloading", unit="B", unit_scale=True, disable=None) as bar:
+                fetched = fetch_editions(
+                    geoplateforme_url, zone, produits or ("OCSGE",), millesime, download_dir, bar.update
+                )
+            for item in fetched:
+                tqdm.write(f"{item.edition.name}: {item.received} bytes received, resumed from {item.resumed_from}")
+            paths = (*paths, *(item.archive for item in fetched))
         batches: list[Batch] = []
         for path in tqdm(paths, desc="reading", unit="file", disable=len(paths) < 2):
             batches.extend(read_delivery(path, departement=departement))
@@ -273,6 +313,11 @@ def _follow(fanout: Fanout, stale_after: float) -> dict[str, KeyState]:
     "folder: run again to resume.",
 )
 @click.option("--block-side", type=click.IntRange(32), help="Block side in px (default: from the window).")
+@click.option(
+    "--broker",
+    help="With dalles: Redis URL of the `ocsge worker`s; one task per block goes to their gpu queue (the run "
+    "folder must be theirs too). Without it the blocks run here, one after the other.",
+)
 @STORE_OPTION
 def segment(
     image: Path,
@@ -289,6 +334,7 @@ def segment(
     batch: int | None,
     territoire: str | None,
     block_side: int | None,
+    broker: str | None,
     store: str,
 ) -> None:
     """Classify an orthophoto into OCS GE couverture (a COG on the image's grid), and optionally polygons; or BD
@@ -297,6 +343,7 @@ def segment(
     from .segmentation.engine import segment_files
     from .segmentation.vectorise import vectorise_file
     from .segmentation.windows import TilingChoice
+    from .workflows.segmentation_run import RunOptions
 
     try:
         name = model or (_model_for_bands(models(), bands) if bands else "default")
@@ -304,8 +351,8 @@ def segment(
         if bands and tuple(bands.split(",")) != spec.bands:
             raise click.ClickException(f"model {name} reads {','.join(spec.bands)}, not {bands}")
         if territoire or image.is_dir() or image.suffix.lower() in (".txt", ".7z"):
-            options = (name, checkpoint, device, TilingChoice(window, margin, batch), block_side)
-            _segment_dalles(image, out, territoire, store, *options)
+            options = RunOptions(name, checkpoint, device, TilingChoice(window, margin, batch), block_side)
+            _segment_dalles(image, out, territoire, store, options, broker)
             return
         with tqdm(desc=f"segment ({name})", unit="window") as bar:
             result = segment_files(
@@ -329,41 +376,69 @@ def segment(
 
 
 def _segment_dalles(
-    source: Path,
-    run_dir: Path,
-    territoire: str | None,
-    store: str,
-    model: str,
-    checkpoint: Path | None,
-    device: str,
-    tiling: TilingChoice,
-    block_side: int | None,
+    source: Path, run_dir: Path, territoire: str | None, store: str, options: RunOptions, broker: str | None
 ) -> None:
-    """``ocsge segment`` over dalles: the plan of blocks run in this process, its summary printed as JSON."""
+    """``ocsge segment`` over dalles: the plan of blocks run here or fanned out, its summary printed as JSON."""
     import json
 
     from .segmentation import get_model
     from .stores import open_store
-    from .workflows.segmentation_run import RunOptions, prepare, run_blocks, store_territory, territory_from_text
+    from .workflows.segmentation_run import prepare, run_blocks, store_territory, territory_from_text
 
     territory = None
     if territoire:
         territory = territory_from_text(territoire, lambda spec: store_territory(open_store(store), spec))
     run_dir.mkdir(parents=True, exist_ok=True)
     root = source if source.is_dir() else source.parent
-    mosaic = prepare(source, root, run_dir / "mosaic", get_model(model).bands, territory)
+    mosaic = prepare(source, root, run_dir / "mosaic", get_model(options.model).bands, territory)
     for line in mosaic.missing:
         click.echo(f"missing: {line}", err=True)
-    with tqdm(desc="segment", unit="block") as bar:
-        summary = run_blocks(
-            mosaic,
-            run_dir,
-            RunOptions(model, checkpoint, device, tiling, block_side),
-            lambda done, total, km2, total_km2: _advance(bar, done, total),
-        )
+    if broker:
+        summary = _fan_out_blocks(mosaic, run_dir.resolve(), options, store, broker)
+    else:
+        with tqdm(desc="segment", unit="block") as bar:
+            summary = run_blocks(mosaic, run_dir, options, lambda done, total, _km2, _all: _advance(bar, done, total))
     click.echo(json.dumps(summary, indent=1))
     if summary["failed"]:
-        raise click.ClickException(f"{len(summary['failed'])} block(s) failed; run again to retry them")
+        raise click.ClickException(f"{len(summary['failed'])} block(s) not finished; run again to resume")
+
+
+def _fan_out_blocks(mosaic: Mosaic, run_dir: Path, options: RunOptions, store: str, broker: str) -> RunSummary:
+    """One task per block not finished yet on the workers' gpu queue, followed until each ends; the summary read
+    back from the run folder (blocks, km², areas; failed: those not finished)."""
+    from .jobs.distributed import make_app
+    from .jobs.fanout import DONE, FAILED, Fanout
+    from .segmentation.device import select_device
+    from .stores import open_store
+    from .workflows.segmentation_run import finished, plan_run, summarise
+    from .workflows.segmentation_worker import BLOCK_SCOPE, BLOCK_TASK
+
+    _, blocks = plan_run(mosaic, run_dir, options, select_device(options.device).type)
+    pending = [block.id for block in blocks if finished(run_dir, block) is None]
+    fanout = Fanout(open_store(store), f"{BLOCK_SCOPE}/{run_dir.name}", pending)
+    fanout.queue()
+    task_options = {"run_dir": str(run_dir), "device": options.device}
+    if options.checkpoint:
+        task_options["checkpoint"] = str(options.checkpoint.resolve())
+    fanout.send(make_app(broker), BLOCK_TASK, store, task_options, BLOCK_BEAT_S, queue="gpu")
+    ended: set[str] = set()
+    with tqdm(total=len(blocks), initial=len(blocks) - len(pending), desc="segment", unit="block") as bar:
+        while len(ended) < len(pending):
+            for key, state in fanout.states(4 * BLOCK_BEAT_S).items():
+                if key not in ended and state.state in (DONE, FAILED):
+                    ended.add(key)
+                    bar.update()
+                    if state.state == FAILED:
+                        bar.write(f"{key}: {state.message}")
+            time.sleep(0.5)
+    summary = summarise(run_dir, blocks, options.model, mosaic)
+    summary["reused"] = len(blocks) - len(pending)
+    summary["computed"] = len(pending) - len(summary["failed"])
+    return summary
+
+
+#: Heartbeat of a block task: four missed beats and the sender reports the block's worker lost.
+BLOCK_BEAT_S = 15.0
 
 
 def _model_for_bands(registry: dict[str, ModelSpec], bands: str) -> str:
@@ -653,12 +728,14 @@ def worker(celery_options: tuple[str, ...]) -> None:
     worker` (e.g. -Q cpu,gpu --concurrency 1 -n w1@%h; --help lists them)."""
     from .jobs.fanout import register
     from .jobs.worker import create_app, run_worker
+    from .workflows.segmentation_worker import BLOCK_TASK, block_work
 
     try:
         app = create_app()
     except (ValueError, OSError) as err:
         raise click.ClickException(f"cannot start the worker: {err}") from err
     register(app, DEPARTEMENT_TASK, _departement_work)  # the fan-out of `ocsge artificialisation --broker`
+    register(app, BLOCK_TASK, block_work)  # the fan-out of `ocsge segment --broker`
     run_worker(app, celery_options)
 
 

@@ -168,12 +168,18 @@ class Fanout:
             note = {"run": self.run_id, "state": QUEUED, "done": 0.0, "beat": 0, "message": ""}
             self.store.set_mark(progress_scope(self.scope), key, json.dumps(note))
 
-    def send(self, app: Celery, task: str, store_url: str, options: Mapping[str, object], beat_s: float) -> None:
-        """One task per key on the workers' default queue."""
+    def send(
+        self,
+        app: Celery,
+        task: str,
+        store_url: str,
+        options: Mapping[str, object],
+        beat_s: float,
+        queue: str = DEFAULT_QUEUE,
+    ) -> None:
+        """One task per key on ``queue`` (the workers' default one unless the work needs a GPU)."""
         for key in self.keys:
-            app.send_task(
-                task, args=[store_url, self.scope, key, self.run_id, dict(options), beat_s], queue=DEFAULT_QUEUE
-            )
+            app.send_task(task, args=[store_url, self.scope, key, self.run_id, dict(options), beat_s], queue=queue)
 
     def states(self, stale_after_s: float) -> dict[str, KeyState]:
         """Each key's state in this run; a running key whose heartbeat has not moved for ``stale_after_s`` (as

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pyproj
@@ -27,22 +27,28 @@ import rasterio
 import shapely
 import shapely.errors
 import shapely.geometry
+from affine import Affine
+from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidInputError, OcsgeError
+from ..segmentation.bands import BandStack
 from ..segmentation.blocks import Block, plan_blocks
 from ..segmentation.dalles import describe, list_files, pair, product_of
 from ..segmentation.legend import legend
 from ..segmentation.mosaic import Mosaic, Territory, build
-from ..segmentation.registry import get_model
+from ..segmentation.registry import ModelSpec, get_model
 from ..segmentation.windows import Tiling, TilingChoice
 from ..stores import FeatureStore, open_store
 from .cost import CPU_PIXELS_PER_S, GPU_PIXELS_PER_S, SPEEDUP, Cost
 from .images import ImagePolicy, server_path
 from .territories import resolve
+
+if TYPE_CHECKING:
+    import torch
 
 #: ``progress(blocks done, blocks in all, km² done, km² in all)``, after each block (finished or reused).
 RunProgress = Callable[[int, int, float, float], None]
@@ -98,6 +104,43 @@ def prepare(source: Path, root: Path, workdir: Path, bands: tuple[str, ...], ter
     return build(pairs, bands, workdir, territory)
 
 
+def plan_run(mosaic: Mosaic, run_dir: Path, options: RunOptions, device: str) -> tuple[Tiling, list[Block]]:
+    """The tiling and blocks of the run (``device``: a torch device type), written into ``run_dir`` with the
+    mosaic's stack (``stack.json``, what a worker segments), or checked against what is there."""
+    stack = mosaic.stack
+    tiling = options.tiling.resolve(stack.width, stack.height, device)
+    blocks = plan_blocks(stack.width, stack.height, tiling, options.block_side, _keep(mosaic))
+    _write_plan(run_dir, mosaic, options, tiling, blocks)
+    _write_json(run_dir / "stack.json", stack_document(stack))
+    return tiling, blocks
+
+
+def segment_block(
+    stack: BandStack,
+    block: Block,
+    run_dir: Path,
+    network: torch.nn.Module,
+    spec: ModelSpec,
+    tiling: Tiling,
+    device: str,
+) -> BlockRecord:
+    """One block into ``blocks/<id>.tif`` and its record (the COG renamed into place first); raises on failure,
+    leaving no file of the block."""
+    from ..segmentation.engine import segment  # torch: imported when a block runs, not before
+
+    out = run_dir / "blocks" / f"{block.id}.tif"
+    partial = out.with_name(f"{block.id}.partial.tif")
+    try:
+        result = segment(stack, network, spec, partial, tiling=tiling, device=device, region=block.window)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, out)
+    record = _record(block, out, result.seconds, result.nodata_pixels)
+    _write_json(run_dir / "blocks" / f"{block.id}.json", record)
+    return record
+
+
 def run_blocks(
     mosaic: Mosaic,
     run_dir: Path,
@@ -105,17 +148,14 @@ def run_blocks(
     progress: RunProgress | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> RunSummary:
-    """Segment every block of ``mosaic`` not finished in ``run_dir`` yet; the summary of the whole run."""
+    """Segment every block of ``mosaic`` not finished in ``run_dir`` yet, here, one after the other; the summary
+    of the whole run."""
     from ..segmentation.checkpoint import load_model  # torch: imported when a run starts, not before
     from ..segmentation.device import select_device
-    from ..segmentation.engine import segment
 
     spec = get_model(options.model)
     device = select_device(options.device)
-    stack = mosaic.stack
-    tiling = options.tiling.resolve(stack.width, stack.height, device.type)
-    blocks = plan_blocks(stack.width, stack.height, tiling, options.block_side, _keep(mosaic))
-    _write_plan(run_dir, mosaic, options, tiling, blocks)
+    tiling, blocks = plan_run(mosaic, run_dir, options, device.type)
     network = load_model(spec, options.checkpoint)
     started, computed_px = time.perf_counter(), 0
     records: dict[str, BlockRecord] = {}
@@ -131,40 +171,78 @@ def run_blocks(
         if record is not None:
             reused += 1
         else:
-            out = run_dir / "blocks" / f"{block.id}.tif"
-            partial = out.with_name(f"{block.id}.partial.tif")
             try:
-                result = segment(
-                    stack, network, spec, partial, tiling=tiling, device=options.device, region=block.window
-                )
+                record = segment_block(mosaic.stack, block, run_dir, network, spec, tiling, options.device)
             except (OcsgeError, RasterioError, OSError) as err:
                 failed.append(BlockFailure(block=block.id, reason=_reason(err)))
-                partial.unlink(missing_ok=True)
                 continue
-            os.replace(partial, out)
-            record = _record(block, out, result.seconds, result.nodata_pixels)
-            _write_json(run_dir / "blocks" / f"{block.id}.json", record)
             computed_px += block.pixels
         records[block.id] = record
         if progress is not None:
             done = len(records) + len(failed)
             progress(done, len(blocks), sum(r["pixels"] for r in records.values()) * mosaic.pixel_m2 / 1e6, total_km2)
     seconds = time.perf_counter() - started
+    summary = summarise(run_dir, blocks, spec.name, mosaic, records)
+    summary["device"] = device.type
+    summary["tiling"] = [tiling.window, tiling.margin, tiling.batch_size]
+    summary["computed"], summary["reused"] = len(records) - reused, reused
+    summary["failed"], summary["cancelled"] = failed, stopped
+    summary["seconds"] = round(seconds, 3)
+    summary["mpx_per_s"] = round(computed_px / 1e6 / seconds, 4) if seconds > 0 else 0.0
+    return summary
+
+
+def summarise(
+    run_dir: Path, blocks: list[Block], model: str, mosaic: Mosaic, records: dict[str, BlockRecord] | None = None
+) -> RunSummary:
+    """The figures of the blocks finished in ``run_dir`` (read from their records unless given), as if all were
+    computed now; ``run_blocks`` and the fan-out's sender add what they did."""
+    if records is None:
+        records = {block.id: r for block in blocks if (r := finished(run_dir, block)) is not None}
+    missing_blocks = [block.id for block in blocks if block.id not in records]
     return RunSummary(
-        model=spec.name,
-        device=device.type,
-        tiling=[tiling.window, tiling.margin, tiling.batch_size],
+        model=model,
+        device="",
+        tiling=[],
         blocks=len(blocks),
-        computed=len(records) - reused,
-        reused=reused,
-        failed=failed,
-        cancelled=stopped,
-        km2=round(total_km2, 6),
-        seconds=round(seconds, 3),
-        mpx_per_s=round(computed_px / 1e6 / seconds, 4) if seconds > 0 else 0.0,
-        surfaces_m2=_surfaces(records, spec.name, mosaic.pixel_m2),
+        computed=len(records),
+        reused=0,
+        failed=[BlockFailure(block=b, reason="not finished") for b in missing_blocks],
+        cancelled=False,
+        km2=round(sum(block.pixels for block in blocks) * mosaic.pixel_m2 / 1e6, 6),
+        seconds=0.0,
+        mpx_per_s=0.0,
+        surfaces_m2=_surfaces(records, model, mosaic.pixel_m2),
         nodata_m2=round(sum(r["nodata_pixels"] for r in records.values()) * mosaic.pixel_m2, 2),
         missing=list(mosaic.missing),
+    )
+
+
+def stack_document(stack: BandStack) -> dict[str, object]:
+    """The stack as JSON: what a worker needs to read the mosaic."""
+    return {
+        "bands": list(stack.bands),
+        "sources": [[str(path), index] for path, index in stack.sources],
+        "width": stack.width,
+        "height": stack.height,
+        "transform": list(stack.transform)[:6],
+        "crs": stack.crs.to_wkt() if stack.crs else None,
+        "coverage": None if stack.coverage is None else [_window_values(w) for w in stack.coverage],
+    }
+
+
+def load_stack(run_dir: Path) -> BandStack:
+    """The stack ``plan_run`` wrote."""
+    document = json.loads((run_dir / "stack.json").read_text())
+    coverage = document["coverage"]
+    return BandStack(
+        tuple(document["bands"]),
+        tuple((Path(path), int(index)) for path, index in document["sources"]),
+        int(document["width"]),
+        int(document["height"]),
+        Affine(*document["transform"]),
+        CRS.from_wkt(document["crs"]) if document["crs"] else None,
+        None if coverage is None else tuple(Window(*values) for values in coverage),
     )
 
 
@@ -314,7 +392,10 @@ def _surfaces(records: dict[str, BlockRecord], model: str, pixel_m2: float) -> d
 
 
 def _window_list(block: Block) -> list[int]:
-    window = block.window
+    return _window_values(block.window)
+
+
+def _window_values(window: Window) -> list[int]:
     return [int(window.col_off), int(window.row_off), int(window.width), int(window.height)]
 
 
