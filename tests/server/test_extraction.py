@@ -344,3 +344,12 @@ def test_a_cog_in_the_result_store_is_read_by_gdal_over_http(served: tuple[str, 
         assert remote.crs.to_epsg() == 2154 and remote.overviews(1)
         window = Window(1500, 700, 300, 200)
         assert (remote.read(1, window=window) == values[700:900, 1500:1800]).all()
+
+
+def test_owslib_executes_and_reads_the_document_response_by_output_id(server: str, tmp_path: Path) -> None:
+    inputs = {"relations": {"communes": {"attributes": ["code_insee", "geometry"]}}, "format": "GEOJSON"}
+    result = Processes(server).execute("extraction", inputs=inputs, response="document")
+    assert set(result) == {"logs", "summary", "extractedData"}
+    (link,) = result["extractedData"]
+    ((count, _),) = _ogrinfo(str(_download(link["href"], tmp_path))).values()
+    assert count == result["summary"]["tables"][0]["features"] == len(_expected(server, "communes", None))
