@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import host, say, write_results
 
 from deploy.services import web_server
+from tests.conftest import SHARED
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.web.test_map import open_map
 from tests.web.test_map_zoom import CENTER, ZOOM_TO_IDLE, ZOOMS
@@ -48,7 +49,7 @@ def one_run(store: str, center: list[float]) -> dict[int, dict[str, float]]:
     steps: dict[int, dict[str, float]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="map-zoom-") as folder,
-        web_server(store, Path(folder), BIN, OCSGE_TRUSTED_HOSTS="localhost") as url,
+        web_server(store, Path(folder), BIN, OCSGE_DATA_DIR=str(SHARED), OCSGE_TRUSTED_HOSTS="localhost") as url,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
