@@ -53,7 +53,9 @@ def test_classification_keeps_the_input_grid_exactly(server: str) -> None:
 def test_surfaces_add_up_to_the_image_area(server: str) -> None:
     summary = Processes(server).execute("segmentation", inputs=PATH_INPUTS, response="raw")
     assert summary["model"] == "default" and summary["device"] in ("cpu", "cuda")
-    assert sum(summary["surfaces_m2"].values()) == pytest.approx(252 * 252 * 0.04, rel=1e-6)
+    # The patch's mask band leaves 4 pixels without data (255 in every band): counted apart, never classified.
+    assert summary["nodata_m2"] == pytest.approx(4 * 0.04)
+    assert sum(summary["surfaces_m2"].values()) + summary["nodata_m2"] == pytest.approx(252 * 252 * 0.04, rel=1e-6)
     assert set(summary["surfaces_m2"]) <= {"CS1.1.1.1", "CS1.1.1.2", "CS2.1.1.1", "CS2.2.1", "CS1.2.2"}
 
 
@@ -67,11 +69,17 @@ def test_inline_image_gives_the_same_result_as_by_path(server: str) -> None:
 
 def test_wms_source_fetches_ortho_and_irc_layers(server: str, wms: str) -> None:
     inputs = {"image": {"wms": {"url": wms, "bbox": BBOX, "crs": "EPSG:2154", "resolution": 0.2}}}
-    by_wms = _execute(server, inputs)
+    by_wms = _execute(server, inputs, "classification")
     assert by_wms.status_code == 200, by_wms.text[:300]
-    assert by_wms.json()["surfaces_m2"] == _execute(server, PATH_INPUTS).json()["surfaces_m2"], (
-        "MapServer serves the file's own pixels, so the classes are the same"
-    )
+    by_path = _execute(server, PATH_INPUTS, "classification")
+    with rasterio.open(io.BytesIO(by_wms.content)) as wms_classes, rasterio.open(io.BytesIO(by_path.content)) as path:
+        from_wms, from_path = wms_classes.read(1), path.read(1)
+    with rasterio.open(RGB) as source:
+        has_data = source.dataset_mask() > 0
+    # MapServer serves the file's own pixels, so the classes are the same, except where the file's mask band says
+    # there is no data: a GetMap answer carries no mask, and those pixels are classified from the WMS.
+    assert (from_wms[has_data] == from_path[has_data]).all()
+    assert (from_path[~has_data] == 0).all() and (~has_data).sum() == 4
 
 
 def test_polygons_cover_the_raster_without_gaps_or_overlaps(server: str) -> None:
@@ -81,8 +89,9 @@ def test_polygons_cover_the_raster_without_gaps_or_overlaps(server: str) -> None
     assert features and all(f["properties"]["code_cs"].startswith("CS") for f in features)
     geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in features])
     lambert = shapely.transform(geoms, _to_lambert, interleaved=False)
-    # Only float rounding of the round trip through CRS84 remains (measured: 4e-11 and 2e-16).
-    assert shapely.union_all(lambert).area == pytest.approx(252 * 252 * 0.04, rel=1e-9)
+    # Only float rounding of the round trip through CRS84 remains (measured: 4e-11 and 2e-16); the 4 pixels
+    # without data (the patch's mask band) are left out.
+    assert shapely.union_all(lambert).area == pytest.approx((252 * 252 - 4) * 0.04, rel=1e-9)
     assert sum(shapely.area(lambert)) == pytest.approx(shapely.union_all(lambert).area, rel=1e-9)
 
 
