@@ -29,7 +29,7 @@ from ..layers import Layer
 from . import base, columnar, gpkgblob, tilecache_gpkg
 from .base import Box, FeaturePage, FeatureQuery, FeatureStore, GeoJSON, TileEncoder, TileRequest, TileRows, quote
 from .cql2 import CONVERSE, Dialect, translate
-from .gpkgschema import create_feature_table, rtree_name
+from .gpkgschema import add_missing_columns, create_feature_table, rtree_name
 from .tilecache import TileCache
 from .timeout import QueryTimeoutError, query_timeout
 
@@ -344,6 +344,8 @@ class GpkgStore(FeatureStore):
                 create_feature_table(
                     conn, table, layer.fields, _GEOM, epsg, sorted({layer.id_field, *layer.slice_keys, *layer.coded})
                 )
+            else:
+                add_missing_columns(conn, table, layer.fields)
             # before the DELETE: a slice's new fids are above its old ones, so slice_version always moves
             start = conn.execute(f"SELECT COALESCE(max(fid), 0) + 1 FROM {quote(table)}").fetchone()[0]
             tilecache_gpkg.mark_stale(conn, layer, epsg, slice_values, _box(bounds))

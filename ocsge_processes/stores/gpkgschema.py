@@ -71,6 +71,15 @@ def ensure_core(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def add_missing_columns(conn: sqlite3.Connection, table: str, fields: dict[str, str]) -> None:
+    """Add the ``fields`` a table written by an earlier version lacks (null in its rows), so that a layer that gains
+    a field (imperméabilisation in ``artificialisation_communes``) writes into an existing store."""
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({quote(table)})")}
+    for name, kind in fields.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {_SQL_TYPES[kind]}")
+
+
 def create_feature_table(
     conn: sqlite3.Connection, table: str, fields: dict[str, str], geometry: str, epsg: int, indexed: list[str]
 ) -> None:

@@ -394,6 +394,18 @@ def _create_table(conn: Connection, layer: Layer, epsg: int, table: str) -> None
         f"CREATE TABLE IF NOT EXISTS {qualified} (fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
         f"{columns}, geom geometry(MultiPolygon, {epsg}) NOT NULL)"
     )
+    # A table written by an earlier version gets the fields the layer gained since (null in its rows); checked first,
+    # since ALTER TABLE would lock out the table's readers for the whole write.
+    have = {
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            [SCHEMA, table],
+        )
+    }
+    for name, kind in layer.fields.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE {qualified} ADD COLUMN {quote(name)} {_SQL_TYPES[kind]}")
     conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{table}_geom_gist')} ON {qualified} USING gist (geom)")
     for column in sorted({layer.id_field, *layer.slice_keys, *layer.coded}):
         conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{table}_{column}_idx')} ON {qualified} ({quote(column)})")
