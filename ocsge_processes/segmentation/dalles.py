@@ -37,6 +37,8 @@ DALLE_NAME = re.compile(
 )
 #: A product token in a path part: IRC (infrared false colour) or RVB (natural colour).
 _PRODUCT = re.compile(r"(?:^|[^A-Z])(IRC|RVB)(?:[^A-Z]|$)", re.IGNORECASE)
+#: A Unix file mode of a symbolic link in 7-Zip's attributes.
+_UNIX_LINK = re.compile(r"(?:^|\s)l[r-][w-][-xsStT]")
 #: Most files one listing may name (a département is about 250 dalles of 5 km; a 1 km layout 6 000).
 MAX_FILES = 20_000
 #: 7-Zip's command (Debian package 7zip); ``7z`` where p7zip provides it.
@@ -144,12 +146,9 @@ def extract(archive: Path, into: Path) -> Path:
     for block in listing.stdout.split("\n\n"):
         fields = dict(line.split(" = ", 1) for line in block.splitlines() if " = " in line)
         member = PurePosixPath(fields.get("Path", "").replace("\\", "/"))
-        if (
-            member.is_absolute()
-            or ".." in member.parts
-            or fields.get("Symbolic Link")
-            or "l" in fields.get("Attributes", "").split(" ")[0].lower()
-        ):
+        # A link shows as a "Symbolic Link" field or, for Unix attributes, a mode starting with l (lrwxrwxrwx).
+        link = bool(fields.get("Symbolic Link")) or _UNIX_LINK.search(fields.get("Attributes", "")) is not None
+        if member.is_absolute() or ".." in member.parts or link:
             raise InvalidInputError(f"{archive.name}: member {str(member)!r} is absolute, goes up or is a link")
     into.mkdir(parents=True, exist_ok=True)
     patterns = [f"-ir!*{suffix}" for suffix in RASTER_SUFFIXES]

@@ -160,3 +160,13 @@ def test_the_cost_of_a_run_counts_the_dalles_its_territory_touches(tmp_path: Pat
     assert whole.seconds == pytest.approx(3 * part.seconds)
     assert "3 dalles" in whole.what and "1 dalles" in part.what
     assert dalles_cost({"dalles": {"path": "../"}}, policy, tmp_path / "w3") is None
+
+
+def test_an_archive_holding_a_link_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "34-2021-0770-6279-LA93-4M00-E080.jp2").symlink_to("/etc/passwd")
+    archive = tmp_path / "links.7z"
+    subprocess.run(["7zz", "a", "-bso0", "-snl", str(archive), "."], cwd=tmp_path / "in", check=True)
+    with pytest.raises(InvalidInputError, match="is a link"):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
