@@ -91,11 +91,13 @@ def request(
     json: object = None,
     stream: bool = False,
     verify: bool | str = True,
+    headers: Mapping[str, str] | None = None,
 ) -> requests.Response:
     """``method`` on ``destination``, connected to its checked addresses in turn until one accepts the connection;
-    ``params``, ``json``, ``stream`` and ``verify`` (a CA bundle) as ``requests.request``; redirects never followed."""
+    ``params``, ``json``, ``stream``, ``verify`` (a CA bundle) and ``headers`` (``Range``...) as
+    ``requests.request``, the Host header always the checked one; redirects never followed."""
     url = destination.url
-    headers = {"Host": url.host_header}
+    headers = {**(headers or {}), "Host": url.host_header}
     for index, address in enumerate(destination.addresses, start=1):
         session = requests.Session()
         session.trust_env = False  # no proxy or .netrc from the environment: the connection goes where we checked
