@@ -87,6 +87,8 @@ class Standin:
     cut: dict[str, int] = field(default_factory=dict)
     served: list[Served] = field(default_factory=list)
     base_url: str = ""
+    #: False: a server without range support, which answers every download with the whole file (200).
+    ranges: bool = True
 
     def downloads(self, file: str) -> list[Served]:
         """The requests for ``file``'s bytes, in order."""
@@ -193,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
         file = next((f for f in edition.files if f.name == file_name), None)
         if file is None:
             return self._send(404, b"no such file", "text/plain", path, query)
-        asked = self.headers.get("Range")
+        asked = self.headers.get("Range") if self.standin.ranges else None
         start = 0
         if asked:
             match = re.fullmatch(r"bytes=(\d+)-", asked.strip())
@@ -212,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         sent = body if cut is None else body[:cut]
         self.wfile.write(sent)
         self.wfile.flush()
-        self.standin.served.append(Served(path, query, asked, 206 if asked else 200, len(sent)))
+        self.standin.served.append(Served(path, query, self.headers.get("Range"), 206 if asked else 200, len(sent)))
         if cut is not None:  # the connection drops midway: the client sees fewer bytes than announced
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True

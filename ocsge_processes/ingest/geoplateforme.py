@@ -27,7 +27,6 @@ from .names import departement_token, single_year, year_pair
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://data.geopf.fr/telechargement"
 #: The products (``resourceName``) that hold OCS GE deliveries.
 PRODUITS = ("OCSGE", "OCSGE-ARTIFICIALISATION")
 #: Largest ``limit`` the service accepts (documented: 50; 10 by default).

@@ -151,6 +151,21 @@ def test_a_downloaded_edition_is_not_fetched_again(
     assert len(standin.downloads(f"{OCS_2021}.7z")) == 1
 
 
+def test_a_server_without_ranges_makes_the_download_start_over(loopback_only: None, tmp_path: Path) -> None:
+    data = _tiny_7z()
+    name = "OCS-GE_2-0__GPKG_LAMB93_D033_2021-01-01"
+    content = Standin([_edition(name, data)], cut={f"{name}.7z": len(data) // 3}, ranges=False)
+    with serve(content) as served:
+        with pytest.raises(DownloadError, match="next run resumes"):
+            fetch_editions(served.base_url, "33", ["OCSGE"], None, tmp_path)
+        fetched = fetch_editions(served.base_url, "33", ["OCSGE"], None, tmp_path)
+    first, second = content.downloads(f"{name}.7z")
+    assert first.sent == len(data) // 3
+    assert (second.range, second.status, second.sent) == (f"bytes={len(data) // 3}-", 200, len(data))
+    assert (fetched[0].resumed_from, fetched[0].received) == (0, len(data))
+    assert fetched[0].archive.read_bytes() == data
+
+
 def test_unknown_zone_is_named_before_any_request(standin: Standin, tmp_path: Path) -> None:
     code, output = _ingest(standin, tmp_path, "--geoplateforme", "D099")
     assert code != 0
