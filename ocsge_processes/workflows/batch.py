@@ -122,7 +122,7 @@ def pair_key(departement: str, pair: tuple[int, int]) -> str:
 def table_versions(store: FeatureStore, epsg: int, methode: str | None) -> dict[str, str]:
     """The version of every input table, which any write to any of its slices moves: when none moved since a pair
     was noted, the slice versions need not be counted (at full size, seconds per slice)."""
-    versions = {"code": __version__, "methode": methode or ""}
+    versions = _output_version(methode)
     return versions | {table_name(layer, epsg): store.version(layer, epsg) for layer, _ in _INPUTS}
 
 
@@ -133,7 +133,7 @@ def input_versions(store: FeatureStore, departement: str, pair: tuple[int, int],
     departement = normalise_departement(departement)
     territory = resolve(store, {"departement": departement}).territory
     tables = store.tables()
-    versions = {"code": __version__, "methode": methode or ""}
+    versions = _output_version(methode)
     for epsg in territory.epsgs:
         near = store.read_frame(COMMUNES, epsg, territory_bbox(territory, epsg, DECREE_MARGIN_M))
         for other in sorted({departement, *near.departement.dropna().astype(str)}):
@@ -144,6 +144,12 @@ def input_versions(store: FeatureStore, departement: str, pair: tuple[int, int],
                     name = f"{layer.table}:{epsg}:" + ":".join(str(v) for v in values.values())
                     versions[name] = store.slice_version(layer, epsg, values)
     return versions
+
+
+def _output_version(methode: str | None) -> dict[str, str]:
+    """What the rows depend on besides their inputs: the code's version, the method and the collection's fields (a
+    field added since a pair was noted, as imperméabilisation was, computes it again)."""
+    return {"code": __version__, "methode": methode or "", "fields": ",".join(ARTIFICIALISATION_COMMUNES.fields)}
 
 
 def departement_batch(
