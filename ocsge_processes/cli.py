@@ -351,6 +351,11 @@ def segment(
         if bands and tuple(bands.split(",")) != spec.bands:
             raise click.ClickException(f"model {name} reads {','.join(spec.bands)}, not {bands}")
         if territoire or image.is_dir() or image.suffix.lower() in (".txt", ".7z"):
+            if vectors or irc or elevation:
+                raise click.ClickException(
+                    "with dalles, --irc and --elevation come from the dalles themselves, and --vectors is not "
+                    "available yet (the blocks are not stitched)"
+                )
             options = RunOptions(name, checkpoint, device, TilingChoice(window, margin, batch), block_side)
             _segment_dalles(image, out, territoire, store, options, broker)
             return
