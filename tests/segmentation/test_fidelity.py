@@ -65,6 +65,7 @@ def network(spec: ModelSpec, weights: dict[str, torch.Tensor]) -> torch.nn.Modul
     return model
 
 
+@pytest.mark.slow  # two segmentations on the CPU
 def test_edge_pixels_get_the_classes_of_a_larger_raster(tmp_path: Path, spec: ModelSpec, network) -> None:
     """The raster's last centres hold 44 of their 64 px: their windows stay on the grid and read the mirror, so
     their classes are those of a larger raster made of the raster and its mirror (the pulled-back windows of
@@ -101,6 +102,7 @@ def real_patch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     return out, segment_files(RGB, out, model="default", irc=IRC, device="cpu")
 
 
+@pytest.mark.slow  # the default model over the real patch on the CPU
 def test_real_patch_nodata_comes_from_the_mask_band_not_a_band_value(real_patch) -> None:
     out, result = real_patch
     with rasterio.open(RGB) as dataset:
@@ -117,6 +119,7 @@ def test_real_patch_nodata_comes_from_the_mask_band_not_a_band_value(real_patch)
     assert (classes[white_in_one_band] != 0).all()  # a 255 in one band is a pixel like any other
 
 
+@pytest.mark.slow  # the default model over the real patch on the CPU
 def test_polygons_leave_out_the_pixels_without_data(real_patch) -> None:
     out, _ = real_patch
     with rasterio.open(RGB) as dataset:
@@ -170,6 +173,7 @@ def test_one_default_tiling_for_the_engine_and_the_command_line() -> None:
     assert "default: 1024" in help_text and "512" not in help_text
 
 
+@pytest.mark.slow  # the default model over the real patch on the CPU
 def test_the_process_summary_gives_the_area_without_data(real_patch) -> None:
     from ocsge_processes.workflows.images import ImagePolicy
     from ocsge_processes.workflows.segmentation import run
