@@ -3,7 +3,8 @@
 As the official tool computes them (sparte ``artif_flux_commune.sql``): artificialisation = Σ area of the difference
 polygons that became artificial, désartificialisation = Σ area of those that stopped being so, net = the first minus
 the second, each also as a % of the territory. The net flow must agree with the change of stock within 0.5 ha
-(sparte ``tests/artif_flux_matches_artif_difference.sql``).
+(sparte ``tests/artif_flux_matches_artif_difference.sql``). The imperméabilisation flows are the same sums over the
+polygons whose couverture became sealed or stopped being so (``impermeable``), whatever the method.
 """
 
 from __future__ import annotations
