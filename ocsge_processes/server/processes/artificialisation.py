@@ -12,6 +12,7 @@ from pygeoapi.process.base import BaseProcessor
 
 from ...stores import FeatureStore, open_store
 from ...workflows.artificialisation import MAX_MILLESIMES, Indicators, checked_request, run
+from ...workflows.collection_territory import territoire_of_collection
 from ...workflows.cost import Cost, artificialisation_cost
 from ...workflows.exports import MAX_ZONES, artificial_zones, table_csv
 from . import Output, check_inputs, describe_outputs, requested_output
@@ -57,6 +58,15 @@ _TERRITOIRE_SCHEMA = {
         },
         "bbox": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
         "crs": _CRS,
+        "collection": {
+            "type": "string",
+            "format": "uri",
+            "maxLength": 2000,
+            "description": "an OGC API collection (Processes Part 3): this server's communes, or another server's "
+            "polygons (fetched under the outbound policy)",
+        },
+        "filter": {"type": "string", "maxLength": 20_000, "description": "CQL2 text selecting the collection's items"},
+        "filter-lang": {"enum": ["cql2-text"]},
     },
     "additionalProperties": False,
     "oneOf": [
@@ -70,6 +80,7 @@ _TERRITOIRE_SCHEMA = {
             "description": "a bbox without crs is in CRS84: longitude, latitude",
         },
         {"required": ["bbox", "crs"], "propertyNames": {"enum": ["bbox", "crs"]}},
+        _only("collection", "filter", "filter-lang"),
     ],
 }
 
@@ -202,16 +213,28 @@ class ArtificialisationProcessor(BaseProcessor):
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def, PROCESS_METADATA)
         self.store_url = str(processor_def["store"])
+        #: Where this server answers, to tell its own collections from other servers' (collection input).
+        self.base_url = str(processor_def.get("url") or "http://127.0.0.1:5000")
+        hosts = processor_def.get("trusted_hosts") or ""  # a YAML list, or an environment variable's commas
+        listed = hosts.split(",") if isinstance(hosts, str) else [str(host) for host in hosts]
+        self.trusted_hosts = frozenset(host.strip().lower() for host in listed if host.strip())
         self.supports_outputs = True
+
+    def _territoire(self, store: FeatureStore, territoire: object) -> object:
+        """A collection input replaced by the territory it stands for; any other territoire as given."""
+        if isinstance(territoire, dict) and "collection" in territoire:
+            return territoire_of_collection(store, territoire, self.base_url, self.trusted_hosts)
+        return territoire
 
     # Any: the request's inputs and outputs are free-form JSON
     def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, object]:
         """Validate the inputs and return the output asked for (the indicators document by default)."""
         check_inputs(data, PROCESS_METADATA)
         output = requested_output(outputs, OUTPUTS, "artificialisation")
+        store = open_store(self.store_url)
         execution = Execution(
-            open_store(self.store_url),
-            data["territoire"],
+            store,
+            self._territoire(store, data["territoire"]),
             data.get("millesimes"),
             data.get("methode"),
             bool(data.get("detail_communes", False)),
@@ -220,8 +243,12 @@ class ArtificialisationProcessor(BaseProcessor):
 
     # Any: the request's inputs are free-form JSON
     def sync_cost(self, data: dict[str, Any]) -> Cost | None:
-        """A lower bound on the run time, known before running (the manager refuses a sync one over budget)."""
-        return artificialisation_cost(open_store(self.store_url), data.get("territoire"))
+        """A lower bound on the run time, known before running (the manager refuses a sync one over budget); None
+        for a collection input, which is only read when the process runs."""
+        territoire = data.get("territoire")
+        if isinstance(territoire, dict) and "collection" in territoire:
+            return None
+        return artificialisation_cost(open_store(self.store_url), territoire)
 
     def __repr__(self) -> str:
         return f"<ArtificialisationProcessor> {self.store_url}"
