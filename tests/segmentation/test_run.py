@@ -143,3 +143,29 @@ def test_a_corrupt_dalle_fails_its_blocks_only_and_is_retried(tmp_path: Path) ->
     broken.write_bytes(good)
     second = run_blocks(mosaic, tmp_path / "run", OPTIONS)
     assert (second["reused"], second["computed"], second["failed"]) == (6 - len(failed), len(failed), [])
+
+
+def test_a_dismissed_job_stops_after_its_block_and_the_same_request_resumes(tmp_path: Path) -> None:
+    """The job runner's report raises ``JobDismissed`` once the job is dismissed: the run stops there, its
+    finished blocks stay, and executing the same request again computes only the others."""
+    from ocsge_processes.jobs.runner import JobDismissed
+    from ocsge_processes.workflows.images import ImagePolicy
+    from ocsge_processes.workflows.segmentation_run import run_dalles
+
+    write_dalles(tmp_path / "data" / "d", 3, 2, side=125)
+    inputs = {"dalles": {"path": "d"}, "device": "cpu", "tiling": {"window": 256, "margin": 64, "block_side": BLOCK}}
+    policy, runs = ImagePolicy(data_dir=tmp_path / "data"), tmp_path / "runs"
+    messages: list[str] = []
+
+    def dismissed_after_two_blocks(_percent: int, message: str) -> None:
+        messages.append(message)
+        if message.startswith("2/6 blocks"):
+            raise JobDismissed("job-1")
+
+    with pytest.raises(JobDismissed):
+        run_dalles(inputs, policy, runs, None, dismissed_after_two_blocks)
+    assert messages[-1].startswith("2/6 blocks, ") and messages[-1].endswith(" km²")
+    (run_dir,) = runs.iterdir()
+    assert len(list((run_dir / "blocks").glob("*.json"))) == 2
+    resumed = run_dalles(inputs, policy, runs, None, lambda _p, _m: None)
+    assert (resumed["reused"], resumed["computed"], resumed["failed"]) == (2, 4, [])
