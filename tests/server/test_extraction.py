@@ -353,3 +353,15 @@ def test_owslib_executes_and_reads_the_document_response_by_output_id(server: st
     (link,) = result["extractedData"]
     ((count, _),) = _ogrinfo(str(_download(link["href"], tmp_path))).values()
     assert count == result["summary"]["tables"][0]["features"] == len(_expected(server, "communes", None))
+
+
+@pytest.mark.parametrize(
+    ("srs", "epsg"),
+    [("IGNF:LAMB93", 2154), ("urn:ogc:def:crs:EPSG::3857", 3857), ("OGC:CRS84", 4326)],
+)
+def test_srs_takes_the_names_clients_give_a_crs(server: str, tmp_path: Path, srs: str, epsg: int) -> None:
+    inputs = {"relations": {"communes": {"attributes": ["code_insee", "geometry"]}}, "format": "PARQUET", "srs": srs}
+    _, results = _extract(server, inputs)
+    assert results["summary"]["srs"] == f"EPSG:{epsg}"
+    frame = gpd.read_parquet(_download(results["extractedData"][0]["href"], tmp_path))
+    assert frame.crs.to_epsg() == epsg and len(frame) == len(_expected(server, "communes", None))
