@@ -7,12 +7,14 @@ Each measurement runs in a child process of its own (its peak resident memory is
 departement and the geometry), then the baseline, ``ogr2ogr`` of the same columns from the same store GeoPackage
 into a new file of the same format (GDAL reading the GeoPackage directly: the fastest copy this machine has).
 Prints both wall times, peak resident memories and the ratio. A GeoPackage store only (ogr2ogr reads the file).
+``--results PATH_OR_URL`` measures the result store instead: a 100 MiB file stored, read whole, read by ranges.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -59,13 +61,44 @@ def _child(args: list[str]) -> dict[str, object]:
     return document
 
 
+def result_store(connection: str, mib: int = 100) -> None:
+    """The result store: a ``mib`` MiB file of noise stored, read whole, then 200 reads of 64 KiB ranges."""
+    sys.path.insert(0, str(ROOT))
+    from ocsge_processes.results import open_results
+
+    store = open_results(connection)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "noise.bin"
+        path.write_bytes(os.urandom(mib * 1024 * 1024))
+        start = time.perf_counter()
+        file = store.put("bench-extraction", "noise.bin", path, "application/octet-stream", 600)
+        put_s = time.perf_counter() - start
+    start = time.perf_counter()
+    size = sum(len(part) for part in store.read(file))
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for index in range(200):
+        first = index * (file.size // 200)
+        assert len(b"".join(store.read(file, first, first + 65_535))) == 65_536
+    range_ms = (time.perf_counter() - start) / 200 * 1000
+    store.sweep()
+    print(
+        f"result store {connection.rsplit('@', 1)[-1]}: {mib} MiB stored at {mib / put_s:.0f} MiB/s, read at "
+        f"{size / 1048576 / read_s:.0f} MiB/s, a 64 KiB range in {range_ms:.1f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default=str(ROOT / "data" / "ocsge.gpkg"))
     parser.add_argument("--format", default="GPKG", choices=sorted(DRIVERS))
     parser.add_argument("--filter", help="a CQL2 text filter (ours) — the baseline copies the whole table")
+    parser.add_argument("--results", help="measure the result store at this SQLite path or postgresql:// URL instead")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.results:
+        result_store(args.results)
+        return
     if args.child:
         print(json.dumps(ours(args.store, args.format, args.filter)))
         return
