@@ -71,6 +71,7 @@ ENV PATH=/venv/bin:$PATH \
     OCSGE_PORT=5000 \
     OCSGE_URL=http://localhost:5000 \
     OCSGE_CONFIG_DIR=/app/config \
+    OCSGE_DATA_DIR=/data \
     PYGEOAPI_CONFIG=/app/build/pygeoapi-config.yml \
     PYGEOAPI_OPENAPI=/app/build/openapi.yml \
     WORKERS=4
