@@ -104,12 +104,22 @@ def build(tag: str = IMAGE, log: Path | None = None) -> float:
         "--tag", tag, str(ROOT),
     ]  # fmt: skip
     log = log or CACHE / "build.log"
+    previous = image_id(tag) if image_exists(tag) else None
     start = time.monotonic()
     with log.open("w") as out:
         done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=_env(), timeout=3600)
     if done.returncode:
         raise RuntimeError(f"the image build failed; its log: {log}\n{log.read_text(errors='replace')[-4000:]}")
-    return time.monotonic() - start
+    seconds = time.monotonic() - start
+    if previous and previous != image_id(tag):
+        # The image this build replaced, with whatever layers only it used (after a change of dependencies, 6 GB):
+        # a machine that builds at every run keeps one image, not one per run.
+        subprocess.run(["buildah", "rmi", previous], capture_output=True, env=_env())
+    return seconds
+
+
+def image_id(tag: str) -> str:
+    return str(json.loads(buildah("images", "--json", tag))[0]["id"])
 
 
 def image_size(tag: str = IMAGE) -> int:
@@ -133,10 +143,20 @@ def container(tag: str = IMAGE) -> Iterator[str]:
         buildah("rm", name)
 
 
-def run(name: str, *command: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
+def run(
+    name: str,
+    *command: str,
+    env: dict[str, str] | None = None,
+    volumes: dict[Path, str] | None = None,
+    timeout: float = 120,
+) -> str:
     """Run a command inside the container, as the image's user; its standard output."""
-    flags = [arg for key, value in (env or {}).items() for arg in ("--env", f"{key}={value}")]
-    return buildah("run", *ISOLATION, *flags, name, "--", *command, timeout=timeout)
+    return buildah("run", *ISOLATION, *_flags(env or {}, volumes or {}), name, "--", *command, timeout=timeout)
+
+
+def _flags(env: dict[str, str], volumes: dict[Path, str]) -> list[str]:
+    flags = [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
+    return flags + [arg for host, inside in volumes.items() for arg in ("--volume", f"{host}:{inside}")]
 
 
 @contextmanager
@@ -146,11 +166,9 @@ def started(
     """``command`` running in the container in the background (with ``env`` and host folders mounted), stopped at the
     end with its whole process group: chroot isolation keeps the host's process tree, so the group holds every
     process the command started (gunicorn's arbiter and its workers), and none outlives the container."""
-    flags = [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
-    flags += [arg for host, inside in volumes.items() for arg in ("--volume", f"{host}:{inside}")]
     with log.open("w") as out:
         proc = subprocess.Popen(
-            ["buildah", "run", *ISOLATION, *flags, name, "--", *command],
+            ["buildah", "run", *ISOLATION, *_flags(env, volumes), name, "--", *command],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=_env(),
