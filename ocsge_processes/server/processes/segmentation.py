@@ -55,7 +55,8 @@ OUTPUTS: dict[str, Output[Segmented]] = {
     "surfaces": Output(
         "Surfaces",
         "application/json",
-        "Model, device, grid of the result and area (m²) of each couverture code.",
+        "Model, device, grid of the result, area (m²) of each couverture code and without data; over dalles: "
+        "blocks (computed, reused, failed with reasons), km², Mpx/s and the dalles missing.",
         lambda result: result.summary,
     ),
     "classification": Output(
