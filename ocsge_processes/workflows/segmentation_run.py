@@ -35,6 +35,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidInputError, OcsgeError
+from ..segmentation.assembly import write_blocks_vrt
 from ..segmentation.bands import BandStack
 from ..segmentation.blocks import Block, plan_blocks
 from ..segmentation.dalles import describe, list_files, pair, product_of
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 
 #: ``progress(blocks done, blocks in all, km² done, km² in all)``, after each block (finished or reused).
 RunProgress = Callable[[int, int, float, float], None]
+#: The VRT of the finished blocks' class COGs, in the run folder.
+CLASSIFICATION = "classification.vrt"
 #: Version of the run folder's layout, in ``plan.json``.
 LAYOUT = 1
 
@@ -89,6 +92,8 @@ class RunSummary(TypedDict):
     surfaces_m2: dict[str, float]
     nodata_m2: float
     missing: list[str]
+    #: The finished blocks as one raster on the mosaic's grid: a VRT in the run folder (its name there).
+    classification: str
 
 
 def prepare(source: Path, root: Path, workdir: Path, bands: tuple[str, ...], territory: Territory | None) -> Mosaic:
@@ -200,6 +205,8 @@ def summarise(
     if records is None:
         records = {block.id: r for block in blocks if (r := finished(run_dir, block)) is not None}
     missing_blocks = [block.id for block in blocks if block.id not in records]
+    finished_blocks = [(run_dir / "blocks" / f"{b.id}.tif", b.window) for b in blocks if b.id in records]
+    write_blocks_vrt(run_dir / CLASSIFICATION, mosaic.stack, finished_blocks)
     return RunSummary(
         model=model,
         device="",
@@ -215,6 +222,7 @@ def summarise(
         surfaces_m2=_surfaces(records, model, mosaic.pixel_m2),
         nodata_m2=round(sum(r["nodata_pixels"] for r in records.values()) * mosaic.pixel_m2, 2),
         missing=list(mosaic.missing),
+        classification=CLASSIFICATION,
     )
 
 

@@ -78,6 +78,15 @@ def test_blocks_give_the_classes_of_the_whole_mosaic(tmp_path: Path) -> None:
         whole = dataset.read(1)
     assert len(np.unique(whole)) > 1
     np.testing.assert_array_equal(_assembled(tmp_path / "run", 375, 250), whole)
+    # The blocks as one raster, read back by GDAL: the VRT on the mosaic's grid, with the legend of the blocks.
+    vrt = tmp_path / "run" / summary["classification"]
+    with rasterio.open(vrt) as dataset, rasterio.open(tmp_path / "whole.tif") as reference:
+        np.testing.assert_array_equal(dataset.read(1), whole)
+        assert (dataset.transform, dataset.crs, dataset.nodata) == (reference.transform, reference.crs, 0)
+        assert dataset.tags()["OCSGE_VALUES"] == reference.tags()["OCSGE_VALUES"]
+        assert dataset.colormap(1)[1] == reference.colormap(1)[1]
+    info = json.loads(subprocess.run(["gdalinfo", "-json", str(vrt)], capture_output=True, check=True).stdout)
+    assert info["size"] == [375, 250] and info["bands"][0]["colorInterpretation"] == "Palette"
 
 
 def test_a_sigkilled_worker_resumes_without_redoing_finished_blocks(tmp_path: Path) -> None:
@@ -120,6 +129,9 @@ def test_a_cancelled_run_resumes_and_another_run_is_refused_in_its_folder(tmp_pa
     assert first["cancelled"] and first["computed"] == 2
     assert [(d, t) for d, t, _, _ in seen] == [(1, 6), (2, 6)]
     assert seen[-1][2] == pytest.approx(2 * 128 * 128 * 64 / 1e6) and seen[-1][3] == pytest.approx(6.0)
+    with rasterio.open(tmp_path / "run" / first["classification"]) as dataset:
+        partial = dataset.read(1)
+    assert (partial[:128, :256] != 0).any() and (partial[128:, :] == 0).all()  # unfinished blocks read as nodata
     second = run_blocks(mosaic, tmp_path / "run", OPTIONS)
     assert (second["reused"], second["computed"], second["cancelled"]) == (2, 4, False)
     territory = territory_from_text("770000,6278000,771000,6279000", _no_codes)
