@@ -137,7 +137,7 @@ def _fetch_edition(
             checked = "length and 7z CRCs"
         else:
             _check_md5(done.path, expected, part)
-    archive = _joined(target, edition, files.parts)
+    archive = _joined(target, edition, files.parts, fresh=received > 0)
     if checked != "md5":
         _check_crcs(archive)
     log.info("%s: %s (checked: %s)", edition.name, archive, checked)
@@ -151,12 +151,13 @@ def _check_md5(path: Path, expected: str, part: ArchiveFile) -> None:
         raise DownloadError(f"{part.href}: MD5 {actual} where the Géoplateforme publishes {expected}; file removed")
 
 
-def _joined(target: Path, edition: Edition, parts: Sequence[ArchiveFile]) -> Path:
-    """The archive as one file: split volumes (``.7z.001``...) are byte ranges of it, joined in order."""
+def _joined(target: Path, edition: Edition, parts: Sequence[ArchiveFile], *, fresh: bool) -> Path:
+    """The archive as one file: split volumes (``.7z.001``...) are byte ranges of it, joined in order (again when
+    a volume was received in this run)."""
     if len(parts) == 1:
         return target / parts[0].name
     archive = target / f"{edition.name}.7z"
-    if not archive.exists():
+    if fresh or not archive.exists():
         staging = archive.with_name(archive.name + ".joining")
         with staging.open("wb") as out:
             for part in parts:

@@ -219,6 +219,25 @@ def test_without_a_published_md5_length_and_crcs_are_checked(loopback_only: None
             fetch_editions(served.base_url, "33", ["OCSGE"], None, tmp_path / "bad")
 
 
+def test_split_volumes_are_joined_and_checked_by_the_md5_file(loopback_only: None, tmp_path: Path) -> None:
+    data = _tiny_7z()
+    name = "OCS-GE_2-0__GPKG_LAMB93_D033_2021-01-01"
+    cut = len(data) // 2
+    volumes = [
+        StandinFile(f"{name}.7z.{i:03d}", chunk, rel="section", md5_in_content=False)
+        for i, chunk in enumerate((data[:cut], data[cut:]), start=1)
+    ]
+    content = Standin([StandinEdition("OCSGE", name, "D033", "GPKG", "2025-01-01", volumes)])
+    with serve(content) as served:
+        fetched = fetch_editions(served.base_url, "33", ["OCSGE"], None, tmp_path)
+        assert fetched[0].checked == "md5"  # from the .md5 file: the entries carry none
+        assert fetched[0].archive.read_bytes() == data
+        volumes[1].md5 = "f" * 32
+        (tmp_path / name / f"{name}.7z.002").unlink()
+        with pytest.raises(DownloadError, match=f"{name}.7z.002: MD5 .* publishes f{{32}}"):
+            fetch_editions(served.base_url, "33", ["OCSGE"], None, tmp_path)
+
+
 def test_an_md5_mismatch_removes_the_file(loopback_only: None, tmp_path: Path) -> None:
     name = "OCS-GE_2-0__GPKG_LAMB93_D033_2021-01-01"
     served = Standin([_edition(name, _tiny_7z(), md5="0" * 32)])
