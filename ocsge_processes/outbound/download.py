@@ -87,6 +87,9 @@ def download(
     received = 0
     try:
         with request("GET", destination, timeout, headers=headers, stream=True) as response:
+            if response.status_code == 416 and offset and offset == length:  # whole, stopped before its rename
+                partial.replace(target)
+                return Downloaded(target, offset, 0)
             _refuse_status(response, url, (200, 206) if offset else (200,))
             start = _start(response, offset, url)
             total = _announced(response, start, url)

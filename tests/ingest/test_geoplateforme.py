@@ -166,6 +166,19 @@ def test_a_server_without_ranges_makes_the_download_start_over(loopback_only: No
     assert fetched[0].archive.read_bytes() == data
 
 
+def test_a_whole_part_file_is_kept_when_the_server_has_nothing_more(loopback_only: None, tmp_path: Path) -> None:
+    data = _tiny_7z()
+    name = "OCS-GE_2-0__GPKG_LAMB93_D033_2021-01-01"
+    (tmp_path / name).mkdir()
+    (tmp_path / name / f"{name}.7z.part").write_bytes(data)  # a run stopped between the last byte and the rename
+    content = Standin([_edition(name, data)])
+    with serve(content) as served:
+        fetched = fetch_editions(served.base_url, "33", ["OCSGE"], None, tmp_path)
+    assert [(s.range, s.status) for s in content.served if s.path.endswith(".7z")] == [(f"bytes={len(data)}-", 416)]
+    assert (fetched[0].resumed_from, fetched[0].received) == (len(data), 0)
+    assert fetched[0].archive.read_bytes() == data
+
+
 def test_unknown_zone_is_named_before_any_request(standin: Standin, tmp_path: Path) -> None:
     code, output = _ingest(standin, tmp_path, "--geoplateforme", "D099")
     assert code != 0
