@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import subprocess
+from pathlib import Path
 
 import pytest
 import requests
@@ -157,6 +160,36 @@ def test_collection_has_impermeabilisation_for_each_pair(ranks_server: str) -> N
     assert (last["impermeabilisation_ha"], last["desimpermeabilisation_ha"]) == (2, 5)
     assert (last["impermeabilisation_nette_ha"], last["impermeabilisation_nette_pct"]) == (-3, -3)
     assert rows[(2018, 2021)]["impermeabilisation_ha"] == 5
+
+
+def test_gdal_reads_the_collection_and_the_csv(ranks_server: str, tmp_path: Path) -> None:
+    """GDAL's OGC API Features driver and its CSV driver, real clients, read the imperméabilisation fields."""
+    out = tmp_path / "communes.geojson"
+    done = subprocess.run(
+        [
+            "ogr2ogr",
+            "-f",
+            "GeoJSON",
+            str(out),
+            f"OAPIF:{ranks_server}/collections/artificialisation-communes",
+            "-where",
+            "code_insee = '33001' AND millesime_avant = 2021",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    [feature] = json.loads(out.read_text())["features"]
+    assert feature["properties"]["impermeabilisation_nette_ha"] == -3
+    table = tmp_path / "table.csv"
+    table.write_bytes(
+        _execute(ranks_server, {"territoire": METROPOLE_OVERSEAS, "millesimes": [2018, 2021]}, {"tableau": {}}).content
+    )
+    info = subprocess.run(
+        ["ogrinfo", "-ro", "-al", "-q", str(table)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "surface_impermeabilisee_ha (String) = 45" in info and "impermeabilisation_ha (String) = 5" in info
 
 
 BAD = [
