@@ -82,9 +82,11 @@ def _rank(year: int, ordered: Mapping[str, list[int]]) -> int:
             f"millésime {year} is not ingested for this territory; millésimes per département: {listing}"
         )
     if len(ranks) > 1:
+        listing = "; ".join(f"{d}: {', '.join(map(str, found))}" for d, found in ordered.items())
         raise InvalidInputError(
-            f"millésime {year} has different ranks in the départements of the territory "
-            f"({', '.join(_ordinal(r) for r in sorted(ranks))}): name the millésimes of one département"
+            f"millésime {year} is the {' or the '.join(_ordinal(r) for r in sorted(ranks))} millésime depending on "
+            f"the département ({listing}), so it names no single rank: give no millesimes for every rank, each "
+            "département at its own years"
         )
     return ranks.pop()
 

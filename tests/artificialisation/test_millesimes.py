@@ -43,7 +43,7 @@ def test_a_rank_missing_in_one_departement_names_it(requested: list[int], messag
 
 
 def test_a_year_of_two_ranks_is_ambiguous() -> None:
-    with pytest.raises(InvalidInputError, match="different ranks"):
+    with pytest.raises(InvalidInputError, match="1st or the 2nd millésime depending on the département"):
         select({"33": [2018, 2021], "40": [2021, 2024]}, [2021])
 
 
