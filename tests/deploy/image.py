@@ -61,18 +61,24 @@ def base_image() -> str:
     """The Debian base, debootstrapped once into the cache folder and imported into buildah's storage once."""
     if image_exists(BASE):
         return BASE
+    CACHE.mkdir(parents=True, exist_ok=True)
     rootfs = CACHE / f"{SUITE}-rootfs"
     if not (rootfs / "etc" / "debian_version").is_file():
         partial = Path(tempfile.mkdtemp(prefix=f"{SUITE}-", dir=CACHE))
-        subprocess.run(
-            ["debootstrap", "--variant=minbase", SUITE, str(partial), MIRROR], check=True, capture_output=True
-        )
-        # What debian:*-slim leaves out too: the downloaded packages and the package lists.
-        for leftover in [*partial.glob("var/cache/apt/archives/*.deb"), *partial.glob("var/lib/apt/lists/*")]:
-            if leftover.is_file():
-                leftover.unlink()
-        shutil.rmtree(rootfs, ignore_errors=True)
-        partial.rename(rootfs)  # complete or absent: an interrupted debootstrap is never taken for a base
+        try:
+            done = subprocess.run(
+                ["debootstrap", "--variant=minbase", SUITE, str(partial), MIRROR], capture_output=True, text=True
+            )
+            if done.returncode:
+                raise RuntimeError(f"debootstrap {SUITE} failed: {done.stderr[-3000:]}")
+            # What debian:*-slim leaves out too: the downloaded packages and the package lists.
+            for leftover in [*partial.glob("var/cache/apt/archives/*.deb"), *partial.glob("var/lib/apt/lists/*")]:
+                if leftover.is_file():
+                    leftover.unlink()
+            shutil.rmtree(rootfs, ignore_errors=True)
+            partial.rename(rootfs)  # complete or absent: an interrupted debootstrap is never taken for a base
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
     tarball = CACHE / f"{SUITE}-rootfs.tar"
     subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tarball), "."], check=True)
     container = buildah("from", "scratch").strip()
