@@ -19,7 +19,7 @@ ARG BASE=debian:trixie-slim
 # pages load, copied from npm into server/static/vendor: with Debian's Node.js and npm (web/package.json engines).
 FROM ${BASE} AS web
 # Behind a TLS-inspecting proxy, the downloads (npm, pip) trust its CA: mount the bundle and name it in these build
-# arguments (README "Container image"); they are build-time only, the image keeps none of them.
+# arguments (README "Container image"); the image keeps no certificate (only the path shows in its history).
 ARG NODE_EXTRA_CA_CERTS
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
     && rm -rf /var/lib/apt/lists/*
@@ -53,8 +53,8 @@ FROM python AS runtime
 ARG PIP_CERT
 # The dependencies, read from pyproject.toml: this layer changes only when they do.
 COPY pyproject.toml /tmp/pyproject.toml
-# The wheels are kept in a cache mount (a wheelhouse: pip's own HTTP cache keeps nothing behind a proxy that says
-# no-store), so a rebuild of this layer downloads only what changed.
+# The wheels are kept in a cache mount (a wheelhouse: pip's own HTTP cache kept nothing on the CI machines, behind
+# their TLS-inspecting proxy), so a rebuild of this layer downloads only what changed.
 RUN --mount=type=cache,id=ocsge-wheels,target=/wheelhouse \
     python3 -m venv /venv \
     && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" \

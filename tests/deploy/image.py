@@ -3,9 +3,9 @@ buildah builds the Dockerfile and runs a container with chroot isolation (no dae
 loopback, so the tests reach the server inside as they reach any other.
 
 Everything slow is kept between runs in ``OCSGE_IMAGE_CACHE`` (default /var/cache/ocsge-image, outside the clone): the
-debootstrapped base, buildah's cache mounts (pip's downloads, about 4 GB of torch and CUDA wheels) and temporary
-files; the image layers themselves stay in buildah's storage, so an unchanged pyproject.toml reuses the dependency
-layer.
+debootstrapped base, buildah's cache mounts (the Dockerfile's wheelhouse: 2.8 GB of wheels, torch and its CUDA
+libraries mostly) and its temporary files; the image layers stay in buildah's storage, so an unchanged pyproject.toml
+reuses the dependency layer.
 """
 
 from __future__ import annotations
