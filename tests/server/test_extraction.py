@@ -133,7 +133,7 @@ def test_process_is_described_with_the_geoplateforme_inputs(server: str) -> None
     description = Processes(server).process("extraction")
     assert set(description["inputs"]) == {"relations", "format", "srs", "append", "compression", "lifetime"}
     assert set(description["outputs"]) == {"logs", "summary", "extractedData"}
-    assert "async-execute" in description["jobControlOptions"]
+    assert description["jobControlOptions"] == ["async-execute"]
     assert {"GPKG", "GEOJSON", "PARQUET", "ESRI SHAPEFILE"} <= set(description["inputs"]["format"]["schema"]["enum"])
 
 
@@ -346,9 +346,18 @@ def test_a_cog_in_the_result_store_is_read_by_gdal_over_http(served: tuple[str, 
         assert (remote.read(1, window=window) == values[700:900, 1500:1800]).all()
 
 
+def test_a_request_without_prefer_is_a_job_as_on_the_geoplateforme(server: str) -> None:
+    body = {"inputs": {"relations": {"communes": {"attributes": ["code_insee"]}}, "format": "GPKG"}}
+    response = requests.post(f"{server}/processes/extraction/execution", json=body, timeout=60)
+    assert response.status_code == 201 and response.headers["Location"].endswith(response.json()["jobID"])
+    assert services.wait_for_job(server, response.json()["jobID"])["status"] == "successful"
+
+
 def test_owslib_executes_and_reads_the_document_response_by_output_id(server: str, tmp_path: Path) -> None:
     inputs = {"relations": {"communes": {"attributes": ["code_insee", "geometry"]}}, "format": "GEOJSON"}
-    result = Processes(server).execute("extraction", inputs=inputs, response="document")
+    job = Processes(server).execute("extraction", inputs=inputs, response="document", async_=True)
+    assert services.wait_for_job(server, job["jobID"])["status"] == "successful"
+    result = requests.get(f"{server}/jobs/{job['jobID']}/results", params={"f": "json"}, timeout=30).json()
     assert set(result) == {"logs", "summary", "extractedData"}
     (link,) = result["extractedData"]
     ((count, _),) = _ogrinfo(str(_download(link["href"], tmp_path))).values()

@@ -57,7 +57,8 @@ PROCESS_METADATA: dict[str, Any] = {
         "Shapefile, like the Géoplateforme's extraction service; the files are downloadable by reference for "
         "`lifetime` hours.",
     },
-    "jobControlOptions": ["async-execute", "sync-execute"],
+    # Asynchronous only, as the Géoplateforme's: its clients post without `Prefer` and expect a job (201).
+    "jobControlOptions": ["async-execute"],
     "outputTransmission": ["reference", "value"],
     "keywords": ["extraction", "OCS GE", "Géoplateforme"],
     "links": [
