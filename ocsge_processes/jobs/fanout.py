@@ -89,6 +89,9 @@ class Reporter:
             try:
                 if self.lease is not None and not self.lease.renew():
                     LOGGER.warning("lease of %s lost: it lapsed and another run took it", self.key)
+            except Exception as err:  # the note below still says the task is alive
+                LOGGER.warning("lease of %s not renewed: %s", self.key, err)
+            try:
                 self.write(RUNNING)
             except Exception as err:  # a missed beat (store busy) is not the task's failure; the next one may pass
                 LOGGER.warning("heartbeat of %s not written: %s", self.key, err)
