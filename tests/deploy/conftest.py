@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from deploy.services import LOOPBACK_ONLY, free_port, wait_for_server
-from tests.conftest import SYBARVAL, ocsge
 
+from ..conftest import SYBARVAL, ocsge
 from . import image
 
 #: What the build measured, printed at the end of the session (README "Container image" records it).

@@ -95,7 +95,7 @@ def base_image() -> str:
 
 def host_ca_bundle() -> Path:
     """The CA bundle this machine's own downloads trust."""
-    return Path(os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().openssl_cafile)
+    return Path(os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().openssl_cafile).resolve()
 
 
 def build(tag: str = IMAGE, log: Path | None = None) -> float:
