@@ -28,6 +28,9 @@ from typing import Any
 #: Bytes per stored chunk: a COG tile read by GDAL (16 KiB to a few hundred KiB) touches one or two chunks.
 CHUNK_BYTES = 1 << 20
 FILES, CHUNKS = "ocsge_result_files", "ocsge_result_chunks"
+#: Chunks written in one transaction: SQLite syncs each commit (one per chunk: 20 MiB/s here), and its write lock,
+#: which job updates wait for, is held for one batch only (8 MiB: a fraction of a second).
+CHUNKS_PER_COMMIT = 8
 #: Chunks without a file row older than this are the remains of a writer that died mid-file.
 ORPHAN_AFTER_S = 86_400.0
 #: A row as the database driver returns it. Any: the column types are fixed by the SQL that selects them.
@@ -79,6 +82,10 @@ class ResultStore(ABC):
     def _run(self, sql: str, params: tuple[object, ...] = (), fetch: bool = False) -> list[Row]:
         """Execute one statement (``?`` placeholders), autocommitted; the rows when ``fetch``."""
 
+    @abstractmethod
+    def _run_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        """Execute one statement for each of ``rows``, in one transaction."""
+
     def _schema(self) -> list[str]:
         return [
             f"CREATE TABLE IF NOT EXISTS {FILES} (result_id TEXT NOT NULL, name TEXT NOT NULL, media_type TEXT NOT "
@@ -100,14 +107,18 @@ class ResultStore(ABC):
             raise ValueError(f"a result's lifetime must be positive, not {lifetime_s}")
         self._run(f"DELETE FROM {CHUNKS} WHERE result_id = ? AND name = ?", (result_id, name))
         digest, size = hashlib.sha256(), 0
+        batch: list[tuple[object, ...]] = []
+        insert = f"INSERT INTO {CHUNKS} (result_id, name, seq, data, written) VALUES (?, ?, ?, ?, {self.now_sql})"
         with open(path, "rb") as handle:
             for seq, data in enumerate(iter(lambda: handle.read(CHUNK_BYTES), b"")):
                 digest.update(data)
                 size += len(data)
-                self._run(
-                    f"INSERT INTO {CHUNKS} (result_id, name, seq, data, written) VALUES (?, ?, ?, ?, {self.now_sql})",
-                    (result_id, name, seq, data),
-                )
+                batch.append((result_id, name, seq, data))
+                if len(batch) == CHUNKS_PER_COMMIT:
+                    self._run_many(insert, batch)
+                    batch = []
+        if batch:
+            self._run_many(insert, batch)
         self._run(f"DELETE FROM {FILES} WHERE result_id = ? AND name = ?", (result_id, name))
         self._run(
             f"INSERT INTO {FILES} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, {self.now_sql}, {self.now_sql} + ?, NULL, ?)",
@@ -211,6 +222,15 @@ class SqliteResults(ResultStore):
         finally:
             connection.close()
 
+    def _run_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(sql, rows)
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
+
 
 class PostgresResults(ResultStore):
     """Result files in PostgreSQL (``bytea`` chunks), shared by replicas and workers on several machines.
@@ -235,6 +255,15 @@ class PostgresResults(ResultStore):
                 connection.execute(statement)
 
     def _run(self, sql: str, params: tuple[object, ...] = (), fetch: bool = False) -> list[Row]:
+        rows = self._with_connection(sql.replace("?", "%s"), [params], fetch)
+        return rows
+
+    def _run_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        self._with_connection(sql.replace("?", "%s"), rows, False)
+
+    def _with_connection(self, sql: str, rows: list[tuple[object, ...]], fetch: bool) -> list[Row]:
+        """``sql`` for each of ``rows`` in one transaction on this process's connection; reconnect once when the
+        server restarted or the connection dropped."""
         import psycopg
 
         with self._lock:
@@ -244,9 +273,10 @@ class PostgresResults(ResultStore):
                 if self._connection is None or self._connection.closed:
                     self._connection = psycopg.connect(self.url, autocommit=True)
                 try:
-                    cursor = self._connection.execute(sql.replace("?", "%s"), params)
-                    return cursor.fetchall() if fetch else []
-                except psycopg.OperationalError:  # the server restarted or the connection dropped: reconnect once
+                    with self._connection.transaction(), self._connection.cursor() as cursor:
+                        cursor.executemany(sql, rows, returning=fetch)
+                        return cursor.fetchall() if fetch else []
+                except psycopg.OperationalError:
                     self._connection = None
                     if attempt == 2:
                         raise
