@@ -9,27 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from . import image
-from .image import ROOT
-
-COMPOSE = ROOT / "deploy" / "compose.yaml"
-OUR_IMAGE = "ocsge-processes"
-PG_SETTINGS = ("OCSGE_STORE", "OCSGE_JOBS")
-
-
-def resolved() -> dict:
-    """The file as Docker Compose reads it (anchors merged, variables interpolated), or its validation error."""
-    done = subprocess.run(
-        ["docker-compose", "--file", str(COMPOSE), "config"], capture_output=True, text=True, cwd=ROOT / "deploy"
-    )
-    assert done.returncode == 0, done.stderr
-    return yaml.safe_load(done.stdout)
-
-
-def ours(config: dict) -> dict[str, dict]:
-    return {name: service for name, service in config["services"].items() if service.get("build")}
+from .compose import COMPOSE, OUR_IMAGE, PG_SETTINGS, ROOT, ours, resolved, script_parts
 
 
 def test_compose_file_is_valid_and_builds_one_image() -> None:
@@ -47,16 +29,6 @@ def test_a_broken_compose_file_is_refused(tmp_path: Path) -> None:
     broken.write_text(COMPOSE.read_text().replace("restart: unless-stopped", "restart_policy: unless-stopped"))
     done = subprocess.run(["docker-compose", "--file", str(broken), "config"], capture_output=True, text=True)
     assert done.returncode != 0 and "restart_policy" in done.stderr
-
-
-def script_parts(command: str | list[str]) -> list[str]:
-    """The command lines a service's command runs in turn: its ``sh -c`` script split at ``&&``, as written
-    (``$$``, which `config` prints as it found it, is the ``$`` Compose passes to the container)."""
-    words = shlex.split(command) if isinstance(command, str) else list(command)
-    words = [word.replace("$$", "$") for word in words]
-    if words[0] in ("sh", "/bin/sh") and words[1] == "-c":
-        return [part.strip() for part in words[2].split("&&")]
-    return [shlex.join(words)]
 
 
 @pytest.mark.slow
