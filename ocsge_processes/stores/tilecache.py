@@ -6,6 +6,9 @@ does), the tile's buffered box in the layer's CRS and a ``stale`` flag. ``replac
 transaction, every cached tile whose box meets the rows it removes or writes (:func:`stale_boxes`), so a stale tile
 is never served; ``ocsge tiles build`` rebuilds those. Which zooms are cached is recorded per layer and CRS.
 
+The SQL is written once, here, for both dialects (GeoPackage's SQLite and PostgreSQL differ only in the
+placeholder, two column types and where the tables live); a store's cache only runs it.
+
 The tile grid and the tile content are the ``tiles`` package's business: here tiles are rows.
 """
 
@@ -14,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..layers import Layer
-from .base import Box
+from .base import Box, Row
 
 #: Table names (the PostGIS store puts them in its schema).
 TILES_TABLE = "ocsge_tile_cache"
@@ -85,11 +88,42 @@ def real_boxes(boxes: list[Box | None]) -> list[Box]:
     return [b for b in boxes if b is not None and all(v == v for v in b)]
 
 
-class TileCache(ABC):
-    """The tile cache of one store."""
+def create_sql(tiles: str, zooms: str, blob: str, real: str) -> tuple[str, str]:
+    """The two tables, under their (qualified) names, with the dialect's types for bytes and floats."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {tiles} (collection TEXT NOT NULL, epsg INTEGER NOT NULL, z INTEGER NOT NULL, "
+        f"x INTEGER NOT NULL, y INTEGER NOT NULL, filter TEXT NOT NULL, data {blob} NOT NULL, etag TEXT NOT NULL, "
+        f"minx {real}, miny {real}, maxx {real}, maxy {real}, stale BOOLEAN NOT NULL DEFAULT FALSE, "
+        "PRIMARY KEY (collection, epsg, z, x, y, filter))",
+        f"CREATE TABLE IF NOT EXISTS {zooms} (collection TEXT NOT NULL, epsg INTEGER NOT NULL, "
+        "min_zoom INTEGER NOT NULL, max_zoom INTEGER NOT NULL, PRIMARY KEY (collection, epsg))",
+    )
 
-    def __init__(self) -> None:
+
+#: A statement and its parameters.
+Statement = tuple[str, Sequence[object]]
+
+
+class TileCache(ABC):
+    """The tile cache of one store: the queries, run by the store's dialect (:meth:`_fetch`, :meth:`_write`) on its
+    tables ``tiles`` and ``zooms`` with its ``placeholder``."""
+
+    def __init__(self, placeholder: str, tiles: str, zooms: str) -> None:
         self._zooms_read: dict[tuple[str, int], tuple[float, tuple[int, int] | None]] = {}
+        self._tiles, self._zooms_table = tiles, zooms
+        self._p = p = placeholder
+        self._layer = f"collection = {p} AND epsg = {p}"
+        self._tile = f"{self._layer} AND z = {p} AND x = {p} AND y = {p}"
+        self._marks = ", ".join([p] * len(TILE_COLUMNS))
+        self._zoom_marks = ", ".join([p] * 4)
+
+    @abstractmethod
+    def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
+        """The rows of a query; none while the cache tables do not exist."""
+
+    @abstractmethod
+    def _write(self, statements: list[Statement], many: tuple[str, list[Row]] | None = None) -> None:
+        """Run ``statements`` then ``many`` (one statement, many rows) in one transaction, the tables created first."""
 
     def cached_zooms(self, layer: Layer, epsg: int) -> tuple[int, int] | None:
         """:meth:`zooms`, read again at most every :data:`ZOOMS_TRUSTED_S` seconds: a tile of a live zoom then costs
@@ -101,33 +135,58 @@ class TileCache(ABC):
             self._zooms_read[key] = read
         return read[1]
 
-    @abstractmethod
     def zooms(self, layer: Layer, epsg: int) -> tuple[int, int] | None:
         """The cached zoom range of ``layer`` in ``epsg`` (None when no build ever started)."""
+        rows = self._fetch(
+            f"SELECT min_zoom, max_zoom FROM {self._zooms_table} WHERE {self._layer}", [layer.collection_id, epsg]
+        )
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
     def start(self, layer: Layer, epsg: int, zooms: tuple[int, int]) -> bool:
         """Record ``zooms`` as the cached range; a different range than the recorded one empties the layer's cache
         first (its tiles were generalised from another deepest zoom). Returns whether it was emptied."""
-        emptied = self._record(layer, epsg, zooms)
+        emptied = self.zooms(layer, epsg) != zooms
+        if emptied:
+            self._write(
+                [
+                    (f"DELETE FROM {self._tiles} WHERE {self._layer}", [layer.collection_id, epsg]),
+                    (
+                        f"INSERT INTO {self._zooms_table} VALUES ({self._zoom_marks}) ON CONFLICT (collection, epsg) "
+                        "DO UPDATE SET min_zoom = excluded.min_zoom, max_zoom = excluded.max_zoom",
+                        [layer.collection_id, epsg, *zooms],
+                    ),
+                ]
+            )
         self._zooms_read[(layer.collection_id, epsg)] = (time.monotonic(), zooms)
         return emptied
 
-    @abstractmethod
-    def _record(self, layer: Layer, epsg: int, zooms: tuple[int, int]) -> bool:
-        """:meth:`start` in the store."""
-
-    @abstractmethod
     def get(self, layer: Layer, epsg: int, z: int, x: int, y: int, key: str) -> CachedTile | None:
         """The cached tile for filter ``key`` (:func:`filter_key`), None when absent or stale."""
+        rows = self._fetch(
+            f"SELECT data, etag FROM {self._tiles} WHERE {self._tile} AND filter = {self._p} AND NOT stale",
+            [layer.collection_id, epsg, z, x, y, key],
+        )
+        return CachedTile(bytes(rows[0][0]), rows[0][1]) if rows else None
 
     def fresh(self, layer: Layer, epsg: int, z: int, x: int, y: int) -> bool:
         """Whether tile z/x/y was built and nothing under it was written since, judged by its unfiltered variant."""
         return self.get(layer, epsg, z, x, y, "") is not None
 
-    @abstractmethod
     def put(self, layer: Layer, epsg: int, slot: TileSlot, variants: Mapping[str, bytes]) -> None:
         """Store a tile's variants (filter key → bytes, b"" for an empty tile), replacing what was cached there."""
+        self._write(
+            [(f"DELETE FROM {self._tiles} WHERE {self._tile}", [layer.collection_id, epsg, slot.z, slot.x, slot.y])],
+            (
+                f"INSERT INTO {self._tiles} ({', '.join(TILE_COLUMNS)}) VALUES ({self._marks})",
+                tile_rows(layer, epsg, slot, variants),
+            ),
+        )
 
-    @abstractmethod
     def counts(self, layer: Layer, epsg: int) -> tuple[int, int]:
         """(fresh, stale) tiles cached for ``layer`` (unfiltered variants)."""
+        rows = self._fetch(
+            f"SELECT stale, count(*) FROM {self._tiles} WHERE {self._layer} AND filter = '' GROUP BY stale",
+            [layer.collection_id, epsg],
+        )
+        found = {bool(stale): int(count) for stale, count in rows}
+        return found.get(False, 0), found.get(True, 0)
