@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
-import sqlite3
-import threading
-from abc import ABC, abstractmethod
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import psycopg
+from ..shareddb import Database, Params, Row, open_database
 
 ACTIVE = ("accepted", "running")
 TERMINAL = ("successful", "failed", "dismissed")
@@ -40,10 +34,6 @@ FIELDS = (
     "heartbeat",
 )
 _ACTIVE_SQL = "status IN ('accepted', 'running')"
-#: A row as the database drivers return it (their values are typed by the SQL, not by Python).
-Row = tuple[Any, ...]
-#: Values bound to a statement's placeholders.
-Params = tuple[object, ...]
 
 
 class JobNotFound(KeyError):
@@ -57,31 +47,29 @@ def now_text() -> str:
 
 def open_records(connection: str) -> JobRecords:
     """The store a manager's ``connection`` names: a ``postgresql://`` URL or a SQLite file path."""
-    if connection.startswith(("postgresql://", "postgres://")):
-        return PostgresRecords(connection)
-    return SqliteRecords(Path(connection))
+    return JobRecords(open_database(connection, _schema, TABLE))
 
 
-class JobRecords(ABC):
+def _schema(db: Database) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (identifier TEXT PRIMARY KEY, process_id TEXT NOT NULL, "
+        "status TEXT NOT NULL, message TEXT, progress INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL, "
+        "started TEXT, updated TEXT, finished TEXT, mimetype TEXT, request TEXT, "
+        f"result {db.blob_type}, heartbeat {db.real_type})",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_created ON {TABLE} (created DESC, identifier DESC)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_status ON {TABLE} (status)",
+    ]
+
+
+class JobRecords:
     """Job records and results; every method is one short statement (or two), safe from any thread or process."""
 
-    blob_type = "BLOB"
-    real_type = "REAL"
-    now_sql = ""
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.now_sql = db.now_sql
 
-    @abstractmethod
     def _run(self, sql: str, params: Params = (), fetch: bool = False) -> tuple[builtins.list[Row], int]:
-        """Execute ``sql`` (``?`` placeholders); return the rows when ``fetch`` and the row count."""
-
-    def _schema(self) -> list[str]:
-        return [
-            f"CREATE TABLE IF NOT EXISTS {TABLE} (identifier TEXT PRIMARY KEY, process_id TEXT NOT NULL, "
-            "status TEXT NOT NULL, message TEXT, progress INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL, "
-            "started TEXT, updated TEXT, finished TEXT, mimetype TEXT, request TEXT, "
-            f"result {self.blob_type}, heartbeat {self.real_type})",
-            f"CREATE INDEX IF NOT EXISTS {TABLE}_created ON {TABLE} (created DESC, identifier DESC)",
-            f"CREATE INDEX IF NOT EXISTS {TABLE}_status ON {TABLE} (status)",
-        ]
+        return self.db.run(sql, params, fetch)
 
     # Any: a job document as pygeoapi's manager passes it, and the execution request's free-form JSON.
     def add(self, job: dict[str, Any], request: dict[str, Any] | None = None) -> None:
@@ -220,76 +208,3 @@ def _record(row: Row) -> dict[str, Any]:
     record = dict(zip(FIELDS, row, strict=True))  # every SELECT of a record lists FIELDS
     record["request"] = json.loads(record["request"] or "{}")
     return record
-
-
-class SqliteRecords(JobRecords):
-    """Jobs in a SQLite file: the embedded default, one machine (WAL lets readers and one writer work at once)."""
-
-    now_sql = "((julianday('now') - 2440587.5) * 86400.0)"
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            for statement in self._schema():
-                connection.execute(statement)
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30, isolation_level=None)
-
-    def _run(self, sql: str, params: Params = (), fetch: bool = False) -> tuple[list[Row], int]:
-        connection = self._connect()
-        try:
-            cursor = connection.execute(sql, params)
-            return (cursor.fetchall() if fetch else []), cursor.rowcount
-        finally:
-            connection.close()
-
-
-class PostgresRecords(JobRecords):
-    """Jobs in PostgreSQL: shared by web replicas and workers on several machines.
-
-    One connection per process (reopened after a fork or a lost connection), used by one thread at a time.
-    """
-
-    blob_type = "BYTEA"
-    real_type = "DOUBLE PRECISION"
-    now_sql = "extract(epoch from clock_timestamp())::double precision"
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._lock = threading.Lock()
-        self._connection: psycopg.Connection[Row] | None = None
-        self._pid = 0
-        self._inherited: list[psycopg.Connection[Row]] = []
-        import psycopg
-
-        with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
-            connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
-            for statement in self._schema():
-                connection.execute(statement)
-
-    def _run(self, sql: str, params: Params = (), fetch: bool = False) -> tuple[list[Row], int]:
-        import psycopg
-
-        sql = sql.replace("?", "%s")
-        with self._lock:
-            try:
-                return self._execute(sql, params, fetch)
-            except psycopg.OperationalError:  # the server restarted or the connection dropped: reconnect once
-                self._connection = None
-                return self._execute(sql, params, fetch)
-
-    def _execute(self, sql: str, params: Params, fetch: bool) -> tuple[list[Row], int]:
-        import psycopg
-
-        if self._pid != os.getpid() and self._connection is not None:
-            # A forked child must not close its parent's socket: keep the inherited connection, untouched.
-            self._inherited.append(self._connection)
-            self._connection = None
-        if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(self.url, autocommit=True)
-            self._pid = os.getpid()
-        cursor = self._connection.execute(sql, params)
-        return (cursor.fetchall() if fetch else []), cursor.rowcount

@@ -16,14 +16,11 @@ tombstone.
 from __future__ import annotations
 
 import hashlib
-import os
-import sqlite3
-import threading
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from ..shareddb import Database, Params, Row, open_database
 
 #: Bytes per stored chunk: a COG tile read by GDAL (16 KiB to a few hundred KiB) touches one or two chunks.
 CHUNK_BYTES = 1 << 20
@@ -33,8 +30,6 @@ FILES, CHUNKS = "ocsge_result_files", "ocsge_result_chunks"
 CHUNKS_PER_COMMIT = 8
 #: Chunks without a file row older than this are the remains of a writer that died mid-file.
 ORPHAN_AFTER_S = 86_400.0
-#: A row as the database driver returns it. Any: the column types are fixed by the SQL that selects them.
-Row = tuple[Any, ...]
 _COLUMNS = "result_id, name, media_type, size, etag, created, expires, gone, job_id"
 
 
@@ -66,37 +61,34 @@ class ResultFile:
 
 def open_results(connection: str) -> ResultStore:
     """The result store of a job manager's ``connection``: a ``postgresql://`` URL or a SQLite file path."""
-    if connection.startswith(("postgresql://", "postgres://")):
-        return PostgresResults(connection)
-    return SqliteResults(Path(connection))
+    return ResultStore(open_database(connection, _schema, FILES))
 
 
-class ResultStore(ABC):
+def _schema(db: Database) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {FILES} (result_id TEXT NOT NULL, name TEXT NOT NULL, media_type TEXT NOT "
+        f"NULL, size BIGINT NOT NULL, etag TEXT NOT NULL, created {db.real_type} NOT NULL, expires "
+        f"{db.real_type} NOT NULL, gone TEXT, job_id TEXT, PRIMARY KEY (result_id, name))",
+        f"CREATE INDEX IF NOT EXISTS {FILES}_expires ON {FILES} (expires) WHERE gone IS NULL",
+        f"CREATE INDEX IF NOT EXISTS {FILES}_job ON {FILES} (job_id)",
+        f"CREATE TABLE IF NOT EXISTS {CHUNKS} (result_id TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT "
+        f"NULL, data {db.blob_type} NOT NULL, written {db.real_type} NOT NULL, PRIMARY KEY (result_id, name, "
+        "seq))",
+    ]
+
+
+class ResultStore:
     """Result files with a lifetime; every method is a few short statements, safe from any thread or process."""
 
-    blob_type = "BLOB"
-    real_type = "REAL"
-    now_sql = ""
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.now_sql = db.now_sql
 
-    @abstractmethod
-    def _run(self, sql: str, params: tuple[object, ...] = (), fetch: bool = False) -> list[Row]:
-        """Execute one statement (``?`` placeholders), autocommitted; the rows when ``fetch``."""
+    def _run(self, sql: str, params: Params = (), fetch: bool = False) -> list[Row]:
+        return self.db.run(sql, params, fetch)[0]
 
-    @abstractmethod
-    def _run_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        """Execute one statement for each of ``rows``, in one transaction."""
-
-    def _schema(self) -> list[str]:
-        return [
-            f"CREATE TABLE IF NOT EXISTS {FILES} (result_id TEXT NOT NULL, name TEXT NOT NULL, media_type TEXT NOT "
-            f"NULL, size BIGINT NOT NULL, etag TEXT NOT NULL, created {self.real_type} NOT NULL, expires "
-            f"{self.real_type} NOT NULL, gone TEXT, job_id TEXT, PRIMARY KEY (result_id, name))",
-            f"CREATE INDEX IF NOT EXISTS {FILES}_expires ON {FILES} (expires) WHERE gone IS NULL",
-            f"CREATE INDEX IF NOT EXISTS {FILES}_job ON {FILES} (job_id)",
-            f"CREATE TABLE IF NOT EXISTS {CHUNKS} (result_id TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT "
-            f"NULL, data {self.blob_type} NOT NULL, written {self.real_type} NOT NULL, PRIMARY KEY (result_id, name, "
-            "seq))",
-        ]
+    def _run_many(self, sql: str, rows: list[Params]) -> None:
+        self.db.run_many(sql, rows)
 
     def put(
         self, result_id: str, name: str, path: Path, media_type: str, lifetime_s: float, job_id: str | None = None
@@ -193,91 +185,3 @@ class ResultStore(ABC):
     def _drop(self, result_id: str, name: str, reason: str) -> None:
         self._run(f"UPDATE {FILES} SET gone = ? WHERE result_id = ? AND name = ?", (reason, result_id, name))
         self._run(f"DELETE FROM {CHUNKS} WHERE result_id = ? AND name = ?", (result_id, name))
-
-
-class SqliteResults(ResultStore):
-    """Result files in a SQLite file (WAL: downloads read while a job writes)."""
-
-    now_sql = "((julianday('now') - 2440587.5) * 86400.0)"
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = self._connect()
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            for statement in self._schema():
-                connection.execute(statement)
-        finally:
-            connection.close()
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30, isolation_level=None)
-
-    def _run(self, sql: str, params: tuple[object, ...] = (), fetch: bool = False) -> list[Row]:
-        connection = self._connect()
-        try:
-            cursor = connection.execute(sql, params)
-            return cursor.fetchall() if fetch else []
-        finally:
-            connection.close()
-
-    def _run_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        connection = self._connect()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            connection.executemany(sql, rows)
-            connection.execute("COMMIT")
-        finally:
-            connection.close()
-
-
-class PostgresResults(ResultStore):
-    """Result files in PostgreSQL (``bytea`` chunks), shared by replicas and workers on several machines.
-
-    One connection per process (reopened after a fork or a lost connection), used by one thread at a time.
-    """
-
-    blob_type = "BYTEA"
-    real_type = "DOUBLE PRECISION"
-    now_sql = "extract(epoch from clock_timestamp())::double precision"
-
-    def __init__(self, url: str) -> None:
-        import psycopg
-
-        self.url = url
-        self._lock = threading.Lock()
-        self._connection: psycopg.Connection[Row] | None = None
-        self._pid = 0
-        with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
-            connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (FILES,))
-            for statement in self._schema():
-                connection.execute(statement)
-
-    def _run(self, sql: str, params: tuple[object, ...] = (), fetch: bool = False) -> list[Row]:
-        rows = self._with_connection(sql.replace("?", "%s"), [params], fetch)
-        return rows
-
-    def _run_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        self._with_connection(sql.replace("?", "%s"), rows, False)
-
-    def _with_connection(self, sql: str, rows: list[tuple[object, ...]], fetch: bool) -> list[Row]:
-        """``sql`` for each of ``rows`` in one transaction on this process's connection; reconnect once when the
-        server restarted or the connection dropped."""
-        import psycopg
-
-        with self._lock:
-            if self._pid != os.getpid():  # a forked child opens its own: its parent's socket is not its to use
-                self._connection, self._pid = None, os.getpid()
-            for attempt in (1, 2):
-                if self._connection is None or self._connection.closed:
-                    self._connection = psycopg.connect(self.url, autocommit=True)
-                try:
-                    with self._connection.transaction(), self._connection.cursor() as cursor:
-                        cursor.executemany(sql, rows, returning=fetch)
-                        return cursor.fetchall() if fetch else []
-                except psycopg.OperationalError:
-                    self._connection = None
-                    if attempt == 2:
-                        raise
-        return []
