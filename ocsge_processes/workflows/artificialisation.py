@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, get_args
 
 import geopandas as gpd
 
@@ -346,20 +346,28 @@ def _stock_fields(stock: Stock) -> dict[str, Any]:
     return fields
 
 
+#: The flow figures copied from :class:`Flows` into an answer, in its order (hectares, then percentages).
+_FlowName = Literal[
+    "artificialisation_ha",
+    "desartificialisation_ha",
+    "artificialisation_nette_ha",
+    "artificialisation_pct",
+    "desartificialisation_pct",
+    "artificialisation_nette_pct",
+    "impermeabilisation_ha",
+    "desimpermeabilisation_ha",
+    "impermeabilisation_nette_ha",
+    "impermeabilisation_pct",
+    "desimpermeabilisation_pct",
+    "impermeabilisation_nette_pct",
+]
+_FLOW_FIELDS: tuple[_FlowName, ...] = get_args(_FlowName)
+
+
 def _fill_flow_fields(target: FlowFields, flows: Flows | None, before: Stock | None, after: Stock | None) -> None:
     """Write the flow fields into ``target`` (a pair of ``flux``, or an entry whose flat fields are its last pair)."""
-    target["artificialisation_ha"] = flows.artificialisation_ha if flows else None
-    target["desartificialisation_ha"] = flows.desartificialisation_ha if flows else None
-    target["artificialisation_nette_ha"] = flows.artificialisation_nette_ha if flows else None
-    target["artificialisation_pct"] = flows.artificialisation_pct if flows else None
-    target["desartificialisation_pct"] = flows.desartificialisation_pct if flows else None
-    target["artificialisation_nette_pct"] = flows.artificialisation_nette_pct if flows else None
-    target["impermeabilisation_ha"] = flows.impermeabilisation_ha if flows else None
-    target["desimpermeabilisation_ha"] = flows.desimpermeabilisation_ha if flows else None
-    target["impermeabilisation_nette_ha"] = flows.impermeabilisation_nette_ha if flows else None
-    target["impermeabilisation_pct"] = flows.impermeabilisation_pct if flows else None
-    target["desimpermeabilisation_pct"] = flows.desimpermeabilisation_pct if flows else None
-    target["impermeabilisation_nette_pct"] = flows.impermeabilisation_nette_pct if flows else None
+    for name in _FLOW_FIELDS:
+        target[name] = getattr(flows, name) if flows else None
     if flows is None:
         target["flux_message"] = "no difference layer for this pair of millésimes"
     else:
