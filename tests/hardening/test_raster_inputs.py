@@ -59,11 +59,14 @@ def live(places: dict[str, Path]) -> Iterator[str]:
 
 
 def _vrt(path: Path, source: str, relative: bool = False) -> Path:
-    """A 3-band VRT of the 252 × 252 Montpellier grid whose bands read ``source``."""
+    """A 3-band VRT of the 252 × 252 Montpellier grid whose bands read ``source``, with the patch's declared
+    nodata (the engine masks no-data pixels through GDAL's mask band: without it the VRT would classify them)."""
     with rasterio.open(RGB) as image:
-        transform, width, height = image.transform, image.width, image.height
+        transform, width, height, nodata = image.transform, image.width, image.height, image.nodatavals
     bands = "".join(
-        f'<VRTRasterBand dataType="Byte" band="{b}"><SimpleSource><SourceFilename '
+        f'<VRTRasterBand dataType="Byte" band="{b}">'
+        + (f"<NoDataValue>{nodata[b - 1]:g}</NoDataValue>" if nodata[b - 1] is not None else "")
+        + "<SimpleSource><SourceFilename "
         f'relativeToVRT="{int(relative)}">{source}</SourceFilename><SourceBand>{b}</SourceBand>'
         f"</SimpleSource></VRTRasterBand>"
         for b in (1, 2, 3)

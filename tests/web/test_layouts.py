@@ -94,7 +94,8 @@ def test_dashboard_of_a_territory(sized_page, size: str, server: str) -> None:
     colours = chart_colours(page)
     assert {"chart-categories", "chart-cs", "chart-us"} <= set(colours), colours
     for chart, series in colours.items():
-        assert len(series) == 2, (chart, series)
+        # each breakdown's series: the whole area, its artificialised part, its sealed part (imperméabilisation)
+        assert len(series) == 3, (chart, series)
         for entry in series:
             assert entry["bars"] == [entry["legend"]], f"{chart}: legend {entry['legend']}, bars {entry['bars']}"
     # every axis label of the breakdown charts is drawn whole (a phone's narrow chart keeps the codes only)
@@ -156,7 +157,8 @@ def test_dashboard_with_no_territory_shows_an_overview_and_examples_to_open(size
     wait_ready(page)
     assert f"communes={top['code_insee']}" in page.url
     assert top["nom"] in page.locator("#name").inner_text()
-    assert page.locator("#result .card").count() == 7 and page.locator("#empty").is_hidden()
+    # 7 artificialisation cards (rate, stock, area, the three flows, coherence gap) and 5 imperméabilisation cards
+    assert page.locator("#result .card").count() == 12 and page.locator("#empty").is_hidden()
 
 
 def test_segmentation(sized_page, size: str, server: str, wms: str) -> None:
