@@ -186,13 +186,14 @@ DROM_SITES = {2975: ("974", "reunion", (345_000.0, 7_660_000.0)), 5490: ("971", 
 
 
 @pytest.fixture(scope="module")
-def drom_server(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+def drom_server(store_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
     """A server on a store of the same kind as ``store_url`` holding its real SYBARVAL differences and communes,
-    moved to Réunion and Guadeloupe (a database of its own on the same PostGIS)."""
+    moved to Réunion and Guadeloupe (a database of its own on the same PostGIS, one per test module that uses it:
+    this process's connection pool keeps the first module's database open, so it cannot be dropped and remade)."""
     if not store_url.startswith("postgresql://"):
         url = str(tmp_path_factory.mktemp("drom") / "drom.gpkg")
     else:
-        url = services.fresh_database(store_url, "ocsge_bbox_drom")
+        url = services.fresh_database(store_url, f"ocsge_drom_{request.module.__name__.rsplit('.', 1)[-1]}")
     source, target = open_store(store_url), open_store(url)
     for layer in (DIFFERENCE, COMMUNES):
         frame = source.read_frame(layer, 2154)
