@@ -193,9 +193,19 @@ def test_jobs(sized_page, size: str, server: str) -> None:
     assert response.status_code == 201, response.text[:300]
     job = response.json()["jobID"]
     assert services.wait_for_job(server, job)["status"] == "successful"
+    # a failed job whose message holds a long unbreakable word (the URL it refused) must wrap inside its card
+    refused = requests.post(
+        f"{server}/processes/artificialisation/execution",
+        headers={"Prefer": "respond-async"},
+        json={"inputs": {"territoire": {"collection": f"http://127.0.0.2:9/{'x' * 60}/collections/communes"}}},
+        timeout=60,
+    )
+    assert refused.status_code == 201, refused.text[:300]
+    assert services.wait_for_job(server, refused.json()["jobID"])["status"] == "failed"
     page.goto(f"{server}/map/jobs")
     wait_ready(page)
     page.wait_for_selector(f"tr[data-job='{job}']")
+    page.wait_for_selector(f"tr[data-job='{refused.json()['jobID']}']")
     screenshot(page, f"jobs-{size}", full_page=True)
     check_layout(page, size)
     # Every row in one call: the page redraws its table every 2 s, and a cell read after a redraw is detached (no
