@@ -26,6 +26,11 @@ One command: ``.venv/bin/python bench/artificialisation.py [--polygons N]``.
    machine used meanwhile: a shared machine slows every figure.
 
 Results go to bench/results/artificialisation-<date>.md and .json.
+
+``--routes`` measures instead, on the GeoPackage only, the floor and ``decree`` through each read route of
+``GpkgStore.read_frame`` (sqlite3, and the GDAL reader process of ``stores/gpkg_arrow_reader.py``), one after the
+other in one run, and checks both routes' figures against the reference commit's: bench/results/
+artificialisation-routes-<date>.md and .json.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -313,6 +319,7 @@ def main() -> None:
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--methode", help=argparse.SUPPRESS)
     parser.add_argument("--profile", help=argparse.SUPPRESS)
+    parser.add_argument("--routes", action="store_true", help="the GeoPackage's two read routes, floor and decree")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.store, args.methode, args.profile)))
@@ -322,6 +329,9 @@ def main() -> None:
     deliveries = sorted(p for p in delivery_root.iterdir() if p.is_dir())
     gpkg = delivery_root.parent / "artificialisation.gpkg"
     ingest(str(gpkg), deliveries, delivery_root.parent / ".artificialisation-gpkg-done")
+    if args.routes:
+        routes(gpkg, cell)
+        return
     results: dict = {}
     with postgis() as pg_url:
         ingest(pg_url, deliveries)
@@ -345,6 +355,54 @@ def main() -> None:
     print(text)
     say(f"results: {write_results('artificialisation', results, text)}")
     if any("FAIL" in line for line in results["reference"]):
+        raise SystemExit("our figures differ from the reference commit's")
+
+
+def routes(gpkg: Path, cell: int) -> None:
+    """Floor and ``decree`` on the GeoPackage through each read route, in one run; figures checked against the
+    reference commit's."""
+    from ocsge_processes.stores.gpkg_arrow_reader import SWITCH
+
+    reference_path = RESULTS / f"artificialisation-reference-cell{cell}.json"
+    reference = json.loads(reference_path.read_text(encoding="utf-8")) if reference_path.exists() else None
+    results: dict = {}
+    for route, switch in (("sqlite3", "0"), ("GDAL reader process", "1")):
+        os.environ[SWITCH] = switch  # inherited by the measured processes
+        results[route] = {"floor": timed("floor", str(gpkg)), "ours-decree": timed("ours", str(gpkg))}
+        gap = disagreement(results[route]["ours-decree"]["figures"], reference["decree"]) if reference else None
+        results[route]["reference_gap_ha"] = gap
+    polygons = results["sqlite3"]["floor"]["figures"]["polygons"]
+    lines = [
+        f"# GeoPackage read routes, floor and decree ({dt.date.today().isoformat()})",
+        "",
+        f"Gironde, GENERATED OCCUPATION_SOL {' and '.join(map(str, MILLESIMES))} at cell {cell} m and their DIFF: "
+        f"{polygons:,} polygons read. Each measurement in a fresh process, one after the other; CPU seconds include "
+        f"the reader processes. Machine: {machine()}.",
+        "",
+        "| read route | floor | µs a polygon (wall; CPU) | decree | decree / floor | figures against the reference |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for route, r in results.items():
+        floor, decree, gap = r["floor"], r["ours-decree"], r["reference_gap_ha"]
+        check = "not compared" if gap is None else f"{gap:.2e} ha ({'PASS' if gap <= REFERENCE_HA else 'FAIL'})"
+        lines.append(
+            f"| {route} | {floor['seconds']:.1f} s{_load(floor)} | {floor['seconds'] / polygons * 1e6:.2f}; "
+            f"{_cpu(floor) / polygons * 1e6:.2f} | {decree['seconds']:.1f} s{_load(decree)} | "
+            f"{decree['seconds'] / floor['seconds']:.2f} | {check} |"
+        )
+    old, new = results["sqlite3"], results["GDAL reader process"]
+    lines += [
+        "",
+        f"GDAL route / sqlite3 route: floor {new['floor']['seconds'] / old['floor']['seconds']:.2f}× wall, "
+        f"{_cpu(new['floor']) / _cpu(old['floor']):.2f}× CPU; decree "
+        f"{new['ours-decree']['seconds'] / old['ours-decree']['seconds']:.2f}× wall, "
+        f"{_cpu(new['ours-decree']) / _cpu(old['ours-decree']):.2f}× CPU.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    say(f"results: {write_results('artificialisation-routes', results, text)}")
+    if any(r["reference_gap_ha"] is not None and r["reference_gap_ha"] > REFERENCE_HA for r in results.values()):
         raise SystemExit("our figures differ from the reference commit's")
 
 

@@ -3,9 +3,9 @@
 ``read_frame`` feeds the artificialisation workflow millions of polygons. The rows still come from the database
 driver (sqlite3, psycopg in binary), whose C code builds them; from there everything runs on whole columns: each
 column becomes an Arrow array in one call, the WKB of a whole column is parsed by ``shapely.from_wkb`` on all cores,
-and a text column that repeats few values (codes, département) builds each distinct string once. (GDAL's Arrow
-stream reads a GeoPackage faster, but GDAL brings its own SQLite: two SQLite libraries in one process do not see
-each other's locks, and reading through it while the store wrote corrupted the file.) The frames equal those the
+and a text column that repeats few values (codes, département) builds each distinct string once. (A large
+GeoPackage read comes instead as GDAL's Arrow columns from a reader process, ``gpkg_arrow_reader``: GDAL brings its
+own SQLite, and two SQLite libraries in one process do not see each other's locks.) The frames equal those the
 row-by-row reader built: same columns, dtypes (``base.PANDAS_TYPES``), row order (by store key), nulls,
 geometries and CRS.
 """
@@ -34,8 +34,18 @@ def frame_from_rows(layer: Layer, epsg: int, rows: Sequence[Sequence[object]]) -
     """The frame of rows holding every field of ``layer`` then the WKB, turned into columns by C loops alone."""
     names = list(layer.fields)
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(names) + 1)]
-    arrow = {name: pa.array(columns[i], type=_ARROW_TYPES[kind]) for i, (name, kind) in enumerate(layer.fields.items())}
+    arrow = {name: _arrow(columns[i], kind) for i, (name, kind) in enumerate(layer.fields.items())}
     return frame(layer, epsg, arrow, pa.array(columns[-1], type=pa.binary()))
+
+
+def _arrow(values: Sequence[object], kind: str) -> pa.Array:
+    """One column as an Arrow array; SQLite gives a GeoPackage BOOLEAN back as the integers 0 and 1."""
+    try:
+        return pa.array(values, type=_ARROW_TYPES[kind])
+    except pa.ArrowInvalid:
+        if kind != "boolean":
+            raise
+        return pa.array(values, type=pa.int64()).cast(pa.bool_())
 
 
 def frame(

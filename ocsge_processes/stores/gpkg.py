@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import StoreError
 from ..layers import Layer
-from . import base, columnar, gpkgblob, tilecache_gpkg
+from . import base, columnar, gpkg_arrow_reader, gpkgblob, tilecache_gpkg
 from .base import Box, FeaturePage, FeatureQuery, FeatureStore, GeoJSON, TileEncoder, TileRequest, TileRows, quote
 from .cql2 import CONVERSE, Dialect, translate
 from .gpkgschema import add_missing_columns, create_feature_table, rtree_name
@@ -157,10 +157,19 @@ class GpkgStore(FeatureStore):
     ) -> gpd.GeoDataFrame:
         table = base.table_name(layer, epsg)
         where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
+        estimate = self.tables().get(table, 0)
         if bbox is not None and not _contains(bbox, self.extent(layer, epsg)):
             where += " AND " + _box_sql(table, bbox, params)
-        # sqlite3, not GDAL: two SQLite libraries in one process do not see each other's locks, and GDAL reading
-        # while this store writes marks or slices corrupted the file. SQLite cuts the blob headers itself.
+            estimate = 0  # a box (a commune, a tile) reads few rows of a large table: not worth a process's start
+        # GDAL only in a reader process of its own: two SQLite libraries in one process do not see each other's
+        # locks, and GDAL reading while this store wrote marks or slices corrupted the file.
+        if getattr(self._local, "deadline", None) is None and gpkg_arrow_reader.wanted(estimate):
+            read = gpkg_arrow_reader.read_frame(
+                self._reader(), self.path, layer, epsg, table, gpkg_arrow_reader.inline(where, params)
+            )
+            if read is not None:
+                return read
+        # SQLite cuts the blob headers itself.
         columns = ", ".join([*map(quote, layer.fields), gpkgblob.wkb_sql(quote(_GEOM))])
         rows = self._reader().execute(f"SELECT {columns} FROM {quote(table)} WHERE {where} ORDER BY fid", params)
         return columnar.frame_from_rows(layer, epsg, rows.fetchall())

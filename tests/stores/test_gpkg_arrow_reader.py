@@ -1,0 +1,152 @@
+"""The GDAL reader process gives the frames the sqlite3 reader gives, never writes the file, and never shows a
+commit half done (a concurrent writer process, and an open write transaction of this process)."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import sqlite3
+import time
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from ocsge_processes.errors import StoreError
+from ocsge_processes.layers import OCCUPATION_SOL
+from ocsge_processes.stores import gpkg_arrow_reader
+from ocsge_processes.stores.gpkg import GpkgStore
+
+from .test_columnar import _written
+
+SLICE = {"departement": "33", "millesime": 2024}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> GpkgStore:
+    store = GpkgStore(tmp_path / "s.gpkg")
+    for millesime, count in ((2021, 40), (2024, 30)):
+        store.replace_slice(OCCUPATION_SOL, 2154, _written(millesime, count), {**SLICE, "millesime": millesime})
+    return store
+
+
+def _both(store: GpkgStore, monkeypatch: pytest.MonkeyPatch, bbox, equals):
+    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "0")
+    rows = store.read_frame(OCCUPATION_SOL, 2154, bbox, equals)
+    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "1")
+    return rows, store.read_frame(OCCUPATION_SOL, 2154, bbox, equals)
+
+
+@pytest.mark.parametrize(
+    ("bbox", "equals"),
+    [
+        (None, None),
+        (None, {"millesime": 2024}),
+        ((700150.0, 6600050.0, 700450.0, 6600350.0), {"millesime": 2021}),  # through the R-tree
+        (None, {"departement": "it's"}),  # a quote in a text literal; no row
+    ],
+)
+def test_the_reader_process_gives_the_sqlite3_frame(store, monkeypatch, bbox, equals) -> None:
+    rows, arrow = _both(store, monkeypatch, bbox, equals)
+    pd.testing.assert_frame_equal(arrow, rows, check_exact=True)
+    assert arrow.crs == rows.crs
+    assert list(shapely.to_wkb(arrow.geometry.values)) == list(shapely.to_wkb(rows.geometry.values))
+    assert (len(arrow) == 0) == (equals == {"departement": "it's"})
+
+
+def test_the_reader_process_leaves_the_file_as_it_was(store, monkeypatch) -> None:
+    before = hashlib.sha256(store.path.read_bytes()).hexdigest()
+    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "1")
+    assert len(store.read_frame(OCCUPATION_SOL, 2154)) == 70
+    assert hashlib.sha256(store.path.read_bytes()).hexdigest() == before
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_an_open_write_of_this_process_is_not_seen(store, monkeypatch) -> None:
+    writer = sqlite3.connect(store.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("DELETE FROM occupation_sol WHERE millesime = 2024")
+    try:
+        monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "1")
+        frame = store.read_frame(OCCUPATION_SOL, 2154)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert (frame.millesime == 2024).sum() == 30
+
+
+def _rewrite(path: str, rounds: Synchronized, stop: Event) -> None:
+    """Replace the 2024 slice until ``stop``, alternating 300 rows of one code and 30 of another, with pauses
+    between commits so that some reads fall between two and some across one."""
+    store = GpkgStore(path)
+    while not stop.is_set():
+        frame = _written(2024, 30 if rounds.value % 2 else 300)
+        frame["code_cs"] = "CS2.2.1" if rounds.value % 2 else "CS1.1.1.1"
+        store.replace_slice(OCCUPATION_SOL, 2154, frame, SLICE)
+        rounds.value += 1
+        time.sleep(0.1 if rounds.value % 3 else 2.0)  # some commits close together, some far apart
+
+
+@pytest.mark.slow  # a writer process and eight reads: 15 to 55 s here
+def test_a_concurrent_writer_is_never_seen_half_done(store) -> None:
+    """Each read the route keeps is one whole slice: 300 rows all CS1.1.1.1, 30 all CS2.2.1, or the first 30 (three
+    codes); a read across a commit is given up (None), for the caller's sqlite3 route."""
+    context = multiprocessing.get_context("spawn")
+    rounds, stop = context.Value("i", 0), context.Event()
+    writer = context.Process(target=_rewrite, args=(str(store.path), rounds, stop))
+    writer.start()
+    conn = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+    kept = 0
+    try:
+        while rounds.value == 0 and writer.is_alive():
+            time.sleep(0.05)
+        first = rounds.value
+        for _ in range(8):
+            frame = gpkg_arrow_reader.read_frame(
+                conn, store.path, OCCUPATION_SOL, 2154, "occupation_sol", "millesime = 2024"
+            )
+            if frame is None:
+                continue
+            kept += 1
+            codes = set(frame.code_cs)
+            assert (len(frame), len(codes)) in {(30, 1), (300, 1), (30, 3)}, (len(frame), codes)
+            assert np.all(np.diff(frame.id.str.split("_").str[1].astype(int)) > 0)  # in fid order, as written
+        during = rounds.value - first
+    finally:
+        stop.set()
+        writer.join()
+        conn.close()
+    assert writer.exitcode == 0
+    assert during > 0  # the writer committed while the reads ran
+    with sqlite3.connect(store.path) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    print(f"{kept} of 8 reads kept, {during} commits meanwhile")  # how often the route gave up: shown with -s
+
+
+def test_literals_are_inlined_safely() -> None:
+    assert (
+        gpkg_arrow_reader.inline('"a" = ? AND b = ? AND c = ?', ["x'y", 3, 1.5])
+        == "\"a\" = 'x''y' AND b = 3 AND c = 1.5"
+    )
+    with pytest.raises(ValueError, match="placeholders"):
+        gpkg_arrow_reader.inline("a = ?", [])
+
+
+def test_a_failed_reader_process_says_why(store) -> None:
+    with pytest.raises(StoreError, match="reader process failed.*no_such_table"):
+        gpkg_arrow_reader.read_table(store.path, "no_such_table", ["id"], "1 = 1")
+
+
+def test_the_route_is_taken_for_large_reads_unless_switched(monkeypatch) -> None:
+    monkeypatch.delenv(gpkg_arrow_reader.SWITCH, raising=False)
+    assert not gpkg_arrow_reader.wanted(gpkg_arrow_reader.MIN_ROWS - 1)
+    assert gpkg_arrow_reader.wanted(gpkg_arrow_reader.MIN_ROWS)
+    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "0")
+    assert not gpkg_arrow_reader.wanted(10**9)
+    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "1")
+    assert gpkg_arrow_reader.wanted(1)
