@@ -108,7 +108,9 @@ class OcsgeTileProvider(BaseMVTProvider):
         return equals
 
     def filter_names(self) -> list[str]:
-        return [name for name in tile_fields(self.layer) if name.startswith("millesime")]
+        # a slice is what a tile may show alone: a millésime, a segmentation run
+        slices = self.layer.slice_keys
+        return [name for name in tile_fields(self.layer) if name.startswith("millesime") or name in slices]
 
     def get_tiles(
         self,
@@ -240,6 +242,9 @@ def install_tile_endpoint(app: Flask, config: dict[str, Any]) -> None:
     def view(
         collection_id: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str, tileCol: str
     ) -> ResponseReturnValue:
+        if collection_id not in providers and collection_id in config["resources"]:  # published since start
+            ours = our_providers(config, TILE_PROVIDER)
+            providers.update({name: OcsgeTileProvider(p.definition) for name, p in ours if name not in providers})
         provider = providers.get(collection_id)
         if provider is None:
             return theirs(collection_id, tileMatrixSetId, tileMatrix, tileRow, tileCol)  # type: ignore[return-value]  # pygeoapi's views are synchronous; Flask types a view as maybe async

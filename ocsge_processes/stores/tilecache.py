@@ -142,10 +142,11 @@ class TileCache(ABC):
         )
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
-    def start(self, layer: Layer, epsg: int, zooms: tuple[int, int]) -> bool:
+    def start(self, layer: Layer, epsg: int, zooms: tuple[int, int], empty: bool = False) -> bool:
         """Record ``zooms`` as the cached range; a different range than the recorded one empties the layer's cache
-        first (its tiles were generalised from another deepest zoom). Returns whether it was emptied."""
-        emptied = self.zooms(layer, epsg) != zooms
+        first (its tiles were generalised from another deepest zoom), as ``empty`` does. Returns whether it was
+        emptied."""
+        emptied = empty or self.zooms(layer, epsg) != zooms
         if emptied:
             self._write(
                 [

@@ -7,7 +7,9 @@ narrower than two tile units (roads and hedges at low zooms, which the tile grid
 by one but aggregated: per class and per cell of :data:`CELL_PIXELS` pixels, one square of the area they hold in
 that cell, at their area-weighted centre (a dot map of scattered buildings, kept inside its cell). So the area of
 each class in a tile stays that of the full-resolution data (only simplification moves boundaries) while a tile
-holds a few features per class, which bounds its size.
+holds a few features per class, which bounds its size. The most zoomed-out zooms (:func:`level_of`) are coarser:
+a pixel of simplification, and every patch narrower than two pixels aggregated, so that a tile over a dense
+département stays under the size budget.
 
 Tiles are generalised from the tile's own polygons at the deepest cached zoom and from their four children's
 generalised features above it (a pyramid): a zoom-0 tile never reads the 1.75 M polygons under it. Geometries are
@@ -26,6 +28,9 @@ from numpy.typing import NDArray
 
 from .matrix import EXTENT, RENDERED_PIXELS, tile_bounds, tile_span
 
+#: Names the generalisation the cached tiles were made by: a build empties a cache made by another (its tiles stay
+#: fresh until their data changes, so a change of method alone would never reach them). Change it with the method.
+METHOD = "2026-12-05: zooms 0-9 coarse"
 #: Side, in rendered pixels, of the cells in which sub-pixel patches of one class are aggregated into one square.
 CELL_PIXELS = 8
 #: Douglas–Peucker tolerance in rendered pixels: one tile unit (4096 units on 512 pixels), the grid the encoder
@@ -37,6 +42,35 @@ TOLERANCE_PIXELS = 1 / 8
 ClassKey = tuple[object, ...]
 #: Shapely geometries in a numpy object array.
 Geometries = NDArray[np.object_]
+
+
+@dataclass(frozen=True)
+class Level:
+    """How coarse a zoom's generalisation is: the simplification tolerance, the side of the aggregation cells (both
+    in rendered pixels) and the area (in square pixels) under which a patch is aggregated rather than drawn."""
+
+    tolerance_pixels: float = TOLERANCE_PIXELS
+    cell_pixels: int = CELL_PIXELS
+    min_pixels: float = 1.0
+    #: Mean width (in pixels) under which a patch is aggregated, judged before simplifying; None: judged after
+    #: simplifying, at two tile units.
+    width_pixels: float | None = None
+
+
+#: Zooms up to this one are generalised coarsely (:data:`COARSE`): at full scale (1.75 M polygons over Gironde) their
+#: densest tiles held 520 KiB to 1.3 MiB, mostly the 100 m steps of large patches' boundaries, which the fine
+#: tolerance (a tile unit, 19-76 m at zooms 9-7) keeps; zoom 10's densest tile held 412 KiB.
+LAST_COARSE_ZOOM = 9
+#: Simplified by a whole pixel, which smooths those steps away; simplifying thin patches so would take 10-20 % of
+#: some classes' area (measured on Gironde), so patches narrower than two pixels, judged before simplifying, go to
+#: the squares with their whole area (bench/tile_budget.py: 953 KiB to 396 KiB at 9/255/184, class areas still
+#: within 5 %).
+COARSE = Level(tolerance_pixels=1.0, width_pixels=2.0)
+
+
+def level_of(z: int) -> Level:
+    """The generalisation of zoom ``z``."""
+    return COARSE if z <= LAST_COARSE_ZOOM else Level()
 
 
 @dataclass(frozen=True)
@@ -52,7 +86,13 @@ class Generalised:
 
 
 def generalise(
-    fields: Sequence[str], keys: Sequence[ClassKey], geometries: Geometries, z: int, x: int, y: int
+    fields: Sequence[str],
+    keys: Sequence[ClassKey],
+    geometries: Geometries,
+    z: int,
+    x: int,
+    y: int,
+    level: Level | None = None,
 ) -> Generalised:
     """The generalised features of tile z/x/y from polygons (EPSG:3857) and the class of each.
 
@@ -69,24 +109,60 @@ def generalise(
     for position, feature in enumerate(index.tolist()):
         classes.setdefault(tuple(keys[feature]), []).append(position)
     pixel = tile_span(z) / RENDERED_PIXELS
-    tolerance = pixel * TOLERANCE_PIXELS
+    level = level or level_of(z)
+    tolerance = pixel * level.tolerance_pixels
     unit = tile_span(z) / EXTENT
     out_keys: list[ClassKey] = []
     out_geoms: list[shapely.Geometry] = []
     for key in sorted(classes, key=repr):
         merged = _dissolve(parts[classes[key]])
-        simplified = shapely.get_parts(shapely.simplify(merged, tolerance, preserve_topology=True))
-        polygons = simplified[shapely.get_type_id(simplified) == shapely.GeometryType.POLYGON.value]
+        if level.width_pixels is not None:
+            polygons, large = _coarse(merged, pixel, level)
+        else:
+            polygons = _polygons(shapely.simplify(merged, tolerance, preserve_topology=True))
+            # drawn as they are: at least a pixel, and a mean width (2 · area / perimeter) of at least two tile units
+            large = (shapely.area(polygons) >= level.min_pixels * pixel * pixel) & (
+                shapely.area(polygons) >= unit * shapely.length(polygons)
+            )
         areas = shapely.area(polygons)
-        # drawn as they are: at least a pixel, and a mean width (2 · area / perimeter) of at least two tile units
-        large = (areas >= pixel * pixel) & (areas >= unit * shapely.length(polygons))
         if large.any():
             out_keys.append(key)
             out_geoms.append(shapely.MultiPolygon(list(polygons[large])))
         if (~large & (areas > 0)).any():
             out_keys.append(key)
-            out_geoms.append(_aggregate(polygons[~large], bounds, pixel * CELL_PIXELS))
+            out_geoms.append(_aggregate(polygons[~large], bounds, pixel * level.cell_pixels))
     return Generalised(tuple(fields), out_keys, np.array(out_geoms, dtype=object))
+
+
+def _polygons(geometry: shapely.Geometry) -> Geometries:
+    """The polygons of a geometry (a simplification can leave lines beside them)."""
+    parts = shapely.get_parts(geometry)
+    polygons: Geometries = parts[shapely.get_type_id(parts) == shapely.GeometryType.POLYGON.value]
+    return polygons
+
+
+def _coarse(merged: shapely.Geometry, pixel: float, level: Level) -> tuple[Geometries, NDArray[np.bool_]]:
+    """A class's patches for a coarse zoom, and which are drawn as they are: the patches narrower than
+    ``level.width_pixels`` (mean width) or smaller than ``level.min_pixels`` are picked before simplifying, so they
+    go to the squares with their whole area; only the wide ones are simplified, which a coarse tolerance barely
+    changes in area (it cuts and fills the boundary's small steps alike)."""
+    patches = _polygons(merged)
+    areas = shapely.area(patches)
+    wide = (areas >= level.min_pixels * pixel * pixel) & (
+        2 * areas >= (level.width_pixels or 0) * pixel * shapely.length(patches)
+    )
+    simplified = (
+        _polygons(
+            shapely.simplify(
+                shapely.MultiPolygon(list(patches[wide])), pixel * level.tolerance_pixels, preserve_topology=True
+            )
+        )
+        if wide.any()
+        else patches[:0]
+    )
+    polygons: Geometries = np.concatenate([simplified, patches[~wide]])
+    large = np.arange(len(polygons)) < len(simplified)
+    return polygons, large
 
 
 def _dissolve(polygons: Geometries) -> shapely.Geometry:
@@ -126,7 +202,10 @@ def _aggregate(parts: Geometries, bounds: tuple[float, float, float, float], cel
     cx = np.clip(cx, left + half, left + cell - half)
     cy = np.clip(cy, bottom + half, bottom + cell - half)
     squares = shapely.box(cx - half, cy - half, cx + half, cy + half)
-    return shapely.MultiPolygon(list(squares))
+    multi = shapely.MultiPolygon(list(squares))
+    # a class that fills a cell (coarse zooms aggregate whole patches) draws a square touching its neighbours
+    # along an edge: merged, as a valid multipolygon must be
+    return multi if shapely.is_valid(multi) else _dissolve(squares)
 
 
 def _split_by_cells(parts: Geometries, bounds: tuple[float, float, float, float], cell: float) -> Geometries:

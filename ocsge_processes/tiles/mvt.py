@@ -25,6 +25,16 @@ from .matrix import BUFFER, EXTENT
 POINT, LINESTRING, POLYGON = 1, 2, 3
 MOVE_TO, LINE_TO, CLOSE_PATH = 1, 2, 7
 _TYPES = {0: POINT, 1: LINESTRING, 2: POLYGON}  # by topological dimension
+#: Field tags of a Layer's features and of a Feature's tags, type and geometry, and the type values.
+_FEATURE, _TAGS, _TYPE, _GEOMETRY = (
+    pbf.key(2, pbf.BYTES),
+    pbf.key(2, pbf.BYTES),
+    pbf.key(3, pbf.VARINT),
+    pbf.key(4, pbf.BYTES),
+)
+_KIND = {kind: pbf.varint(kind) for kind in (POINT, LINESTRING, POLYGON)}
+_VALUE, _UINT = pbf.key(4, pbf.BYTES), pbf.key(5, pbf.VARINT)
+_LENGTHS = [pbf.varint(size) for size in range(1 << 14)]
 
 #: Shapely geometries (or None) in a numpy object array.
 Geometries = NDArray[np.object_]
@@ -55,31 +65,44 @@ def encode_layer(
     streams, types = _geometry_streams(geoms[kept])
     keys: dict[str, int] = {}
     values: dict[tuple[type, object], int] = {}
-    features = []
-    for index, stream, kind in zip(kept.tolist(), streams, types, strict=True):
-        tags = []
+    tags: list[int] = []
+    tag_counts: list[int] = []
+    for index in kept.tolist():
+        before = len(tags)
         for attr, value in properties[index].items():
-            if value is None:
-                continue
-            tags.append(keys.setdefault(attr, len(keys)))
-            tags.append(values.setdefault((type(value), value), len(values)))
-        tag_bytes = pbf.varints(np.asarray(tags, dtype=np.uint64))[0]
-        features.append(
-            pbf.delimited(
-                2, pbf.delimited(2, tag_bytes) + pbf.key(3, pbf.VARINT) + pbf.varint(kind) + pbf.delimited(4, stream)
-            )
-        )
+            if value is not None:
+                tags.append(keys.setdefault(attr, len(keys)))
+                tags.append(values.setdefault((type(value), value), len(values)))
+        tag_counts.append(len(tags) - before)
     layer = b"".join(
         [
             pbf.key(15, pbf.VARINT) + pbf.varint(2),
             pbf.delimited(1, name.encode()),
-            *features,
+            *_features(tags, tag_counts, streams, types),
             *(pbf.delimited(3, k.encode()) for k in keys),
-            *(pbf.delimited(4, _value(v)) for _, v in values),
+            *_values(list(values)),
             pbf.key(5, pbf.VARINT) + pbf.varint(extent),
         ]
     )
     return pbf.delimited(3, layer)
+
+
+def _features(tags: list[int], tag_counts: list[int], streams: list[bytes], types: list[int]) -> list[bytes]:
+    """The Feature fields of a layer: (tags, type, geometry) each, the tags of all features varint-encoded in one
+    numpy pass (a call per feature was half the encoding time of a tile of a few thousand polygons)."""
+    data, lengths = pbf.varints(np.asarray(tags, dtype=np.uint64))
+    ends = np.cumsum(lengths)[np.cumsum(tag_counts) - 1].tolist() if tags else [0] * len(tag_counts)
+    out = []
+    start = 0
+    for count, end, stream, kind in zip(tag_counts, ends, streams, types, strict=True):
+        end = end if count else start
+        tag_bytes = data[start:end]
+        body = b"".join(
+            (_TAGS, _length(end - start), tag_bytes, _TYPE, _KIND[kind], _GEOMETRY, _length(len(stream)), stream)
+        )
+        out.append(_FEATURE + _length(len(body)) + body)
+        start = end
+    return out
 
 
 def tile_geometries(
@@ -258,6 +281,27 @@ def _commands(
     deltas = pbf.zigzag(coords - previous)
     stream[at], stream[at + 1] = deltas[:, 0], deltas[:, 1]
     return stream, starts
+
+
+def _values(values: list[tuple[type, object]]) -> list[bytes]:
+    """The Value fields of a layer, in order; the non-negative integers (one identifier per feature: most of the
+    values) varint-encoded in one numpy pass."""
+    counts = [i for i, (kind, v) in enumerate(values) if kind is int and isinstance(v, int) and 0 <= v < 1 << 64]
+    out = [b""] * len(values)
+    if counts:
+        data, lengths = pbf.varints(np.array([values[i][1] for i in counts], dtype=np.uint64))
+        ends = np.cumsum(lengths).tolist()
+        for i, length, end in zip(counts, lengths.tolist(), ends, strict=True):
+            out[i] = b"".join((_VALUE, _length(length + 1), _UINT, data[end - length : end]))
+    for i, (_, value) in enumerate(values):
+        if not out[i]:
+            out[i] = pbf.delimited(4, _value(value))
+    return out
+
+
+def _length(size: int) -> bytes:
+    """The varint of a length, from a table below 16 KiB (almost every length in a tile)."""
+    return _LENGTHS[size] if size < len(_LENGTHS) else pbf.varint(size)
 
 
 def _value(value: object) -> bytes:

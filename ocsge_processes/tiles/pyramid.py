@@ -25,7 +25,7 @@ from ..stores.base import FeatureStore, TileRequest
 from ..stores.reproject import reproject
 from ..stores.tilecache import CachedTile, TileCache, TileSlot, filter_key
 from .decode import decode
-from .generalise import ClassKey, Generalised, Geometries, generalise
+from .generalise import METHOD, ClassKey, Generalised, Geometries, generalise
 from .matrix import (
     BUFFER,
     EXTENT,
@@ -89,6 +89,10 @@ class BuildReport:
     sizes: dict[int, list[int]] = field(default_factory=dict)
 
 
+#: The store's notes of which generalisation (:data:`generalise.METHOD`) made each layer's cached tiles.
+_METHOD_SCOPE = "tiles-method"
+
+
 def build_pyramid(
     store: FeatureStore,
     layer: Layer,
@@ -98,13 +102,17 @@ def build_pyramid(
 ) -> BuildReport:
     """Build the cached zooms of ``layer`` (its table in ``epsg``) over its extent: every missing or stale tile.
 
-    A build with another zoom range than the cache's empties it first.
+    A build with another zoom range than the cache's, or by another generalisation method, empties it first.
     """
     low, high = zooms
     if not 0 <= low <= high <= 24:
         raise ValueError(f"zooms {low}-{high}: expected 0 <= first <= last <= 24")
     cache = store.tile_cache()
-    cache.start(layer, epsg, zooms)
+    key = f"{layer.collection_id}:{epsg}"
+    other_method = store.marks(_METHOD_SCOPE).get(key) != METHOD
+    cache.start(layer, epsg, zooms, empty=other_method)
+    if other_method:  # after the emptying: a build cut short in between empties again, never keeps old tiles
+        store.set_mark(_METHOD_SCOPE, key, METHOD)
     extent = store.extent(layer, epsg)
     if extent is None:
         return BuildReport()

@@ -13,14 +13,18 @@ from collections.abc import Mapping
 import pyproj
 
 from ..errors import InvalidInputError
-from ..layers import ARTIFICIALISATION_COMMUNES, Layer
+from ..layers import ARTIFICIALISATION_COMMUNES, SEGMENTATION, SEGMENTATION_CHANGE, Layer
 from ..stores.base import FeatureQuery, FeatureStore, TileRequest, TileRows, coerce_value, layer_field
 from ..stores.reproject import reproject
 from .matrix import BUFFER, EXTENT, MERCATOR_EPSG, simplify_tolerance, tile_bounds, tile_query_bbox
 from .mvt import encode_layer
 
 #: Values that a layer's style draws and that are not codes (the choropleth of the artificialisation rate).
-_STYLED = {ARTIFICIALISATION_COMMUNES.collection_id: ("code_insee", "taux_artificialisation")}
+_STYLED = {
+    ARTIFICIALISATION_COMMUNES.collection_id: ("code_insee", "taux_artificialisation"),
+    SEGMENTATION.collection_id: ("run",),  # a page showing one run filters on it
+    SEGMENTATION_CHANGE.collection_id: ("run_avant", "run_apres"),  # likewise for one pair of runs
+}
 _MERCATOR = pyproj.CRS.from_epsg(MERCATOR_EPSG)
 
 

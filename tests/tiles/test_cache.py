@@ -17,6 +17,7 @@ import shapely
 from deploy.services import web_server
 from ocsge_processes.stores import FeatureStore, open_store
 from ocsge_processes.stores.tilecache import etag_of
+from ocsge_processes.tiles.generalise import METHOD
 from ocsge_processes.tiles.matrix import EXTENT, tile_bounds, tile_span
 from ocsge_processes.tiles.pyramid import build_pyramid, cached_tile, refresh_pyramid
 
@@ -126,6 +127,17 @@ def test_build_resumes_where_it_was_interrupted(built: str, tmp_path: Path) -> N
     assert snapshot(built) == whole  # the same bytes as an uninterrupted build
     again = build_pyramid(store, LAYER, EPSG, ZOOMS)
     assert again.built == 0 and again.kept == len(whole)
+
+
+def test_a_cache_made_by_another_generalisation_is_built_again(built: str) -> None:
+    """Fresh tiles stay fresh until their data changes: a new generalisation method must empty the cache itself."""
+    store = open_store(built)
+    whole = snapshot(built)
+    store.set_mark("tiles-method", f"{LAYER.collection_id}:{EPSG}", "an older method")
+    rebuilt = build_pyramid(store, LAYER, EPSG, ZOOMS)
+    assert rebuilt.kept == 0 and rebuilt.built == len(whole)
+    assert store.marks("tiles-method")[f"{LAYER.collection_id}:{EPSG}"] == METHOD
+    assert build_pyramid(store, LAYER, EPSG, ZOOMS).built == 0
 
 
 def test_live_server_serves_cached_zooms_from_the_store(built: str, tmp_path: Path) -> None:
