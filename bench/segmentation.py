@@ -2,6 +2,7 @@
 input, same network.
 
 One command: ``.venv/bin/python bench/segmentation.py [--device auto|cpu|cuda] [--size PX] [--model NAME]``.
+With ``--departement``, the département-scale run of issue 15 instead (``bench/segmentation_departement.py``).
 
 1. Input: a MOSAIC OF THE REAL Montpellier patch (IGN BD ORTHO 0.2 m, 252×252 px: R, G, B from the RVB file, NIR
    from the IRC file, and for the 5-band models the FLAIR elevation band, nDSM / 0.2 m, computed from the
@@ -566,6 +567,11 @@ def report_section(result: dict) -> list[str]:
 
 
 def main() -> None:
+    if "--departement" in sys.argv:  # the département-scale run: bench/segmentation_departement.py, its own options
+        from segmentation_departement import main as departement
+
+        departement([arg for arg in sys.argv[1:] if arg != "--departement"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--size", type=int, default=4096, help="side of the input mosaic, px")

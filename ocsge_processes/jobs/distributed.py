@@ -8,6 +8,7 @@ take only the work that needs them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
@@ -18,6 +19,9 @@ TASK = "ocsge.run_job"
 DEFAULT_QUEUE = "cpu"
 #: Processes that need a GPU worker unless their configuration names another queue.
 GPU_PROCESSES = frozenset({"segmentation"})
+#: The input with which a GPU process's job fans its work out to the gpu queue (given a ``store`` for the fan-out's
+#: notes): the job itself then runs on the cpu queue, so that a job waiting for its tasks never holds their slot.
+FANOUT_INPUTS = {"segmentation": "dalles"}
 
 
 def make_app(broker: str, concurrency: int | None = None) -> Celery:
@@ -44,9 +48,12 @@ def make_app(broker: str, concurrency: int | None = None) -> Celery:
 
 
 # Any: a processor's definition is free-form pygeoapi configuration.
-def queue_for(process_id: str, processor_def: dict[str, Any]) -> str:
-    """The queue a process's jobs go to."""
-    return str(processor_def.get("queue") or ("gpu" if process_id in GPU_PROCESSES else DEFAULT_QUEUE))
+def queue_for(process_id: str, processor_def: dict[str, Any], inputs: Mapping[str, object] | None = None) -> str:
+    """The queue a process's jobs go to (``inputs``: the job's, when known)."""
+    if processor_def.get("queue"):
+        return str(processor_def["queue"])
+    fans_out = processor_def.get("store") and inputs is not None and FANOUT_INPUTS.get(process_id) in inputs
+    return "gpu" if process_id in GPU_PROCESSES and not fans_out else DEFAULT_QUEUE
 
 
 class CeleryExecutor:
@@ -55,11 +62,14 @@ class CeleryExecutor:
     # Any: the process resources of the pygeoapi configuration (free-form).
     def __init__(self, broker: str, processes: dict[str, dict[str, Any]]) -> None:
         self.app = make_app(broker)
-        self.queues = {name: queue_for(name, resource.get("processor", {})) for name, resource in processes.items()}
+        self.processor_defs = {name: resource.get("processor", {}) for name, resource in processes.items()}
 
-    def submit(self, job_id: str, process_id: str, processor: Processor) -> None:
+    def submit(
+        self, job_id: str, process_id: str, processor: Processor, inputs: Mapping[str, object] | None = None
+    ) -> None:
         """Queue ``job_id`` on its process's queue; the task id is the job id, so it can be revoked by it."""
-        self.app.send_task(TASK, args=[job_id], task_id=job_id, queue=self.queues.get(process_id, DEFAULT_QUEUE))
+        queue = queue_for(process_id, self.processor_defs.get(process_id, {}), inputs)
+        self.app.send_task(TASK, args=[job_id], task_id=job_id, queue=queue)
 
     def cancel(self, job_id: str) -> None:
         """Discard the task if still queued; kill the pool process running it (the worker starts a new one)."""

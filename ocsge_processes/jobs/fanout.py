@@ -7,6 +7,11 @@ the other in the command's own process (``run_key``, the same function). A worke
 the sender reports the key lost after ``stale_after_s``, and the next run of the batch resumes it (the batch itself
 is idempotent: this module only carries it). A key is computed by one run at a time: a task holds the key's lease
 (``lease``), renewed at each heartbeat, and a second run's task for the same key fails at once saying who holds it.
+
+Cancel: a note per cancelled run (scope ``<batch>/cancel``, keyed by the run id), written by the sender or, for a run
+a job started (``note_job``), by whoever dismisses the job (``cancel_job``: the job's own process may be killed). A
+task of a cancelled run ends before writing any note, so a task left in the queue never touches the notes of a later
+run of the same batch; the keys still queued are noted failed by the canceller itself.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 
 from celery import Celery
 
-from ..errors import OcsgeError
+from ..errors import BusyError, OcsgeError
 from ..stores import FeatureStore, open_store
 from .distributed import DEFAULT_QUEUE
 from .lease import Lease, LeaseTakenError
@@ -32,6 +37,13 @@ LOGGER = logging.getLogger(__name__)
 Work = Callable[[FeatureStore, str, Mapping[str, object], Callable[[float], None]], str]
 #: A key's states, in the order they are reached.
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+#: Scope of the notes naming the fan-out a job started, followed by the job id.
+JOBS_SCOPE = "fanout-jobs"
+
+
+class NoWorkerError(BusyError):
+    """Tasks stayed queued with none of the run's keys moving for the bounded wait: no worker takes that queue
+    (a job failing with it says ServiceUnavailable: retry once a worker runs)."""
 
 
 @dataclass(frozen=True)
@@ -148,10 +160,50 @@ def run_key(
     return KeyState(DONE, 1.0, message=message)
 
 
+def cancel_scope(scope: str) -> str:
+    """Where the cancel notes of the runs of batch ``scope`` go."""
+    return f"{scope}/cancel"
+
+
+def is_cancelled(store: FeatureStore, scope: str, run_id: str) -> bool:
+    """Whether run ``run_id`` of batch ``scope`` was cancelled."""
+    return run_id in store.marks(cancel_scope(scope))
+
+
+def cancel(store: FeatureStore, scope: str, run_id: str) -> None:
+    """Note run ``run_id`` cancelled (its tasks not started end without work, running ones when their work reads
+    the note), then note failed each of its keys still queued: their tasks will write nothing."""
+    store.set_mark(cancel_scope(scope), run_id, "cancelled")
+    for key, text in store.marks(progress_scope(scope)).items():
+        note = json.loads(text)
+        if note.get("run") == run_id and note.get("state") == QUEUED:
+            note.update(state=FAILED, message="cancelled before it started")
+            store.set_mark(progress_scope(scope), key, json.dumps(note))
+
+
+def note_job(store: FeatureStore, job_id: str, scope: str, run_id: str) -> None:
+    """Note that job ``job_id`` started run ``run_id`` of batch ``scope``, so that its dismissal cancels it."""
+    store.set_mark(f"{JOBS_SCOPE}/{job_id}", "run", json.dumps({"scope": scope, "run": run_id}))
+
+
+def cancel_job(store: FeatureStore, job_id: str) -> bool:
+    """Cancel the fan-out job ``job_id`` started (``note_job``), if any; whether there was one."""
+    text = store.marks(f"{JOBS_SCOPE}/{job_id}").get("run")
+    if text is None:
+        return False
+    note = json.loads(text)
+    cancel(store, str(note["scope"]), str(note["run"]))
+    return True
+
+
 def register(app: Celery, name: str, work: Work) -> None:
-    """Add the task ``name`` running ``work`` per key to a worker's ``app``."""
+    """Add the task ``name`` running ``work`` per key to a worker's ``app``; a task of a cancelled run ends at once,
+    before writing any note."""
 
     def task(store_url: str, scope: str, key: str, run_id: str, options: dict[str, object], beat_s: float) -> None:
+        if is_cancelled(open_store(store_url), scope, run_id):
+            LOGGER.info("batch %s: %s of cancelled run %s skipped", scope, key, run_id)
+            return
         run_key(store_url, scope, key, run_id, options, beat_s, work)
 
     app.task(name=name, ignore_result=True)(task)
@@ -164,6 +216,58 @@ class Fanout:
         self.store, self.scope, self.keys = store, scope, list(keys)
         self.run_id = uuid.uuid4().hex
         self._seen: dict[str, tuple[int, float]] = {}
+        self._moved = time.monotonic()
+
+    def cancel(self) -> None:
+        """Cancel this run (``cancel``)."""
+        cancel(self.store, self.scope, self.run_id)
+
+    def follow(
+        self,
+        stale_after_s: float,
+        take_wait_s: float,
+        on_end: Callable[[str, KeyState], None],
+        stop: Callable[[], bool],
+        cancel_wait_s: float,
+        poll_s: float = 0.5,
+        consumed: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Read the keys' states until each has ended, calling ``on_end`` once per key; whether the run was
+        cancelled. Once ``stop()`` says yes the run is cancelled and followed ``cancel_wait_s`` more, so that the
+        caller goes on once the workers have let go; ``stop`` raising cancels the run too, then the error goes on.
+        Keys still queued while none of the run's keys moved for ``take_wait_s`` raise ``NoWorkerError`` (the run
+        cancelled first) unless ``consumed()`` says a live worker takes their queue (busy with other work: the wait
+        starts again): a sender never waits forever for a queue that no worker takes."""
+        ended: set[str] = set()
+        deadline = float("inf")
+        self._moved = time.monotonic()
+        while len(ended) < len(self.keys) and time.monotonic() < deadline:
+            try:
+                stopping = deadline == float("inf") and stop()
+            except BaseException:
+                self.cancel()
+                raise
+            if stopping:
+                self.cancel()
+                deadline = time.monotonic() + cancel_wait_s
+            states = self.states(stale_after_s)
+            for key, state in states.items():
+                if key not in ended and state.state in (DONE, FAILED):
+                    ended.add(key)
+                    on_end(key, state)
+            queued = any(state.state == QUEUED for state in states.values())
+            if deadline == float("inf") and queued and time.monotonic() - self._moved > take_wait_s:
+                if consumed():
+                    self._moved = time.monotonic()
+                    continue
+                self.cancel()
+                raise NoWorkerError(
+                    f"no worker took a task of {self.scope} for {take_wait_s:g} s "
+                    f"({len(self.keys) - len(ended)} of {len(self.keys)} not ended): is a worker of its queue running?",
+                    int(take_wait_s),
+                )
+            time.sleep(poll_s)
+        return deadline != float("inf")
 
     def queue(self) -> None:
         """Note every key queued for this run (their notes of earlier runs no longer count)."""
@@ -199,6 +303,8 @@ class Fanout:
             beat, since = self._seen.get(key, (-1, now))
             if beat != state.beat:
                 self._seen[key] = (state.beat, now)
+                if beat != -1:
+                    self._moved = now
             elif state.state == RUNNING and now - since > stale_after_s:
                 state = KeyState(FAILED, state.done, state.beat, f"no heartbeat for {stale_after_s:g} s: worker lost")
             states[key] = state

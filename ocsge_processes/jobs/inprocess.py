@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from .processors import Processor
@@ -34,8 +35,11 @@ class InProcessExecutor:
         self._pid = 0
         self._lock = threading.Lock()
 
-    def submit(self, job_id: str, process_id: str, processor: Processor) -> None:
-        """Queue ``job_id``; it starts as soon as one of the ``max_jobs`` threads is free."""
+    def submit(
+        self, job_id: str, process_id: str, processor: Processor, inputs: Mapping[str, object] | None = None
+    ) -> None:
+        """Queue ``job_id``; it starts as soon as one of the ``max_jobs`` threads is free (``inputs``: unused here,
+        where every job runs in this process)."""
         self.heartbeat.add(job_id)
         self._threads().submit(self._run, job_id, processor)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from .records import JobRecords
@@ -28,7 +28,11 @@ class LostJobs:
     """Tracks how long this worker has been idle, and queues again the accepted jobs nobody received meanwhile."""
 
     def __init__(
-        self, records: JobRecords, queue_of: Callable[[str], str], send: Callable[[str, str], None], after_s: float
+        self,
+        records: JobRecords,
+        queue_of: Callable[[str, Mapping[str, object] | None], str],
+        send: Callable[[str, str], None],
+        after_s: float,
     ) -> None:
         self.records = records
         self.queue_of = queue_of
@@ -49,7 +53,7 @@ class LostJobs:
         consumed = set(queues)
         sent = []
         for job in self.records.list(BATCH, status="accepted")[0]:
-            queue = self.queue_of(job["process_id"])
+            queue = self.queue_of(job["process_id"], job["request"].get("inputs"))  # the queue it was sent to
             waited = now - max(_timestamp(job["created"]), self.idle_since)
             if queue in consumed and waited >= self.after_s:
                 LOGGER.warning(

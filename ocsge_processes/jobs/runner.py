@@ -25,7 +25,8 @@ from .processors import Processor, json_serial
 from .records import TERMINAL, JobRecords
 
 LOGGER = logging.getLogger(__name__)
-#: Fewest seconds between two progress writes of one job (100 % is always written).
+#: Fewest seconds between two progress writes of one job at the same percentage (a new percentage is always
+#: written, so a step that ends fast is still seen, and there are at most a hundred of those).
 MIN_REPORT_INTERVAL_S = 1.0
 #: First and longest pause between two status reads of a job someone waits for: short jobs answer fast, long ones
 #: cost a few reads a second.
@@ -185,13 +186,14 @@ def decode(mimetype: str | None, data: bytes) -> Json | bytes:
 
 
 def _make_reporter(records: JobRecords, job_id: str) -> Report:
-    last = [0.0]
+    last = (0.0, -1)  # when the last write was, at which percentage
 
     def report(percent: int, message: str) -> None:
+        nonlocal last
         now = time.monotonic()
-        if percent < 100 and now - last[0] < MIN_REPORT_INTERVAL_S:
+        if percent == last[1] and now - last[0] < MIN_REPORT_INTERVAL_S:
             return
-        last[0] = now
+        last = (now, percent)
         if records.report(job_id, min(int(percent), 99), message) == "dismissed":
             raise JobDismissed(job_id)
 

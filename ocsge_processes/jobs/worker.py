@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from billiard.exceptions import WorkerLostError
@@ -72,8 +72,9 @@ class JobWorker:
             return
         run_job(self.records, job_id, processor, self.heartbeat, self.settings.allow_internal_callbacks)
 
-    def queue_of(self, process_id: str) -> str:
-        return queue_for(process_id, self.config.get("resources", {}).get(process_id, {}).get("processor", {}))
+    def queue_of(self, process_id: str, inputs: Mapping[str, object] | None = None) -> str:
+        processor_def = self.config.get("resources", {}).get(process_id, {}).get("processor", {})
+        return queue_for(process_id, processor_def, inputs)
 
     def send(self, job_id: str, queue: str) -> None:
         self.app.send_task(TASK, args=[job_id], task_id=job_id, queue=queue)

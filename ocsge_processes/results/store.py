@@ -16,6 +16,7 @@ tombstone.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,9 @@ class ResultStore:
         that name (its readers then see the new one whole, or the old one whole)."""
         if lifetime_s <= 0:
             raise ValueError(f"a result's lifetime must be positive, not {lifetime_s}")
-        self._run(f"DELETE FROM {CHUNKS} WHERE result_id = ? AND name = ?", (result_id, name))
+        # Uploaded under a name no file has, so that a failed upload (a quota, a lost connection) leaves the file it
+        # was to replace whole; a dead writer's staged chunks are swept as orphans.
+        staged = f"{name}\n{uuid.uuid4().hex}"
         digest, size = hashlib.sha256(), 0
         batch: list[tuple[object, ...]] = []
         insert = f"INSERT INTO {CHUNKS} (result_id, name, seq, data, written) VALUES (?, ?, ?, ?, {self.now_sql})"
@@ -105,12 +108,14 @@ class ResultStore:
             for seq, data in enumerate(iter(lambda: handle.read(CHUNK_BYTES), b"")):
                 digest.update(data)
                 size += len(data)
-                batch.append((result_id, name, seq, data))
+                batch.append((result_id, staged, seq, data))
                 if len(batch) == CHUNKS_PER_COMMIT:
                     self._run_many(insert, batch)
                     batch = []
         if batch:
             self._run_many(insert, batch)
+        self._run(f"DELETE FROM {CHUNKS} WHERE result_id = ? AND name = ?", (result_id, name))
+        self._run(f"UPDATE {CHUNKS} SET name = ? WHERE result_id = ? AND name = ?", (name, result_id, staged))
         self._run(f"DELETE FROM {FILES} WHERE result_id = ? AND name = ?", (result_id, name))
         self._run(
             f"INSERT INTO {FILES} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, {self.now_sql}, {self.now_sql} + ?, NULL, ?)",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import rasterio
+from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
 from .bands import BandStack
@@ -25,12 +26,16 @@ def write_blocks_vrt(path: Path, grid: BandStack, blocks: Sequence[tuple[Path, W
     ElementTree.SubElement(root, "GeoTransform").text = ", ".join(repr(v) for v in grid.transform.to_gdal())
     band = ElementTree.SubElement(root, "VRTRasterBand", dataType="Byte", band="1")
     ElementTree.SubElement(band, "NoDataValue").text = str(NODATA)
+    colours: dict[int, tuple[int, int, int] | tuple[int, int, int, int]] | None = None
     if blocks:
         with rasterio.open(blocks[0][0]) as first:
-            tags, colours = first.tags(), first.colormap(1)
+            tags = first.tags()
+            # A confidence raster has no legend: its VRT has no colour table.
+            colours = first.colormap(1) if first.colorinterp[0] == ColorInterp.palette else None
         metadata = ElementTree.SubElement(root, "Metadata")
         for key, text in sorted(tags.items()):
             ElementTree.SubElement(metadata, "MDI", key=key).text = text
+    if colours is not None:
         ElementTree.SubElement(band, "ColorInterp").text = "Palette"
         table = ElementTree.SubElement(band, "ColorTable")
         for value in range(max(colours) + 1):

@@ -1,7 +1,8 @@
 """Build a registry model with segmentation-models-pytorch and load a local checkpoint into it, IGN's layouts included.
 
 IGN publishes FLAIR-INC weights as a plain state dict (``*_weights.pth``) whose keys may carry the Lightning prefix
-``model.seg_model.``; older releases were Lightning ``.ckpt`` files holding the same under ``state_dict``. All three
+``model.seg_model.``; older releases were Lightning ``.ckpt`` files holding the same under ``state_dict``. FLAIR-HUB
+weights come as ``.safetensors``, ``.ckpt`` or ``.pth`` in their own key layout (``flairhub``). All of these
 load here. Files are read with ``weights_only=True`` so a checkpoint can never run code, and with ``strict=True``
 after a comparison that names what differs, so a wrong file fails with a message instead of a half-loaded model.
 """
@@ -15,11 +16,14 @@ from pathlib import Path
 import torch
 
 from ..errors import InvalidInputError
+from . import flairhub
 from .registry import ModelSpec
 
 # smp downloads ImageNet weights when asked for them; make any such attempt fail at once rather than retry for 20 s.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import segmentation_models_pytorch as smp
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 #: Prefix of the model's keys in IGN's Lightning checkpoints.
 LIGHTNING_PREFIX = "model.seg_model."
@@ -29,6 +33,8 @@ INPUT_KEY, OUTPUT_KEY = "encoder.conv1.weight", "segmentation_head.0.weight"
 
 def build_model(spec: ModelSpec) -> torch.nn.Module:
     """The untrained network of ``spec``: never downloads anything (``encoder_weights=None``)."""
+    if spec.layout == "flair-hub":
+        return flairhub.build(spec)
     try:
         return smp.create_model(
             spec.architecture,
@@ -49,9 +55,13 @@ def load_model(spec: ModelSpec, checkpoint: Path | None = None) -> torch.nn.Modu
     """``spec``'s network with the weights of ``checkpoint`` (default: the registry's file), in eval mode on the CPU."""
     path = checkpoint or spec.checkpoint
     if path is None:
-        raise InvalidInputError(f"model {spec.name} ships no weights: give a checkpoint file (.pth or .ckpt)")
+        raise InvalidInputError(
+            f"model {spec.name} ships no weights: give a checkpoint file (.pth, .ckpt or .safetensors)"
+        )
     model = build_model(spec)
     state = read_state_dict(Path(path))
+    if spec.layout == "flair-hub":
+        state = flairhub.network_keys(state, spec, Path(path))
     _check_keys(spec, model.state_dict(), state, Path(path))
     model.load_state_dict(state, strict=True)
     return model.eval()
@@ -59,6 +69,8 @@ def load_model(spec: ModelSpec, checkpoint: Path | None = None) -> torch.nn.Modu
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The model weights in ``path``: a state dict, prefixed or not, or a Lightning checkpoint's ``state_dict``."""
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -87,8 +99,20 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return content
 
 
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file holds tensors only, by design: nothing to unwrap, nothing that could run."""
+    try:
+        return load_file(path, device="cpu")
+    except FileNotFoundError:
+        raise InvalidInputError(f"checkpoint {path} does not exist") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InvalidInputError(f"{path} is not a safetensors file: {_first_line(exc)}") from None
+
+
 def _check_keys(spec: ModelSpec, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], path: Path) -> None:
-    bands = _dimension(found, INPUT_KEY, 1)
+    # The first convolution reads the bands: smp's ResNet conv1, timm's Swin patch_embed or ConvNeXt stem.
+    first_conv = next((key for key, value in expected.items() if value.dim() == 4), INPUT_KEY)
+    bands = _dimension(found, first_conv, 1)
     if bands is not None and bands != len(spec.bands):
         raise InvalidInputError(
             f"{path} is a checkpoint for {bands} input bands; model {spec.name} expects "

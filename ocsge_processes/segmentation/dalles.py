@@ -187,8 +187,10 @@ def pair(dalles: Sequence[Dalle]) -> tuple[list[Pair], list[str]]:
     irc = {_key(d): d for d in dalles if d.product == "IRC"}
     problems = []
     for product, group in (("RVB", rvb), ("IRC", irc)):
-        if len(group) != sum(d.product == product for d in dalles):
-            problems.append(f"two {product} files cover the same footprint")
+        twice = [d for d in dalles if d.product == product and group[_key(d)] is not d]
+        problems += [
+            f"{d.path.name} and {group[_key(d)].path.name} are two {product} files of one footprint" for d in twice
+        ]
     problems += [f"IRC dalle {d.path.name} has no RVB dalle" for key, d in sorted(irc.items()) if key not in rvb]
     return [Pair(d, irc.get(key)) for key, d in sorted(rvb.items())], problems
 

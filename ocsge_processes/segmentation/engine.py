@@ -48,6 +48,7 @@ class SegmentOptions(TypedDict, total=False):
     device: str
     output: str
     probabilities: Path | None
+    confidence: Path | None
     progress: Progress | None
 
 
@@ -82,6 +83,7 @@ def segment(
     device: str = "auto",
     output: str = "cs",
     probabilities: Path | None = None,
+    confidence: Path | None = None,
     progress: Progress | None = None,
     region: Window | None = None,
 ) -> SegmentationResult:
@@ -92,15 +94,19 @@ def segment(
     the model says, and is counted. ``region`` (a block of ``blocks.plan_blocks``) limits the output to those pixels
     of the stack, read with their context from around it; ``out`` is then on the region's grid. ``output`` picks
     the legend (``legend.OUTPUTS``). ``probabilities``, when given, is a second COG with one uint8 band per class
-    that the model may predict (softmax × 255), in class order. ``progress`` reaches the total before the final
-    COG copy.
+    that the model may predict (softmax × 255), in class order. ``confidence``, when given, is a one-band COG of
+    the top class probability (× 255; nodata 0 where the input has none: the top of a softmax over n ≤ 255
+    classes is at least 1/n, so no classified pixel rounds to 0); two campaigns' changes are weighed with it.
+    ``progress`` reaches the total before the final COG copy.
     """
     started = time.perf_counter()
     target = select_device(device)
     if not isinstance(tiling, Tiling):
         tiling = (tiling or TilingChoice()).resolve(stack.width, stack.height, target.type)
     key = legend(spec, output)
-    predictor = Predictor(model, spec, key.lut, target, with_probabilities=probabilities is not None)
+    predictor = Predictor(
+        model, spec, key.lut, target, with_probabilities=probabilities is not None, with_top=confidence is not None
+    )
     tiles = plan(stack.width, stack.height, tiling, region)
     grid, origin = _output_grid(stack, region)
     batches = [tiles[start : start + tiling.batch_size] for start in range(0, len(tiles), tiling.batch_size)]
@@ -118,12 +124,14 @@ def segment(
     with (
         cog_writer(out, grid, 1, nodata=NODATA, colormap=key.colors, tags=key.tags(spec.name)) as classes,
         _optional_writer(probabilities, grid, spec, predictor.active) as scores,
+        _optional_confidence(confidence, grid, spec) as sure,
     ):
 
         def write(result: tuple[Batch, Prediction]) -> None:
             nonlocal done, nodata
             batch, prediction = result
             values, probs = prediction.host()
+            top = prediction.top_host()
             for index, tile in enumerate(batch.tiles):
                 core = values[index][tile.crop]
                 valid = batch.valid[index]
@@ -137,6 +145,9 @@ def segment(
                 if scores is not None and probs is not None:  # both or neither: probabilities were asked for
                     part = probs[index][(slice(None), *tile.crop)]
                     scores.write(part if valid is None else np.where(valid, part, 0), window=target)
+                if sure is not None and top is not None:
+                    best = top[index][tile.crop]
+                    sure.write(best if valid is None else np.where(valid, best, 0), 1, window=target)
             done += len(batch.tiles)
             if progress:
                 progress(done, len(tiles))
@@ -176,11 +187,17 @@ class Prediction:
     values: torch.Tensor
     probabilities: torch.Tensor | None
     copied: torch.cuda.Event | None
+    #: The top class probability × 255 (uint8), when asked for.
+    top: torch.Tensor | None = None
 
     def host(self) -> tuple[np.ndarray, np.ndarray | None]:
         if self.copied is not None:
             self.copied.synchronize()
         return self.values.numpy(), None if self.probabilities is None else self.probabilities.numpy()
+
+    def top_host(self) -> np.ndarray | None:
+        """The top probabilities on the host (after ``host``, which waited for the copy)."""
+        return None if self.top is None else self.top.numpy()
 
 
 class Predictor:
@@ -193,6 +210,7 @@ class Predictor:
         lut: np.ndarray,
         device: torch.device,
         with_probabilities: bool = False,
+        with_top: bool = False,
     ) -> None:
         self.device = device
         self.cuda = device.type == "cuda"
@@ -213,6 +231,7 @@ class Predictor:
         #: Channels of the classes the model may predict (the probability bands).
         self.active = [index for index in range(len(spec.classes)) if index not in spec.masked_channels]
         self.with_probabilities = with_probabilities
+        self.with_top = with_top
 
     @torch.inference_mode()
     def __call__(self, pixels: torch.Tensor) -> Prediction:
@@ -223,16 +242,19 @@ class Predictor:
             logits = self.model(x)
         logits = logits.float().add_(self.mask)
         values = self.lut[logits.argmax(dim=1)]
-        probs = None
-        if self.with_probabilities:
-            probs = torch.softmax(logits[:, self.active], dim=1).mul_(255).round_().to(torch.uint8)
+        probs = top = None
+        if self.with_probabilities or self.with_top:
+            soft = torch.softmax(logits[:, self.active], dim=1)
+            top = soft.amax(dim=1).mul_(255).round_().to(torch.uint8) if self.with_top else None
+            probs = soft.mul_(255).round_().to(torch.uint8) if self.with_probabilities else None
         if not self.cuda:
-            return Prediction(values, probs, None)
+            return Prediction(values, probs, None, top)
         values = values.to("cpu", non_blocking=True)
         probs = None if probs is None else probs.to("cpu", non_blocking=True)
+        top = None if top is None else top.to("cpu", non_blocking=True)
         copied = torch.cuda.Event()  # type: ignore[no-untyped-call]  # torch.cuda.Event.__init__ is not annotated
         copied.record()
-        return Prediction(values, probs, copied)
+        return Prediction(values, probs, copied, top)
 
 
 def _output_grid(stack: BandStack, region: Window | None) -> tuple[BandStack, tuple[int, int]]:
@@ -253,4 +275,14 @@ def _optional_writer(
     names = [spec.classes[index].name for index in active]
     return cog_writer(
         path, stack, len(names), tags={"OCSGE_MODEL": spec.name, "OCSGE_OUTPUT": "probabilities"}, descriptions=names
+    )
+
+
+def _optional_confidence(
+    path: Path | None, stack: BandStack, spec: ModelSpec
+) -> contextlib.AbstractContextManager[DatasetWriter | None]:
+    if path is None:
+        return contextlib.nullcontext()
+    return cog_writer(
+        path, stack, 1, nodata=0, tags={"OCSGE_MODEL": spec.name, "OCSGE_OUTPUT": "confidence"}, descriptions=["top"]
     )

@@ -19,6 +19,9 @@ from ..resources import ConfigMapping, config_dir
 
 #: Input bands the band assembly knows: red, green, blue, near infrared, elevation (nDSM / 0.2 m, 8-bit).
 BANDS = ("R", "G", "B", "NIR", "E")
+#: How a model's network is built and its checkpoint keyed: an smp model (``smp``, FLAIR-INC's files), or IGN's
+#: FLAIR-HUB wrapper (``flair-hub``, see ``flairhub``).
+LAYOUTS = ("smp", "flair-hub")
 
 
 class RegistryError(OcsgeError, ValueError):
@@ -56,6 +59,10 @@ class ModelSpec:
     checkpoint: Path | None
     #: Further arguments of the smp constructor (e.g. encoder_depth, decoder_channels for a small network).
     options: tuple[tuple[str, object], ...] = ()
+    #: One of ``LAYOUTS``.
+    layout: str = "smp"
+    #: Why sealed areas from this model are biased (a class that mixes sealed and bare ground), shown beside them.
+    sealing_caveat: str | None = None
 
     @property
     def masked_channels(self) -> list[int]:
@@ -156,6 +163,9 @@ def _model(path: Path, name: str, entry: ConfigMapping, class_sets: dict[str, tu
             f"{set_name} ({sorted(codes)}) and leave at least one class"
         )
     checkpoint = entry.get("checkpoint")
+    layout = str(entry.get("layout", "smp"))
+    if layout not in LAYOUTS:
+        raise RegistryError(f"{path}: model {name}: layout {layout!r} is not one of {', '.join(LAYOUTS)}")
     return ModelSpec(
         name=name,
         description=str(entry.get("description", "")),
@@ -169,6 +179,8 @@ def _model(path: Path, name: str, entry: ConfigMapping, class_sets: dict[str, tu
         masked=masked,
         checkpoint=None if checkpoint is None else path.parent / checkpoint,
         options=_options(path, name, entry.get("options") or {}),
+        layout=layout,
+        sealing_caveat=str(entry["sealing_caveat"]) if entry.get("sealing_caveat") else None,
     )
 
 

@@ -3,7 +3,8 @@ that a run killed or cancelled resumes without recomputing a finished block.
 
 The run folder holds ``plan.json`` (what the run is: dalles, territory, model, tiling, blocks; a folder holding
 another run is refused, never mixed), ``blocks/<id>.tif`` (the block's class COG on its own grid) and
-``blocks/<id>.json`` (its record: SHA-256 of the COG, pixel counts per value, seconds). A block is finished when its
+``blocks/<id>.confidence.tif`` (its top class probability × 255, which the change between two runs weighs) and
+``blocks/<id>.json`` (its record: SHA-256 of both COGs, pixel counts per value, seconds). A block is finished when its
 record exists and the COG's checksum matches it; the COG is renamed into place before the record is written, so a
 crash leaves at worst a COG without a record, computed again. A block that fails (an unreadable dalle) is reported
 with its reason and computed again by the next run; the others go on.
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import numpy as np
 import pyproj
@@ -46,6 +47,9 @@ from ..segmentation.windows import Tiling, TilingChoice
 from ..stores import FeatureStore, open_store
 from .cost import CPU_PIXELS_PER_S, GPU_PIXELS_PER_S, SPEEDUP, Cost
 from .images import ImagePolicy, server_path
+from .run_impermeabilisation import Impermeabilisation, of_run
+from .segmentation_assembly import CONFIDENCE_VRT, MOSAIC_COG, Assembled, Publisher, finish
+from .segmentation_wms import territory_pixels, wms_mosaic, wms_source
 from .territories import resolve
 
 if TYPE_CHECKING:
@@ -53,10 +57,15 @@ if TYPE_CHECKING:
 
 #: ``progress(blocks done, blocks in all, km² done, km² in all)``, after each block (finished or reused).
 RunProgress = Callable[[int, int, float, float], None]
+#: How a run's blocks are computed: ``(mosaic, run folder, options, progress, cancelled)`` → the summary;
+#: ``run_blocks`` here, or a fan-out to workers (``server.processes.segmentation_fanout``).
+Dispatch = Callable[[Mosaic, Path, "RunOptions", RunProgress, Callable[[], bool]], "RunSummary"]
 #: The VRT of the finished blocks' class COGs, in the run folder.
 CLASSIFICATION = "classification.vrt"
 #: Version of the run folder's layout, in ``plan.json``.
 LAYOUT = 1
+#: The cache of WMS cells, in the folder of the runs (a run folder is named by 24 hex digits).
+WMS_CACHE = "wms-cache"
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,10 @@ class RunOptions:
     device: str = "auto"
     tiling: TilingChoice = dataclasses.field(default_factory=TilingChoice)
     block_side: int | None = None
+
+
+class RunCancelled(OcsgeError):
+    """A run's ``cancelled`` said yes in the middle of a block: the block is dropped, the run stops there."""
 
 
 class BlockFailure(TypedDict):
@@ -94,6 +107,10 @@ class RunSummary(TypedDict):
     missing: list[str]
     #: The finished blocks as one raster on the mosaic's grid: a VRT in the run folder (its name there).
     classification: str
+    #: Once every block is finished: the class COG, the stitched polygons, where they were published.
+    assembled: Assembled | None
+    #: Once assembled, with a store of communes: the sealed area per commune of the run's area (or why not).
+    impermeabilisation: NotRequired[Impermeabilisation | str]
 
 
 def prepare(source: Path, root: Path, workdir: Path, bands: tuple[str, ...], territory: Territory | None) -> Mosaic:
@@ -128,18 +145,38 @@ def segment_block(
     spec: ModelSpec,
     tiling: Tiling,
     device: str,
+    stop: Callable[[], bool] | None = None,
 ) -> BlockRecord:
     """One block into ``blocks/<id>.tif`` and its record (the COG renamed into place first); raises on failure,
-    leaving no file of the block."""
+    leaving no file of the block. ``stop`` is asked after each batch of windows: true raises ``RunCancelled``
+    there, so a cancel does not wait for the end of a block (minutes on a CPU)."""
     from ..segmentation.engine import segment  # torch: imported when a block runs, not before
 
     out = run_dir / "blocks" / f"{block.id}.tif"
     partial = out.with_name(f"{block.id}.partial.tif")
+    sure, sure_partial = confidence_path(out), out.with_name(f"{block.id}.confidence.partial.tif")
+
+    def batch_done(_done: int, _total: int) -> None:
+        if stop is not None and stop():
+            raise RunCancelled(f"block {block.id}: the run was cancelled")
+
     try:
-        result = segment(stack, network, spec, partial, tiling=tiling, device=device, region=block.window)
+        result = segment(
+            stack,
+            network,
+            spec,
+            partial,
+            tiling=tiling,
+            device=device,
+            region=block.window,
+            progress=batch_done,
+            confidence=sure_partial,
+        )
     except BaseException:
         partial.unlink(missing_ok=True)
+        sure_partial.unlink(missing_ok=True)
         raise
+    os.replace(sure_partial, sure)
     os.replace(partial, out)
     record = _record(block, out, result.seconds, result.nodata_pixels)
     _write_json(run_dir / "blocks" / f"{block.id}.json", record)
@@ -154,7 +191,8 @@ def run_blocks(
     cancelled: Callable[[], bool] | None = None,
 ) -> RunSummary:
     """Segment every block of ``mosaic`` not finished in ``run_dir`` yet, here, one after the other; the summary
-    of the whole run."""
+    of the whole run. ``cancelled`` is asked before each block and after each batch of windows: the block in
+    progress is then dropped (no file of it stays) and the summary says ``cancelled``."""
     from ..segmentation.checkpoint import load_model  # torch: imported when a run starts, not before
     from ..segmentation.device import select_device
 
@@ -177,7 +215,10 @@ def run_blocks(
             reused += 1
         else:
             try:
-                record = segment_block(mosaic.stack, block, run_dir, network, spec, tiling, options.device)
+                record = segment_block(mosaic.stack, block, run_dir, network, spec, tiling, options.device, cancelled)
+            except RunCancelled:
+                stopped = True
+                break
             except (OcsgeError, RasterioError, OSError) as err:
                 failed.append(BlockFailure(block=block.id, reason=_reason(err)))
                 continue
@@ -207,6 +248,8 @@ def summarise(
     missing_blocks = [block.id for block in blocks if block.id not in records]
     finished_blocks = [(run_dir / "blocks" / f"{b.id}.tif", b.window) for b in blocks if b.id in records]
     write_blocks_vrt(run_dir / CLASSIFICATION, mosaic.stack, finished_blocks)
+    sure_blocks = [(confidence_path(path), window) for path, window in finished_blocks]
+    write_blocks_vrt(run_dir / CONFIDENCE_VRT, mosaic.stack, sure_blocks)
     return RunSummary(
         model=model,
         device="",
@@ -223,6 +266,7 @@ def summarise(
         nodata_m2=round(sum(r["nodata_pixels"] for r in records.values()) * mosaic.pixel_m2, 2),
         missing=list(mosaic.missing),
         classification=CLASSIFICATION,
+        assembled=None,
     )
 
 
@@ -260,6 +304,8 @@ class BlockRecord(TypedDict):
     block: str
     window: list[int]
     sha256: str
+    #: SHA-256 of the block's confidence COG.
+    confidence_sha256: str
     pixels: int
     nodata_pixels: int
     counts: dict[str, int]
@@ -275,7 +321,15 @@ def finished(run_dir: Path, block: Block) -> BlockRecord | None:
         return None
     if not out.is_file() or _sha256(out) != record.get("sha256") or record.get("window") != _window_list(block):
         return None
+    sure = confidence_path(out)
+    if not sure.is_file() or _sha256(sure) != record.get("confidence_sha256"):
+        return None  # a block of a run that kept no confidence (older) is computed again, with it
     return record
+
+
+def confidence_path(block_cog: Path) -> Path:
+    """Where a block's confidence COG lies, beside its class COG."""
+    return block_cog.with_name(f"{block_cog.stem}.confidence.tif")
 
 
 def territory_of(spec: dict[str, object], resolve_codes: Callable[[dict[str, object]], Territory]) -> Territory:
@@ -381,6 +435,7 @@ def _record(block: Block, out: Path, seconds: float, nodata_pixels: int) -> Bloc
         block=block.id,
         window=_window_list(block),
         sha256=_sha256(out),
+        confidence_sha256=_sha256(confidence_path(out)),
         pixels=block.pixels,
         nodata_pixels=nodata_pixels,
         counts={str(value): int(counts[value]) for value in np.flatnonzero(counts)},
@@ -456,17 +511,26 @@ def run_dalles(
     runs_dir: Path,
     store_url: str | None,
     report: Callable[[int, str], None],
+    publish: Publisher | None = None,
+    run_id: str | None = None,
+    dispatch: Dispatch | None = None,
 ) -> RunSummary:
-    """The ``segmentation`` process over dalles: ``dalles.path`` under the data directory, an optional
-    ``territoire``. Its run folder is named by the inputs, so that executing the same request again after a crash
-    or a dismissal resumes it; ``report`` raising (a dismissed job) stops it after the block in progress."""
+    """The ``segmentation`` process over dalles: ``dalles.path`` under the data directory, or ``dalles.wms`` (cells
+    fetched into a cache beside the runs, ``segmentation_wms``) with a ``territoire``. Its run folder is named by the
+    inputs, so that executing the same request again after a crash or a dismissal resumes it; ``report`` raising (a
+    dismissed job) stops it after the batch of windows in progress. Once every block is finished the run is
+    assembled (``segmentation_assembly``) and ``publish``ed as ``run_id`` (the job), or the run folder's name.
+    ``dispatch`` computes the blocks (``run_blocks`` here by default)."""
     if "image" in inputs or "irc" in inputs:
         raise InvalidInputError("give either image (and irc) or dalles, not both")
-    data_dir = policy.data_dir
-    if data_dir is None:
-        raise InvalidInputError("dalles.path: this server has no data directory to read dalles from")
     dalles = inputs["dalles"]
-    source = server_path(dalles.get("path") if isinstance(dalles, dict) else None, "dalles", data_dir)
+    wms = isinstance(dalles, dict) and "wms" in dalles
+    if isinstance(dalles, dict) and not wms and dalles.keys() & {"layers", "irc_layers"}:
+        raise InvalidInputError("dalles.layers and dalles.irc_layers name layers of dalles.wms; give wms or neither")
+    data_dir = policy.data_dir
+    if data_dir is None and not wms:
+        raise InvalidInputError("dalles.path: this server has no data directory to read dalles from")
+    source = None if wms else server_path(dalles.get("path") if isinstance(dalles, dict) else None, "dalles", data_dir)
     model = str(inputs.get("model", "default"))
     spec = get_model(model)
 
@@ -477,14 +541,33 @@ def run_dalles(
 
     territoire = inputs.get("territoire")
     territory = territory_of(territoire, resolve_codes) if isinstance(territoire, dict) else None
-    identity = {**inputs, "dalles": str(source.relative_to(data_dir.resolve())), "model": model}
+    named = {} if source is None or data_dir is None else {"dalles": str(source.relative_to(data_dir.resolve()))}
+    identity = {**inputs, **named, "model": model}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:24]
     run_dir = runs_dir / key
-    mosaic = prepare(source, data_dir.resolve(), run_dir / "mosaic", spec.bands, territory)
-    report(1, f"{len(mosaic.pairs)} dalles, {len(mosaic.missing)} missing")
+    if source is None or data_dir is None:  # dalles.wms
+        if territory is None:
+            raise InvalidInputError("dalles.wms needs a territoire: the WMS covers the whole country")
+
+        def fetched(done: int, total: int) -> None:
+            report(1, f"WMS: {done}/{total} cells")
+
+        cells = wms_source(dalles if isinstance(dalles, dict) else {})
+        mosaic = wms_mosaic(cells, territory, spec.bands, policy, runs_dir / WMS_CACHE, run_dir / "mosaic", fetched)
+    else:
+        mosaic = prepare(source, data_dir.resolve(), run_dir / "mosaic", spec.bands, territory)
+    last = [(1, f"{len(mosaic.pairs)} dalles, {len(mosaic.missing)} missing")]
+    report(*last[0])
 
     def progress(done: int, total: int, km2: float, total_km2: float) -> None:
-        report(1 + 98 * done // max(total, 1), f"{done}/{total} blocks, {km2:.3f}/{total_km2:.3f} km²")
+        last[0] = (1 + 98 * done // max(total, 1), f"{done}/{total} blocks, {km2:.3f}/{total_km2:.3f} km²")
+        report(*last[0])
+
+    def dismissed() -> bool:
+        """Asked after each batch of windows: the report reads the job's status and raises once it is dismissed
+        (it writes at most once a second), so a dismissal stops the run inside its block."""
+        report(*last[0])
+        return False
 
     tiling = inputs.get("tiling")
     sizes = {k: v for k, v in tiling.items() if isinstance(v, int)} if isinstance(tiling, dict) else {}
@@ -492,14 +575,20 @@ def run_dalles(
     options = RunOptions(
         model, device=str(inputs.get("device", "auto")), tiling=choice, block_side=sizes.get("block_side")
     )
-    return run_blocks(mosaic, run_dir, options, progress)
+    summary = (dispatch or run_blocks)(mosaic, run_dir, options, progress, dismissed)
+    summary = finish(run_dir, mosaic, summary, run_id or key, publish)
+    if summary["assembled"] is not None and store_url is not None:
+        summary["impermeabilisation"] = of_run(open_store(store_url), run_dir / MOSAIC_COG, mosaic, run_id or key)
+    return summary
 
 
 def dalles_cost(inputs: Mapping[str, object], policy: ImagePolicy, workdir: Path) -> Cost | None:
     """A lower bound on a run over dalles, from the pixels of the dalles its territory touches (their headers),
     at the rates ``workflows.cost`` measured; None for an archive (its headers need an extraction) or bad input
-    (the run's own refusal says why)."""
+    (the run's own refusal says why). From the WMS: the pixels of the territory at 0.2 m."""
     dalles = inputs.get("dalles")
+    if isinstance(dalles, dict) and "wms" in dalles:
+        return _wms_cost(inputs)
     if not isinstance(dalles, dict) or policy.data_dir is None:
         return None
     try:
@@ -517,6 +606,23 @@ def dalles_cost(inputs: Mapping[str, object], policy: ImagePolicy, workdir: Path
     except OcsgeError:
         return None
     pixels = sum(int(window.width * window.height) for window in mosaic.stack.coverage or ())
+    return _cost(inputs, pixels, f"{len(mosaic.pairs)} dalles, {pixels:,} pixels")
+
+
+def _wms_cost(inputs: Mapping[str, object]) -> Cost | None:
+    """The territory's pixels at 0.2 m (a bbox or geometry; None for codes, which need the store)."""
+    territoire = inputs.get("territoire")
+    if not isinstance(territoire, dict) or ("bbox" not in territoire and "geometry" not in territoire):
+        return None
+    try:
+        pixels = territory_pixels(territory_of(territoire, _codes_unknown))
+    except OcsgeError:
+        return None
+    return _cost(inputs, pixels, f"{pixels:,} pixels from the WMS")
+
+
+def _cost(inputs: Mapping[str, object], pixels: int, what: str) -> Cost | None:
+    """``pixels`` at the measured rate of the device the run would use."""
     from ..segmentation.device import select_device  # imports torch: only when a segmentation is asked for
 
     try:
@@ -524,7 +630,7 @@ def dalles_cost(inputs: Mapping[str, object], policy: ImagePolicy, workdir: Path
     except OcsgeError:
         return None
     rate = GPU_PIXELS_PER_S if device == "cuda" else CPU_PIXELS_PER_S
-    return Cost(pixels / rate / SPEEDUP, f"{len(mosaic.pairs)} dalles, {pixels:,} pixels on the {device.upper()}")
+    return Cost(pixels / rate / SPEEDUP, f"{what} on the {device.upper()}")
 
 
 def _codes_unknown(spec: dict[str, object]) -> Territory:

@@ -55,5 +55,12 @@ def test_blocks_fan_out_to_the_workers_and_give_the_classes_of_one_process(
     assert by_workers.keys() == here.keys() and len(here) == 6
     for block, classes in here.items():
         np.testing.assert_array_equal(by_workers[block], classes)
+    # The sender assembles a fanned-out run as a run in one process does: the same COG, the same polygons.
+    assert fanned["assembled"]["polygons"] == local["assembled"]["polygons"] > 0
+    with (
+        rasterio.open(tmp_path / "fanned" / "classification.tif") as one,
+        rasterio.open(tmp_path / "local" / "classification.tif") as other,
+    ):
+        np.testing.assert_array_equal(one.read(1), other.read(1))
     again = _segment(tmp_path / "d", tmp_path / "fanned", "--broker", topology.broker, "--store", store_url)
     assert (again["reused"], again["computed"], again["failed"]) == (6, 0, [])

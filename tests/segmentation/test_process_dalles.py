@@ -4,6 +4,8 @@ blocks and km²; the same request again resumes (every block reused); bad inputs
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +58,17 @@ def test_an_async_run_over_dalles_in_blocks_resumes_when_executed_again(live: tu
     assert summary["km2"] > 0 and sum(summary["surfaces_m2"].values()) > 0
     assert any("blocks" in message and "km²" in message for message in messages), messages
     assert summary["missing"], "Montpellier reaches beyond the 2 × 2 km of dalles: the cells not delivered are listed"
+    # Finished, the run is published: its stitched polygons as the job's slice, its class COG read by GDAL over HTTP.
+    assembled = summary["assembled"]
+    assert assembled["published"] == f"{server}/results/{job}/classes.tif" and assembled["polygons"] > 0
+    items, query = f"{server}/collections/ocsge-segmentation/items", {"run": job, "f": "json", "limit": 1000}
+    deadline = time.monotonic() + 30  # a collection published while the server runs is listed within seconds
+    while (found := requests.get(items, params=query, timeout=30)).status_code == 404:
+        assert time.monotonic() < deadline, found.text[:300]
+        time.sleep(0.5)
+    assert found.json()["numberMatched"] == assembled["polygons"]
+    info = subprocess.run(["gdalinfo", "-json", f"/vsicurl/{assembled['published']}"], capture_output=True, check=True)
+    assert json.loads(info.stdout)["bands"][0]["noDataValue"] == 0
 
     again = _execute(server, inputs)
     assert again.status_code == 200, again.text[:300]

@@ -69,7 +69,7 @@ def _edited_registry(tmp_path: Path, edit) -> Path:
             r"bands .* among R, G, B, NIR, E",
         ),
         (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(masked=[42]), r"masked classes \[42\]"),
-        (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(classes="cosia"), r"unknown class set 'cosia'"),
+        (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].update(classes="lpis"), r"unknown class set 'lpis'"),
         (lambda d: d["models"]["FLAIR-INC_rgb_15cl"].pop("encoder"), r"FLAIR-INC_rgb_15cl has no 'encoder'"),
     ],
 )

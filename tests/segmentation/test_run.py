@@ -16,12 +16,14 @@ import pytest
 import rasterio
 
 from ocsge_processes.errors import InvalidInputError
+from ocsge_processes.layers import SEGMENTATION
 from ocsge_processes.segmentation import Tiling, get_model
 from ocsge_processes.segmentation.blocks import block_side, plan_blocks
 from ocsge_processes.segmentation.checkpoint import load_model
 from ocsge_processes.segmentation.engine import segment
 from ocsge_processes.segmentation.mosaic import Territory
 from ocsge_processes.segmentation.windows import TilingChoice
+from ocsge_processes.stores import open_store
 from ocsge_processes.workflows.segmentation_run import RunOptions, prepare, run_blocks, territory_from_text
 
 from ..conftest import BIN, SHARED, ocsge
@@ -111,9 +113,15 @@ def test_a_sigkilled_worker_resumes_without_redoing_finished_blocks(tmp_path: Pa
     total = len(json.loads((run_dir / "plan.json").read_text())["blocks"])
     assert total >= 6 and 2 <= len(before) < total, f"killed after {len(before)} of {total} blocks"
 
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    jobs = {"OCSGE_JOBS": str(tmp_path / "jobs.sqlite"), "OCSGE_URL": "http://ocsge.test"}
+    done = subprocess.run([*command, "--publish"], env=env | jobs, capture_output=True, text=True, check=True)
     summary = json.loads(done.stdout[done.stdout.index("{") :])
     assert (summary["reused"], summary["computed"], summary["failed"]) == (len(before), total - len(before), [])
+    # Finished, the run is assembled and, asked to, published as the run folder's name into --store.
+    assembled = summary["assembled"]
+    assert assembled["published"] == "http://ocsge.test/results/run/classes.tif"
+    published = open_store(str(store)).read_frame(SEGMENTATION, 2154, equals={"run": "run"})
+    assert len(published) == assembled["polygons"] > 0 and set(published.departement) == {"34"}
     after = _blocks_done(run_dir)
     assert len(after) == total
     assert {block: after[block] for block in before} == before  # the finished blocks were not written again

@@ -16,13 +16,24 @@ from typing import Any
 from pygeoapi.process.base import BaseProcessor
 
 from ...errors import InvalidInputError
+from ...layers import AI_COUVERTURE_NOTICE
+from ...segmentation.mosaic import Mosaic
 from ...segmentation.registry import models
 from ...workflows.cost import Cost, segmentation_cost
 from ...workflows.images import ImagePolicy
 from ...workflows.segmentation import DEFAULT_MODEL, DEVICES, Segmented, polygons_geojson, run
-from ...workflows.segmentation_run import dalles_cost, run_dalles
+from ...workflows.segmentation_assembly import publisher
+from ...workflows.segmentation_run import (
+    Dispatch,
+    RunOptions,
+    RunProgress,
+    RunSummary,
+    dalles_cost,
+    run_dalles,
+)
 from . import Output, check_inputs, describe_outputs, requested_output
 from .progress import job_progress
+from .segmentation_fanout import TAKE_WAIT_S, fan_out_blocks
 
 _TEXT = {"type": "string", "maxLength": 2048}
 #: One of four ways of giving an image (its location is checked by the image policy, not here).
@@ -56,8 +67,9 @@ OUTPUTS: dict[str, Output[Segmented]] = {
         "Surfaces",
         "application/json",
         "Model, device, grid of the result, area (m²) of each couverture code and without data; over dalles: "
-        "blocks (computed, reused, failed with reasons), km², Mpx/s and the dalles missing.",
-        lambda result: result.summary,
+        "blocks (computed, reused, failed with reasons), km², Mpx/s, the dalles missing and, once assembled, the "
+        "imperméabilisation per commune of the run's area; avertissement: AI couverture is not OCS GE.",
+        lambda result: {**result.summary, "avertissement": AI_COUVERTURE_NOTICE},
     ),
     "classification": Output(
         "Classification",
@@ -70,7 +82,7 @@ OUTPUTS: dict[str, Output[Segmented]] = {
         "Polygones",
         "application/geo+json",
         "OCS GE polygons (code_cs, minimum mapping units, no gaps or overlaps), CRS84.",
-        lambda result: polygons_geojson(result.classification),
+        lambda result: {**polygons_geojson(result.classification), "avertissement": AI_COUVERTURE_NOTICE},
     ),
 }
 
@@ -111,13 +123,16 @@ PROCESS_METADATA: dict[str, Any] = {
         "dalles": {
             "title": "Dalles BD ORTHO",
             "description": "Instead of image: BD ORTHO dalles as IGN delivers them, a path under the server's data "
-            "directory to a folder (RVB and IRC product folders), a .txt list, a .7z archive, a VRT or a COG mosaic. "
-            "Segmented block by block; the same request executed again resumes an interrupted run. Output: surfaces.",
+            "directory to a folder (RVB and IRC product folders), a .txt list, a .7z archive, a VRT or a COG mosaic; "
+            "or wms, the URL of a WMS 1.3.0 (the Géoplateforme's, https://data.geopf.fr/wms-r/wms) read at 0.2 m in "
+            "cells over the territoire (needed then), layers and irc_layers defaulting to ORTHOIMAGERY.ORTHOPHOTOS "
+            "and ORTHOIMAGERY.ORTHOPHOTOS.IRC; fetched cells are cached. Segmented block by block; the same request "
+            "executed again resumes an interrupted run. Output: surfaces.",
             "schema": {
                 "type": "object",
-                "required": ["path"],
                 "additionalProperties": False,
-                "properties": {"path": _TEXT},
+                "properties": {"path": _TEXT, "wms": {**_TEXT, "format": "uri"}, "layers": _TEXT, "irc_layers": _TEXT},
+                "oneOf": [{"required": ["path"]}, {"required": ["wms"]}],
             },
             "minOccurs": 0,
             "maxOccurs": 1,
@@ -197,6 +212,12 @@ class SegmentationProcessor(BaseProcessor):
         self.runs_dir = Path(processor_def.get("runs_dir") or Path(tempfile.gettempdir()) / "ocsge-segmentation-runs")
         #: The store whose communes name territories (none: bbox and geometry only).
         self.store_url: str | None = processor_def.get("store") or None
+        #: Where a finished run is published: the job database (its COG) and the server's URL.
+        self.results = str(processor_def.get("results") or "build/jobs.sqlite")
+        self.base_url = str(processor_def.get("url") or "http://127.0.0.1:5000")
+        #: Jobs on Celery: a run over dalles sends its blocks to the gpu queue's workers (``segmentation_fanout``).
+        self.broker = str(processor_def.get("broker") or "") if processor_def.get("executor") == "celery" else ""
+        self.block_wait_s = float(processor_def.get("block_wait_s") or TAKE_WAIT_S)
 
     def set_job_id(self, job_id: str) -> None:
         self.job_id = job_id
@@ -215,7 +236,18 @@ class SegmentationProcessor(BaseProcessor):
                 raise InvalidInputError(
                     "a run over dalles gives the surfaces output (its blocks stay in its run folder)"
                 )
-            return "application/json", run_dalles(data, self.policy, self.runs_dir, self.store_url, self._report())
+            publish = publisher(self.store_url, self.results, self.base_url, self.job_id) if self.store_url else None
+            summary = run_dalles(
+                data,
+                self.policy,
+                self.runs_dir,
+                self.store_url,
+                self._report(),
+                publish,
+                run_id=self.job_id,
+                dispatch=self._dispatch(),
+            )
+            return "application/json", {**summary, "avertissement": AI_COUVERTURE_NOTICE}
         if "territoire" in data:
             raise InvalidInputError("territoire limits a run over dalles; give dalles, or crop the image")
         workdir = Path(tempfile.mkdtemp(prefix="ocsge-segmentation-"))
@@ -223,6 +255,20 @@ class SegmentationProcessor(BaseProcessor):
             return output.media_type, output.produce(run(data, self.policy, workdir, self._report()))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _dispatch(self) -> Dispatch | None:
+        """The blocks fanned out when this server's jobs run on Celery and a store carries the fan-out's notes;
+        None: computed one after the other in the job's own process."""
+        store_url, broker, job_id, wait_s = self.store_url, self.broker, self.job_id, self.block_wait_s
+        if not (store_url and broker and job_id):
+            return None
+
+        def dispatch(
+            mosaic: Mosaic, run_dir: Path, options: RunOptions, progress: RunProgress, stop: Callable[[], bool]
+        ) -> RunSummary:
+            return fan_out_blocks(mosaic, run_dir, options, store_url, broker, progress, stop, job_id, wait_s)
+
+        return dispatch
 
     # Any: the request's inputs are free-form JSON
     def sync_cost(self, data: dict[str, Any]) -> Cost | None:
