@@ -11,6 +11,8 @@ from ..territory import normalise_departement
 from .communes import departement_of_communes, read_communes
 from .dataset import check_millesimes, generate
 from .delivery import write_delivery
+from .exemptions import write_exemptions
+from .zoning import generate_zoning, write_zoning
 
 
 def _codes(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
@@ -75,6 +77,17 @@ def _millesimes(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
 @click.option("--no-archive", is_flag=True, help="Write the delivery folders unpacked instead of 7z archives.")
 @click.option(
+    "--exemptions",
+    is_flag=True,
+    help="Also write a generated 'Artificialisation avec exemptions' sample per millésime (decree thresholds, public "
+    "park claims; not IGN data).",
+)
+@click.option(
+    "--zonage",
+    is_flag=True,
+    help="Also write a generated urban zoning of the communes (CNIG ZONE_URBA layout, not a real plan).",
+)
+@click.option(
     "--out",
     "out_dir",
     required=True,
@@ -90,6 +103,8 @@ def generate_command(
     urban_cell_size_m: float,
     seed: int,
     no_archive: bool,
+    exemptions: bool,
+    zonage: bool,
     out_dir: Path,
 ) -> None:
     """Generate OCS GE-like data (marked as generated, not IGN data) in IGN's delivery layout."""
@@ -113,6 +128,10 @@ def generate_command(
         raise click.UsageError(str(error)) from None
     for path in write_delivery(generated, out_dir, archive=not no_archive):
         click.echo(path)
+    for path in write_exemptions(generated, out_dir, archive=not no_archive) if exemptions else []:
+        click.echo(path)
+    if zonage:
+        click.echo(write_zoning(generate_zoning(communes, generated), generated, out_dir))
     changed = ", ".join(f"{len(diff)} changed between {a} and {b}" for (a, b), diff in generated.diffs.items())
     click.echo(
         f"{len(communes)} communes, {len(generated.occupation[generated.millesimes[0]])} polygons per millésime, "

@@ -59,7 +59,14 @@ def write_delivery(generated: GeneratedOcsge, out_dir: str | Path, *, archive: b
     }
     for (before, after), diff in generated.diffs.items():
         layers[diff_name(generated, before, after)] = {f"DIFF_{before}_{after}.gpkg": ("diff", diff)}
+    return write_named(layers, out_dir, archive=archive)
 
+
+def write_named(
+    layers: dict[str, dict[str, tuple[str, gpd.GeoDataFrame]]], out_dir: Path, *, archive: bool
+) -> list[Path]:
+    """Write each delivery of ``layers`` (name -> file name -> (layer, frame)) under ``out_dir`` as a 7z, or as a
+    folder when not ``archive``; returns what was written."""
     written = []
     for name, files in layers.items():
         if not archive:

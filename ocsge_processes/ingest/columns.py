@@ -19,6 +19,7 @@ from ..errors import DeliveryError
 from ..layers import BOOLEAN, INTEGER, NUMBER, STRING, Layer
 from ..nomenclature import Nomenclature, couverture, usage
 from .names import YEAR_COLUMN
+from .zoning import DATE_FIELDS, cnig_dates, typezones
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ DTYPES: dict[str, ExtensionDtype] = {
 
 #: Source names of each canonical column, lower case, preferred first.
 _VARIANTS: dict[str, tuple[str, ...]] = {
-    "id": ("id",),
+    "id": ("id", "gid"),  # gid: the Géoportail de l'Urbanisme's key of a zone
     "code_cs": ("code_cs", "couverture"),
     "code_us": ("code_us", "usage"),
     "millesime": ("millesime",),
@@ -52,7 +53,7 @@ _VARIANTS: dict[str, tuple[str, ...]] = {
     "code_us_apres": ("code_us_apres", "us_apres"),
     "artif_avant": ("artif_avant",),
     "artif_apres": ("artif_apres",),
-    "code_insee": ("code_insee", "insee_com", "code"),
+    "code_insee": ("code_insee", "insee_com", "code", "insee"),
     "nom": ("nom", "nom_com"),
     "epci": ("epci", "siren_epci", "code_epci", "_siren_epc"),
 }
@@ -158,8 +159,12 @@ def _converter(canonical: str, layer: Layer) -> Converter:
         return _artif
     if canonical == "artificialisation":
         return _artificialisation
-    if canonical == "code_insee":
+    if canonical in ("code_insee", "insee"):  # insee: a ZONE_URBA's commune
         return _insee
+    if canonical == "typezone":
+        return typezones
+    if canonical in DATE_FIELDS:
+        return cnig_dates
     if layer.fields.get(canonical) == BOOLEAN:
         return _boolean
     if layer.fields.get(canonical) == INTEGER:

@@ -32,8 +32,18 @@ from ..artificialisation import (
 from ..artificialisation.millesimes import Label, Selection
 from ..artificialisation.stock import coverage
 from ..errors import InvalidInputError
-from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL
+from ..ingest.versions import Version, patched_versions
+from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL, ZONE_URBA
 from ..stores import FeatureStore
+from .exemptions import (
+    ExemptionFields,
+    GapFields,
+    decree_gaps,
+    exemption_fields,
+    exemption_figures,
+    exemption_positions,
+    gap_fields,
+)
 from .holdings import Holdings, checked_selection, holdings
 
 # Re-exported: batch, exports and the benchmark read the layers through this module.
@@ -42,6 +52,7 @@ from .layer_cache import LayerCache as LayerCache
 from .layer_cache import margin
 from .layer_cache import territory_bbox as territory_bbox
 from .territories import ResolvedTerritory, resolve
+from .zoning import INLINE, Zoning, inline_zoning, zoning_breakdown
 
 #: Share of a territory the stock layer must cover for a rate to be given (real layers are partitions; 2 % absorbs
 #: commune contours drawn from another source than the layer's limits). Covered area as ``stock.coverage`` measures
@@ -95,6 +106,10 @@ class Entry(FlowFields):
     stock_message: NotRequired[str]
     #: By pair of consecutive millésimes ("2018-2021"): the flow fields.
     flux: NotRequired[dict[str, FlowFields]]
+    #: Where IGN's exemption layer is used: the area the exemptions take out, the stock and net flow that remain.
+    exemptions: NotRequired[ExemptionFields]
+    #: With ``ecart_ign_decree``: IGN's artificialised area against the decree's, per millésime.
+    ecart_ign_decree: NotRequired[dict[str, GapFields]]
 
 
 class Indicators(TypedDict):
@@ -110,6 +125,13 @@ class Indicators(TypedDict):
     periodes: list[str]
     territoires: list[Entry]
     communes: NotRequired[list[Entry]]
+    #: With the ``zonage`` input: the same indicators per zone of the local urban plans and per zone type.
+    zonage: NotRequired[Zoning]
+    #: The millésimes at which IGN's exemption layer (``ocsge-artif-exemptions``) was used; absent when none.
+    exemptions_millesimes: NotRequired[list[Label]]
+    #: By département and year, the OCCUPATION_SOL version read where a corrective patch replaced the first
+    #: (``ingest.versions``); absent when none did.
+    versions_corrigees: NotRequired[dict[str, dict[str, Version]]]
 
 
 @dataclass(frozen=True)
@@ -129,17 +151,30 @@ def run(
     methode: str | None = None,
     detail_communes: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    zonage: object = False,
+    exemptions: object = False,
+    ecart_ign_decree: object = False,
 ) -> Indicators:
     """The indicators document for one request (validated here: the process passes its inputs as received).
 
     ``progress(done, total)`` is called after each step (a stock per millésime, then the flows of each pair), for
-    progress bars and job status.
+    progress bars and job status. ``zonage``: also break the indicators down by zone of the ingested urban plans
+    (true), or of the zones it gives (a GeoJSON FeatureCollection with the CNIG fields).
+    ``exemptions``: True requires IGN's exemption layer, None uses it where held, False ignores it (the per-commune
+    collection's default); ``ecart_ign_decree``: also give IGN's figure against the decree's.
     """
+    if not (exemptions is None or isinstance(exemptions, bool)) or not isinstance(ecart_ign_decree, bool):
+        raise InvalidInputError(
+            f"exemptions must be true, false or absent and ecart_ign_decree true or false, got {exemptions!r} and "
+            f"{ecart_ign_decree!r}"
+        )
     request = checked_request(store, territoire, millesimes, methode, detail_communes)
     resolved = request.resolved
+    inline = None if isinstance(zonage, bool) else inline_zoning(zonage, resolved.territory)
     with LayerCache(store, resolved.territory) as data:
         found, selection = checked_millesimes(data, request)
         _prefetch(data, selection, methode, found)
+        used = exemption_positions(data, selection, exemptions)
         document: Indicators = {
             "millesimes": list(selection.labels),
             "rangs_millesimes": list(selection.ranks),
@@ -147,18 +182,65 @@ def run(
             "periodes": [selection.pair_label(*pair) for pair in selection.pairs()],
             "territoires": [],
         }
+        patched = patched_versions(store, OCCUPATION_SOL, selection.years)
+        if patched:
+            document["versions_corrigees"] = patched
+        if zonage:
+            document["zonage"] = zoning_breakdown(
+                inline if inline is not None else data.frames(ZONE_URBA),
+                resolved.territory,
+                INLINE if inline is not None else ZONE_URBA.collection_id,
+                lambda zones: _entries(data, zones, selection, methode, None),
+                lambda territory, figures: _entry(territory, selection, *figures),
+                _aggregate,
+            )
         if detail_communes:
             communes = _entries(data, list(resolved.communes), selection, methode, progress)
-            whole = _aggregate(resolved.territory, communes)
-            document["territoires"] = [_entry(resolved.territory, selection, *whole)]
+            if resolved.members:  # a list: each listed territory measured whole, its communes given once
+                listed = _entries(data, list(resolved.members), selection, methode, None)
+                document["territoires"] = [
+                    _entry(t, selection, *f) for t, f in zip(resolved.members, listed, strict=True)
+                ]
+            else:
+                whole = _aggregate(resolved.territory, communes)
+                document["territoires"] = [_entry(resolved.territory, selection, *whole)]
             document["communes"] = [
                 _entry(commune, selection, *figures)
                 for commune, figures in zip(resolved.communes, communes, strict=True)
             ]
-            return document
-        figures = _entries(data, [resolved.territory], selection, methode, progress)[0]
-        document["territoires"] = [_entry(resolved.territory, selection, *figures)]
-        return document
+            return _with_exemptions(document, data, resolved, selection, used, ecart_ign_decree)
+        # a list: one answer per listed territory, as the official tool gives one per territory; no union
+        territories = list(resolved.members) or [resolved.territory]
+        entries = _entries(data, territories, selection, methode, progress)
+        document["territoires"] = [_entry(t, selection, *f) for t, f in zip(territories, entries, strict=True)]
+        return _with_exemptions(document, data, resolved, selection, used, ecart_ign_decree)
+
+
+def _with_exemptions(
+    document: Indicators,
+    data: LayerCache,
+    resolved: ResolvedTerritory,
+    selection: Selection,
+    used: list[bool],
+    gap: bool,
+) -> Indicators:
+    """``document`` with the exemption figures of each entry at the millésimes ``used``, and IGN's figure against the
+    decree's when ``gap`` is asked (``workflows.exemptions``)."""
+    groups = [(document["territoires"], list(resolved.members) or [resolved.territory])]
+    if "communes" in document:
+        groups.append((document["communes"], list(resolved.communes)))
+    if any(used):
+        document["exemptions_millesimes"] = [label for label, use in zip(selection.labels, used, strict=True) if use]
+    for entries, territories in groups:
+        if any(used):
+            figures = exemption_figures(data, territories, selection, used)
+            for entry, figure in zip(entries, figures, strict=True):
+                nets = {pair: flow.get("artificialisation_nette_ha") for pair, flow in entry.get("flux", {}).items()}
+                entry["exemptions"] = exemption_fields(figure, selection, nets)
+        if gap:
+            for entry, stocks in zip(entries, decree_gaps(data, territories, selection), strict=True):
+                entry["ecart_ign_decree"] = gap_fields(stocks)
+    return document
 
 
 def checked_request(

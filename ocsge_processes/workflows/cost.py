@@ -3,7 +3,7 @@ within the sync budget (the server's adapter decides, docs/limits.md), never one
 
 Each estimate is a lower bound on the run time: the throughput measured on the project's machine (2 shared vCPUs)
 times ``SPEEDUP``, so that a server that much faster would still miss the budget. An input whose cost cannot be
-known without fetching or decoding it (an ``href`` or inline image, an EPCI, a bbox territory) gives no estimate:
+known without fetching or decoding it (an ``href`` or inline image, a bbox territory) gives no estimate:
 it runs, and the budget answers for it.
 """
 
@@ -23,6 +23,7 @@ from ..layers import COMMUNES
 from ..stores import FeatureQuery, FeatureStore, table_name
 from ..territory import departement_epsg, normalise_departement
 from .images import ImagePolicy, fetch_image
+from .territory_names import members
 
 #: How much faster than the measuring machine a server may be while the estimates stay lower bounds.
 SPEEDUP = 4.0
@@ -108,6 +109,15 @@ def _pixels(image: object, policy: ImagePolicy) -> int | None:
 def _commune_count(store: FeatureStore, territoire: dict[str, Any]) -> int | None:
     if isinstance(territoire.get("communes"), list):
         return len({str(code) for code in territoire["communes"]})
+    if isinstance(territoire.get("liste"), list):  # each listed territory is measured apart
+        counts = [_commune_count(store, item) if isinstance(item, dict) else None for item in territoire["liste"]]
+        return sum(count for count in counts if count is not None) if None not in counts else None
+    group = next((kind for kind in ("epci", "scot", "region") if isinstance(territoire.get(kind), str)), None)
+    if group is not None:
+        try:
+            return len(members(store, group, territoire[group]))
+        except OcsgeError:  # unknown: the run refuses it with its message
+            return None
     if "departement" not in territoire:
         return None
     try:

@@ -1,5 +1,5 @@
-"""Territories named the way users name them (INSEE codes, EPCI SIREN, département, a geometry, a bbox),
-resolved against the communes held in a store."""
+"""Territories named the way users name them (INSEE codes, an EPCI, SCoT or région by code or name, a
+département, a geometry, a bbox, or a list of these), resolved against the communes held in a store."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from shapely.geometry.base import BaseGeometry
 
 from ..artificialisation import Territory, TerritoryPart, combine
 from ..crsnames import ogc_uri
-from ..errors import InvalidInputError, UnknownCodeError
+from ..errors import InvalidInputError
 from ..layers import COMMUNES
 from ..stores import FeatureStore, table_name
+from ..stores.territory_table import TerritoryRecord
 from ..territory import (
     METROPOLE_EPSG,
     departement_epsg,
@@ -28,12 +29,15 @@ from ..territory import (
     overseas,
     territory_epsgs,
 )
+from .territory_names import LABELS, UnknownTerritoryError, covered, find
 
-KINDS = ("communes", "epci", "departement", "geometry", "bbox")
+__all__ = ["KINDS", "ResolvedTerritory", "UnknownTerritoryError", "resolve"]
 
-
-class UnknownTerritoryError(UnknownCodeError):
-    """A territory code that the store's communes do not know."""
+KINDS = ("communes", "epci", "scot", "region", "departement", "geometry", "bbox", "liste")
+#: Territories in one list (``{"liste": [...]}``), each answered apart.
+MAX_LISTE = 100
+#: The kinds that group communes, found by code or name in the territory table (``territory_names``).
+_GROUPS = ("epci", "scot", "region")
 
 
 @dataclass(frozen=True)
@@ -43,15 +47,20 @@ class ResolvedTerritory:
     territory: Territory
     communes: tuple[Territory, ...]
     departements: tuple[str, ...]
+    #: The territories of a list, each answered apart (``territory`` is then their union, read once for all).
+    members: tuple[Territory, ...] = ()
 
 
 def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
     """The territory described by ``spec`` (the process input ``territoire``)."""
     if not isinstance(spec, dict) or len(spec.keys() & set(KINDS)) != 1:
         raise InvalidInputError(
-            "territoire must be an object with exactly one of: communes (list of INSEE codes), epci (SIREN), "
-            "departement, geometry (GeoJSON, with optional crs), bbox ([minx, miny, maxx, maxy], optional crs)"
+            "territoire must be an object with exactly one of: communes (list of INSEE codes), epci (SIREN or "
+            "name), scot (code or name), region (code or name), departement, geometry (GeoJSON, with optional "
+            "crs), bbox ([minx, miny, maxx, maxy], optional crs), liste (a list of these)"
         )
+    if "liste" in spec:
+        return _liste(store, spec["liste"])
     if "communes" in spec:
         codes = spec["communes"]
         if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
@@ -65,13 +74,12 @@ def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
         chosen = frame[frame.code_insee.isin(codes)]
         code = codes[0] if len(codes) == 1 else "+".join(sorted(codes))
         return _from_communes(chosen, code, "communes")
-    if "epci" in spec:
-        siren = str(spec["epci"])
-        frame = _communes(store, None)
-        chosen = frame[frame.epci == siren]
-        if chosen.empty:
-            raise UnknownTerritoryError(f"unknown EPCI SIREN {siren!r}: no ingested commune belongs to it")
-        return _from_communes(chosen, siren, "epci")
+    kind = next((k for k in _GROUPS if k in spec), None)
+    if kind is not None:
+        value = spec[kind]
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInputError(f"territoire.{kind} must be a code or a name (a non-empty string)")
+        return _group(store, find(store, kind, value))
     if "departement" in spec:
         departement = normalise_departement(spec["departement"])
         chosen = _communes(store, {departement})
@@ -87,6 +95,38 @@ def resolve(store: FeatureStore, spec: object) -> ResolvedTerritory:
         raise InvalidInputError(f"territoire: {err}") from None
     territory = Territory("geometrie", "Territoire donné par sa géométrie", "geometry", (part,))
     return ResolvedTerritory(territory, (), ())
+
+
+def _group(store: FeatureStore, record: TerritoryRecord) -> ResolvedTerritory:
+    """The ingested communes of an EPCI, SCoT or région."""
+    label = LABELS[record.kind]
+    members = set(record.communes)
+    departements = set(record.departements) or {departement_of_commune(code) for code in members}
+    held = covered(departements)  # not a collectivité d'outre-mer's, which has no territory CRS
+    frame = _communes(store, held) if held else pd.DataFrame({"code_insee": []})
+    chosen = frame if record.kind == "region" else frame[frame.code_insee.isin(members)]
+    if chosen.empty:
+        raise UnknownTerritoryError(f"no commune of {label} {record.code} ({record.nom}) is ingested")
+    return _from_communes(chosen, record.code, record.kind, record.nom)
+
+
+def _liste(store: FeatureStore, items: object) -> ResolvedTerritory:
+    """Several territories, each answered apart; read together as their union."""
+    if not isinstance(items, list) or not items or len(items) > MAX_LISTE:
+        raise InvalidInputError(f"territoire.liste must be a list of 1 to {MAX_LISTE} territories")
+    resolved = []
+    for position, item in enumerate(items):
+        if isinstance(item, dict) and ("liste" in item or "collection" in item):
+            raise InvalidInputError(f"territoire.liste[{position}]: a list holds no list nor collection")
+        try:
+            resolved.append(resolve(store, item))
+        except InvalidInputError as err:
+            raise type(err)(f"territoire.liste[{position}]: {err}") from None
+    members = tuple(r.territory for r in resolved)
+    communes = {c.code: c for r in resolved for c in r.communes}
+    union = combine("liste", f"{len(members)} territoires", "liste", members)
+    departements = tuple(sorted({d for r in resolved for d in r.departements}))
+    return ResolvedTerritory(union, tuple(communes[code] for code in sorted(communes)), departements, members)
 
 
 def _communes(store: FeatureStore, departements: set[str] | None) -> pd.DataFrame:
@@ -115,7 +155,7 @@ def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     )
 
 
-def _from_communes(frame: pd.DataFrame, code: str, kind: str) -> ResolvedTerritory:
+def _from_communes(frame: pd.DataFrame, code: str, kind: str, nom: str | None = None) -> ResolvedTerritory:
     rows = frame.sort_values("code_insee")
     communes = tuple(
         Territory(code, nom, "commune", (TerritoryPart(int(epsg), geometry),))
@@ -123,7 +163,7 @@ def _from_communes(frame: pd.DataFrame, code: str, kind: str) -> ResolvedTerrito
             rows["code_insee"], rows["nom"], rows["epsg"], rows["geometry"], strict=True
         )
     )
-    nom = communes[0].nom if len(communes) == 1 else f"{len(communes)} communes"
+    nom = nom or (communes[0].nom if len(communes) == 1 else f"{len(communes)} communes")
     return ResolvedTerritory(combine(code, nom, kind, communes), communes, tuple(sorted(set(frame.departement))))
 
 

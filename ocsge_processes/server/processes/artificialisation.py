@@ -10,79 +10,18 @@ from typing import Any
 
 from pygeoapi.process.base import BaseProcessor
 
+from ...errors import InvalidInputError
+from ...results import open_results
 from ...stores import FeatureStore, open_store
 from ...workflows.artificialisation import MAX_MILLESIMES, Indicators, checked_request, run
 from ...workflows.collection_territory import territoire_of_collection
 from ...workflows.cost import Cost, artificialisation_cost
 from ...workflows.exports import MAX_ZONES, artificial_zones, table_csv
+from ...workflows.run_impermeabilisation import from_run
 from . import Output, check_inputs, describe_outputs, requested_output
-
-#: Communes in one territory: more than any région holds (Grand Est: about 5 100).
-MAX_COMMUNES = 10_000
-_CRS = {"type": "string", "maxLength": 200, "description": "a CRS (e.g. EPSG:2154)"}
-
-
-def _only(name: str, *optional: str) -> dict[str, Any]:
-    """One way of naming a territory: member ``name``, maybe the ``optional`` ones, and no other."""
-    return {"required": [name], "propertyNames": {"enum": [name, *optional]}}
-
-
-#: Cheap keywords first: validation stops at the first problem (``server/validation.py``).
-_TERRITOIRE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "communes": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": MAX_COMMUNES,
-            "uniqueItems": True,
-            "items": {
-                "type": "string",
-                "pattern": "^([0-9]{5}|2[AB][0-9]{3})$",
-                "description": "an INSEE commune code (5 characters, e.g. 33009 or 2A004)",
-            },
-        },
-        "epci": {"type": "string", "pattern": "^[0-9]{9}$", "description": "an EPCI SIREN (9 digits)"},
-        "departement": {
-            "type": "string",
-            "pattern": "^([0-9]{2}|2[AB]|97[1-6])$",
-            "description": "an INSEE département code (e.g. 33, 2A or 974)",
-        },
-        "geometry": {
-            "type": "object",
-            "required": ["type", "coordinates"],
-            "properties": {
-                "type": {"enum": ["Polygon", "MultiPolygon"]},
-                "coordinates": {"type": "array", "minItems": 1},
-            },
-        },
-        "bbox": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
-        "crs": _CRS,
-        "collection": {
-            "type": "string",
-            "format": "uri",
-            "maxLength": 2000,
-            "description": "an OGC API collection (Processes Part 3): this server's communes, or another server's "
-            "polygons (fetched under the outbound policy)",
-        },
-        "filter": {"type": "string", "maxLength": 20_000, "description": "CQL2 text selecting the collection's items"},
-        "filter-lang": {"enum": ["cql2-text"]},
-    },
-    "additionalProperties": False,
-    "oneOf": [
-        _only("communes"),
-        _only("epci"),
-        _only("departement"),
-        _only("geometry", "crs"),
-        {
-            **_only("bbox"),
-            "properties": {"bbox": {"items": {"minimum": -180, "maximum": 180}}},
-            "description": "a bbox without crs is in CRS84: longitude, latitude",
-        },
-        {"required": ["bbox", "crs"], "propertyNames": {"enum": ["bbox", "crs"]}},
-        _only("collection", "filter", "filter-lang"),
-    ],
-}
+from .sparte_output import sparte_links
+from .territoire_schema import MAX_COMMUNES as MAX_COMMUNES
+from .territoire_schema import TERRITOIRE_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -94,16 +33,41 @@ class Execution:
     millesimes: object
     methode: str | None
     detail_communes: bool
+    #: Where `export_sparte` stores its files (the job database), this server's URL and the job's id.
+    results: str = "build/jobs.sqlite"
+    base_url: str = "http://127.0.0.1:5000"
+    job_id: str | None = None
+    #: Break the indicators down by zone of the urban plans ingested (``workflows.zoning``).
+    zonage: object = False
+    #: IGN's exemption layer: True required, None used where held, False ignored (``workflows.exemptions``).
+    exemptions: object = None
+    #: Also give IGN's artificialised area against the decree's.
+    ecart_ign_decree: object = False
 
     def indicators(self) -> Indicators:
         """The indicators document (``workflows.artificialisation.run``)."""
-        return run(self.store, self.territoire, self.millesimes, self.methode, self.detail_communes)
+        return run(
+            self.store,
+            self.territoire,
+            self.millesimes,
+            self.methode,
+            self.detail_communes,
+            zonage=self.zonage,
+            exemptions=self.exemptions,
+            ecart_ign_decree=self.ecart_ign_decree,
+        )
 
     # Any: a GeoJSON FeatureCollection
     def zones(self) -> dict[str, Any]:
         """The artificialised zones of the last millésime (``workflows.exports.artificial_zones``)."""
         return artificial_zones(
             checked_request(self.store, self.territoire, self.millesimes, self.methode, self.detail_communes)
+        )
+
+    def sparte(self) -> dict[str, object]:
+        """Links to the sparte-named files of the territory (``sparte_output.sparte_links``)."""
+        return sparte_links(
+            self.store, self.territoire, self.millesimes, self.methode, self.results, self.base_url, self.job_id
         )
 
 
@@ -116,7 +80,10 @@ OUTPUTS: dict[str, Output[Execution]] = {
         "asked): code, nom, surface_ha, surface_artificialisee_ha, taux_artificialisation, stocks per millésime with "
         "breakdowns by decree category, CS and US; flux per consecutive pair (artificialisation_ha, "
         "desartificialisation_ha, artificialisation_nette_ha, by transition, and the gap between the net flow and "
-        "the change of stock, ecart_coherence_ha), the last pair's also as flat fields.",
+        "the change of stock, ecart_coherence_ha), the last pair's also as flat fields; with zonage, the same "
+        "per zone type and per zone of the urban plans; where IGN's exemption layer is used (exemptions_millesimes), "
+        "each entry's exemptions (area taken out per exemption, stock and net flow avec exemptions); with "
+        "ecart_ign_decree, IGN's artificialised area against the decree's per millésime.",
         Execution.indicators,
     ),
     "tableau": Output(
@@ -131,6 +98,15 @@ OUTPUTS: dict[str, Output[Execution]] = {
         "GeoJSON (CRS84) of the artificialised polygons of the last millésime, cut to the territory, with their "
         f"codes and decree category; at most {MAX_ZONES} polygons (ask for this output alone).",
         Execution.zones,
+    ),
+    "export_sparte": Output(
+        "Export au format de Mon Diagnostic Artificialisation",
+        "application/json",
+        "fichiers: links to CSV and GeoPackage (EPSG:4326) files named and laid out as the official tool's open data "
+        "(MTES-MCT/sparte: artif_epci.csv, imper_commune.gpkg, ... with pourcent_artif_1, surface_artif_1, "
+        "flux_surface_1_2, ...): the territory's own level and its communes, artif and imper; surfaces in m². "
+        "A territory made of communes only (ask for this output alone).",
+        Execution.sparte,
     ),
 }
 
@@ -163,9 +139,11 @@ PROCESS_METADATA: dict[str, Any] = {
     "inputs": {
         "territoire": {
             "title": "Territoire",
-            "description": 'One of {"communes": [INSEE codes]}, {"epci": SIREN}, {"departement": code}, '
-            '{"geometry": GeoJSON, "crs": URI}, {"bbox": [minx, miny, maxx, maxy], "crs": URI}.',
-            "schema": _TERRITOIRE_SCHEMA,
+            "description": 'One of {"communes": [INSEE codes]}, {"epci": SIREN or name}, {"scot": code or name}, '
+            '{"region": code or name}, {"departement": code}, {"geometry": GeoJSON, "crs": URI}, '
+            '{"bbox": [minx, miny, maxx, maxy], "crs": URI}, {"liste": [any of these]} (one answer per territory), '
+            '{"collection": URL, "filter": CQL2}. EPCI names, SCoT and régions come from ocsge ingest-territoires.',
+            "schema": TERRITOIRE_SCHEMA,
             "minOccurs": 1,
             "maxOccurs": 1,
         },
@@ -200,6 +178,51 @@ PROCESS_METADATA: dict[str, Any] = {
             "minOccurs": 0,
             "maxOccurs": 1,
         },
+        "exemptions": {
+            "title": "Exemptions (IGN)",
+            "description": "IGN's OCS GE Artificialisation avec exemptions (ground-mounted photovoltaic parks, public "
+            "parks and gardens from 2 500 m²): absent, used at the millésimes where it is ingested; true, required "
+            "(a 400 names a département without it); false, ignored. Each entry's `exemptions` gives the area they "
+            "take out, the stock and the net flow avec exemptions; the main figures stay IGN's or the method's.",
+            "schema": {"type": "boolean"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "ecart_ign_decree": {
+            "title": "Écart IGN / décret",
+            "description": "Also give, per territory and millésime, IGN's artificialised area (ARTIF) against the "
+            "decree thresholds applied here to OCCUPATION_SOL (`ecart_ign_decree`: areas, rates, IGN minus decree).",
+            "schema": {"type": "boolean", "default": False},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "source": {
+            "title": "Source",
+            "description": 'Absent: OCS GE. {"run": job id}: a published segmentation run instead (its class raster): '
+            "the answer is then the imperméabilisation only (CS1.1.1.1 + CS1.1.1.2 pixels per territory, and per "
+            "commune with detail_communes), as artificialisation needs the usage a run does not give; AI couverture "
+            "is not OCS GE, and the answer says so with the model's own caveat.",
+            "schema": {
+                "type": "object",
+                "required": ["run"],
+                "additionalProperties": False,
+                "properties": {"run": {"type": "string", "minLength": 1, "maxLength": 100}},
+            },
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "zonage": {
+            "title": "Ventilation par zonage d'urbanisme",
+            "description": "Also break the indicators down by the zones of the local urban plans ingested "
+            "(true: collection zonage-urbanisme, CNIG ZONE_URBA), or by zones given here (a GeoJSON "
+            "FeatureCollection in CRS84 with the CNIG fields LIBELLE, TYPEZONE, IDURBA: a draft plan, checked as "
+            "ocsge ingest checks a file): a member zonage with the same stocks and flows per TYPEZONE (U, AUc, AUs, "
+            "AU = AUc + AUs, A, N, and the land no zone covers) and per zone.",
+            # the workflow checks a FeatureCollection as ingest checks a file, and names the CNIG field at fault
+            "schema": {"type": ["boolean", "object"], "default": False},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
     },
     "outputs": describe_outputs(OUTPUTS),
     "example": {"inputs": {"territoire": {"communes": ["33009"]}, "millesimes": [2021, 2024]}},
@@ -219,6 +242,11 @@ class ArtificialisationProcessor(BaseProcessor):
         listed = hosts.split(",") if isinstance(hosts, str) else [str(host) for host in hosts]
         self.trusted_hosts = frozenset(host.strip().lower() for host in listed if host.strip())
         self.supports_outputs = True
+        self.results = str(processor_def.get("results") or "build/jobs.sqlite")
+        self.job_id: str | None = None
+
+    def set_job_id(self, job_id: str) -> None:
+        self.job_id = job_id
 
     def _territoire(self, store: FeatureStore, territoire: object) -> object:
         """A collection input replaced by the territory it stands for; any other territoire as given."""
@@ -232,21 +260,41 @@ class ArtificialisationProcessor(BaseProcessor):
         check_inputs(data, PROCESS_METADATA)
         output = requested_output(outputs, OUTPUTS, "artificialisation")
         store = open_store(self.store_url)
+        if "source" in data:
+            return "application/json", self._from_run(store, data, output)
         execution = Execution(
             store,
             self._territoire(store, data["territoire"]),
             data.get("millesimes"),
             data.get("methode"),
             bool(data.get("detail_communes", False)),
+            self.results,
+            self.base_url,
+            self.job_id,
+            zonage=data.get("zonage", False),
+            exemptions=data.get("exemptions"),
+            ecart_ign_decree=data.get("ecart_ign_decree", False),
         )
         return output.media_type, output.produce(execution)
 
     # Any: the request's inputs are free-form JSON
+    def _from_run(self, store: FeatureStore, data: dict[str, Any], output: Output[Execution]) -> object:
+        """Imperméabilisation from a segmentation run (``workflows.run_impermeabilisation.from_run``)."""
+        ocs_only = sorted(data.keys() & {"millesimes", "methode", "zonage", "exemptions", "ecart_ign_decree"})
+        if ocs_only or output is not OUTPUTS["artificialisation"]:
+            named = ", ".join(ocs_only) or "this output"
+            raise InvalidInputError(f"source.run gives the imperméabilisation of a run only: {named} needs OCS GE")
+        territoire = self._territoire(store, data["territoire"])
+        detail = bool(data.get("detail_communes", False))
+        return from_run(store, open_results(self.results), data["source"].get("run"), territoire, detail)
+
+    # Any: the request's inputs are free-form JSON
     def sync_cost(self, data: dict[str, Any]) -> Cost | None:
         """A lower bound on the run time, known before running (the manager refuses a sync one over budget); None
-        for a collection input, which is only read when the process runs."""
+        for a collection input, which is only read when the process runs, and for a run source (pixels, not
+        OCS GE polygons: the OCS GE rates do not apply)."""
         territoire = data.get("territoire")
-        if isinstance(territoire, dict) and "collection" in territoire:
+        if (isinstance(territoire, dict) and "collection" in territoire) or "source" in data:
             return None
         return artificialisation_cost(open_store(self.store_url), territoire)
 
