@@ -26,7 +26,7 @@ export PYGEOAPI_OPENAPI := $(CURDIR)/build/openapi.yml
 # `ocsge config` writes the URL into the runtime config, and the server process sees the same one.
 config serve: export OCSGE_URL := $(OCSGE_URL)
 
-.PHONY: serve test test-fast check venv system-deps demo-data config clean web
+.PHONY: serve test test-fast check venv system-deps demo-data demo-segmentation config clean web
 
 venv: $(VENV)/.installed
 
@@ -55,7 +55,22 @@ data/demo/.done: $(VENV)/.installed
 $(STORE): data/demo/.done
 	$(BIN)/ocsge ingest --store $(STORE) $(SYBARVAL) data/demo/*.7z
 	$(BIN)/ocsge artificialisation --store $(STORE) --departement 33
+	$(MAKE) --no-print-directory web  # installs @etalab/decoupage-administratif: EPCI names, régions (docs/territories.md)
+	$(BIN)/ocsge ingest-territoires --store $(STORE)
+	$(MAKE) --no-print-directory demo-segmentation
 	$(BIN)/ocsge tiles build --store $(STORE)
+
+# One segmentation run over the real Montpellier patch (default model, CPU), published in ocsge-segmentation with
+# its class COG in the server's result store; the Hérault communes make the territory known.
+MONTPELLIER := $(SHARED)/montpellier-ortho-lidar/ortho
+HERAULT := $(SHARED)/communes-admin-express-2018/34-herault/communes-34-herault.geojson
+demo-segmentation: $(VENV)/.installed
+	$(BIN)/ocsge ingest --store $(STORE) $(HERAULT)
+	mkdir -p data/demo/segmentation
+	$(BIN)/ocsge segment $(MONTPELLIER)/test_data_rgb.tif --irc $(MONTPELLIER)/test_data_irc.tif --device cpu \
+		--out data/demo/segmentation/classes.tif
+	$(BIN)/ocsge publish-segmentation --store $(STORE) --results $(or $(OCSGE_JOBS),build/jobs.sqlite) \
+		--run demo-montpellier --departement 34 data/demo/segmentation/classes.tif
 
 demo-data: $(STORE)
 

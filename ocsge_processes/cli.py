@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
@@ -13,29 +16,27 @@ import click
 from tqdm import tqdm
 
 from . import __version__
+from .cli_options import STORE_OPTION
 from .errors import OcsgeError
 from .generate.command import generate_command
+from .ingest.territories_command import ingest_territories_command
+from .ingest.versions_command import versions_command
 from .styles import DEFAULT_BASE_URL
+from .workflows.export_command import export_command
+from .workflows.segmentation_change_command import segment_change_command
+from .workflows.segmentation_publish_command import publish_command
 
 if TYPE_CHECKING:
     from .ingest import Batch
     from .jobs.fanout import Fanout, KeyState
     from .layers import Layer
     from .segmentation import ModelSpec
-    from .segmentation.mosaic import Mosaic
+    from .segmentation.mosaic import Mosaic, Territory
     from .stores import FeatureStore
     from .workflows.segmentation_run import RunOptions, RunSummary
 
 #: A click command function, before or after click has wrapped it.
 _Command = TypeVar("_Command", bound=Callable[..., object] | click.Command)
-
-STORE_OPTION = click.option(
-    "--store",
-    envvar="OCSGE_STORE",
-    default="data/ocsge.gpkg",
-    show_default=True,
-    help="GeoPackage path (embedded store) or postgresql:// URL (PostGIS). Env: OCSGE_STORE.",
-)
 
 
 def _path_option(name: str, default: str, help_text: str | None = None) -> Callable[[_Command], _Command]:
@@ -77,6 +78,12 @@ def main(verbose: bool) -> None:
     help="Base URL of the Géoplateforme download service. Env: OCSGE_GEOPLATEFORME_URL.",
 )
 @_path_option("--download-dir", "data/geoplateforme", "Where downloads are kept (a new run resumes them).")
+@click.option(
+    "--correctif",
+    is_flag=True,
+    help="The deliveries are corrective patches (IGN's Patch correctif; a name holding 'correctif' or 'patch' says "
+    "so too): each becomes the new version of its millésime, the replaced rows kept in the -remplacee collections.",
+)
 def ingest(
     paths: tuple[Path, ...],
     store: str,
@@ -87,6 +94,7 @@ def ingest(
     produits: tuple[str, ...],
     geoplateforme_url: str,
     download_dir: Path,
+    correctif: bool,
 ) -> None:
     """Load IGN OCS GE deliveries (7z, GPKG, SHP, folders) and commune contours into the store.
 
@@ -98,6 +106,7 @@ def ingest(
     """
     from .ingest import read_delivery
     from .ingest.checks import check_batches
+    from .ingest.versions import delivery_of, write_batch
     from .stores import open_store
     from .workflows.geoplateforme_download import fetch_editions
 
@@ -113,18 +122,22 @@ def ingest(
                 tqdm.write(f"{item.edition.name}: {item.received} bytes received, resumed from {item.resumed_from}")
             paths = (*paths, *(item.archive for item in fetched))
         batches: list[Batch] = []
+        origins = []
         for path in tqdm(paths, desc="reading", unit="file", disable=len(paths) < 2):
-            batches.extend(read_delivery(path, departement=departement))
+            read = list(read_delivery(path, departement=departement))
+            batches.extend(read)
+            origins.extend([delivery_of(path, correctif)] * len(read))
         target = open_store(store)
         for line, clean in check_batches(batches, _stored_communes(target, batches), strict=strict):
             tqdm.write(f"{'partition' if clean else 'not a partition'}: {line}")
         with tqdm(total=sum(len(b.frame) for b in batches), desc="writing", unit="feature") as bar:
-            for batch in batches:
-                written = target.replace_slice(batch.layer, batch.epsg, batch.frame, batch.slice)
+            for batch, origin in zip(batches, origins, strict=True):
+                written = write_batch(target, batch, origin)
                 bar.update(written)
                 tqdm.write(
                     f"{batch.layer.collection_id}: {written} features from {batch.source} "
                     f"({', '.join(f'{k}={v}' for k, v in batch.slice.items())})"
+                    + (" as a corrective patch" if origin.correctif else "")
                 )
         _refresh_tiles(target, batches)
     except OcsgeError as err:
@@ -282,7 +295,7 @@ def _follow(fanout: Fanout, stale_after: float) -> dict[str, KeyState]:
 
 
 @main.command()
-@click.argument("image", type=click.Path(exists=True, path_type=Path))
+@click.argument("image", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--irc", type=click.Path(exists=True, path_type=Path), help="BD ORTHO IRC image (NIR, R, G).")
 @click.option(
     "--elevation",
@@ -299,7 +312,7 @@ def _follow(fanout: Fanout, stale_after: float) -> dict[str, KeyState]:
 @click.option(
     "--checkpoint",
     type=click.Path(exists=True, path_type=Path),
-    help="Weights file (.pth or Lightning .ckpt) instead of the registry's.",
+    help="Weights file (.pth, Lightning .ckpt or .safetensors) instead of the registry's.",
 )
 @click.option("--bands", help="Bands of the checkpoint, e.g. R,G,B,NIR,E (picks the matching FLAIR-INC model).")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
@@ -314,13 +327,24 @@ def _follow(fanout: Fanout, stale_after: float) -> dict[str, KeyState]:
 )
 @click.option("--block-side", type=click.IntRange(32), help="Block side in px (default: from the window).")
 @click.option(
+    "--wms",
+    help="Instead of IMAGE, with --territoire: a WMS 1.3.0 (the Géoplateforme's https://data.geopf.fr/wms-r/wms) "
+    "read at 0.2 m in 800 m cells of its ORTHOIMAGERY.ORTHOPHOTOS(.IRC) layers, cached in the run folder.",
+)
+@click.option(
     "--broker",
     help="With dalles: Redis URL of the `ocsge worker`s; one task per block goes to their gpu queue (the run "
     "folder must be theirs too). Without it the blocks run here, one after the other.",
 )
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="With dalles: once every block is finished, publish the run (named after its folder) into --store's "
+    "ocsge-segmentation collection and its class COG into the job database (OCSGE_JOBS), served under OCSGE_URL.",
+)
 @STORE_OPTION
 def segment(
-    image: Path,
+    image: Path | None,
     irc: Path | None,
     elevation: Path | None,
     out: Path,
@@ -334,11 +358,14 @@ def segment(
     batch: int | None,
     territoire: str | None,
     block_side: int | None,
+    wms: str | None,
     broker: str | None,
+    publish: bool,
     store: str,
 ) -> None:
     """Classify an orthophoto into OCS GE couverture (a COG on the image's grid), and optionally polygons; or BD
     ORTHO dalles over a territory, block by block, resumable."""
+    from .layers import AI_COUVERTURE_NOTICE
     from .segmentation import get_model, models
     from .segmentation.engine import segment_files
     from .segmentation.vectorise import vectorise_file
@@ -350,14 +377,16 @@ def segment(
         spec = get_model(name)
         if bands and tuple(bands.split(",")) != spec.bands:
             raise click.ClickException(f"model {name} reads {','.join(spec.bands)}, not {bands}")
-        if territoire or image.is_dir() or image.suffix.lower() in (".txt", ".7z"):
+        if (image is None) == (wms is None):
+            raise click.UsageError("give IMAGE or --wms (with --territoire), not both")
+        if image is None or territoire or image.is_dir() or image.suffix.lower() in (".txt", ".7z"):
             if vectors or irc or elevation:
                 raise click.ClickException(
-                    "with dalles, --irc and --elevation come from the dalles themselves, and --vectors is not "
-                    "available yet (the blocks are not stitched)"
+                    "with dalles, --irc and --elevation come from the dalles themselves, and the polygons are "
+                    "polygons.gpkg in the run folder (--out)"
                 )
             options = RunOptions(name, checkpoint, device, TilingChoice(window, margin, batch), block_side)
-            _segment_dalles(image, out, territoire, store, options, broker)
+            _segment_dalles(image or wms or "", out, territoire, store, options, broker, publish)
             return
         with tqdm(desc=f"segment ({name})", unit="window") as bar:
             result = segment_files(
@@ -372,6 +401,7 @@ def segment(
                 progress=lambda done, total: _advance(bar, done, total),
             )
         click.echo(f"{out}: {result.windows} windows on {result.device} in {result.seconds:.1f} s")
+        click.echo(AI_COUVERTURE_NOTICE)
         if vectors:
             polygons = vectorise_file(out)
             polygons.to_file(vectors)
@@ -381,69 +411,112 @@ def segment(
 
 
 def _segment_dalles(
-    source: Path, run_dir: Path, territoire: str | None, store: str, options: RunOptions, broker: str | None
+    source: Path | str,
+    run_dir: Path,
+    territoire: str | None,
+    store: str,
+    options: RunOptions,
+    broker: str | None,
+    publish: bool = False,
 ) -> None:
-    """``ocsge segment`` over dalles: the plan of blocks run here or fanned out, its summary printed as JSON."""
+    """``ocsge segment`` over dalles: the plan of blocks run here or fanned out, then assembled (class COG,
+    stitched polygons) and published when asked, its summary printed as JSON."""
     import json
+    import os
 
+    from .layers import AI_COUVERTURE_NOTICE
     from .segmentation import get_model
     from .stores import open_store
+    from .workflows.segmentation_assembly import finish, publisher
     from .workflows.segmentation_run import prepare, run_blocks, store_territory, territory_from_text
 
     territory = None
     if territoire:
         territory = territory_from_text(territoire, lambda spec: store_territory(open_store(store), spec))
     run_dir.mkdir(parents=True, exist_ok=True)
-    root = source if source.is_dir() else source.parent
-    mosaic = prepare(source, root, run_dir / "mosaic", get_model(options.model).bands, territory)
+    bands = get_model(options.model).bands
+    if isinstance(source, str):  # --wms
+        mosaic = _wms_mosaic(source, territory, bands, run_dir)
+    else:
+        mosaic = prepare(source, source if source.is_dir() else source.parent, run_dir / "mosaic", bands, territory)
     for line in mosaic.missing:
         click.echo(f"missing: {line}", err=True)
-    if broker:
-        summary = _fan_out_blocks(mosaic, run_dir.resolve(), options, store, broker)
-    else:
-        with tqdm(desc="segment", unit="block") as bar:
-            summary = run_blocks(mosaic, run_dir, options, lambda done, total, _km2, _all: _advance(bar, done, total))
-    click.echo(json.dumps(summary, indent=1))
-    if summary["failed"]:
-        raise click.ClickException(f"{len(summary['failed'])} block(s) not finished; run again to resume")
+    with _cancel_on_signals() as stop:
+        if broker:
+            summary = _fan_out_blocks(mosaic, run_dir.resolve(), options, store, broker, stop)
+        else:
+            with tqdm(desc="segment", unit="block") as bar:
+                summary = run_blocks(
+                    mosaic, run_dir, options, lambda done, total, _km2, _all: _advance(bar, done, total), stop.is_set
+                )
+    jobs, url = os.environ.get("OCSGE_JOBS", "build/jobs.sqlite"), os.environ.get("OCSGE_URL", "http://127.0.0.1:5000")
+    summary = finish(run_dir, mosaic, summary, run_dir.resolve().name, publisher(store, jobs, url) if publish else None)
+    click.echo(json.dumps({**summary, "avertissement": AI_COUVERTURE_NOTICE}, indent=1))
+    left = summary["blocks"] - summary["computed"] - summary["reused"]
+    if left:
+        cancelled = "cancelled: " if summary["cancelled"] else ""
+        raise click.ClickException(f"{cancelled}{left} block(s) not finished; run again to resume")
 
 
-def _fan_out_blocks(mosaic: Mosaic, run_dir: Path, options: RunOptions, store: str, broker: str) -> RunSummary:
-    """One task per block not finished yet on the workers' gpu queue, followed until each ends; the summary read
-    back from the run folder (blocks, km², areas; failed: those not finished)."""
-    from .jobs.distributed import make_app
-    from .jobs.fanout import DONE, FAILED, Fanout
-    from .segmentation.device import select_device
-    from .stores import open_store
-    from .workflows.segmentation_run import finished, plan_run, summarise
-    from .workflows.segmentation_worker import BLOCK_SCOPE, BLOCK_TASK
+def _wms_mosaic(url: str, territory: Territory | None, bands: tuple[str, ...], run_dir: Path) -> Mosaic:
+    """The mosaic of ``ocsge segment --wms``: its cells cached in the run folder; the WMS's host is trusted (the
+    operator named it), every other check of the outbound policy still applies."""
+    from . import outbound
+    from .workflows.images import ImagePolicy
+    from .workflows.segmentation_wms import WmsSource, wms_mosaic
 
-    _, blocks = plan_run(mosaic, run_dir, options, select_device(options.device).type)
-    pending = [block.id for block in blocks if finished(run_dir, block) is None]
-    fanout = Fanout(open_store(store), f"{BLOCK_SCOPE}/{run_dir.name}", pending)
-    fanout.queue()
-    task_options = {"run_dir": str(run_dir), "device": options.device}
-    if options.checkpoint:
-        task_options["checkpoint"] = str(options.checkpoint.resolve())
-    fanout.send(make_app(broker), BLOCK_TASK, store, task_options, BLOCK_BEAT_S, queue="gpu")
-    ended: set[str] = set()
-    with tqdm(total=len(blocks), initial=len(blocks) - len(pending), desc="segment", unit="block") as bar:
-        while len(ended) < len(pending):
-            for key, state in fanout.states(4 * BLOCK_BEAT_S).items():
-                if key not in ended and state.state in (DONE, FAILED):
-                    ended.add(key)
-                    bar.update()
-                    if state.state == FAILED:
-                        bar.write(f"{key}: {state.message}")
-            time.sleep(0.5)
-    summary = summarise(run_dir, blocks, options.model, mosaic)
-    summary["reused"] = len(blocks) - len(pending)
-    summary["computed"] = len(pending) - len(summary["failed"])
-    return summary
+    if territory is None:
+        raise click.UsageError("--wms needs --territoire: the WMS covers the whole country")
+    policy = ImagePolicy(trusted_hosts=frozenset({outbound.parse(url).host}))
+    with tqdm(desc="WMS", unit="cell") as bar:
+        return wms_mosaic(
+            WmsSource(url), territory, bands, policy, run_dir / "wms-cache", run_dir / "mosaic", partial(_advance, bar)
+        )
 
 
-#: Heartbeat of a block task: four missed beats and the sender reports the block's worker lost.
-BLOCK_BEAT_S = 15.0
+@contextmanager
+def _cancel_on_signals() -> Iterator[threading.Event]:
+    """Ctrl-C (SIGINT) or SIGTERM sets the event instead of stopping the command, which then cancels its run and
+    says what is finished; a second signal stops it at once."""
+    stop = threading.Event()
+
+    def handler(_signal: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for number, before in previous.items():
+            signal.signal(number, before)
+
+
+def _fan_out_blocks(
+    mosaic: Mosaic, run_dir: Path, options: RunOptions, store: str, broker: str, stop: threading.Event
+) -> RunSummary:
+    """One task per block not finished yet on the workers' gpu queue, with a bar (``segmentation_fanout``); once
+    ``stop`` is set the run is cancelled and the summary comes once the workers have let go."""
+    from .server.processes.segmentation_fanout import fan_out_blocks
+
+    with tqdm(desc="segment", unit="block") as bar:
+
+        def stopping() -> bool:  # asked until it says yes
+            if stop.is_set():
+                bar.write("cancelled: the workers stop their blocks; run again to resume")
+            return stop.is_set()
+
+        return fan_out_blocks(
+            mosaic,
+            run_dir,
+            options,
+            store,
+            broker,
+            lambda done, total, _km2, _all: _advance(bar, done, total),
+            stopping,
+            on_failed=lambda key, message: bar.write(f"{key}: {message}"),
+        )
 
 
 def _model_for_bands(registry: dict[str, ModelSpec], bands: str) -> str:
@@ -745,6 +818,11 @@ def worker(celery_options: tuple[str, ...]) -> None:
 
 
 main.add_command(generate_command)
+main.add_command(export_command)
+main.add_command(versions_command)
+main.add_command(ingest_territories_command)
+main.add_command(publish_command)
+main.add_command(segment_change_command)
 
 
 def _advance(bar: tqdm[NoReturn], done: int, total: int) -> None:

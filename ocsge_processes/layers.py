@@ -192,6 +192,29 @@ ARTIF_DIFFERENCE = _change_layer(
     ),
 )
 
+ARTIF_EXEMPTIONS = Layer(
+    collection_id="ocsge-artif-exemptions",
+    table="artif_exemptions",
+    title="OCS GE – Artificialisation avec exemptions (IGN)",
+    description="IGN's OCS GE Artificialisation avec exemptions: the ARTIF polygons and the exemption each may claim "
+    "(ground-mounted photovoltaic park, declared public park or garden); field names UNCONFIRMED, see "
+    "docs/artificialisation.md.",
+    fields={
+        "id": STRING,
+        "code_cs": STRING,
+        "code_us": STRING,
+        "millesime": INTEGER,
+        "artif": STRING,
+        "crit_seuil": BOOLEAN,
+        "exemption": STRING,
+        "source": STRING,
+        "departement": STRING,
+    },
+    coded={"code_cs": "cs", "code_us": "us"},
+    # By name only: its fields are ARTIF's plus one (UNCONFIRMED), so the fields alone would route it to ARTIF.
+    delivery=Delivery(names=(("exemption",),), rank=2, required=("code_cs", "code_us", "artif"), by_name_only=True),
+)
+
 COMMUNES = Layer(
     collection_id="communes",
     table="communes",
@@ -202,6 +225,39 @@ COMMUNES = Layer(
     unique_id=True,
     slice_keys=("departement",),
     delivery=Delivery(names=(("commune",),), rank=0, required=("code_insee", "nom"), by_name_only=True),
+)
+
+#: The zoning of local urban plans (PLU, PLUi) in the CNIG standard, as the Géoportail de l'Urbanisme publishes it.
+ZONE_URBA = Layer(
+    collection_id="zonage-urbanisme",
+    table="zone_urba",
+    title="Zonage d'urbanisme (CNIG ZONE_URBA)",
+    description="Zones of local urban plans (PLU/PLUi) in the CNIG standard (ZONE_URBA, v2017 and later), as the "
+    "Géoportail de l'Urbanisme publishes them: TYPEZONE U, AUc, AUs, A or N, LIBELLE, the plan IDURBA.",
+    fields={
+        "id": STRING,
+        "idzone": STRING,
+        "idurba": STRING,
+        "libelle": STRING,
+        "libelong": STRING,
+        "typezone": STRING,
+        "destdomi": STRING,
+        "nomfic": STRING,
+        "urlfic": STRING,
+        "insee": STRING,
+        "datappro": STRING,
+        "datvalid": STRING,
+        "partition": STRING,
+        "source": STRING,
+        "departement": STRING,
+    },
+    slice_keys=("departement",),
+    delivery=Delivery(
+        names=(("zone_urba",), ("zone-urba",), ("zoneurba",), ("zonage",)),
+        rank=6,
+        fields=(("typezone", "libelle"),),
+        required=("libelle", "typezone", "idurba"),
+    ),
 )
 
 ARTIFICIALISATION_COMMUNES = Layer(
@@ -247,7 +303,89 @@ ARTIFICIALISATION_COMMUNES = Layer(
     tiles=True,
 )
 
+#: The plain notice every output made from a segmentation run carries (collection, job results, process answers).
+AI_COUVERTURE_NOTICE = (
+    "AI couverture is not OCS GE: a model's land cover from orthophotos, with no usage (US), no photo-interpretation "
+    "and no IGN validation."
+)
+
+SEGMENTATION = Layer(
+    collection_id="ocsge-segmentation",
+    table="segmentation",
+    title="OCS GE – Segmentation d'orthophotos",
+    description="Couverture polygons made by the `segmentation` process or `ocsge segment` from BD ORTHO, one slice "
+    f"per run (`run`, the job id). {AI_COUVERTURE_NOTICE}",
+    fields={
+        "id": STRING,
+        "code_cs": STRING,
+        "libelle_cs": STRING,
+        "modele": STRING,
+        "run": STRING,
+        "date_prise_de_vue": STRING,
+        "departement": STRING,
+    },
+    coded={"code_cs": "cs"},
+    # A run is published whole and republished whole: its polygons are one slice.
+    slice_keys=("run",),
+    tiles=True,
+)
+
+SEGMENTATION_CHANGE = Layer(
+    collection_id="ocsge-segmentation-changement",
+    table="segmentation_changement",
+    title="OCS GE – Changements entre deux segmentations",
+    description="Polygons whose AI couverture changed between two segmentation runs of one territory (two orthophoto "
+    "campaigns), above the minimum mapping units, one slice per pair of runs: a model's output, not IGN's OCS GE "
+    "(no usage, no photo-interpretation, no IGN validation).",
+    fields={
+        "id": STRING,
+        "code_cs_avant": STRING,
+        "code_cs_apres": STRING,
+        "run_avant": STRING,
+        "run_apres": STRING,
+        "confiance": NUMBER,
+        "surface_m2": NUMBER,
+        "departement": STRING,
+    },
+    coded={"code_cs_avant": "cs", "code_cs_apres": "cs"},
+    # A pair of runs is compared whole and again whole: its polygons are one slice.
+    slice_keys=("run_avant", "run_apres"),
+    tiles=True,
+)
+
 #: What each public field means, for the JSON Schemas and the docs.
+#: What a replaced version of a millésime keeps beside its rows (``ingest.versions``).
+_VERSION_FIELDS = {
+    "version": INTEGER,
+    "version_source": STRING,
+    "version_date": STRING,
+    "remplacee_le": STRING,
+    "remplacee_par": STRING,
+}
+
+
+def _replaced(layer: Layer, collection_id: str, table: str, title: str) -> Layer:
+    """The twin of ``layer`` that keeps the versions a corrective patch replaced, one slice per version."""
+    return Layer(
+        collection_id=collection_id,
+        table=table,
+        title=title,
+        description=f'The versions of {layer.collection_id} that a corrective patch (IGN "Patch correctif") '
+        "replaced, kept for reference: the rows as they were, the version they were and what replaced them.",
+        fields={**layer.fields, **_VERSION_FIELDS},
+        id_field=layer.id_field,
+        coded=layer.coded,
+        slice_keys=(*layer.slice_keys, "version"),
+    )
+
+
+OCCUPATION_SOL_REMPLACEE = _replaced(
+    OCCUPATION_SOL, "ocsge-occupation-sol-remplacee", "occupation_sol_remplacee", "OCS GE – Versions remplacées"
+)
+ARTIF_REMPLACEE = _replaced(
+    ARTIF, "ocsge-artif-remplacee", "artif_remplacee", "OCS GE Artificialisation – Versions remplacées"
+)
+
 FIELD_DESCRIPTIONS: dict[str, str] = {
     "id": "Identifier of the object in the delivery (IGN `id`), unique per millésime.",
     "code_cs": "Couverture du sol code (CS nomenclature leaf, e.g. CS1.1.1.1).",
@@ -271,6 +409,21 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "artif_avant": "IGN artif status at the earlier millésime.",
     "artif_apres": "IGN artif status at the later millésime.",
     "artificialisation": "1: became artificial; -1: became non-artificial (désartificialisation).",
+    "exemption": "Exemption the polygon claims (photovoltaique, parc_jardin_public), empty when none; the rules of "
+    "config/artificialisation/exemptions.csv decide whether it applies.",
+    "idzone": "CNIG IDZONE: identifier of the zone within its plan, where the plan gives one.",
+    "idurba": "CNIG IDURBA: identifier of the urban plan (PLU/PLUi) the zone belongs to.",
+    "libelle": "CNIG LIBELLE: the zone's short name on the plan (UA, 1AUh, Nzh...).",
+    "libelong": "CNIG LIBELONG: the zone's full name.",
+    "typezone": "CNIG TYPEZONE: U (urbaine), AUc / AUs (à urbaniser, open or not yet open to building), A "
+    "(agricole), N (naturelle); CNIG 2014's Ah, Nh and Nd are read as A, N and N.",
+    "destdomi": "CNIG DESTDOMI: code of the dominant use the plan allows (00 to 99).",
+    "nomfic": "CNIG NOMFIC: file of the zone's regulation.",
+    "urlfic": "CNIG URLFIC: where the zone's regulation can be read.",
+    "insee": "CNIG INSEE: commune of the zone, where the plan gives one (a PLUi may not).",
+    "datappro": "CNIG DATAPPRO: approval date of the plan (AAAAMMJJ).",
+    "datvalid": "CNIG DATVALID: date the zone was last validated (AAAAMMJJ).",
+    "partition": "Géoportail de l'Urbanisme partition of the plan (DU_<INSEE or SIREN>).",
     "code_insee": "INSEE code of the commune.",
     "nom": "Name of the commune.",
     "epci": "SIREN of the commune's EPCI, where known.",
@@ -293,6 +446,19 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "desimpermeabilisation_ha": "Area that stopped being sealed between the two millésimes (ha).",
     "impermeabilisation_nette_ha": "impermeabilisation_ha − desimpermeabilisation_ha.",
     "impermeabilisation_nette_pct": "Net imperméabilisation as a share of the commune's area (%).",
+    "modele": "Segmentation model that classified the pixels (config/models.yml name).",
+    "run": "Segmentation run that made the polygon: its job id, or the name given to `ocsge segment`.",
+    "date_prise_de_vue": "Date the orthophoto was taken (ISO 8601), when its metadata says it; else null.",
+    "run_avant": "Segmentation run of the earlier campaign of a change.",
+    "run_apres": "Segmentation run of the later campaign of a change.",
+    "confiance": "Mean over the polygon's pixels of the lower of the two runs' top class probabilities (0 to 1); "
+    "null when the runs kept no probabilities.",
+    "surface_m2": "Planar area of the polygon (m²) in its territory's CRS.",
+    "version": "Version of the millésime these rows were: 1 for its first delivery, then one more per patch.",
+    "version_source": "The delivery (file name) this version came from.",
+    "version_date": "Edition date of that delivery (ISO 8601), as its name gives it; else null.",
+    "remplacee_le": "When a corrective patch replaced this version (ISO 8601, UTC).",
+    "remplacee_par": "The corrective patch (file name) that replaced this version.",
 }
 
 LAYERS: dict[str, Layer] = {
@@ -303,8 +469,14 @@ LAYERS: dict[str, Layer] = {
         DIFFERENCE,
         ARTIF,
         ARTIF_DIFFERENCE,
+        ARTIF_EXEMPTIONS,
+        ZONE_URBA,
         COMMUNES,
         ARTIFICIALISATION_COMMUNES,
+        SEGMENTATION,
+        SEGMENTATION_CHANGE,
+        OCCUPATION_SOL_REMPLACEE,
+        ARTIF_REMPLACEE,
     )
 }
 

@@ -27,7 +27,15 @@ from urllib.parse import urlencode, urlsplit
 
 from . import nomenclature
 from .errors import InvalidInputError, UnknownCodeError
-from .layers import ARTIFICIALISATION_COMMUNES, DIFFERENCE, OCCUPATION_SOL, Layer, get_layer
+from .layers import (
+    ARTIFICIALISATION_COMMUNES,
+    DIFFERENCE,
+    OCCUPATION_SOL,
+    SEGMENTATION,
+    SEGMENTATION_CHANGE,
+    Layer,
+    get_layer,
+)
 from .nomenclature import Nomenclature
 
 #: Where ``make serve`` listens by default; the committed styles point there.
@@ -166,6 +174,16 @@ USAGE = CodedMap("usage", "OCS GE – Usage du sol", OCCUPATION_SOL, "code_us", 
 DIFFERENCE_MAP = CodedMap(
     "difference", "OCS GE – Évolutions de la couverture du sol", DIFFERENCE, "code_cs_apres", nomenclature.couverture
 )
+SEGMENTATION_MAP = CodedMap(
+    "segmentation", "Segmentation – Couverture du sol", SEGMENTATION, "code_cs", nomenclature.couverture
+)
+SEGMENTATION_CHANGE_MAP = CodedMap(
+    "segmentation-changement",
+    "Segmentation – Changements de couverture",
+    SEGMENTATION_CHANGE,
+    "code_cs_apres",
+    nomenclature.couverture,
+)
 
 
 def couverture_style(
@@ -187,6 +205,22 @@ def difference_style(
 ) -> Style:
     """The changes of `ocsge-difference`, coloured by what the land became (`code_cs_apres`, CS palette)."""
     return _coded_style(DIFFERENCE_MAP, base_url, tiles, millesimes or {})
+
+
+def segmentation_style(
+    base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES, millesimes: Millesimes | None = None
+) -> Style:
+    """The polygons of segmentation runs (`ocsge-segmentation`) in IGN's CS palette, as the couverture map, so that a
+    model's output and IGN's OCS GE compare at a glance."""
+    return _coded_style(SEGMENTATION_MAP, base_url, tiles, millesimes or {})
+
+
+def segmentation_change_style(
+    base_url: str = DEFAULT_BASE_URL, tiles: str = DEFAULT_TILES, millesimes: Millesimes | None = None
+) -> Style:
+    """The changes between two segmentation runs (`ocsge-segmentation-changement`), coloured by what the land became
+    (`code_cs_apres`, CS palette), as the OCS GE difference map is."""
+    return _coded_style(SEGMENTATION_CHANGE_MAP, base_url, tiles, millesimes or {})
 
 
 def artificialisation_style(
@@ -222,6 +256,8 @@ STYLES: dict[str, Callable[[str, str, Millesimes | None], Style]] = {
     "usage": usage_style,
     "difference": difference_style,
     "artificialisation": artificialisation_style,
+    "segmentation": segmentation_style,
+    "segmentation-changement": segmentation_change_style,
 }
 
 

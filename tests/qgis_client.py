@@ -16,6 +16,7 @@ import pytest
 QGIS_PYTHON = Path("/usr/bin/python3")
 SCRIPT = Path(__file__).with_name("qgis_render.py")
 OAPIF_SCRIPT = Path(__file__).with_name("qgis_oapif.py")
+RASTER_SCRIPT = Path(__file__).with_name("qgis_raster.py")
 #: Seconds a render may take: QGIS starts (about 2 s), fetches the style and some tiles over loopback, draws.
 TIMEOUT_S = 120
 
@@ -76,6 +77,21 @@ def load_oapif(server: str, collections: list[str], bbox: tuple[float, float, fl
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S * max(1, len(collections)),
+        env=_environment(),
+    )
+    assert done.returncode == 0, f"QGIS failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    result: dict = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def load_raster(url: str) -> dict:
+    """Open the raster at ``url`` in QGIS through GDAL's ``/vsicurl/`` and read its first band, as
+    ``tests/qgis_raster.py`` reports it."""
+    done = subprocess.run(
+        [str(QGIS_PYTHON), str(RASTER_SCRIPT), json.dumps({"url": url})],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
         env=_environment(),
     )
     assert done.returncode == 0, f"QGIS failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"

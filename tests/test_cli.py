@@ -10,7 +10,7 @@ import pytest
 import requests
 import yaml
 
-from ocsge_processes.layers import LAYERS
+from ocsge_processes.layers import AI_COUVERTURE_NOTICE, LAYERS
 from ocsge_processes.schema import collection_schema
 from ocsge_processes.stores.gpkg import GpkgStore
 
@@ -76,6 +76,7 @@ def test_segment_writes_a_cog_on_the_image_grid_and_polygons_gdal_reads(tmp_path
         "32",
     )
     assert "windows on cpu" in result.stdout or "windows on cuda" in result.stdout
+    assert AI_COUVERTURE_NOTICE in result.stdout  # AI couverture is said not to be OCS GE
     with rasterio.open(out) as classes, rasterio.open(ortho / "test_data_rgb.tif") as source:
         assert classes.transform == source.transform and classes.crs == source.crs
     info = subprocess.run(["ogrinfo", "-so", "-al", str(vectors)], capture_output=True, text=True, check=True).stdout

@@ -34,6 +34,8 @@ CODED = {
     "couverture": ("ocsge-occupation-sol", "code_cs", nomenclature.couverture()),
     "usage": ("ocsge-occupation-sol", "code_us", nomenclature.usage()),
     "difference": ("ocsge-difference", "code_cs_apres", nomenclature.couverture()),
+    "segmentation": ("ocsge-segmentation", "code_cs", nomenclature.couverture()),
+    "segmentation-changement": ("ocsge-segmentation-changement", "code_cs_apres", nomenclature.couverture()),
 }
 LAYER_TYPES = {"fill", "line"}
 
@@ -215,7 +217,7 @@ ONE_MILLESIME = {
 }
 
 
-@pytest.mark.parametrize("name", list(STYLES))
+@pytest.mark.parametrize("name", list(ONE_MILLESIME))  # the styles of collections with millésimes
 def test_style_of_one_millesime_asks_the_tiles_and_filters_the_layers_on_it(name: str) -> None:
     chosen = ONE_MILLESIME[name]
     style = build_style(name, millesimes=chosen)

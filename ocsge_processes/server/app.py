@@ -16,6 +16,7 @@ from . import offline, patches
 from .crsparams import CrsAliases
 from .errors import http_exception
 from .guard import RequestGuard
+from .late import LateCollections
 from .limits import BodyLimit, limits_from_env
 from .providers import store_of
 from .request_head import RequestHead, max_url_from_env
@@ -30,7 +31,8 @@ APP.register_blueprint(create_blueprint(flask_app.CONFIG, store_of(flask_app.CON
 install_tile_endpoint(APP, flask_app.CONFIG)  # tiles with millésime filters, ETag and OGC exceptions
 install_results_endpoint(APP, results_connection(flask_app.CONFIG))  # result files of processes, with Range
 APP.register_error_handler(HTTPException, http_exception)  # Flask's own 404/405 as OGC exceptions too
+GUARDED = LateCollections(RequestGuard(APP.wsgi_app, flask_app.CONFIG), flask_app.CONFIG)  # the guard sees late ones
 APP.wsgi_app = RequestHead(  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
-    BodyLimit(CrsAliases(RequestGuard(APP.wsgi_app, flask_app.CONFIG)), *limits_from_env()), max_url_from_env()
+    BodyLimit(CrsAliases(GUARDED), *limits_from_env()), max_url_from_env()
 )
 set_query_timeout(web_timeout_from_env())

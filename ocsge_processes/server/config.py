@@ -21,12 +21,23 @@ from pygeofilter import ast
 
 from .. import geoplateforme_links, styles
 from ..filters import parse_filter
-from ..layers import GENERATED_SOURCE, LAYERS, OCCUPATION_SOL, Layer, millesime
+from ..layers import (
+    AI_COUVERTURE_NOTICE,
+    GENERATED_SOURCE,
+    LAYERS,
+    OCCUPATION_SOL,
+    SEGMENTATION,
+    SEGMENTATION_CHANGE,
+    Layer,
+    millesime,
+)
 from ..stores import FeatureStore, open_store, table_name
 from ..territory import CRS84, METROPOLE_EPSG, covering_crs, territories
 from .providers import FEATURE_PROVIDER, provider_entries
 
 STYLE_TYPE = "application/vnd.mapbox.style+json"
+#: The runtime configuration's record of the layers the store did not hold when it was written (``server.late``).
+LATE_KEY = "x-ocsge-late"
 
 
 # Any: the template is free-form YAML in pygeoapi's shape
@@ -49,7 +60,11 @@ def build_config(template: dict[str, Any], store_url: str | None = None) -> dict
     (``ocsge-occupation-sol-reunion``), since a collection has one storage CRS.
     """
     store_url = store_url or str(template["x-ocsge-store"])
-    defaults = {"links": template.get("x-ocsge-links", []), "extents": template.get("x-ocsge-extent", {})}
+    defaults = {  # for a layer the template does not describe; pygeoapi fails on a collection without keywords
+        "links": template.get("x-ocsge-links", []),
+        "extents": template.get("x-ocsge-extent", {}),
+        "keywords": ["OCS GE"],
+    }
     tiles: Mapping[str, Any] = template.get("x-ocsge-tiles", {})
     config = {k: copy.deepcopy(v) for k, v in template.items() if not k.startswith("x-")}
     contact = config.get("metadata", {}).get("contact", {})
@@ -71,13 +86,45 @@ def build_config(template: dict[str, Any], store_url: str | None = None) -> dict
         for layer in pending.values():  # a layer the template does not describe
             resource = {"type": "collection", "title": layer.title, "description": layer.description, **defaults}
             resources.update(_collections(config, store, tables, layer, copy.deepcopy(resource), store_url, tiles))
+        own = {"type": "collection", **defaults}
+        absent = {  # the template's texts, or the layer's own
+            layer.collection_id: copy.deepcopy(
+                config["resources"].get(layer.collection_id)
+                or {**own, "title": layer.title, "description": layer.description}
+            )
+            for layer in LAYERS.values()
+            if not any(table_name(layer, territory.epsg) in tables for territory in territories())
+        }
     finally:
         store.close()
     config["resources"] = resources
+    # the layers not held yet, for the server to publish when their table appears (server.late)
+    config[LATE_KEY] = {"store": store_url, "tiles": dict(tiles), "resources": absent}
     output_dir = config["server"].get("manager", {}).get("output_dir")
     if output_dir:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
     return config
+
+
+def adopt_late_collections(config: dict[str, object], store: FeatureStore) -> list[str]:
+    """Add to ``config`` (pygeoapi's) the collections of the layers recorded under :data:`LATE_KEY` whose table
+    ``store`` now holds (a segmentation run published, an artificialisation computed while the server runs); their
+    names."""
+    late, resources = config.get(LATE_KEY), config.get("resources")
+    if not isinstance(late, dict) or not isinstance(resources, dict) or not late.get("resources"):
+        return []
+    waiting: dict[str, dict[str, object]] = late["resources"]
+    tables = set(store.tables())
+    added: list[str] = []
+    for collection_id in list(waiting):
+        layer = LAYERS.get(collection_id)
+        if layer is None or not any(table_name(layer, t.epsg) in tables for t in territories()):
+            continue
+        resource = waiting.pop(collection_id)
+        collections = _collections(config, store, tables, layer, resource, str(late["store"]), late.get("tiles", {}))
+        resources.update(collections)
+        added.extend(collections)
+    return added
 
 
 def _collections(
@@ -114,6 +161,8 @@ def _collections(
                 f"{collection['description']} Contient des données GÉNÉRÉES par `ocsge generate` (millésimes "
                 f"{', '.join(map(str, years))}) : ce ne sont pas des données IGN."
             )
+        if layer in (SEGMENTATION, SEGMENTATION_CHANGE) and AI_COUVERTURE_NOTICE not in collection["description"]:
+            collection["description"] = f"{collection['description']} {AI_COUVERTURE_NOTICE}"
         extent = store.extent(layer, epsg)
         if extent is not None:
             bbox = _crs84_bbox(extent, epsg)

@@ -61,13 +61,19 @@ class RequestGuard:
     # Any: the pygeoapi configuration, free-form
     def __init__(self, app: WSGIApplication, config: dict[str, Any]) -> None:
         self.app = app
-        ours = dict(our_providers(config, FEATURE_PROVIDER))
+        self.config = config
+        self._read_collections()
+        self.executions = ExecutionCheck(config)
+
+    def _read_collections(self) -> None:
+        ours = dict(our_providers(self.config, FEATURE_PROVIDER))
         self.crs_lists = {name: list(provider.crs) for name, provider in ours.items()}
         self.collections = {name: provider.collection for name, provider in ours.items()}
-        self.executions = ExecutionCheck(config)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         match = _ITEMS.match(environ.get("PATH_INFO", ""))
+        if match and match["collection"] not in self.collections and match["collection"] in self.config["resources"]:
+            self._read_collections()  # a collection published since start (server.late)
         if match and match["collection"] in self.collections and environ["REQUEST_METHOD"] in ("GET", "POST"):
             try:
                 self.check(match["collection"], environ)

@@ -42,11 +42,13 @@ from pygeoapi.util import (
 from ..errors import InvalidInputError, OcsgeError
 from ..jobs import callbacks
 from ..jobs.distributed import CeleryExecutor
+from ..jobs.fanout import cancel_job
 from ..jobs.inprocess import InProcessExecutor
 from ..jobs.records import ACTIVE, JobNotFound, open_records
 from ..jobs.runner import Heartbeat, decode, failure, wait_for_end
 from ..jobs.settings import JobSettings
 from ..results import open_results
+from ..stores import open_store
 from .errors import ProcessAnswerError, answer_for_code, process_error
 
 LOGGER = logging.getLogger(__name__)
@@ -115,6 +117,7 @@ class OcsgeManager(BaseManager):
             raise JobNotFoundError(job_id) from err
         if before in ACTIVE:
             self.executor.cancel(job_id)
+            self._cancel_fanouts(job_id)
         self.results.remove_job(job_id)  # its result files (extractions) go with it
         return True
 
@@ -151,6 +154,16 @@ class OcsgeManager(BaseManager):
         if status == JobStatus.accepted and not asked_async:
             headers = {}  # the client's wait was not honoured to the end: no Preference-Applied
         return job_id, mimetype, outputs, status, headers
+
+    def _cancel_fanouts(self, job_id: str) -> None:
+        """Cancel the tasks a dismissed job fanned out (``jobs.fanout.cancel_job``), here: on Celery the job's own
+        process is killed before it could. Their notes are in the stores the processes name."""
+        stores = {str(r["processor"]["store"]) for r in self.processes.values() if r.get("processor", {}).get("store")}
+        for url in sorted(stores):
+            try:
+                cancel_job(open_store(url), job_id)
+            except Exception as err:  # a store out of reach: the job is dismissed all the same; its tasks run on
+                LOGGER.warning("fan-out of dismissed job %s not cancelled in %s: %s", job_id, url, err)
 
     def _refuse_callbacks(self, subscriber: Subscriber | None) -> None:
         for url in (subscriber.success_uri, subscriber.in_progress_uri, subscriber.failed_uri) if subscriber else ():
@@ -196,7 +209,7 @@ class OcsgeManager(BaseManager):
         (``wait``): still running then, accepted; failed, its error with the table's status (pygeoapi would
         answer 400 whatever the error)."""
         self._save_request(job_id, data_dict, requested_outputs, subscriber, requested_response)
-        self._submit(job_id)
+        self._submit(job_id, data_dict)
         status = wait_for_end(self.records, job_id, self.settings.sync_budget_s) if wait else JobStatus.accepted.value
         if status == JobStatus.successful.value:
             mimetype, data = self.records.result(job_id)
@@ -216,11 +229,13 @@ class OcsgeManager(BaseManager):
     _execute_handler_sync = partialmethod(_execute_handler, True)
     _execute_handler_async = partialmethod(_execute_handler, False)
 
-    def _submit(self, job_id: str) -> None:
+    # Any: the request's inputs are free-form JSON
+    def _submit(self, job_id: str, inputs: dict[str, Any]) -> None:
         """Hand the job to the executor with a processor of its own: pygeoapi keeps the one it made on the shared
-        manager (``self.processor``), which another request thread of the worker may have replaced meanwhile."""
+        manager (``self.processor``), which another request thread of the worker may have replaced meanwhile. The
+        inputs choose the queue where they make the job fan its work out (``jobs.distributed.queue_for``)."""
         process_id = self.records.get(job_id)["process_id"]
-        self.executor.submit(job_id, process_id, self.get_processor(process_id))
+        self.executor.submit(job_id, process_id, self.get_processor(process_id), inputs)
 
     def _save_request(
         self,

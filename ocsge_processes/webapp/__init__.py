@@ -16,6 +16,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 from .. import styles
 from ..errors import OcsgeError
 from .settings import page_settings
+from .territories import add_routes
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: Page name by path under /map; each has a bundle ``static/<name>.js``.
@@ -64,4 +65,5 @@ def create_blueprint(config: dict[str, Any], store_url: str | None) -> Blueprint
         except OcsgeError as err:
             abort(400, description=str(err))
 
+    add_routes(blueprint, store_url)
     return blueprint

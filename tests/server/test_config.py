@@ -65,3 +65,16 @@ def test_generated_data_is_said_in_the_collection_description(server: str) -> No
     for name in ("ocsge-occupation-sol", "ocsge-zone-construite", "ocsge-difference"):
         assert "GÉNÉRÉES" in collections[name]["description"] and "2021" in collections[name]["description"], name
     assert "GÉNÉRÉES" not in collections["communes"]["description"]
+
+
+def test_a_layer_the_template_does_not_describe_gets_its_own_texts_and_keywords(tmp_path: Path) -> None:
+    """pygeoapi describes a collection only if it has keywords: a layer the template omits must still have some."""
+    store = GpkgStore(tmp_path / "s.gpkg")
+    store.replace_slice(OCCUPATION_SOL, 2975, _reunion_frame(), {"departement": "974", "millesime": 2022})
+    template = load_template(ROOT / "pygeoapi-config.yml")
+    template["resources"] = {
+        name: resource for name, resource in template["resources"].items() if name != OCCUPATION_SOL.collection_id
+    }
+    resource = build_config(template, str(store.path))["resources"]["ocsge-occupation-sol-reunion"]
+    assert "OCS GE" in resource["keywords"]
+    assert resource["title"].startswith(OCCUPATION_SOL.title)

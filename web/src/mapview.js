@@ -43,12 +43,12 @@ export async function collectionBounds(collection) {
 }
 
 /** Whether the collection advertises vector tiles (OGC API – Tiles link) and one tile of the view is served. */
-async function tilesServed(map, collection, template) {
+async function tilesServed(map, collection, template, maxzoom) {
   const response = await fetch(new URL(`collections/${collection}?f=json`, API)).catch(() => null);
   if (!response?.ok) return false;
   const links = (await response.json()).links || [];
   if (!links.some((link) => String(link.rel).endsWith("/tilesets-vector"))) return false;
-  const z = Math.max(0, Math.floor(map.getZoom()));
+  const z = Math.min(maxzoom ?? 22, Math.max(0, Math.floor(map.getZoom())));  // beyond it MapLibre overzooms
   const { lng, lat } = map.getCenter();
   const n = 2 ** z;
   const x = Math.floor(((lng + 180) / 360) * n);
@@ -77,7 +77,7 @@ export async function showOcs(map, name, millesime, onPartial, source = "auto") 
   map._ocsRefresh = null;
 
   const template = style.sources[collection].tiles[0] + (millesime ? `&millesime=${millesime}` : "");
-  const vector = source !== "features" && await tilesServed(map, collection, template);
+  const vector = source !== "features" && await tilesServed(map, collection, template, style.sources[collection].maxzoom);
   if (vector) {
     map.addSource(SOURCE, { type: "vector", tiles: [template], minzoom: 0, maxzoom: style.sources[collection].maxzoom });
   } else {

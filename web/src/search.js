@@ -1,4 +1,5 @@
-// Territory search over the `communes` collection: a commune by name or INSEE code, or the EPCI and département
+// Territory search: a commune by name or INSEE code (the `communes` collection), an EPCI, SCoT, région or
+// département by name or code (/map/territoires.json, the store's territory table), and the EPCI and département
 // of the communes found. Choosing one opens the artificialisation dashboard.
 import { API, escapeHtml, pageUrl } from "./api.js";
 import { t } from "./i18n.js";
@@ -7,9 +8,18 @@ function cqlString(text) {
   return `'${text.replace(/'/g, "''")}'`;
 }
 
+/** The territories of the store's table whose name holds ``q``, labelled with their kind, name and code. */
+async function namedTerritories(q) {
+  const response = await fetch(pageUrl("territoires.json", { q }));
+  if (!response.ok) return [];
+  return (await response.json()).territoires.map((x) => ({
+    kind: x.kind, code: x.code, label: `${t("search." + x.kind)} ${x.nom} (${x.code})` }));
+}
+
 export async function findTerritories(query) {
   const q = query.trim();
   if (q.length < 2) return [];
+  const named = namedTerritories(q).catch(() => []);
   // CASEI(nom) lowers the names; the pattern is lowered here (this server's CQL2 does not lower a CASEI literal).
   const like = cqlString(`%${q.toLowerCase()}%`);
   const filter = `CASEI(nom) LIKE ${like} OR code_insee LIKE ${cqlString(q + "%")} `
@@ -22,7 +32,9 @@ export async function findTerritories(query) {
   if (!response.ok) throw new Error(`${response.status}`);
   const communes = (await response.json()).features.map((f) => f.properties);
   const found = communes.map((c) => ({ kind: "commune", code: c.code_insee, label: `${c.nom} (${c.code_insee})` }));
-  const seen = new Set();
+  const groups = await named;
+  found.push(...groups);
+  const seen = new Set(groups.map((x) => x.kind + x.code));
   for (const c of communes) {
     for (const [kind, code] of [["epci", c.epci], ["departement", c.departement]]) {
       if (code && !seen.has(kind + code)) {

@@ -9,9 +9,11 @@ Chart.register(...registerables);
 setupShell();
 const app = document.getElementById("app");
 const params = new URLSearchParams(location.search);
+/** The territory of the page's parameters: communes, or one EPCI, SCoT, région or département by code. */
+const GROUPS = ["epci", "scot", "region", "departement"];
+const grouped = GROUPS.find((kind) => params.get(kind));
 const territoire = params.get("communes") ? { communes: params.get("communes").split(",") }
-  : params.get("epci") ? { epci: params.get("epci") }
-  : params.get("departement") ? { departement: params.get("departement") } : null;
+  : grouped ? { [grouped]: params.get(grouped) } : null;
 
 app.innerHTML = `<div class="page">
   <h1>${t("dash.title")}</h1>
@@ -119,7 +121,8 @@ async function communeRows(chosen) {
   const [a, b] = millesimes();
   const quote = (text) => `'${text.replace(/'/g, "''")}'`;
   const where = !chosen ? null : chosen.communes ? `code_insee IN (${chosen.communes.map(quote).join(",")})`
-    : chosen.epci ? `epci = ${quote(chosen.epci)}` : `departement = ${quote(chosen.departement)}`;
+    : chosen.departement ? `departement = ${quote(chosen.departement)}` : await groupFilter(chosen, quote);
+  if (where === "") return [];
   const url = new URL("collections/artificialisation-communes/items", API);
   for (const [k, v] of Object.entries({ f: "json", skipGeometry: "true", limit: "10000", millesime_avant: a, millesime_apres: b,
     sortby: "code_insee", ...(where ? { filter: where, "filter-lang": "cql2-text" } : {}) })) url.searchParams.set(k, v);
@@ -133,6 +136,17 @@ async function communeRows(chosen) {
     next = page.features.length ? page.links?.find((link) => link.rel === "next")?.href : null;
   }
   return rows;
+}
+
+/** The filter of an EPCI's, SCoT's or région's rows: its départements (a région) or its ingested communes, as the
+ *  store's territory table gives them (/map/territoires/<kind>/<code>.json); "" when it has none. */
+async function groupFilter(chosen, quote) {
+  const [kind, code] = Object.entries(chosen)[0];
+  const response = await fetch(pageUrl(`territoires/${kind}/${encodeURIComponent(code)}.json`));
+  if (!response.ok) return "";
+  const found = await response.json();
+  if (kind === "region") return `departement IN (${found.departements.map(quote).join(",")})`;
+  return found.communes.length ? `code_insee IN (${found.communes.map(quote).join(",")})` : "";
 }
 
 /** Sum of the communes' figures (null when one commune has none), the rate recomputed from the sums. */
@@ -167,6 +181,11 @@ async function emptyState() {
   const ranked = rows.filter((r) => r.artificialisation_ha > 0 || r.taux_artificialisation !== null)
     .sort((x, y) => (y.artificialisation_ha ?? 0) - (x.artificialisation_ha ?? 0)).slice(0, 6);
   const epcis = [...new Set(ranked.map((r) => r.epci).filter(Boolean))].slice(0, 2);
+  const epciNames = Object.fromEntries(await Promise.all(epcis.map(async (code) => {
+    const response = await fetch(pageUrl(`territoires/epci/${encodeURIComponent(code)}.json`));
+    const nom = response.ok ? (await response.json()).nom : code;
+    return [code, nom === code ? code : `${nom} (${code})`];
+  })));
   const example = (params, title, figures) => `<li><a href="${pageUrl("dashboard", { ...params, millesimes: pair })}">`
     + `<span class="title">${escapeHtml(title)}</span>`
     + figures.map((text) => `<span class="figures">${escapeHtml(text)}</span>`).join("") + "</a></li>";
@@ -174,7 +193,7 @@ async function emptyState() {
     ...ranked.map((r) => example({ communes: r.code_insee }, `${r.nom} (${r.code_insee})`, [
       t("dash.example", { artif: num(r.artificialisation_ha, 2) }),
       ...(r.taux_artificialisation === null ? [] : [t("dash.example.rate", { rate: num(r.taux_artificialisation, 2) })])])),
-    ...epcis.map((code) => example({ epci: code }, `${t("search.epci")} ${code}`, [t("dash.example.communes", {
+    ...epcis.map((code) => example({ epci: code }, `${t("search.epci")} ${epciNames[code]}`, [t("dash.example.communes", {
       n: rows.filter((r) => r.epci === code).length })])),
   ];
   section.innerHTML = rows.length ? overviews.join("")

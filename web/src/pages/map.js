@@ -1,6 +1,6 @@
 // /map: the couverture / usage map with its legend, millésime switch, polygon attributes on click, and the
 // territory search that opens the dashboard.
-import { settings as loadSettings } from "../api.js";
+import { API, settings as loadSettings } from "../api.js";
 import { setupShell, t } from "../i18n.js";
 import { searchBox } from "../search.js";
 import { FILL, collectionBounds, createMap, describe, legendPresent, loaded, popup, renderLegend, showOcs } from "../mapview.js";
@@ -30,15 +30,29 @@ const styleSelect = document.getElementById("style");
 const legend = document.getElementById("legend");
 const partial = document.getElementById("partial");
 
+// The polygons of segmentation runs, once a run is published (the collection is listed from then on).
+const RUNS = "ocsge-segmentation";
+if ((await fetch(new URL(`collections/${RUNS}?f=json`, API)).catch(() => null))?.ok) {
+  styleSelect.insertAdjacentHTML("beforeend", `<option value="segmentation">${t("map.segmentation")}</option>`);
+}
+
 const map = createMap("map", settings, await collectionBounds("ocsge-occupation-sol"));
 window.ocsgeMap = map;  // for the browser tests and the curious
 await loaded(map);
 let style = null;
+let shownRuns = false;
 
 async function refresh() {
   map.getContainer().dataset.ready = "false";
   partial.textContent = "";
-  style = await showOcs(map, styleSelect.value, yearSelect.value, (truncated) => {
+  const runs = styleSelect.value === "segmentation";  // runs have no millésime
+  yearSelect.disabled = runs;
+  if (runs && !shownRuns) {
+    shownRuns = true;
+    const bounds = await collectionBounds(RUNS);
+    if (bounds) map.fitBounds(bounds, { animate: false, maxZoom: 17 });
+  }
+  style = await showOcs(map, styleSelect.value, runs ? "" : yearSelect.value, (truncated) => {
     partial.textContent = truncated ? t("map.partial") : "";
   }, new URLSearchParams(location.search).get("source") || "auto");
   map.once("idle", () => {
