@@ -33,7 +33,7 @@ _FEATURE, _TAGS, _TYPE, _GEOMETRY = (
     pbf.key(4, pbf.BYTES),
 )
 _KIND = {kind: pbf.varint(kind) for kind in (POINT, LINESTRING, POLYGON)}
-_VALUE, _UINT = pbf.key(4, pbf.BYTES), pbf.key(5, pbf.VARINT)
+_VALUE, _UINT, _STRING = pbf.key(4, pbf.BYTES), pbf.key(5, pbf.VARINT), pbf.key(1, pbf.BYTES)
 _LENGTHS = [pbf.varint(size) for size in range(1 << 14)]
 
 #: Shapely geometries (or None) in a numpy object array.
@@ -57,48 +57,102 @@ def encode_layer(
 
     ``geometries`` are in the CRS of ``bounds`` (the tile's, EPSG:3857); ``properties`` map attribute names to str,
     int, float or bool values (None is left out: MVT has no null). ``tolerance`` is the simplification in CRS units.
+    A feature's tags follow the order of the attribute names over all features (each mapping's order when they
+    agree, as they do when built from rows).
     """
+    fields = list(dict.fromkeys(name for mapping in properties for name in mapping))
+    rows = [tuple(mapping.get(field) for field in fields) for mapping in properties]
+    return encode_rows(name, geometries, fields, rows, bounds, tolerance, extent, buffer)
+
+
+def encode_rows(
+    name: str,
+    geometries: Sequence[BaseGeometry | None] | NDArray[np.object_],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    bounds: tuple[float, float, float, float],
+    tolerance: float = 0.0,
+    extent: int = EXTENT,
+    buffer: int = BUFFER,
+) -> bytes:
+    """:func:`encode_layer` with the attributes as rows of values of ``fields`` (what a store reads), without a
+    mapping per feature."""
     geoms = tile_geometries(np.asarray(geometries, dtype=object), bounds, tolerance, extent, buffer)
     kept = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
     if kept.size == 0:
         return b""
     streams, types = _geometry_streams(geoms[kept])
-    keys: dict[str, int] = {}
-    values: dict[tuple[type, object], int] = {}
-    tags: list[int] = []
-    tag_counts: list[int] = []
-    for index in kept.tolist():
-        before = len(tags)
-        for attr, value in properties[index].items():
-            if value is not None:
-                tags.append(keys.setdefault(attr, len(keys)))
-                tags.append(values.setdefault((type(value), value), len(values)))
-        tag_counts.append(len(tags) - before)
+    keys, values, tags, tag_counts = _tags(fields, [rows[i] for i in kept.tolist()])
     layer = b"".join(
         [
             pbf.key(15, pbf.VARINT) + pbf.varint(2),
             pbf.delimited(1, name.encode()),
             *_features(tags, tag_counts, streams, types),
             *(pbf.delimited(3, k.encode()) for k in keys),
-            *_values(list(values)),
+            *_values(values),
             pbf.key(5, pbf.VARINT) + pbf.varint(extent),
         ]
     )
     return pbf.delimited(3, layer)
 
 
-def _features(tags: list[int], tag_counts: list[int], streams: list[bytes], types: list[int]) -> list[bytes]:
+def _tags(
+    fields: Sequence[str], rows: Sequence[Sequence[object]]
+) -> tuple[list[str], list[tuple[type, object]], NDArray[np.uint64], NDArray[np.int64]]:
+    """The layer's keys and values, and each feature's tags (key, value index pairs) and their count, column by
+    column: one dict pass per attribute instead of a Python step per feature and attribute.
+
+    Keys and values are numbered in order of first use, reading features in order and each one's fields in order;
+    a value is its type and itself (1, 1.0 and True are three values); None is no tag.
+    """
+    n, width = len(rows), len(fields)
+    present = np.zeros((n, width), dtype=bool)
+    local_ids = np.zeros((n, width), dtype=np.int64)
+    firsts: list[Indices] = []
+    columns: list[Indices] = []
+    distinct: list[tuple[type, object]] = []
+    for j, column in enumerate(zip(*rows, strict=True)):
+        kinds = set(map(type, column))
+        keyed = column if len(kinds - {type(None)}) <= 1 else [(type(v), v) for v in column]
+        local: dict[object, int] = {}
+        ids = np.fromiter((local.setdefault(v, len(local)) for v in keyed), dtype=np.int64, count=n)
+        first = np.unique(ids, return_index=True)[1]  # ids are numbered in order of first use
+        seen = [column[i] for i in first.tolist()]
+        nulls = [i for i, v in enumerate(seen) if v is None]
+        present[:, j] = ids != nulls[0] if nulls else True
+        local_ids[:, j] = ids
+        firsts.append(first)
+        columns.append(np.full(len(first), j))
+        distinct.extend((type(v), v) for v in seen)
+    none = np.zeros(0, dtype=np.int64)
+    order = np.lexsort((np.concatenate([none, *columns]), np.concatenate([none, *firsts])))
+    numbering: dict[tuple[type, object], int] = {}
+    global_ids = [0] * len(distinct)
+    for k in order.tolist():
+        if distinct[k][1] is not None:
+            global_ids[k] = numbering.setdefault(distinct[k], len(numbering))
+    offsets = np.cumsum([0, *map(len, firsts)])[:-1]
+    value_ids = np.asarray(global_ids, dtype=np.int64)[local_ids + offsets]
+    used = present.any(axis=0)
+    key_order = sorted(np.flatnonzero(used).tolist(), key=lambda j: (int(np.argmax(present[:, j])), j))
+    key_ids = np.zeros(width, dtype=np.int64)
+    key_ids[key_order] = np.arange(len(key_order))
+    pairs = np.stack([np.broadcast_to(key_ids, (n, width)), value_ids], axis=-1)[present]
+    return [fields[j] for j in key_order], list(numbering), pairs.ravel().astype(np.uint64), 2 * present.sum(axis=1)
+
+
+def _features(
+    tags: NDArray[np.uint64], tag_counts: NDArray[np.int64], streams: list[bytes], types: list[int]
+) -> list[bytes]:
     """The Feature fields of a layer: (tags, type, geometry) each, the tags of all features varint-encoded in one
     numpy pass (a call per feature was half the encoding time of a tile of a few thousand polygons)."""
-    data, lengths = pbf.varints(np.asarray(tags, dtype=np.uint64))
-    ends = np.cumsum(lengths)[np.cumsum(tag_counts) - 1].tolist() if tags else [0] * len(tag_counts)
+    data, lengths = pbf.varints(tags)
+    ends = np.concatenate([[0], np.cumsum(lengths)])[np.cumsum(tag_counts)].tolist()
     out = []
     start = 0
-    for count, end, stream, kind in zip(tag_counts, ends, streams, types, strict=True):
-        end = end if count else start
-        tag_bytes = data[start:end]
+    for end, stream, kind in zip(ends, streams, types, strict=True):
         body = b"".join(
-            (_TAGS, _length(end - start), tag_bytes, _TYPE, _KIND[kind], _GEOMETRY, _length(len(stream)), stream)
+            (_TAGS, _length(end - start), data[start:end], _TYPE, _KIND[kind], _GEOMETRY, _length(len(stream)), stream)
         )
         out.append(_FEATURE + _length(len(body)) + body)
         start = end
@@ -284,8 +338,8 @@ def _commands(
 
 
 def _values(values: list[tuple[type, object]]) -> list[bytes]:
-    """The Value fields of a layer, in order; the non-negative integers (one identifier per feature: most of the
-    values) varint-encoded in one numpy pass."""
+    """The Value fields of a layer, in order; the non-negative integers and the strings (an identifier per feature:
+    most of the values) written without a call per value."""
     counts = [i for i, (kind, v) in enumerate(values) if kind is int and isinstance(v, int) and 0 <= v < 1 << 64]
     out = [b""] * len(values)
     if counts:
@@ -294,7 +348,11 @@ def _values(values: list[tuple[type, object]]) -> list[bytes]:
         for i, length, end in zip(counts, lengths.tolist(), ends, strict=True):
             out[i] = b"".join((_VALUE, _length(length + 1), _UINT, data[end - length : end]))
     for i, (_, value) in enumerate(values):
-        if not out[i]:
+        if isinstance(value, str):
+            text = value.encode()
+            string = _STRING + _length(len(text)) + text
+            out[i] = _VALUE + _length(len(string)) + string
+        elif not out[i]:
             out[i] = pbf.delimited(4, _value(value))
     return out
 

@@ -17,7 +17,7 @@ from ..layers import ARTIFICIALISATION_COMMUNES, SEGMENTATION, SEGMENTATION_CHAN
 from ..stores.base import FeatureQuery, FeatureStore, TileRequest, TileRows, coerce_value, layer_field
 from ..stores.reproject import reproject
 from .matrix import BUFFER, EXTENT, MERCATOR_EPSG, simplify_tolerance, tile_bounds, tile_query_bbox
-from .mvt import encode_layer
+from .mvt import encode_rows
 
 #: Values that a layer's style draws and that are not codes (the choropleth of the artificialisation rate).
 _STYLED = {
@@ -64,10 +64,16 @@ def store_tile(
     )
 
     def encode(candidates: TileRows) -> bytes:
-        properties = [dict(zip(request.fields, row, strict=True)) for row in candidates.rows]
         geometries = reproject(candidates.geometries, epsg, _MERCATOR)
-        return encode_layer(
-            layer.collection_id, geometries, properties, bounds, request.tolerance, request.extent, request.buffer
+        return encode_rows(
+            layer.collection_id,
+            geometries,
+            request.fields,
+            candidates.rows,
+            bounds,
+            request.tolerance,
+            request.extent,
+            request.buffer,
         )
 
     return store.tile(layer, epsg, request, encode)
