@@ -41,17 +41,17 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidInputError
 from .vectorise import (
-    _COLLINEAR_PX,
-    _NONE,
     BUILDING,
+    COLLINEAR_PX,
     MAX_PIXELS,
+    NONE,
     MinimumUnits,
-    _apply_units,
-    _code_raster,
-    _patches,
-    _to_world,
+    apply_units,
     canonical_order,
+    index_codes,
+    label_patches,
     projected_crs,
+    to_world,
 )
 
 #: OCS GE's units, as ``vectorise`` applies them by default.
@@ -173,11 +173,11 @@ def _tile_pieces(context: _Context, window: Window) -> _Pieces:
     wide = Window(left, top, right - left, bottom - top)
     pixels = dataset.read(1, window=wide)
     started = context.timings.add("read", started)
-    codes, code_raster = _code_raster(pixels, context.classes, context.nodata)
+    codes, code_raster = index_codes(pixels, context.classes, context.nodata)
     cut = np.zeros(code_raster.shape, dtype=bool)
     cut[0, :], cut[-1, :], cut[:, 0], cut[:, -1] = top > 0, bottom < dataset.height, left > 0, right < dataset.width
     building = codes.index(BUILDING) if BUILDING in codes else -1
-    merged = _apply_units(code_raster, dataset.window_transform(wide), building, context.units, cut)
+    merged = apply_units(code_raster, dataset.window_transform(wide), building, context.units, cut)
     row0, col0 = int(window.row_off) - top, int(window.col_off) - left
     own = np.ascontiguousarray(merged[row0 : row0 + int(window.height), col0 : col0 + int(window.width)])
     pieces = _trace_tile(own, int(window.col_off), int(window.row_off), context.tolerance_px)
@@ -187,8 +187,8 @@ def _tile_pieces(context: _Context, window: Window) -> _Pieces:
 
 
 def _trace_tile(codes: np.ndarray, col_off: int, row_off: int, tolerance_px: float) -> _Pieces:
-    classified = codes != _NONE
-    patches = _patches(codes, classified)
+    classified = codes != NONE
+    patches = label_patches(codes, classified)
     present = np.zeros(int(patches.max()) + 1, dtype=bool)
     present[patches[classified]] = True
     number = (np.cumsum(present) - 1).astype(np.int32)  # classified patches numbered 0, 1, 2, ... in scan order
@@ -198,14 +198,14 @@ def _trace_tile(codes: np.ndarray, col_off: int, row_off: int, tolerance_px: flo
     polygons = np.empty(count, dtype=object)
     for geometry, value in shapes:
         polygons[int(value)] = shapely.geometry.shape(geometry)
-    piece_code = np.full(count, _NONE, dtype=np.uint8)
+    piece_code = np.full(count, NONE, dtype=np.uint8)
     piece_code[labels[classified]] = codes[classified]
     if count:
         polygons = shapely.transform(shapely.segmentize(polygons, 1.0), np.round)
         order = canonical_order(polygons)
         # The tile's outline keeps every pixel corner (simplify_boundary=False): neighbours meet vertex for vertex.
-        polygons = shapely.coverage_simplify(polygons[order], _COLLINEAR_PX, simplify_boundary=False)
-        if tolerance_px > _COLLINEAR_PX:
+        polygons = shapely.coverage_simplify(polygons[order], COLLINEAR_PX, simplify_boundary=False)
+        if tolerance_px > COLLINEAR_PX:
             polygons = shapely.coverage_simplify(polygons, tolerance_px, simplify_boundary=False)
         polygons[order] = polygons.copy()  # back in label order
         polygons = shapely.transform(polygons, lambda xy: xy + np.array([col_off, row_off]))
@@ -305,7 +305,7 @@ class _Stitcher:
             for col in range(self.cols):
                 self.tiles.pop((row - 1, col), None)
         timings.add("stitch", started)
-        geometries = shapely.transform(np.array(polygons, dtype=object), lambda xy: _to_world(self.transform, xy))
+        geometries = shapely.transform(np.array(polygons, dtype=object), lambda xy: to_world(self.transform, xy))
         timings.polygons += len(geometries)
         return gpd.GeoDataFrame(
             {

@@ -54,11 +54,11 @@ BUILDING = "CS1.1.1.1"
 #: Most pixels vectorised at once (see the module docstring for the memory it takes).
 MAX_PIXELS = 25_000_000
 #: Internal code index of pixels without a class.
-_NONE = 255
+NONE = 255
 #: Relative slack on area comparisons, so that a patch of exactly its unit is kept despite float rounding.
 _SLACK = 1e-9
 #: Simplification tolerance (px) that removes collinear vertices only.
-_COLLINEAR_PX = 1e-6
+COLLINEAR_PX = 1e-6
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def vectorise(
     ``tolerance_m`` is the simplification tolerance, one pixel side by default; 0 keeps the pixel edges.
     """
     _check_pixels(pixels, nodata, max_pixels)
-    codes, code_raster = _code_raster(pixels, classes, nodata)
+    codes, code_raster = index_codes(pixels, classes, nodata)
     crs = projected_crs(crs)
     pixel_area = abs(transform.determinant)
     if pixel_area == 0:
@@ -165,7 +165,7 @@ def vectorise(
     if not tolerance_px >= 0:
         raise InvalidInputError(f"tolerance_m must be ≥ 0; got {tolerance_m}")
     building = codes.index(BUILDING) if BUILDING in codes else -1
-    merged = _apply_units(code_raster, transform, building, units)
+    merged = apply_units(code_raster, transform, building, units)
     geometries, values = _trace(merged, transform, tolerance_px)
     return gpd.GeoDataFrame(
         {"code_cs": np.array(codes, dtype=object)[values], "surface_m2": shapely.area(geometries)},
@@ -195,12 +195,12 @@ def _check_pixels(pixels: np.ndarray, nodata: int | None, max_pixels: int) -> No
     _check_size(height, width, max_pixels)
 
 
-def _code_raster(pixels: np.ndarray, classes: Sequence[str | None], nodata: int | None) -> tuple[list[str], np.ndarray]:
-    """The distinct CS codes, and each pixel's index among them (``_NONE`` where unclassified)."""
+def index_codes(pixels: np.ndarray, classes: Sequence[str | None], nodata: int | None) -> tuple[list[str], np.ndarray]:
+    """The distinct CS codes, and each pixel's index among them (``NONE`` where unclassified)."""
     if not 0 < len(classes) <= 256:
         raise InvalidInputError(f"classes must name 1 to 256 pixel values; got {len(classes)}")
     codes: list[str] = []
-    lookup = np.full(256, _NONE, dtype=np.uint8)
+    lookup = np.full(256, NONE, dtype=np.uint8)
     for value, code in enumerate(classes):
         if code is None or value == nodata:
             continue
@@ -246,7 +246,7 @@ def projected_crs(crs: object) -> pyproj.CRS:
     return parsed
 
 
-def _apply_units(
+def apply_units(
     codes: np.ndarray, transform: Affine, building: int, units: MinimumUnits, cut: np.ndarray | None = None
 ) -> np.ndarray:
     """``codes`` with every patch under its minimum unit merged into a neighbour.
@@ -254,8 +254,8 @@ def _apply_units(
     ``cut`` marks pixels where the raster is a window of a larger one (its edges inside the mosaic): a patch there
     goes on outside, its whole area is unknown, so it is taken to meet every unit (it is kept and may absorb).
     """
-    classified = codes != _NONE
-    labels = _patches(codes, classified)
+    classified = codes != NONE
+    labels = label_patches(codes, classified)
     count = int(labels.max()) + 1
     patch_code = np.empty(count, dtype=np.uint8)
     patch_code[labels] = codes
@@ -276,7 +276,7 @@ def _apply_units(
     return merged
 
 
-def _patches(codes: np.ndarray, classified: np.ndarray) -> np.ndarray:
+def label_patches(codes: np.ndarray, classified: np.ndarray) -> np.ndarray:
     """Label of each pixel: 4-connected pixels of one code share one (unclassified pixels are never joined down).
 
     Runs of one code along a row are labelled first; two runs of consecutive rows overlap from a column where one
@@ -404,7 +404,7 @@ def _fuse(code: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray
 
 def _trace(codes: np.ndarray, transform: Affine, tolerance_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Polygons of the classified pixels of ``codes`` as a simplified coverage in world coordinates, and their codes."""
-    shapes = list(rasterio.features.shapes(codes, mask=codes != _NONE, connectivity=4))
+    shapes = list(rasterio.features.shapes(codes, mask=codes != NONE, connectivity=4))
     values = np.array([int(value) for _, value in shapes], dtype=np.int64)
     polygons = np.array([shape(geometry) for geometry, _ in shapes], dtype=object)
     if not len(polygons):
@@ -414,10 +414,10 @@ def _trace(codes: np.ndarray, transform: Affine, tolerance_px: float) -> tuple[n
     polygons = shapely.transform(shapely.segmentize(polygons, 1.0), np.round)
     order = canonical_order(polygons)
     polygons, values = polygons[order], values[order]
-    polygons = shapely.coverage_simplify(polygons, _COLLINEAR_PX)
-    if tolerance_px > _COLLINEAR_PX:
+    polygons = shapely.coverage_simplify(polygons, COLLINEAR_PX)
+    if tolerance_px > COLLINEAR_PX:
         polygons = shapely.coverage_simplify(polygons, tolerance_px, simplify_boundary=False)
-    polygons = shapely.transform(polygons, lambda xy: _to_world(transform, xy))
+    polygons = shapely.transform(polygons, lambda xy: to_world(transform, xy))
     if not (shapely.is_valid(polygons).all() and shapely.coverage_is_valid(polygons)):
         raise OcsgeError(
             "vectorisation produced polygons that do not form a valid coverage; please report the raster that caused it"
@@ -438,7 +438,7 @@ def canonical_order(polygons: np.ndarray) -> np.ndarray:
     return order
 
 
-def _to_world(transform: Affine, xy: np.ndarray) -> np.ndarray:
+def to_world(transform: Affine, xy: np.ndarray) -> np.ndarray:
     """Pixel (column, row) coordinates to world ones, ``transform`` applied to whole arrays at once."""
     world = transform @ (xy[:, 0], xy[:, 1])  # type: ignore[operator]  # affine takes arrays; its overloads say floats
     return np.column_stack(world)
