@@ -11,6 +11,7 @@ streams and the varints are computed over the whole tile at once with shapely an
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ _FEATURE, _TAGS, _TYPE, _GEOMETRY = (
 _KIND = {kind: pbf.varint(kind) for kind in (POINT, LINESTRING, POLYGON)}
 _VALUE, _UINT, _STRING = pbf.key(4, pbf.BYTES), pbf.key(5, pbf.VARINT), pbf.key(1, pbf.BYTES)
 _LENGTHS = [pbf.varint(size) for size in range(1 << 14)]
+_NONE = type(None)
 
 #: Shapely geometries (or None) in a numpy object array.
 Geometries = NDArray[np.object_]
@@ -112,33 +114,33 @@ def _tags(
     columns: list[Indices] = []
     distinct: list[tuple[type, object]] = []
     for j, column in enumerate(zip(*rows, strict=True)):
-        kinds = set(map(type, column))
-        keyed = column if len(kinds - {type(None)}) <= 1 else [(type(v), v) for v in column]
-        local: dict[object, int] = {}
-        ids = np.fromiter((local.setdefault(v, len(local)) for v in keyed), dtype=np.int64, count=n)
-        first = np.unique(ids, return_index=True)[1]  # ids are numbered in order of first use
-        seen = [column[i] for i in first.tolist()]
-        nulls = [i for i, v in enumerate(seen) if v is None]
-        present[:, j] = ids != nulls[0] if nulls else True
+        # C-level passes only: the distinct values in order of first use, then each value's number
+        mixed = len(set(map(type, column)) - {_NONE}) > 1
+        keyed = list(zip(map(type, column), column, strict=True)) if mixed else column
+        seen = dict.fromkeys(keyed)
+        local = dict(zip(seen, range(len(seen)), strict=True))
+        ids = np.fromiter(map(local.__getitem__, keyed), dtype=np.int64, count=n)
+        first = np.unique(ids, return_index=True)[1]
+        values = [column[i] for i in first.tolist()]
+        present[:, j] = ids != values.index(None) if None in values else True
         local_ids[:, j] = ids
         firsts.append(first)
         columns.append(np.full(len(first), j))
-        distinct.extend((type(v), v) for v in seen)
+        distinct.extend(zip(map(type, values), values, strict=True))
     none = np.zeros(0, dtype=np.int64)
     order = np.lexsort((np.concatenate([none, *columns]), np.concatenate([none, *firsts])))
-    numbering: dict[tuple[type, object], int] = {}
-    global_ids = [0] * len(distinct)
-    for k in order.tolist():
-        if distinct[k][1] is not None:
-            global_ids[k] = numbering.setdefault(distinct[k], len(numbering))
+    numbering = dict.fromkeys([distinct[k] for k in order.tolist()])
+    numbering.pop((_NONE, None), None)
+    number = dict(zip(numbering, range(len(numbering)), strict=True))
+    global_ids = np.fromiter(map(number.get, distinct, itertools.repeat(0)), dtype=np.int64, count=len(distinct))
     offsets = np.cumsum([0, *map(len, firsts)])[:-1]
-    value_ids = np.asarray(global_ids, dtype=np.int64)[local_ids + offsets]
-    used = present.any(axis=0)
-    key_order = sorted(np.flatnonzero(used).tolist(), key=lambda j: (int(np.argmax(present[:, j])), j))
+    value_ids = global_ids[local_ids + offsets]
+    used = np.flatnonzero(present.any(axis=0))
+    key_order = used[np.lexsort((used, present.argmax(axis=0)[used]))].tolist()
     key_ids = np.zeros(width, dtype=np.int64)
     key_ids[key_order] = np.arange(len(key_order))
     pairs = np.stack([np.broadcast_to(key_ids, (n, width)), value_ids], axis=-1)[present]
-    return [fields[j] for j in key_order], list(numbering), pairs.ravel().astype(np.uint64), 2 * present.sum(axis=1)
+    return [fields[j] for j in key_order], list(number), pairs.ravel().astype(np.uint64), 2 * present.sum(axis=1)
 
 
 def _features(
