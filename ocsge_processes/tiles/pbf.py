@@ -15,6 +15,8 @@ from numpy.typing import ArrayLike, NDArray
 from ..errors import InvalidInputError
 
 VARINT, FIXED64, BYTES, FIXED32 = 0, 1, 2, 5
+#: 2**7, 2**14, ..., 2**63: a value below the k-th needs k bytes as a varint.
+_GROUP_LIMITS = np.uint64(1) << (np.arange(1, 10, dtype=np.uint64) * np.uint64(7))
 
 
 def zigzag(values: ArrayLike) -> NDArray[np.uint64]:
@@ -29,18 +31,17 @@ def unzigzag(value: int) -> int:
 
 
 def varints(integers: ArrayLike) -> tuple[bytes, NDArray[np.int64]]:
-    """Unsigned integers as concatenated base-128 varints, and the byte length of each, in one numpy pass."""
+    """Unsigned integers as concatenated base-128 varints, and the byte length of each, in one numpy pass over as
+    many 7-bit groups as the largest needs (two or three for a tile's commands and tags, not ten)."""
     values = np.asarray(integers, dtype=np.uint64)
     if values.size == 0:
         return b"", np.zeros(0, dtype=np.int64)
-    shifts = np.arange(10, dtype=np.uint64) * np.uint64(7)
-    groups = (values[:, None] >> shifts[None, :]) & np.uint64(0x7F)
-    lengths = np.maximum(1, 10 - np.argmax((values[:, None] >> shifts[None, :])[:, ::-1] != 0, axis=1))
-    lengths[values == 0] = 1
-    used = np.arange(10)[None, :] < lengths[:, None]
-    more = np.arange(10)[None, :] < (lengths[:, None] - 1)
-    data = (groups | (more.astype(np.uint64) << np.uint64(7))).astype(np.uint8)
-    return data[used].tobytes(), lengths.astype(np.int64)
+    lengths = 1 + np.searchsorted(_GROUP_LIMITS, values, side="right")
+    width = int(lengths.max())
+    columns = np.arange(width)
+    groups = ((values[:, None] >> (columns.astype(np.uint64) * np.uint64(7))) & np.uint64(0x7F)).astype(np.uint8)
+    groups |= (columns < lengths[:, None] - 1).astype(np.uint8) << 7  # the continuation bit
+    return groups[columns < lengths[:, None]].tobytes(), lengths.astype(np.int64)
 
 
 def varint(value: int) -> bytes:
