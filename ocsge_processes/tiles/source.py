@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pyproj
+import shapely
+from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
 from ..layers import ARTIFICIALISATION_COMMUNES, SEGMENTATION, SEGMENTATION_CHANGE, Layer
 from ..stores.base import FeatureQuery, FeatureStore, TileRequest, TileRows, coerce_value, layer_field
-from ..stores.reproject import reproject
+from ..stores.reproject import transformer
 from .matrix import BUFFER, EXTENT, MERCATOR_EPSG, simplify_tolerance, tile_bounds, tile_query_bbox
 from .mvt import encode_rows
 
@@ -26,6 +29,7 @@ _STYLED = {
     SEGMENTATION_CHANGE.collection_id: ("run_avant", "run_apres"),  # likewise for one pair of runs
 }
 _MERCATOR = pyproj.CRS.from_epsg(MERCATOR_EPSG)
+_MERCATOR_WKT = _MERCATOR.to_wkt()
 
 
 def tile_fields(layer: Layer) -> list[str]:
@@ -64,7 +68,7 @@ def store_tile(
     )
 
     def encode(candidates: TileRows) -> bytes:
-        geometries = reproject(candidates.geometries, epsg, _MERCATOR)
+        geometries = to_mercator(candidates.geometries, epsg)
         return encode_rows(
             layer.collection_id,
             geometries,
@@ -77,6 +81,22 @@ def store_tile(
         )
 
     return store.tile(layer, epsg, request, encode)
+
+
+def to_mercator(geoms: NDArray[np.object_], epsg: int) -> NDArray[np.object_]:
+    """``geoms`` from EPSG:``epsg`` to Web Mercator with the stores' cached transformer (``stores.reproject``, so
+    the same coordinates), without building and comparing CRS objects per tile as its generic ``reproject`` does
+    (about a millisecond of a zoom-14 tile)."""
+    if epsg == MERCATOR_EPSG:
+        return geoms
+    tr = transformer(epsg, _MERCATOR_WKT)
+
+    def apply(coords: NDArray[np.float64]) -> NDArray[np.float64]:
+        x, y = tr.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    moved: NDArray[np.object_] = shapely.transform(geoms, apply)
+    return moved
 
 
 # The tile's address (store, layer, CRS, z/x/y, equals) is the parameter list of store_tile again: the server asks
