@@ -5,14 +5,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+import pyproj
 import pytest
 import shapely
 
 from ocsge_processes.errors import InvalidInputError
 from ocsge_processes.layers import ARTIFICIALISATION_COMMUNES, DIFFERENCE, OCCUPATION_SOL, Layer
 from ocsge_processes.stores import open_store
+from ocsge_processes.stores.reproject import reproject
 from ocsge_processes.tiles import store_tile
 from ocsge_processes.tiles.decode import decode
+from ocsge_processes.tiles.source import to_mercator
 
 from .. import services
 from ..conftest import SYBARVAL, ocsge
@@ -136,3 +140,17 @@ def test_empty_area_gives_an_empty_tile(store_url: str) -> None:
 def test_bad_tile_coordinates(store_url: str, zxy: tuple[int, int, int], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         make_tile(store_url, OCCUPATION_SOL, *zxy)
+
+
+def test_to_mercator_gives_the_stores_reprojection() -> None:
+    """Live tiles reproject with the stores' transformer directly: the coordinates are those of the generic
+    ``reproject`` (the same floats, so the same tile bytes), and Web Mercator input is left as it is."""
+    geoms = np.array(
+        [shapely.box(400_000, 6_400_000, 400_100, 6_400_250), None, shapely.Point(430_000.5, 6_440_000.25)],
+        dtype=object,
+    )
+    ours = to_mercator(geoms, 2154)
+    generic = reproject(geoms, 2154, pyproj.CRS.from_epsg(3857))
+    assert shapely.equals_exact(ours[[0, 2]], generic[[0, 2]], tolerance=0).all() and ours[1] is None
+    assert not shapely.equals_exact(ours[0], geoms[0], tolerance=1)  # it did move
+    assert to_mercator(geoms, 3857) is geoms
