@@ -19,11 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -47,6 +50,9 @@ from features import (
 from tiles import COLLECTION, P95_TARGET_MS, TileServer, tiles_under_polygons
 
 from deploy.services import config_command, in_venv
+from ocsge_processes.layers import OCCUPATION_SOL
+from ocsge_processes.stores import open_store
+from ocsge_processes.tiles.source import store_tile
 
 COMMUNES = SHARED / "communes-admin-express-2018" / "33-gironde" / "communes-33-gironde.geojson"
 BORDEAUX = "33063"
@@ -125,6 +131,58 @@ def start_server(fleet: Fleet, key: str, gpkg: Path, tree: Path | None) -> TileS
     return server
 
 
+def cache_cost(gpkg: Path, zoom: int, gironde_tiles: int) -> list[str]:
+    """What caching ``zoom`` would cost: ``ocsge tiles build --zooms Z-Z`` on a copy of the GeoPackage (its CPU and
+    wall seconds, tiles and bytes), against the live tiles of the same extent built one by one here."""
+    copy = gpkg.with_name(f"cache-cost-z{zoom}.gpkg")
+    shutil.copyfile(gpkg, copy)
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    run([PROJECT_BIN / "ocsge", "tiles", "build", "--store", copy, "--collection", COLLECTION,
+         "--zooms", f"{zoom}-{zoom}"])  # fmt: skip
+    wall, after = time.monotonic() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    with sqlite3.connect(copy) as conn:
+        variants = conn.execute(
+            "SELECT filter, count(*), sum(length(data) > 0), sum(length(data)), max(length(data)) "
+            "FROM ocsge_tile_cache WHERE z = ? GROUP BY filter ORDER BY filter",
+            [zoom],
+        ).fetchall()
+        cells = conn.execute("SELECT x, y FROM ocsge_tile_cache WHERE z = ? AND filter = ''", [zoom]).fetchall()
+    copy.unlink()
+    store = open_store(str(gpkg))
+    live_cpu, sizes = time.process_time(), []
+    for x, y in cells:
+        sizes.append(len(store_tile(store, OCCUPATION_SOL, 2154, zoom, x, y)))
+    live_cpu = (time.process_time() - live_cpu) / len(cells)
+    tiles, built = len(cells), sum(1 for size in sizes if size)
+    lines = [
+        "",
+        f"Caching zoom {zoom} (load average {os.getloadavg()[0]:.1f}): `ocsge tiles build --zooms {zoom}-{zoom}` "
+        f"built the {tiles} tiles of the data's extent in {wall:.0f} s wall, {cpu:.1f} s CPU "
+        f"({cpu / tiles * 1000:.0f} ms CPU a tile, empty ones included), generalised as the cached zooms are:",
+        "",
+        "| variant | tiles | non-empty | total KiB | mean KiB (non-empty) | max KiB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, count, filled, total, largest in variants:
+        lines.append(
+            f"| {name or 'unfiltered'} | {count} | {filled} | {total / 1024:.0f} | {total / max(filled, 1) / 1024:.1f} "
+            f"| {largest / 1024:.1f} |"
+        )
+    stored = sum(v[3] for v in variants)
+    lines += [
+        "",
+        f"The live tiles of the same {tiles} cells (full detail, one by one here): {live_cpu * 1000:.1f} ms CPU a "
+        f"tile, {built} non-empty, {sum(sizes) / 1024:.0f} KiB in all, {sum(sizes) / max(built, 1) / 1024:.1f} KiB "
+        "mean non-empty.",
+        f"Scaled to Gironde's ~{gironde_tiles} zoom-{zoom} tiles (docs/benchmarks.md): build "
+        f"{cpu / tiles * gironde_tiles / 60:.1f} CPU-minutes, {stored / tiles * gironde_tiles / 2**20:.0f} MiB "
+        f"cached (all variants); the live tiles, kept as they are, would weigh "
+        f"{sum(sizes) / tiles * gironde_tiles / 2**20:.0f} MiB per variant.",
+    ]
+    return lines
+
+
 def stats(ms: list[float]) -> tuple[float, float, float, float]:
     """Mean, p50, p95 (inclusive) and max."""
     p95 = statistics.quantiles(ms, n=20, method="inclusive")[-1] if len(ms) > 1 else ms[0]
@@ -140,6 +198,8 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, default=50, help="random polygons whose tiles are taken per zoom")
     parser.add_argument("--rounds", type=int, default=3, help="in-process runs per tree (alternating)")
     parser.add_argument("--no-wrk", action="store_true", help="in-process timings only")
+    parser.add_argument("--cache-cost", type=int, metavar="ZOOM", help="also measure what caching ZOOM would cost")
+    parser.add_argument("--gironde-tiles", type=int, default=6500, help="tiles of that zoom over Gironde")
     args = parser.parse_args()
     low, high = map(int, args.zooms.split("-"))
     gpkg = prepare_data(args.communes, args.cell_size)
@@ -237,6 +297,8 @@ def main() -> None:
             before, after = results[names[0]][z], results[names[1]][z]
             lines.append(f"zoom {z}: tiles/s current / baseline = {after.rps / before.rps:.2f}")
         report["wrk"] = {name: {z: vars(load) for z, load in by.items()} for name, by in results.items()}
+    if args.cache_cost is not None:
+        lines += cache_cost(gpkg, args.cache_cost, args.gironde_tiles)
     text = "\n".join(lines) + "\n"
     print(text)
     write_results("tile-live", report, text)
