@@ -11,7 +11,9 @@ is idempotent: this module only carries it). A key is computed by one run at a t
 Cancel: a note per cancelled run (scope ``<batch>/cancel``, keyed by the run id), written by the sender or, for a run
 a job started (``note_job``), by whoever dismisses the job (``cancel_job``: the job's own process may be killed). A
 task of a cancelled run ends before writing any note, so a task left in the queue never touches the notes of a later
-run of the same batch; the keys still queued are noted failed by the canceller itself.
+run of the same batch; the keys still queued are noted failed by the canceller itself. A later run of the batch
+cancels the earlier runs whose notes it replaces (``Fanout.queue``): their sender may have died with no one to cancel
+them (a SIGKILLed job or command), and their queued tasks would otherwise end the later run's keys as they start.
 """
 
 from __future__ import annotations
@@ -215,6 +217,9 @@ class Fanout:
     def __init__(self, store: FeatureStore, scope: str, keys: Iterable[str]) -> None:
         self.store, self.scope, self.keys = store, scope, list(keys)
         self.run_id = uuid.uuid4().hex
+        #: Earlier runs of the batch cancelled by ``queue``: a note of theirs is from a task that started before the
+        #: cancel note (the key's lease keeps this run's task from running beside it), not this run's end.
+        self._superseded: set[str] = set()
         self._seen: dict[str, tuple[int, float]] = {}
         self._moved = time.monotonic()
 
@@ -270,7 +275,15 @@ class Fanout:
         return deadline != float("inf")
 
     def queue(self) -> None:
-        """Note every key queued for this run (their notes of earlier runs no longer count)."""
+        """Note every key queued for this run. The earlier runs whose notes these replace are cancelled: their
+        sender died (a SIGKILLed job or command) or gave up, and their tasks still queued would otherwise replace
+        this run's notes as they start, ending its keys before its own tasks ran."""
+        notes = self.store.marks(progress_scope(self.scope))
+        for key in self.keys:
+            earlier = json.loads(notes.get(key, "null")) or {}
+            if earlier.get("run") not in (None, self.run_id) and earlier["run"] not in self._superseded:
+                self._superseded.add(str(earlier["run"]))
+                cancel(self.store, self.scope, str(earlier["run"]))
         for key in self.keys:
             note = {"run": self.run_id, "state": QUEUED, "done": 0.0, "beat": 0, "message": ""}
             self.store.set_mark(progress_scope(self.scope), key, json.dumps(note))
@@ -296,6 +309,9 @@ class Fanout:
         states = {}
         for key in self.keys:
             note = json.loads(notes.get(key, "null")) or {}
+            if note.get("run") in self._superseded:
+                states[key] = KeyState(QUEUED)
+                continue
             if note.get("run") != self.run_id:
                 states[key] = KeyState(FAILED, message="its progress note was replaced by another run")
                 continue
