@@ -200,12 +200,7 @@ ARTIF_EXEMPTIONS = Layer(
     "(ground-mounted photovoltaic park, declared public park or garden); field names UNCONFIRMED, see "
     "docs/artificialisation.md.",
     fields={
-        "id": STRING,
-        "code_cs": STRING,
-        "code_us": STRING,
-        "millesime": INTEGER,
-        "artif": STRING,
-        "crit_seuil": BOOLEAN,
+        **{name: kind for name, kind in ARTIF.fields.items() if name != "departement"},
         "exemption": STRING,
         "source": STRING,
         "departement": STRING,

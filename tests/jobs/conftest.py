@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
+import rasterio
 import requests
 
 from deploy.topology import Topology
@@ -126,3 +128,12 @@ def alive(pid: int) -> bool:
         return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return False
+
+
+def block_classes(run_dir: Path) -> dict[str, np.ndarray]:
+    """Each finished block's classes in a segmentation run folder, by block name: what two runs compare."""
+    out = {}
+    for record in (run_dir / "blocks").glob("*.json"):
+        with rasterio.open(record.with_suffix(".tif")) as dataset:
+            out[record.stem] = dataset.read(1)
+    return out

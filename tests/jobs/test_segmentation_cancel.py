@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 import requests
 
 from deploy.topology import Topology
@@ -43,7 +42,7 @@ from ocsge_processes.workflows.segmentation_worker import BLOCK_SCOPE
 
 from ..conftest import BIN, ROOT, SHARED, ocsge
 from ..segmentation.ign_dalles import write_dalles
-from .conftest import ASYNC, alive, execute, status
+from .conftest import ASYNC, alive, block_classes, execute, status
 
 pytestmark = pytest.mark.slow  # a topology and the default model on the CPU
 
@@ -192,14 +191,6 @@ def _mtimes(run_dir: Path) -> dict[str, int]:
     return {path.stem: path.stat().st_mtime_ns for path in (run_dir / "blocks").glob("*.json")}
 
 
-def _classes(run_dir: Path) -> dict[str, np.ndarray]:
-    out = {}
-    for record in (run_dir / "blocks").glob("*.json"):
-        with rasterio.open(record.with_suffix(".tif")) as dataset:
-            out[record.stem] = dataset.read(1)
-    return out
-
-
 def test_a_later_run_of_a_batch_cancels_the_earlier_ones_and_follows_only_its_own_tasks(tmp_path: Path) -> None:
     """An earlier run whose sender died: its tasks still queued must not end the later run's keys."""
     store = open_store(str(tmp_path / "notes.gpkg"))
@@ -322,7 +313,7 @@ def test_a_job_whose_worker_is_sigkilled_fails_and_the_same_request_resumes(
     )  # fmt: skip
     assert local.returncode == 0, local.stderr[-2000:]
     assert _summary(local.stdout)["surfaces_m2"] == summary["surfaces_m2"]
-    resumed, in_process = _classes(run_dir), _classes(local_dir)
+    resumed, in_process = block_classes(run_dir), block_classes(local_dir)
     assert resumed.keys() == in_process.keys() and len(in_process) == blocks
     for block, classes in in_process.items():
         np.testing.assert_array_equal(resumed[block], classes)

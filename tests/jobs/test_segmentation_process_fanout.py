@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 import requests
 from celery import Celery
 
@@ -32,7 +31,7 @@ from ocsge_processes.workflows.segmentation_worker import BLOCK_SCOPE, BLOCK_TAS
 
 from ..conftest import BIN, ROOT, SHARED, ocsge
 from ..segmentation.ign_dalles import write_dalles
-from .conftest import ASYNC, execute, status
+from .conftest import ASYNC, block_classes, execute, status
 
 pytestmark = pytest.mark.slow  # a topology and the default model on the CPU
 
@@ -107,14 +106,6 @@ def _start(url: str) -> str:
 def _ended(url: str, job: str, timeout_s: float) -> dict:
     _wait_for(lambda: status(url, job)["status"] not in ("accepted", "running"), timeout_s, f"job {job} ended")
     return status(url, job)
-
-
-def _classes(run_dir: Path) -> dict[str, np.ndarray]:
-    out = {}
-    for record in (run_dir / "blocks").glob("*.json"):
-        with rasterio.open(record.with_suffix(".tif")) as dataset:
-            out[record.stem] = dataset.read(1)
-    return out
 
 
 def test_the_cancel_note_of_a_fanout_is_the_one_block_tasks_read(tmp_path: Path) -> None:
@@ -229,7 +220,7 @@ def test_a_process_run_fans_its_blocks_out_is_dismissed_and_resumes(topology: tu
     assert local.returncode == 0, local.stderr[-2000:]
     here = json.loads(local.stdout[local.stdout.index("{") :])
     assert here["surfaces_m2"] == summary["surfaces_m2"]
-    by_workers, in_process = _classes(run_dir), _classes(local_dir)
+    by_workers, in_process = block_classes(run_dir), block_classes(local_dir)
     assert by_workers.keys() == in_process.keys() and len(in_process) == BLOCKS
     for block, classes in in_process.items():
         np.testing.assert_array_equal(by_workers[block], classes)
