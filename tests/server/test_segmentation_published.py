@@ -26,6 +26,7 @@ from ocsge_processes.stores import open_store
 from ocsge_processes.tiles.decode import decode
 from ocsge_processes.workflows.segmentation_publish import RunMetadata, publish_run
 from tests import qgis_client, services
+from tests.gdal_oapif import oapif_features
 
 from ..conftest import BIN, SHARED, ocsge
 from ..tiles.test_sources import tile_of
@@ -142,15 +143,7 @@ def test_vector_tiles_carry_each_run_and_filter_on_it(published: Published) -> N
 
 
 def test_gdal_reads_the_collection_over_oapif(published: Published, tmp_path: Path) -> None:
-    out = tmp_path / "copy.geojson"
-    done = subprocess.run(
-        ["ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{published.url}/collections/{COLLECTION}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    features = json.loads(out.read_text())["features"]
+    features = oapif_features(f"{published.url}/collections/{COLLECTION}", tmp_path / "copy.geojson")
     counted = {run: sum(f["properties"]["run"] == run for f in features) for run in published.runs}
     assert counted == {run: len(polygons) for run, polygons in published.runs.items()}
 

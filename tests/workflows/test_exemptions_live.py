@@ -5,8 +5,6 @@ flows), IGN's figure against the decree's, and refuses exemptions asked for wher
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from deploy.services import web_server
 from ocsge_processes.ingest.deliveries import read_delivery
 from ocsge_processes.layers import ARTIF_EXEMPTIONS
 from tests import services
+from tests.gdal_oapif import oapif_features
 
 from ..conftest import BIN, SHARED, ocsge
 from . import exemption_data
@@ -147,15 +146,7 @@ def test_owslib_reads_the_collection_and_its_queryables(exemptions_server: str) 
 
 
 def test_gdal_reads_the_collection_over_oapif(exemptions_server: str, tmp_path: Path) -> None:
-    out = tmp_path / "exemptions.geojson"
-    done = subprocess.run(
-        ["ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{exemptions_server}/collections/{COLLECTION}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    features = json.loads(out.read_text())["features"]
+    features = oapif_features(f"{exemptions_server}/collections/{COLLECTION}", tmp_path / "exemptions.geojson")
     assert len(features) == 11  # 5 strips in 2018, 6 in 2021
     claimed = sorted(
         (f["properties"]["millesime"], f["properties"]["exemption"]) for f in features if f["properties"]["exemption"]

@@ -5,7 +5,6 @@ library and over live HTTP (OWSLib reads the collection)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ocsge_processes.errors import InvalidInputError
 from ocsge_processes.stores import open_store
 from ocsge_processes.workflows.artificialisation import run
 from tests import services
+from tests.gdal_oapif import oapif_features
 
 from ..conftest import BIN, SHARED, ocsge
 from . import territory_data
@@ -265,15 +265,7 @@ def test_live_process_with_zones_given_inline(zoned_server: str) -> None:
 
 def test_gdal_reads_the_zoning_collection(zoned_server: str, tmp_path: Path) -> None:
     """GDAL's OGC API Features driver, a real client, reads the zones with their CNIG fields."""
-    out = tmp_path / "zones.geojson"
-    done = subprocess.run(
-        ["ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{zoned_server}/collections/zonage-urbanisme"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    features = json.loads(out.read_text())["features"]
+    features = oapif_features(f"{zoned_server}/collections/zonage-urbanisme", tmp_path / "zones.geojson")
     assert sorted((f["properties"]["libelle"], f["properties"]["typezone"]) for f in features) == sorted(
         (libelle, typezone) for libelle, typezone, _, _ in ZONES
     )
