@@ -20,10 +20,15 @@ def reproject(geoms: NDArray[np.object_], source_epsg: int, target: pyproj.CRS |
     """``geoms`` from ``source_epsg`` to ``target`` in one vectorised call (unchanged when target is None)."""
     if target is None or target == pyproj.CRS.from_epsg(source_epsg):
         return geoms
-    tr = transformer(source_epsg, target.to_wkt())
+    return transform(geoms, transformer(source_epsg, target.to_wkt()))
+
+
+def transform(geoms: NDArray[np.object_], tr: pyproj.Transformer) -> NDArray[np.object_]:
+    """``geoms`` through ``tr``, every coordinate of the array in one call."""
 
     def apply(coords: NDArray[np.float64]) -> NDArray[np.float64]:
         x, y = tr.transform(coords[:, 0], coords[:, 1])
         return np.column_stack([x, y])
 
-    return shapely.transform(geoms, apply)
+    moved: NDArray[np.object_] = shapely.transform(geoms, apply)
+    return moved

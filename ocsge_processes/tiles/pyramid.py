@@ -22,7 +22,6 @@ import shapely
 
 from ..layers import Layer
 from ..stores.base import FeatureStore, TileRequest
-from ..stores.reproject import reproject
 from ..stores.tilecache import CachedTile, TileCache, TileSlot, filter_key
 from .decode import decode
 from .generalise import METHOD, ClassKey, Generalised, Geometries, generalise
@@ -37,14 +36,13 @@ from .matrix import (
     tile_span,
 )
 from .mvt import encode_layer
-from .source import store_tile, tile_fields, typed_equals
+from .source import store_tile, tile_fields, to_mercator, typed_equals
 
 #: Zooms cached by default: up to zoom 13, where a tile of a dense département still holds ~2 000 to 5 000 polygons
 #: and takes most of a second to build live; from 14 on a tile holds under ~1 000 and is built on request.
 DEFAULT_ZOOMS = (0, 13)
 #: Reports progress: tiles done, tiles in all.
 Progress = Callable[[int, int], None]
-_MERCATOR = pyproj.CRS.from_epsg(MERCATOR_EPSG)
 
 
 def served_tile(
@@ -210,7 +208,7 @@ class _Builder:
             BUFFER,
         )
         rows = self.store.tile_rows(self.layer, self.epsg, request)
-        geoms = reproject(rows.geometries, self.epsg, _MERCATOR)
+        geoms = to_mercator(rows.geometries, self.epsg)
         return generalise(self.fields, [tuple(row[1:]) for row in rows.rows], geoms, z, x, y)
 
     def _cached(self, z: int, x: int, y: int) -> Generalised:

@@ -12,13 +12,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pyproj
-import shapely
 from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
 from ..layers import ARTIFICIALISATION_COMMUNES, SEGMENTATION, SEGMENTATION_CHANGE, Layer
 from ..stores.base import FeatureQuery, FeatureStore, TileRequest, TileRows, coerce_value, layer_field
-from ..stores.reproject import transformer
+from ..stores.reproject import transform, transformer
 from .matrix import BUFFER, EXTENT, MERCATOR_EPSG, simplify_tolerance, tile_bounds, tile_query_bbox
 from .mvt import encode_rows
 
@@ -28,8 +27,7 @@ _STYLED = {
     SEGMENTATION.collection_id: ("run",),  # a page showing one run filters on it
     SEGMENTATION_CHANGE.collection_id: ("run_avant", "run_apres"),  # likewise for one pair of runs
 }
-_MERCATOR = pyproj.CRS.from_epsg(MERCATOR_EPSG)
-_MERCATOR_WKT = _MERCATOR.to_wkt()
+_MERCATOR_WKT = pyproj.CRS.from_epsg(MERCATOR_EPSG).to_wkt()
 
 
 def tile_fields(layer: Layer) -> list[str]:
@@ -89,14 +87,7 @@ def to_mercator(geoms: NDArray[np.object_], epsg: int) -> NDArray[np.object_]:
     (about a millisecond of a zoom-14 tile)."""
     if epsg == MERCATOR_EPSG:
         return geoms
-    tr = transformer(epsg, _MERCATOR_WKT)
-
-    def apply(coords: NDArray[np.float64]) -> NDArray[np.float64]:
-        x, y = tr.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([x, y])
-
-    moved: NDArray[np.object_] = shapely.transform(geoms, apply)
-    return moved
+    return transform(geoms, transformer(epsg, _MERCATOR_WKT))
 
 
 # The tile's address (store, layer, CRS, z/x/y, equals) is the parameter list of store_tile again: the server asks
