@@ -8,6 +8,7 @@ written once with ``?`` placeholders and the dialect's column types and clock co
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -62,13 +63,18 @@ class SqliteDatabase(Database):
     def __init__(self, path: Path, schema: Schema) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = self._connect()
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            for statement in schema(self):
-                connection.execute(statement)
-        finally:
-            connection.close()
+        # Processes starting together (a replica and its workers) take turns here: two first openings both hold a
+        # shared lock and both need an exclusive one to switch to WAL, a deadlock SQLite answers at once with
+        # "database is locked", without waiting on its busy timeout.
+        with open(self.path.with_name(self.path.name + ".init-lock"), "a") as turn:
+            fcntl.flock(turn, fcntl.LOCK_EX)
+            connection = self._connect()
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                for statement in schema(self):
+                    connection.execute(statement)
+            finally:
+                connection.close()
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30, isolation_level=None)
