@@ -5,7 +5,8 @@ One command does everything: ``.venv/bin/python bench/features.py [--polygons N]
 1. Data: ``ocsge generate`` on the real Gironde communes with a cell size that gives ≥ N OCCUPATION_SOL polygons for
    one millésime, then ``ocsge ingest`` of that millésime into a GeoPackage (both cached in bench/.cache, keyed on
    the cell size) and into a fresh PostGIS (tests/services.py).
-2. Servers, each with the same number of gunicorn workers on loopback: ours on each store, pygeoapi 0.24's stock
+2. Servers, each with the same number of gunicorn workers on loopback (ours with the settings of ``make serve``:
+   threaded workers): ours on each store, pygeoapi 0.24's stock
    PostgreSQL, SQLiteGPKG and OGR providers on the same table and file, tipg on the same PostGIS.
 3. Queries: 1 000-item bbox pages in towns and countryside, CQL2 attribute queries (= and IN) and S_INTERSECTS,
    the same logical query in each server's URL dialect; every server's counts are compared before any timing.
@@ -45,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import host, say, write_results  # noqa: E402
 
-from deploy.services import config_command, in_venv  # noqa: E402
+from deploy.services import GUNICORN_CONF, config_command, in_venv  # noqa: E402
 from tests.services import free_port, postgis, wait_for_server  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -391,6 +392,11 @@ class Fleet:
             app,
         ]
 
+    def ours(self, bin_dir: Path) -> list:
+        """Our WSGI app with the settings ``make serve`` and the image use (gthread workers, their threads), so a
+        slow request holds a thread, not a worker; the rest as :meth:`gunicorn` gives every server."""
+        return self.gunicorn(bin_dir, "ocsge_processes.server.app:APP", "-c", GUNICORN_CONF)
+
 
 def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
@@ -412,7 +418,7 @@ def start_ours(fleet: Fleet, key: str, store: str) -> None:
     config, openapi = folder / "pygeoapi-config.yml", folder / "openapi.yml"
     run(in_venv(config_command(store, ROOT / "pygeoapi-config.yml", config, openapi), PROJECT_BIN))
     env = {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}
-    fleet.start(server, fleet.gunicorn(PROJECT_BIN, "ocsge_processes.server.app:APP"), env)
+    fleet.start(server, fleet.ours(PROJECT_BIN), env)
 
 
 def stock_config(provider: dict) -> dict:

@@ -127,7 +127,7 @@ def start_server(fleet: Fleet, key: str, gpkg: Path, tree: Path | None) -> TileS
     env = {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}
     if tree:
         env["PYTHONPATH"] = str(tree)
-    fleet.start(server, fleet.gunicorn(PROJECT_BIN, "ocsge_processes.server.app:APP"), env, cwd=tree or ROOT)
+    fleet.start(server, fleet.ours(PROJECT_BIN), env, cwd=tree or ROOT)
     return server
 
 

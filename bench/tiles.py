@@ -4,7 +4,8 @@ One command: ``.venv/bin/python bench/tiles.py [--polygons N] [--duration S] [--
 
 1. Data: the generated Gironde of bench/features.py (``ocsge generate`` on the real communes, one millésime
    ingested into a GeoPackage and a fresh PostGIS, cached in bench/.cache per cell size).
-2. Servers, each with the same gunicorn workers: ours on the GeoPackage (tiles encoded in Python from the R-tree
+2. Servers, each with the same number of gunicorn workers (ours with the settings of ``make serve``: threaded
+   workers): ours on the GeoPackage (tiles encoded in Python from the R-tree
    query) and on PostGIS (ST_AsMVT), as ``ocsge config`` configures them; pygeoapi 0.24's ``MVT-postgresql``
    provider on the same PostGIS table (its own virtualenv, its own Flask app).
 3. Cached zooms: ``ocsge tiles build --zooms 0-13`` on each of our stores (timed; the two builds run side by side,
@@ -126,7 +127,7 @@ def start_ours(fleet: Fleet, key: str, store: str) -> None:
     run(in_venv(config_command(store, ROOT / "pygeoapi-config.yml", config, openapi), PROJECT_BIN))
     fleet.start(
         server,
-        fleet.gunicorn(PROJECT_BIN, "ocsge_processes.server.app:APP"),
+        fleet.ours(PROJECT_BIN),
         {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)},
     )
 
