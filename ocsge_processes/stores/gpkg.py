@@ -158,9 +158,12 @@ class GpkgStore(FeatureStore):
         table = base.table_name(layer, epsg)
         where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
         estimate = self.tables().get(table, 0)
-        if bbox is not None and not _contains(bbox, self.extent(layer, epsg)):
+        extent = None if bbox is None else self.extent(layer, epsg)
+        if bbox is not None and extent is not None and not _contains(bbox, extent):
             where += " AND " + _box_sql(table, bbox, params)
-            estimate = 0  # a box (a commune, a tile) reads few rows of a large table: not worth a process's start
+            # a commune's or a tile's box reads few rows of a large table (not worth a process's start); a
+            # département's, which overruns the layer's extent a little, reads most of them
+            estimate = _rows_in_box(estimate, bbox, extent)
         # GDAL only in a reader process of its own: two SQLite libraries in one process do not see each other's
         # locks, and GDAL reading while this store wrote marks or slices corrupted the file.
         if getattr(self._local, "deadline", None) is None and gpkg_arrow_reader.wanted(estimate):
@@ -432,11 +435,25 @@ def _spatial_sql(table: str, op: str, geometry: BaseGeometry, params: list[objec
     return f"(NOT {sql})" if op == "disjoint" else sql
 
 
-def _contains(bbox: Box, extent: Box | None) -> bool:
+def _contains(bbox: Box, extent: Box) -> bool:
     """Whether ``bbox`` holds the whole ``extent``: then the R-tree filter would keep every row, slowly."""
-    return extent is None or (
-        bbox[0] <= extent[0] and bbox[1] <= extent[1] and bbox[2] >= extent[2] and bbox[3] >= extent[3]
-    )
+    return bbox[0] <= extent[0] and bbox[1] <= extent[1] and bbox[2] >= extent[2] and bbox[3] >= extent[3]
+
+
+def _rows_in_box(rows: int, bbox: Box, extent: Box) -> int:
+    """About how many of a layer's ``rows`` a box read returns: their share of the extent's area the box covers, as
+    if they were spread evenly. Only sizes the read (which route), never filters it. An extent flat on an axis
+    (one point, one line of rows) counts that axis as covered when the box meets it."""
+    share = 1.0
+    for low, high, box_low, box_high in (
+        (extent[0], extent[2], bbox[0], bbox[2]),
+        (extent[1], extent[3], bbox[1], bbox[3]),
+    ):
+        overlap = min(high, box_high) - max(low, box_low)
+        if overlap < 0:
+            return 0
+        share *= overlap / (high - low) if high > low else 1.0
+    return round(rows * share)
 
 
 def _box_sql(table: str, bounds: Box, params: list[object]) -> str:

@@ -35,7 +35,8 @@ from . import columnar
 #: Set to 0 to read with sqlite3 only, 1 to take this route for every bulk read.
 SWITCH = "OCSGE_GPKG_ARROW_READ"
 #: Rows of a table below which the child's start (0.6 s wall here, loaded: Python, pyarrow, GDAL) costs more than the
-#: route saves (about 7 µs wall and 3.7 µs CPU a row); ``GpkgStore.read_frame`` counts none for a read a box narrows.
+#: route saves (about 7 µs wall and 3.7 µs CPU a row); ``GpkgStore.read_frame`` counts, for a read a box narrows,
+#: the rows in the box's share of the layer's extent.
 MIN_ROWS = 100_000
 _ROOT = Path(__file__).resolve().parents[2]
 

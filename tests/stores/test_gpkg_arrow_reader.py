@@ -19,7 +19,8 @@ import shapely
 from ocsge_processes.errors import StoreError
 from ocsge_processes.layers import OCCUPATION_SOL
 from ocsge_processes.stores import gpkg_arrow_reader
-from ocsge_processes.stores.gpkg import GpkgStore
+from ocsge_processes.stores.base import Box
+from ocsge_processes.stores.gpkg import GpkgStore, _rows_in_box
 
 from .test_columnar import _written
 
@@ -150,3 +151,58 @@ def test_the_route_is_taken_for_large_reads_unless_switched(monkeypatch) -> None
     assert not gpkg_arrow_reader.wanted(10**9)
     monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "1")
     assert gpkg_arrow_reader.wanted(1)
+
+
+def _routed_read(store: GpkgStore, bbox: Box) -> tuple[pd.DataFrame, bool]:
+    """The frame of a box read, and whether this process's sqlite3 connection read its rows (the reader process
+    route runs only ``PRAGMA data_version`` on it)."""
+    statements: list[str] = []
+    store._reader().set_trace_callback(statements.append)
+    try:
+        frame = store.read_frame(OCCUPATION_SOL, 2154, bbox)
+    finally:
+        store._reader().set_trace_callback(None)
+    return frame, any(s.lstrip().upper().startswith("SELECT") and "ORDER BY fid" in s for s in statements)
+
+
+def test_a_box_over_most_of_the_layer_goes_to_the_reader_process(
+    store: GpkgStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a département's box does: it overruns the extent on three sides and cuts a little off the fourth, so the
+    R-tree still narrows the read, yet most rows come back."""
+    monkeypatch.delenv(gpkg_arrow_reader.SWITCH, raising=False)
+    monkeypatch.setattr(gpkg_arrow_reader, "MIN_ROWS", 50)  # the fixture's 70 rows stand for a département's
+    extent = store.extent(OCCUPATION_SOL, 2154)
+    assert extent is not None
+    minx, miny, maxx, maxy = extent
+    large = (minx - 10, miny - 10, maxx - 50, maxy + 10)  # cuts the last column of squares in half
+    frame, by_sqlite3 = _routed_read(store, large)
+    assert not by_sqlite3
+    assert 50 <= len(frame) < 70
+    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "0")
+    pd.testing.assert_frame_equal(frame, store.read_frame(OCCUPATION_SOL, 2154, large), check_exact=True)
+    monkeypatch.delenv(gpkg_arrow_reader.SWITCH)
+    small = (minx, miny, minx + 250, miny + 150)  # a commune's or a tile's
+    frame, by_sqlite3 = _routed_read(store, small)
+    assert by_sqlite3 and 0 < len(frame) < 50
+
+
+@pytest.mark.parametrize(
+    ("bbox", "rows"),
+    [
+        ((0.0, 0.0, 10.0, 10.0), 1000),  # the extent itself
+        ((-5.0, -5.0, 15.0, 5.0), 500),  # the lower half, overrun on three sides
+        ((2.0, 2.0, 4.0, 7.0), 100),  # inside: a tenth
+        ((20.0, 0.0, 30.0, 10.0), 0),  # beside it
+        ((10.0, 0.0, 30.0, 10.0), 0),  # touching one edge: no area
+    ],
+)
+def test_rows_in_a_box_are_its_share_of_the_extent(bbox: Box, rows: int) -> None:
+    assert _rows_in_box(1000, bbox, (0.0, 0.0, 10.0, 10.0)) == rows
+
+
+def test_rows_in_a_box_of_a_flat_extent() -> None:
+    """One point, or one line of rows: no area to share, the box meets all rows or none."""
+    assert _rows_in_box(7, (0.0, 0.0, 1.0, 1.0), (0.5, 0.5, 0.5, 0.5)) == 7
+    assert _rows_in_box(7, (0.0, 0.0, 1.0, 1.0), (2.0, 2.0, 2.0, 2.0)) == 0
+    assert _rows_in_box(8, (0.0, 0.0, 5.0, 1.0), (0.0, 0.5, 10.0, 0.5)) == 4
