@@ -158,33 +158,113 @@ def _settled(
 
 
 def _share_a_vertex(geoms: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Whether polygons ``first[k]`` and ``second[k]`` have a vertex with exactly the same coordinates.
+    """Whether polygons ``first[k]`` and ``second[k]`` (distinct pairs, ``first[k] < second[k]``) have a vertex with
+    exactly the same coordinates.
 
     Such polygons intersect (a vertex lies on its polygon's boundary), which in a partition is how most
-    neighbours meet. Vertices are sorted by a hash of their coordinates' bits; equal hashes are compared exactly,
-    so a collision cannot make a pair touch.
+    neighbours meet. Vertices are grouped by sorting a hash of their coordinates; the points of a group are then
+    compared exactly (see :func:`_point_order`), so a collision cannot make a pair touch.
     """
     count = np.int64(max(len(geoms), 1))
-    involved = _members(len(geoms), first, second)
+    points, owner = _vertices(geoms, _members(len(geoms), first, second))
+    order, ordered = _point_order(points)
+    return _among(first * count + second, _owner_pairs(ordered, owner[order], count))
+
+
+def _vertices(geoms: np.ndarray, involved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vertices of polygons ``involved`` as complex numbers (x + iy), and the index of the polygon of each.
+
+    Each polygon's last vertex is left out: it closes the polygon's last ring, so the polygon has that point
+    already as the ring's first vertex; a partition's rings are short, so this is about one vertex in eight.
+    """
     coords, owner = shapely.get_coordinates(geoms[involved], return_index=True)
-    owner = involved[owner]
-    bits = np.ascontiguousarray(coords).view(np.uint64)
-    keys = bits[:, 0] * np.uint64(0x9E3779B97F4A7C15) ^ bits[:, 1]
-    order = np.argsort(keys)
-    keys = keys[order]
-    shared = []
+    coords += 0.0  # -0.0 becomes 0.0: equal coordinates must have equal bits, which the hash reads
+    keep = np.zeros(len(owner), dtype=bool)
+    keep[:-1] = owner[1:] == owner[:-1]
+    points: np.ndarray = coords.view(np.complex128)[keep, 0]
+    return points, involved[owner[keep]]
+
+
+#: Odd multipliers of the coordinates' hash: x's bits times the first, then, once y's are mixed in, the second,
+#: which carries the low bits of the mix into the high bits that the sort reads (the low bits hold the vertex index).
+_MIX_X, _MIX = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
+_HALF = np.uint64(32)
+
+
+def _point_order(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An order of the vertices in which equal points are adjacent, those of one point by index; and the points.
+
+    The hash and the vertex index are packed in one uint64 and sorted (a plain sort costs about half an argsort).
+    Hashes are cut to the bits the index leaves (41 for 5 million vertices), so collisions can happen (about one
+    expected among two million points): a hash group holding different points is reordered exactly by its
+    coordinates (see :func:`_sort_collisions`).
+    """
+    shift = np.uint64(max(int(len(points) - 1).bit_length(), 1))
+    packed = np.sort(_point_hashes(points) >> shift << shift | np.arange(len(points), dtype=np.uint64))
+    order = (packed & ((np.uint64(1) << shift) - np.uint64(1))).astype(np.int64)
+    groups = packed >> shift
+    ordered = points[order]
+    mixed = (groups[1:] == groups[:-1]) & (ordered[1:] != ordered[:-1])
+    if mixed.any():
+        _sort_collisions(order, ordered, groups, np.unique(groups[1:][mixed]), points)
+    return order, ordered
+
+
+def _point_hashes(points: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each point's coordinates (complex numbers), equal for equal points.
+
+    y's bits are rotated by half a word before they are mixed with x's: coordinates on a coarse grid (whole or
+    half metres) differ only in their high bits, and x times an odd number keeps its low bits zero, so unrotated
+    they would overlap and collide by the thousand.
+    """
+    bits = points.view(np.uint64).reshape(-1, 2)
+    y = bits[:, 1]
+    hashes: np.ndarray = (bits[:, 0] * _MIX_X ^ (y << _HALF | y >> _HALF)) * _MIX
+    return hashes
+
+
+def _sort_collisions(
+    order: np.ndarray, ordered: np.ndarray, groups: np.ndarray, colliding: np.ndarray, points: np.ndarray
+) -> None:
+    """Reorder in place the ``colliding`` hash groups (``groups`` is sorted) by x, y and vertex index."""
+    starts = np.searchsorted(groups, colliding, side="left")
+    lengths = np.searchsorted(groups, colliding, side="right") - starts
+    at = np.arange(lengths.sum()) + np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    vertices = order[at]
+    # The group comes first, so that each group stays in its own slots.
+    order[at] = vertices[np.lexsort((vertices, points[vertices].imag, points[vertices].real, groups[at]))]
+    ordered[at] = points[order[at]]
+
+
+def _owner_pairs(ordered: np.ndarray, owner: np.ndarray, count: np.int64) -> np.ndarray:
+    """Codes ``low * count + high`` of the polygons that have a point in common, from the points of their vertices
+    in :func:`_point_order`'s order; a code may appear several times, and ``k * count + k`` where polygon ``k`` has
+    a point twice (two parts or rings touching, a ring's closing vertex): no candidate pair has that code."""
+    codes = [np.empty(0, dtype=np.int64)]
     step = 1
-    while True:  # vertex k against vertex k + step in hash order, for as long as some still have equal hashes
-        at = np.flatnonzero(keys[step:] == keys[:-step])
+    while True:  # each vertex against the one ``step`` further, as long as some point has more vertices
+        at = np.flatnonzero(ordered[step:] == ordered[:-step])
         if not len(at):
-            break
-        a, b = order[at], order[at + step]
-        same = (owner[a] != owner[b]) & (coords[a, 0] == coords[b, 0]) & (coords[a, 1] == coords[b, 1])
-        low, high = np.minimum(owner[a[same]], owner[b[same]]), np.maximum(owner[a[same]], owner[b[same]])
-        shared.append(low * count + high)
+            return np.concatenate(codes)
+        codes.append(owner[at] * count + owner[at + step])
         step += 1
-    codes = sorted_unique(np.concatenate(shared)) if shared else np.empty(0, dtype=np.int64)
-    return found_in(first * count + second, codes)
+
+
+def _among(values: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Whether each of the distinct ``values`` is in ``found`` (any order, repeats allowed).
+
+    ``found`` is searched for in ``values`` rather than the reverse: sorting the values, which the candidate pairs
+    are already, is cheaper than sorting and deduplicating the found codes, more numerous (a pair is found at each
+    point it shares).
+    """
+    flags = np.zeros(len(values), dtype=bool)
+    if not len(values):
+        return flags
+    order = np.argsort(values, kind="stable")  # a single pass over values already sorted
+    ordered = values[order]
+    at = np.minimum(np.searchsorted(ordered, found), len(ordered) - 1)
+    flags[order[at[ordered[at] == found]]] = True
+    return flags
 
 
 def _members(count: int, *indexes: np.ndarray) -> np.ndarray:
