@@ -29,6 +29,9 @@ def test_a_common_corner_is_shared_and_a_t_junction_is_not() -> None:
     # the third one touches the square along its edge, with no vertex in common; the fourth meets it at (1, 0),
     # the point whose closing vertex is left out of the sort
     assert shared(geoms, [(0, 1), (0, 2), (1, 2), (0, 3)]) == [True, False, False, True]
+    assert shared([*geoms, Polygon()], [(0, 4), (3, 4)]) == [False, False]  # an empty polygon meets nothing
+    assert shared([Polygon(), Polygon()], [(0, 1)]) == [False]
+    assert shared(geoms, []) == []
 
 
 def test_an_island_meets_its_hole_at_a_vertex() -> None:
