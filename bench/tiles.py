@@ -82,7 +82,7 @@ TARGET = 10.0
 #: The issue's latency target at every zoom (ms).
 P95_TARGET_MS = 150.0
 #: Zooms served from the tile cache (``ocsge tiles build``'s default); the ones above are live.
-CACHED_ZOOMS = "0-13"
+CACHED_ZOOMS = "0-14"
 MVT = {"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"}
 #: Zooms of the stock provider; no `schemes` list: pygeoapi 0.24 passes every non-dict option to the database
 #: driver as a connection argument (a list breaks its engine cache), and its default schemes include WebMercatorQuad.

@@ -750,7 +750,7 @@ def tiles_export(
 )
 @click.option(
     "--zooms",
-    default="0-13",  # tiles.pyramid.DEFAULT_ZOOMS, not imported here: the command line starts without the tile stack
+    default="0-14",  # tiles.pyramid.DEFAULT_ZOOMS, not imported here: the command line starts without the tile stack
     show_default=True,
     help="Cached zooms: generalised tiles, served from the store; the zooms above stay live.",
 )

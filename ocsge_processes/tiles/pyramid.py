@@ -38,9 +38,11 @@ from .matrix import (
 from .mvt import encode_layer
 from .source import store_tile, tile_fields, to_mercator, typed_equals
 
-#: Zooms cached by default: up to zoom 13, where a tile of a dense département still holds ~2 000 to 5 000 polygons
-#: and takes most of a second to build live; from 14 on a tile holds under ~1 000 and is built on request.
-DEFAULT_ZOOMS = (0, 13)
+#: Zooms cached by default: up to zoom 14. A zoom-14 tile of a dense département still holds up to ~6 000 polygons
+#: (805 on average over a generated Gironde at full density) and missed the 150 ms p95 live on the GeoPackage
+#: (docs/benchmarks.md), while its generalised tiles cost about 2 CPU-minutes and 27 MiB over Gironde; from 15 on a
+#: tile holds under ~400 and is built on request, with every polygon and its identifier.
+DEFAULT_ZOOMS = (0, 14)
 #: Reports progress: tiles done, tiles in all.
 Progress = Callable[[int, int], None]
 

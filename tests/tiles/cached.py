@@ -16,14 +16,14 @@ from ocsge_processes.stores import FeatureStore, open_store
 from ocsge_processes.stores.reproject import reproject
 from ocsge_processes.tiles.decode import decode
 from ocsge_processes.tiles.matrix import EXTENT, tile_bounds, tile_span
-from ocsge_processes.tiles.pyramid import _mercator_bounds, tile_ranges
+from ocsge_processes.tiles.pyramid import DEFAULT_ZOOMS, _mercator_bounds, tile_ranges
 
 from .. import services
 from ..conftest import ocsge
 
 LAYER = OCCUPATION_SOL
 EPSG = 2154
-ZOOMS = (0, 13)
+ZOOMS = DEFAULT_ZOOMS
 #: The size budget of a tile (issue 16): what a client fetches in well under a second on a modest link.
 BUDGET = 500_000
 #: Per-class area of a tile within 5 % of the full-resolution area: generalisation moves boundaries (simplification
