@@ -90,7 +90,12 @@ def test_a_new_pool_process_holds_none_of_its_workers_broker_connections(topolog
     index, child = replace_pool_process(topology, topology.urls[0])
     port = int(topology.broker.rsplit(":", 1)[1].split("/")[0])
     assert broker_sockets(topology.workers[index].pid, port), "the worker itself is connected to Redis"
-    assert broker_sockets(child, port) == set()
+    # The pool process drops its copies in worker_process_init, once it gets a core after the fork: on a loaded
+    # machine the fork is visible before that (CI, 2026-12-06, read the six copies still open). Without the fix the
+    # copies stay open for the process's whole life, so waiting a bounded time still tells the two apart.
+    took = services.wait_until(lambda: broker_sockets(child, port) == set(), LOAD_S)
+    print(f"the new pool process held no broker socket {took:.2f} s after it was seen")
+    assert alive(child)
 
 
 def test_a_job_queued_just_after_a_workers_main_process_died_is_not_lost(topology: Topology) -> None:
