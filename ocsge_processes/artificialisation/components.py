@@ -56,8 +56,15 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
 
 def found_in(values: np.ndarray, distinct: np.ndarray) -> np.ndarray:
     """Whether each of ``values`` is in ``distinct`` (sorted, as :func:`sorted_unique` gives), by binary search."""
-    if not len(distinct):
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(distinct, values), len(distinct) - 1)
-    found: np.ndarray = distinct[at] == values
+    found: np.ndarray = found_at(values, distinct) >= 0
     return found
+
+
+def found_at(values: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """Where each of ``values`` stands in ``distinct`` (sorted; repeats allowed, the first is given), -1 where it
+    is not there, by binary search."""
+    if not len(distinct):
+        return np.full(len(values), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(distinct, values), len(distinct) - 1)
+    located: np.ndarray = np.where(distinct[at] == values, at, -1)
+    return located

@@ -26,7 +26,7 @@ import shapely
 
 from ..errors import InvalidInputError
 from ..parallel import query_pairs, threaded
-from .components import connected_components, found_in, sorted_unique
+from .components import connected_components, found_at, found_in, sorted_unique
 from .rules import Thresholds, artificial_flags, rules
 
 #: Columns the method reads, as OCCUPATION_SOL names them.
@@ -258,12 +258,9 @@ def _among(values: np.ndarray, found: np.ndarray) -> np.ndarray:
     point it shares).
     """
     flags = np.zeros(len(values), dtype=bool)
-    if not len(values):
-        return flags
     order = np.argsort(values, kind="stable")  # a single pass over values already sorted
-    ordered = values[order]
-    at = np.minimum(np.searchsorted(ordered, found), len(ordered) - 1)
-    flags[order[at[ordered[at] == found]]] = True
+    at = found_at(found, values[order])
+    flags[order[at[at >= 0]]] = True
     return flags
 
 
