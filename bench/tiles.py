@@ -8,10 +8,11 @@ One command: ``.venv/bin/python bench/tiles.py [--polygons N] [--duration S] [--
    workers): ours on the GeoPackage (tiles encoded in Python from the R-tree
    query) and on PostGIS (ST_AsMVT), as ``ocsge config`` configures them; pygeoapi 0.24's ``MVT-postgresql``
    provider on the same PostGIS table (its own virtualenv, its own Flask app).
-3. Cached zooms: ``ocsge tiles build --zooms 0-13`` on each of our stores (timed; the two builds run side by side,
-   the GeoPackage's while PostGIS is loaded), so zooms 0–13 are served from the store's generalised tile cache;
-   zooms 14–16 stay live and are measured cold: no tile of them is kept by our servers between requests (each
-   request builds its tile from the polygons).
+3. Cached zooms: ``ocsge tiles build`` (its default zooms, :data:`CACHED_ZOOMS`) on each of our stores (timed;
+   the two builds run side by side, the GeoPackage's while PostGIS is loaded; a build resumes what an earlier run
+   left in the cached GeoPackage), so zooms 0–14 are served from the store's generalised tiles and 15–16 from its
+   exact ones. A zoom above the cached ones is live and measured cold: no tile of it is kept by our servers
+   between requests (each request builds its tile from the polygons).
 4. Tiles: at each zoom 0–16, the tiles under ``--tiles`` polygons drawn at random (seeded), so tiles are picked
    where the data is, as a map user pans; every server's tile is decoded, its features counted and its size kept.
 5. Load: wrk rotating through one zoom's tiles per run; tiles/s, p50, p95, tile sizes, and per zoom our p95 against
@@ -81,8 +82,9 @@ COLLECTION = "ocsge-occupation-sol"
 TARGET = 10.0
 #: The issue's latency target at every zoom (ms).
 P95_TARGET_MS = 150.0
-#: Zooms served from the tile cache (``ocsge tiles build``'s default); the ones above are live.
-CACHED_ZOOMS = "0-14"
+#: Zooms served from the tile cache (``ocsge tiles build``'s default: 0-14 generalised, 15-16 exact); the ones
+#: above are live.
+CACHED_ZOOMS = "0-16"
 MVT = {"name": "pbf", "mimetype": "application/vnd.mapbox-vector-tile"}
 #: Zooms of the stock provider; no `schemes` list: pygeoapi 0.24 passes every non-dict option to the database
 #: driver as a connection argument (a list breaks its engine cache), and its default schemes include WebMercatorQuad.
@@ -236,7 +238,8 @@ def report(
         f"-c{args.connections} -t{args.threads}, {args.duration} s per zoom and server, {args.workers} gunicorn "
         "workers each.",
         "",
-        f"Zooms {CACHED_ZOOMS} come from the tile cache (`ocsge tiles build`), the ones above are live and cold. "
+        f"Zooms {CACHED_ZOOMS} come from the tile cache (`ocsge tiles build`: generalised up to 14, exact beyond), "
+        "the ones above are live and cold. "
         "Column 'how': wrk under load, or 'one by one' where one stock tile takes longer than the run (tiles/s then "
         "the upper bound workers / mean seconds per tile); 'load' is the machine's 1-minute load average.",
         "",

@@ -750,13 +750,14 @@ def tiles_export(
 )
 @click.option(
     "--zooms",
-    default="0-14",  # tiles.pyramid.DEFAULT_ZOOMS, not imported here: the command line starts without the tile stack
+    default="0-16",  # tiles.pyramid.DEFAULT_ZOOMS, not imported here: the command line starts without the tile stack
     show_default=True,
-    help="Cached zooms: generalised tiles, served from the store; the zooms above stay live.",
+    help="Cached zooms, served from the store: generalised up to 14, every polygon beyond; the zooms above stay live.",
 )
 def tiles_build(store: str, collections: tuple[str, ...], zooms: str) -> None:
     """Build the cached zooms of collections into the store's tile cache: generalised tiles (classes dissolved,
-    simplified per zoom) that the server serves instead of every polygon. Resumable: tiles already built from the
+    simplified per zoom) that the server serves instead of every polygon, then the tiles of the exact zooms as
+    a request would build them, so that no request waits for an encoding. Resumable: tiles already built from the
     current data are kept; after an ingest only what it replaced is rebuilt (ingest does it itself)."""
     from .layers import LAYERS
     from .stores import open_store, table_name

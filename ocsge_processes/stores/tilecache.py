@@ -142,24 +142,26 @@ class TileCache(ABC):
         )
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
-    def start(self, layer: Layer, epsg: int, zooms: tuple[int, int], empty: bool = False) -> bool:
-        """Record ``zooms`` as the cached range; a different range than the recorded one empties the layer's cache
-        first (its tiles were generalised from another deepest zoom), as ``empty`` does. Returns whether it was
-        emptied."""
-        emptied = empty or self.zooms(layer, epsg) != zooms
-        if emptied:
-            self._write(
-                [
-                    (f"DELETE FROM {self._tiles} WHERE {self._layer}", [layer.collection_id, epsg]),
-                    (
-                        f"INSERT INTO {self._zooms_table} VALUES ({self._zoom_marks}) ON CONFLICT (collection, epsg) "
-                        "DO UPDATE SET min_zoom = excluded.min_zoom, max_zoom = excluded.max_zoom",
-                        [layer.collection_id, epsg, *zooms],
-                    ),
-                ]
-            )
+    def start(self, layer: Layer, epsg: int, zooms: tuple[int, int], empty: bool = False) -> None:
+        """Record ``zooms`` as the cached range, dropping the tiles outside it, or every tile of the layer when
+        ``empty`` (the caller knows they were made for another range or by another method)."""
+        if self.zooms(layer, epsg) == zooms and not empty:
+            return
+        outside = "" if empty else f" AND (z < {self._p} OR z > {self._p})"
+        self._write(
+            [
+                (
+                    f"DELETE FROM {self._tiles} WHERE {self._layer}{outside}",
+                    [layer.collection_id, epsg, *(() if empty else zooms)],
+                ),
+                (
+                    f"INSERT INTO {self._zooms_table} VALUES ({self._zoom_marks}) ON CONFLICT (collection, epsg) "
+                    "DO UPDATE SET min_zoom = excluded.min_zoom, max_zoom = excluded.max_zoom",
+                    [layer.collection_id, epsg, *zooms],
+                ),
+            ]
+        )
         self._zooms_read[(layer.collection_id, epsg)] = (time.monotonic(), zooms)
-        return emptied
 
     def get(self, layer: Layer, epsg: int, z: int, x: int, y: int, key: str) -> CachedTile | None:
         """The cached tile for filter ``key`` (:func:`filter_key`), None when absent or stale."""
@@ -173,13 +175,28 @@ class TileCache(ABC):
         """Whether tile z/x/y was built and nothing under it was written since, judged by its unfiltered variant."""
         return self.get(layer, epsg, z, x, y, "") is not None
 
+    def fresh_tiles(self, layer: Layer, epsg: int, z: int) -> set[tuple[int, int]]:
+        """(x, y) of every fresh tile of zoom ``z``: :meth:`fresh` for a whole zoom in one query."""
+        rows = self._fetch(
+            f"SELECT x, y FROM {self._tiles} WHERE {self._layer} AND z = {self._p} AND filter = '' AND NOT stale",
+            [layer.collection_id, epsg, z],
+        )
+        return {(int(x), int(y)) for x, y in rows}
+
     def put(self, layer: Layer, epsg: int, slot: TileSlot, variants: Mapping[str, bytes]) -> None:
         """Store a tile's variants (filter key → bytes, b"" for an empty tile), replacing what was cached there."""
+        self.put_many(layer, epsg, [(slot, variants)])
+
+    def put_many(self, layer: Layer, epsg: int, tiles: Sequence[tuple[TileSlot, Mapping[str, bytes]]]) -> None:
+        """:meth:`put` for several tiles, in one transaction."""
         self._write(
-            [(f"DELETE FROM {self._tiles} WHERE {self._tile}", [layer.collection_id, epsg, slot.z, slot.x, slot.y])],
+            [
+                (f"DELETE FROM {self._tiles} WHERE {self._tile}", [layer.collection_id, epsg, slot.z, slot.x, slot.y])
+                for slot, _ in tiles
+            ],
             (
                 f"INSERT INTO {self._tiles} ({', '.join(TILE_COLUMNS)}) VALUES ({self._marks})",
-                tile_rows(layer, epsg, slot, variants),
+                [row for slot, variants in tiles for row in tile_rows(layer, epsg, slot, variants)],
             ),
         )
 

@@ -1,19 +1,24 @@
-"""The cached zooms of a layer: a pyramid of generalised tiles built ahead of requests into the store's tile cache,
-and the one function that says which tile a client gets (:func:`served_tile`).
+"""The cached zooms of a layer, built ahead of requests into the store's tile cache, and the one function that says
+which tile a client gets (:func:`served_tile`).
 
-The deepest cached zoom is generalised from the layer's polygons, each zoom above from its four children's
-features (:mod:`.generalise`), depth first so that only one path of the pyramid is in memory. A tile is written
-after its children, and ``replace_slice`` marks stale every cached tile over the rows it replaced, so a fresh tile
-has fresh children: a build skips fresh subtrees whole, which makes it resumable and makes a rebuild after an ingest
-touch only what the ingest replaced. Each tile is stored once per millésime filter (the generalised classes carry
-their millésimes, so a filtered tile is a subset of the unfiltered one's features).
+Up to :data:`DEEPEST_GENERALISED` the cached zooms are a pyramid of generalised tiles: the deepest is generalised
+from the layer's polygons, each zoom above from its four children's features (:mod:`.generalise`), depth first so
+that only one path of the pyramid is in memory. A tile is written after its children, and ``replace_slice`` marks
+stale every cached tile over the rows it replaced, so a fresh tile has fresh children: a build skips fresh subtrees
+whole, which makes it resumable and makes a rebuild after an ingest touch only what the ingest replaced. Each tile
+is stored once per millésime filter (the generalised classes carry their millésimes, so a filtered tile is a subset
+of the unfiltered one's features).
+
+Cached zooms beyond it are exact: each tile is the very bytes a live request would get (every polygon, with its
+identifier), stored so that a request costs a lookup instead of an encoding. They depend on no other tile, so they
+are built zoom by zoom, skipping the fresh ones, in batches of :data:`EXACT_BATCH` tiles a transaction.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,11 +43,17 @@ from .matrix import (
 from .mvt import encode_layer
 from .source import store_tile, tile_fields, to_mercator, typed_equals
 
-#: Zooms cached by default: up to zoom 14. A zoom-14 tile of a dense département still holds up to ~6 000 polygons
-#: (805 on average over a generated Gironde at full density) and missed the 150 ms p95 live on the GeoPackage
-#: (docs/benchmarks.md), while its generalised tiles cost about 2 CPU-minutes and 27 MiB over Gironde; from 15 on a
-#: tile holds under ~400 and is built on request, with every polygon and its identifier.
-DEFAULT_ZOOMS = (0, 14)
+#: The deepest generalised zoom. A zoom-14 tile of a dense département still holds up to ~6 000 polygons (805 on
+#: average over a generated Gironde at full density), above the ~2 000 past which a tile is generalised; from 15 on
+#: a tile holds under ~400, every one of them drawn.
+DEEPEST_GENERALISED = 14
+#: Zooms cached by default: the generalised ones, and 15-16 exact. Built live on the GeoPackage, a zoom-15 tile
+#: costs 12 ms of Python encoding on average (80 ms for the densest), which under eight clients on two workers gave
+#: a p95 of 165 ms against the 150 ms target (docs/benchmarks.md); cached, any tile is a lookup. Zooms from 17 on
+#: (clients overzoom beyond 16) stay live.
+DEFAULT_ZOOMS = (0, 16)
+#: Exact tiles written per transaction: a commit per tile would cost more than most zoom-16 tiles' encoding.
+EXACT_BATCH = 256
 #: Reports progress: tiles done, tiles in all.
 Progress = Callable[[int, int], None]
 
@@ -110,16 +121,29 @@ def build_pyramid(
     cache = store.tile_cache()
     key = f"{layer.collection_id}:{epsg}"
     other_method = store.marks(_METHOD_SCOPE).get(key) != METHOD
-    cache.start(layer, epsg, zooms, empty=other_method)
+    recorded = cache.zooms(layer, epsg)
+    # the generalised tiles hang on the deepest generalised zoom: another one makes every one of them wrong, while
+    # exact zooms added or dropped leave the others as they are
+    other_pyramid = recorded is None or _generalised(recorded) != _generalised(zooms)
+    cache.start(layer, epsg, zooms, empty=other_method or other_pyramid)
     if other_method:  # after the emptying: a build cut short in between empties again, never keeps old tiles
         store.set_mark(_METHOD_SCOPE, key, METHOD)
     extent = store.extent(layer, epsg)
     if extent is None:
         return BuildReport()
     builder = _Builder(store, cache, layer, epsg, zooms, _mercator_bounds(extent, epsg), progress)
-    for x, y in builder.covering(low):
-        builder.visit(low, x, y)
+    if low <= builder.deepest:
+        for x, y in builder.covering(low):
+            builder.visit(low, x, y)
+    for z in range(max(low, builder.deepest + 1), high + 1):
+        builder.exact_zoom(z)
     return builder.report
+
+
+def _generalised(zooms: tuple[int, int]) -> tuple[int, int] | None:
+    """The generalised part of a cached zoom range (None when it has none)."""
+    low, high = zooms
+    return (low, min(high, DEEPEST_GENERALISED)) if low <= DEEPEST_GENERALISED else None
 
 
 def refresh_pyramid(
@@ -153,6 +177,7 @@ class _Builder:
     ) -> None:
         self.store, self.cache, self.layer, self.epsg = store, cache, layer, epsg
         self.low, self.high = zooms
+        self.deepest = min(self.high, DEEPEST_GENERALISED)
         self.bounds = bounds
         self.progress = progress
         self.fields = tuple(name for name in tile_fields(layer) if name != layer.id_field)
@@ -178,7 +203,7 @@ class _Builder:
             self.report.kept += kept
             self._advance(kept)
             return
-        if z == self.high:
+        if z == self.deepest:
             features = self._from_layer(z, x, y)
         else:
             # children always as stored, decoded: a resumed build makes the bytes a full build makes
@@ -196,6 +221,42 @@ class _Builder:
         self.report.built += 1
         self.report.sizes.setdefault(z, []).append(len(variants[""]))
         self._advance(1)
+
+    def exact_zoom(self, z: int) -> None:
+        """Every tile of zoom ``z`` that is not fresh, built as a live request builds it, for each filter."""
+        fresh = self.cache.fresh_tiles(self.layer, self.epsg, z)
+        values = {name: self.store.distinct(self.layer, self.epsg, name) for name in self.filters}
+        filters = [
+            dict(zip(names, combination, strict=True))
+            for count in range(1, len(self.filters) + 1)
+            for names in itertools.combinations(self.filters, count)
+            for combination in itertools.product(*(values[name] for name in names))
+        ]
+        batch: list[tuple[TileSlot, dict[str, bytes]]] = []
+        for x, y in self.covering(z):
+            if (x, y) in fresh:
+                self.report.kept += 1
+                self._advance(1)
+                continue
+            data = store_tile(self.store, self.layer, self.epsg, z, x, y)
+            # a filtered tile of an empty tile is empty; of another, the live build with that filter (empty where
+            # the tile holds nothing of that millésime)
+            variants = {"": data} | {
+                filter_key(equals): data and store_tile(self.store, self.layer, self.epsg, z, x, y, equals)
+                for equals in filters
+            }
+            batch.append((TileSlot(z, x, y, tile_query_bbox(z, x, y, self.epsg)), variants))
+            self.report.sizes.setdefault(z, []).append(len(data))
+            if len(batch) == EXACT_BATCH:
+                self._put_exact(batch)
+        self._put_exact(batch)
+
+    def _put_exact(self, batch: list[tuple[TileSlot, dict[str, bytes]]]) -> None:
+        if batch:
+            self.cache.put_many(self.layer, self.epsg, batch)
+            self.report.built += len(batch)
+            self._advance(len(batch))
+            batch.clear()
 
     def _from_layer(self, z: int, x: int, y: int) -> Generalised:
         """The generalised features of a tile of the deepest cached zoom, from the layer's polygons."""
@@ -234,21 +295,17 @@ class _Builder:
         properties = features.properties()
         name = self.layer.collection_id
         variants = {"": encode_layer(name, features.geometries, properties, bounds, 0.0, EXTENT, 0)}
-        for count in range(1, len(self.filters) + 1):
-            for names in itertools.combinations(self.filters, count):
-                values = sorted({tuple(p[n] for n in names) for p in properties}, key=repr)
-                for value in values:
-                    equals = dict(zip(names, value, strict=True))
-                    chosen = [i for i, p in enumerate(properties) if all(p[n] == v for n, v in equals.items())]
-                    variants[filter_key(equals)] = encode_layer(
-                        name, features.geometries[chosen], [properties[i] for i in chosen], bounds, 0.0, EXTENT, 0
-                    )
+        for equals in _filter_values(self.filters, properties):
+            chosen = [i for i, p in enumerate(properties) if all(p[n] == v for n, v in equals.items())]
+            variants[filter_key(equals)] = encode_layer(
+                name, features.geometries[chosen], [properties[i] for i in chosen], bounds, 0.0, EXTENT, 0
+            )
         return variants
 
     def _subtree(self, z: int, x: int, y: int) -> int:
         """Tiles of the pyramid under (and including) z/x/y, for the progress count."""
         count = 0
-        for depth in range(self.high - z + 1):
+        for depth in range(self.deepest - z + 1):
             xs, ys = tile_ranges(self.bounds, z + depth)
             first, size = x << depth, 1 << depth
             count += len(range(max(xs.start, first), min(xs.stop, first + size))) * len(
@@ -260,6 +317,18 @@ class _Builder:
         self.done += count
         if self.progress is not None:
             self.progress(self.done, self.total)
+
+
+def _filter_values(filters: list[str], properties: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
+    """The millésime filters a tile is cached for: each combination of filter fields, with each of its values that
+    the tile's features hold (a filter the tile holds nothing of is answered live, with the same empty tile)."""
+    found: list[dict[str, object]] = []
+    for count in range(1, len(filters) + 1):
+        for names in itertools.combinations(filters, count):
+            values = sorted({tuple(p.get(n) for n in names) for p in properties}, key=repr)
+            # a feature without a millésime is in no filtered tile: no client can ask for a missing value
+            found.extend(dict(zip(names, value, strict=True)) for value in values if None not in value)
+    return found
 
 
 def on_grid(geoms: Geometries, bounds: tuple[float, float, float, float]) -> Geometries:

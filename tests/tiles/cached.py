@@ -51,11 +51,12 @@ def tiles_over_data(store: FeatureStore, z: int) -> list[tuple[int, int]]:
 
 
 def cached_areas(data: bytes, z: int, fields: tuple[str, ...]) -> Areas:
-    """Area (m², EPSG:3857) per value of ``fields`` in a tile."""
+    """Area (m², EPSG:3857) per value of ``fields`` inside a tile (an exact zoom's tile also draws its buffer)."""
     areas: Areas = collections.Counter()
     unit2 = (tile_span(z) / EXTENT) ** 2
     for feature in decode(data)[LAYER.collection_id].features if data else []:
-        areas[tuple(feature.properties[f] for f in fields)] += feature.geometry.area * unit2
+        inside = shapely.clip_by_rect(feature.geometry, 0, 0, EXTENT, EXTENT)
+        areas[tuple(feature.properties[f] for f in fields)] += inside.area * unit2
     return areas
 
 
@@ -66,11 +67,15 @@ class FullResolution:
         frame = open_store(url).read_frame(LAYER, EPSG)
         self.frame = frame
         self.geoms = reproject(np.asarray(frame.geometry.values, dtype=object), EPSG, pyproj.CRS.from_epsg(3857))
+        self.tree = shapely.STRtree(self.geoms)
 
     def areas(self, z: int, x: int, y: int, fields: tuple[str, ...]) -> Areas:
-        clipped = shapely.area(shapely.clip_by_rect(self.geoms, *tile_bounds(z, x, y)))
+        bounds = tile_bounds(z, x, y)
+        near = self.tree.query(shapely.box(*bounds))
+        clipped = shapely.area(shapely.clip_by_rect(self.geoms[near], *bounds))
         areas: Areas = collections.Counter()
-        for key, area in zip(zip(*(self.frame[f] for f in fields), strict=True), clipped, strict=True):
+        keys = zip(*(self.frame[f].to_numpy()[near] for f in fields), strict=True)
+        for key, area in zip(keys, clipped, strict=True):
             areas[tuple(v.item() if hasattr(v, "item") else v for v in key)] += float(area)
         return areas
 

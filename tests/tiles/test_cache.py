@@ -18,8 +18,9 @@ from deploy.services import web_server
 from ocsge_processes.stores import FeatureStore, open_store
 from ocsge_processes.stores.tilecache import etag_of
 from ocsge_processes.tiles.generalise import METHOD
-from ocsge_processes.tiles.matrix import EXTENT, tile_bounds, tile_span
-from ocsge_processes.tiles.pyramid import build_pyramid, cached_tile, refresh_pyramid
+from ocsge_processes.tiles.matrix import BUFFER, EXTENT, tile_bounds, tile_span
+from ocsge_processes.tiles.pyramid import DEEPEST_GENERALISED, build_pyramid, cached_tile, refresh_pyramid
+from ocsge_processes.tiles.source import store_tile
 
 from ..conftest import BIN, ocsge
 from .cached import (
@@ -72,6 +73,13 @@ def snapshot_tile(store: FeatureStore, z: int, x: int, y: int) -> bytes:
     return tile.data if tile else b""
 
 
+def drawn_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """What a cached tile draws (EPSG:3857): a generalised tile its own square, an exact one its buffer too."""
+    minx, miny, maxx, maxy = tile_bounds(z, x, y)
+    margin = 0.0 if z <= DEEPEST_GENERALISED else BUFFER / EXTENT * tile_span(z)
+    return minx - margin, miny - margin, maxx + margin, maxy + margin
+
+
 def test_reingest_marks_stale_then_rebuild_shows_the_change_at_every_zoom(built: str) -> None:
     store = open_store(built)
     before = snapshot(built)
@@ -84,7 +92,7 @@ def test_reingest_marks_stale_then_rebuild_shows_the_change_at_every_zoom(built:
     relabelled = shapely.transform(
         frame.geometry.values[changed.to_numpy()], lambda c: np.column_stack(TO_MERCATOR.transform(c[:, 0], c[:, 1]))
     )
-    touched = {zxy for zxy in before if shapely.intersects(relabelled, shapely.box(*tile_bounds(*zxy))).any()}
+    touched = {zxy for zxy in before if shapely.intersects(relabelled, shapely.box(*drawn_bounds(*zxy))).any()}
     assert {z for z, _, _ in touched} == set(range(ZOOMS[0], ZOOMS[1] + 1))
     # at once, in the same transaction: no tile over the changed rows is served from the cache any more
     assert all(cached_tile(store, LAYER, EPSG, *zxy) is None for zxy in touched)
@@ -157,13 +165,32 @@ def test_live_server_serves_cached_zooms_from_the_store(built: str, tmp_path: Pa
         assert again.status_code == 304 and again.headers["ETag"] == cached.etag
         response = requests.get(f"{base}/{z}/{y}/{x}?f=mvt&millesime=2021", timeout=30)
         assert response.content == filtered.data and response.headers["ETag"] == filtered.etag
-        # above the cached zooms, tiles are built live from the polygons
-        live_z = ZOOMS[1] + 2  # the middle of the zoom-11 tile
-        lx, ly = (x << (live_z - z)) + (1 << (live_z - z - 1)), (y << (live_z - z)) + (1 << (live_z - z - 1))
-        response = requests.get(f"{base}/{live_z}/{ly}/{lx}?f=mvt", timeout=30)
-        assert response.status_code == 200
+        # an exact zoom's tile (the middle of the zoom-11 tile) comes from the cache, as the live build makes it
+        deep = ZOOMS[1]
+        dx, dy = (x << (deep - z)) + (1 << (deep - z - 1)), (y << (deep - z)) + (1 << (deep - z - 1))
+        for query, equals in (("", {}), ("&millesime=2024", {"millesime": 2024})):
+            response = requests.get(f"{base}/{deep}/{dy}/{dx}?f=mvt{query}", timeout=30)
+            assert response.status_code == 200 and response.headers["Server-Timing"].startswith("cache;")
+            assert response.content == store_tile(store, LAYER, EPSG, deep, dx, dy, equals)
+        exact = response.content
+        # the exact zooms dropped from the cache: the generalised tiles are kept, the dropped zooms are built live
+        assert build_pyramid(store, LAYER, EPSG, (ZOOMS[0], DEEPEST_GENERALISED)).built == 0
+        assert cached_tile(store, LAYER, EPSG, z, x, y) == cached
+        response = requests.get(f"{base}/{deep}/{dy}/{dx}?f=mvt&millesime=2024", timeout=30)
         timing = response.headers["Server-Timing"]
         assert "build;" in timing and "cache;" not in timing
+        assert response.content == exact
+
+
+def test_exact_zooms_added_to_a_cache_keep_its_generalised_tiles(built: str) -> None:
+    store = open_store(built)
+    whole = snapshot(built)
+    generalised = {zxy: tile for zxy, tile in whole.items() if zxy[0] <= DEEPEST_GENERALISED}
+    build_pyramid(store, LAYER, EPSG, (ZOOMS[0], DEEPEST_GENERALISED))
+    assert all(cached_tile(store, LAYER, EPSG, *zxy) is None for zxy in whole if zxy[0] > DEEPEST_GENERALISED)
+    added = build_pyramid(store, LAYER, EPSG, ZOOMS)
+    assert added.kept == len(generalised) and added.built == len(whole) - len(generalised)
+    assert snapshot(built) == whole
 
 
 def test_ingest_rebuilds_what_it_replaced_and_same_data_keeps_etags(built: str, demo_deliveries: list[Path]) -> None:
