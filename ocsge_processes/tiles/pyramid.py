@@ -16,9 +16,10 @@ are built zoom by zoom, skipping the fresh ones, in batches of :data:`EXACT_BATC
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -225,13 +226,6 @@ class _Builder:
     def exact_zoom(self, z: int) -> None:
         """Every tile of zoom ``z`` that is not fresh, built as a live request builds it, for each filter."""
         fresh = self.cache.fresh_tiles(self.layer, self.epsg, z)
-        values = {name: self.store.distinct(self.layer, self.epsg, name) for name in self.filters}
-        filters = [
-            dict(zip(names, combination, strict=True))
-            for count in range(1, len(self.filters) + 1)
-            for names in itertools.combinations(self.filters, count)
-            for combination in itertools.product(*(values[name] for name in names))
-        ]
         batch: list[tuple[TileSlot, dict[str, bytes]]] = []
         for x, y in self.covering(z):
             if (x, y) in fresh:
@@ -243,13 +237,25 @@ class _Builder:
             # the tile holds nothing of that millésime)
             variants = {"": data} | {
                 filter_key(equals): data and store_tile(self.store, self.layer, self.epsg, z, x, y, equals)
-                for equals in filters
+                for equals in self._layer_filters
             }
             batch.append((TileSlot(z, x, y, tile_query_bbox(z, x, y, self.epsg)), variants))
             self.report.sizes.setdefault(z, []).append(len(data))
             if len(batch) == EXACT_BATCH:
                 self._put_exact(batch)
         self._put_exact(batch)
+
+    @functools.cached_property
+    def _layer_filters(self) -> list[dict[str, object]]:
+        """Every millésime filter of the layer (each combination of filter fields, with each of their values), read
+        once per build: an exact tile is cached for each."""
+        values = {name: self.store.distinct(self.layer, self.epsg, name) for name in self.filters}
+        return [
+            dict(zip(names, combination, strict=True))
+            for count in range(1, len(self.filters) + 1)
+            for names in itertools.combinations(self.filters, count)
+            for combination in itertools.product(*(values[name] for name in names))
+        ]
 
     def _put_exact(self, batch: list[tuple[TileSlot, dict[str, bytes]]]) -> None:
         if batch:
@@ -295,11 +301,15 @@ class _Builder:
         properties = features.properties()
         name = self.layer.collection_id
         variants = {"": encode_layer(name, features.geometries, properties, bounds, 0.0, EXTENT, 0)}
-        for equals in _filter_values(self.filters, properties):
-            chosen = [i for i, p in enumerate(properties) if all(p[n] == v for n, v in equals.items())]
-            variants[filter_key(equals)] = encode_layer(
-                name, features.geometries[chosen], [properties[i] for i in chosen], bounds, 0.0, EXTENT, 0
-            )
+        for count in range(1, len(self.filters) + 1):
+            for names in itertools.combinations(self.filters, count):
+                values = sorted({tuple(p[n] for n in names) for p in properties}, key=repr)
+                for value in values:
+                    equals = dict(zip(names, value, strict=True))
+                    chosen = [i for i, p in enumerate(properties) if all(p[n] == v for n, v in equals.items())]
+                    variants[filter_key(equals)] = encode_layer(
+                        name, features.geometries[chosen], [properties[i] for i in chosen], bounds, 0.0, EXTENT, 0
+                    )
         return variants
 
     def _subtree(self, z: int, x: int, y: int) -> int:
@@ -317,18 +327,6 @@ class _Builder:
         self.done += count
         if self.progress is not None:
             self.progress(self.done, self.total)
-
-
-def _filter_values(filters: list[str], properties: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
-    """The millésime filters a tile is cached for: each combination of filter fields, with each of its values that
-    the tile's features hold (a filter the tile holds nothing of is answered live, with the same empty tile)."""
-    found: list[dict[str, object]] = []
-    for count in range(1, len(filters) + 1):
-        for names in itertools.combinations(filters, count):
-            values = sorted({tuple(p.get(n) for n in names) for p in properties}, key=repr)
-            # a feature without a millésime is in no filtered tile: no client can ask for a missing value
-            found.extend(dict(zip(names, value, strict=True)) for value in values if None not in value)
-    return found
 
 
 def on_grid(geoms: Geometries, bounds: tuple[float, float, float, float]) -> Geometries:
