@@ -87,32 +87,72 @@ def overlay(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int
     """Every piece of a polygon of ``frame`` inside a territory's part in EPSG:``epsg``, with its area in m².
 
     One STR-tree over the polygons answers all the parts at once, so every commune of a département costs one pass
-    over the layer, not one each. A polygon covered by a part counts whole; only those across a border are cut.
+    over the layer, not one each. A polygon whose box meets no segment of any part's boundary lies wholly inside a
+    part or wholly outside it, so one point of its box says which (a prepared point-in-polygon test); only the
+    polygons near a border are tested whole by GEOS, and only those across it are cut.
     """
     owners = [
         (index, part.geometry) for index, territory in enumerate(territories) for part in territory.parts_in(epsg)
     ]
     if not owners or frame.empty:
         return Pieces(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
-    owner = np.array([index for index, _ in owners], dtype=np.int64)
-    parts = np.array([geometry for _, geometry in owners], dtype=object)
+    parts, part_of = _distinct([geometry for _, geometry in owners])
     geoms = np.asarray(frame.geometry.array, dtype=object)
     tree = shapely.STRtree(geoms)
+    part, row = tree.query(parts)  # box against box, sorted by part
+    near = np.zeros(len(geoms), dtype=bool)
+    near[tree.query(_segment_boxes(parts))[1]] = True
+    corner = shapely.bounds(geoms)[:, :2]
 
-    def touching(start: int, stop: int) -> np.ndarray:
-        """(part, row, covered) for the parts start:stop; each thread prepares and tests its own parts."""
-        own = parts[start:stop]
-        shapely.prepare(own)
-        part, found = tree.query(own, predicate="intersects")
-        return np.stack([part + start, found, shapely.covers(own[part], geoms[found])])
+    def inside(start: int, stop: int) -> np.ndarray:
+        """(pair, covered) of the pairs of parts start:stop that meet; each thread prepares and tests its own parts."""
+        shapely.prepare(parts[start:stop])
+        pairs = np.arange(*np.searchsorted(part, [start, stop]))
+        far, close = pairs[~near[row[pairs]]], pairs[near[row[pairs]]]
+        far = far[shapely.contains_xy(parts[part[far]], corner[row[far], 0], corner[row[far], 1])]
+        close = close[shapely.intersects(parts[part[close]], geoms[row[close]])]
+        covered = shapely.covers(parts[part[close]], geoms[row[close]])
+        return np.stack([np.concatenate([far, close]), np.concatenate([np.ones(len(far), bool), covered])])
 
-    part, row, covered = in_chunks(touching, len(parts), 1)
-    covered = covered.astype(bool)
+    pair, covered = in_chunks(inside, len(parts), 1)
+    order = np.argsort(pair)  # the tree's order, so that sums over pieces add in the same order
+    part, row, covered = part[pair[order]], row[pair[order]], covered[order].astype(bool)
     area = shapely.area(geoms[row])
     crossing = ~covered
     area[crossing] = shapely.area(threaded(shapely.intersection, geoms[row[crossing]], parts[part[crossing]]))
     keep = area > 0
-    return Pieces(row[keep], owner[part[keep]], area[keep])
+    position, territory = _owned(part[keep], part_of, np.array([index for index, _ in owners], dtype=np.int64))
+    return Pieces(row[keep][position], territory, area[keep][position])
+
+
+def _distinct(geometries: list[shapely.Geometry]) -> tuple[np.ndarray, np.ndarray]:
+    """Each geometry object once (a territory made of others shares their parts' objects), and the position of
+    each of ``geometries`` among them: a prepared geometry must belong to one thread only."""
+    first: dict[int, int] = {}
+    part_of = np.array([first.setdefault(id(geometry), len(first)) for geometry in geometries], dtype=np.int64)
+    distinct = np.empty(len(first), dtype=object)
+    distinct[part_of] = geometries
+    return distinct, part_of
+
+
+def _owned(part: np.ndarray, part_of: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For pieces lying on distinct parts ``part``: (piece, territory) once for every owner of its part."""
+    order = np.argsort(part_of, kind="stable")
+    counts = np.bincount(part_of)
+    first = np.cumsum(counts) - counts
+    repeats = counts[part]
+    piece = np.repeat(np.arange(len(part)), repeats)
+    rank = np.arange(len(piece)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    return piece, owner[order[first[part][piece] + rank]]
+
+
+def _segment_boxes(parts: np.ndarray) -> np.ndarray:
+    """The box of every segment of the parts' boundaries (outer and inner rings): together they hold the borders."""
+    points, line = shapely.get_coordinates(shapely.get_parts(shapely.boundary(parts)), return_index=True)
+    segment = np.flatnonzero(line[:-1] == line[1:])
+    low = np.minimum(points[segment], points[segment + 1])
+    high = np.maximum(points[segment], points[segment + 1])
+    return shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1])
 
 
 @dataclass(frozen=True)
