@@ -35,7 +35,7 @@ def frame_from_rows(layer: Layer, epsg: int, rows: Sequence[Sequence[object]]) -
     names = list(layer.fields)
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(names) + 1)]
     arrow = {name: _arrow(columns[i], kind) for i, (name, kind) in enumerate(layer.fields.items())}
-    return frame(layer, epsg, arrow, pa.array(columns[-1], type=pa.binary()))
+    return frame(layer, epsg, arrow, geometries(columns[-1]))
 
 
 def _arrow(values: Sequence[object], kind: str) -> pa.Array:
@@ -49,11 +49,11 @@ def _arrow(values: Sequence[object], kind: str) -> pa.Array:
 
 
 def frame(
-    layer: Layer, epsg: int, columns: Mapping[str, pa.ChunkedArray | pa.Array], wkb: pa.ChunkedArray | pa.Array
+    layer: Layer, epsg: int, columns: Mapping[str, pa.ChunkedArray | pa.Array], shapes: np.ndarray
 ) -> gpd.GeoDataFrame:
-    """A GeoDataFrame typed as ``base.PANDAS_TYPES`` says, from Arrow columns and a column of WKB."""
+    """A GeoDataFrame typed as ``base.PANDAS_TYPES`` says, from Arrow columns and their rows' geometries."""
     data = {name: _pandas(columns[name], kind) for name, kind in layer.fields.items()}
-    result = gpd.GeoDataFrame(data, geometry=geometries(wkb.to_numpy(zero_copy_only=False)), crs=f"EPSG:{epsg}")
+    result = gpd.GeoDataFrame(data, geometry=shapes, crs=f"EPSG:{epsg}")
     return result.astype({name: PANDAS_TYPES[kind] for name, kind in layer.fields.items()})  # already so: a check
 
 

@@ -22,11 +22,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pyarrow as pa
+import shapely
 
 from ..errors import StoreError
 from ..layers import Layer
@@ -78,14 +80,18 @@ def read_frame(
     when two tries each overlapped a commit (``conn``, a connection of this process to the file, sees them)."""
     for _ in range(2):
         before = conn.execute("PRAGMA data_version").fetchone()[0]
-        arrow = read_table(path, table, list(layer.fields), where)
+        arrow, shapes = read_table(path, table, list(layer.fields), where)
         if conn.execute("PRAGMA data_version").fetchone()[0] == before:
-            return _frame(layer, epsg, arrow)
+            return _frame(layer, epsg, arrow, shapes)
     return None
 
 
-def read_table(path: Path, table: str, columns: list[str], where: str) -> pa.Table:
-    """The Arrow table the reader process streams: ``columns``, ``wkb``, ``fid``."""
+def read_table(path: Path, table: str, columns: list[str], where: str) -> tuple[pa.Table, np.ndarray]:
+    """The Arrow table the reader process streams (``columns``, ``wkb``, ``fid``) and the geometries of its rows.
+
+    Each batch's WKB is parsed in a thread as soon as it arrives, while the child reads the next: the parse then
+    costs no wall time of its own as long as it keeps up with GDAL.
+    """
     request = json.dumps({"path": str(path), "table": table, "columns": columns, "where": where})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
     # stderr into a file, not a pipe: GDAL's warnings must never fill a pipe nobody reads while stdout streams
@@ -98,23 +104,37 @@ def read_table(path: Path, table: str, columns: list[str], where: str) -> pa.Tab
             stderr=errors,
             env=env,
         ) as child,
+        ThreadPoolExecutor(1) as parser,
     ):
         assert child.stdout is not None  # a pipe, as asked
+        batches: list[pa.RecordBatch] = []
+        parsed: list[Future[np.ndarray]] = []
         try:
-            arrow = pa.ipc.open_stream(child.stdout).read_all()
+            with pa.ipc.open_stream(child.stdout) as stream:
+                for batch in stream:
+                    batches.append(batch)
+                    parsed.append(parser.submit(_parse, batch.column("wkb")))
+                arrow = pa.Table.from_batches(batches, schema=stream.schema)
         except pa.ArrowInvalid:
             arrow = None  # the child failed before or while writing: its stderr says why
         if child.wait() != 0 or arrow is None:
             errors.seek(0)
             error = errors.read().decode(errors="replace").strip()[-2000:]
             raise StoreError(f"GeoPackage reader process failed on {path} ({table}): {error}")
-    return arrow
+        shapes = np.concatenate([part.result() for part in parsed]) if parsed else np.empty(0, dtype=object)
+    return arrow, shapes
 
 
-def _frame(layer: Layer, epsg: int, arrow: pa.Table) -> gpd.GeoDataFrame:
+def _parse(wkb: pa.Array) -> np.ndarray:
+    parsed: np.ndarray = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+    return parsed
+
+
+def _frame(layer: Layer, epsg: int, arrow: pa.Table, shapes: np.ndarray) -> gpd.GeoDataFrame:
     """The frame in fid order, as the sqlite3 route's ``ORDER BY fid`` gives it."""
     fids = arrow.column("fid").to_numpy()
     if len(fids) > 1 and not bool(np.all(fids[1:] > fids[:-1])):
-        arrow = arrow.take(np.argsort(fids, kind="stable"))
+        order = np.argsort(fids, kind="stable")
+        arrow, shapes = arrow.take(order), shapes[order]
     columns = {name: arrow.column(name) for name in layer.fields}
-    return columnar.frame(layer, epsg, columns, arrow.column("wkb"))
+    return columnar.frame(layer, epsg, columns, shapes)
