@@ -121,14 +121,16 @@ def _read(store: object) -> list:
     from ocsge_processes.layers import DIFFERENCE, OCCUPATION_SOL
     from ocsge_processes.territory import departement_epsg
     from ocsge_processes.workflows.artificialisation import DECREE_MARGIN_M, territory_bbox
+    from ocsge_processes.workflows.layer_cache import READ_FIELDS
     from ocsge_processes.workflows.territories import resolve
 
     territory = resolve(store, {"departement": DEPARTEMENT}).territory
     epsg = departement_epsg(DEPARTEMENT)
     bbox = territory_bbox(territory, epsg, DECREE_MARGIN_M)
+    fields = READ_FIELDS.get(OCCUPATION_SOL.table)
     return [
-        *(store.read_frame(OCCUPATION_SOL, epsg, bbox, {"millesime": year}) for year in MILLESIMES),
-        store.read_frame(DIFFERENCE, epsg, territory_bbox(territory, epsg)),
+        *(store.read_frame(OCCUPATION_SOL, epsg, bbox, {"millesime": year}, fields) for year in MILLESIMES),
+        store.read_frame(DIFFERENCE, epsg, territory_bbox(territory, epsg), fields=READ_FIELDS.get(DIFFERENCE.table)),
     ]
 
 

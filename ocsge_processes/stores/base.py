@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import geopandas as gpd
@@ -162,10 +162,19 @@ class FeatureStore(ABC):
 
     @abstractmethod
     def read_frame(
-        self, layer: Layer, epsg: int, bbox: Box | None = None, equals: Mapping[str, object] | None = None
+        self,
+        layer: Layer,
+        epsg: int,
+        bbox: Box | None = None,
+        equals: Mapping[str, object] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
         """A whole layer as a GeoDataFrame, for domain computations: the features whose box meets ``bbox`` (a cheap
-        index filter: the computations do the exact geometry work) and whose fields have the ``equals`` values."""
+        index filter: the computations do the exact geometry work) and whose fields have the ``equals`` values.
+
+        ``fields``: only these of the layer's fields (all by default), in the layer's order: a computation over
+        millions of polygons reads the columns it uses, not the labels and identifiers it never looks at.
+        """
 
     @abstractmethod
     def tile_rows(self, layer: Layer, epsg: int, request: TileRequest) -> TileRows:
@@ -302,6 +311,16 @@ def key_condition(layer: Layer, feature_id: str) -> tuple[str, object] | None:
 
 #: pandas dtypes that keep nulls for each field type.
 PANDAS_TYPES = {"string": "object", "integer": "Int64", "number": "float64", "boolean": "boolean"}
+
+
+def with_fields(layer: Layer, fields: Sequence[str] | None) -> Layer:
+    """``layer`` narrowed to ``fields`` (kept in the layer's order), for the columns a read returns."""
+    if fields is None:
+        return layer
+    unknown = sorted(set(fields) - layer.fields.keys())
+    if unknown:
+        raise ValueError(f"{layer.collection_id} has no field {', '.join(unknown)}")
+    return replace(layer, fields={name: kind for name, kind in layer.fields.items() if name in fields})
 
 
 def quote(name: str) -> str:

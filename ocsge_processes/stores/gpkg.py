@@ -13,7 +13,7 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Concatenate
 
@@ -153,10 +153,16 @@ class GpkgStore(FeatureStore):
 
     @_time_limited
     def read_frame(
-        self, layer: Layer, epsg: int, bbox: Box | None = None, equals: Mapping[str, object] | None = None
+        self,
+        layer: Layer,
+        epsg: int,
+        bbox: Box | None = None,
+        equals: Mapping[str, object] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
         table = base.table_name(layer, epsg)
         where, params = self._where(layer, table, FeatureQuery(equals=tuple((equals or {}).items())))
+        layer = base.with_fields(layer, fields)
         estimate = self.tables().get(table, 0)
         extent = None if bbox is None else self.extent(layer, epsg)
         if bbox is not None and extent is not None and not _contains(bbox, extent):

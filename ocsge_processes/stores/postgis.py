@@ -195,17 +195,22 @@ class PostgisStore(FeatureStore):
         return [row[0] for row in rows]
 
     def read_frame(
-        self, layer: Layer, epsg: int, bbox: Box | None = None, equals: Mapping[str, object] | None = None
+        self,
+        layer: Layer,
+        epsg: int,
+        bbox: Box | None = None,
+        equals: Mapping[str, object] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
         where, params = _where(layer, epsg, FeatureQuery(equals=tuple((equals or {}).items())))
+        table = _qualified(layer, epsg)
+        layer = base.with_fields(layer, fields)
         if bbox is not None:
             where += f" AND geom && ST_MakeEnvelope(%s, %s, %s, %s, {epsg})"
             params.extend(bbox)
         columns = ", ".join([*map(quote, layer.fields), "ST_AsBinary(geom)"])
         with self._conn() as conn:  # binary: geometries arrive as bytes, numbers without text parsing
-            rows = conn.cursor(binary=True).execute(
-                f"SELECT {columns} FROM {_qualified(layer, epsg)} WHERE {where} ORDER BY fid", params
-            )
+            rows = conn.cursor(binary=True).execute(f"SELECT {columns} FROM {table} WHERE {where} ORDER BY fid", params)
             return columnar.frame_from_rows(layer, epsg, rows.fetchall())
 
     def _feature_rows(self, layer: Layer, epsg: int, condition: str, params: list[object]) -> list[Row]:

@@ -18,6 +18,7 @@ from typing import Any, Literal, NotRequired, TypedDict, get_args
 import geopandas as gpd
 
 from ..artificialisation import (
+    DECREE,
     IGN,
     METHODS,
     Flows,
@@ -49,7 +50,6 @@ from .holdings import Holdings, checked_selection, holdings
 # Re-exported: batch, exports and the benchmark read the layers through this module.
 from .layer_cache import DECREE_MARGIN_M as DECREE_MARGIN_M
 from .layer_cache import LayerCache as LayerCache
-from .layer_cache import margin
 from .layer_cache import territory_bbox as territory_bbox
 from .territories import ResolvedTerritory, resolve
 from .zoning import INLINE, Zoning, inline_zoning, zoning_breakdown
@@ -269,7 +269,7 @@ def _prefetch(data: LayerCache, selection: Selection, methode: str | None, found
         if methode in (None, IGN) and all(y in found.ign.get(d, set()) for d, y in years.items()):
             data.prefetch_at(ARTIF, years)
         else:
-            data.prefetch_at(OCCUPATION_SOL, years, margin(methode or "decree"))
+            data.prefetch_stock(years, methode or DECREE)
 
 
 #: The figures of one territory: its stock per millésime label (None: no stock layer) and its flows per pair label
@@ -385,7 +385,7 @@ def stock_layers(
         raise InvalidInputError(
             f"methode ign needs IGN's ARTIF layer for {_years(years)}, which is not ingested; use decree or matrix"
         )
-    method = methode or "decree"
+    method = methode or DECREE
     frames = data.stock_frames(years, method)
     if not frames or not all(len(f) for f in frames):
         return None

@@ -4,6 +4,7 @@ the millésime the request gives it."""
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -17,6 +18,10 @@ from ..territory import departement_epsg
 
 #: Neighbours read around a territory so that the decree's 2 500 m² clusters are not cut at its border.
 DECREE_MARGIN_M = 1000.0
+
+#: The fields read of a layer, where the indicators use only some (all the others' are read): of a million
+#: polygons, the identifiers and labels they never look at would cost a Python string per row each.
+READ_FIELDS = {OCCUPATION_SOL.table: ("code_cs", "code_us", "millesime", "departement")}
 
 #: A read of the cache: table, CRS, margin (m) and the ``equals`` filter.
 _ReadKey = tuple[str, int, float, tuple[tuple[str, object], ...]]
@@ -39,7 +44,9 @@ class LayerCache:
     """Layers read once per request for the whole territory, then shared by its communes.
 
     Reads run one after the other in a background thread, so a millésime is read while the previous one is
-    computed (reading holds the GIL, the geometry work mostly does not). Use it as a context manager.
+    computed (reading holds the GIL, the geometry work mostly does not). The decree's thresholds of each stock run
+    in another, in the order the stocks were asked for, so a millésime's thresholds are decided while the previous
+    one is measured. Use it as a context manager.
     """
 
     def __init__(self, store: FeatureStore, territory: Territory) -> None:
@@ -47,35 +54,56 @@ class LayerCache:
         self.territory = territory
         self._reads: dict[_ReadKey, Future[gpd.GeoDataFrame]] = {}
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="ocsge-read")
-        self._stock_cache: dict[tuple[tuple[tuple[str, int], ...], str], list[gpd.GeoDataFrame]] = {}
+        self._decider = ThreadPoolExecutor(1, thread_name_prefix="ocsge-decree")
+        self._stocks: dict[tuple[tuple[tuple[str, int], ...], str], Future[list[gpd.GeoDataFrame]]] = {}
+        self._lock = threading.RLock()  # prefetch_stock prefetches under it
 
     def __enter__(self) -> LayerCache:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        self._decider.shutdown(wait=False, cancel_futures=True)
         self._reader.shutdown(wait=False, cancel_futures=True)
 
-    def stock_frames(self, years: Mapping[str, int], method: str) -> list[gpd.GeoDataFrame]:
-        """OCCUPATION_SOL of each département at its millésime; with the decree method, its status is decided
-        once for all communes."""
+    def prefetch_stock(self, years: Mapping[str, int], method: str) -> None:
+        """Start reading OCCUPATION_SOL of each département at its millésime and deciding its status by
+        ``method`` (the decree's thresholds, once for all communes)."""
         key = (tuple(sorted(years.items())), method)
-        if key not in self._stock_cache:
-            frames = self.frames_at(OCCUPATION_SOL, years, margin(method))
-            if method == DECREE:
-                frames = [with_decree_status(f) if len(f) else f for f in frames]
-            self._stock_cache[key] = frames
-        return self._stock_cache[key]
+        with self._lock:
+            if key in self._stocks:
+                return
+            self.prefetch_at(OCCUPATION_SOL, years, margin(method))
+            self._stocks[key] = self._decider.submit(contextvars.copy_context().run, self._decided, years, method)
+
+    def stock_frames(self, years: Mapping[str, int], method: str) -> list[gpd.GeoDataFrame]:
+        """OCCUPATION_SOL of each département at its millésime, with the status ``method`` gives each polygon."""
+        self.prefetch_stock(years, method)
+        return self._stocks[(tuple(sorted(years.items())), method)].result()
+
+    def _decided(self, years: Mapping[str, int], method: str) -> list[gpd.GeoDataFrame]:
+        frames = self.frames_at(OCCUPATION_SOL, years, margin(method))
+        return [with_decree_status(f) if len(f) else f for f in frames] if method == DECREE else frames
 
     def prefetch(self, layer: Layer, margin_m: float = 0.0, **equals: object) -> None:
         """Start reading ``layer`` (features with the ``equals`` values) in every CRS of the territory."""
         tables = self.store.tables()
+        with self._lock:
+            self._prefetch(layer, margin_m, tables, equals)
+
+    def _prefetch(self, layer: Layer, margin_m: float, tables: Mapping[str, int], equals: dict[str, object]) -> None:
         for epsg in self.territory.epsgs:
             key: _ReadKey = (layer.table, epsg, margin_m, tuple(sorted(equals.items())))
             if table_name(layer, epsg) in tables and key not in self._reads:
                 bbox = territory_bbox(self.territory, epsg, margin_m)
                 # in the caller's context: a job's reads keep its lifted store time limit (stores/timeout.py)
                 self._reads[key] = self._reader.submit(
-                    contextvars.copy_context().run, self.store.read_frame, layer, epsg, bbox, equals
+                    contextvars.copy_context().run,
+                    self.store.read_frame,
+                    layer,
+                    epsg,
+                    bbox,
+                    equals,
+                    READ_FIELDS.get(layer.table),
                 )
 
     def prefetch_at(self, layer: Layer, years: Mapping[str, int], margin_m: float = 0.0) -> None:

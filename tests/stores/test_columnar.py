@@ -119,3 +119,19 @@ def test_gpkg_read_stops_at_the_time_limit(tmp_path) -> None:
     finally:
         set_query_timeout(None)
     assert len(store.read_frame(OCCUPATION_SOL, 2154)) == 2000
+
+
+@pytest.mark.parametrize("fields", [("code_cs", "code_us", "millesime", "departement"), ("departement", "code_cs"), ()])
+def test_read_frame_of_some_fields_is_those_columns_of_the_whole(filled, fields) -> None:
+    store, _ = filled
+    whole = store.read_frame(OCCUPATION_SOL, 2154, None, {"millesime": 2024})
+    some = store.read_frame(OCCUPATION_SOL, 2154, None, {"millesime": 2024}, fields)
+    expected = whole[[name for name in OCCUPATION_SOL.fields if name in fields] + ["geometry"]]
+    pd.testing.assert_frame_equal(some, expected, check_exact=True)
+    assert len(some) == 30
+
+
+def test_read_frame_of_an_unknown_field_says_which(filled) -> None:
+    store, _ = filled
+    with pytest.raises(ValueError, match="ocsge-occupation-sol has no field nom"):
+        store.read_frame(OCCUPATION_SOL, 2154, fields=("code_cs", "nom"))

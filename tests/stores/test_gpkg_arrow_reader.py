@@ -59,6 +59,28 @@ def test_the_reader_process_gives_the_sqlite3_frame(store, monkeypatch, bbox, eq
     assert (len(arrow) == 0) == (equals == {"departement": "it's"})
 
 
+@pytest.mark.parametrize("fields", [("departement", "code_cs"), ()])
+def test_the_reader_process_reads_only_the_fields_asked(store, monkeypatch, fields) -> None:
+    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "0")
+    rows = store.read_frame(OCCUPATION_SOL, 2154, None, {"millesime": 2024}, fields)
+    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "1")
+    arrow = store.read_frame(OCCUPATION_SOL, 2154, None, {"millesime": 2024}, fields)
+    assert list(arrow.columns) == [name for name in ("code_cs", "departement") if name in fields] + ["geometry"]
+    pd.testing.assert_frame_equal(arrow, rows, check_exact=True)
+    assert len(arrow) == 30
+
+
+def test_a_read_of_many_batches_keeps_each_geometry_with_its_row(tmp_path, monkeypatch) -> None:
+    """The child sends 65 536 rows a batch and each batch's WKB is parsed apart, as it arrives."""
+    store = GpkgStore(tmp_path / "big.gpkg")
+    written = _written(2021, 140_000)
+    store.replace_slice(OCCUPATION_SOL, 2154, written, {**SLICE, "millesime": 2021})
+    rows, arrow = _both(store, monkeypatch, None, None)
+    assert len(arrow) == 140_000
+    pd.testing.assert_frame_equal(arrow, rows, check_exact=True)
+    assert list(shapely.to_wkb(arrow.geometry.values)) == list(shapely.to_wkb(written.geometry.values))
+
+
 def test_the_reader_process_leaves_the_file_as_it_was(store, monkeypatch) -> None:
     before = hashlib.sha256(store.path.read_bytes()).hexdigest()
     monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "1")
