@@ -1,0 +1,130 @@
+"""What one millésime of the artificialisation benchmark costs, step by step, in CPU seconds (issue 18).
+
+One command: ``.venv/bin/python bench/artificialisation_steps.py [--rounds 3]``, after bench/artificialisation.py
+has built its GeoPackage (GENERATED Gironde at cell 185 m, read-only here).
+
+For each OCCUPATION_SOL millésime: the read the workflow makes (``read_frame`` with ``layer_cache.READ_FIELDS``,
+the reader process's CPU included), the decree thresholds (``apply_thresholds``) with their two costliest steps
+apart (the STR-tree's candidate pairs; the shared-vertex matching), and the measure of every commune
+(``measure.overlay``) with the cutting of the polygons across a commune border apart. Each step runs alone,
+``--rounds`` times, and the median CPU seconds (all threads) are kept. Results: bench/results/artificialisation-steps-<date>.md and .json.
+
+Then the bound these give on 2 cores: a run that must do the steps listed as needed takes at least their CPU
+seconds over the cores, whatever overlaps; against 1.5 times the floor's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import write_results  # noqa: E402
+
+from ocsge_processes.artificialisation import measure, thresholds  # noqa: E402
+from ocsge_processes.layers import OCCUPATION_SOL  # noqa: E402
+from ocsge_processes.parallel import WORKERS  # noqa: E402
+from ocsge_processes.stores import open_store  # noqa: E402
+from ocsge_processes.territory import departement_epsg  # noqa: E402
+from ocsge_processes.workflows.layer_cache import DECREE_MARGIN_M, READ_FIELDS, territory_bbox  # noqa: E402
+from ocsge_processes.workflows.territories import resolve  # noqa: E402
+
+GPKG = ROOT / "bench" / ".cache" / "gironde-cell185-seed0" / "artificialisation.gpkg"
+MILLESIMES = (2021, 2024)
+
+
+def cpu() -> float:
+    """CPU seconds of this process and its finished children (the reader process)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Clock:
+    """CPU and wall seconds of named calls, summed over one round."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {}
+        self.wall: dict[str, float] = {}
+
+    def timed(self, name: str, func: Callable[..., object]) -> Callable[..., object]:
+        @functools.wraps(func)
+        def wrapper(*args: object, **kwargs: object) -> object:
+            start_cpu, start_wall = cpu(), time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.cpu[name] = self.cpu.get(name, 0.0) + cpu() - start_cpu
+                self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - start_wall
+
+        return wrapper
+
+
+def one_round(store: object, year: int, communes: list, epsg: int, bbox: tuple) -> tuple[Clock, int]:
+    """Each step once on millésime ``year``."""
+    clock = Clock()
+    read = clock.timed("read", store.read_frame)  # type: ignore[attr-defined]
+    frame = read(OCCUPATION_SOL, epsg, bbox, {"millesime": year}, READ_FIELDS[OCCUPATION_SOL.table])
+    saved = thresholds._candidate_pairs, thresholds._share_a_vertex, measure.threaded
+    thresholds._candidate_pairs = clock.timed("thresholds: candidate pairs (STR-tree)", thresholds._candidate_pairs)
+    thresholds._share_a_vertex = clock.timed("thresholds: shared vertices", thresholds._share_a_vertex)
+    measure.threaded = clock.timed("measure: cutting the polygons across a border", measure.threaded)
+    try:
+        clock.timed("thresholds (apply_thresholds)", thresholds.apply_thresholds)(frame)
+        clock.timed("measure (overlay, every commune)", measure.overlay)(frame, communes, epsg)
+    finally:
+        thresholds._candidate_pairs, thresholds._share_a_vertex, measure.threaded = saved
+    return clock, len(frame)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not GPKG.exists():
+        sys.exit(f"{GPKG} is missing: run bench/artificialisation.py first")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    store = open_store(str(GPKG))
+    resolved = resolve(store, {"departement": "33"})
+    epsg = departement_epsg("33")
+    bbox = territory_bbox(resolved.territory, epsg, DECREE_MARGIN_M)
+    lines = [f"# Artificialisation steps, one millésime at a time ({time.strftime('%Y-%m-%d')})", ""]
+    lines.append(f"{WORKERS} cores; load average before: {os.getloadavg()[0]:.2f}; medians of {args.rounds} rounds")
+    totals: dict[str, float] = {}
+    for year in MILLESIMES:
+        rounds = [one_round(store, year, list(resolved.communes), epsg, bbox) for _ in range(args.rounds)]
+        polygons = rounds[0][1]
+        lines += ["", f"## {year}: {polygons} polygons", "", "| step | CPU s | wall s |", "|---|---:|---:|"]
+        for name in rounds[0][0].cpu:
+            median_cpu = statistics.median(r.cpu[name] for r, _ in rounds)
+            median_wall = statistics.median(r.wall[name] for r, _ in rounds)
+            totals[name] = totals.get(name, 0.0) + median_cpu
+            lines.append(f"| {name} | {median_cpu:.2f} | {median_wall:.2f} |")
+    needed = [
+        "read",
+        "thresholds: candidate pairs (STR-tree)",
+        "thresholds: shared vertices",
+        "measure: cutting the polygons across a border",
+    ]
+    bound = sum(totals[name] for name in needed)
+    lines += [
+        "",
+        f"Both millésimes, CPU seconds: {', '.join(f'{name} {totals[name]:.2f}' for name in needed)}.",
+        f"Their sum, {bound:.2f} CPU s, takes at least {bound / WORKERS:.2f} s of wall time on {WORKERS} cores.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    print(f"results: {write_results('artificialisation-steps', {'cpu_s': totals, 'bound_s': bound / WORKERS}, text)}")
+
+
+if __name__ == "__main__":
+    main()
