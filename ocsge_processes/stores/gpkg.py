@@ -165,19 +165,23 @@ class GpkgStore(FeatureStore):
         layer = base.with_fields(layer, fields)
         estimate = self.tables().get(table, 0)
         extent = None if bbox is None else self.extent(layer, epsg)
-        if bbox is not None and extent is not None and not _contains(bbox, extent):
-            where += " AND " + _box_sql(table, bbox, params)
+        box = bbox if bbox is not None and extent is not None and not _contains(bbox, extent) else None
+        if box is not None and extent is not None:
             # a commune's or a tile's box reads few rows of a large table (not worth a process's start); a
             # département's, which overruns the layer's extent a little, reads most of them
-            estimate = _rows_in_box(estimate, bbox, extent)
+            estimate = _rows_in_box(estimate, box, extent)
         # GDAL only in a reader process of its own: two SQLite libraries in one process do not see each other's
         # locks, and GDAL reading while this store wrote marks or slices corrupted the file.
         if getattr(self._local, "deadline", None) is None and gpkg_arrow_reader.wanted(estimate):
+            # without the R-tree clause, which GDAL would test row by row (a second a million rows): the frame's
+            # own boxes, rounded as the R-tree rounds them, then pick the same rows
             read = gpkg_arrow_reader.read_frame(
-                self._reader(), self.path, layer, epsg, table, gpkg_arrow_reader.inline(where, params)
+                self._reader(), self.path, layer, epsg, table, gpkg_arrow_reader.inline(where, params), box
             )
             if read is not None:
                 return read
+        if box is not None:
+            where += " AND " + _box_sql(table, box, params)
         # SQLite cuts the blob headers itself.
         columns = ", ".join([*map(quote, layer.fields), gpkgblob.wkb_sql(quote(_GEOM))])
         rows = self._reader().execute(f"SELECT {columns} FROM {quote(table)} WHERE {where} ORDER BY fid", params)

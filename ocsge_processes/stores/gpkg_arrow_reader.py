@@ -33,6 +33,7 @@ import shapely
 from ..errors import StoreError
 from ..layers import Layer
 from . import columnar
+from .base import Box
 
 #: Set to 0 to read with sqlite3 only, 1 to take this route for every bulk read.
 SWITCH = "OCSGE_GPKG_ARROW_READ"
@@ -74,16 +75,55 @@ def _literal(value: object) -> str:
 
 
 def read_frame(
-    conn: sqlite3.Connection, path: Path, layer: Layer, epsg: int, table: str, where: str
+    conn: sqlite3.Connection,
+    path: Path,
+    layer: Layer,
+    epsg: int,
+    table: str,
+    where: str,
+    box: Box | None = None,
 ) -> gpd.GeoDataFrame | None:
     """The frame of ``table``'s rows matching ``where`` (literal SQL), in fid order, read by a GDAL process; None
-    when two tries each overlapped a commit (``conn``, a connection of this process to the file, sees them)."""
+    when two tries each overlapped a commit (``conn``, a connection of this process to the file, sees them).
+
+    ``box``: only the rows the table's R-tree finds in that box (minx, miny, maxx, maxy), as the sqlite3 route's
+    R-tree clause keeps them.
+    """
     for _ in range(2):
         before = conn.execute("PRAGMA data_version").fetchone()[0]
         arrow, shapes = read_table(path, table, list(layer.fields), where)
         if conn.execute("PRAGMA data_version").fetchone()[0] == before:
+            if box is not None:
+                kept = in_rtree_box(shapes, box)
+                arrow, shapes = arrow.filter(kept), shapes[kept]
             return _frame(layer, epsg, arrow, shapes)
     return None
+
+
+#: SQLite's R-tree stores 32-bit coordinates; a value a float cannot hold is scaled by these before it is rounded,
+#: so that a stored box always holds the geometry's (sqlite ``rtreeValueDown`` and ``rtreeValueUp``).
+_TOWARDS_ZERO, _AWAY_FROM_ZERO = 1.0 - 1.0 / 8388608.0, 1.0 + 1.0 / 8388608.0
+
+
+def in_rtree_box(shapes: np.ndarray, box: Box) -> np.ndarray:
+    """Whether the R-tree query of ``box`` finds each geometry: its bounds as the R-tree stores them meet ``box``
+    (an empty geometry has no R-tree row)."""
+    bounds = shapely.bounds(shapes)
+    minx, miny = _rounded(bounds[:, 0], down=True), _rounded(bounds[:, 1], down=True)
+    maxx, maxy = _rounded(bounds[:, 2], down=False), _rounded(bounds[:, 3], down=False)
+    kept: np.ndarray = (maxx >= box[0]) & (minx <= box[2]) & (maxy >= box[1]) & (miny <= box[3])
+    return kept
+
+
+def _rounded(values: np.ndarray, down: bool) -> np.ndarray:
+    """``values`` as the R-tree stores a box's minimums (``down``) or maximums."""
+    stored = values.astype(np.float32).astype(np.float64)
+    wrong = stored > values if down else stored < values
+    # a minimum goes down: towards zero when positive, away from it when negative; a maximum the other way
+    shrink = (values[wrong] < 0) != down
+    scaled = values[wrong] * np.where(shrink, _TOWARDS_ZERO, _AWAY_FROM_ZERO)
+    stored[wrong] = scaled.astype(np.float32).astype(np.float64)
+    return stored
 
 
 def read_table(path: Path, table: str, columns: list[str], where: str) -> tuple[pa.Table, np.ndarray]:

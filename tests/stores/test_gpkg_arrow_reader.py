@@ -228,3 +228,30 @@ def test_rows_in_a_box_of_a_flat_extent() -> None:
     assert _rows_in_box(7, (0.0, 0.0, 1.0, 1.0), (0.5, 0.5, 0.5, 0.5)) == 7
     assert _rows_in_box(7, (0.0, 0.0, 1.0, 1.0), (2.0, 2.0, 2.0, 2.0)) == 0
     assert _rows_in_box(8, (0.0, 0.0, 5.0, 1.0), (0.0, 0.5, 10.0, 0.5)) == 4
+
+
+def test_a_box_keeps_the_rows_the_rtree_finds(tmp_path, monkeypatch) -> None:
+    """The reader process reads without the R-tree clause and keeps the rows whose bounds, rounded to 32-bit floats
+    as SQLite's R-tree stores them (half a metre apart at Lambert-93's 6.6 million metres), meet the box: the same
+    rows as the clause, for boxes whose edges fall within that rounding of the polygons' own bounds."""
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(700_000, 701_000, 3000), rng.uniform(6_600_000, 6_601_000, 3000)
+    sizes = rng.uniform(0.01, 3.0, (3000, 2))
+    geoms = shapely.box(x, y, x + sizes[:, 0], y + sizes[:, 1])
+    written = _written(2021, 3000).set_geometry(list(geoms))
+    store = GpkgStore(tmp_path / "float.gpkg")
+    store.replace_slice(OCCUPATION_SOL, 2154, written, {**SLICE, "millesime": 2021})
+    bounds = shapely.bounds(geoms)
+
+    def edge(column: int, low: float, high: float) -> float:
+        """A polygon's own bound between ``low`` and ``high`` (offsets from the area's corner), nudged a little."""
+        origin = 700_000 if column % 2 == 0 else 6_600_000
+        values = bounds[:, column][(bounds[:, column] > origin + low) & (bounds[:, column] < origin + high)]
+        return float(rng.choice(values) + rng.uniform(-0.4, 0.4))
+
+    for k in range(25):
+        # each edge on a polygon's far side (the R-tree rounds it outward), where the rounding decides
+        box = (edge(2, 100, 400), edge(3, 100, 400), edge(0, 600, 900), edge(1, 600, 900))
+        rows, arrow = _both(store, monkeypatch, box, None)
+        assert list(arrow.id) == list(rows.id), k
+        assert 0 < len(rows) < 3000
