@@ -121,8 +121,12 @@ def overlay(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int
     crossing = ~covered
     area[crossing] = shapely.area(threaded(shapely.intersection, geoms[row[crossing]], parts[part[crossing]]))
     keep = area > 0
-    position, territory = _owned(part[keep], part_of, np.array([index for index, _ in owners], dtype=np.int64))
-    return Pieces(row[keep][position], territory, area[keep][position])
+    part, row, area = part[keep], row[keep], area[keep]
+    # each owner takes the pieces of its part (pieces are sorted by part); a shared part's go to each of its owners
+    start, stop = np.searchsorted(part, part_of), np.searchsorted(part, part_of, side="right")
+    piece = np.concatenate([np.arange(first, last) for first, last in zip(start, stop, strict=True)])
+    territory = np.repeat(np.array([index for index, _ in owners], dtype=np.int64), stop - start)
+    return Pieces(row[piece], territory, area[piece])
 
 
 def _distinct(geometries: list[shapely.Geometry]) -> tuple[np.ndarray, np.ndarray]:
@@ -133,17 +137,6 @@ def _distinct(geometries: list[shapely.Geometry]) -> tuple[np.ndarray, np.ndarra
     distinct = np.empty(len(first), dtype=object)
     distinct[part_of] = geometries
     return distinct, part_of
-
-
-def _owned(part: np.ndarray, part_of: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For pieces lying on distinct parts ``part``: (piece, territory) once for every owner of its part."""
-    order = np.argsort(part_of, kind="stable")
-    counts = np.bincount(part_of)
-    first = np.cumsum(counts) - counts
-    repeats = counts[part]
-    piece = np.repeat(np.arange(len(part)), repeats)
-    rank = np.arange(len(piece)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
-    return piece, owner[order[first[part][piece] + rank]]
 
 
 def _segment_boxes(parts: np.ndarray) -> np.ndarray:

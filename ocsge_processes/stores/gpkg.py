@@ -165,11 +165,12 @@ class GpkgStore(FeatureStore):
         layer = base.with_fields(layer, fields)
         estimate = self.tables().get(table, 0)
         extent = None if bbox is None else self.extent(layer, epsg)
-        box = bbox if bbox is not None and extent is not None and not _contains(bbox, extent) else None
-        if box is not None and extent is not None:
+        box = None
+        if bbox is not None and extent is not None and not _contains(bbox, extent):
+            box = bbox
             # a commune's or a tile's box reads few rows of a large table (not worth a process's start); a
             # département's, which overruns the layer's extent a little, reads most of them
-            estimate = _rows_in_box(estimate, box, extent)
+            estimate = _rows_in_box(estimate, bbox, extent)
         # GDAL only in a reader process of its own: two SQLite libraries in one process do not see each other's
         # locks, and GDAL reading while this store wrote marks or slices corrupted the file.
         if getattr(self._local, "deadline", None) is None and gpkg_arrow_reader.wanted(estimate):

@@ -166,6 +166,7 @@ def read_table(path: Path, table: str, columns: list[str], where: str) -> tuple[
 
 
 def _parse(wkb: pa.Array) -> np.ndarray:
+    """One batch's geometries, on one thread: the child's GDAL read holds the other core meanwhile."""
     parsed: np.ndarray = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
     return parsed
 

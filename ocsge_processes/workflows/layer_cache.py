@@ -65,20 +65,19 @@ class LayerCache:
         self._decider.shutdown(wait=False, cancel_futures=True)
         self._reader.shutdown(wait=False, cancel_futures=True)
 
-    def prefetch_stock(self, years: Mapping[str, int], method: str) -> None:
+    def prefetch_stock(self, years: Mapping[str, int], method: str) -> Future[list[gpd.GeoDataFrame]]:
         """Start reading OCCUPATION_SOL of each département at its millésime and deciding its status by
-        ``method`` (the decree's thresholds, once for all communes)."""
+        ``method`` (the decree's thresholds, once for all communes); the frames to come."""
         key = (tuple(sorted(years.items())), method)
         with self._lock:
-            if key in self._stocks:
-                return
-            self.prefetch_at(OCCUPATION_SOL, years, margin(method))
-            self._stocks[key] = self._decider.submit(contextvars.copy_context().run, self._decided, years, method)
+            if key not in self._stocks:
+                self.prefetch_at(OCCUPATION_SOL, years, margin(method))
+                self._stocks[key] = self._decider.submit(contextvars.copy_context().run, self._decided, years, method)
+            return self._stocks[key]
 
     def stock_frames(self, years: Mapping[str, int], method: str) -> list[gpd.GeoDataFrame]:
         """OCCUPATION_SOL of each département at its millésime, with the status ``method`` gives each polygon."""
-        self.prefetch_stock(years, method)
-        return self._stocks[(tuple(sorted(years.items())), method)].result()
+        return self.prefetch_stock(years, method).result()
 
     def _decided(self, years: Mapping[str, int], method: str) -> list[gpd.GeoDataFrame]:
         frames = self.frames_at(OCCUPATION_SOL, years, margin(method))
@@ -88,23 +87,20 @@ class LayerCache:
         """Start reading ``layer`` (features with the ``equals`` values) in every CRS of the territory."""
         tables = self.store.tables()
         with self._lock:
-            self._prefetch(layer, margin_m, tables, equals)
-
-    def _prefetch(self, layer: Layer, margin_m: float, tables: Mapping[str, int], equals: dict[str, object]) -> None:
-        for epsg in self.territory.epsgs:
-            key: _ReadKey = (layer.table, epsg, margin_m, tuple(sorted(equals.items())))
-            if table_name(layer, epsg) in tables and key not in self._reads:
-                bbox = territory_bbox(self.territory, epsg, margin_m)
-                # in the caller's context: a job's reads keep its lifted store time limit (stores/timeout.py)
-                self._reads[key] = self._reader.submit(
-                    contextvars.copy_context().run,
-                    self.store.read_frame,
-                    layer,
-                    epsg,
-                    bbox,
-                    equals,
-                    READ_FIELDS.get(layer.table),
-                )
+            for epsg in self.territory.epsgs:
+                key: _ReadKey = (layer.table, epsg, margin_m, tuple(sorted(equals.items())))
+                if table_name(layer, epsg) in tables and key not in self._reads:
+                    bbox = territory_bbox(self.territory, epsg, margin_m)
+                    # in the caller's context: a job's reads keep its lifted store time limit (stores/timeout.py)
+                    self._reads[key] = self._reader.submit(
+                        contextvars.copy_context().run,
+                        self.store.read_frame,
+                        layer,
+                        epsg,
+                        bbox,
+                        equals,
+                        READ_FIELDS.get(layer.table),
+                    )
 
     def prefetch_at(self, layer: Layer, years: Mapping[str, int], margin_m: float = 0.0) -> None:
         """Start reading ``layer`` at every millésime of ``years``."""
