@@ -28,7 +28,7 @@ SYBARVAL_DIFF_ROWS = 5266
 SLOW_FIXTURES = frozenset({"postgis_url", "demo_deliveries", "live"})
 #: Fixture parameters that fetch ``postgis_url`` on demand (``request.getfixturevalue``), which the fixture closure
 #: does not show.
-SLOW_PARAMS = frozenset({"postgis", "postgresql"})
+SLOW_PARAMS = frozenset({"postgis", "postgis-arrow", "postgresql"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,6 +13,7 @@ geometries and CRS.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import geopandas as gpd
 import numpy as np
@@ -63,6 +64,29 @@ def geometries(wkbs: Sequence[bytes | None] | np.ndarray) -> np.ndarray:
     if len(array) == 0:
         return np.empty(0, dtype=object)
     parsed: np.ndarray = threaded(shapely.from_wkb, array)
+    return parsed
+
+
+def streamed(batches: pa.RecordBatchReader, wkb: str) -> tuple[pa.Table, np.ndarray]:
+    """The whole table ``batches`` streams and the geometries of its column ``wkb``.
+
+    Each batch's WKB is parsed in a thread as soon as it arrives, while the reader (a GDAL process, PostgreSQL)
+    produces the next: the parse then costs no wall time of its own as long as it keeps up.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="ocsge-wkb") as parser:
+        received: list[pa.RecordBatch] = []
+        parsed: list[Future[np.ndarray]] = []
+        for batch in batches:
+            received.append(batch)
+            parsed.append(parser.submit(_parse, batch.column(wkb)))
+        table = pa.Table.from_batches(received, schema=batches.schema)
+        shapes = np.concatenate([part.result() for part in parsed]) if parsed else np.empty(0, dtype=object)
+    return table, shapes
+
+
+def _parse(wkb: pa.Array) -> np.ndarray:
+    """One batch's geometries, on one thread: the reader holds the other core meanwhile."""
+    parsed: np.ndarray = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
     return parsed
 
 

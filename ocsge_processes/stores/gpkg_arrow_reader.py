@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
@@ -129,8 +128,7 @@ def _rounded(values: np.ndarray, down: bool) -> np.ndarray:
 def read_table(path: Path, table: str, columns: list[str], where: str) -> tuple[pa.Table, np.ndarray]:
     """The Arrow table the reader process streams (``columns``, ``wkb``, ``fid``) and the geometries of its rows.
 
-    Each batch's WKB is parsed in a thread as soon as it arrives, while the child reads the next: the parse then
-    costs no wall time of its own as long as it keeps up with GDAL.
+    Each batch's WKB is parsed as it arrives (``columnar.streamed``), while the child reads the next.
     """
     request = json.dumps({"path": str(path), "table": table, "columns": columns, "where": where})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -144,31 +142,19 @@ def read_table(path: Path, table: str, columns: list[str], where: str) -> tuple[
             stderr=errors,
             env=env,
         ) as child,
-        ThreadPoolExecutor(1) as parser,
     ):
         assert child.stdout is not None  # a pipe, as asked
-        batches: list[pa.RecordBatch] = []
-        parsed: list[Future[np.ndarray]] = []
+        read: tuple[pa.Table, np.ndarray] | None = None
         try:
             with pa.ipc.open_stream(child.stdout) as stream:
-                for batch in stream:
-                    batches.append(batch)
-                    parsed.append(parser.submit(_parse, batch.column("wkb")))
-                arrow = pa.Table.from_batches(batches, schema=stream.schema)
+                read = columnar.streamed(stream, "wkb")
         except pa.ArrowInvalid:
-            arrow = None  # the child failed before or while writing: its stderr says why
-        if child.wait() != 0 or arrow is None:
+            pass  # the child failed before or while writing: its stderr says why
+        if child.wait() != 0 or read is None:
             errors.seek(0)
             error = errors.read().decode(errors="replace").strip()[-2000:]
             raise StoreError(f"GeoPackage reader process failed on {path} ({table}): {error}")
-        shapes = np.concatenate([part.result() for part in parsed]) if parsed else np.empty(0, dtype=object)
-    return arrow, shapes
-
-
-def _parse(wkb: pa.Array) -> np.ndarray:
-    """One batch's geometries, on one thread: the child's GDAL read holds the other core meanwhile."""
-    parsed: np.ndarray = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
-    return parsed
+    return read
 
 
 def _frame(layer: Layer, epsg: int, arrow: pa.Table, shapes: np.ndarray) -> gpd.GeoDataFrame:

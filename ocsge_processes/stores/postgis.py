@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 from ..errors import InvalidInputError, StoreBusyError, StoreError
 from ..layers import Layer
 from ..parallel import threaded
-from . import base, columnar, tilecache_pg
+from . import base, columnar, postgis_arrow, tilecache_pg
 from .base import (
     Box,
     FeaturePage,
@@ -84,6 +84,18 @@ def _pool(url: str, timeout_ms: int = 0) -> ConnectionPool[Connection]:
         return pool
 
 
+def _timeout_ms() -> int:
+    """This process's query time limit as PostgreSQL's ``statement_timeout`` (0: none)."""
+    limit = query_timeout()
+    return round(limit * 1000) if limit else 0
+
+
+def _planned_rows(conn: Connection, sql: str, params: Sequence[object]) -> float:
+    """The rows the planner expects ``sql`` to return (table statistics; no row is read)."""
+    row = conn.execute(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()
+    return float(row[0][0]["Plan"]["Plan Rows"]) if row else 0.0
+
+
 def _safe(url: str) -> str:
     """The URL without its password, for messages."""
     return psycopg.conninfo.make_conninfo(url, password="***") if "password" in url or "@" in url else url
@@ -102,7 +114,7 @@ class PostgisStore(FeatureStore):
         """A pooled connection under this process's query time limit; a cancelled statement is a QueryTimeoutError,
         a value PostgreSQL cannot take (a NUL in a text) the client's InvalidInputError."""
         limit = query_timeout()
-        pool = _pool(self.url, round(limit * 1000) if limit else 0)
+        pool = _pool(self.url, _timeout_ms())
         try:
             conn = pool.getconn(timeout=POOL_WAIT_S)
         except PoolTimeout:
@@ -208,10 +220,15 @@ class PostgisStore(FeatureStore):
         if bbox is not None:
             where += f" AND geom && ST_MakeEnvelope(%s, %s, %s, %s, {epsg})"
             params.extend(bbox)
-        columns = ", ".join([*map(quote, layer.fields), "ST_AsBinary(geom)"])
-        with self._conn() as conn:  # binary: geometries arrive as bytes, numbers without text parsing
-            rows = conn.cursor(binary=True).execute(f"SELECT {columns} FROM {table} WHERE {where} ORDER BY fid", params)
-            return columnar.frame_from_rows(layer, epsg, rows.fetchall())
+        columns = ", ".join([*map(quote, layer.fields), "ST_AsBinary(geom) AS wkb"])
+        sql = f"SELECT {columns} FROM {table} WHERE {where} ORDER BY fid"
+        with self._conn() as conn:
+            if postgis_arrow.wanted(_planned_rows(conn, sql, params)):
+                bound = psycopg.ClientCursor(conn).mogrify(sql, params)
+            else:  # binary: geometries arrive as bytes, numbers without text parsing
+                return columnar.frame_from_rows(layer, epsg, conn.cursor(binary=True).execute(sql, params).fetchall())
+        arrow, shapes = postgis_arrow.read_table(self.url, bound, "wkb", _timeout_ms())
+        return columnar.frame(layer, epsg, {name: arrow.column(i) for i, name in enumerate(layer.fields)}, shapes)
 
     def _feature_rows(self, layer: Layer, epsg: int, condition: str, params: list[object]) -> list[Row]:
         """The store key, every field and the WKB of the rows meeting ``condition`` (with any ORDER BY, LIMIT)."""

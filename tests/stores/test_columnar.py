@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import shapely
 
+from ocsge_processes.errors import StoreError
 from ocsge_processes.layers import OCCUPATION_SOL
-from ocsge_processes.stores import open_store
+from ocsge_processes.stores import open_store, postgis_arrow
 from ocsge_processes.stores.base import PANDAS_TYPES
 from ocsge_processes.stores.gpkg import GpkgStore
 from ocsge_processes.stores.timeout import QueryTimeoutError, set_query_timeout
@@ -61,12 +62,14 @@ def _as_rows_reader_built(rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame.astype({n: PANDAS_TYPES[t] for n, t in OCCUPATION_SOL.fields.items()})
 
 
-@pytest.fixture(params=["gpkg", "postgis"])
-def filled(request: pytest.FixtureRequest, tmp_path):
-    """A store of each kind holding two millésimes, and the rows written in store order."""
+@pytest.fixture(params=["gpkg", "postgis", "postgis-arrow"])
+def filled(request: pytest.FixtureRequest, tmp_path, monkeypatch):
+    """A store of each kind holding two millésimes, and the rows written in store order; PostGIS read by psycopg,
+    then by ADBC's binary COPY (``postgis_arrow``)."""
     if request.param == "gpkg":
         store = GpkgStore(tmp_path / "s.gpkg")
     else:
+        monkeypatch.setenv(postgis_arrow.SWITCH, "1" if request.param == "postgis-arrow" else "0")
         store = open_store(request.getfixturevalue("postgis_url"))
         with store._conn() as conn:
             conn.execute("DROP SCHEMA IF EXISTS ocsge CASCADE")
@@ -119,6 +122,34 @@ def test_gpkg_read_stops_at_the_time_limit(tmp_path) -> None:
     finally:
         set_query_timeout(None)
     assert len(store.read_frame(OCCUPATION_SOL, 2154)) == 2000
+
+
+def test_the_postgis_bulk_read_stops_at_the_time_limit(postgis_url) -> None:
+    """The ADBC connection runs under the same ``statement_timeout`` as the pool's."""
+    sql = "SELECT pg_sleep(2), ST_AsBinary(ST_Point(0, 0)) AS wkb"
+    set_query_timeout(0.2)
+    try:
+        with pytest.raises(QueryTimeoutError, match="longer than 0.2 s"):
+            postgis_arrow.read_table(postgis_url, sql, "wkb", 200)
+    finally:
+        set_query_timeout(None)
+    table, shapes = postgis_arrow.read_table(postgis_url, sql.replace("2)", "0)"), "wkb", 0)
+    assert table.num_rows == 1 and shapes[0].equals(shapely.Point(0, 0))
+
+
+def test_a_failed_postgis_bulk_read_says_why(postgis_url) -> None:
+    with pytest.raises(StoreError, match="no_such_table.*does not exist"):
+        postgis_arrow.read_table(postgis_url, "SELECT * FROM no_such_table", "wkb", 0)
+
+
+def test_the_postgis_route_is_taken_for_large_reads_unless_switched(monkeypatch) -> None:
+    monkeypatch.delenv(postgis_arrow.SWITCH, raising=False)
+    assert not postgis_arrow.wanted(postgis_arrow.MIN_ROWS - 1)
+    assert postgis_arrow.wanted(postgis_arrow.MIN_ROWS)
+    monkeypatch.setenv(postgis_arrow.SWITCH, "0")
+    assert not postgis_arrow.wanted(10**9)
+    monkeypatch.setenv(postgis_arrow.SWITCH, "1")
+    assert postgis_arrow.wanted(1)
 
 
 @pytest.mark.parametrize("fields", [("code_cs", "code_us", "millesime", "departement"), ("departement", "code_cs"), ()])
