@@ -12,8 +12,8 @@ geometries and CRS.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import numpy as np
@@ -67,27 +67,32 @@ def geometries(wkbs: Sequence[bytes | None] | np.ndarray) -> np.ndarray:
     return parsed
 
 
-def streamed(batches: pa.RecordBatchReader, wkb: str) -> tuple[pa.Table, np.ndarray]:
-    """The whole table ``batches`` streams and the geometries of its column ``wkb``.
+def streamed(
+    batches: pa.RecordBatchReader, wkb: str, keep: Callable[[np.ndarray], np.ndarray] | None = None
+) -> tuple[pa.Table, np.ndarray]:
+    """The table ``batches`` streams and the geometries of its column ``wkb``; with ``keep``, only the rows whose
+    geometries it says to keep (a boolean per geometry).
 
-    Each batch's WKB is parsed in a thread as soon as it arrives, while the reader (a GDAL process, PostgreSQL)
-    produces the next: the parse then costs no wall time of its own as long as it keeps up.
+    Each batch is parsed (and kept) in a thread as soon as it arrives, while the reader (a GDAL process,
+    PostgreSQL) produces the next: that work then costs no wall time of its own as long as it keeps up.
     """
     with ThreadPoolExecutor(1, thread_name_prefix="ocsge-wkb") as parser:
-        received: list[pa.RecordBatch] = []
-        parsed: list[Future[np.ndarray]] = []
-        for batch in batches:
-            received.append(batch)
-            parsed.append(parser.submit(_parse, batch.column(wkb)))
-        table = pa.Table.from_batches(received, schema=batches.schema)
-        shapes = np.concatenate([part.result() for part in parsed]) if parsed else np.empty(0, dtype=object)
+        parts = [parser.submit(_parse, batch, wkb, keep) for batch in batches]
+        parsed = [part.result() for part in parts]
+    table = pa.Table.from_batches([batch for batch, _ in parsed], schema=batches.schema)
+    shapes = np.concatenate([shapes for _, shapes in parsed]) if parsed else np.empty(0, dtype=object)
     return table, shapes
 
 
-def _parse(wkb: pa.Array) -> np.ndarray:
-    """One batch's geometries, on one thread: the reader holds the other core meanwhile."""
-    parsed: np.ndarray = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
-    return parsed
+def _parse(
+    batch: pa.RecordBatch, wkb: str, keep: Callable[[np.ndarray], np.ndarray] | None
+) -> tuple[pa.RecordBatch, np.ndarray]:
+    """One batch's geometries, and the batch, on one thread: the reader holds the other core meanwhile."""
+    shapes: np.ndarray = shapely.from_wkb(batch.column(wkb).to_numpy(zero_copy_only=False))
+    if keep is None:
+        return batch, shapes
+    kept = keep(shapes)
+    return (batch, shapes) if kept.all() else (batch.filter(pa.array(kept)), shapes[kept])
 
 
 def _pandas(column: pa.ChunkedArray | pa.Array, kind: str) -> np.ndarray | pd.api.extensions.ExtensionArray | pd.Series:

@@ -15,13 +15,14 @@ Otherwise it is read again once, then by the caller's own route.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -90,11 +91,9 @@ def read_frame(
     """
     for _ in range(2):
         before = conn.execute("PRAGMA data_version").fetchone()[0]
-        arrow, shapes = read_table(path, table, list(layer.fields), where)
+        keep = None if box is None else functools.partial(in_rtree_box, box=box)
+        arrow, shapes = read_table(path, table, list(layer.fields), where, keep)
         if conn.execute("PRAGMA data_version").fetchone()[0] == before:
-            if box is not None:
-                kept = in_rtree_box(shapes, box)
-                arrow, shapes = arrow.filter(kept), shapes[kept]
             return _frame(layer, epsg, arrow, shapes)
     return None
 
@@ -125,10 +124,13 @@ def _rounded(values: np.ndarray, down: bool) -> np.ndarray:
     return stored
 
 
-def read_table(path: Path, table: str, columns: list[str], where: str) -> tuple[pa.Table, np.ndarray]:
-    """The Arrow table the reader process streams (``columns``, ``wkb``, ``fid``) and the geometries of its rows.
+def read_table(
+    path: Path, table: str, columns: list[str], where: str, keep: Callable[[np.ndarray], np.ndarray] | None = None
+) -> tuple[pa.Table, np.ndarray]:
+    """The Arrow table the reader process streams (``columns``, ``wkb``, ``fid``) and the geometries of its rows;
+    with ``keep``, only the rows it keeps by their geometries.
 
-    Each batch's WKB is parsed as it arrives (``columnar.streamed``), while the child reads the next.
+    Each batch's WKB is parsed and kept or not as it arrives (``columnar.streamed``), while the child reads the next.
     """
     request = json.dumps({"path": str(path), "table": table, "columns": columns, "where": where})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -147,7 +149,7 @@ def read_table(path: Path, table: str, columns: list[str], where: str) -> tuple[
         read: tuple[pa.Table, np.ndarray] | None = None
         try:
             with pa.ipc.open_stream(child.stdout) as stream:
-                read = columnar.streamed(stream, "wkb")
+                read = columnar.streamed(stream, "wkb", keep)
         except pa.ArrowInvalid:
             pass  # the child failed before or while writing: its stderr says why
         if child.wait() != 0 or read is None:

@@ -70,15 +70,23 @@ def test_the_reader_process_reads_only_the_fields_asked(store, monkeypatch, fiel
     assert len(arrow) == 30
 
 
-def test_a_read_of_many_batches_keeps_each_geometry_with_its_row(tmp_path, monkeypatch) -> None:
-    """The child sends 65 536 rows a batch and each batch's WKB is parsed apart, as it arrives."""
+@pytest.mark.parametrize(
+    "bbox",
+    [None, (700150.0, 6600050.0, 700450.0, 7950050.0)],  # a box across the three batches, between grid lines
+)
+def test_a_read_of_many_batches_keeps_each_geometry_with_its_row(tmp_path, monkeypatch, bbox) -> None:
+    """The child sends 65 536 rows a batch and each batch's WKB is parsed (and kept in the box or not) apart, as
+    it arrives."""
     store = GpkgStore(tmp_path / "big.gpkg")
     written = _written(2021, 140_000)
     store.replace_slice(OCCUPATION_SOL, 2154, written, {**SLICE, "millesime": 2021})
-    rows, arrow = _both(store, monkeypatch, None, None)
-    assert len(arrow) == 140_000
+    rows, arrow = _both(store, monkeypatch, bbox, None)
     pd.testing.assert_frame_equal(arrow, rows, check_exact=True)
-    assert list(shapely.to_wkb(arrow.geometry.values)) == list(shapely.to_wkb(written.geometry.values))
+    expected = (
+        written.geometry.values if bbox is None else written.geometry.values[written.intersects(shapely.box(*bbox))]
+    )
+    assert list(shapely.to_wkb(arrow.geometry.values)) == list(shapely.to_wkb(expected))
+    assert len(arrow) == (140_000 if bbox is None else 3 * 13_500)  # 3 squares of each grid row 1 to 13 500
 
 
 def test_the_reader_process_leaves_the_file_as_it_was(store, monkeypatch) -> None:
