@@ -55,6 +55,26 @@ class Database(ABC):
         """Execute ``sql`` once for each of ``rows``, in one transaction."""
 
 
+def wal_connection(path: Path, timeout: float = 30) -> sqlite3.Connection:
+    """An autocommit connection to the SQLite file ``path`` (created if need be), in WAL mode.
+
+    Processes opening a new file together (a replica and its workers, two workers writing their first results)
+    take turns to switch it to WAL: two first openings both hold a shared lock and both need an exclusive one, a
+    deadlock SQLite answers at once with "database is locked", without waiting on its busy timeout. The turn is an
+    flock on a file beside the database, taken only while the file is not yet in WAL mode (it then stays so).
+    """
+    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            with open(path.with_name(path.name + ".init-lock"), "a") as turn:
+                fcntl.flock(turn, fcntl.LOCK_EX)
+                connection.execute("PRAGMA journal_mode = WAL")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
 class SqliteDatabase(Database):
     """A SQLite file: one machine; a connection per statement, so any thread or forked process may call."""
 
@@ -63,18 +83,12 @@ class SqliteDatabase(Database):
     def __init__(self, path: Path, schema: Schema) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Processes starting together (a replica and its workers) take turns here: two first openings both hold a
-        # shared lock and both need an exclusive one to switch to WAL, a deadlock SQLite answers at once with
-        # "database is locked", without waiting on its busy timeout.
-        with open(self.path.with_name(self.path.name + ".init-lock"), "a") as turn:
-            fcntl.flock(turn, fcntl.LOCK_EX)
-            connection = self._connect()
-            try:
-                connection.execute("PRAGMA journal_mode=WAL")
-                for statement in schema(self):
-                    connection.execute(statement)
-            finally:
-                connection.close()
+        connection = wal_connection(self.path)
+        try:
+            for statement in schema(self):
+                connection.execute(statement)
+        finally:
+            connection.close()
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30, isolation_level=None)

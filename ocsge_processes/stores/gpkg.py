@@ -26,6 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import StoreError
 from ..layers import Layer
+from ..shareddb import wal_connection
 from . import base, columnar, gpkg_arrow_reader, gpkgblob, tilecache_gpkg
 from .base import Box, FeaturePage, FeatureQuery, FeatureStore, GeoJSON, TileEncoder, TileRequest, TileRows, quote
 from .cql2 import CONVERSE, Dialect, translate
@@ -67,6 +68,9 @@ def _time_limited[**Args, Result](
 
 #: The table of :meth:`GpkgStore.set_mark` notes.
 _MARKS = "ocsge_marks"
+#: Seconds a slice's write waits while another process writes: an ingest holds the file for the minute a
+#: département's million rows take, where SQLite's default wait is 5 s.
+WRITE_WAIT_S = 600
 
 
 class GpkgStore(FeatureStore):
@@ -337,9 +341,8 @@ class GpkgStore(FeatureStore):
         """A writing connection for one note, closed after it: notes are few (a heartbeat every few seconds), and
         one connection per note cannot outlive a fork or be shared by two threads."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        conn = wal_connection(self.path)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {_MARKS} (scope TEXT, key TEXT, value TEXT, PRIMARY KEY (scope, key))"
             )
@@ -365,10 +368,9 @@ class GpkgStore(FeatureStore):
         bounds = shapely.bounds(geoms)
         records = frame[names].astype(object).where(frame[names].notna(), None).itertuples(index=False, name=None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn = wal_connection(self.path, WRITE_WAIT_S)
         _register_functions(conn)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
             exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [table]).fetchone()
             if not exists:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..layers import Layer
+from ..shareddb import wal_connection
 from . import base
 from .base import Box, Row
 from .gpkgschema import rtree_name
@@ -39,9 +40,8 @@ class GpkgTileCache(TileCache):
         return conn.execute(sql, params).fetchall() if conn else []
 
     def _write(self, statements: list[Statement], many: tuple[str, list[Row]] | None = None) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        conn = wal_connection(self.path, 60)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
             for sql in _SCHEMA:
                 conn.execute(sql)
