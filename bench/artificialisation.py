@@ -27,10 +27,10 @@ One command: ``.venv/bin/python bench/artificialisation.py [--polygons N]``.
 
 Results go to bench/results/artificialisation-<date>.md and .json.
 
-``--routes`` measures instead, on the GeoPackage only, the floor and ``decree`` through each read route of
-``GpkgStore.read_frame`` (sqlite3, and the GDAL reader process of ``stores/gpkg_arrow_reader.py``), one after the
-other in one run, and checks both routes' figures against the reference commit's: bench/results/
-artificialisation-routes-<date>.md and .json.
+``--routes`` measures instead the floor and ``decree`` through each read route of each store, one after the other
+in one run: ``GpkgStore.read_frame`` by sqlite3 and by the GDAL reader process of ``stores/gpkg_arrow_reader.py``,
+``PostgisStore.read_frame`` by psycopg and by ADBC's binary COPY (``stores/postgis_arrow.py``); it checks every
+route's figures against the reference commit's: bench/results/artificialisation-routes-<date>.md and .json.
 """
 
 from __future__ import annotations
@@ -321,7 +321,7 @@ def main() -> None:
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--methode", help=argparse.SUPPRESS)
     parser.add_argument("--profile", help=argparse.SUPPRESS)
-    parser.add_argument("--routes", action="store_true", help="the GeoPackage's two read routes, floor and decree")
+    parser.add_argument("--routes", action="store_true", help="the two read routes of each store, floor and decree")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.store, args.methode, args.profile)))
@@ -332,7 +332,7 @@ def main() -> None:
     gpkg = delivery_root.parent / "artificialisation.gpkg"
     ingest(str(gpkg), deliveries, delivery_root.parent / ".artificialisation-gpkg-done")
     if args.routes:
-        routes(gpkg, cell)
+        routes(gpkg, cell, deliveries)
         return
     results: dict = {}
     with postgis() as pg_url:
@@ -360,51 +360,65 @@ def main() -> None:
         raise SystemExit("our figures differ from the reference commit's")
 
 
-def routes(gpkg: Path, cell: int) -> None:
-    """Floor and ``decree`` on the GeoPackage through each read route, in one run; figures checked against the
-    reference commit's."""
-    from ocsge_processes.stores.gpkg_arrow_reader import SWITCH
+def routes(gpkg: Path, cell: int, deliveries: list[Path]) -> None:
+    """Floor and ``decree`` through each read route of each store, in one run; figures checked against the reference
+    commit's."""
+    from ocsge_processes.stores import gpkg_arrow_reader, postgis_arrow
 
     reference_path = RESULTS / f"artificialisation-reference-cell{cell}.json"
     reference = json.loads(reference_path.read_text(encoding="utf-8")) if reference_path.exists() else None
     results: dict = {}
-    for route, switch in (("sqlite3", "0"), ("GDAL reader process", "1")):
-        os.environ[SWITCH] = switch  # inherited by the measured processes
-        results[route] = {"floor": timed("floor", str(gpkg)), "ours-decree": timed("ours", str(gpkg))}
-        gap = disagreement(results[route]["ours-decree"]["figures"], reference["decree"]) if reference else None
-        results[route]["reference_gap_ha"] = gap
-    polygons = results["sqlite3"]["floor"]["figures"]["polygons"]
+
+    def measure_routes(label: str, store: str, switch: str, names: tuple[str, str], pg_url: str | None) -> None:
+        for name, value in zip(names, ("0", "1"), strict=True):
+            os.environ[switch] = value  # inherited by the measured processes
+            route = results.setdefault(label, {})[name] = {
+                "floor": timed("floor", store, pg_url=pg_url),
+                "ours-decree": timed("ours", store, pg_url=pg_url),
+            }
+            gap = disagreement(route["ours-decree"]["figures"], reference["decree"]) if reference else None
+            route["reference_gap_ha"] = gap
+
+    measure_routes("GeoPackage", str(gpkg), gpkg_arrow_reader.SWITCH, ("sqlite3", "GDAL reader process"), None)
+    with postgis() as pg_url:
+        ingest(pg_url, deliveries)
+        subprocess.run(["psql", pg_url, "-qc", "VACUUM ANALYZE"], check=True)
+        measure_routes("PostGIS", pg_url, postgis_arrow.SWITCH, ("psycopg", "ADBC binary COPY"), pg_url)
+    polygons = results["GeoPackage"]["sqlite3"]["floor"]["figures"]["polygons"]
     lines = [
-        f"# GeoPackage read routes, floor and decree ({dt.date.today().isoformat()})",
+        f"# Read routes of each store, floor and decree ({dt.date.today().isoformat()})",
         "",
         f"Gironde, GENERATED OCCUPATION_SOL {' and '.join(map(str, MILLESIMES))} at cell {cell} m and their DIFF: "
         f"{polygons:,} polygons read. Each measurement in a fresh process, one after the other; CPU seconds include "
-        f"the reader processes. Machine: {machine()}.",
+        f"the reader processes and PostgreSQL. Machine: {machine()}.",
         "",
-        "| read route | floor | µs a polygon (wall; CPU) | decree | decree / floor | figures against the reference |",
-        "|---|---:|---:|---:|---:|---|",
+        "| store | read route | floor | µs a polygon (wall; CPU) | decree | decree / floor | figures against the "
+        "reference |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
-    for route, r in results.items():
-        floor, decree, gap = r["floor"], r["ours-decree"], r["reference_gap_ha"]
-        check = "not compared" if gap is None else f"{gap:.2e} ha ({'PASS' if gap <= REFERENCE_HA else 'FAIL'})"
-        lines.append(
-            f"| {route} | {floor['seconds']:.1f} s{_load(floor)} | {floor['seconds'] / polygons * 1e6:.2f}; "
-            f"{_cpu(floor) / polygons * 1e6:.2f} | {decree['seconds']:.1f} s{_load(decree)} | "
-            f"{decree['seconds'] / floor['seconds']:.2f} | {check} |"
+    ratios = []
+    for label, store_routes in results.items():
+        for route, r in store_routes.items():
+            floor, decree, gap = r["floor"], r["ours-decree"], r["reference_gap_ha"]
+            check = "not compared" if gap is None else f"{gap:.2e} ha ({'PASS' if gap <= REFERENCE_HA else 'FAIL'})"
+            lines.append(
+                f"| {label} | {route} | {floor['seconds']:.1f} s{_load(floor)} | "
+                f"{floor['seconds'] / polygons * 1e6:.2f}; {_cpu(floor) / polygons * 1e6:.2f} | "
+                f"{decree['seconds']:.1f} s{_load(decree)} | {decree['seconds'] / floor['seconds']:.2f} | {check} |"
+            )
+        (old_name, old), (new_name, new) = store_routes.items()
+        ratios.append(
+            f"{label}, {new_name} / {old_name}: floor {new['floor']['seconds'] / old['floor']['seconds']:.2f}× "
+            f"wall, {_cpu(new['floor']) / _cpu(old['floor']):.2f}× CPU; decree "
+            f"{new['ours-decree']['seconds'] / old['ours-decree']['seconds']:.2f}× wall, "
+            f"{_cpu(new['ours-decree']) / _cpu(old['ours-decree']):.2f}× CPU."
         )
-    old, new = results["sqlite3"], results["GDAL reader process"]
-    lines += [
-        "",
-        f"GDAL route / sqlite3 route: floor {new['floor']['seconds'] / old['floor']['seconds']:.2f}× wall, "
-        f"{_cpu(new['floor']) / _cpu(old['floor']):.2f}× CPU; decree "
-        f"{new['ours-decree']['seconds'] / old['ours-decree']['seconds']:.2f}× wall, "
-        f"{_cpu(new['ours-decree']) / _cpu(old['ours-decree']):.2f}× CPU.",
-        "",
-    ]
+    lines += ["", *[f"- {line}" for line in ratios], ""]
     text = "\n".join(lines)
     print(text)
     say(f"results: {write_results('artificialisation-routes', results, text)}")
-    if any(r["reference_gap_ha"] is not None and r["reference_gap_ha"] > REFERENCE_HA for r in results.values()):
+    gaps = [r["reference_gap_ha"] for store_routes in results.values() for r in store_routes.values()]
+    if any(gap is not None and gap > REFERENCE_HA for gap in gaps):
         raise SystemExit("our figures differ from the reference commit's")
 
 

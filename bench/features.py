@@ -644,7 +644,10 @@ def tree_ticks(roots: list[int]) -> int:
         pid = todo.pop()
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            # every thread's children: a process started from a thread other than the main one is listed there
+            children = [
+                c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()
+            ]
         except (FileNotFoundError, ProcessLookupError):
             continue
         fields = stat.rsplit(")", 1)[1].split()

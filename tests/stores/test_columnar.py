@@ -14,7 +14,7 @@ import shapely
 
 from ocsge_processes.errors import StoreError
 from ocsge_processes.layers import OCCUPATION_SOL
-from ocsge_processes.stores import open_store, postgis_arrow
+from ocsge_processes.stores import gpkg_arrow_reader, open_store, postgis_arrow
 from ocsge_processes.stores.base import PANDAS_TYPES
 from ocsge_processes.stores.gpkg import GpkgStore
 from ocsge_processes.stores.timeout import QueryTimeoutError, set_query_timeout
@@ -142,14 +142,15 @@ def test_a_failed_postgis_bulk_read_says_why(postgis_url) -> None:
         postgis_arrow.read_table(postgis_url, "SELECT * FROM no_such_table", "wkb", 0)
 
 
-def test_the_postgis_route_is_taken_for_large_reads_unless_switched(monkeypatch) -> None:
-    monkeypatch.delenv(postgis_arrow.SWITCH, raising=False)
-    assert not postgis_arrow.wanted(postgis_arrow.MIN_ROWS - 1)
-    assert postgis_arrow.wanted(postgis_arrow.MIN_ROWS)
-    monkeypatch.setenv(postgis_arrow.SWITCH, "0")
-    assert not postgis_arrow.wanted(10**9)
-    monkeypatch.setenv(postgis_arrow.SWITCH, "1")
-    assert postgis_arrow.wanted(1)
+@pytest.mark.parametrize("route", [gpkg_arrow_reader, postgis_arrow])
+def test_a_bulk_route_is_taken_for_large_reads_unless_switched(route, monkeypatch) -> None:
+    monkeypatch.delenv(route.SWITCH, raising=False)
+    assert not route.wanted(route.MIN_ROWS - 1)
+    assert route.wanted(route.MIN_ROWS)
+    monkeypatch.setenv(route.SWITCH, "0")
+    assert not route.wanted(10**9)
+    monkeypatch.setenv(route.SWITCH, "1")
+    assert route.wanted(1)
 
 
 @pytest.mark.parametrize("fields", [("code_cs", "code_us", "millesime", "departement"), ("departement", "code_cs"), ()])

@@ -173,16 +173,6 @@ def test_a_failed_reader_process_says_why(store) -> None:
         gpkg_arrow_reader.read_table(store.path, "no_such_table", ["id"], "1 = 1")
 
 
-def test_the_route_is_taken_for_large_reads_unless_switched(monkeypatch) -> None:
-    monkeypatch.delenv(gpkg_arrow_reader.SWITCH, raising=False)
-    assert not gpkg_arrow_reader.wanted(gpkg_arrow_reader.MIN_ROWS - 1)
-    assert gpkg_arrow_reader.wanted(gpkg_arrow_reader.MIN_ROWS)
-    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "0")
-    assert not gpkg_arrow_reader.wanted(10**9)
-    monkeypatch.setenv(gpkg_arrow_reader.SWITCH, "1")
-    assert gpkg_arrow_reader.wanted(1)
-
-
 def _routed_read(store: GpkgStore, bbox: Box) -> tuple[pd.DataFrame, bool]:
     """The frame of a box read, and whether this process's sqlite3 connection read its rows (the reader process
     route runs only ``PRAGMA data_version`` on it)."""
