@@ -89,9 +89,9 @@ def read_frame(
     ``box``: only the rows the table's R-tree finds in that box (minx, miny, maxx, maxy), as the sqlite3 route's
     R-tree clause keeps them.
     """
+    keep = None if box is None else functools.partial(in_rtree_box, box=box)
     for _ in range(2):
         before = conn.execute("PRAGMA data_version").fetchone()[0]
-        keep = None if box is None else functools.partial(in_rtree_box, box=box)
         arrow, shapes = read_table(path, table, list(layer.fields), where, keep)
         if conn.execute("PRAGMA data_version").fetchone()[0] == before:
             return _frame(layer, epsg, arrow, shapes)

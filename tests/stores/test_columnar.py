@@ -14,7 +14,7 @@ import shapely
 
 from ocsge_processes.errors import StoreError
 from ocsge_processes.layers import OCCUPATION_SOL
-from ocsge_processes.stores import gpkg_arrow_reader, open_store, postgis_arrow
+from ocsge_processes.stores import gpkg_arrow_reader, open_store, postgis, postgis_arrow
 from ocsge_processes.stores.base import PANDAS_TYPES
 from ocsge_processes.stores.gpkg import GpkgStore
 from ocsge_processes.stores.timeout import QueryTimeoutError, set_query_timeout
@@ -125,12 +125,13 @@ def test_gpkg_read_stops_at_the_time_limit(tmp_path) -> None:
 
 
 def test_the_postgis_bulk_read_stops_at_the_time_limit(postgis_url) -> None:
-    """The ADBC connection runs under the same ``statement_timeout`` as the pool's."""
+    """Under this process's query time limit, as ``PostgisStore.read_frame`` passes it (the pool's
+    ``statement_timeout``), a bulk read that runs past it is the client's QueryTimeout."""
     sql = "SELECT pg_sleep(2), ST_AsBinary(ST_Point(0, 0)) AS wkb"
     set_query_timeout(0.2)
     try:
         with pytest.raises(QueryTimeoutError, match="longer than 0.2 s"):
-            postgis_arrow.read_table(postgis_url, sql, "wkb", 200)
+            postgis_arrow.read_table(postgis_url, sql, "wkb", postgis._timeout_ms())
     finally:
         set_query_timeout(None)
     table, shapes = postgis_arrow.read_table(postgis_url, sql.replace("2)", "0)"), "wkb", 0)
