@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import write_results  # noqa: E402
 from features import machine, tree_ticks  # noqa: E402
 
-from ocsge_processes.artificialisation import stock  # noqa: E402
+from ocsge_processes.artificialisation import measure  # noqa: E402
 from ocsge_processes.stores import open_store  # noqa: E402
 from ocsge_processes.stores.gpkg import GpkgStore  # noqa: E402
 from ocsge_processes.workflows import artificialisation as workflow  # noqa: E402
@@ -97,7 +97,7 @@ def main() -> None:
     store = open_store(str(GPKG))
     timeline = Timeline()
     timeline.wrap(GpkgStore, "read_frame", "read")
-    timeline.wrap(stock, "overlay", "measure (overlay)")
+    timeline.wrap(measure, "overlay", "measure (overlay)")
     timeline.wrap(workflow, "_stocks", "stock (all of it)")
     timeline.wrap(workflow, "_flows", "flows")
     timeline.wrap(LayerCache, "_decided", "decree thresholds" if args.methode == "decree" else "status")

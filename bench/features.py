@@ -644,16 +644,22 @@ def tree_ticks(roots: list[int]) -> int:
         pid = todo.pop()
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
-            # every thread's children: a process started from a thread other than the main one is listed there
-            children = [
-                c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()
-            ]
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
         except (FileNotFoundError, ProcessLookupError):
             continue
         fields = stat.rsplit(")", 1)[1].split()
         total += sum(int(ticks) for ticks in fields[11:15])
-        todo.extend(map(int, children))
+        # every thread's children: a process started from a thread other than the main one is listed there
+        todo.extend(child for task in tasks for child in _children(task))
     return total
+
+
+def _children(task: Path) -> list[int]:
+    """The processes a thread started, none once it has ended (its time is in its process's already)."""
+    try:
+        return [int(pid) for pid in (task / "children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
 
 
 def machine_ticks() -> tuple[int, int]:

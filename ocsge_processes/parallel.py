@@ -6,8 +6,9 @@ arrays scale with the cores, without copying a million geometries into other pro
 
 from __future__ import annotations
 
+import contextvars
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -63,3 +64,20 @@ def in_chunks(work: Callable[[int, int], np.ndarray], count: int, min_chunk: int
     with ThreadPoolExecutor(chunks) as pool:
         parts = list(pool.map(work, bounds[:-1], bounds[1:]))
     return np.concatenate(parts, axis=-1)
+
+
+def each_in_thread[T](calls: Sequence[Callable[[], T]], name: str) -> Iterator[T]:
+    """The result of each of ``calls``, in order, the calls all started at once (a thread each).
+
+    Steps that wait on different inputs (a millésime's read, its status) then each go on as soon as theirs is
+    there, instead of after the step before. Each runs in a copy of the caller's context (a job's store time limit,
+    ``stores/timeout.py``). When one fails, a call not started yet is dropped and the running ones are waited for
+    before its error is raised, so nothing runs on after the caller has given up.
+    """
+    pool = ThreadPoolExecutor(max(1, len(calls)), thread_name_prefix=name)
+    try:
+        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]
+        for future in futures:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from .impermeable import impermeable_flags
-from .measure import M2_PER_HA, Layers, measured, overlay, percent
+from .measure import M2_PER_HA, Layers, Pieces, measured, percent
 from .methods import DECREE, IGN, MATRIX
 from .rules import artificial_flags
 from .stock import NOT_CLASSIFIED, Stock
@@ -171,12 +171,11 @@ def _resolve(frames: Sequence[gpd.GeoDataFrame], method: str | None) -> str:
     return method
 
 
-def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int, method: str) -> pd.DataFrame:
+def _measure(frame: gpd.GeoDataFrame, pieces: Pieces, method: str) -> pd.DataFrame:
     """One row per piece of difference polygon inside a territory: which one, area there, direction, codes."""
     missing = [column for column in CHANGE_COLUMNS if column not in frame.columns]
     if missing:
         raise InvalidInputError(f"a difference layer needs {', '.join(missing)}")
-    pieces = overlay(frame, territories, epsg)
     rows = frame.iloc[pieces.row]
     return pd.DataFrame(
         {

@@ -6,7 +6,7 @@ take the planar area in the département's CRS. A polygon across two communes is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -68,14 +68,30 @@ def measured(
     territories: Sequence[Territory],
     method: str | None,
     resolve: Callable[[list[gpd.GeoDataFrame], str | None], str],
-    measure: Callable[[gpd.GeoDataFrame, Sequence[Territory], int, str], pd.DataFrame],
+    measure: Callable[[gpd.GeoDataFrame, Pieces, str], pd.DataFrame],
+    overlaid: Mapping[int, Pieces] | None = None,
 ) -> Measured:
-    """The method that applies (``resolve``), then ``measure``'s rows for the layers of every CRS, in one table: the
-    common first step of stocks and flows."""
+    """The method that applies (``resolve``), then ``measure``'s rows for the pieces of the layers of every CRS, in
+    one table: the common first step of stocks and flows.
+
+    ``overlaid``: the pieces :func:`overlay_layers` already cut from layers with these same rows (the polygons
+    before the decree decided their status), so that the cutting need not wait for the status.
+    """
     frames = layers_by_epsg(layers, territories)
     method = resolve(list(frames.values()), method)
-    table = pd.concat([measure(frame, territories, epsg, method) for epsg, frame in frames.items()], ignore_index=True)
+    table = pd.concat(
+        [
+            measure(frame, overlaid[epsg] if overlaid is not None else overlay(frame, territories, epsg), method)
+            for epsg, frame in frames.items()
+        ],
+        ignore_index=True,
+    )
     return Measured(method, table, len(territories))
+
+
+def overlay_layers(layers: Layers, territories: Sequence[Territory]) -> dict[int, Pieces]:
+    """The pieces of the layers of every CRS (:func:`overlay`), as :func:`measured` would cut them."""
+    return {epsg: overlay(frame, territories, epsg) for epsg, frame in layers_by_epsg(layers, territories).items()}
 
 
 def totals(territory: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
@@ -130,13 +146,18 @@ def overlay(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int
 
 
 def _distinct(geometries: list[shapely.Geometry]) -> tuple[np.ndarray, np.ndarray]:
-    """Each geometry object once (a territory made of others shares their parts' objects), and the position of
-    each of ``geometries`` among them: a prepared geometry must belong to one thread only."""
+    """A copy of each geometry object, once (a territory made of others shares their parts' objects), and the
+    position of each of ``geometries`` among them.
+
+    A prepared geometry must belong to one thread only: a copy keeps this overlay's threads off the territories'
+    own objects, which another overlay (another millésime's, in another thread) may be cutting with at the same
+    time. The copy has the same coordinates, so the pieces are the same.
+    """
     first: dict[int, int] = {}
     part_of = np.array([first.setdefault(id(geometry), len(first)) for geometry in geometries], dtype=np.int64)
     distinct = np.empty(len(first), dtype=object)
     distinct[part_of] = geometries
-    return distinct, part_of
+    return shapely.from_wkb(shapely.to_wkb(distinct)), part_of
 
 
 def _segment_boxes(parts: np.ndarray) -> np.ndarray:

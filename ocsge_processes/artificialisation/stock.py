@@ -9,7 +9,7 @@ covered area is the territory's. A larger territory is Σ areas / Σ areas, neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from .impermeable import impermeable_flags
-from .measure import M2_PER_HA, Layers, measured, overlay, percent
+from .measure import M2_PER_HA, Layers, Pieces, measured, percent
 from .methods import artificial_status, resolve_method
 from .rules import decree_categories
 from .territory import Territory
@@ -70,11 +70,17 @@ def compute_stock(layers: Layers, territory: Territory, method: str | None = Non
     return compute_all_stocks(layers, [territory], method)[0]
 
 
-def compute_all_stocks(layers: Layers, territories: Sequence[Territory], method: str | None = None) -> list[Stock]:
-    """The stock of each of ``territories`` (every commune of a département) from one pass over the layers."""
+def compute_all_stocks(
+    layers: Layers,
+    territories: Sequence[Territory],
+    method: str | None = None,
+    overlaid: Mapping[int, Pieces] | None = None,
+) -> list[Stock]:
+    """The stock of each of ``territories`` (every commune of a département) from one pass over the layers;
+    ``overlaid``: their pieces, already cut (``measure.measured``)."""
     if not territories:
         return []
-    measures = measured(layers, territories, method, resolve_method, _measure)
+    measures = measured(layers, territories, method, resolve_method, _measure, overlaid)
     table = measures.table
     artificial_ha = measures.per_territory(table["artificial_m2"].to_numpy()) / M2_PER_HA
     covered_ha = measures.per_territory(table["area_m2"].to_numpy()) / M2_PER_HA
@@ -132,14 +138,13 @@ def coverage(stock: Stock) -> float:
     return stock.surface_couverte_ha / stock.surface_ha if stock.surface_ha else 0.0
 
 
-def _measure(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int, method: str) -> pd.DataFrame:
+def _measure(frame: gpd.GeoDataFrame, pieces: Pieces, method: str) -> pd.DataFrame:
     """One row per piece of polygon inside a territory: which territory, its area there, artificialised area, codes
     and category."""
     missing = [column for column in CODE_COLUMNS if column not in frame.columns]
     if missing:
         raise InvalidInputError(f"the stock needs the OCS GE codes {', '.join(missing)} for its breakdowns")
     status = artificial_status(frame, method)
-    pieces = overlay(frame, territories, epsg)
     known = ~status.isna().to_numpy()[pieces.row]
     flag = status.fillna(False).to_numpy(dtype=bool)[pieces.row]
     code_cs, code_us = frame["code_cs"].iloc[pieces.row], frame["code_us"].iloc[pieces.row]

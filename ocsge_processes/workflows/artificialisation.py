@@ -9,6 +9,7 @@ say so instead of failing or inventing.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -30,11 +31,13 @@ from ..artificialisation import (
     compute_all_stocks,
     consistency_gap_ha,
 )
+from ..artificialisation.measure import overlay_layers
 from ..artificialisation.millesimes import Label, Selection
 from ..artificialisation.stock import coverage
 from ..errors import InvalidInputError
 from ..ingest.versions import Version, patched_versions
 from ..layers import ARTIF, ARTIF_DIFFERENCE, DIFFERENCE, OCCUPATION_SOL, ZONE_URBA
+from ..parallel import each_in_thread
 from ..stores import FeatureStore
 from .exemptions import (
     ExemptionFields,
@@ -50,6 +53,7 @@ from .holdings import Holdings, checked_selection, holdings
 # Re-exported: batch, exports and the benchmark read the layers through this module.
 from .layer_cache import DECREE_MARGIN_M as DECREE_MARGIN_M
 from .layer_cache import LayerCache as LayerCache
+from .layer_cache import margin
 from .layer_cache import territory_bbox as territory_bbox
 from .territories import ResolvedTerritory, resolve
 from .zoning import INLINE, Zoning, inline_zoning, zoning_breakdown
@@ -288,8 +292,12 @@ def _entries(
     pairs = selection.pairs()
     steps, done = len(selection.labels) + len(pairs), 0
     stocks: dict[str, Sequence[Stock | None]] = {}
-    for position, label in enumerate(selection.labels):
-        stocks[str(label)] = _stocks(data, territories, selection.at(position), methode)
+    # each millésime measured as soon as it is read, beside the one before: cores left idle by one step go to the next
+    calls = [
+        functools.partial(_stocks, data, territories, selection.at(p), methode) for p in range(len(selection.labels))
+    ]
+    for label, figures in zip(selection.labels, each_in_thread(calls, "ocsge-stock"), strict=True):
+        stocks[str(label)] = figures
         done += 1
         if progress:
             progress(done, steps)
@@ -365,12 +373,20 @@ def _entry(
 def _stocks(
     data: LayerCache, territories: list[Territory], years: dict[str, int], methode: str | None
 ) -> Sequence[Stock | None]:
-    """Stocks before the coverage check, so that communes can be aggregated first."""
-    source = stock_layers(data, years, methode)
-    if source is None:
+    """Stocks before the coverage check, so that communes can be aggregated first.
+
+    The polygons are cut by the territories while the decree's thresholds decide their status (in the layer
+    cache's own thread): the pieces do not depend on it.
+    """
+    artif = _artif_frames(data, years, methode)
+    if artif:
+        return compute_all_stocks(artif, territories, IGN)
+    method = methode or DECREE
+    polygons = data.frames_at(OCCUPATION_SOL, years, margin(method))
+    if not polygons or not all(len(f) for f in polygons):
         return [None] * len(territories)
-    frames, method = source
-    return compute_all_stocks(frames, territories, method)
+    overlaid = overlay_layers(polygons, territories)
+    return compute_all_stocks(data.stock_frames(years, method), territories, method, overlaid)
 
 
 def stock_layers(
@@ -378,18 +394,27 @@ def stock_layers(
 ) -> tuple[list[gpd.GeoDataFrame], str] | None:
     """The layers a stock is computed from, each département at its millésime of ``years``, and the method that
     applies; None when none is ingested."""
-    artif = data.frames_at(ARTIF, years) if methode in (None, IGN) else []
-    if artif and all(len(f) for f in artif):
+    artif = _artif_frames(data, years, methode)
+    if artif:
         return artif, IGN
-    if methode == IGN:
-        raise InvalidInputError(
-            f"methode ign needs IGN's ARTIF layer for {_years(years)}, which is not ingested; use decree or matrix"
-        )
     method = methode or DECREE
     frames = data.stock_frames(years, method)
     if not frames or not all(len(f) for f in frames):
         return None
     return frames, method
+
+
+def _artif_frames(data: LayerCache, years: dict[str, int], methode: str | None) -> list[gpd.GeoDataFrame]:
+    """IGN's ARTIF layers when the stock comes from them (method ``ign``, or by default where they are ingested),
+    else none; ``ign`` without them is refused."""
+    artif = data.frames_at(ARTIF, years) if methode in (None, IGN) else []
+    if artif and all(len(f) for f in artif):
+        return artif
+    if methode == IGN:
+        raise InvalidInputError(
+            f"methode ign needs IGN's ARTIF layer for {_years(years)}, which is not ingested; use decree or matrix"
+        )
+    return []
 
 
 def _refusal(label: str, stock: Stock | None) -> str | None:

@@ -23,6 +23,9 @@ DECREE_MARGIN_M = 1000.0
 #: polygons, the identifiers and labels they never look at would cost a Python string per row each.
 READ_FIELDS = {OCCUPATION_SOL.table: ("code_cs", "code_us", "millesime", "departement")}
 
+#: Stocks whose status is decided at the same time, at most (a request has rarely more than four millésimes).
+DECIDERS = 4
+
 #: A read of the cache: table, CRS, margin (m) and the ``equals`` filter.
 _ReadKey = tuple[str, int, float, tuple[tuple[str, object], ...]]
 #: The millésime of each département (or the pair of millésimes of a difference layer).
@@ -45,8 +48,8 @@ class LayerCache:
 
     Reads run one after the other in a background thread, so a millésime is read while the previous one is
     computed (reading holds the GIL, the geometry work mostly does not). The decree's thresholds of each stock run
-    in another, in the order the stocks were asked for, so a millésime's thresholds are decided while the previous
-    one is measured. Use it as a context manager.
+    in a thread of their own as soon as its read is there, beside the previous millésime's: they are mostly
+    single-threaded, and would otherwise leave a core idle at the end. Use it as a context manager.
     """
 
     def __init__(self, store: FeatureStore, territory: Territory) -> None:
@@ -54,7 +57,7 @@ class LayerCache:
         self.territory = territory
         self._reads: dict[_ReadKey, Future[gpd.GeoDataFrame]] = {}
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="ocsge-read")
-        self._decider = ThreadPoolExecutor(1, thread_name_prefix="ocsge-decree")
+        self._decider = ThreadPoolExecutor(DECIDERS, thread_name_prefix="ocsge-decree")
         self._stocks: dict[tuple[tuple[tuple[str, int], ...], str], Future[list[gpd.GeoDataFrame]]] = {}
         self._lock = threading.RLock()  # prefetch_stock prefetches under it
 

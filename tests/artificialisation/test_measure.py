@@ -7,14 +7,23 @@ straddle, touch and skirt those borders.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from ocsge_processes.artificialisation import Territory, TerritoryPart, combine
-from ocsge_processes.artificialisation.measure import overlay
+from ocsge_processes.artificialisation import (
+    DECREE,
+    Territory,
+    TerritoryPart,
+    combine,
+    compute_all_stocks,
+    with_decree_status,
+)
+from ocsge_processes.artificialisation.measure import overlay, overlay_layers
 
 #: The plain definition cuts every polygon, the overlay only those across a border: a polygon counted whole
 #: against its own intersection differs by float rounding of coordinates near 1 000 m (far below 1e-6 m²).
@@ -103,3 +112,34 @@ def test_a_territory_sharing_its_communes_geometries() -> None:
     union = {(int(r), float(a)) for r, t, a in zip(found.row, found.territory, found.area_m2, strict=True) if t == 0}
     parts = {(int(r), float(a)) for r, t, a in zip(found.row, found.territory, found.area_m2, strict=True) if t > 0}
     assert union == parts
+
+
+def test_overlays_in_two_threads_with_the_same_territories() -> None:
+    """Two millésimes are measured at once with the same territories: each overlay prepares copies of its own, so
+    neither touches the territories' objects, and each gives the pieces it gives alone."""
+    territories = [commune("W", WEST), commune("E", EAST), commune("X", ENCLAVE)]
+    frames = [gpd.GeoDataFrame(geometry=polygons(20_000, seed), crs=2154) for seed in (4, 5)]
+    alone = [pieces(frame, territories) for frame in frames]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(pieces, frames, [territories] * 2))
+    assert together == alone
+    assert not any(shapely.is_prepared(part.geometry) for t in territories for part in t.parts)
+
+
+def test_stocks_from_pieces_cut_before_the_status() -> None:
+    """The workflow cuts the polygons while the decree decides their status, then gives the pieces with the decided
+    layer (same rows): the stocks are those cut from the decided layer itself."""
+    territories = [commune("W", WEST), commune("E", EAST)]
+    shapes = polygons(3000, 6)
+    rng = np.random.default_rng(6)
+    frame = gpd.GeoDataFrame(
+        {
+            "code_cs": rng.choice(["CS1.1.1.1", "CS2.1.1.1", "CS2.2.1"], len(shapes)),
+            "code_us": rng.choice(["US1.1", "US2", "US235"], len(shapes)),
+        },
+        geometry=shapes,
+        crs=2154,
+    )
+    precut = overlay_layers(frame, territories)
+    decided = with_decree_status(frame)
+    assert compute_all_stocks(decided, territories, DECREE, precut) == compute_all_stocks(decided, territories, DECREE)
