@@ -110,15 +110,15 @@ def main() -> None:
     total, used = time.perf_counter() - timeline.start, cpu() - before
     done.set()
     sampler.join()
-    answered = max(end for label, _, _, end in timeline.spans if label == "flows")
+    answered = max(end for label, _, _, end in timeline.spans if label in ("flows", "stock (all of it)"))
     lines = [
         f"# One artificialisation run, step by step ({args.methode}, {time.strftime('%Y-%m-%d')})",
         "",
         f"Every commune of Gironde, GENERATED OCCUPATION_SOL {' and '.join(map(str, MILLESIMES))} (cell 185 m) "
         f"and their DIFF, GeoPackage. Machine: {machine()}.",
         "",
-        f"Run: {total:.2f} s, {used:.1f} CPU s ({used / total:.2f} cores on average); the flows end at "
-        f"{answered:.2f} s, the rest is the document and the frames' release.",
+        f"Run: {total:.2f} s, {used:.1f} CPU s ({used / total:.2f} cores on average); the last stock "
+        f"or flows end at {answered:.2f} s, the rest is the document and the frames' release.",
         "",
         "| step | thread | from s | to s | s |",
         "|---|---|---:|---:|---:|",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,14 +130,14 @@ def decree_category(code_cs: str, code_us: str) -> int:
 def artificial_flags(code_cs: pd.Series, code_us: pd.Series) -> pd.Series:
     """Vectorised :func:`is_artificial`: nullable booleans, NA where missing, unknown or non-leaf codes leave a
     doubt."""
-    values = _map_pairs(rules().artificial, code_cs, code_us)
+    values = CodePairs.of(code_cs, code_us).lookup(rules().artificial)
     return pd.Series(pd.arrays.BooleanArray(values == 1, values < 0), index=code_cs.index, name="artificial")
 
 
 def decree_categories(code_cs: pd.Series, code_us: pd.Series) -> pd.Series:
     """Vectorised :func:`decree_category`: nullable integers, NA where missing, unknown or non-leaf codes leave a
     doubt."""
-    values = _map_pairs(rules().category, code_cs, code_us)
+    values = CodePairs.of(code_cs, code_us).lookup(rules().category)
     return pd.Series(pd.arrays.IntegerArray(values, values < 0), index=code_cs.index, name="category")
 
 
@@ -152,17 +152,41 @@ def _lookup(table: Mapping[tuple[str, str], int], code_cs: str, code_us: str) ->
         ) from None
 
 
-def _map_pairs(table: Mapping[tuple[str, str], int], code_cs: pd.Series, code_us: pd.Series) -> np.ndarray:
-    """Look pairs up through their distinct values, so a million rows cost a few hundred dict lookups.
+@dataclass(frozen=True)
+class CodePairs:
+    """The couverture and usage codes of many rows as positions among their distinct values (-1: missing), so
+    that a million rows cost a few hundred dict lookups, and every lookup of the same rows shares one pass over
+    their strings."""
 
-    A missing or unknown code stands for any code: CS1.1.1.1 × (no usage) is still artificial, whatever the usage.
-    """
-    cs_index, cs_values = pd.factorize(code_cs)
-    us_index, us_values = pd.factorize(code_us)
-    cs_keys = [*(_known_or_any(code, couverture()) for code in cs_values), ANY]
-    us_keys = [*(_known_or_any(code, usage()) for code in us_values), ANY]
-    grid = np.array([[int(table.get((cs, us), -1)) for us in us_keys] for cs in cs_keys], dtype=np.int64)
-    return grid[cs_index, us_index]  # -1 from factorize (null) picks the last row/column: ANY
+    cs: np.ndarray
+    us: np.ndarray
+    cs_values: np.ndarray
+    us_values: np.ndarray
+
+    @classmethod
+    def of(cls, code_cs: pd.Series, code_us: pd.Series) -> CodePairs:
+        cs, cs_values = pd.factorize(code_cs)
+        us, us_values = pd.factorize(code_us)
+        return cls(cs, us, np.asarray(cs_values, dtype=object), np.asarray(us_values, dtype=object))
+
+    def take(self, rows: np.ndarray) -> CodePairs:
+        """The pairs of the rows at positions ``rows``."""
+        return CodePairs(self.cs[rows], self.us[rows], self.cs_values, self.us_values)
+
+    def lookup(self, table: Mapping[tuple[str, str], int]) -> np.ndarray:
+        """``table``'s answer for each row, -1 where it has none. A missing or unknown code stands for any code:
+        CS1.1.1.1 × (no usage) is still artificial, whatever the usage."""
+        cs_keys = [*(_known_or_any(code, couverture()) for code in self.cs_values), ANY]
+        us_keys = [*(_known_or_any(code, usage()) for code in self.us_values), ANY]
+        grid = np.array([[int(table.get((cs, us), -1)) for us in us_keys] for cs in cs_keys], dtype=np.int64)
+        found: np.ndarray = grid[self.cs, self.us]  # -1 (missing) picks the last row/column: ANY
+        return found
+
+    def couverture_in(self, codes: Collection[str]) -> np.ndarray:
+        """Whether each row's couverture is one of ``codes`` (a missing one is not)."""
+        listed = np.append(np.isin(self.cs_values, list(codes)), False)
+        found: np.ndarray = listed[self.cs]
+        return found
 
 
 def _known_or_any(code: object, nomenclature: Nomenclature) -> str:

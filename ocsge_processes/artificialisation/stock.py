@@ -9,7 +9,7 @@ covered area is the territory's. A larger territory is Σ areas / Σ areas, neve
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .impermeable import impermeable_flags
+from .impermeable import impermeable_codes
 from .measure import M2_PER_HA, Layers, Pieces, measured, percent
 from .methods import artificial_status, resolve_method
-from .rules import decree_categories
+from .rules import CodePairs, rules
 from .territory import Territory
 from .thresholds import CODE_COLUMNS
 
@@ -147,26 +147,29 @@ def _measure(frame: gpd.GeoDataFrame, pieces: Pieces, method: str) -> pd.DataFra
     status = artificial_status(frame, method)
     known = ~status.isna().to_numpy()[pieces.row]
     flag = status.fillna(False).to_numpy(dtype=bool)[pieces.row]
-    code_cs, code_us = frame["code_cs"].iloc[pieces.row], frame["code_us"].iloc[pieces.row]
+    codes = CodePairs.of(frame["code_cs"], frame["code_us"]).take(pieces.row)
+    category = codes.lookup(rules().category)  # 1 to 10, -1 where the codes leave a doubt
     return pd.DataFrame(
         {
             "territory": pieces.territory,
             "area_m2": pieces.area_m2,
             "artificial_m2": pieces.area_m2 * flag,
-            "impermeable_m2": pieces.area_m2 * impermeable_flags(code_cs),
+            "impermeable_m2": pieces.area_m2 * codes.couverture_in(impermeable_codes()),
             "unclassified": ~known,
-            "category": _keys(decree_categories(code_cs, code_us)),
-            "code_cs": _keys(code_cs),
-            "code_us": _keys(code_us),
+            "category": _keys(np.where(category > 0, category - 1, -1), range(1, max(rules().categories) + 1)),
+            "code_cs": _keys(codes.cs, codes.cs_values),
+            "code_us": _keys(codes.us, codes.us_values),
         }
     )
 
 
-def _keys(values: pd.Series) -> pd.Categorical[str]:
-    """Codes as a categorical, missing ones as "non classé": grouping a million rows by it is cheap."""
-    codes, names = pd.factorize(values.to_numpy(dtype=object))
+def _keys(positions: np.ndarray, names: Iterable[object]) -> pd.Categorical[str]:
+    """Positions among ``names`` as a categorical, -1 as "non classé": grouping a million rows by it is cheap."""
     categories = pd.Index([*map(str, names), NOT_CLASSIFIED])
-    return pd.Categorical.from_codes(np.where(codes < 0, len(names), codes).astype(np.intp, copy=False), categories)
+    missing = len(categories) - 1
+    return pd.Categorical.from_codes(
+        np.where(positions < 0, missing, positions).astype(np.intp, copy=False), categories
+    )
 
 
 def _splits(table: pd.DataFrame, key: str, count: int) -> list[dict[str, AreaSplit]]:

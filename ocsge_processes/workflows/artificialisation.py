@@ -14,7 +14,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, NotRequired, TypedDict, get_args
+from typing import Any, Literal, NotRequired, TypedDict, cast, get_args
 
 import geopandas as gpd
 
@@ -288,30 +288,31 @@ def _entries(
     methode: str | None,
     progress: Callable[[int, int], None] | None,
 ) -> list[Figures]:
-    """Stocks and flows of every territory, each layer measured once for all of them."""
-    pairs = selection.pairs()
-    steps, done = len(selection.labels) + len(pairs), 0
-    stocks: dict[str, Sequence[Stock | None]] = {}
-    # each millésime measured as soon as it is read, beside the one before: cores left idle by one step go to the next
-    calls = [
-        functools.partial(_stocks, data, territories, selection.at(p), methode) for p in range(len(selection.labels))
+    """Stocks and flows of every territory, each layer measured once for all of them.
+
+    Each millésime's stock and each pair's flows run at once, each as soon as its layers are read: cores left idle
+    by one step (a read, a single-threaded sum) go to another. ``progress`` counts them in order.
+    """
+    labels = [str(label) for label in selection.labels]
+    pairs = {
+        selection.pair_label(first, second): {d: (years[first], years[second]) for d, years in selection.years.items()}
+        for first, second in selection.pairs()
+    }
+    calls: list[Callable[[], Sequence[Stock | None] | Sequence[Flows | None]]] = [
+        *(functools.partial(_stocks, data, territories, selection.at(p), methode) for p in range(len(labels))),
+        *(functools.partial(_flows, data, territories, chosen, methode) for chosen in pairs.values()),
     ]
-    for label, figures in zip(selection.labels, each_in_thread(calls, "ocsge-stock"), strict=True):
-        stocks[str(label)] = figures
-        done += 1
+    found = []
+    for done, figures in enumerate(each_in_thread(calls, "ocsge-measure"), start=1):
+        found.append(figures)
         if progress:
-            progress(done, steps)
-    flows: dict[str, Sequence[Flows | None]] = {}
-    for first, second in pairs:
-        chosen = {d: (years[first], years[second]) for d, years in selection.years.items()}
-        flows[selection.pair_label(first, second)] = _flows(data, territories, chosen, methode)
-        done += 1
-        if progress:
-            progress(done, steps)
+            progress(done, len(calls))
+    stocks = cast(list[Sequence[Stock | None]], found[: len(labels)])
+    flows = cast(list[Sequence[Flows | None]], found[len(labels) :])
     return [
         (
-            {label: values[position] for label, values in stocks.items()},
-            {label: values[position] for label, values in flows.items()},
+            {label: values[position] for label, values in zip(labels, stocks, strict=True)},
+            {label: values[position] for label, values in zip(pairs, flows, strict=True)},
         )
         for position in range(len(territories))
     ]
