@@ -15,12 +15,16 @@ import pandas as pd
 import shapely
 
 from ..errors import InvalidInputError
-from ..parallel import in_chunks, threaded
+from ..parallel import in_chunks, query_pairs, threaded
+from .straight_cut import Line, area_left_of_all
 from .territory import Territory
 
 Layers = gpd.GeoDataFrame | Sequence[gpd.GeoDataFrame]
 
 M2_PER_HA = 10_000.0
+
+#: The geometry types a half-plane clips (``straight_cut``); any other is cut by GEOS.
+POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
 
 
 def layers_by_epsg(layers: Layers, territories: Sequence[Territory]) -> dict[int, gpd.GeoDataFrame]:
@@ -102,10 +106,11 @@ def totals(territory: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
 def overlay(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int) -> Pieces:
     """Every piece of a polygon of ``frame`` inside a territory's part in EPSG:``epsg``, with its area in m².
 
-    One STR-tree over the polygons answers all the parts at once, so every commune of a département costs one pass
+    Every polygon queries one STR-tree over the parts at once, so every commune of a département costs one pass
     over the layer, not one each. A polygon whose box meets no segment of any part's boundary lies wholly inside a
     part or wholly outside it, so one point of its box says which (a prepared point-in-polygon test); only the
-    polygons near a border are tested whole by GEOS, and only those across it are cut.
+    polygons near a border are tested whole by GEOS, and only those across it are cut: by half-planes where one
+    segment of the border or two consecutive ones meet their box (``straight_cut``), else by GEOS.
     """
     owners = [
         (index, part.geometry) for index, territory in enumerate(territories) for part in territory.parts_in(epsg)
@@ -114,10 +119,16 @@ def overlay(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int
         return Pieces(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     parts, part_of = _distinct([geometry for _, geometry in owners])
     geoms = np.asarray(frame.geometry.array, dtype=object)
-    tree = shapely.STRtree(geoms)
-    part, row = tree.query(parts)  # box against box, sorted by part
+    # small trees over the parts and their segments, queried by every polygon in threads: a tree over a million
+    # polygons would take longer to build, and holds the GIL meanwhile
+    row, part = query_pairs(shapely.STRtree(parts), geoms)  # box against box
+    order = np.argsort(part, kind="stable")  # by part, then by polygon
+    part, row = part[order], row[order]
+    border = _border(parts)
+    polygon, segment = query_pairs(shapely.STRtree(border.boxes()), geoms)
+    meets = np.stack([segment, polygon])
     near = np.zeros(len(geoms), dtype=bool)
-    near[tree.query(_segment_boxes(parts))[1]] = True
+    near[polygon] = True
     corner = shapely.bounds(geoms)[:, :2]
 
     def inside(start: int, stop: int) -> np.ndarray:
@@ -131,11 +142,11 @@ def overlay(frame: gpd.GeoDataFrame, territories: Sequence[Territory], epsg: int
         return np.stack([np.concatenate([far, close]), np.concatenate([np.ones(len(far), bool), covered])])
 
     pair, covered = in_chunks(inside, len(parts), 1)
-    order = np.argsort(pair)  # the tree's order, so that sums over pieces add in the same order
+    order = np.argsort(pair)  # by part, then by polygon: sums over pieces add in one order whatever the threads
     part, row, covered = part[pair[order]], row[pair[order]], covered[order].astype(bool)
     area = shapely.area(geoms[row])
     crossing = ~covered
-    area[crossing] = shapely.area(threaded(shapely.intersection, geoms[row[crossing]], parts[part[crossing]]))
+    area[crossing] = _cut(geoms, parts, row[crossing], part[crossing], border, meets)
     keep = area > 0
     part, row, area = part[keep], row[keep], area[keep]
     # each owner takes the pieces of its part (pieces are sorted by part); a shared part's go to each of its owners
@@ -160,13 +171,82 @@ def _distinct(geometries: list[shapely.Geometry]) -> tuple[np.ndarray, np.ndarra
     return shapely.from_wkb(shapely.to_wkb(distinct)), part_of
 
 
-def _segment_boxes(parts: np.ndarray) -> np.ndarray:
-    """The box of every segment of the parts' boundaries (outer and inner rings): together they hold the borders."""
-    points, line = shapely.get_coordinates(shapely.get_parts(shapely.boundary(parts)), return_index=True)
-    segment = np.flatnonzero(line[:-1] == line[1:])
-    low = np.minimum(points[segment], points[segment + 1])
-    high = np.maximum(points[segment], points[segment + 1])
-    return shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1])
+@dataclass(frozen=True)
+class _Border:
+    """Every segment of the parts' boundaries (outer and inner rings), each turned to have its part on its left."""
+
+    part: np.ndarray
+    ring: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    def boxes(self) -> np.ndarray:
+        """The box of each segment: together they hold the borders."""
+        low, high = np.minimum(self.start, self.end), np.maximum(self.start, self.end)
+        found: np.ndarray = shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1])
+        return found
+
+    def line(self, segment: np.ndarray) -> Line:
+        return self.start[segment], self.end[segment]
+
+
+def _border(parts: np.ndarray) -> _Border:
+    polygons, part = shapely.get_parts(parts, return_index=True)
+    rings, polygon = shapely.get_rings(polygons, return_index=True)
+    points, ring = shapely.get_coordinates(rings, return_index=True)
+    segment = np.flatnonzero(ring[:-1] == ring[1:])
+    exterior = np.r_[True, polygon[1:] != polygon[:-1]]  # a polygon's rings come exterior first
+    turned = (exterior != shapely.is_ccw(rings))[ring[segment]]  # the part is left of an anticlockwise exterior
+    start = np.where(turned[:, None], points[segment + 1], points[segment])
+    end = np.where(turned[:, None], points[segment], points[segment + 1])
+    return _Border(part[polygon[ring[segment]]], ring[segment], start, end)
+
+
+def _cut(
+    geoms: np.ndarray,
+    parts: np.ndarray,
+    row: np.ndarray,
+    part: np.ndarray,
+    border: _Border,
+    meets: np.ndarray,
+) -> np.ndarray:
+    """The area of polygon ``row`` inside part ``part``, for pairs across the part's border.
+
+    ``meets``: the (segment, polygon) pairs whose boxes meet, as rows. Where one segment of the part's border meets the
+    polygon's box, the part is its half-plane within the box; where two consecutive ones do, the wedge between
+    them. Both are clipped by ``straight_cut``; any other pair is cut by GEOS.
+    """
+    segment, polygon = meets
+    key = polygon * len(parts) + border.part[segment]
+    order = np.argsort(key, kind="stable")
+    keys, first, count = np.unique(key[order], return_index=True, return_counts=True)
+    at = np.minimum(np.searchsorted(keys, row * len(parts) + part), len(keys) - 1)
+    known = (keys[at] == row * len(parts) + part) & np.isin(shapely.get_type_id(geoms[row]), POLYGONAL)
+    one = segment[order[first[at]]]
+    two = segment[order[np.minimum(first[at] + 1, len(order) - 1)]]
+    # two segments in the border's order: the first ends where the second starts, on one ring
+    swap = (count[at] == 2) & np.all(border.end[two] == border.start[one], axis=1)
+    one, two = np.where(swap, two, one), np.where(swap, one, two)
+    joined = (border.ring[one] == border.ring[two]) & np.all(border.end[one] == border.start[two], axis=1)
+    straight = known & (count[at] == 1)
+    wedge = known & (count[at] == 2) & joined
+    d1, d2 = border.end[one] - border.start[one], border.end[two] - border.start[two]
+    towards = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] >= 0  # turning left, round the part: the wedge is convex
+    area = np.empty(len(row))
+    area[straight] = area_left_of_all(geoms[row[straight]], [border.line(one[straight])])
+    both = wedge & towards
+    area[both] = area_left_of_all(geoms[row[both]], [border.line(one[both]), border.line(two[both])])
+    either = wedge & ~towards  # the union of the half-planes: each one's area, less the part in both
+    lines = [border.line(one[either]), border.line(two[either])]
+    polygons = geoms[row[either]]
+    area[either] = (
+        area_left_of_all(polygons, lines[:1])
+        + area_left_of_all(polygons, lines[1:])
+        - area_left_of_all(polygons, lines)
+    )
+    other = ~(straight | wedge)
+    area[other] = shapely.area(threaded(shapely.intersection, geoms[row[other]], parts[part[other]]))
+    return area
 
 
 @dataclass(frozen=True)

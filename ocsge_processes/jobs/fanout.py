@@ -65,8 +65,9 @@ def progress_scope(scope: str) -> str:
 
 
 class Reporter:
-    """Inside a task: writes the key's state, and a heartbeat every ``beat_s`` from a thread, so that a long read
-    with no progress still says the task is alive; each heartbeat renews the key's ``lease``."""
+    """Inside a task: writes the key's state from a thread, at once when the share done moves and at least every
+    ``beat_s`` (a heartbeat), so that a long read with no progress still says the task is alive; the key's
+    ``lease`` is renewed every ``beat_s``."""
 
     def __init__(
         self, store: FeatureStore, scope: str, key: str, run_id: str, beat_s: float, lease: Lease | None = None
@@ -75,7 +76,9 @@ class Reporter:
         self.lease = lease
         self.done = 0.0
         self._beat = 0
+        self._ended = False
         self._stop = threading.Event()
+        self._moved = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._beating, name=f"ocsge-beat-{key}", daemon=True)
 
@@ -86,23 +89,36 @@ class Reporter:
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
+        self._moved.set()
         self._thread.join()
 
     def progress(self, done: float) -> None:
-        """Record the share done; the next heartbeat writes it."""
+        """Record the share done; the reporting thread writes it at once (the task does not wait on the store)."""
         self.done = done
+        self._moved.set()
 
     def write(self, state: str, message: str = "") -> None:
+        """Write the key's note; a heartbeat written after the task's end state would hide it, and is dropped."""
         with self._lock:
+            if state == RUNNING and self._ended:
+                return
+            self._ended = state != RUNNING
             self._beat += 1
             note = {"run": self.run_id, "state": state, "done": self.done, "beat": self._beat, "message": message}
             self.store.set_mark(self.scope, self.key, json.dumps(note))
 
     def _beating(self) -> None:
-        while not self._stop.wait(self.beat_s):
+        renewed = time.monotonic()
+        while True:
+            self._moved.wait(max(0.0, renewed + self.beat_s - time.monotonic()))
+            self._moved.clear()  # moves recorded while the note below is written make one more note, not one each
+            if self._stop.is_set():
+                return
             try:
-                if self.lease is not None and not self.lease.renew():
-                    LOGGER.warning("lease of %s lost: it lapsed and another run took it", self.key)
+                if time.monotonic() - renewed >= self.beat_s:
+                    renewed = time.monotonic()
+                    if self.lease is not None and not self.lease.renew():
+                        LOGGER.warning("lease of %s lost: it lapsed and another run took it", self.key)
             except Exception as err:  # the note below still says the task is alive
                 LOGGER.warning("lease of %s not renewed: %s", self.key, err)
             try:

@@ -4,6 +4,7 @@ the millésime the request gives it."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,6 +14,7 @@ import pandas as pd
 
 from ..artificialisation import DECREE, Territory, with_decree_status
 from ..layers import OCCUPATION_SOL, Layer
+from ..parallel import in_background
 from ..stores import FeatureStore, table_name
 from ..territory import departement_epsg
 
@@ -49,7 +51,8 @@ class LayerCache:
     Reads run one after the other in a background thread, so a millésime is read while the previous one is
     computed (reading holds the GIL, the geometry work mostly does not). The decree's thresholds of each stock run
     in a thread of their own as soon as its read is there, beside the previous millésime's: they are mostly
-    single-threaded, and would otherwise leave a core idle at the end. Use it as a context manager.
+    single-threaded, and would otherwise leave a core idle at the end. They run in the background
+    (``parallel.in_background``), the reads at the caller's priority. Use it as a context manager.
     """
 
     def __init__(self, store: FeatureStore, territory: Territory) -> None:
@@ -57,6 +60,9 @@ class LayerCache:
         self.territory = territory
         self._reads: dict[_ReadKey, Future[gpd.GeoDataFrame]] = {}
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="ocsge-read")
+        # started here, by the caller: a thread inherits the CPU priority of the one that starts it, and a read
+        # asked for first by a computing thread (in the background) would otherwise run at that thread's priority
+        self._reader.submit(int).result()
         self._decider = ThreadPoolExecutor(DECIDERS, thread_name_prefix="ocsge-decree")
         self._stocks: dict[tuple[tuple[tuple[str, int], ...], str], Future[list[gpd.GeoDataFrame]]] = {}
         self._lock = threading.RLock()  # prefetch_stock prefetches under it
@@ -75,7 +81,9 @@ class LayerCache:
         with self._lock:
             if key not in self._stocks:
                 self.prefetch_at(OCCUPATION_SOL, years, margin(method))
-                self._stocks[key] = self._decider.submit(contextvars.copy_context().run, self._decided, years, method)
+                self._stocks[key] = self._decider.submit(
+                    contextvars.copy_context().run, in_background, functools.partial(self._decided, years, method)
+                )
             return self._stocks[key]
 
     def stock_frames(self, years: Mapping[str, int], method: str) -> list[gpd.GeoDataFrame]:

@@ -44,7 +44,8 @@ def topology(store_url: str) -> Iterator[Topology]:
 @pytest.fixture(scope="module")
 def deliveries(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Generated 2021 and 2024 millésimes of SYBARVAL's 17 communes, dense enough (about 70 000 polygons a
-    millésime) that the 2021→2024 pair computes for seconds: the window in which the worker is killed."""
+    millésime) that the 2021→2024 pair computes for about a second: the window in which the worker is killed,
+    from the progress note written when the 2015→2018 pair is skipped (``fanout.Reporter`` writes a move at once)."""
     out = tmp_path_factory.mktemp("sybarval-generated")
     ocsge(
         "generate",
@@ -123,7 +124,7 @@ def test_a_worker_killed_mid_departement_leaves_the_rows_and_a_second_run_resume
     written = store.slice_version(ARTIFICIALISATION_COMMUNES, 2154, slice_values)
 
     killed = fan_out(batch_store, topology)
-    # The 2015→2018 pair is skipped (half done); the 2021→2024 one then computes for seconds.
+    # The 2015→2018 pair is skipped (half done, noted at once); the 2021→2024 one then computes for about a second.
     services.wait_until(lambda: second_pair_started(batch_store), 120)
     for index in range(len(topology.workers)):
         topology.kill_worker(index)

@@ -3,12 +3,17 @@ the previous one measured: the frames it gives are those the decree gives called
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import pandas as pd
 import pytest
 import shapely
 
 from ocsge_processes.artificialisation import DECREE, MATRIX, Territory, TerritoryPart, with_decree_status
 from ocsge_processes.layers import OCCUPATION_SOL
+from ocsge_processes.parallel import each_in_thread
 from ocsge_processes.stores.gpkg import GpkgStore
 from ocsge_processes.workflows.layer_cache import DECREE_MARGIN_M, READ_FIELDS, LayerCache, territory_bbox
 
@@ -54,3 +59,22 @@ def test_a_stock_without_the_decree_is_the_read_itself(store) -> None:
         (frame,) = data.stock_frames({"33": 2024}, MATRIX)
     pd.testing.assert_frame_equal(frame, _direct(store, 2024, 0.0), check_exact=True)
     assert "artif" not in frame.columns
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priority is a Linux feature")
+def test_reads_keep_the_callers_priority_when_a_background_step_asks_first(store) -> None:
+    """The reads are a run's critical path: the reader thread runs at the caller's priority even when the first
+    read is asked for by a step running in the background."""
+    priorities: list[int] = []
+    read = store.read_frame
+
+    def recorded(*args: object, **kwargs: object) -> pd.DataFrame:
+        priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return read(*args, **kwargs)
+
+    store.read_frame = recorded
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with LayerCache(store, TERRITORY) as data:
+        (frames,) = each_in_thread([lambda: data.stock_frames({"33": 2021}, DECREE)], "test")
+    assert len(frames[0]) == 60
+    assert priorities == [caller]
