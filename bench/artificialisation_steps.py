@@ -76,15 +76,15 @@ def one_round(store: object, year: int, communes: list, epsg: int, bbox: tuple) 
     clock = Clock()
     read = clock.timed("read", store.read_frame)  # type: ignore[attr-defined]
     frame = read(OCCUPATION_SOL, epsg, bbox, {"millesime": year}, READ_FIELDS[OCCUPATION_SOL.table])
-    saved = thresholds._candidate_pairs, thresholds._share_a_vertex, measure.threaded
+    saved = thresholds._candidate_pairs, thresholds._share_a_vertex, measure._cut
     thresholds._candidate_pairs = clock.timed("thresholds: candidate pairs (STR-tree)", thresholds._candidate_pairs)
     thresholds._share_a_vertex = clock.timed("thresholds: shared vertices", thresholds._share_a_vertex)
-    measure.threaded = clock.timed("measure: cutting the polygons across a border", measure.threaded)
+    measure._cut = clock.timed("measure: cutting the polygons across a border", measure._cut)
     try:
         clock.timed("thresholds (apply_thresholds)", thresholds.apply_thresholds)(frame)
         clock.timed("measure (overlay, every commune)", measure.overlay)(frame, communes, epsg)
     finally:
-        thresholds._candidate_pairs, thresholds._share_a_vertex, measure.threaded = saved
+        thresholds._candidate_pairs, thresholds._share_a_vertex, measure._cut = saved
     return clock, len(frame)
 
 

@@ -212,24 +212,18 @@ def _cut(
 ) -> np.ndarray:
     """The area of polygon ``row`` inside part ``part``, for pairs across the part's border.
 
-    ``meets``: the (segment, polygon) pairs whose boxes meet, as rows. Where one segment of the part's border meets the
-    polygon's box, the part is its half-plane within the box; where two consecutive ones do, the wedge between
-    them. Both are clipped by ``straight_cut``; any other pair is cut by GEOS.
+    ``meets``: the (segment, polygon) pairs whose boxes meet, as rows. Where one segment of the part's border
+    meets the polygon's box, the part is its half-plane within the box; where two consecutive ones do, the wedge
+    between them. Both are clipped by ``straight_cut``; any other pair is cut by GEOS.
     """
-    segment, polygon = meets
-    key = polygon * len(parts) + border.part[segment]
-    order = np.argsort(key, kind="stable")
-    keys, first, count = np.unique(key[order], return_index=True, return_counts=True)
-    at = np.minimum(np.searchsorted(keys, row * len(parts) + part), len(keys) - 1)
-    known = (keys[at] == row * len(parts) + part) & np.isin(shapely.get_type_id(geoms[row]), POLYGONAL)
-    one = segment[order[first[at]]]
-    two = segment[order[np.minimum(first[at] + 1, len(order) - 1)]]
+    count, one, two = _meeting(row * len(parts) + part, border.part, meets, len(parts))
     # two segments in the border's order: the first ends where the second starts, on one ring
-    swap = (count[at] == 2) & np.all(border.end[two] == border.start[one], axis=1)
+    swap = (count == 2) & np.all(border.end[two] == border.start[one], axis=1)
     one, two = np.where(swap, two, one), np.where(swap, one, two)
     joined = (border.ring[one] == border.ring[two]) & np.all(border.end[one] == border.start[two], axis=1)
-    straight = known & (count[at] == 1)
-    wedge = known & (count[at] == 2) & joined
+    polygonal = np.isin(shapely.get_type_id(geoms[row]), POLYGONAL)
+    straight = polygonal & (count == 1)
+    wedge = polygonal & (count == 2) & joined
     d1, d2 = border.end[one] - border.start[one], border.end[two] - border.start[two]
     towards = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] >= 0  # turning left, round the part: the wedge is convex
     area = np.empty(len(row))
@@ -247,6 +241,25 @@ def _cut(
     other = ~(straight | wedge)
     area[other] = shapely.area(threaded(shapely.intersection, geoms[row[other]], parts[part[other]]))
     return area
+
+
+def _meeting(pair: np.ndarray, part_of: np.ndarray, meets: np.ndarray, parts: int) -> tuple[np.ndarray, ...]:
+    """For each (polygon, part) ``pair`` key (``polygon * parts + part``): how many segments of the part's border
+    meet the polygon's box, and the first two of them (-1 where there are fewer), from the (segment, polygon) pairs
+    whose boxes meet (``meets``) and each segment's part (``part_of``)."""
+    segment, polygon = meets
+    key = polygon * parts + part_of[segment]
+    order = np.argsort(key, kind="stable")
+    keys, first, count = np.unique(key[order], return_index=True, return_counts=True)
+    at = np.searchsorted(keys, pair)
+    found = at < len(keys)
+    found[found] = keys[at[found]] == pair[found]
+    counted = np.zeros(len(pair), np.int64)
+    counted[found] = count[at[found]]
+    one, two = np.full(len(pair), -1), np.full(len(pair), -1)
+    one[found] = segment[order[first[at[found]]]]
+    two[counted >= 2] = segment[order[first[at[counted >= 2]] + 1]]
+    return counted, one, two
 
 
 @dataclass(frozen=True)
