@@ -97,11 +97,10 @@ def in_background[T](call: Callable[[], T]) -> T:
     path: computing beside them at the same priority slowed the read of the next millésime by a quarter. A thread
     cannot take its priority back: use this only on threads that end with the work, never on the caller's own.
     """
-    if sys.platform == "linux":  # the main thread's priority is the process's; no lower than that plus the step
-        thread, lowered = (
-            threading.get_native_id(),
-            min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + BACKGROUND_NICE),
-        )
+    if sys.platform == "linux":
+        thread = threading.get_native_id()
+        # the process's priority is its main thread's: lowered from there once, however deep the nesting
+        lowered = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + BACKGROUND_NICE)
         if os.getpriority(os.PRIO_PROCESS, thread) < lowered:
             os.setpriority(os.PRIO_PROCESS, thread, lowered)
     return call()

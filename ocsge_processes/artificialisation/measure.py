@@ -16,7 +16,7 @@ import shapely
 
 from ..errors import InvalidInputError
 from ..parallel import in_chunks, query_pairs, threaded
-from .straight_cut import Line, area_left_of_all
+from .straight_cut import Line, area_left_of_all, rings_of
 from .territory import Territory
 
 Layers = gpd.GeoDataFrame | Sequence[gpd.GeoDataFrame]
@@ -191,15 +191,14 @@ class _Border:
 
 
 def _border(parts: np.ndarray) -> _Border:
-    polygons, part = shapely.get_parts(parts, return_index=True)
-    rings, polygon = shapely.get_rings(polygons, return_index=True)
-    points, ring = shapely.get_coordinates(rings, return_index=True)
+    rings = rings_of(parts)
+    points, ring = rings.points, rings.ring
     segment = np.flatnonzero(ring[:-1] == ring[1:])
-    exterior = np.r_[True, polygon[1:] != polygon[:-1]]  # a polygon's rings come exterior first
-    turned = (exterior != shapely.is_ccw(rings))[ring[segment]]  # the part is left of an anticlockwise exterior
+    # the part is left of an anticlockwise exterior and of a clockwise hole
+    turned = (rings.exterior != shapely.is_ccw(rings.geometries))[ring[segment]]
     start = np.where(turned[:, None], points[segment + 1], points[segment])
     end = np.where(turned[:, None], points[segment], points[segment + 1])
-    return _Border(part[polygon[ring[segment]]], ring[segment], start, end)
+    return _Border(rings.owner[ring[segment]], ring[segment], start, end)
 
 
 def _cut(
