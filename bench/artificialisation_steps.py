@@ -11,14 +11,21 @@ apart (the STR-tree's candidate pairs; the shared-vertex matching), and the meas
 bench/results/artificialisation-steps-<date>.md and .json.
 
 Then the shortest run these steps allow on the machine's cores: nothing of the first millésime can be computed
-before it is read, and after that at best every core is busy; with ``--floor`` (the floor's wall seconds from
-bench/artificialisation.py), as a ratio to the floor.
+before it is read, and after that at best every core is busy. With ``--results`` (a results .json of
+bench/artificialisation.py, GeoPackage figures), those bounds as ratios to its floor, and the thresholds against
+what 1.5× the floor leaves them: the cores' seconds at 1.5× the floor less the CPU ``matrix`` used (``decree``
+does all of ``matrix``'s work, then the thresholds).
+
+Last, what the two halves of the contact search cost against the primitives they are made of, on 2021: the
+STR-tree's build and bulk query at other node capacities and over the boxes alone, and one bare ``np.sort`` of as
+many random 64-bit keys as the shared-vertex step sorts.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import resource
 import statistics
@@ -27,6 +34,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import shapely
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -34,8 +44,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import write_results  # noqa: E402
 
 from ocsge_processes.artificialisation import measure, thresholds  # noqa: E402
+from ocsge_processes.artificialisation.rules import rules  # noqa: E402
 from ocsge_processes.layers import OCCUPATION_SOL  # noqa: E402
-from ocsge_processes.parallel import WORKERS  # noqa: E402
+from ocsge_processes.parallel import WORKERS, query_pairs  # noqa: E402
 from ocsge_processes.stores import open_store  # noqa: E402
 from ocsge_processes.territory import departement_epsg  # noqa: E402
 from ocsge_processes.workflows.layer_cache import DECREE_MARGIN_M, READ_FIELDS, territory_bbox  # noqa: E402
@@ -43,6 +54,7 @@ from ocsge_processes.workflows.territories import resolve  # noqa: E402
 
 GPKG = ROOT / "bench" / ".cache" / "gironde-cell185-seed0" / "artificialisation.gpkg"
 MILLESIMES = (2021, 2024)
+FLOOR_TARGET = 1.5  # issue 18: decree within 1.5x the floor
 
 
 def cpu() -> float:
@@ -88,10 +100,53 @@ def one_round(store: object, year: int, communes: list, epsg: int, bbox: tuple) 
     return clock, len(frame)
 
 
+def bench_figures(path: Path) -> tuple[float, float]:
+    """The GeoPackage floor's wall seconds and ``matrix``'s CPU seconds in a results .json of
+    bench/artificialisation.py."""
+    gpkg = json.loads(path.read_text(encoding="utf-8"))["gpkg"]
+    matrix = gpkg["ours-matrix"]
+    return gpkg["floor"]["seconds"], matrix["seconds"] * matrix["measured_cores"]
+
+
+def contact_search_primitives(store: object, year: int, epsg: int, bbox: tuple, rounds: int) -> dict:
+    """Median CPU and wall seconds of the contact search's primitives on millésime ``year``, as the thresholds
+    call them: the STR-tree over every polygon queried in threads by those under the area threshold, at three node
+    capacities (GEOS's default, 10, is what the thresholds use) and over the polygons' boxes; one ``np.sort`` of as
+    many random 64-bit keys as that millésime's vertices."""
+    frame = store.read_frame(  # type: ignore[attr-defined]
+        OCCUPATION_SOL, epsg, bbox, {"millesime": year}, READ_FIELDS[OCCUPATION_SOL.table]
+    )
+    geoms = np.asarray(frame.geometry.array, dtype=object)
+    asked = np.flatnonzero(shapely.area(geoms) < rules().thresholds.min_area_m2)
+    keys = np.random.default_rng(0).integers(0, 2**63, len(shapely.get_coordinates(geoms)), dtype=np.int64)
+
+    def tree_query(capacity: int) -> Callable[[], object]:
+        return lambda: query_pairs(shapely.STRtree(geoms, node_capacity=capacity), geoms[asked])
+
+    def box_query() -> object:
+        boxes = shapely.box(*shapely.bounds(geoms).T)
+        return query_pairs(shapely.STRtree(boxes), boxes[asked])
+
+    calls: dict[str, Callable[[], object]] = {
+        f"STR-tree, node capacity {capacity}: build and bulk query": tree_query(capacity) for capacity in (4, 10, 25)
+    }
+    calls["STR-tree over the boxes (boxes made, then build and bulk query)"] = box_query
+    calls[f"np.sort of {len(keys) / 1e6:.1f} M random int64 (one core)"] = lambda: np.sort(keys)
+    medians = {}
+    for name, call in calls.items():
+        timings = []
+        for _ in range(rounds):
+            start_cpu, start_wall = cpu(), time.perf_counter()
+            call()
+            timings.append((cpu() - start_cpu, time.perf_counter() - start_wall))
+        medians[name] = (statistics.median(t[0] for t in timings), statistics.median(t[1] for t in timings))
+    return medians
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--floor", type=float, help="the floor's wall seconds (bench/artificialisation.py), for ratios")
+    parser.add_argument("--results", type=Path, help="a results .json of bench/artificialisation.py, for ratios")
     args = parser.parse_args()
     if not GPKG.exists():
         sys.exit(f"{GPKG} is missing: run bench/artificialisation.py first")
@@ -127,19 +182,35 @@ def main() -> None:
     steps = ["read", "thresholds (apply_thresholds)", "measure (overlay, every commune)"]
     first_wall, first_cpu = first_read
     lines += ["", f"Both millésimes, CPU seconds: {', '.join(f'{name} {totals[name]:.2f}' for name in steps)}.", ""]
+    floor, matrix_cpu = bench_figures(args.results) if args.results else (None, None)
     bounds = {}
     for label, names in (("the read, the contact search and the border cuts alone", needed), ("every step", steps)):
         cpu_s = sum(totals[name] for name in names)
         # nothing of the first millésime can be computed before it is read; after that, at best every core is busy
         bounds[label] = first_wall + (cpu_s - first_cpu) / WORKERS
-        ratio = f", {bounds[label] / args.floor:.2f}x a floor of {args.floor:.2f} s" if args.floor else ""
+        ratio = f", {bounds[label] / floor:.2f}x a floor of {floor:.2f} s" if floor else ""
         lines.append(
             f"- {label}: {cpu_s:.2f} CPU s; the shortest run they allow on {WORKERS} cores (the first read, then "
             f"the rest on every core) is {bounds[label]:.2f} s{ratio}"
         )
+    budget = None
+    if floor and matrix_cpu:
+        budget = FLOOR_TARGET * floor * WORKERS - matrix_cpu
+        search = totals[needed[1]] + totals[needed[2]]
+        lines.append(
+            f"- at {FLOOR_TARGET}x the floor, {WORKERS} cores hold {FLOOR_TARGET * floor * WORKERS:.2f} CPU s; matrix "
+            f"used {matrix_cpu:.2f} ({args.results.name}), which leaves {budget:.2f} CPU s for the thresholds of both "
+            f"millésimes: they take {totals[steps[1]]:.2f}, the contact search alone {search:.2f} "
+            f"({'over' if search > budget else 'within'} what is left)"
+        )
+    primitives = contact_search_primitives(store, MILLESIMES[0], epsg, bbox, args.rounds)
+    lines += ["", f"## The contact search against its primitives ({MILLESIMES[0]})", ""]
+    lines += ["| what | CPU s | wall s |", "|---|---:|---:|"]
+    lines += [f"| {name} | {cpu_s:.2f} | {wall_s:.2f} |" for name, (cpu_s, wall_s) in primitives.items()]
     text = "\n".join(lines) + "\n"
     print(text)
-    print(f"results: {write_results('artificialisation-steps', {'cpu_s': totals, 'bounds_s': bounds}, text)}")
+    figures = {"cpu_s": totals, "bounds_s": bounds, "thresholds_budget_cpu_s": budget, "primitives": primitives}
+    print(f"results: {write_results('artificialisation-steps', figures, text)}")
 
 
 if __name__ == "__main__":

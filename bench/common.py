@@ -20,9 +20,13 @@ def say(text: str) -> None:
 
 
 def write_results(name: str, report: dict, text: str) -> Path:
-    """bench/results/<name>-<date>.json and .md; returns the .md."""
+    """bench/results/<name>-<date>.json and .md, or <name>-<date>-<tag> with ``BENCH_TAG=<tag>`` set (so that a
+    second run of the day does not overwrite the files the docs cite); returns the .md."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"{name}-{dt.date.today().isoformat()}"
+    tag = os.environ.get("BENCH_TAG", "")
+    if tag and not re.fullmatch(r"[a-z0-9-]+", tag):
+        sys.exit(f"BENCH_TAG must be lowercase letters, digits and dashes, not {tag!r}")
+    stem = RESULTS / f"{name}-{dt.date.today().isoformat()}{f'-{tag}' if tag else ''}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     stem.with_suffix(".md").write_text(text, encoding="utf-8")
     return stem.with_suffix(".md")
