@@ -233,7 +233,7 @@ def report(results: dict, polygons: int, cell: int) -> str:
         r = results[key]
         floor = r["floor"]["seconds"]
         per_polygon = floor / polygons * 1e6
-        cpu_per_polygon = _cpu(r["floor"]) / polygons * 1e6
+        cpu_per_polygon = measured_cpu(r["floor"]) / polygons * 1e6
         cells = [f"{floor:.1f} s ({per_polygon:.2f} µs/polygon, {cpu_per_polygon:.2f} µs CPU){_load(r['floor'])}"]
         checks.append(
             _verdict(
@@ -290,7 +290,7 @@ def cores_bound(label: str, measured: dict, cores: int) -> str:
     at the target the thresholds of every millésime get at most the cores' seconds less ``matrix``'s CPU.
     """
     floor = measured["floor"]["seconds"]
-    decree, matrix = _cpu(measured["ours-decree"]), _cpu(measured["ours-matrix"])
+    decree, matrix = measured_cpu(measured["ours-decree"]), measured_cpu(measured["ours-matrix"])
     room = FLOOR_TARGET * floor * cores
     return (
         f"{label} decree on {cores} cores: its {decree:.1f} CPU s need {decree / cores:.1f} s at the least "
@@ -302,12 +302,12 @@ def cores_bound(label: str, measured: dict, cores: int) -> str:
 
 def _load(measurement: dict) -> str:
     return (
-        f" [{_cpu(measurement):.1f} CPU s, {measurement['measured_cores']:.2f} cores; "
+        f" [{measured_cpu(measurement):.1f} CPU s, {measurement['measured_cores']:.2f} cores; "
         f"others {measurement['other_cores']:.2f} cores]"
     )
 
 
-def _cpu(measurement: dict) -> float:
+def measured_cpu(measurement: dict) -> float:
     """CPU seconds the measured process (and PostgreSQL) used."""
     return measurement["seconds"] * measurement["measured_cores"]
 
@@ -424,15 +424,15 @@ def routes(gpkg: Path, cell: int, deliveries: list[Path]) -> None:
             check = "not compared" if gap is None else f"{gap:.2e} ha ({'PASS' if gap <= REFERENCE_HA else 'FAIL'})"
             lines.append(
                 f"| {label} | {route} | {floor['seconds']:.1f} s{_load(floor)} | "
-                f"{floor['seconds'] / polygons * 1e6:.2f}; {_cpu(floor) / polygons * 1e6:.2f} | "
+                f"{floor['seconds'] / polygons * 1e6:.2f}; {measured_cpu(floor) / polygons * 1e6:.2f} | "
                 f"{decree['seconds']:.1f} s{_load(decree)} | {decree['seconds'] / floor['seconds']:.2f} | {check} |"
             )
         (old_name, old), (new_name, new) = store_routes.items()
         ratios.append(
             f"{label}, {new_name} / {old_name}: floor {new['floor']['seconds'] / old['floor']['seconds']:.2f}× "
-            f"wall, {_cpu(new['floor']) / _cpu(old['floor']):.2f}× CPU; decree "
+            f"wall, {measured_cpu(new['floor']) / measured_cpu(old['floor']):.2f}× CPU; decree "
             f"{new['ours-decree']['seconds'] / old['ours-decree']['seconds']:.2f}× wall, "
-            f"{_cpu(new['ours-decree']) / _cpu(old['ours-decree']):.2f}× CPU."
+            f"{measured_cpu(new['ours-decree']) / measured_cpu(old['ours-decree']):.2f}× CPU."
         )
     lines += ["", *[f"- {line}" for line in ratios], ""]
     text = "\n".join(lines)

@@ -26,6 +26,7 @@ candidate pairs (the thresholds' one first).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -33,8 +34,9 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -43,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from artificialisation import FLOOR_TARGET, MILLESIMES, measured_cpu  # noqa: E402
 from common import write_results  # noqa: E402
 
 from ocsge_processes.artificialisation import measure, thresholds  # noqa: E402
@@ -55,8 +58,6 @@ from ocsge_processes.workflows.layer_cache import DECREE_MARGIN_M, READ_FIELDS, 
 from ocsge_processes.workflows.territories import resolve  # noqa: E402
 
 GPKG = ROOT / "bench" / ".cache" / "gironde-cell185-seed0" / "artificialisation.gpkg"
-MILLESIMES = (2021, 2024)
-FLOOR_TARGET = 1.5  # issue 18: decree within 1.5x the floor
 DEFAULT_CAPACITY = 10  # GEOS's STR-tree node capacity, which shapely.STRtree and so the thresholds use
 
 
@@ -86,20 +87,59 @@ class Clock:
         return wrapper
 
 
+def medians(clocks: list[Clock]) -> dict[str, tuple[float, float]]:
+    """Median CPU and wall seconds of each named call over the rounds, one clock a round."""
+    return {
+        name: (statistics.median(c.cpu[name] for c in clocks), statistics.median(c.wall[name] for c in clocks))
+        for name in clocks[0].cpu
+    }
+
+
+Wrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+@contextlib.contextmanager
+def wrapped(module: object, **wrappers: Wrapper) -> Iterator[None]:
+    """Each named function of ``module`` replaced by ``wrapper(function)`` meanwhile, put back afterwards."""
+    saved = {name: getattr(module, name) for name in wrappers}
+    for name, wrap in wrappers.items():
+        setattr(module, name, wrap(saved[name]))
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(module, name, function)
+
+
+def recorded(calls: list[tuple[tuple[Any, ...], Any]]) -> Wrapper:
+    """A wrapper that appends each call's arguments and result to ``calls``."""
+
+    def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            result = function(*args)
+            calls.append((args, result))
+            return result
+
+        return call
+
+    return wrap
+
+
 def one_round(store: object, year: int, communes: list, epsg: int, bbox: tuple) -> tuple[Clock, int]:
     """Each step once on millésime ``year``."""
     clock = Clock()
     read = clock.timed("read", store.read_frame)  # type: ignore[attr-defined]
     frame = read(OCCUPATION_SOL, epsg, bbox, {"millesime": year}, READ_FIELDS[OCCUPATION_SOL.table])
-    saved = thresholds._candidate_pairs, thresholds._share_a_vertex, measure._cut
-    thresholds._candidate_pairs = clock.timed("thresholds: candidate pairs (STR-tree)", thresholds._candidate_pairs)
-    thresholds._share_a_vertex = clock.timed("thresholds: shared vertices", thresholds._share_a_vertex)
-    measure._cut = clock.timed("measure: cutting the polygons across a border", measure._cut)
-    try:
+    with (
+        wrapped(
+            thresholds,
+            _candidate_pairs=functools.partial(clock.timed, "thresholds: candidate pairs (STR-tree)"),
+            _share_a_vertex=functools.partial(clock.timed, "thresholds: shared vertices"),
+        ),
+        wrapped(measure, _cut=functools.partial(clock.timed, "measure: cutting the polygons across a border")),
+    ):
         clock.timed("thresholds (apply_thresholds)", thresholds.apply_thresholds)(frame)
         clock.timed("measure (overlay, every commune)", measure.overlay)(frame, communes, epsg)
-    finally:
-        thresholds._candidate_pairs, thresholds._share_a_vertex, measure._cut = saved
     return clock, len(frame)
 
 
@@ -107,8 +147,7 @@ def bench_figures(path: Path) -> tuple[float, float]:
     """The GeoPackage floor's wall seconds and ``matrix``'s CPU seconds in a results .json of
     bench/artificialisation.py."""
     gpkg = json.loads(path.read_text(encoding="utf-8"))["gpkg"]
-    matrix = gpkg["ours-matrix"]
-    return gpkg["floor"]["seconds"], matrix["seconds"] * matrix["measured_cores"]
+    return gpkg["floor"]["seconds"], measured_cpu(gpkg["ours-matrix"])
 
 
 def contact_search_primitives(store: object, year: int, epsg: int, bbox: tuple, rounds: int) -> dict:
@@ -120,28 +159,13 @@ def contact_search_primitives(store: object, year: int, epsg: int, bbox: tuple, 
     frame = store.read_frame(  # type: ignore[attr-defined]
         OCCUPATION_SOL, epsg, bbox, {"millesime": year}, READ_FIELDS[OCCUPATION_SOL.table]
     )
-    caught: dict[str, np.ndarray] = {}
-    saved = thresholds._candidate_pairs, thresholds._point_hashes, thresholds._among
-
-    def candidate_pairs(geoms: np.ndarray, asked: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        caught["geoms"], caught["asked"] = geoms, np.flatnonzero(asked)
-        return saved[0](geoms, asked, used)
-
-    def point_hashes(points: np.ndarray) -> np.ndarray:
-        caught["keys"] = saved[1](points)
-        return caught["keys"]
-
-    def among(values: np.ndarray, found: np.ndarray) -> np.ndarray:
-        caught["values"], caught["found"] = values, found
-        return saved[2](values, found)
-
-    thresholds._candidate_pairs, thresholds._point_hashes, thresholds._among = candidate_pairs, point_hashes, among
-    try:
+    seen: dict[str, list[tuple[tuple[Any, ...], Any]]] = {"_candidate_pairs": [], "_point_hashes": [], "_among": []}
+    with wrapped(thresholds, **{name: recorded(calls) for name, calls in seen.items()}):
         thresholds.apply_thresholds(frame)
-    finally:
-        thresholds._candidate_pairs, thresholds._point_hashes, thresholds._among = saved
-    geoms, asked, keys = caught["geoms"], caught["asked"], caught["keys"]
-    values, found = caught["values"], caught["found"]
+    (geoms, asked, _), _ = seen["_candidate_pairs"][0]
+    _, keys = seen["_point_hashes"][0]
+    (values, found), _ = seen["_among"][0]
+    asked = np.flatnonzero(asked)
 
     def tree_query(capacity: int) -> Callable[[], object]:
         return lambda: query_pairs(shapely.STRtree(geoms, node_capacity=capacity), geoms[asked])
@@ -157,18 +181,18 @@ def contact_search_primitives(store: object, year: int, epsg: int, bbox: tuple, 
     calls["STR-tree over the boxes (boxes made, then build and bulk query)"] = box_query
     calls[f"np.sort of the {len(keys) / 1e6:.1f} M vertex keys (one core)"] = lambda: np.sort(keys)
     matching = f"{len(found) / 1e6:.1f} M codes of vertex-sharing pairs against {len(values) / 1e6:.1f} M candidates"
-    calls[f"{matching}: each code searched in the candidates (thresholds._among)"] = lambda: saved[2](values, found)
+    calls[f"{matching}: each code searched in the candidates (thresholds._among)"] = lambda: thresholds._among(
+        values, found
+    )
     calls[f"{matching}: the codes sorted, then searched"] = lambda: found_in(np.sort(found), values)
     calls[f"{matching}: the codes sorted, the candidates searched in them"] = lambda: found_in(values, np.sort(found))
-    medians = {}
-    for name, call in calls.items():
-        timings = []
-        for _ in range(rounds):
-            start_cpu, start_wall = cpu(), time.perf_counter()
-            call()
-            timings.append((cpu() - start_cpu, time.perf_counter() - start_wall))
-        medians[name] = (statistics.median(t[0] for t in timings), statistics.median(t[1] for t in timings))
-    return medians
+    clocks = []
+    for _ in range(rounds):
+        clock = Clock()
+        for name, call in calls.items():
+            clock.timed(name, call)()
+        clocks.append(clock)
+    return medians(clocks)
 
 
 def main() -> None:
@@ -190,15 +214,11 @@ def main() -> None:
     for year in MILLESIMES:
         rounds = [one_round(store, year, list(resolved.communes), epsg, bbox) for _ in range(args.rounds)]
         polygons = rounds[0][1]
+        steps_of_year = medians([clock for clock, _ in rounds])
         if year == MILLESIMES[0]:
-            first_read = (
-                statistics.median(r.wall["read"] for r, _ in rounds),
-                statistics.median(r.cpu["read"] for r, _ in rounds),
-            )
+            first_read = steps_of_year["read"]
         lines += ["", f"## {year}: {polygons} polygons", "", "| step | CPU s | wall s |", "|---|---:|---:|"]
-        for name in rounds[0][0].cpu:
-            median_cpu = statistics.median(r.cpu[name] for r, _ in rounds)
-            median_wall = statistics.median(r.wall[name] for r, _ in rounds)
+        for name, (median_cpu, median_wall) in steps_of_year.items():
             totals[name] = totals.get(name, 0.0) + median_cpu
             lines.append(f"| {name} | {median_cpu:.2f} | {median_wall:.2f} |")
     needed = [
@@ -208,7 +228,7 @@ def main() -> None:
         "measure: cutting the polygons across a border",
     ]
     steps = ["read", "thresholds (apply_thresholds)", "measure (overlay, every commune)"]
-    first_wall, first_cpu = first_read
+    first_cpu, first_wall = first_read
     lines += ["", f"Both millésimes, CPU seconds: {', '.join(f'{name} {totals[name]:.2f}' for name in steps)}.", ""]
     floor, matrix_cpu = bench_figures(args.results) if args.results else (None, None)
     bounds = {}
